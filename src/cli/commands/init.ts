@@ -1,0 +1,39 @@
+/** `secrets init [--name NAME]`: create the vault and this machine's identity. */
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { initVault } from '../../core/use-cases/init.js';
+import type { App } from '../app.js';
+import { formatFields, formatJson } from '../ui.js';
+
+function defaultMemberName(env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    return env['USER'] || userInfo().username || 'me';
+  } catch {
+    return 'me';
+  }
+}
+
+export function register(program: Command, app: App): void {
+  program
+    .command('init')
+    .description("create a vault file and this machine's identity (kept in the OS keychain)")
+    .option('--name <name>', 'a name for the vault', 'default')
+    .option('--member-name <name>', 'your name as a member of the vault (default: your user name)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { name: string; memberName?: string; json?: boolean }, cmd: Command) => {
+      const deps = app.deps(cmd);
+      const result = await initVault(deps, {
+        name: opts.name,
+        memberName: opts.memberName ?? defaultMemberName(app.io.env),
+        warn: (m) => app.warn(m),
+      });
+      if (opts.json) return app.emit({ stdout: formatJson(result) });
+      const identityLine = `${result.IdentityId} (${result.IdentityCreated ? 'new' : 'existing'}, in ${result.IdentityLocation})`;
+      app.emit({
+        stderr: `Created vault ${result.Name} at ${result.Path}\n${formatFields([
+          ['Vault id', result.VaultId],
+          ['Identity', identityLine],
+        ])}Next: secrets create NAME --value-stdin\n`,
+      });
+    });
+}

@@ -1,0 +1,34 @@
+/** The process's streams and environment, behind one interface so commands never touch `process`. */
+
+/** What commands may read from and write to. */
+export interface Io {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdinIsTTY: boolean;
+  readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
+  /** Reads all of stdin as bytes. */
+  readStdin(): Promise<Uint8Array>;
+  writeOut(data: string | Uint8Array): void;
+  writeErr(text: string): void;
+}
+
+/** The real process. */
+export function processIo(): Io {
+  return {
+    env: process.env,
+    stdinIsTTY: process.stdin.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    async readStdin(): Promise<Uint8Array> {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return new Uint8Array(Buffer.concat(chunks));
+    },
+    writeOut(data: string | Uint8Array): void {
+      process.stdout.write(data);
+    },
+    writeErr(text: string): void {
+      process.stderr.write(text);
+    },
+  };
+}

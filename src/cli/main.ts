@@ -1,0 +1,50 @@
+/**
+ * The entry point and the only place that sets the exit code. Known errors print as
+ * `secrets: error: …` / `secrets: hint: …` with their exit code; anything else is a bug,
+ * printed as an internal error without a stack trace unless SECRETS_DEBUG is set.
+ */
+import { CommanderError } from 'commander';
+import { ExitCode, isSecretsError } from '../core/errors.js';
+import type { App, Output } from './app.js';
+import { buildDeps, type GlobalOptions } from './deps.js';
+import { type Io, processIo } from './io.js';
+import { createProgram } from './program.js';
+import { formatError, formatWarning } from './ui.js';
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  let output: Output | undefined;
+  const app: App = {
+    io,
+    deps: (cmd) => buildDeps(io, cmd.optsWithGlobals<GlobalOptions>()),
+    emit: (o) => {
+      output = o;
+    },
+    warn: (message) => io.writeErr(formatWarning(message)),
+  };
+  try {
+    await createProgram(app).parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (or the help/version text).
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (isSecretsError(err)) {
+      io.writeErr(formatError(err.message, err.hint));
+      return err.exit;
+    }
+    io.writeErr(formatError(`internal error: ${err instanceof Error ? err.message : String(err)}`, 'this is a bug; please report it'));
+    if (io.env['SECRETS_DEBUG']) io.writeErr(`${err instanceof Error ? err.stack : ''}\n`);
+    return ExitCode.internal;
+  }
+  if (output?.stdout !== undefined) io.writeOut(output.stdout);
+  if (output?.stderr !== undefined) io.writeErr(output.stderr);
+  return output?.exitCode ?? ExitCode.ok;
+}
+
+/** Runs the real process. */
+export async function main(): Promise<void> {
+  process.exitCode = await run(process.argv.slice(2), processIo());
+}
+
+await main();

@@ -1,0 +1,64 @@
+/**
+ * createProgram: the commander tree. Parsing errors become usage errors (exit 2) through
+ * exitOverride; output goes through the Io so tests and main see the same thing.
+ */
+import { Command } from 'commander';
+import type { App } from './app.js';
+import { register as registerCreate } from './commands/create.js';
+import { register as registerDelete } from './commands/delete.js';
+import { register as registerDescribe } from './commands/describe.js';
+import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerGet } from './commands/get.js';
+import { register as registerInit } from './commands/init.js';
+import { register as registerList } from './commands/list.js';
+import { register as registerPut } from './commands/put.js';
+import { register as registerRandom } from './commands/random.js';
+import { register as registerStage } from './commands/stage.js';
+import { register as registerTag } from './commands/tag.js';
+import { register as registerUpdate } from './commands/update.js';
+import { register as registerVersions } from './commands/versions.js';
+
+/** The version printed by --version. */
+export const VERSION = '0.1.0';
+
+/** Builds the command tree. */
+export function createProgram(app: App): Command {
+  const program = new Command('secrets')
+    .description('A local-first secrets manager: an encrypted vault file, versions with staging labels, the key in your OS keychain.')
+    .version(VERSION, '-V, --version')
+    .option('--vault <path>', 'vault file (default $SECRETS_VAULT or $XDG_DATA_HOME/secrets/vault.yaml)')
+    .option('--identity-file <path>', 'read the identity key from this file (or $SECRETS_IDENTITY_FILE)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => app.io.writeOut(s),
+      writeErr: (s) => app.io.writeErr(s),
+      outputError: (s, write) => write(s.replace(/^error: /, 'secrets: error: ')),
+    });
+  program.configureHelp({ sortSubcommands: false });
+  for (const register of [
+    registerInit,
+    registerCreate,
+    registerGet,
+    registerPut,
+    registerUpdate,
+    registerDescribe,
+    registerVersions,
+    registerStage,
+    registerList,
+    registerTag,
+    registerDelete,
+    registerRandom,
+    registerDoctor,
+  ]) {
+    register(program, app);
+  }
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => app.io.writeOut(s),
+      writeErr: (s) => app.io.writeErr(s),
+      outputError: (s, write) => write(s.replace(/^error: /, 'secrets: error: ')),
+    });
+  }
+  return program;
+}

@@ -1,0 +1,101 @@
+/**
+ * Typed errors with stable codes. Every failure a user can cause or meet is one of these; the
+ * CLI maps `exit` to the process exit code in one place (cli/main.ts) and prints `message` and
+ * `hint`. Messages never contain secret values.
+ */
+
+/** Exit codes of DESIGN.md section 11. */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  denied: 5,
+  integrity: 6,
+  identity: 7,
+  storage: 8,
+  /** Ctrl-C at a prompt (128 + SIGINT). */
+  interrupted: 130,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Stable error codes, grouped by the exit code they map to. */
+export type ErrorCode =
+  | 'USAGE'
+  | 'INVALID_NAME'
+  | 'INVALID_VALUE'
+  | 'LIMIT_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'VAULT_NOT_FOUND'
+  | 'SECRET_DELETED'
+  | 'ALREADY_EXISTS'
+  | 'VAULT_EXISTS'
+  | 'LOCKED'
+  | 'CONFLICT'
+  | 'DENIED'
+  | 'INTEGRITY'
+  | 'DAMAGED_VAULT'
+  | 'ROLLBACK'
+  | 'DECRYPTION_FAILED'
+  | 'IDENTITY_UNAVAILABLE'
+  | 'KEYCHAIN_UNAVAILABLE'
+  | 'STORAGE'
+  | 'INTERRUPTED'
+  | 'INTERNAL';
+
+const exitFor: Record<ErrorCode, ExitCodeValue> = {
+  USAGE: ExitCode.usage,
+  INVALID_NAME: ExitCode.usage,
+  INVALID_VALUE: ExitCode.usage,
+  LIMIT_EXCEEDED: ExitCode.usage,
+  NOT_FOUND: ExitCode.notFound,
+  VAULT_NOT_FOUND: ExitCode.notFound,
+  SECRET_DELETED: ExitCode.notFound,
+  ALREADY_EXISTS: ExitCode.conflict,
+  VAULT_EXISTS: ExitCode.conflict,
+  LOCKED: ExitCode.conflict,
+  CONFLICT: ExitCode.conflict,
+  DENIED: ExitCode.denied,
+  INTEGRITY: ExitCode.integrity,
+  DAMAGED_VAULT: ExitCode.integrity,
+  ROLLBACK: ExitCode.integrity,
+  DECRYPTION_FAILED: ExitCode.integrity,
+  IDENTITY_UNAVAILABLE: ExitCode.identity,
+  KEYCHAIN_UNAVAILABLE: ExitCode.identity,
+  STORAGE: ExitCode.storage,
+  INTERRUPTED: ExitCode.interrupted,
+  INTERNAL: ExitCode.internal,
+};
+
+/** An error meant for a person: one line of message, an optional hint with the fix. */
+export class SecretsError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly exit: ExitCodeValue;
+
+  constructor(code: ErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'SecretsError';
+    this.code = code;
+    this.hint = hint;
+    this.exit = exitFor[code];
+  }
+}
+
+/** Shorthand constructors, so call sites read as the failure they report. */
+export const fail = {
+  usage: (message: string, hint?: string) => new SecretsError('USAGE', message, hint),
+  notFound: (message: string, hint?: string) => new SecretsError('NOT_FOUND', message, hint),
+  conflict: (message: string, hint?: string) => new SecretsError('CONFLICT', message, hint),
+  integrity: (message: string, hint?: string) => new SecretsError('INTEGRITY', message, hint),
+  damaged: (message: string, hint?: string) => new SecretsError('DAMAGED_VAULT', message, hint),
+  storage: (message: string, hint?: string) => new SecretsError('STORAGE', message, hint),
+  identity: (message: string, hint?: string) => new SecretsError('IDENTITY_UNAVAILABLE', message, hint),
+};
+
+/** True for our own errors (as opposed to bugs, which print as internal errors). */
+export function isSecretsError(e: unknown): e is SecretsError {
+  return e instanceof SecretsError;
+}

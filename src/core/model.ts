@@ -1,0 +1,96 @@
+/**
+ * The vault's records as the domain sees them. Binary fields stay base64 text (the codec has
+ * checked that they are canonical); maps are Maps, so no key can reach an object prototype.
+ * `sig` is absent on a record changed in memory and not yet signed: the repository signs every
+ * such record, with this writer's id and counter, when it writes the file.
+ */
+
+/** Fields every stored record carries: writer id, writer counter, signature. */
+export interface Signed {
+  readonly by: string;
+  readonly ctr: number;
+  readonly sig?: string;
+}
+
+/** The genesis record: which vault this is. */
+export interface VaultRecord extends Signed {
+  readonly kind: 'vault';
+  readonly id: string;
+  readonly format: 1;
+  readonly name: string;
+  readonly created: string;
+}
+
+/** A member: an identity's public keys and roles. */
+export interface MemberRecord extends Signed {
+  readonly kind: 'member';
+  readonly id: string;
+  readonly name: string;
+  /** X25519 public key, base64. */
+  readonly enc: string;
+  /** Ed25519 public key, base64. */
+  readonly sign: string;
+  readonly roles: readonly string[];
+  readonly added: string;
+}
+
+/** The head: the last writer's signed statement of every writer's counter and the file digest. */
+export interface HeadRecord extends Signed {
+  readonly kind: 'head';
+  readonly ctrs: ReadonlyMap<string, number>;
+  /** SHA-256 (hex) over every other record line of the file, in order. */
+  readonly digest: string;
+  readonly at: string;
+}
+
+/** A secret's metadata (plaintext, signed): name, description, tags, stage labels, deletion. */
+export interface SecretRecord extends Signed {
+  readonly kind: 'secret';
+  readonly id: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly tags: ReadonlyMap<string, string>;
+  /** Staging label → version id. */
+  readonly stages: ReadonlyMap<string, string>;
+  readonly created: string;
+  readonly changed: string;
+  /** When the secret was deleted (scheduled for purge), if it is. */
+  readonly deleted?: string;
+  /** When a deleted secret is purged for good. */
+  readonly purge?: string;
+}
+
+/** One encrypted version of a secret's value. */
+export interface VersionRecord extends Signed {
+  readonly kind: 'version';
+  readonly secret: string;
+  readonly id: string;
+  readonly created: string;
+  readonly type: 'string' | 'binary';
+  /** Nonce, base64. */
+  readonly n: string;
+  /** Ciphertext, base64. */
+  readonly ct: string;
+  /** Reader id → sealed data key, base64. */
+  readonly keys: ReadonlyMap<string, string>;
+}
+
+export type VaultFileRecord = VaultRecord | MemberRecord | HeadRecord | SecretRecord | VersionRecord;
+
+/** A secret with its versions, oldest first. */
+export interface SecretEntry {
+  readonly secret: SecretRecord;
+  readonly versions: readonly VersionRecord[];
+}
+
+/** The whole vault in memory. Immutable: changes build a new state. */
+export interface VaultState {
+  readonly vault: VaultRecord;
+  readonly members: readonly MemberRecord[];
+  readonly head: HeadRecord;
+  /** Secrets sorted by name. */
+  readonly secrets: readonly SecretEntry[];
+}
+
+/** Strips `sig`, `by` and `ctr` so the repository re-signs the record on write. */
+export type Unsigned<T extends Signed> = Omit<T, 'sig' | 'by' | 'ctr'> & { readonly by?: string; readonly ctr?: number };

@@ -1,0 +1,93 @@
+/**
+ * The ports through which the pure core reaches the world. Adapters implement them; the
+ * composition root (cli/deps.ts) wires them. Unit tests use in-memory fakes.
+ */
+import type { SecretRecord, VaultState, VersionRecord } from './model.js';
+import type { SecretBytes } from './secret-bytes.js';
+
+/** The public half of an identity. */
+export interface PublicIdentity {
+  readonly id: string;
+  /** X25519 public key. */
+  readonly enc: Uint8Array;
+  /** Ed25519 public key. */
+  readonly sign: Uint8Array;
+}
+
+/** An identity able to open data keys and sign records. */
+export interface Identity extends PublicIdentity {
+  readonly seed: SecretBytes;
+  readonly encSecret: SecretBytes;
+  readonly signSecret: SecretBytes;
+}
+
+/** Where the identity came from, for messages and `doctor`. */
+export type IdentitySourceKind = 'env' | 'file' | 'keychain' | 'fallback-file';
+
+/** A loaded identity and how it was found. */
+export interface LoadedIdentity {
+  readonly identity: Identity;
+  readonly source: IdentitySourceKind;
+  /** Human description: "OS keychain (service secrets)", a file path, "SECRETS_IDENTITY_KEY". */
+  readonly where: string;
+}
+
+/** Finds this machine's identity, or creates one (init). */
+export interface IdentityProvider {
+  /** Loads the identity; throws IDENTITY_UNAVAILABLE / KEYCHAIN_UNAVAILABLE (exit 7). */
+  load(): Promise<LoadedIdentity>;
+  /** Loads the identity if one exists; otherwise creates and stores one. Warnings go to `warn`. */
+  loadOrCreate(warn: (message: string) => void): Promise<LoadedIdentity & { readonly created: boolean }>;
+}
+
+/** Value encryption for the core: seal to readers, open with this identity. */
+export interface ValueCipher {
+  seal(
+    value: SecretBytes,
+    ctx: { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' },
+    readers: readonly PublicIdentity[],
+  ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }>;
+  open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes>;
+  /** Public identity of a member record. */
+  memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity;
+}
+
+/** The vault file: verified reads, locked read-modify-write transactions. */
+export interface VaultRepository {
+  /** Where the vault lives (for messages). */
+  readonly location: string;
+  exists(): Promise<boolean>;
+  /** Reads and verifies the vault (genesis, members, head signature, digest, counters, rollback). */
+  read(identity: Identity): Promise<VaultState>;
+  /** Verifies the signatures of records a command is about to rely on. */
+  verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void>;
+  /** Verifies every record's signature (doctor). Returns the number checked. */
+  verifyAll(state: VaultState): Promise<number>;
+  /**
+   * Locks, reads, verifies, applies `change`, signs changed records, writes atomically, unlocks.
+   * `change` returns the new state (or the same object for "no change") and a result.
+   */
+  transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T>;
+  /** Creates a new vault file; refuses (exit 4) if one exists. */
+  create(identity: Identity, name: string, memberName: string): Promise<VaultState>;
+}
+
+/** Wall-clock time. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Random ids (UUIDs) for secrets and versions. */
+export interface IdSource {
+  newId(): string;
+}
+
+/** A platform credential store (OS keychain). Throws KEYCHAIN_UNAVAILABLE when unreachable. */
+export interface Keychain {
+  /** Human name for messages ("OS keychain (Secret Service)"). */
+  readonly description: string;
+  /** The stored secret, or null when the store has no such entry (or, for keytar, is locked). */
+  get(account: string): Promise<string | null>;
+  set(account: string, secret: string): Promise<void>;
+  delete(account: string): Promise<boolean>;
+}

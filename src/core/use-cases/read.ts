@@ -1,0 +1,187 @@
+/** Use cases that read: get, describe, versions, list. */
+import { SecretsError } from '../errors.js';
+import type { SecretEntry, SecretRecord } from '../model.js';
+import type { SecretBytes } from '../secret-bytes.js';
+import { labelsOf, selectVersion, versionsToStages } from '../versions.js';
+import { type CoreDeps, findEntry, findLiveEntry } from './deps.js';
+
+/** A decrypted value and its version metadata. */
+export interface SecretValue {
+  readonly Name: string;
+  readonly VersionId: string;
+  readonly VersionStages: string[];
+  readonly CreatedDate: string;
+  readonly type: 'string' | 'binary';
+  readonly value: SecretBytes;
+}
+
+/** `secrets get`: verifies the records it uses, then decrypts one version. */
+export async function getSecretValue(
+  deps: CoreDeps,
+  input: { name: string; versionId?: string | undefined; versionStage?: string | undefined },
+): Promise<SecretValue> {
+  if (input.versionId !== undefined && input.versionStage !== undefined) {
+    throw new SecretsError('USAGE', '--version-id and --version-stage cannot be combined', 'pick one');
+  }
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  const entry = findLiveEntry(state, input.name);
+  const version = selectVersion(entry, input);
+  await deps.vault.verifyRecords(state, [entry.secret, version]);
+  const value = await deps.cipher.open(version, state.vault.id, identity);
+  return {
+    Name: entry.secret.name,
+    VersionId: version.id,
+    VersionStages: labelsOf(entry.secret, version.id),
+    CreatedDate: version.created,
+    type: version.type,
+    value,
+  };
+}
+
+/** Reads one key of a JSON-object secret; a non-string value is returned as JSON. */
+export function readField(value: SecretBytes, name: string, field: string): string {
+  const text = value.revealText();
+  let parsed: unknown;
+  try {
+    parsed = text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new SecretsError('INVALID_VALUE', `secret ${name} is not a JSON object, so --field cannot read it`, `read the whole value with \`secrets get ${name}\``);
+  }
+  if (!Object.prototype.hasOwnProperty.call(parsed, field)) {
+    throw new SecretsError('NOT_FOUND', `secret ${name} has no field ${JSON.stringify(field)}`, `the fields are: ${Object.keys(parsed).join(', ')}`);
+  }
+  const v = (parsed as Record<string, unknown>)[field];
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** AWS-shaped tags. */
+export function tagList(secret: SecretRecord): { Key: string; Value: string }[] {
+  return [...secret.tags].map(([Key, Value]) => ({ Key, Value })).sort((a, b) => (a.Key < b.Key ? -1 : a.Key > b.Key ? 1 : 0));
+}
+
+/** The metadata of a secret (DescribeSecret). */
+export interface SecretDescription {
+  readonly Name: string;
+  readonly Id: string;
+  readonly Description?: string;
+  readonly Tags: { Key: string; Value: string }[];
+  readonly VersionIdsToStages: Record<string, string[]>;
+  readonly CreatedDate: string;
+  readonly LastChangedDate: string;
+  readonly DeletedDate?: string;
+  readonly PurgeDate?: string;
+}
+
+function describeEntry(entry: SecretEntry): SecretDescription {
+  const s = entry.secret;
+  return {
+    Name: s.name,
+    Id: s.id,
+    ...(s.description !== undefined ? { Description: s.description } : {}),
+    Tags: tagList(s),
+    VersionIdsToStages: versionsToStages(s),
+    CreatedDate: s.created,
+    LastChangedDate: s.changed,
+    ...(s.deleted !== undefined ? { DeletedDate: s.deleted } : {}),
+    ...(s.purge !== undefined ? { PurgeDate: s.purge } : {}),
+  };
+}
+
+/** `secrets describe` (works on deleted secrets too, as in AWS). */
+export async function describeSecret(deps: CoreDeps, input: { name: string }): Promise<SecretDescription> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  const entry = findEntry(state, input.name);
+  await deps.vault.verifyRecords(state, [entry.secret]);
+  return describeEntry(entry);
+}
+
+/** One row of `secrets versions`. */
+export interface VersionInfo {
+  readonly VersionId: string;
+  readonly VersionStages: string[];
+  readonly CreatedDate: string;
+}
+
+/** `secrets versions`: newest first. */
+export async function listSecretVersions(deps: CoreDeps, input: { name: string }): Promise<{ Name: string; Versions: VersionInfo[] }> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  const entry = findEntry(state, input.name);
+  await deps.vault.verifyRecords(state, [entry.secret]);
+  const Versions = [...entry.versions]
+    .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1))
+    .map((v) => ({ VersionId: v.id, VersionStages: labelsOf(entry.secret, v.id), CreatedDate: v.created }));
+  return { Name: entry.secret.name, Versions };
+}
+
+/** A ListSecrets filter: key and values (prefix match; a leading `!` negates). */
+export interface ListFilter {
+  readonly key: 'name' | 'description' | 'tag-key' | 'tag-value' | 'all';
+  readonly values: readonly string[];
+}
+
+const FILTER_KEYS = new Set(['name', 'description', 'tag-key', 'tag-value', 'all']);
+
+/** Parses repeated `--filter KEY=VALUE`; values of the same key are OR'd, keys are AND'd. */
+export function parseFilters(args: readonly string[]): ListFilter[] {
+  const byKey = new Map<ListFilter['key'], string[]>();
+  for (const arg of args) {
+    const at = arg.indexOf('=');
+    const key = at < 0 ? arg : arg.slice(0, at);
+    if (at < 0 || !FILTER_KEYS.has(key)) {
+      throw new SecretsError('USAGE', `invalid filter ${JSON.stringify(arg)}`, 'use --filter KEY=VALUE with KEY one of name, description, tag-key, tag-value, all');
+    }
+    const k = key as ListFilter['key'];
+    const list = byKey.get(k) ?? [];
+    list.push(arg.slice(at + 1));
+    byKey.set(k, list);
+  }
+  return [...byKey].map(([key, values]) => ({ key, values }));
+}
+
+function fieldsFor(secret: SecretRecord, key: ListFilter['key']): string[] {
+  switch (key) {
+    case 'name':
+      return [secret.name];
+    case 'description':
+      return secret.description === undefined ? [] : [secret.description];
+    case 'tag-key':
+      return [...secret.tags.keys()];
+    case 'tag-value':
+      return [...secret.tags.values()];
+    case 'all':
+      return [secret.name, ...(secret.description === undefined ? [] : [secret.description]), ...secret.tags.keys(), ...secret.tags.values()];
+  }
+}
+
+/** True when the secret passes every filter. */
+export function matchesFilters(secret: SecretRecord, filters: readonly ListFilter[]): boolean {
+  return filters.every((f) => {
+    const fields = fieldsFor(secret, f.key);
+    const positive = f.values.filter((v) => !v.startsWith('!'));
+    const negative = f.values.filter((v) => v.startsWith('!')).map((v) => v.slice(1));
+    const anyPositive = positive.length === 0 || positive.some((p) => fields.some((x) => x.startsWith(p)));
+    const noNegative = negative.every((n) => !fields.some((x) => x.startsWith(n)));
+    return anyPositive && noNegative;
+  });
+}
+
+/** `secrets list`: metadata only, no decryption. */
+export async function listSecrets(
+  deps: CoreDeps,
+  input: { filters: readonly ListFilter[]; includeDeleted: boolean },
+): Promise<{ SecretList: SecretDescription[] }> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  const SecretList = state.secrets
+    .filter((e) => input.includeDeleted || e.secret.deleted === undefined)
+    .filter((e) => matchesFilters(e.secret, input.filters))
+    .sort((a, b) => (a.secret.name < b.secret.name ? -1 : 1))
+    .map(describeEntry);
+  return { SecretList };
+}

@@ -1,0 +1,310 @@
+/**
+ * Use cases that change secrets: create, put, update, tag, untag, stage, delete, restore.
+ * Each runs inside one locked transaction, so concurrent writers never lose an update.
+ */
+import { SecretsError } from '../errors.js';
+import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../model.js';
+import { assertClientRequestToken, assertDescription, assertLabel, assertSecretName, MAX_TAGS, MAX_VALUE_BYTES } from '../names.js';
+import type { Identity } from '../ports.js';
+import type { SecretBytes } from '../secret-bytes.js';
+import { CURRENT, labelsOf, moveLabel, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
+import { type CoreDeps, findEntry, findLiveEntry, withEntry, withoutEntry } from './deps.js';
+
+/** A value to store, with its type: text (valid UTF-8) or binary. */
+export interface NewValue {
+  readonly bytes: SecretBytes;
+  readonly type: 'string' | 'binary';
+}
+
+/** What a write reports (AWS-shaped). */
+export interface WriteResult {
+  readonly Name: string;
+  readonly VersionId?: string;
+  readonly VersionStages?: string[];
+  /** True when a client request token matched an existing identical version. */
+  readonly Unchanged?: boolean;
+}
+
+function assertValue(value: NewValue): void {
+  if (value.bytes.length > MAX_VALUE_BYTES) {
+    throw new SecretsError('LIMIT_EXCEEDED', `the value is ${value.bytes.length} bytes; the limit is ${MAX_VALUE_BYTES} (64 KiB)`);
+  }
+}
+
+/** Appends a version with `value` to `entry`; handles client request tokens as AWS does. */
+async function addVersion(
+  deps: CoreDeps,
+  identity: Identity,
+  state: VaultState,
+  entry: SecretEntry,
+  value: NewValue,
+  opts: { token?: string | undefined; labels?: readonly string[] | undefined },
+): Promise<{ entry: SecretEntry; versionId: string; unchanged: boolean }> {
+  assertValue(value);
+  for (const label of opts.labels ?? []) assertLabel(label);
+  if (opts.token !== undefined) {
+    assertClientRequestToken(opts.token);
+    const existing = entry.versions.find((v) => v.id === opts.token);
+    if (existing) {
+      await deps.vault.verifyRecords(state, [existing]);
+      const old = await deps.cipher.open(existing, state.vault.id, identity);
+      const same = existing.type === value.type && old.equals(value.bytes);
+      old.wipe();
+      if (!same) {
+        throw new SecretsError(
+          'CONFLICT',
+          `version ${opts.token} of ${entry.secret.name} already exists with a different value`,
+          'use a new --client-request-token for a new value',
+        );
+      }
+      return { entry, versionId: existing.id, unchanged: true };
+    }
+  }
+  const now = deps.clock.now().toISOString();
+  const versionId = opts.token ?? deps.ids.newId();
+  const readers = state.members.map((m) => deps.cipher.memberIdentity(m));
+  const sealed = await deps.cipher.seal(value.bytes, { vaultId: state.vault.id, secretId: entry.secret.id, versionId, type: value.type }, readers);
+  const version: VersionRecord = {
+    kind: 'version',
+    secret: entry.secret.id,
+    id: versionId,
+    created: now,
+    type: value.type,
+    n: sealed.n,
+    ct: sealed.ct,
+    keys: sealed.keys,
+    by: identity.id,
+    ctr: 0,
+  };
+  const secret: SecretRecord = unsign({
+    ...entry.secret,
+    stages: stagesForNewVersion(entry.secret.stages, versionId, opts.labels ?? []),
+    changed: now,
+  });
+  return { entry: { secret, versions: pruneVersions(secret, [...entry.versions, version]) }, versionId, unchanged: false };
+}
+
+/** A copy of a record marked for re-signing. */
+function unsign<T extends { sig?: string }>(record: T): T {
+  const { sig: _sig, ...rest } = record;
+  return rest as T;
+}
+
+/** `secrets create`. */
+export async function createSecret(
+  deps: CoreDeps,
+  input: {
+    name: string;
+    description?: string | undefined;
+    tags: ReadonlyMap<string, string>;
+    value: NewValue;
+    token?: string | undefined;
+  },
+): Promise<WriteResult> {
+  assertSecretName(input.name);
+  if (input.description !== undefined) assertDescription(input.description);
+  if (input.tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret`);
+  assertValue(input.value);
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact<WriteResult>(identity, async (state) => {
+    const existing = state.secrets.find((e) => e.secret.name === input.name);
+    if (existing) {
+      if (existing.secret.deleted !== undefined) {
+        throw new SecretsError(
+          'ALREADY_EXISTS',
+          `secret ${input.name} is scheduled for deletion and its name is still taken`,
+          `restore it with \`secrets restore ${input.name}\`, or delete it for good with \`secrets delete ${input.name} --force\``,
+        );
+      }
+      if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
+        const same = await addVersion(deps, identity, state, existing, input.value, { token: input.token });
+        return { state, result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true } };
+      }
+      throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
+    }
+    const now = deps.clock.now().toISOString();
+    const secret: SecretRecord = {
+      kind: 'secret',
+      id: deps.ids.newId(),
+      name: input.name,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      tags: new Map(input.tags),
+      stages: new Map(),
+      created: now,
+      changed: now,
+      by: identity.id,
+      ctr: 0,
+    };
+    const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { token: input.token });
+    return {
+      state: withEntry(state, added.entry),
+      result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
+    };
+  });
+}
+
+/** `secrets put`. */
+export async function putSecretValue(
+  deps: CoreDeps,
+  input: { name: string; value: NewValue; labels: readonly string[]; token?: string | undefined },
+): Promise<WriteResult> {
+  assertValue(input.value);
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findLiveEntry(state, input.name);
+    await deps.vault.verifyRecords(state, [entry.secret]);
+    const added = await addVersion(deps, identity, state, entry, input.value, { token: input.token, labels: input.labels });
+    return {
+      state: added.unchanged ? state : withEntry(state, added.entry),
+      result: {
+        Name: input.name,
+        VersionId: added.versionId,
+        VersionStages: labelsOf(added.entry.secret, added.versionId),
+        ...(added.unchanged ? { Unchanged: true } : {}),
+      },
+    };
+  });
+}
+
+/** `secrets update`: description and/or a new value. */
+export async function updateSecret(
+  deps: CoreDeps,
+  input: { name: string; description?: string | undefined; value?: NewValue | undefined; token?: string | undefined },
+): Promise<WriteResult> {
+  if (input.description === undefined && input.value === undefined) {
+    throw new SecretsError('USAGE', 'nothing to update', 'pass --description and/or a value source (--value-stdin, --from-file, --generate)');
+  }
+  if (input.description !== undefined) assertDescription(input.description);
+  if (input.value) assertValue(input.value);
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    let entry = findLiveEntry(state, input.name);
+    await deps.vault.verifyRecords(state, [entry.secret]);
+    const now = deps.clock.now().toISOString();
+    if (input.description !== undefined) {
+      entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now }) };
+    }
+    let versionId: string | undefined;
+    if (input.value) {
+      const added = await addVersion(deps, identity, state, entry, input.value, { token: input.token });
+      entry = added.entry;
+      versionId = added.versionId;
+    }
+    return {
+      state: withEntry(state, entry),
+      result: { Name: input.name, ...(versionId !== undefined ? { VersionId: versionId, VersionStages: labelsOf(entry.secret, versionId) } : {}) },
+    };
+  });
+}
+
+/** `secrets tag`. */
+export async function tagSecret(deps: CoreDeps, input: { name: string; tags: ReadonlyMap<string, string> }): Promise<WriteResult> {
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findLiveEntry(state, input.name);
+    const tags = new Map(entry.secret.tags);
+    for (const [k, v] of input.tags) tags.set(k, v);
+    if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
+    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString() });
+    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+  });
+}
+
+/** `secrets untag`. Removing a tag that is not there is not an error (as in AWS). */
+export async function untagSecret(deps: CoreDeps, input: { name: string; keys: readonly string[] }): Promise<WriteResult> {
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findLiveEntry(state, input.name);
+    const tags = new Map(entry.secret.tags);
+    for (const k of input.keys) tags.delete(k);
+    if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
+    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString() });
+    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+  });
+}
+
+/** `secrets stage`: AWS UpdateSecretVersionStage. */
+export async function updateVersionStage(
+  deps: CoreDeps,
+  input: { name: string; label: string; to?: string | undefined; from?: string | undefined },
+): Promise<{ Name: string; VersionStages: Record<string, string[]> }> {
+  assertLabel(input.label);
+  if (input.to === undefined && input.from === undefined) {
+    throw new SecretsError('USAGE', 'say where the label goes', 'pass --to VERSION_ID (and --from VERSION_ID if it is on another version)');
+  }
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findLiveEntry(state, input.name);
+    const { secret } = entry;
+    for (const v of [input.to, input.from]) {
+      if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
+        throw new SecretsError('NOT_FOUND', `secret ${input.name} has no version ${v}`, `\`secrets versions ${input.name}\` lists them`);
+      }
+    }
+    const holder = secret.stages.get(input.label);
+    if (input.from !== undefined && holder !== input.from) {
+      throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${input.from}`, holder ? `it is on ${holder}` : 'it is not on any version');
+    }
+    if (input.to !== undefined && holder !== undefined && holder !== input.to && input.from === undefined) {
+      throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, `move it with --from ${holder} --to ${input.to}`);
+    }
+    if (input.to === undefined && input.label === CURRENT) {
+      throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION_ID');
+    }
+    const report = (s: SecretRecord) => ({ Name: input.name, VersionStages: versionsToStages(s) });
+    if (input.to !== undefined && holder === input.to) return { state, result: report(secret) };
+    const next = unsign({ ...secret, stages: moveLabel(secret.stages, input.label, input.to), changed: deps.clock.now().toISOString() });
+    return { state: withEntry(state, { secret: next, versions: pruneVersions(next, entry.versions) }), result: report(next) };
+  });
+}
+
+/** Recovery window bounds (AWS: 7–30 days, default 30). */
+export const MIN_RECOVERY_DAYS = 7;
+export const MAX_RECOVERY_DAYS = 30;
+export const DEFAULT_RECOVERY_DAYS = 30;
+
+/** `secrets delete`. */
+export async function deleteSecret(
+  deps: CoreDeps,
+  input: { name: string; recoveryWindowDays?: number | undefined; force: boolean },
+): Promise<{ Name: string; DeletionDate: string }> {
+  if (input.force && input.recoveryWindowDays !== undefined) {
+    throw new SecretsError('USAGE', '--force and --recovery-window-days cannot be combined', 'pick one');
+  }
+  const days = input.recoveryWindowDays ?? DEFAULT_RECOVERY_DAYS;
+  if (!Number.isInteger(days) || days < MIN_RECOVERY_DAYS || days > MAX_RECOVERY_DAYS) {
+    throw new SecretsError('USAGE', `--recovery-window-days must be ${MIN_RECOVERY_DAYS} to ${MAX_RECOVERY_DAYS}`);
+  }
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findEntry(state, input.name);
+    const now = deps.clock.now();
+    if (input.force) {
+      return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
+    }
+    if (entry.secret.deleted !== undefined) {
+      throw new SecretsError(
+        'CONFLICT',
+        `secret ${input.name} is already scheduled for deletion on ${entry.secret.purge ?? '?'}`,
+        `restore it with \`secrets restore ${input.name}\`, or use --force to delete it now`,
+      );
+    }
+    const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
+    const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString() });
+    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
+  });
+}
+
+/** `secrets restore`. */
+export async function restoreSecret(deps: CoreDeps, input: { name: string }): Promise<{ Name: string }> {
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const entry = findEntry(state, input.name);
+    if (entry.secret.deleted === undefined) {
+      throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
+    }
+    const { deleted: _d, purge: _p, ...rest } = entry.secret;
+    const secret = unsign({ ...rest, changed: deps.clock.now().toISOString() });
+    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+  });
+}

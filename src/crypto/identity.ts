@@ -1,0 +1,89 @@
+/**
+ * Identities: a 32-byte seed from which an X25519 key pair (to open sealed data keys) and an
+ * Ed25519 key pair (to sign records) are derived. The id is a short fingerprint of both public
+ * keys. The seed is the master key; it lives in the OS keychain, an identity file or
+ * SECRETS_IDENTITY_KEY, never in the vault.
+ */
+import { randomBytes } from 'node:crypto';
+import { SecretsError } from '../core/errors.js';
+import type { Identity, PublicIdentity } from '../core/ports.js';
+import { fromBase64Url, toBase64Url } from './encoding.js';
+import { SecretBytes } from '../core/secret-bytes.js';
+import { loadSodium } from './sodium.js';
+
+/** Seed length: libsodium's crypto_kdf key size. */
+export const SEED_BYTES = 32;
+/** Key-derivation context (crypto_kdf takes exactly 8 bytes). */
+const KDF_CONTEXT = 'secrets1';
+const SUBKEY_ENCRYPTION = 1;
+const SUBKEY_SIGNING = 2;
+/** Prefix of the private key string, like age's AGE-SECRET-KEY-1. */
+export const KEY_PREFIX = 'SECRETS-KEY-1';
+/** Prefix of the shareable public identity string. */
+export const PUBLIC_PREFIX = 'secrets-identity-1';
+/** Bytes of the fingerprint that makes the id: 64 bits is plenty to name members. */
+const ID_BYTES = 8;
+
+
+/** A fresh random seed. */
+export function generateSeed(): SecretBytes {
+  return new SecretBytes(new Uint8Array(randomBytes(SEED_BYTES)));
+}
+
+/** Derives key pairs and id from a seed. */
+export async function identityFromSeed(seed: SecretBytes): Promise<Identity> {
+  if (seed.length !== SEED_BYTES) {
+    throw new SecretsError('IDENTITY_UNAVAILABLE', `identity key has ${seed.length} bytes, expected ${SEED_BYTES}`);
+  }
+  const sodium = await loadSodium();
+  const encSeed = sodium.crypto_kdf_derive_from_key(32, SUBKEY_ENCRYPTION, KDF_CONTEXT, seed.reveal());
+  const signSeed = sodium.crypto_kdf_derive_from_key(32, SUBKEY_SIGNING, KDF_CONTEXT, seed.reveal());
+  const enc = sodium.crypto_box_seed_keypair(encSeed);
+  const sign = sodium.crypto_sign_seed_keypair(signSeed);
+  encSeed.fill(0);
+  signSeed.fill(0);
+  return {
+    id: await fingerprint(enc.publicKey, sign.publicKey),
+    enc: enc.publicKey,
+    sign: sign.publicKey,
+    seed,
+    encSecret: new SecretBytes(enc.privateKey),
+    signSecret: new SecretBytes(sign.privateKey),
+  };
+}
+
+/** The id of a pair of public keys: hex of a BLAKE2b fingerprint. */
+export async function fingerprint(enc: Uint8Array, sign: Uint8Array): Promise<string> {
+  const sodium = await loadSodium();
+  const input = new Uint8Array(enc.length + sign.length);
+  input.set(enc, 0);
+  input.set(sign, enc.length);
+  return sodium.to_hex(sodium.crypto_generichash(ID_BYTES, input, 'secrets-identity'));
+}
+
+/** The private key string `SECRETS-KEY-1…` for an identity file or SECRETS_IDENTITY_KEY. */
+export function encodeKey(seed: SecretBytes): SecretBytes {
+  return SecretBytes.fromString(KEY_PREFIX + toBase64Url(seed.reveal()));
+}
+
+/** Parses a private key string; the error never echoes the input. */
+export function decodeKey(text: string, source: string): SecretBytes {
+  const trimmed = text.trim();
+  const seed = trimmed.startsWith(KEY_PREFIX) ? fromBase64Url(trimmed.slice(KEY_PREFIX.length)) : undefined;
+  if (!seed || seed.length !== SEED_BYTES) {
+    throw new SecretsError(
+      'IDENTITY_UNAVAILABLE',
+      `${source} does not hold a valid identity key`,
+      `an identity key is one line starting with ${KEY_PREFIX}`,
+    );
+  }
+  return new SecretBytes(seed);
+}
+
+/** The shareable public identity string. */
+export function encodePublic(identity: PublicIdentity): string {
+  const both = new Uint8Array(identity.enc.length + identity.sign.length);
+  both.set(identity.enc, 0);
+  both.set(identity.sign, identity.enc.length);
+  return PUBLIC_PREFIX + toBase64Url(both);
+}

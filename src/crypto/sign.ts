@@ -1,0 +1,34 @@
+/**
+ * Ed25519 signatures over the canonical bytes of vault records, framed with a domain and the
+ * vault id so a record cannot be replayed into another vault or read as another kind of input.
+ */
+import { frame } from './encoding.js';
+import type { Identity } from '../core/ports.js';
+import { loadSodium } from './sodium.js';
+
+const RECORD_SIGNATURE_DOMAIN = 'secrets-record-v1';
+
+function message(vaultId: string, canonical: string): Uint8Array {
+  return frame([RECORD_SIGNATURE_DOMAIN, vaultId, canonical]);
+}
+
+/** Signs the canonical form of a record (without its `sig` field). */
+export async function signRecord(identity: Identity, vaultId: string, canonical: string): Promise<Uint8Array> {
+  const sodium = await loadSodium();
+  return sodium.crypto_sign_detached(message(vaultId, canonical), identity.signSecret.reveal());
+}
+
+/** True when `sig` is a valid signature by `publicKey` over the record. */
+export async function verifyRecord(
+  publicKey: Uint8Array,
+  vaultId: string,
+  canonical: string,
+  sig: Uint8Array,
+): Promise<boolean> {
+  const sodium = await loadSodium();
+  try {
+    return sodium.crypto_sign_verify_detached(sig, message(vaultId, canonical), publicKey);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,41 @@
+/** The core's ValueCipher port over the envelope module and base64 record fields. */
+import { SecretsError } from '../core/errors.js';
+import type { VersionRecord } from '../core/model.js';
+import type { Identity, PublicIdentity, ValueCipher } from '../core/ports.js';
+import type { SecretBytes } from '../core/secret-bytes.js';
+import { fromBase64, toBase64 } from './encoding.js';
+import { openValue, sealValue } from './envelope.js';
+
+function bytes(field: string, text: string): Uint8Array {
+  const b = fromBase64(text);
+  if (!b) throw new SecretsError('INTEGRITY', `field ${field} is not valid base64`);
+  return b;
+}
+
+/** libsodium envelope encryption with base64 fields, as stored in version records. */
+export class SodiumValueCipher implements ValueCipher {
+  async seal(
+    value: SecretBytes,
+    ctx: { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' },
+    readers: readonly PublicIdentity[],
+  ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }> {
+    const sealed = await sealValue(value, ctx, readers);
+    const keys = new Map<string, string>();
+    for (const [id, key] of sealed.keys) keys.set(id, toBase64(key));
+    return { n: toBase64(sealed.nonce), ct: toBase64(sealed.ciphertext), keys };
+  }
+
+  async open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes> {
+    const keys = new Map<string, Uint8Array>();
+    for (const [id, key] of version.keys) keys.set(id, bytes('keys', key));
+    return openValue(
+      { nonce: bytes('n', version.n), ciphertext: bytes('ct', version.ct), keys },
+      { vaultId, secretId: version.secret, versionId: version.id, type: version.type },
+      identity,
+    );
+  }
+
+  memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity {
+    return { id: member.id, enc: bytes('enc', member.enc), sign: bytes('sign', member.sign) };
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The vault file format, version 1 (DESIGN.md section 4): a comment line, then a YAML sequence
+ * with one record per line, each a canonical JSON flow mapping. Parsing is strict: size caps,
+ * exact field sets, canonical encodings (re-serialising a record must give back its bytes), no
+ * prototype keys. Every failure is a DAMAGED_VAULT error naming the line.
+ */
+import { SecretsError } from '../core/errors.js';
+import type {
+  HeadRecord,
+  MemberRecord,
+  SecretRecord,
+  VaultFileRecord,
+  VaultRecord,
+  VersionRecord,
+} from '../core/model.js';
+import { MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
+
+/** The first line of every vault file. */
+export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
+/** Upper bound for one record line: a 64 KiB value in base64 plus sealed keys for many readers. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/** Upper bound for a vault file we are willing to parse. */
+export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+const LINE_PREFIX = '- ';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Canonical JSON: `kind` first, other keys sorted, no whitespace. Deterministic for any record. */
+export function canonicalJson(value: Json): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort((a, b) => (a === 'kind' ? -1 : b === 'kind' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as Json)}`).join(',')}}`;
+}
+
+function mapToJson<V extends Json>(map: ReadonlyMap<string, V>): { [key: string]: Json } {
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of map) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/** The JSON object of a record, with or without its signature. */
+export function recordToJson(record: VaultFileRecord, withSig = true): { [key: string]: Json } {
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === undefined) continue;
+    if (k === 'sig' && !withSig) continue;
+    if (v instanceof Map) out[k] = mapToJson(v as Map<string, Json>);
+    else out[k] = v as Json;
+  }
+  return out;
+}
+
+/** The bytes a record's signature covers. */
+export function signedBytesOf(record: VaultFileRecord): string {
+  return canonicalJson(recordToJson(record, false));
+}
+
+/** One line of the file (without the newline). */
+export function serializeRecord(record: VaultFileRecord): string {
+  return LINE_PREFIX + canonicalJson(recordToJson(record, true));
+}
+
+/** The whole file for a list of records. */
+export function serializeFile(lines: readonly string[]): string {
+  return `${HEADER_LINE}\n${lines.map((l) => `${l}\n`).join('')}`;
+}
+
+/** A parsed file: records with their line numbers and raw lines. */
+export interface ParsedFile {
+  readonly records: readonly VaultFileRecord[];
+  /** 1-based line number of each record, same order as `records`. */
+  readonly lines: readonly number[];
+  /** The raw text of each record line, same order. */
+  readonly raw: readonly string[];
+}
+
+function damaged(line: number, what: string): SecretsError {
+  return new SecretsError(
+    'DAMAGED_VAULT',
+    `vault file is damaged at line ${line}: ${what}`,
+    'the file was not changed; restore it from a backup or from git, then run `secrets doctor`',
+  );
+}
+
+/** Parses a whole vault file. Throws DAMAGED_VAULT naming the first bad line. */
+export function parseFile(text: string): ParsedFile {
+  if (text.length > MAX_FILE_BYTES) throw damaged(1, 'file is larger than the 1 GiB limit');
+  if (text.length === 0) throw damaged(1, 'file is empty');
+  const parts = text.split('\n');
+  if (parts[parts.length - 1] !== '') throw damaged(parts.length, 'file is truncated (no final newline)');
+  parts.pop();
+  if (parts[0] !== HEADER_LINE) throw damaged(1, 'missing or altered header line (is this a secrets vault?)');
+  const records: VaultFileRecord[] = [];
+  const lines: number[] = [];
+  const raw: string[] = [];
+  for (let i = 1; i < parts.length; i++) {
+    const lineNo = i + 1;
+    const line = parts[i] as string;
+    records.push(parseRecordLine(line, lineNo));
+    lines.push(lineNo);
+    raw.push(line);
+  }
+  return { records, lines, raw };
+}
+
+/** Parses one record line strictly. */
+export function parseRecordLine(line: string, lineNo: number): VaultFileRecord {
+  if (line.length > MAX_LINE_BYTES) throw damaged(lineNo, 'record is larger than the 1 MiB limit');
+  if (!line.startsWith(LINE_PREFIX)) throw damaged(lineNo, 'not a record line');
+  const body = line.slice(LINE_PREFIX.length);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw damaged(lineNo, 'record is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw damaged(lineNo, 'record is not an object');
+  if (canonicalJson(value as Json) !== body) throw damaged(lineNo, 'record is not in canonical form');
+  const record = toRecord(value as Record<string, unknown>, lineNo);
+  return record;
+}
+
+// ---- strict field readers ----
+
+class Fields {
+  readonly #obj: Record<string, unknown>;
+  readonly #line: number;
+  readonly #seen = new Set<string>();
+
+  constructor(obj: Record<string, unknown>, line: number) {
+    this.#obj = obj;
+    this.#line = line;
+  }
+
+  #get(key: string): unknown {
+    this.#seen.add(key);
+    return Object.prototype.hasOwnProperty.call(this.#obj, key) ? this.#obj[key] : undefined;
+  }
+
+  fail(what: string): SecretsError {
+    return damaged(this.#line, what);
+  }
+
+  str(key: string, max = 4096): string {
+    const v = this.#get(key);
+    if (typeof v !== 'string' || v.length > max) throw this.fail(`field "${key}" is missing or not a valid string`);
+    return v;
+  }
+
+  optStr(key: string, max = 4096): string | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.length > max) throw this.fail(`field "${key}" is not a valid string`);
+    return v;
+  }
+
+  b64(key: string, max: number): string {
+    const v = this.str(key, max);
+    if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(v)) throw this.fail(`field "${key}" is not canonical base64`);
+    return v;
+  }
+
+  time(key: string): string {
+    const v = this.str(key, 64);
+    if (!isIsoTime(v)) throw this.fail(`field "${key}" is not a timestamp`);
+    return v;
+  }
+
+  optTime(key: string): string | undefined {
+    const v = this.optStr(key, 64);
+    if (v !== undefined && !isIsoTime(v)) throw this.fail(`field "${key}" is not a timestamp`);
+    return v;
+  }
+
+  int(key: string): number {
+    const v = this.#get(key);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw this.fail(`field "${key}" is not a counter`);
+    return v;
+  }
+
+  strMap(key: string, maxEntries: number, check: (k: string, v: string) => boolean): ReadonlyMap<string, string> {
+    const v = this.#get(key);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail(`field "${key}" is not a map`);
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (entries.length > maxEntries) throw this.fail(`field "${key}" has too many entries`);
+    const out = new Map<string, string>();
+    for (const [k, val] of entries) {
+      if (typeof val !== 'string' || !check(k, val)) throw this.fail(`field "${key}" has an invalid entry`);
+      out.set(k, val);
+    }
+    return out;
+  }
+
+  intMap(key: string): ReadonlyMap<string, number> {
+    const v = this.#get(key);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail(`field "${key}" is not a map`);
+    const out = new Map<string, number>();
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+      if (!IDENTITY_ID.test(k) || typeof val !== 'number' || !Number.isSafeInteger(val) || val < 1) {
+        throw this.fail(`field "${key}" has an invalid entry`);
+      }
+      out.set(k, val);
+    }
+    return out;
+  }
+
+  strList(key: string, max: number): readonly string[] {
+    const v = this.#get(key);
+    if (!Array.isArray(v) || v.length > max || v.some((x) => typeof x !== 'string' || x.length > 64)) {
+      throw this.fail(`field "${key}" is not a list of strings`);
+    }
+    return v as string[];
+  }
+
+  /** Refuses any field not read. */
+  done(): void {
+    for (const k of Object.keys(this.#obj)) {
+      if (!this.#seen.has(k)) throw this.fail(`unknown field "${k}"`);
+    }
+  }
+}
+
+const IDENTITY_ID = /^[0-9a-f]{16}$/;
+const ID = /^[A-Za-z0-9-]{1,64}$/;
+
+function isIsoTime(v: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v) && !Number.isNaN(Date.parse(v));
+}
+
+function signedFields(f: Fields): { by: string; ctr: number; sig: string } {
+  const by = f.str('by', 16);
+  if (!IDENTITY_ID.test(by)) throw f.fail('field "by" is not an identity id');
+  const ctr = f.int('ctr');
+  if (ctr < 1) throw f.fail('field "ctr" must be at least 1');
+  const sig = f.b64('sig', 88);
+  if (sig.length !== 88) throw f.fail('field "sig" is not a signature');
+  return { by, ctr, sig };
+}
+
+function id(f: Fields, key: string): string {
+  const v = f.str(key, 64);
+  if (!ID.test(v)) throw f.fail(`field "${key}" is not an id`);
+  return v;
+}
+
+function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
+  const f = new Fields(obj, line);
+  const kind = f.str('kind', 16);
+  let record: VaultFileRecord;
+  switch (kind) {
+    case 'vault': {
+      const format = f.int('format');
+      if (format !== 1) throw f.fail(`unsupported vault format ${format}`);
+      record = { kind, id: id(f, 'id'), format: 1, name: f.str('name', 256), created: f.time('created'), ...signedFields(f) } satisfies VaultRecord;
+      break;
+    }
+    case 'member': {
+      const memberId = f.str('id', 16);
+      if (!IDENTITY_ID.test(memberId)) throw f.fail('field "id" is not an identity id');
+      const enc = f.b64('enc', 44);
+      const sign = f.b64('sign', 44);
+      if (enc.length !== 44 || sign.length !== 44) throw f.fail('member keys have the wrong length');
+      record = {
+        kind, id: memberId, name: f.str('name', 128), enc, sign, roles: f.strList('roles', 16), added: f.time('added'), ...signedFields(f),
+      } satisfies MemberRecord;
+      break;
+    }
+    case 'head': {
+      const digest = f.str('digest', 64);
+      if (!/^[0-9a-f]{64}$/.test(digest)) throw f.fail('field "digest" is not a SHA-256 digest');
+      record = { kind, ctrs: f.intMap('ctrs'), digest, at: f.time('at'), ...signedFields(f) } satisfies HeadRecord;
+      break;
+    }
+    case 'secret': {
+      const description = f.optStr('description', 2048);
+      const deleted = f.optTime('deleted');
+      const purge = f.optTime('purge');
+      record = {
+        kind,
+        id: id(f, 'id'),
+        name: f.str('name', 256),
+        ...(description !== undefined ? { description } : {}),
+        tags: f.strMap('tags', MAX_TAGS, (k, v) => k.length >= 1 && k.length <= 128 && v.length <= 256),
+        stages: f.strMap('stages', MAX_LABELS, (k, v) => k.length >= 1 && k.length <= 256 && ID.test(v)),
+        created: f.time('created'),
+        changed: f.time('changed'),
+        ...(deleted !== undefined ? { deleted } : {}),
+        ...(purge !== undefined ? { purge } : {}),
+        ...signedFields(f),
+      } satisfies SecretRecord;
+      break;
+    }
+    case 'version': {
+      const type = f.str('type', 8);
+      if (type !== 'string' && type !== 'binary') throw f.fail('field "type" must be string or binary');
+      const n = f.b64('n', 32);
+      if (n.length !== 32) throw f.fail('field "n" is not a 24-byte nonce');
+      record = {
+        kind,
+        secret: id(f, 'secret'),
+        id: id(f, 'id'),
+        created: f.time('created'),
+        type,
+        n,
+        ct: f.b64('ct', Math.ceil(((MAX_VALUE_BYTES + 16) * 4) / 3) + 4),
+        keys: f.strMap('keys', 10_000, (k, v) => IDENTITY_ID.test(k) && v.length === 108),
+        ...signedFields(f),
+      } satisfies VersionRecord;
+      break;
+    }
+    default:
+      throw damaged(line, `unknown record kind ${JSON.stringify(kind.slice(0, 20))}`);
+  }
+  f.done();
+  return record;
+}

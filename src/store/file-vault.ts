@@ -1,0 +1,369 @@
+/**
+ * FileVaultRepository: the vault file on disk (DESIGN.md section 4). Reads verify the genesis,
+ * the members, the head's signature and digest, per-writer counters and the trust state;
+ * writes run under the lock, sign changed records with this writer's next counter, write a
+ * new head and replace the file atomically. A damaged file is reported and never rewritten.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SecretsError } from '../core/errors.js';
+import type {
+  HeadRecord,
+  MemberRecord,
+  SecretEntry,
+  SecretRecord,
+  VaultFileRecord,
+  VaultRecord,
+  VaultState,
+  VersionRecord,
+} from '../core/model.js';
+import type { Clock, Identity, VaultRepository } from '../core/ports.js';
+import { sha256Hex } from '../crypto/digest.js';
+import { fromBase64, toBase64 } from '../crypto/encoding.js';
+import { signRecord, verifyRecord } from '../crypto/sign.js';
+import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
+import { HEADER_LINE, MAX_FILE_BYTES, parseFile, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { acquireLock } from './lock.js';
+import type { TrustStore } from './trust.js';
+
+/** Options of the file repository. */
+export interface FileVaultOptions {
+  readonly path: string;
+  readonly trust: TrustStore;
+  readonly clock: Clock;
+  readonly lockTimeoutMs: number;
+}
+
+interface Loaded {
+  readonly state: VaultState;
+  readonly lineOf: ReadonlyMap<VaultFileRecord, number>;
+  readonly genesis: string;
+}
+
+const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
+
+function integrity(message: string, hint = HINT_RESTORE): SecretsError {
+  return new SecretsError('INTEGRITY', message, hint);
+}
+
+/** Sort key so that the file layout is canonical: vault, members, head, secrets by name. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The records of a state in file order. */
+export function orderedRecords(state: VaultState): VaultFileRecord[] {
+  const out: VaultFileRecord[] = [state.vault];
+  out.push(...[...state.members].sort((a, b) => compareStrings(a.id, b.id)));
+  out.push(state.head);
+  for (const entry of [...state.secrets].sort((a, b) => compareStrings(a.secret.name, b.secret.name))) {
+    out.push(entry.secret);
+    out.push(...[...entry.versions].sort((a, b) => compareStrings(a.created, b.created) || compareStrings(a.id, b.id)));
+  }
+  return out;
+}
+
+/** The vault file as a repository. */
+export class FileVaultRepository implements VaultRepository {
+  readonly location: string;
+  readonly #opts: FileVaultOptions;
+  readonly #lines = new WeakMap<VaultFileRecord, number>();
+
+  constructor(opts: FileVaultOptions) {
+    this.#opts = opts;
+    this.location = opts.path;
+  }
+
+  async exists(): Promise<boolean> {
+    return existsSync(this.#opts.path);
+  }
+
+  #readText(): string {
+    const path = this.#opts.path;
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) throw new SecretsError('STORAGE', `${path} is not a file`);
+      size = st.size;
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new SecretsError('VAULT_NOT_FOUND', `no vault at ${path}`, 'create one with `secrets init`, or point --vault / SECRETS_VAULT at yours');
+      }
+      throw storageError(err, 'read', path);
+    }
+    if (size > MAX_FILE_BYTES) throw new SecretsError('DAMAGED_VAULT', `vault file ${path} is larger than 1 GiB`, HINT_RESTORE);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw storageError(err, 'read', path);
+    }
+  }
+
+  async read(_identity: Identity): Promise<VaultState> {
+    const loaded = await this.#load(this.#readText());
+    this.#rememberTrust(loaded);
+    return loaded.state;
+  }
+
+  async #load(text: string): Promise<Loaded> {
+    const parsed = parseFile(text);
+    const { records, lines, raw } = parsed;
+    const lineOf = new Map<VaultFileRecord, number>();
+    records.forEach((r, i) => {
+      lineOf.set(r, lines[i] as number);
+      this.#lines.set(r, lines[i] as number);
+    });
+    const at = (i: number): number => lines[i] ?? lines.length + 2;
+    const damaged = (i: number, what: string): SecretsError =>
+      new SecretsError('DAMAGED_VAULT', `vault file is damaged at line ${at(i)}: ${what}`, HINT_RESTORE);
+
+    // Structure: vault, members, head, then secrets each followed by its versions.
+    let i = 0;
+    const vault = records[i];
+    if (vault?.kind !== 'vault') throw damaged(0, 'the first record must be the vault record');
+    i++;
+    const members: MemberRecord[] = [];
+    while (records[i]?.kind === 'member') members.push(records[i++] as MemberRecord);
+    if (members.length === 0) throw damaged(i, 'the vault has no members');
+    const headIndex = i;
+    const head = records[i];
+    if (head?.kind !== 'head') throw damaged(i, 'expected the head record after the members');
+    i++;
+    const secrets: SecretEntry[] = [];
+    const names = new Set<string>();
+    const ids = new Set<string>();
+    while (i < records.length) {
+      const secret = records[i];
+      if (secret?.kind !== 'secret') throw damaged(i, `unexpected ${secret?.kind ?? 'end'} record (expected a secret)`);
+      if (names.has(secret.name) || ids.has(secret.id)) throw damaged(i, `duplicate secret ${JSON.stringify(secret.name)}`);
+      names.add(secret.name);
+      ids.add(secret.id);
+      const secretIndex = i;
+      i++;
+      const versions: VersionRecord[] = [];
+      const versionIds = new Set<string>();
+      while (records[i]?.kind === 'version') {
+        const v = records[i] as VersionRecord;
+        if (v.secret !== secret.id) throw damaged(i, 'version does not belong to the secret before it');
+        if (versionIds.has(v.id)) throw damaged(i, `duplicate version ${v.id}`);
+        versionIds.add(v.id);
+        versions.push(v);
+        i++;
+      }
+      for (const [label, versionId] of secret.stages) {
+        if (!versionIds.has(versionId)) throw damaged(secretIndex, `stage ${label} points to a missing version`);
+      }
+      secrets.push({ secret, versions });
+    }
+
+    // Genesis and members: the vault record and every member record are signed by an admin.
+    const memberById = new Map(members.map((m) => [m.id, m]));
+    if (memberById.size !== members.length) throw damaged(1, 'duplicate member');
+    const creator = memberById.get(vault.by);
+    if (!creator?.roles.includes('admin')) throw integrity(`vault record at line ${at(0)} is not signed by an admin member`);
+    await this.#verifyOne(vault, vault.id, memberById, lineOf.get(vault));
+    for (const m of members) {
+      const signer = memberById.get(m.by);
+      if (!signer?.roles.includes('admin')) throw integrity(`member record at line ${lineOf.get(m)} is not signed by an admin`);
+      await this.#verifyOne(m, vault.id, memberById, lineOf.get(m));
+    }
+    await this.#verifyOne(head, vault.id, memberById, lineOf.get(head));
+
+    // The head covers every other line: anything added, removed, edited or reordered shows here.
+    const digest = sha256Hex(raw.flatMap((line, k) => (k === headIndex ? [] : [line, '\n'])));
+    if (digest !== head.digest) {
+      await this.#diagnose(records, vault.id, memberById, lineOf);
+      throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
+    }
+
+    // Counters: no record may claim a counter beyond its writer's in the head.
+    if (head.ctrs.get(head.by) !== head.ctr) throw integrity(`head record at line ${at(headIndex)} has inconsistent counters`);
+    records.forEach((r, k) => {
+      if (r.kind === 'head') return;
+      const max = head.ctrs.get(r.by);
+      if (max === undefined || r.ctr > max) throw integrity(`record at line ${at(k)} has a counter beyond its writer's head`);
+    });
+
+    // Rollback: compare with the highest counters this machine has seen for this vault.
+    const genesis = sha256Hex([raw[0] as string]);
+    const trusted = this.#opts.trust.get(vault.id);
+    if (trusted) {
+      if (trusted.genesis !== genesis) {
+        throw integrity(
+          `vault ${vault.id} at ${this.location} does not match the vault this machine pinned under that id`,
+          `if you replaced it on purpose, remove ${this.#opts.trust.path(vault.id)} and run the command again`,
+        );
+      }
+      for (const [writer, ctr] of trusted.ctrs) {
+        const now = head.ctrs.get(writer) ?? 0;
+        if (now < ctr) {
+          const who = memberById.get(writer)?.name ?? 'a former member';
+          throw new SecretsError(
+            'ROLLBACK',
+            `vault file was rolled back: writer ${who} (${writer}) was at counter ${ctr} on this machine, the file has ${now}`,
+            `restore the newest copy of ${this.location}; to accept this older copy on purpose, remove ${this.#opts.trust.path(vault.id)}`,
+          );
+        }
+      }
+    }
+
+    const now = this.#opts.clock.now().toISOString();
+    const live = secrets.filter((e) => e.secret.purge === undefined || e.secret.purge > now);
+    return { state: { vault, members, head, secrets: live }, lineOf, genesis };
+  }
+
+  async #verifyOne(
+    record: VaultFileRecord,
+    vaultId: string,
+    members: ReadonlyMap<string, MemberRecord>,
+    line: number | undefined,
+  ): Promise<void> {
+    const signer = members.get(record.by);
+    const where = `${record.kind} record at line ${line ?? '?'}`;
+    if (!signer) throw integrity(`${where} is signed by ${record.by}, who is not a member of this vault`);
+    const key = fromBase64(signer.sign);
+    const sig = record.sig === undefined ? undefined : fromBase64(record.sig);
+    if (!key || !sig || !(await verifyRecord(key, vaultId, signedBytesOf(record), sig))) {
+      throw integrity(`${where} has an invalid signature: it was altered or forged`);
+    }
+  }
+
+  async #diagnose(
+    records: readonly VaultFileRecord[],
+    vaultId: string,
+    members: ReadonlyMap<string, MemberRecord>,
+    lineOf: ReadonlyMap<VaultFileRecord, number>,
+  ): Promise<void> {
+    for (const r of records) await this.#verifyOne(r, vaultId, members, lineOf.get(r));
+  }
+
+  #rememberTrust(loaded: Loaded): void {
+    const { state, genesis } = loaded;
+    const trusted = this.#opts.trust.get(state.vault.id);
+    const advanced = !trusted || [...state.head.ctrs].some(([w, c]) => c > (trusted.ctrs.get(w) ?? 0));
+    if (!advanced) return;
+    try {
+      this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+    } catch {
+      // Trust state is a defence in depth; a read must not fail because it cannot be saved.
+    }
+  }
+
+  async verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void> {
+    const members = new Map(state.members.map((m) => [m.id, m]));
+    for (const r of records) await this.#verifyOne(r, state.vault.id, members, this.#lines.get(r));
+  }
+
+  async verifyAll(state: VaultState): Promise<number> {
+    const records = orderedRecords(state);
+    await this.verifyRecords(
+      state,
+      records.filter((r): r is SecretRecord | VersionRecord => r.kind === 'secret' || r.kind === 'version'),
+    );
+    return records.length;
+  }
+
+  async transact<T>(
+    identity: Identity,
+    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
+  ): Promise<T> {
+    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
+    try {
+      removeStaleTemps(this.#opts.path);
+      const loaded = await this.#load(this.#readText());
+      const member = loaded.state.members.find((m) => m.id === identity.id);
+      if (!member) {
+        throw new SecretsError(
+          'DENIED',
+          `this identity (${identity.id}) is not a member of the vault at ${this.location}`,
+          'ask an admin of the vault to add you (`secrets member add`)',
+        );
+      }
+      const { state, result } = await change(loaded.state);
+      if (state === loaded.state) return result;
+      const trusted = this.#opts.trust.get(state.vault.id);
+      const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, trusted?.ctrs.get(identity.id) ?? 0) + 1;
+      const next = await this.#sign(state, identity, ctr);
+      this.#write(next);
+      this.#opts.trust.put(next.vault.id, { genesis: loaded.genesis, ctrs: next.head.ctrs });
+      return result;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Signs every unsigned record and builds the new head. */
+  async #sign(state: VaultState, identity: Identity, ctr: number): Promise<VaultState> {
+    const sign = async <R extends VaultFileRecord>(r: R): Promise<R> => {
+      if (r.sig !== undefined) return r;
+      const unsigned = { ...r, by: identity.id, ctr } as R;
+      const sig = await signRecord(identity, state.vault.id, signedBytesOf(unsigned));
+      return { ...unsigned, sig: toBase64(sig) };
+    };
+    const vault = await sign(state.vault);
+    const members = await Promise.all(state.members.map(sign));
+    const secrets: SecretEntry[] = [];
+    for (const e of state.secrets) secrets.push({ secret: await sign(e.secret), versions: await Promise.all(e.versions.map(sign)) });
+    const ctrs = new Map(state.head.ctrs);
+    ctrs.set(identity.id, ctr);
+    const draft: VaultState = { vault, members, head: { ...state.head, ctrs }, secrets };
+    const lines = orderedRecords(draft).filter((r) => r.kind !== 'head').map(serializeRecord);
+    const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
+    const head: HeadRecord = await sign({
+      kind: 'head',
+      ctrs,
+      digest,
+      at: this.#opts.clock.now().toISOString(),
+      by: identity.id,
+      ctr,
+    });
+    return { ...draft, head };
+  }
+
+  #write(state: VaultState): void {
+    const lines = orderedRecords(state).map(serializeRecord);
+    mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.#opts.path, serializeFile(lines));
+  }
+
+  async create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
+    mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
+    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
+    try {
+      if (existsSync(this.#opts.path)) {
+        throw new SecretsError('VAULT_EXISTS', `a vault already exists at ${this.location}`, 'use it, or pick another path with --vault');
+      }
+      const now = this.#opts.clock.now().toISOString();
+      const vault: VaultRecord = { kind: 'vault', id: randomUUID(), format: 1, name, created: now, by: identity.id, ctr: 1 };
+      const member: MemberRecord = {
+        kind: 'member',
+        id: identity.id,
+        name: memberName,
+        enc: toBase64(identity.enc),
+        sign: toBase64(identity.sign),
+        roles: ['admin'],
+        added: now,
+        by: identity.id,
+        ctr: 1,
+      };
+      const draft: VaultState = {
+        vault,
+        members: [member],
+        head: { kind: 'head', ctrs: new Map(), digest: '', at: now, by: identity.id, ctr: 1 },
+        secrets: [],
+      };
+      const state = await this.#sign(draft, identity, 1);
+      this.#write(state);
+      const genesis = sha256Hex([serializeRecord(state.vault)]);
+      this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+      return state;
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+/** The first line every vault file starts with (for sniffing). */
+export const VAULT_HEADER = HEADER_LINE;

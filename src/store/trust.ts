@@ -1,0 +1,60 @@
+/**
+ * Trust state kept outside the vault ($XDG_STATE_HOME/secrets/trust/<vault-id>.json): the
+ * pinned genesis of each vault this machine has seen and the highest counter seen per writer.
+ * A vault whose genesis differs, or whose counters went backwards, is refused (rollback).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic.js';
+
+/** What this machine remembers about one vault. */
+export interface TrustState {
+  readonly genesis: string;
+  readonly ctrs: ReadonlyMap<string, number>;
+}
+
+/** Reads and writes trust state files in one directory. */
+export class TrustStore {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  #path(vaultId: string): string {
+    return join(this.#dir, `${vaultId}.json`);
+  }
+
+  /** The remembered state, or undefined for a vault never seen (or an unreadable state file). */
+  get(vaultId: string): TrustState | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.#path(vaultId), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown };
+      if (typeof raw.genesis !== 'string' || typeof raw.ctrs !== 'object' || raw.ctrs === null) return undefined;
+      const ctrs = new Map<string, number>();
+      for (const [k, v] of Object.entries(raw.ctrs)) if (typeof v === 'number') ctrs.set(k, v);
+      return { genesis: raw.genesis, ctrs };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records `next`, keeping the higher counter for every writer already remembered. */
+  put(vaultId: string, next: TrustState): void {
+    const current = this.get(vaultId);
+    const ctrs = new Map(current?.genesis === next.genesis ? current.ctrs : []);
+    for (const [k, v] of next.ctrs) ctrs.set(k, Math.max(v, ctrs.get(k) ?? 0));
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.#path(vaultId), `${JSON.stringify({ genesis: next.genesis, ctrs: Object.fromEntries(ctrs) }, null, 2)}\n`);
+  }
+
+  /** Forgets a vault (used when `init` creates a new vault with the same path). */
+  path(vaultId: string): string {
+    return this.#path(vaultId);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Test support: spawn the built `secrets` binary in a throwaway HOME, as a user would run it.
+ * Every sandbox has its own XDG directories and no session bus, so nothing touches the real
+ * keychain or the developer's vault; the identity falls back to a file unless a test passes
+ * SECRETS_IDENTITY_KEY or a keyring session's env.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (tests run from dist/test/...). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The installed entry point. */
+export const BIN = join(ROOT, 'bin', 'secrets');
+
+/** The result of one CLI run. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stdoutBytes: Buffer;
+  readonly stderr: string;
+}
+
+/** Options for one run. */
+export interface RunOptions {
+  /** Bytes or text written to stdin (stdin is closed after). Omitted: stdin is /dev/null. */
+  readonly input?: string | Uint8Array;
+  /** Extra environment (undefined values remove a variable). */
+  readonly env?: Record<string, string | undefined>;
+  readonly cwd?: string;
+  /** Kill after this many ms (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+/** A temp HOME with its XDG directories and a `run` bound to it. */
+export interface Sandbox {
+  readonly home: string;
+  readonly env: Record<string, string>;
+  readonly vault: string;
+  run(args: readonly string[], opts?: RunOptions): Promise<CliResult>;
+  /** Runs and asserts exit 0, returning stdout. */
+  ok(args: readonly string[], opts?: RunOptions): Promise<string>;
+  cleanup(): void;
+}
+
+/** An environment with nothing from the developer's session that could reach real state. */
+export function cleanEnv(home: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'LANG', 'LC_ALL', 'TZ', 'NODE_OPTIONS', 'CI']) {
+    const v = process.env[key];
+    if (v !== undefined) env[key] = v;
+  }
+  return {
+    ...env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_DATA_HOME: join(home, '.local', 'share'),
+    XDG_STATE_HOME: join(home, '.local', 'state'),
+    TMPDIR: join(home, 'tmp'),
+    USER: 'tester',
+  };
+}
+
+/** Spawns the binary with `args`. */
+export function runCli(args: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
+  const fullEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...env, ...opts.env })) if (v !== undefined) fullEnv[k] = v;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: fullEnv,
+      cwd: opts.cwd ?? env['HOME'] ?? ROOT,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolvePromise({ code, signal, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: Buffer.concat(err).toString('utf8') });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/** Creates a sandbox; call `cleanup()` when done (or use `withSandbox`). */
+export function sandbox(extraEnv: Record<string, string> = {}): Sandbox {
+  const home = mkdtempSync(join(tmpdir(), 'secrets-test-'));
+  const env = { ...cleanEnv(home), ...extraEnv };
+  rmSync(join(home, 'tmp'), { recursive: true, force: true });
+  const run = (args: readonly string[], opts?: RunOptions): Promise<CliResult> => runCli(args, env, opts);
+  return {
+    home,
+    env,
+    vault: join(home, '.local', 'share', 'secrets', 'vault.yaml'),
+    run,
+    async ok(args, opts) {
+      const r = await run(args, opts);
+      if (r.code !== 0) {
+        throw new Error(`secrets ${args.join(' ')} exited ${r.code} (signal ${r.signal}):\n${r.stderr}`);
+      }
+      return r.stdout;
+    },
+    cleanup() {
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A sandbox with a vault already initialised (identity in the fallback file). */
+export async function initialisedSandbox(extraEnv: Record<string, string> = {}): Promise<Sandbox> {
+  const sb = sandbox(extraEnv);
+  await sb.ok(['init']);
+  return sb;
+}
+
+/** A fresh random marker value, and the encodings a leak scan looks for. */
+export function marker(): { value: string; encodings: string[] } {
+  const raw = Buffer.from(Array.from({ length: 24 }, () => Math.floor(Math.random() * 256)));
+  const value = `MARKER-${raw.toString('hex')}`;
+  const bytes = Buffer.from(value, 'utf8');
+  return { value, encodings: [value, bytes.toString('hex'), bytes.toString('base64'), bytes.toString('base64url'), raw.toString('hex')] };
+}
