@@ -1,0 +1,63 @@
+// Lint: type-aware typescript-eslint plus the layer rules of DESIGN.md section 2 as import
+// restrictions (core is pure; one importer each for libsodium and keytar; only cli talks to people).
+import tseslint from 'typescript-eslint';
+
+const restrict = (patterns, message) => patterns.map((group) => ({ group: [group], message }));
+
+const layer = (files, forbidden) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', { patterns: forbidden }],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.bench/**'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'scripts/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'use named exports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'error',
+      eqeqeq: 'error',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  layer(['src/core/**/*.ts'], [
+    ...restrict(['node:fs', 'node:fs/*', 'node:child_process', 'node:os', 'node:net', 'node:process'], 'core is pure: reach the world through ports (core/ports.ts)'),
+    ...restrict(['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@inquirer/*', 'chalk'], 'core imports no adapters or libraries'),
+    ...restrict(['../cli/*', '../store/*', '../crypto/*', '../keychain/*', '../../cli/*', '../../store/*', '../../crypto/*', '../../keychain/*'], 'core must not import adapters'),
+  ]),
+  layer(['src/crypto/**/*.ts'], [
+    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk'], 'crypto is libsodium and node:crypto only'),
+    ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'crypto imports only core types'),
+  ]),
+  layer(['src/store/**/*.ts'], [
+    ...restrict(['commander', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'store: file format and I/O only (crypto through src/crypto)'),
+    ...restrict(['../cli/*', '../keychain/*'], 'store must not import cli or keychain'),
+  ]),
+  layer(['src/keychain/**/*.ts'], [
+    ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'keychain: identity sources only'),
+    ...restrict(['../cli/*'], 'keychain must not import cli'),
+  ]),
+  layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
+  {
+    files: ['test/**/*.ts', 'scripts/**', 'eslint.config.js'],
+    rules: {
+      'no-console': 'off',
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  { files: ['eslint.config.js', 'scripts/**'], ...tseslint.configs.disableTypeChecked },
+  // eslint itself requires a default export here.
+  { files: ['eslint.config.js'], rules: { 'no-restricted-syntax': 'off' } },
+);
