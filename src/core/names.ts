@@ -17,6 +17,11 @@ export const MAX_LABELS = 20;
 
 const NAME_CHARS = /^[A-Za-z0-9/_+=.@-]{1,256}$/;
 
+/** True for a valid secret name (see assertSecretName). */
+export function isSecretName(name: string): boolean {
+  return NAME_CHARS.test(name) && !name.split('/').some((s) => s === '' || s === '..' || s === '.');
+}
+
 /** Throws unless `name` is a valid secret name: 1–256 of A-Za-z0-9/_+=.@- with no empty or `..` segments. */
 export function assertSecretName(name: string): void {
   if (!NAME_CHARS.test(name)) {
@@ -61,6 +66,23 @@ export function assertClientRequestToken(token: string): void {
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
 
+/** True when key and value are valid tag parts. */
+export function isTag(key: string, value: string): boolean {
+  return TAG_KEY.test(key) && !key.startsWith('aws:') && TAG_VALUE.test(value);
+}
+
+/** True for a valid staging label. */
+export function isLabel(label: string): boolean {
+  return LABEL.test(label);
+}
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** True for free text without control characters (descriptions, member and vault names). */
+export function isPrintable(text: string): boolean {
+  return !CONTROL.test(text);
+}
+
 /** Throws unless key and value are valid tag parts (AWS tag rules). */
 export function assertTag(key: string, value: string): void {
   if (!TAG_KEY.test(key) || key.startsWith('aws:')) {
@@ -75,6 +97,9 @@ export function assertTag(key: string, value: string): void {
 export function assertDescription(text: string): void {
   if (text.length > MAX_DESCRIPTION) {
     throw new SecretsError('LIMIT_EXCEEDED', `description is ${text.length} characters; the limit is ${MAX_DESCRIPTION}`);
+  }
+  if (!isPrintable(text)) {
+    throw new SecretsError('USAGE', 'the description contains control characters (newlines, escapes)', 'use one line of plain text');
   }
 }
 

@@ -13,7 +13,7 @@ import type {
   VaultRecord,
   VersionRecord,
 } from '../core/model.js';
-import { MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
+import { isLabel, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 
 /** The first line of every vault file. */
 export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
@@ -25,12 +25,18 @@ const LINE_PREFIX = '- ';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** Records nest at most three levels; anything deeper is refused before it can exhaust the stack. */
+const MAX_DEPTH = 8;
+
+class TooDeep extends Error {}
+
 /** Canonical JSON: `kind` first, other keys sorted, no whitespace. Deterministic for any record. */
-export function canonicalJson(value: Json): string {
+export function canonicalJson(value: Json, depth = 0): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (depth > MAX_DEPTH) throw new TooDeep();
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v, depth + 1)).join(',')}]`;
   const keys = Object.keys(value).sort((a, b) => (a === 'kind' ? -1 : b === 'kind' ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as Json)}`).join(',')}}`;
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as Json, depth + 1)}`).join(',')}}`;
 }
 
 function mapToJson<V extends Json>(map: ReadonlyMap<string, V>): { [key: string]: Json } {
@@ -75,6 +81,11 @@ export interface ParsedFile {
   readonly raw: readonly string[];
 }
 
+/** A value from the file, safe to print: quoted, escaped, short. */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
+
 function damaged(line: number, what: string): SecretsError {
   return new SecretsError(
     'DAMAGED_VAULT',
@@ -116,7 +127,14 @@ export function parseRecordLine(line: string, lineNo: number): VaultFileRecord {
     throw damaged(lineNo, 'record is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw damaged(lineNo, 'record is not an object');
-  if (canonicalJson(value as Json) !== body) throw damaged(lineNo, 'record is not in canonical form');
+  let canonical: string;
+  try {
+    canonical = canonicalJson(value as Json);
+  } catch (err) {
+    if (err instanceof TooDeep) throw damaged(lineNo, 'record is nested too deeply');
+    throw err;
+  }
+  if (canonical !== body) throw damaged(lineNo, 'record is not in canonical form');
   const record = toRecord(value as Record<string, unknown>, lineNo);
   return record;
 }
@@ -216,7 +234,7 @@ class Fields {
   /** Refuses any field not read. */
   done(): void {
     for (const k of Object.keys(this.#obj)) {
-      if (!this.#seen.has(k)) throw this.fail(`unknown field "${k}"`);
+      if (!this.#seen.has(k)) throw this.fail(`unknown field ${quote(k)}`);
     }
   }
 }
@@ -226,6 +244,12 @@ const ID = /^[A-Za-z0-9-]{1,64}$/;
 
 function isIsoTime(v: string): boolean {
   return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v) && !Number.isNaN(Date.parse(v));
+}
+
+function printable(f: Fields, key: string, max: number): string {
+  const v = f.str(key, max);
+  if (!isPrintable(v)) throw f.fail(`field "${key}" contains control characters`);
+  return v;
 }
 
 function signedFields(f: Fields): { by: string; ctr: number; sig: string } {
@@ -252,7 +276,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
     case 'vault': {
       const format = f.int('format');
       if (format !== 1) throw f.fail(`unsupported vault format ${format}`);
-      record = { kind, id: id(f, 'id'), format: 1, name: f.str('name', 256), created: f.time('created'), ...signedFields(f) } satisfies VaultRecord;
+      record = { kind, id: id(f, 'id'), format: 1, name: printable(f, 'name', 256), created: f.time('created'), ...signedFields(f) } satisfies VaultRecord;
       break;
     }
     case 'member': {
@@ -262,7 +286,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
       const sign = f.b64('sign', 44);
       if (enc.length !== 44 || sign.length !== 44) throw f.fail('member keys have the wrong length');
       record = {
-        kind, id: memberId, name: f.str('name', 128), enc, sign, roles: f.strList('roles', 16), added: f.time('added'), ...signedFields(f),
+        kind, id: memberId, name: printable(f, 'name', 128), enc, sign, roles: f.strList('roles', 16), added: f.time('added'), ...signedFields(f),
       } satisfies MemberRecord;
       break;
     }
@@ -274,15 +298,18 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
     }
     case 'secret': {
       const description = f.optStr('description', 2048);
+      if (description !== undefined && !isPrintable(description)) throw f.fail('field "description" contains control characters');
+      const name = f.str('name', 256);
+      if (!isSecretName(name)) throw f.fail('field "name" is not a valid secret name');
       const deleted = f.optTime('deleted');
       const purge = f.optTime('purge');
       record = {
         kind,
         id: id(f, 'id'),
-        name: f.str('name', 256),
+        name,
         ...(description !== undefined ? { description } : {}),
-        tags: f.strMap('tags', MAX_TAGS, (k, v) => k.length >= 1 && k.length <= 128 && v.length <= 256),
-        stages: f.strMap('stages', MAX_LABELS, (k, v) => k.length >= 1 && k.length <= 256 && ID.test(v)),
+        tags: f.strMap('tags', MAX_TAGS, isTag),
+        stages: f.strMap('stages', MAX_LABELS, (k, v) => isLabel(k) && ID.test(v)),
         created: f.time('created'),
         changed: f.time('changed'),
         ...(deleted !== undefined ? { deleted } : {}),
@@ -310,7 +337,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
       break;
     }
     default:
-      throw damaged(line, `unknown record kind ${JSON.stringify(kind.slice(0, 20))}`);
+      throw damaged(line, `unknown record kind ${quote(kind)}`);
   }
   f.done();
   return record;

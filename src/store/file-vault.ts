@@ -21,9 +21,10 @@ import type {
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { sha256Hex } from '../crypto/digest.js';
 import { fromBase64, toBase64 } from '../crypto/encoding.js';
+import { fingerprint } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import { HEADER_LINE, MAX_FILE_BYTES, parseFile, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { HEADER_LINE, MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
 import { acquireLock } from './lock.js';
 import type { TrustStore } from './trust.js';
 
@@ -153,21 +154,47 @@ export class FileVaultRepository implements VaultRepository {
         i++;
       }
       for (const [label, versionId] of secret.stages) {
-        if (!versionIds.has(versionId)) throw damaged(secretIndex, `stage ${label} points to a missing version`);
+        if (!versionIds.has(versionId)) throw damaged(secretIndex, `stage ${quote(label)} points to a missing version`);
       }
       secrets.push({ secret, versions });
     }
 
-    // Genesis and members: the vault record and every member record are signed by an admin.
+    // Genesis and members. Membership is a chain of admin signatures rooted in the vault's
+    // creator: the creator's record is the only self-signed one; every other member record must
+    // be signed by an admin already in the chain. Each member id must be the fingerprint of its
+    // keys. A record that signs itself into the vault is refused.
     const memberById = new Map(members.map((m) => [m.id, m]));
     if (memberById.size !== members.length) throw damaged(1, 'duplicate member');
-    const creator = memberById.get(vault.by);
-    if (!creator?.roles.includes('admin')) throw integrity(`vault record at line ${at(0)} is not signed by an admin member`);
-    await this.#verifyOne(vault, vault.id, memberById, lineOf.get(vault));
     for (const m of members) {
-      const signer = memberById.get(m.by);
-      if (!signer?.roles.includes('admin')) throw integrity(`member record at line ${lineOf.get(m)} is not signed by an admin`);
-      await this.#verifyOne(m, vault.id, memberById, lineOf.get(m));
+      const enc = fromBase64(m.enc);
+      const sign = fromBase64(m.sign);
+      if (!enc || !sign || (await fingerprint(enc, sign)) !== m.id) {
+        throw integrity(`member record at line ${lineOf.get(m)} has keys that do not match its id ${m.id}`);
+      }
+    }
+    const creator = memberById.get(vault.by);
+    if (!creator?.roles.includes('admin') || creator.by !== creator.id) {
+      throw integrity(`vault record at line ${at(0)} is not signed by the vault's creator`);
+    }
+    await this.#verifyOne(vault, vault.id, memberById, lineOf.get(vault));
+    const established = new Map<string, MemberRecord>();
+    await this.#verifyOne(creator, vault.id, memberById, lineOf.get(creator));
+    established.set(creator.id, creator);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const m of members) {
+        if (established.has(m.id)) continue;
+        const signer = established.get(m.by);
+        if (!signer?.roles.includes('admin') || m.by === m.id) continue;
+        await this.#verifyOne(m, vault.id, established, lineOf.get(m));
+        established.set(m.id, m);
+        grew = true;
+      }
+    }
+    for (const m of members) {
+      if (!established.has(m.id)) {
+        throw integrity(`member record at line ${lineOf.get(m)} (${quote(m.name)}) was not added by an admin of this vault`);
+      }
     }
     await this.#verifyOne(head, vault.id, memberById, lineOf.get(head));
 
@@ -186,6 +213,15 @@ export class FileVaultRepository implements VaultRepository {
       if (max === undefined || r.ctr > max) throw integrity(`record at line ${at(k)} has a counter beyond its writer's head`);
     });
 
+    // The path: a different vault put where this machine used another one is refused.
+    const pinned = this.#opts.trust.pinnedVault(this.location);
+    if (pinned !== undefined && pinned !== vault.id) {
+      throw integrity(
+        `the vault at ${this.location} is vault ${vault.id}, but this machine used vault ${pinned} there`,
+        `if you replaced it on purpose, remove ${this.#opts.trust.pinPath(this.location)} and run the command again`,
+      );
+    }
+
     // Rollback: compare with the highest counters this machine has seen for this vault.
     const genesis = sha256Hex([raw[0] as string]);
     const trusted = this.#opts.trust.get(vault.id);
@@ -199,7 +235,7 @@ export class FileVaultRepository implements VaultRepository {
       for (const [writer, ctr] of trusted.ctrs) {
         const now = head.ctrs.get(writer) ?? 0;
         if (now < ctr) {
-          const who = memberById.get(writer)?.name ?? 'a former member';
+          const who = quote(memberById.get(writer)?.name ?? 'a former member');
           throw new SecretsError(
             'ROLLBACK',
             `vault file was rolled back: writer ${who} (${writer}) was at counter ${ctr} on this machine, the file has ${now}`,
@@ -241,6 +277,13 @@ export class FileVaultRepository implements VaultRepository {
 
   #rememberTrust(loaded: Loaded): void {
     const { state, genesis } = loaded;
+    if (this.#opts.trust.pinnedVault(this.location) === undefined) {
+      try {
+        this.#opts.trust.pin(this.location, state.vault.id);
+      } catch {
+        // as below: defence in depth must not break a read
+      }
+    }
     const trusted = this.#opts.trust.get(state.vault.id);
     const advanced = !trusted || [...state.head.ctrs].some(([w, c]) => c > (trusted.ctrs.get(w) ?? 0));
     if (!advanced) return;
@@ -287,7 +330,7 @@ export class FileVaultRepository implements VaultRepository {
       const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, trusted?.ctrs.get(identity.id) ?? 0) + 1;
       const next = await this.#sign(state, identity, ctr);
       this.#write(next);
-      this.#opts.trust.put(next.vault.id, { genesis: loaded.genesis, ctrs: next.head.ctrs });
+      this.#rememberTrust({ ...loaded, state: next });
       return result;
     } finally {
       lock.release();
@@ -358,6 +401,7 @@ export class FileVaultRepository implements VaultRepository {
       this.#write(state);
       const genesis = sha256Hex([serializeRecord(state.vault)]);
       this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+      this.#opts.trust.pin(this.location, state.vault.id);
       return state;
     } finally {
       lock.release();

@@ -3,6 +3,7 @@
  * pinned genesis of each vault this machine has seen and the highest counter seen per writer.
  * A vault whose genesis differs, or whose counters went backwards, is refused (rollback).
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
@@ -53,8 +54,30 @@ export class TrustStore {
     writeFileAtomic(this.#path(vaultId), `${JSON.stringify({ genesis: next.genesis, ctrs: Object.fromEntries(ctrs) }, null, 2)}\n`);
   }
 
-  /** Forgets a vault (used when `init` creates a new vault with the same path). */
+  /** The trust file of a vault (named in messages so a user can reset it on purpose). */
   path(vaultId: string): string {
     return this.#path(vaultId);
+  }
+
+  /** The pin file that records which vault lives at `vaultPath`. */
+  pinPath(vaultPath: string): string {
+    return join(this.#dir, 'paths', `${createHash('sha256').update(vaultPath).digest('hex').slice(0, 32)}.json`);
+  }
+
+  /** The vault id this machine has seen at `vaultPath`, if any. */
+  pinnedVault(vaultPath: string): string | undefined {
+    try {
+      const raw = JSON.parse(readFileSync(this.pinPath(vaultPath), 'utf8')) as { path?: unknown; vault?: unknown };
+      return raw.path === vaultPath && typeof raw.vault === 'string' ? raw.vault : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records that `vaultId` lives at `vaultPath` (init, and the first read of a path). */
+  pin(vaultPath: string, vaultId: string): void {
+    const file = this.pinPath(vaultPath);
+    mkdirSync(join(this.#dir, 'paths'), { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, `${JSON.stringify({ path: vaultPath, vault: vaultId }, null, 2)}\n`);
   }
 }
