@@ -289,3 +289,22 @@ describe('random', () => {
     }
   });
 });
+
+describe('init flags', () => {
+  test('a vault or member name that the file format would refuse is a usage error, and nothing is written', async () => {
+    const sb = sandbox();
+    try {
+      const r1 = await sb.run(['init', '--name', 'x'.repeat(257)]);
+      assert.equal(r1.code, 2, r1.stderr);
+      assert.match(r1.stderr, /--name must be 1-256 characters/);
+      const r2 = await sb.run(['init', '--member-name', 'tab\there']);
+      assert.equal(r2.code, 2, r2.stderr);
+      assert.equal(existsSync(sb.vault), false);
+      await sb.ok(['init', '--name', 'team vault', '--member-name', 'Ada Lovelace']);
+      await sb.ok(['create', 'x', '--value-stdin'], { input: 'v' });
+      assert.equal(await sb.ok(['get', 'x']), 'v');
+    } finally {
+      sb.cleanup();
+    }
+  });
+});

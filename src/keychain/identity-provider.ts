@@ -176,8 +176,8 @@ export class DefaultIdentityProvider implements IdentityProvider {
     warn(
       `no OS keychain is reachable (${reason}).\n` +
         `  Your identity key is stored UNENCRYPTED in ${this.fallbackPath} (mode 0600).\n` +
-        '  Anyone who can read that file can read your secrets: keep it off shared disks and backups you do not control,\n' +
-        '  or move to a keychain later. `secrets doctor` will keep flagging this.',
+        '  Anyone who can read that file can read your secrets: keep it off shared disks and out of backups you do not\n' +
+        '  control, or use SECRETS_IDENTITY_KEY from a secret store instead. `secrets doctor` will keep flagging this.',
     );
     return { identity, source: 'fallback-file', where: this.fallbackPath, created: true };
   }

@@ -321,7 +321,7 @@ export class FileVaultRepository implements VaultRepository {
         throw new SecretsError(
           'DENIED',
           `this identity (${identity.id}) is not a member of the vault at ${this.location}`,
-          'ask an admin of the vault to add you (`secrets member add`)',
+          'ask an admin of the vault to add your identity as a member',
         );
       }
       const { state, result } = await change(loaded.state);
