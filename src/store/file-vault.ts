@@ -103,9 +103,22 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   async read(_identity: Identity): Promise<VaultState> {
-    const loaded = await this.#load(this.#readText());
-    this.#rememberTrust(loaded);
-    return loaded.state;
+    // Reads take no lock. A writer may replace the file and advance the trust state between our
+    // read of the file and our check against the trust state, which looks like a rollback; a
+    // real rollback is still there when the file is read again, a race is not.
+    let text = this.#readText();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const loaded = await this.#load(text);
+        this.#rememberTrust(loaded);
+        return loaded.state;
+      } catch (err) {
+        if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5) throw err;
+        const again = this.#readText();
+        if (again === text) throw err;
+        text = again;
+      }
+    }
   }
 
   async #load(text: string): Promise<Loaded> {
@@ -316,6 +329,7 @@ export class FileVaultRepository implements VaultRepository {
     try {
       removeStaleTemps(this.#opts.path);
       const loaded = await this.#load(this.#readText());
+      removeStaleTemps(this.#opts.trust.path(loaded.state.vault.id));
       const member = loaded.state.members.find((m) => m.id === identity.id);
       if (!member) {
         throw new SecretsError(

@@ -52,7 +52,7 @@ export function readField(value: SecretBytes, name: string, field: string): stri
     throw new SecretsError('INVALID_VALUE', `secret ${name} is not a JSON object, so --field cannot read it`, `read the whole value with \`secrets get ${name}\``);
   }
   if (!Object.prototype.hasOwnProperty.call(parsed, field)) {
-    throw new SecretsError('NOT_FOUND', `secret ${name} has no field ${JSON.stringify(field)}`, `the fields are: ${Object.keys(parsed).join(', ')}`);
+    throw new SecretsError('NOT_FOUND', `secret ${name} has no field ${JSON.stringify(field)}`, `\`secrets get ${name} --json\` shows the whole value`);
   }
   const v = (parsed as Record<string, unknown>)[field];
   return typeof v === 'string' ? v : JSON.stringify(v);
