@@ -26,7 +26,7 @@ import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
 import { HEADER_LINE, MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
 import { acquireLock } from './lock.js';
-import type { TrustStore } from './trust.js';
+import type { TrustState, TrustStore } from './trust.js';
 
 /** Options of the file repository. */
 export interface FileVaultOptions {
@@ -38,6 +38,9 @@ export interface FileVaultOptions {
 
 interface Loaded {
   readonly state: VaultState;
+  /** The trust state and path pin as read before this load, so nothing reads them twice. */
+  readonly trusted: TrustState | undefined;
+  readonly pinned: string | undefined;
   readonly lineOf: ReadonlyMap<VaultFileRecord, number>;
   readonly genesis: string;
 }
@@ -260,7 +263,7 @@ export class FileVaultRepository implements VaultRepository {
 
     const now = this.#opts.clock.now().toISOString();
     const live = secrets.filter((e) => e.secret.purge === undefined || e.secret.purge > now);
-    return { state: { vault, members, head, secrets: live }, lineOf, genesis };
+    return { state: { vault, members, head, secrets: live }, lineOf, genesis, trusted, pinned };
   }
 
   async #verifyOne(
@@ -289,15 +292,14 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   #rememberTrust(loaded: Loaded): void {
-    const { state, genesis } = loaded;
-    if (this.#opts.trust.pinnedVault(this.location) === undefined) {
+    const { state, genesis, trusted, pinned } = loaded;
+    if (pinned === undefined) {
       try {
         this.#opts.trust.pin(this.location, state.vault.id);
       } catch {
         // as below: defence in depth must not break a read
       }
     }
-    const trusted = this.#opts.trust.get(state.vault.id);
     const advanced = !trusted || [...state.head.ctrs].some(([w, c]) => c > (trusted.ctrs.get(w) ?? 0));
     if (!advanced) return;
     try {
@@ -340,8 +342,7 @@ export class FileVaultRepository implements VaultRepository {
       }
       const { state, result } = await change(loaded.state);
       if (state === loaded.state) return result;
-      const trusted = this.#opts.trust.get(state.vault.id);
-      const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, trusted?.ctrs.get(identity.id) ?? 0) + 1;
+      const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, loaded.trusted?.ctrs.get(identity.id) ?? 0) + 1;
       const next = await this.#sign(state, identity, ctr);
       this.#write(next);
       this.#rememberTrust({ ...loaded, state: next });
