@@ -24,7 +24,6 @@ const DEFAULT_LOCK_TIMEOUT_S = 30;
 /** Everything a command needs beyond its own flags. */
 export interface AppDeps extends CoreDeps {
   readonly paths: Paths;
-  readonly identityProvider: DefaultIdentityProvider;
   readonly keychain: () => OsKeychain;
 }
 
@@ -50,7 +49,6 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
   return {
     vault,
     identities: identityProvider,
-    identityProvider,
     cipher: new SodiumValueCipher(),
     clock,
     ids: { newId: () => randomUUID() },

@@ -84,17 +84,6 @@ export class SecretsError extends Error {
   }
 }
 
-/** Shorthand constructors, so call sites read as the failure they report. */
-export const fail = {
-  usage: (message: string, hint?: string) => new SecretsError('USAGE', message, hint),
-  notFound: (message: string, hint?: string) => new SecretsError('NOT_FOUND', message, hint),
-  conflict: (message: string, hint?: string) => new SecretsError('CONFLICT', message, hint),
-  integrity: (message: string, hint?: string) => new SecretsError('INTEGRITY', message, hint),
-  damaged: (message: string, hint?: string) => new SecretsError('DAMAGED_VAULT', message, hint),
-  storage: (message: string, hint?: string) => new SecretsError('STORAGE', message, hint),
-  identity: (message: string, hint?: string) => new SecretsError('IDENTITY_UNAVAILABLE', message, hint),
-};
-
 /** True for our own errors (as opposed to bugs, which print as internal errors). */
 export function isSecretsError(e: unknown): e is SecretsError {
   return e instanceof SecretsError;

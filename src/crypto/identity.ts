@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SecretsError } from '../core/errors.js';
-import type { Identity, PublicIdentity } from '../core/ports.js';
+import type { Identity } from '../core/ports.js';
 import { fromBase64Url, toBase64Url } from './encoding.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { loadSodium } from './sodium.js';
@@ -19,8 +19,6 @@ const SUBKEY_ENCRYPTION = 1;
 const SUBKEY_SIGNING = 2;
 /** Prefix of the private key string, like age's AGE-SECRET-KEY-1. */
 export const KEY_PREFIX = 'SECRETS-KEY-1';
-/** Prefix of the shareable public identity string. */
-export const PUBLIC_PREFIX = 'secrets-identity-1';
 /** Bytes of the fingerprint that makes the id: 64 bits is plenty to name members. */
 const ID_BYTES = 8;
 
@@ -78,12 +76,4 @@ export function decodeKey(text: string, source: string): SecretBytes {
     );
   }
   return new SecretBytes(seed);
-}
-
-/** The shareable public identity string. */
-export function encodePublic(identity: PublicIdentity): string {
-  const both = new Uint8Array(identity.enc.length + identity.sign.length);
-  both.set(identity.enc, 0);
-  both.set(identity.sign, identity.enc.length);
-  return PUBLIC_PREFIX + toBase64Url(both);
 }

@@ -24,7 +24,7 @@ import { fromBase64, toBase64 } from '../crypto/encoding.js';
 import { fingerprint } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import { HEADER_LINE, MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
 import { acquireLock } from './lock.js';
 import type { TrustState, TrustStore } from './trust.js';
 
@@ -423,6 +423,3 @@ export class FileVaultRepository implements VaultRepository {
     }
   }
 }
-
-/** The first line every vault file starts with (for sniffing). */
-export const VAULT_HEADER = HEADER_LINE;
