@@ -300,7 +300,12 @@ describe('init flags', () => {
       const r2 = await sb.run(['init', '--member-name', 'tab\there']);
       assert.equal(r2.code, 2, r2.stderr);
       assert.equal(existsSync(sb.vault), false);
-      await sb.ok(['init', '--name', 'team vault', '--member-name', 'Ada Lovelace']);
+      // Policies match member names, so a name is a simple token (no spaces or wildcards).
+      const r3 = await sb.run(['init', '--member-name', 'Ada Lovelace']);
+      assert.equal(r3.code, 2, r3.stderr);
+      assert.match(r3.stderr, /hint: member names are 1-64 characters/);
+      assert.equal(existsSync(sb.vault), false);
+      await sb.ok(['init', '--name', 'team vault', '--member-name', 'ada.lovelace']);
       await sb.ok(['create', 'x', '--value-stdin'], { input: 'v' });
       assert.equal(await sb.ok(['get', 'x']), 'v');
     } finally {

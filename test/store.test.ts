@@ -30,6 +30,7 @@ before(async () => {
     clock,
     cipher: new SodiumValueCipher(),
     ids: { newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` },
+    tty: false,
     identities: {
       load: async () => ({ identity, source: 'env', where: 'test' }),
       loadOrCreate: async () => ({ identity, source: 'env', where: 'test', created: false }),

@@ -52,6 +52,8 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     cipher: new SodiumValueCipher(),
     clock,
     ids: { newId: () => randomUUID() },
+    // secrets:Tty: a person at a terminal (stdin is where a person would type).
+    tty: io.stdinIsTTY,
     paths,
     keychain: getKeychain,
   };

@@ -30,8 +30,28 @@ export interface MemberRecord extends Signed {
   readonly enc: string;
   /** Ed25519 public key, base64. */
   readonly sign: string;
+  /** `admin` or `member`. */
   readonly roles: readonly string[];
   readonly added: string;
+  /** When the member was removed; a removed member reads nothing new and signs nothing valid. */
+  readonly removed?: string;
+  /** Ids of the secrets a removed member could read when removed (to rotate them). */
+  readonly exposed?: readonly string[];
+}
+
+/**
+ * A policy document, admin-signed. An identity policy has a `name` and is attached to members;
+ * a resource policy belongs to one secret (`secret` = its id) and names its principals.
+ */
+export interface PolicyRecord extends Signed {
+  readonly kind: 'policy';
+  readonly name?: string;
+  readonly secret?: string;
+  /** The IAM document as JSON. */
+  readonly doc: unknown;
+  /** Member ids an identity policy is attached to. */
+  readonly attached: readonly string[];
+  readonly changed: string;
 }
 
 /** The head: the last writer's signed statement of every writer's counter and the file digest. */
@@ -58,6 +78,8 @@ export interface SecretRecord extends Signed {
   readonly deleted?: string;
   /** When a deleted secret is purged for good. */
   readonly purge?: string;
+  /** The action of the last change (e.g. `TagResource`); the signer must be allowed it. */
+  readonly act?: string;
 }
 
 /** One encrypted version of a secret's value. */
@@ -73,9 +95,11 @@ export interface VersionRecord extends Signed {
   readonly ct: string;
   /** Reader id → sealed data key, base64. */
   readonly keys: ReadonlyMap<string, string>;
+  /** The action that wrote the value (e.g. `PutSecretValue`); the signer must be allowed it. */
+  readonly act?: string;
 }
 
-export type VaultFileRecord = VaultRecord | MemberRecord | HeadRecord | SecretRecord | VersionRecord;
+export type VaultFileRecord = VaultRecord | MemberRecord | PolicyRecord | HeadRecord | SecretRecord | VersionRecord;
 
 /** A secret with its versions, oldest first. */
 export interface SecretEntry {
@@ -87,6 +111,8 @@ export interface SecretEntry {
 export interface VaultState {
   readonly vault: VaultRecord;
   readonly members: readonly MemberRecord[];
+  /** Identity policies and resource policies. */
+  readonly policies: readonly PolicyRecord[];
   readonly head: HeadRecord;
   /** Secrets sorted by name. */
   readonly secrets: readonly SecretEntry[];

@@ -112,3 +112,23 @@ export function parseTagAssignment(text: string): [string, string] {
   assertTag(key, value);
   return [key, value];
 }
+
+const MEMBER_NAME = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+/** True for a valid member name: 1–64 of A-Za-z0-9 . _ @ + - (policies match names, so no spaces or wildcards). */
+export function isMemberName(name: string): boolean {
+  return MEMBER_NAME.test(name);
+}
+
+/** Throws unless `name` is a valid member name. */
+export function assertMemberName(name: string, flag = 'member name'): void {
+  if (!isMemberName(name)) {
+    throw new SecretsError('INVALID_NAME', `invalid ${flag} ${JSON.stringify(name.slice(0, 100))}`, 'member names are 1-64 characters of A-Z a-z 0-9 . _ @ + -');
+  }
+}
+
+/** Member name made from a user name: invalid characters become `-`. */
+export function toMemberName(userName: string): string {
+  const cleaned = userName.replace(/[^A-Za-z0-9._@+-]/g, '-').slice(0, 64);
+  return cleaned === '' ? 'me' : cleaned;
+}

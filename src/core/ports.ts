@@ -48,6 +48,11 @@ export interface ValueCipher {
     readers: readonly PublicIdentity[],
   ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }>;
   open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes>;
+  /**
+   * Opens the version's data key with `identity`, checks it decrypts the value, and seals it to
+   * `readers`. Returns their sealed keys. Throws DECRYPTION_FAILED when `identity` holds none.
+   */
+  shareKey(version: VersionRecord, vaultId: string, identity: Identity, readers: readonly PublicIdentity[]): Promise<ReadonlyMap<string, string>>;
   /** Public identity of a member record. */
   memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity;
 }
@@ -61,8 +66,8 @@ export interface VaultRepository {
   read(identity: Identity): Promise<VaultState>;
   /** Verifies the signatures of records a command is about to rely on. */
   verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void>;
-  /** Verifies every record's signature (doctor). Returns the number checked. */
-  verifyAll(state: VaultState): Promise<number>;
+  /** Verifies every record's signature and authorization (doctor, verify); lists what fails. */
+  verifyAll(state: VaultState): Promise<{ checked: number; problems: string[] }>;
   /**
    * Locks, reads, verifies, applies `change`, signs changed records, writes atomically, unlocks.
    * `change` returns the new state (or the same object for "no change") and a result.

@@ -56,9 +56,43 @@ export async function sealValue(
   }
 }
 
-/** Opens a sealed value with `identity`. Throws INTEGRITY on any mismatch or damage. */
-export async function openValue(sealed: SealedValue, ctx: ValueContext, identity: Identity): Promise<SecretBytes> {
+/**
+ * Re-seals a version's data key to more readers. The key must open with `identity` and must
+ * decrypt the value, so nobody is ever handed a key that does not belong to this version.
+ */
+export async function shareDataKey(
+  sealed: SealedValue,
+  ctx: ValueContext,
+  identity: Identity,
+  readers: readonly PublicIdentity[],
+): Promise<ReadonlyMap<string, Uint8Array>> {
   const sodium = await loadSodium();
+  const dataKey = openDataKey(sodium, sealed, ctx, identity);
+  try {
+    try {
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, aad(ctx), sealed.nonce, dataKey).fill(0);
+    } catch {
+      throw damagedVersion(ctx);
+    }
+    const keys = new Map<string, Uint8Array>();
+    for (const reader of readers) keys.set(reader.id, sodium.crypto_box_seal(dataKey, reader.enc));
+    return keys;
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+function damagedVersion(ctx: ValueContext): SecretsError {
+  return new SecretsError(
+    'INTEGRITY',
+    `version ${ctx.versionId} of secret ${ctx.secretId} failed to decrypt: the vault file was altered or damaged`,
+    'restore the vault file from a backup or from git; `secrets doctor` checks the whole file',
+  );
+}
+
+type Sodium = Awaited<ReturnType<typeof loadSodium>>;
+
+function openDataKey(sodium: Sodium, sealed: SealedValue, ctx: ValueContext, identity: Identity): Uint8Array {
   const sealedKey = sealed.keys.get(identity.id);
   if (!sealedKey) {
     throw new SecretsError(
@@ -67,20 +101,24 @@ export async function openValue(sealed: SealedValue, ctx: ValueContext, identity
       'ask a member who can read it to re-share the secret with you',
     );
   }
-  let dataKey: Uint8Array | undefined;
   try {
-    dataKey = sodium.crypto_box_seal_open(sealedKey, identity.enc, identity.encSecret.reveal());
+    const dataKey = sodium.crypto_box_seal_open(sealedKey, identity.enc, identity.encSecret.reveal());
     if (dataKey.length !== DATA_KEY_BYTES) throw new Error('bad data key length');
-    return new SecretBytes(
-      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, aad(ctx), sealed.nonce, dataKey),
-    );
+    return dataKey;
   } catch {
-    throw new SecretsError(
-      'INTEGRITY',
-      `version ${ctx.versionId} of secret ${ctx.secretId} failed to decrypt: the vault file was altered or damaged`,
-      'restore the vault file from a backup or from git; `secrets doctor` checks the whole file',
-    );
+    throw damagedVersion(ctx);
+  }
+}
+
+/** Opens a sealed value with `identity`. Throws INTEGRITY on any mismatch or damage. */
+export async function openValue(sealed: SealedValue, ctx: ValueContext, identity: Identity): Promise<SecretBytes> {
+  const sodium = await loadSodium();
+  const dataKey = openDataKey(sodium, sealed, ctx, identity);
+  try {
+    return new SecretBytes(sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, aad(ctx), sealed.nonce, dataKey));
+  } catch {
+    throw damagedVersion(ctx);
   } finally {
-    dataKey?.fill(0);
+    dataKey.fill(0);
   }
 }

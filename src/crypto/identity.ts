@@ -4,9 +4,9 @@
  * keys. The seed is the master key; it lives in the OS keychain, an identity file or
  * SECRETS_IDENTITY_KEY, never in the vault.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SecretsError } from '../core/errors.js';
-import type { Identity } from '../core/ports.js';
+import type { Identity, PublicIdentity } from '../core/ports.js';
 import { fromBase64Url, toBase64Url } from './encoding.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { loadSodium } from './sodium.js';
@@ -76,4 +76,44 @@ export function decodeKey(text: string, source: string): SecretBytes {
     );
   }
   return new SecretBytes(seed);
+}
+
+/** Prefix of a public identity string (what `secrets identity show` prints). */
+export const PUBLIC_PREFIX = 'secrets-identity-1';
+const CHECKSUM_BYTES = 4;
+
+function checksum(payload: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(PUBLIC_PREFIX).update(payload).digest().subarray(0, CHECKSUM_BYTES));
+}
+
+/** The one-line public identity: prefix, then base64url of both public keys and a checksum. */
+export function encodePublicIdentity(id: { enc: Uint8Array; sign: Uint8Array }): string {
+  const payload = new Uint8Array(64);
+  payload.set(id.enc, 0);
+  payload.set(id.sign, 32);
+  const all = new Uint8Array(64 + CHECKSUM_BYTES);
+  all.set(payload, 0);
+  all.set(checksum(payload), 64);
+  return PUBLIC_PREFIX + toBase64Url(all);
+}
+
+/** Parses a public identity string; a typo fails the checksum with a clear error. */
+export async function decodePublicIdentity(text: string): Promise<PublicIdentity> {
+  const trimmed = text.trim();
+  const bad = (why: string): SecretsError =>
+    new SecretsError('USAGE', `not a public identity: ${why}`, `run \`secrets identity show\` on the member's machine and pass the line starting with ${PUBLIC_PREFIX}`);
+  if (!trimmed.startsWith(PUBLIC_PREFIX)) throw bad(`it does not start with ${PUBLIC_PREFIX}`);
+  const all = fromBase64Url(trimmed.slice(PUBLIC_PREFIX.length));
+  if (!all || all.length !== 64 + CHECKSUM_BYTES) throw bad('wrong length');
+  const payload = all.subarray(0, 64);
+  const sum = checksum(payload);
+  if (sum.some((b, i) => b !== all[64 + i])) throw bad('the checksum does not match (a typo or a truncated copy?)');
+  const enc = new Uint8Array(payload.subarray(0, 32));
+  const sign = new Uint8Array(payload.subarray(32, 64));
+  return { id: await fingerprint(enc, sign), enc, sign };
+}
+
+/** The fingerprint grouped for reading aloud: `ab12 cd34 ef56 7890`. */
+export function formatFingerprint(id: string): string {
+  return id.replace(/(.{4})(?=.)/g, '$1 ');
 }

@@ -4,12 +4,22 @@ import type { VersionRecord } from '../core/model.js';
 import type { Identity, PublicIdentity, ValueCipher } from '../core/ports.js';
 import type { SecretBytes } from '../core/secret-bytes.js';
 import { fromBase64, toBase64 } from './encoding.js';
-import { openValue, sealValue } from './envelope.js';
+import { openValue, sealValue, type SealedValue, shareDataKey } from './envelope.js';
 
 function bytes(field: string, text: string): Uint8Array {
   const b = fromBase64(text);
   if (!b) throw new SecretsError('INTEGRITY', `field ${field} is not valid base64`);
   return b;
+}
+
+function sealedOf(version: VersionRecord): SealedValue {
+  const keys = new Map<string, Uint8Array>();
+  for (const [id, key] of version.keys) keys.set(id, bytes('keys', key));
+  return { nonce: bytes('n', version.n), ciphertext: bytes('ct', version.ct), keys };
+}
+
+function contextOf(version: VersionRecord, vaultId: string): { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' } {
+  return { vaultId, secretId: version.secret, versionId: version.id, type: version.type };
 }
 
 /** libsodium envelope encryption with base64 fields, as stored in version records. */
@@ -26,13 +36,17 @@ export class SodiumValueCipher implements ValueCipher {
   }
 
   async open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes> {
-    const keys = new Map<string, Uint8Array>();
-    for (const [id, key] of version.keys) keys.set(id, bytes('keys', key));
-    return openValue(
-      { nonce: bytes('n', version.n), ciphertext: bytes('ct', version.ct), keys },
-      { vaultId, secretId: version.secret, versionId: version.id, type: version.type },
-      identity,
-    );
+    return openValue(sealedOf(version), contextOf(version, vaultId), identity);
+  }
+
+  async shareKey(
+    version: VersionRecord,
+    vaultId: string,
+    identity: Identity,
+    readers: readonly PublicIdentity[],
+  ): Promise<ReadonlyMap<string, string>> {
+    const keys = await shareDataKey(sealedOf(version), contextOf(version, vaultId), identity, readers);
+    return new Map([...keys].map(([id, key]) => [id, toBase64(key)]));
   }
 
   memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity {

@@ -8,12 +8,14 @@ import { SecretsError } from '../core/errors.js';
 import type {
   HeadRecord,
   MemberRecord,
+  PolicyRecord,
   SecretRecord,
   VaultFileRecord,
   VaultRecord,
   VersionRecord,
 } from '../core/model.js';
-import { isLabel, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
+import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
+import { checkPolicy, isPolicyName } from '../core/policy.js';
 
 /** The first line of every vault file. */
 export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
@@ -231,6 +233,23 @@ class Fields {
     return v as string[];
   }
 
+  optStrList(key: string, max: number): readonly string[] | undefined {
+    return this.#get(key) === undefined ? undefined : this.strList(key, max);
+  }
+
+  /** A JSON value as stored (already canonical and depth-checked). */
+  json(key: string): unknown {
+    const v = this.#get(key);
+    if (v === undefined) throw this.fail(`field "${key}" is missing`);
+    return v;
+  }
+
+  optAct(key: string): string | undefined {
+    const v = this.optStr(key, 64);
+    if (v !== undefined && !/^[A-Za-z]{1,64}$/.test(v)) throw this.fail(`field "${key}" is not an action name`);
+    return v;
+  }
+
   /** Refuses any field not read. */
   done(): void {
     for (const k of Object.keys(this.#obj)) {
@@ -262,6 +281,17 @@ function signedFields(f: Fields): { by: string; ctr: number; sig: string } {
   return { by, ctr, sig };
 }
 
+function optAct(f: Fields): { act?: string } {
+  const act = f.optAct('act');
+  return act !== undefined ? { act } : {};
+}
+
+function memberName(f: Fields): string {
+  const name = printable(f, 'name', 128);
+  if (!isMemberName(name)) throw f.fail('field "name" is not a valid member name');
+  return name;
+}
+
 function id(f: Fields, key: string): string {
   const v = f.str(key, 64);
   if (!ID.test(v)) throw f.fail(`field "${key}" is not an id`);
@@ -285,9 +315,44 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
       const enc = f.b64('enc', 44);
       const sign = f.b64('sign', 44);
       if (enc.length !== 44 || sign.length !== 44) throw f.fail('member keys have the wrong length');
+      const roles = f.strList('roles', 16);
+      if (roles.length !== 1 || (roles[0] !== 'admin' && roles[0] !== 'member')) throw f.fail('field "roles" must be ["admin"] or ["member"]');
+      const removed = f.optTime('removed');
+      const exposed = f.optStrList('exposed', 1_000_000);
+      if (exposed?.some((x) => !ID.test(x))) throw f.fail('field "exposed" has an invalid secret id');
       record = {
-        kind, id: memberId, name: printable(f, 'name', 128), enc, sign, roles: f.strList('roles', 16), added: f.time('added'), ...signedFields(f),
+        kind,
+        id: memberId,
+        name: memberName(f),
+        enc,
+        sign,
+        roles,
+        added: f.time('added'),
+        ...(removed !== undefined ? { removed } : {}),
+        ...(exposed !== undefined ? { exposed } : {}),
+        ...signedFields(f),
       } satisfies MemberRecord;
+      break;
+    }
+    case 'policy': {
+      const name = f.optStr('name', 128);
+      const secret = f.optStr('secret', 64);
+      if ((name === undefined) === (secret === undefined)) throw f.fail('a policy record has exactly one of "name" and "secret"');
+      if (name !== undefined && !isPolicyName(name)) throw f.fail('field "name" is not a valid policy name');
+      if (secret !== undefined && !ID.test(secret)) throw f.fail('field "secret" is not an id');
+      const doc = f.json('doc');
+      if (!checkPolicy(doc, secret !== undefined ? 'resource' : 'identity').policy) throw f.fail('field "doc" is not a valid policy');
+      const attached = f.strList('attached', 10_000);
+      if (attached.some((x) => !IDENTITY_ID.test(x)) || (secret !== undefined && attached.length > 0)) throw f.fail('field "attached" is invalid');
+      record = {
+        kind,
+        ...(name !== undefined ? { name } : {}),
+        ...(secret !== undefined ? { secret } : {}),
+        doc,
+        attached,
+        changed: f.time('changed'),
+        ...signedFields(f),
+      } satisfies PolicyRecord;
       break;
     }
     case 'head': {
@@ -314,6 +379,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
         changed: f.time('changed'),
         ...(deleted !== undefined ? { deleted } : {}),
         ...(purge !== undefined ? { purge } : {}),
+        ...optAct(f),
         ...signedFields(f),
       } satisfies SecretRecord;
       break;
@@ -332,6 +398,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
         n,
         ct: f.b64('ct', Math.ceil(((MAX_VALUE_BYTES + 16) * 4) / 3) + 4),
         keys: f.strMap('keys', 10_000, (k, v) => IDENTITY_ID.test(k) && v.length === 108),
+        ...optAct(f),
         ...signedFields(f),
       } satisfies VersionRecord;
       break;

@@ -8,9 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretsError } from '../core/errors.js';
+import { isAdmin, requireMember, writeProblem } from '../core/access.js';
 import type {
   HeadRecord,
   MemberRecord,
+  PolicyRecord,
   SecretEntry,
   SecretRecord,
   VaultFileRecord,
@@ -51,15 +53,21 @@ function integrity(message: string, hint = HINT_RESTORE): SecretsError {
   return new SecretsError('INTEGRITY', message, hint);
 }
 
-/** Sort key so that the file layout is canonical: vault, members, head, secrets by name. */
+/** Sort key so that the file layout is canonical: vault, members, policies, head, secrets by name. */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Identity policies by name, then resource policies by secret id. */
+function policyKey(p: PolicyRecord): string {
+  return p.name !== undefined ? `0${p.name}` : `1${p.secret ?? ''}`;
 }
 
 /** The records of a state in file order. */
 export function orderedRecords(state: VaultState): VaultFileRecord[] {
   const out: VaultFileRecord[] = [state.vault];
   out.push(...[...state.members].sort((a, b) => compareStrings(a.id, b.id)));
+  out.push(...[...state.policies].sort((a, b) => compareStrings(policyKey(a), policyKey(b))));
   out.push(state.head);
   for (const entry of [...state.secrets].sort((a, b) => compareStrings(a.secret.name, b.secret.name))) {
     out.push(entry.secret);
@@ -144,9 +152,18 @@ export class FileVaultRepository implements VaultRepository {
     const members: MemberRecord[] = [];
     while (records[i]?.kind === 'member') members.push(records[i++] as MemberRecord);
     if (members.length === 0) throw damaged(i, 'the vault has no members');
+    const policies: PolicyRecord[] = [];
+    const policyKeys = new Set<string>();
+    while (records[i]?.kind === 'policy') {
+      const p = records[i] as PolicyRecord;
+      if (policyKeys.has(policyKey(p))) throw damaged(i, 'duplicate policy');
+      policyKeys.add(policyKey(p));
+      policies.push(p);
+      i++;
+    }
     const headIndex = i;
     const head = records[i];
-    if (head?.kind !== 'head') throw damaged(i, 'expected the head record after the members');
+    if (head?.kind !== 'head') throw damaged(i, 'expected the head record after the members and policies');
     i++;
     const secrets: SecretEntry[] = [];
     const names = new Set<string>();
@@ -189,7 +206,7 @@ export class FileVaultRepository implements VaultRepository {
       }
     }
     const creator = memberById.get(vault.by);
-    if (!creator?.roles.includes('admin') || creator.by !== creator.id) {
+    if (!creator || !isAdmin(creator) || creator.by !== creator.id) {
       throw integrity(`vault record at line ${at(0)} is not signed by the vault's creator`);
     }
     await this.#verifyOne(vault, vault.id, memberById, lineOf.get(vault));
@@ -200,8 +217,9 @@ export class FileVaultRepository implements VaultRepository {
       grew = false;
       for (const m of members) {
         if (established.has(m.id)) continue;
+        // Removing a member re-signs what they signed, so a removed admin vouches for no one.
         const signer = established.get(m.by);
-        if (!signer?.roles.includes('admin') || m.by === m.id) continue;
+        if (!signer || !isAdmin(signer) || m.by === m.id) continue;
         await this.#verifyOne(m, vault.id, established, lineOf.get(m));
         established.set(m.id, m);
         grew = true;
@@ -211,6 +229,17 @@ export class FileVaultRepository implements VaultRepository {
       if (!established.has(m.id)) {
         throw integrity(`member record at line ${lineOf.get(m)} (${quote(m.name)}) was not added by an admin of this vault`);
       }
+    }
+    // Policies are valid only when signed by a current admin; the head by a current member.
+    for (const p of policies) {
+      const signer = memberById.get(p.by);
+      if (!signer || !isAdmin(signer)) {
+        throw integrity(`policy record at line ${lineOf.get(p)} is not signed by an admin of this vault`, 'run `secrets verify`; an admin must put the policy again');
+      }
+      await this.#verifyOne(p, vault.id, memberById, lineOf.get(p));
+    }
+    if (memberById.get(head.by)?.removed !== undefined) {
+      throw integrity(`head record at line ${at(headIndex)} is signed by a removed member`);
     }
     await this.#verifyOne(head, vault.id, memberById, lineOf.get(head));
 
@@ -263,7 +292,7 @@ export class FileVaultRepository implements VaultRepository {
 
     const now = this.#opts.clock.now().toISOString();
     const live = secrets.filter((e) => e.secret.purge === undefined || e.secret.purge > now);
-    return { state: { vault, members, head, secrets: live }, lineOf, genesis, trusted, pinned };
+    return { state: { vault, members, policies, head, secrets: live }, lineOf, genesis, trusted, pinned };
   }
 
   async #verifyOne(
@@ -311,16 +340,31 @@ export class FileVaultRepository implements VaultRepository {
 
   async verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void> {
     const members = new Map(state.members.map((m) => [m.id, m]));
-    for (const r of records) await this.#verifyOne(r, state.vault.id, members, this.#lines.get(r));
+    for (const r of records) {
+      await this.#verifyOne(r, state.vault.id, members, this.#lines.get(r));
+      const entry = state.secrets.find((e) => e.secret.id === (r.kind === 'secret' ? r.id : r.secret));
+      const problem = entry ? writeProblem(state, r, entry) : 'it belongs to no secret';
+      if (problem !== undefined) {
+        throw integrity(
+          `${r.kind} record at line ${this.#lines.get(r) ?? '?'} (${entry?.secret.name ?? '?'}) is not authorized: ${problem}`,
+          'run `secrets verify` to list every such record; restore the vault from git or a backup',
+        );
+      }
+    }
   }
 
-  async verifyAll(state: VaultState): Promise<number> {
-    const records = orderedRecords(state);
-    await this.verifyRecords(
-      state,
-      records.filter((r): r is SecretRecord | VersionRecord => r.kind === 'secret' || r.kind === 'version'),
-    );
-    return records.length;
+  async verifyAll(state: VaultState): Promise<{ checked: number; problems: string[] }> {
+    const records = orderedRecords(state).filter((r): r is SecretRecord | VersionRecord => r.kind === 'secret' || r.kind === 'version');
+    const problems: string[] = [];
+    for (const r of records) {
+      try {
+        await this.verifyRecords(state, [r]);
+      } catch (err) {
+        if (!(err instanceof SecretsError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    return { checked: orderedRecords(state).length, problems };
   }
 
   async transact<T>(
@@ -332,14 +376,7 @@ export class FileVaultRepository implements VaultRepository {
       removeStaleTemps(this.#opts.path);
       const loaded = await this.#load(this.#readText());
       removeStaleTemps(this.#opts.trust.path(loaded.state.vault.id));
-      const member = loaded.state.members.find((m) => m.id === identity.id);
-      if (!member) {
-        throw new SecretsError(
-          'DENIED',
-          `this identity (${identity.id}) is not a member of the vault at ${this.location}`,
-          'ask an admin of the vault to add your identity as a member',
-        );
-      }
+      requireMember(loaded.state, identity.id, this.location);
       const { state, result } = await change(loaded.state);
       if (state === loaded.state) return result;
       const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, loaded.trusted?.ctrs.get(identity.id) ?? 0) + 1;
@@ -362,11 +399,12 @@ export class FileVaultRepository implements VaultRepository {
     };
     const vault = await sign(state.vault);
     const members = await Promise.all(state.members.map(sign));
+    const policies = await Promise.all(state.policies.map(sign));
     const secrets: SecretEntry[] = [];
     for (const e of state.secrets) secrets.push({ secret: await sign(e.secret), versions: await Promise.all(e.versions.map(sign)) });
     const ctrs = new Map(state.head.ctrs);
     ctrs.set(identity.id, ctr);
-    const draft: VaultState = { vault, members, head: { ...state.head, ctrs }, secrets };
+    const draft: VaultState = { vault, members, policies, head: { ...state.head, ctrs }, secrets };
     const lines = orderedRecords(draft).filter((r) => r.kind !== 'head').map(serializeRecord);
     const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
     const head: HeadRecord = await sign({
@@ -409,6 +447,7 @@ export class FileVaultRepository implements VaultRepository {
       const draft: VaultState = {
         vault,
         members: [member],
+        policies: [],
         head: { kind: 'head', ctrs: new Map(), digest: '', at: now, by: identity.id, ctr: 1 },
         secrets: [],
       };

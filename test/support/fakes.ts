@@ -42,6 +42,7 @@ export class MemoryVault implements VaultRepository {
     this.state = {
       vault: { kind: 'vault', id: 'vault-1', format: 1, name: 'test', created: '2026-01-01T00:00:00.000Z', by: ME.id, ctr: 1, sig: 'x' },
       members: [{ kind: 'member', id: ME.id, name: 'me', enc: '', sign: '', roles: ['admin'], added: '', by: ME.id, ctr: 1, sig: 'x' }],
+      policies: [],
       head: { kind: 'head', ctrs: new Map([[ME.id, 1]]), digest: '', at: '', by: ME.id, ctr: 1, sig: 'x' },
       secrets: [],
     };
@@ -53,8 +54,8 @@ export class MemoryVault implements VaultRepository {
     return this.state;
   }
   async verifyRecords(_s: VaultState, _r: readonly (SecretRecord | VersionRecord)[]): Promise<void> {}
-  async verifyAll(): Promise<number> {
-    return 0;
+  async verifyAll(): Promise<{ checked: number; problems: string[] }> {
+    return { checked: 0, problems: [] };
   }
   async transact<T>(_i: Identity, change: (s: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T> {
     const { state, result } = await change(this.state);
@@ -91,6 +92,9 @@ export const fakeCipher: ValueCipher = {
   async open(version) {
     return new SecretBytes(new Uint8Array(Buffer.from(version.ct, 'base64')));
   },
+  async shareKey(_version, _vaultId, _identity, readers) {
+    return new Map(readers.map((r) => [r.id, 'k']));
+  },
   memberIdentity(m): PublicIdentity {
     return { id: m.id, enc: new Uint8Array(32), sign: new Uint8Array(32) };
   },
@@ -105,6 +109,7 @@ export function fakeDeps(): CoreDeps & { vault: MemoryVault; clock: FakeClock } 
     cipher: fakeCipher,
     clock: new FakeClock(),
     ids: { newId: () => `id-${String(++n).padStart(6, '0')}` },
+    tty: false,
   };
 }
 

@@ -89,9 +89,18 @@ export function register(program: Command, app: App): void {
         if (loaded) {
           try {
             const state = await deps.vault.read(loaded.identity);
-            const n = await deps.vault.verifyAll(state);
-            const member = state.members.some((m) => m.id === loaded?.identity.id);
-            checks.push({ Name: 'integrity', Status: 'ok', Detail: `${n} records verified; ${state.secrets.length} secrets` });
+            const { checked, problems } = await deps.vault.verifyAll(state);
+            const member = state.members.some((m) => m.id === loaded?.identity.id && m.removed === undefined);
+            checks.push(
+              problems.length === 0
+                ? { Name: 'integrity', Status: 'ok', Detail: `${checked} records verified; ${state.secrets.length} secrets` }
+                : {
+                    Name: 'integrity',
+                    Status: 'fail',
+                    Detail: `${problems.length} record(s) rejected: ${problems[0] ?? ''}${problems.length > 1 ? ' (`secrets verify` lists all)' : ''}`,
+                    exit: 6,
+                  },
+            );
             checks.push(
               member
                 ? { Name: 'membership', Status: 'ok', Detail: `this identity is a member of vault ${state.vault.id}` }

@@ -1,13 +1,14 @@
 /** `secrets init [--name NAME]`: create the vault and this machine's identity. */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { toMemberName } from '../../core/names.js';
 import { initVault } from '../../core/use-cases/init.js';
 import type { App } from '../app.js';
 import { formatFields, formatJson } from '../ui.js';
 
 function defaultMemberName(env: Readonly<Record<string, string | undefined>>): string {
   try {
-    return env['USER'] || userInfo().username || 'me';
+    return toMemberName(env['USER'] || userInfo().username || 'me');
   } catch {
     return 'me';
   }

@@ -1,6 +1,7 @@
 /** What every use case receives: the ports, built once in cli/deps.ts. */
+import { authorize, type RequestFacts, requireMember } from '../access.js';
 import { SecretsError } from '../errors.js';
-import type { SecretEntry, VaultState } from '../model.js';
+import type { MemberRecord, SecretEntry, VaultState } from '../model.js';
 import type { Clock, IdentityProvider, IdSource, ValueCipher, VaultRepository } from '../ports.js';
 
 export interface CoreDeps {
@@ -9,6 +10,25 @@ export interface CoreDeps {
   readonly cipher: ValueCipher;
   readonly clock: Clock;
   readonly ids: IdSource;
+  /** Whether a person is at a terminal (the `secrets:Tty` condition key). */
+  readonly tty: boolean;
+}
+
+/**
+ * Asks the authorization point (core/access.ts) whether this identity may do `action` to
+ * `entry` (or to no one secret), throwing DENIED (exit 5) if not. Returns its member record.
+ */
+export function check(
+  deps: CoreDeps,
+  state: VaultState,
+  identityId: string,
+  action: string,
+  entry: SecretEntry | undefined,
+  facts: RequestFacts = {},
+): MemberRecord {
+  const member = requireMember(state, identityId, deps.vault.location);
+  authorize(state, member, action, entry, facts, { now: deps.clock.now(), tty: deps.tty });
+  return member;
 }
 
 /** The entry for `name`, live or deleted; NOT_FOUND otherwise. */

@@ -1,6 +1,6 @@
 /** `secrets init`: this machine's identity (created or reused) and a new vault file. */
 import { SecretsError } from '../errors.js';
-import { isPrintable } from '../names.js';
+import { assertMemberName, isPrintable } from '../names.js';
 import type { IdentitySourceKind } from '../ports.js';
 import type { CoreDeps } from './deps.js';
 
@@ -20,14 +20,10 @@ export async function initVault(
   deps: CoreDeps,
   input: { name: string; memberName: string; warn: (message: string) => void },
 ): Promise<InitResult> {
-  for (const [flag, value, max] of [
-    ['--name', input.name, 256],
-    ['--member-name', input.memberName, 128],
-  ] as const) {
-    if (value.length < 1 || value.length > max || !isPrintable(value)) {
-      throw new SecretsError('USAGE', `${flag} must be 1-${max} characters without control characters`);
-    }
+  if (input.name.length < 1 || input.name.length > 256 || !isPrintable(input.name)) {
+    throw new SecretsError('USAGE', '--name must be 1-256 characters without control characters');
   }
+  assertMemberName(input.memberName, '--member-name');
   if (await deps.vault.exists()) {
     throw new SecretsError('VAULT_EXISTS', `a vault already exists at ${deps.vault.location}`, 'use it, or pick another path with --vault');
   }

@@ -3,7 +3,7 @@ import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord } from '../model.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { labelsOf, selectVersion, versionsToStages } from '../versions.js';
-import { type CoreDeps, findEntry, findLiveEntry } from './deps.js';
+import { check, type CoreDeps, findEntry, findLiveEntry } from './deps.js';
 
 /** A decrypted value and its version metadata. */
 export interface SecretValue {
@@ -27,6 +27,7 @@ export async function getSecretValue(
   const state = await deps.vault.read(identity);
   const entry = findLiveEntry(state, input.name);
   const version = selectVersion(entry, input);
+  check(deps, state, identity.id, 'GetSecretValue', entry, { versionStages: labelsOf(entry.secret, version.id), versionId: version.id });
   await deps.vault.verifyRecords(state, [entry.secret, version]);
   const value = await deps.cipher.open(version, state.vault.id, identity);
   return {
@@ -96,6 +97,7 @@ export async function describeSecret(deps: CoreDeps, input: { name: string }): P
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
   const entry = findEntry(state, input.name);
+  check(deps, state, identity.id, 'DescribeSecret', entry);
   await deps.vault.verifyRecords(state, [entry.secret]);
   return describeEntry(entry);
 }
@@ -112,6 +114,7 @@ export async function listSecretVersions(deps: CoreDeps, input: { name: string }
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
   const entry = findEntry(state, input.name);
+  check(deps, state, identity.id, 'ListSecretVersionIds', entry);
   await deps.vault.verifyRecords(state, [entry.secret]);
   const Versions = [...entry.versions]
     .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1))
@@ -178,6 +181,7 @@ export async function listSecrets(
 ): Promise<{ SecretList: SecretDescription[] }> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
+  check(deps, state, identity.id, 'ListSecrets', undefined);
   const SecretList = state.secrets
     .filter((e) => input.includeDeleted || e.secret.deleted === undefined)
     .filter((e) => matchesFilters(e.secret, input.filters))

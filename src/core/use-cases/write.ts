@@ -2,13 +2,14 @@
  * Use cases that change secrets: create, put, update, tag, untag, stage, delete, restore.
  * Each runs inside one locked transaction, so concurrent writers never lose an update.
  */
+import { readersOf } from '../access.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../model.js';
 import { assertClientRequestToken, assertDescription, assertLabel, assertSecretName, MAX_TAGS, MAX_VALUE_BYTES } from '../names.js';
 import type { Identity } from '../ports.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { CURRENT, labelsOf, moveLabel, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
-import { type CoreDeps, findEntry, findLiveEntry, withEntry, withoutEntry } from './deps.js';
+import { check, type CoreDeps, findEntry, findLiveEntry, withEntry, withoutEntry } from './deps.js';
 
 /** A value to store, with its type: text (valid UTF-8) or binary. */
 export interface NewValue {
@@ -38,7 +39,7 @@ async function addVersion(
   state: VaultState,
   entry: SecretEntry,
   value: NewValue,
-  opts: { token?: string | undefined; labels?: readonly string[] | undefined },
+  opts: { act: string; token?: string | undefined; labels?: readonly string[] | undefined },
 ): Promise<{ entry: SecretEntry; versionId: string; unchanged: boolean }> {
   assertValue(value);
   for (const label of opts.labels ?? []) assertLabel(label);
@@ -62,7 +63,8 @@ async function addVersion(
   }
   const now = deps.clock.now().toISOString();
   const versionId = opts.token ?? deps.ids.newId();
-  const readers = state.members.map((m) => deps.cipher.memberIdentity(m));
+  // Read access is enforced here: only members allowed GetSecretValue receive the data key.
+  const readers = readersOf(state, entry).map((m) => deps.cipher.memberIdentity(m));
   const sealed = await deps.cipher.seal(value.bytes, { vaultId: state.vault.id, secretId: entry.secret.id, versionId, type: value.type }, readers);
   const version: VersionRecord = {
     kind: 'version',
@@ -73,6 +75,7 @@ async function addVersion(
     n: sealed.n,
     ct: sealed.ct,
     keys: sealed.keys,
+    act: opts.act,
     by: identity.id,
     ctr: 0,
   };
@@ -80,6 +83,7 @@ async function addVersion(
     ...entry.secret,
     stages: stagesForNewVersion(entry.secret.stages, versionId, opts.labels ?? []),
     changed: now,
+    act: opts.act,
   });
   return { entry: { secret, versions: pruneVersions(secret, [...entry.versions, version]) }, versionId, unchanged: false };
 }
@@ -108,7 +112,9 @@ export async function createSecret(
   const { identity } = await deps.identities.load();
   return deps.vault.transact<WriteResult>(identity, async (state) => {
     const existing = state.secrets.find((e) => e.secret.name === input.name);
+    const facts = { requestTags: input.tags, tagKeys: [...input.tags.keys()] };
     if (existing) {
+      check(deps, state, identity.id, 'CreateSecret', existing, facts);
       if (existing.secret.deleted !== undefined) {
         throw new SecretsError(
           'ALREADY_EXISTS',
@@ -117,7 +123,7 @@ export async function createSecret(
         );
       }
       if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
-        const same = await addVersion(deps, identity, state, existing, input.value, { token: input.token });
+        const same = await addVersion(deps, identity, state, existing, input.value, { act: 'CreateSecret', token: input.token });
         return { state, result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true } };
       }
       throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
@@ -132,10 +138,12 @@ export async function createSecret(
       stages: new Map(),
       created: now,
       changed: now,
+      act: 'CreateSecret',
       by: identity.id,
       ctr: 0,
     };
-    const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { token: input.token });
+    check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
+    const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
     return {
       state: withEntry(state, added.entry),
       result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
@@ -152,8 +160,9 @@ export async function putSecretValue(
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findLiveEntry(state, input.name);
+    check(deps, state, identity.id, 'PutSecretValue', entry, { versionStages: [CURRENT, ...input.labels] });
     await deps.vault.verifyRecords(state, [entry.secret]);
-    const added = await addVersion(deps, identity, state, entry, input.value, { token: input.token, labels: input.labels });
+    const added = await addVersion(deps, identity, state, entry, input.value, { act: 'PutSecretValue', token: input.token, labels: input.labels });
     return {
       state: added.unchanged ? state : withEntry(state, added.entry),
       result: {
@@ -179,14 +188,15 @@ export async function updateSecret(
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     let entry = findLiveEntry(state, input.name);
+    check(deps, state, identity.id, 'UpdateSecret', entry);
     await deps.vault.verifyRecords(state, [entry.secret]);
     const now = deps.clock.now().toISOString();
     if (input.description !== undefined) {
-      entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now }) };
+      entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now, act: 'UpdateSecret' }) };
     }
     let versionId: string | undefined;
     if (input.value) {
-      const added = await addVersion(deps, identity, state, entry, input.value, { token: input.token });
+      const added = await addVersion(deps, identity, state, entry, input.value, { act: 'UpdateSecret', token: input.token });
       entry = added.entry;
       versionId = added.versionId;
     }
@@ -202,10 +212,11 @@ export async function tagSecret(deps: CoreDeps, input: { name: string; tags: Rea
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findLiveEntry(state, input.name);
+    check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
     const tags = new Map(entry.secret.tags);
     for (const [k, v] of input.tags) tags.set(k, v);
     if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
-    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString() });
+    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'TagResource' });
     return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
   });
 }
@@ -215,10 +226,11 @@ export async function untagSecret(deps: CoreDeps, input: { name: string; keys: r
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findLiveEntry(state, input.name);
+    check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
     const tags = new Map(entry.secret.tags);
     for (const k of input.keys) tags.delete(k);
     if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
-    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString() });
+    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'UntagResource' });
     return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
   });
 }
@@ -235,6 +247,10 @@ export async function updateVersionStage(
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findLiveEntry(state, input.name);
+    check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
+      versionStages: [input.label],
+      ...(input.to !== undefined ? { versionId: input.to } : {}),
+    });
     const { secret } = entry;
     for (const v of [input.to, input.from]) {
       if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
@@ -253,7 +269,12 @@ export async function updateVersionStage(
     }
     const report = (s: SecretRecord) => ({ Name: input.name, VersionStages: versionsToStages(s) });
     if (input.to !== undefined && holder === input.to) return { state, result: report(secret) };
-    const next = unsign({ ...secret, stages: moveLabel(secret.stages, input.label, input.to), changed: deps.clock.now().toISOString() });
+    const next = unsign({
+      ...secret,
+      stages: moveLabel(secret.stages, input.label, input.to),
+      changed: deps.clock.now().toISOString(),
+      act: 'UpdateSecretVersionStage',
+    });
     return { state: withEntry(state, { secret: next, versions: pruneVersions(next, entry.versions) }), result: report(next) };
   });
 }
@@ -278,6 +299,7 @@ export async function deleteSecret(
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findEntry(state, input.name);
+    check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
     const now = deps.clock.now();
     if (input.force) {
       return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
@@ -290,7 +312,7 @@ export async function deleteSecret(
       );
     }
     const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
-    const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString() });
+    const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString(), act: 'DeleteSecret' });
     return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
   });
 }
@@ -300,11 +322,12 @@ export async function restoreSecret(deps: CoreDeps, input: { name: string }): Pr
   const { identity } = await deps.identities.load();
   return deps.vault.transact(identity, async (state) => {
     const entry = findEntry(state, input.name);
+    check(deps, state, identity.id, 'RestoreSecret', entry);
     if (entry.secret.deleted === undefined) {
       throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
     }
     const { deleted: _d, purge: _p, ...rest } = entry.secret;
-    const secret = unsign({ ...rest, changed: deps.clock.now().toISOString() });
+    const secret = unsign({ ...rest, changed: deps.clock.now().toISOString(), act: 'RestoreSecret' });
     return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
   });
 }

@@ -1,0 +1,249 @@
+/**
+ * The one authorization point (DESIGN.md section 6). Every command asks `authorize` before it
+ * touches a secret; the vault asks `mayRead` before it seals a data key to a member and
+ * `writeProblem` before it accepts a record. Admins are allowed every action (like an AWS
+ * account's root user); members get exactly what their attached identity policies and the
+ * secret's resource policy allow.
+ */
+import { SecretsError } from './errors.js';
+import type { MemberRecord, PolicyRecord, SecretEntry, SecretRecord, VaultState, VersionRecord } from './model.js';
+import { checkPolicy, conditionKeyInfo, type Policy, type PolicyKind } from './policy.js';
+import { type AccessRequest, type ApplicablePolicy, evaluate, type EvaluationResult } from './policy-eval.js';
+
+/** Facts of one request that policies may test (beyond the secret and the principal). */
+export interface RequestFacts {
+  readonly requestTags?: ReadonlyMap<string, string>;
+  readonly tagKeys?: readonly string[];
+  readonly versionStages?: readonly string[];
+  readonly versionId?: string;
+  readonly recoveryWindowInDays?: number;
+  readonly forceDelete?: boolean;
+}
+
+/** Where and when the request happens. */
+export interface RequestEnvironment {
+  readonly now: Date;
+  readonly tty: boolean;
+}
+
+/** Actions that write a value; a version record's signer must be allowed the one it names. */
+export const VALUE_ACTIONS = new Set(['CreateSecret', 'PutSecretValue', 'UpdateSecret', 'RotateSecret']);
+
+/** Actions that change a secret's metadata record. */
+export const METADATA_ACTIONS = new Set([
+  'CreateSecret',
+  'PutSecretValue',
+  'UpdateSecret',
+  'UpdateSecretVersionStage',
+  'DeleteSecret',
+  'RestoreSecret',
+  'TagResource',
+  'UntagResource',
+  'RotateSecret',
+  'CancelRotateSecret',
+]);
+
+export function isAdmin(member: MemberRecord): boolean {
+  return member.roles.includes('admin') && member.removed === undefined;
+}
+
+/** Current (not removed) members. */
+export function currentMembers(state: VaultState): MemberRecord[] {
+  return state.members.filter((m) => m.removed === undefined);
+}
+
+/** The current member with this id, or undefined. */
+export function findMember(state: VaultState, id: string): MemberRecord | undefined {
+  return state.members.find((m) => m.id === id && m.removed === undefined);
+}
+
+/** The current member for `identityId`, or DENIED. */
+export function requireMember(state: VaultState, identityId: string, location: string): MemberRecord {
+  const member = findMember(state, identityId);
+  if (!member) {
+    const removed = state.members.some((m) => m.id === identityId);
+    throw new SecretsError(
+      'DENIED',
+      `this identity (${identityId}) ${removed ? 'was removed from' : 'is not a member of'} the vault at ${location}`,
+      'ask an admin of the vault to add it: `secrets identity show` prints what they need',
+    );
+  }
+  return member;
+}
+
+/** Throws DENIED unless the member is an admin. */
+export function requireAdmin(member: MemberRecord, what: string): void {
+  if (!isAdmin(member)) {
+    throw new SecretsError('DENIED', `only an admin can ${what}; member ${JSON.stringify(member.name)} is not one`, '`secrets member list` shows the admins');
+  }
+}
+
+const parsed = new WeakMap<PolicyRecord, Policy>();
+
+/** The checked policy of a record (checked once per process). */
+export function policyOf(record: PolicyRecord): Policy {
+  const cached = parsed.get(record);
+  if (cached) return cached;
+  const kind: PolicyKind = record.secret !== undefined ? 'resource' : 'identity';
+  const { policy } = checkPolicy(record.doc, kind);
+  if (!policy) {
+    throw new SecretsError('INTEGRITY', `policy ${JSON.stringify(record.name ?? record.secret)} in the vault is not a valid policy`, 'run `secrets verify`');
+  }
+  parsed.set(record, policy);
+  return policy;
+}
+
+/** The resource policy record of a secret, if any. */
+export function resourcePolicyOf(state: VaultState, secretId: string): PolicyRecord | undefined {
+  return state.policies.find((p) => p.secret === secretId);
+}
+
+/** The identity policies attached to a member, and the secret's resource policy. */
+export function applicablePolicies(state: VaultState, member: MemberRecord, entry: SecretEntry | undefined): ApplicablePolicy[] {
+  const out: ApplicablePolicy[] = [];
+  for (const p of state.policies) {
+    if (p.name !== undefined && p.attached.includes(member.id)) out.push({ label: `policy ${JSON.stringify(p.name)}`, policy: policyOf(p) });
+  }
+  const resource = entry && resourcePolicyOf(state, entry.secret.id);
+  if (resource && entry) out.push({ label: `resource policy of ${entry.secret.name}`, policy: policyOf(resource) });
+  return out;
+}
+
+/** The condition keys of a request, lower-cased. */
+export function requestContext(
+  member: MemberRecord,
+  secret: SecretRecord | undefined,
+  facts: RequestFacts,
+  env: RequestEnvironment | undefined,
+): Map<string, string[]> {
+  const ctx = new Map<string, string[]>();
+  ctx.set('secrets:principalname', [member.name]);
+  ctx.set('secrets:principalid', [member.id]);
+  if (secret) {
+    ctx.set('secrets:name', [secret.name]);
+    ctx.set('secrets:secretid', [secret.id]);
+    if (secret.description !== undefined) ctx.set('secrets:description', [secret.description]);
+    for (const [k, v] of secret.tags) ctx.set(`secrets:resourcetag/${k.toLowerCase()}`, [v]);
+  }
+  for (const [k, v] of facts.requestTags ?? []) ctx.set(`secrets:requesttag/${k.toLowerCase()}`, [v]);
+  if (facts.tagKeys) ctx.set('secrets:tagkeys', [...facts.tagKeys]);
+  if (facts.versionStages) ctx.set('secrets:versionstage', [...facts.versionStages]);
+  if (facts.versionId !== undefined) ctx.set('secrets:versionid', [facts.versionId]);
+  if (facts.recoveryWindowInDays !== undefined) ctx.set('secrets:recoverywindowindays', [String(facts.recoveryWindowInDays)]);
+  if (facts.forceDelete !== undefined) ctx.set('secrets:forcedeletewithoutrecovery', [String(facts.forceDelete)]);
+  if (env) {
+    ctx.set('secrets:currenttime', [env.now.toISOString()]);
+    ctx.set('secrets:epochtime', [String(Math.floor(env.now.getTime() / 1000))]);
+    ctx.set('secrets:tty', [String(env.tty)]);
+  }
+  return ctx;
+}
+
+/** A decision, with `admin` set when the role decided it. */
+export type AccessDecision = EvaluationResult & { readonly admin?: boolean };
+
+/** Evaluates one request (no side effects). `context` overrides any derived key. */
+export function decide(
+  state: VaultState,
+  member: MemberRecord,
+  action: string,
+  entry: SecretEntry | undefined,
+  facts: RequestFacts,
+  env: RequestEnvironment,
+  overrides?: ReadonlyMap<string, readonly string[]>,
+): AccessDecision {
+  if (isAdmin(member)) return { decision: 'allowed', admin: true };
+  const context = requestContext(member, entry?.secret, facts, env);
+  for (const [k, v] of overrides ?? []) context.set(k.toLowerCase(), [...v]);
+  const full = action.includes(':') ? action : `secrets:${action}`;
+  const req: AccessRequest = { action: full, resource: entry?.secret.name ?? '*', principal: member, context };
+  return evaluate(applicablePolicies(state, member, entry), req);
+}
+
+/** One line saying why a request was decided so. */
+export function explain(result: AccessDecision): string {
+  if (result.admin) return 'allowed by the admin role (admins may do everything)';
+  const by = result.decidedBy;
+  const where = by ? `${by.policy}, statement ${by.sid !== undefined ? JSON.stringify(by.sid) : `#${by.index + 1}`}` : '';
+  switch (result.decision) {
+    case 'allowed':
+      return `allowed by ${where}`;
+    case 'explicitDeny':
+      return `explicit deny in ${where}`;
+    case 'implicitDeny':
+      return 'implicit deny: no statement allows it';
+  }
+}
+
+/**
+ * The authorization point. Throws DENIED (exit 5) naming the action, the secret and the reason.
+ * `onDenied` lets the caller record the denial (the audit trail) before the error propagates.
+ */
+export function authorize(
+  state: VaultState,
+  member: MemberRecord,
+  action: string,
+  entry: SecretEntry | undefined,
+  facts: RequestFacts,
+  env: RequestEnvironment,
+): void {
+  const result = decide(state, member, action, entry, facts, env);
+  if (result.decision === 'allowed') return;
+  const target = entry ? ` on ${entry.secret.name}` : '';
+  throw new SecretsError(
+    'DENIED',
+    `${member.name} is not allowed secrets:${action}${target}: ${explain(result)}`,
+    `\`secrets policy simulate --member ${member.name} --action secrets:${action}${entry ? ` --secret ${entry.secret.name}` : ''}\` explains it; an admin can change the policies`,
+  );
+}
+
+/** Request-only keys are unknown to vault-side decisions. */
+function unknownToVault(key: string): boolean {
+  return conditionKeyInfo(key)?.known !== 'resource';
+}
+
+/** Whether the vault should let `member` act on `entry` at all (some request could be allowed). */
+function mayEver(state: VaultState, member: MemberRecord, action: string, entry: SecretEntry): boolean {
+  if (member.removed !== undefined) return false;
+  if (isAdmin(member)) return true;
+  const req: AccessRequest = {
+    action: `secrets:${action}`,
+    resource: entry.secret.name,
+    principal: member,
+    context: requestContext(member, entry.secret, {}, undefined),
+    unknown: unknownToVault,
+  };
+  return evaluate(applicablePolicies(state, member, entry), req).decision === 'allowed';
+}
+
+/** Whether `member` receives the data keys of `entry` (read is enforced by who holds them). */
+export function mayRead(state: VaultState, member: MemberRecord, entry: SecretEntry): boolean {
+  return mayEver(state, member, 'GetSecretValue', entry);
+}
+
+/** The members who receive the data keys of `entry`, sorted by id. */
+export function readersOf(state: VaultState, entry: SecretEntry): MemberRecord[] {
+  return currentMembers(state)
+    .filter((m) => mayRead(state, m, entry))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/**
+ * Why a stored secret or version record must be rejected, or undefined when its signer was
+ * allowed to write it: a current member allowed the record's action on that secret.
+ */
+export function writeProblem(state: VaultState, record: SecretRecord | VersionRecord, entry: SecretEntry): string | undefined {
+  const signer = findMember(state, record.by);
+  if (!signer) return `it is signed by ${record.by}, who is not a current member`;
+  if (isAdmin(signer)) return undefined;
+  const act = record.act;
+  const allowed = record.kind === 'version' ? VALUE_ACTIONS : METADATA_ACTIONS;
+  if (act === undefined || !allowed.has(act)) return `it names no action ${signer.name} could have written it with`;
+  if (!mayEver(state, signer, act, entry)) return `${signer.name} is not allowed secrets:${act} on ${entry.secret.name}`;
+  return undefined;
+}
+
+/** Ids of the secrets a member can read now (by policy), for the exposure list. */
+export function readableBy(state: VaultState, member: MemberRecord): string[] {
+  return state.secrets.filter((e) => e.versions.some((v) => v.keys.has(member.id)) || mayRead(state, member, e)).map((e) => e.secret.id);
+}

@@ -1,0 +1,421 @@
+/**
+ * Members and policies (DESIGN.md section 6): admin-signed records that decide who may do what.
+ * Every change re-seals data keys to the members now allowed to read, and re-signs records
+ * whose writers lost the permission they wrote them with.
+ */
+import {
+  applicablePolicies,
+  currentMembers,
+  decide,
+  explain,
+  isAdmin,
+  readableBy,
+  readersOf,
+  requireAdmin,
+  requireMember,
+  resourcePolicyOf,
+} from '../access.js';
+import { SecretsError } from '../errors.js';
+import type { MemberRecord, PolicyRecord, VaultState } from '../model.js';
+import { assertMemberName } from '../names.js';
+import { ACTIONS, checkPolicy, isPolicyName, type PolicyIssue, type PolicyKind } from '../policy.js';
+import type { Identity, PublicIdentity } from '../ports.js';
+import { type CoreDeps, findEntry, findLiveEntry } from './deps.js';
+import { assertAllAuthorized, drift, endorse, type Progress, reseal, type ResealReport } from './reseal.js';
+
+/** A member as listed. */
+export interface MemberInfo {
+  readonly Name: string;
+  readonly Id: string;
+  readonly Role: 'admin' | 'member';
+  readonly Status: 'active' | 'removed';
+  readonly Policies: string[];
+  readonly Added: string;
+  readonly Removed?: string;
+  /** For a removed member: the secrets they could read when removed. */
+  readonly Exposed?: string[];
+}
+
+function roleOf(m: MemberRecord): 'admin' | 'member' {
+  return m.roles.includes('admin') ? 'admin' : 'member';
+}
+
+function unsign<T extends { sig?: string }>(record: T): T {
+  const { sig: _sig, ...rest } = record;
+  return rest as T;
+}
+
+function info(state: VaultState, m: MemberRecord): MemberInfo {
+  const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));
+  return {
+    Name: m.name,
+    Id: m.id,
+    Role: roleOf(m),
+    Status: m.removed === undefined ? 'active' : 'removed',
+    Policies: state.policies.filter((p) => p.name !== undefined && p.attached.includes(m.id)).map((p) => p.name as string),
+    Added: m.added,
+    ...(m.removed !== undefined ? { Removed: m.removed } : {}),
+    ...(m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`) } : {}),
+  };
+}
+
+/** The current member called `name` (or with that id). */
+export function memberNamed(state: VaultState, name: string): MemberRecord {
+  const m = currentMembers(state).find((x) => x.name === name || x.id === name);
+  if (!m) throw new SecretsError('NOT_FOUND', `no member ${JSON.stringify(name)} in this vault`, '`secrets member list` shows the members');
+  return m;
+}
+
+/** Runs an admin change: checks the caller, the vault, then endorses and re-seals the result. */
+async function adminChange<T>(
+  deps: CoreDeps,
+  what: string,
+  change: (state: VaultState, me: MemberRecord, identity: Identity) => { state: VaultState; result: T } | Promise<{ state: VaultState; result: T }>,
+  progress?: Progress,
+): Promise<T & { Resealed: ResealReport }> {
+  const { identity } = await deps.identities.load();
+  return deps.vault.transact(identity, async (state) => {
+    const me = requireMember(state, identity.id, deps.vault.location);
+    requireAdmin(me, what);
+    await assertAllAuthorized(deps, state);
+    const changed = await change(state, me, identity);
+    // Unchanged input still re-seals any drift; with none, nothing is written.
+    const sealed = await reseal(deps, identity, changed.state === state ? state : endorse(changed.state), progress);
+    return { state: sealed.state, result: { ...changed.result, Resealed: sealed.report } };
+  });
+}
+
+/** `secrets member add NAME IDENTITY [--role]`. */
+export async function addMember(
+  deps: CoreDeps,
+  input: { name: string; identity: PublicIdentity; role: 'admin' | 'member'; encode: (p: PublicIdentity) => { enc: string; sign: string } },
+  progress?: Progress,
+): Promise<{ Name: string; Id: string; Role: string; Readable: number } & { Resealed: ResealReport }> {
+  assertMemberName(input.name);
+  return adminChange(
+    deps,
+    'add members',
+    (state) => {
+      const clash = currentMembers(state).find((m) => m.name === input.name || m.id === input.identity.id);
+      if (clash) {
+        throw new SecretsError(
+          'ALREADY_EXISTS',
+          clash.id === input.identity.id
+            ? `identity ${input.identity.id} is already the member ${JSON.stringify(clash.name)}`
+            : `a member called ${JSON.stringify(input.name)} already exists`,
+          '`secrets member list` shows the members',
+        );
+      }
+      const keys = input.encode(input.identity);
+      const member: MemberRecord = {
+        kind: 'member',
+        id: input.identity.id,
+        name: input.name,
+        enc: keys.enc,
+        sign: keys.sign,
+        roles: [input.role],
+        added: deps.clock.now().toISOString(),
+        by: '',
+        ctr: 0,
+      };
+      // A re-added member replaces their removed record.
+      const members = [...state.members.filter((m) => m.id !== member.id), member];
+      const next = { ...state, members };
+      const readable = next.secrets.filter((e) => readersOf(next, e).some((r) => r.id === member.id)).length;
+      return { state: next, result: { Name: member.name, Id: member.id, Role: input.role, Readable: readable } };
+    },
+    progress,
+  );
+}
+
+/** `secrets member remove NAME`: re-seals without them and records what they could read. */
+export async function removeMember(
+  deps: CoreDeps,
+  input: { name: string },
+  progress?: Progress,
+): Promise<{ Name: string; Id: string; Exposed: string[] } & { Resealed: ResealReport }> {
+  return adminChange(
+    deps,
+    'remove members',
+    (state, me) => {
+      const target = memberNamed(state, input.name);
+      if (target.id === me.id) throw new SecretsError('USAGE', 'you cannot remove yourself', 'ask another admin to remove this identity');
+      if (target.id === state.vault.by) {
+        throw new SecretsError('USAGE', `${target.name} created this vault and is its root of trust; the creator cannot be removed`, 'see docs/decisions/0006-admins-and-the-root-of-trust.md');
+      }
+      if (isAdmin(target) && currentMembers(state).filter(isAdmin).length < 2) {
+        throw new SecretsError('USAGE', 'the vault would have no admin left');
+      }
+      const exposedIds = readableBy(state, target);
+      const now = deps.clock.now().toISOString();
+      const removed: MemberRecord = unsign({ ...target, removed: now, exposed: exposedIds });
+      // What they signed is re-signed by this admin: their key vouches for nothing from now on.
+      const resign = <R extends { by: string; sig?: string }>(r: R): R => (r.by === target.id ? unsign(r) : r);
+      const next: VaultState = {
+        ...state,
+        vault: resign(state.vault),
+        members: state.members.map((m) => (m.id === target.id ? removed : resign(m))),
+        policies: state.policies.map((p) => {
+          const attached = p.attached.filter((id) => id !== target.id);
+          return attached.length !== p.attached.length ? unsign({ ...p, attached }) : resign(p);
+        }),
+        secrets: state.secrets.map((e) => ({ secret: resign(e.secret), versions: e.versions.map(resign) })),
+      };
+      const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));
+      return { state: next, result: { Name: target.name, Id: target.id, Exposed: exposedIds.map((id) => names.get(id) ?? id).sort() } };
+    },
+    progress,
+  );
+}
+
+/** `secrets member list`. */
+export async function listMembers(deps: CoreDeps, input: { includeRemoved: boolean }): Promise<{ Members: MemberInfo[] }> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  requireMember(state, identity.id, deps.vault.location);
+  const Members = state.members
+    .filter((m) => input.includeRemoved || m.removed === undefined)
+    .map((m) => info(state, m))
+    .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  return { Members };
+}
+
+/** Checks a document; throws USAGE with every error when it is not valid. */
+export function assertValidPolicy(doc: unknown, kind: PolicyKind, describe: (issue: PolicyIssue) => string): void {
+  const { issues } = checkPolicy(doc, kind);
+  const errors = issues.filter((i) => i.level === 'error');
+  if (errors.length > 0) {
+    throw new SecretsError(
+      'USAGE',
+      `the policy is not valid: ${errors.map(describe).join('; ')}`,
+      '`secrets policy validate -f FILE` lists every problem; docs/policies.md has the grammar',
+    );
+  }
+}
+
+function assertPolicyName(name: string): void {
+  if (!isPolicyName(name)) {
+    throw new SecretsError('INVALID_NAME', `invalid policy name ${JSON.stringify(name.slice(0, 130))}`, 'policy names are 1-128 characters of A-Z a-z 0-9 _ + = , . @ -');
+  }
+}
+
+function findPolicy(state: VaultState, name: string): PolicyRecord {
+  const p = state.policies.find((x) => x.name === name);
+  if (!p) throw new SecretsError('NOT_FOUND', `no policy ${JSON.stringify(name)}`, '`secrets policy list` shows the policies');
+  return p;
+}
+
+function replacePolicy(state: VaultState, old: PolicyRecord | undefined, next: PolicyRecord | undefined): VaultState {
+  const policies = state.policies.filter((p) => p !== old);
+  return { ...state, policies: next ? [...policies, next] : policies };
+}
+
+/** `secrets policy put NAME -f FILE` (identity policy) or `--secret SECRET` (resource policy). */
+export async function putPolicy(
+  deps: CoreDeps,
+  input: { name?: string | undefined; secret?: string | undefined; doc: unknown; describe: (issue: PolicyIssue) => string },
+  progress?: Progress,
+): Promise<{ Name: string; Kind: PolicyKind; Created: boolean } & { Resealed: ResealReport }> {
+  const kind: PolicyKind = input.secret !== undefined ? 'resource' : 'identity';
+  if (input.name !== undefined) assertPolicyName(input.name);
+  assertValidPolicy(input.doc, kind, input.describe);
+  return adminChange(
+    deps,
+    'change policies',
+    (state) => {
+      const now = deps.clock.now().toISOString();
+      if (input.secret !== undefined) {
+        const entry = findLiveEntry(state, input.secret);
+        const old = resourcePolicyOf(state, entry.secret.id);
+        const record: PolicyRecord = { kind: 'policy', secret: entry.secret.id, doc: input.doc, attached: [], changed: now, by: '', ctr: 0 };
+        return { state: replacePolicy(state, old, record), result: { Name: entry.secret.name, Kind: kind, Created: !old } };
+      }
+      const name = input.name as string;
+      const old = state.policies.find((p) => p.name === name);
+      const record: PolicyRecord = { kind: 'policy', name, doc: input.doc, attached: old?.attached ?? [], changed: now, by: '', ctr: 0 };
+      return { state: replacePolicy(state, old, record), result: { Name: name, Kind: kind, Created: !old } };
+    },
+    progress,
+  );
+}
+
+/** `secrets policy delete NAME` / `--secret SECRET`. An attached policy must be detached first. */
+export async function deletePolicy(
+  deps: CoreDeps,
+  input: { name?: string | undefined; secret?: string | undefined },
+  progress?: Progress,
+): Promise<{ Name: string } & { Resealed: ResealReport }> {
+  return adminChange(
+    deps,
+    'change policies',
+    (state) => {
+      if (input.secret !== undefined) {
+        const entry = findEntry(state, input.secret);
+        const old = resourcePolicyOf(state, entry.secret.id);
+        if (!old) throw new SecretsError('NOT_FOUND', `secret ${entry.secret.name} has no resource policy`);
+        return { state: replacePolicy(state, old, undefined), result: { Name: entry.secret.name } };
+      }
+      const old = findPolicy(state, input.name as string);
+      if (old.attached.length > 0) {
+        const names = old.attached.map((id) => state.members.find((m) => m.id === id)?.name ?? id);
+        throw new SecretsError(
+          'CONFLICT',
+          `policy ${JSON.stringify(old.name)} is attached to ${names.join(', ')}`,
+          `detach it first: secrets policy detach ${old.name ?? ''} MEMBER`,
+        );
+      }
+      return { state: replacePolicy(state, old, undefined), result: { Name: old.name as string } };
+    },
+    progress,
+  );
+}
+
+/** `secrets policy attach|detach NAME MEMBER`. */
+export async function attachPolicy(
+  deps: CoreDeps,
+  input: { name: string; member: string; attach: boolean },
+  progress?: Progress,
+): Promise<{ Name: string; Member: string; Changed: boolean } & { Resealed: ResealReport }> {
+  return adminChange<{ Name: string; Member: string; Changed: boolean }>(
+    deps,
+    'change policies',
+    (state) => {
+      const policy = findPolicy(state, input.name);
+      const member = memberNamed(state, input.member);
+      const has = policy.attached.includes(member.id);
+      if (has === input.attach) return { state, result: { Name: input.name, Member: member.name, Changed: false } };
+      const attached = input.attach ? [...policy.attached, member.id].sort() : policy.attached.filter((id) => id !== member.id);
+      const next = unsign({ ...policy, attached, changed: deps.clock.now().toISOString() });
+      return { state: replacePolicy(state, policy, next), result: { Name: input.name, Member: member.name, Changed: true } };
+    },
+    progress,
+  );
+}
+
+/** A stored policy as shown. */
+export interface PolicyInfo {
+  readonly Name: string;
+  readonly Kind: PolicyKind;
+  readonly AttachedTo: string[];
+  readonly Statements: number;
+  readonly LastChangedDate: string;
+  readonly Document: unknown;
+}
+
+function policyInfo(state: VaultState, p: PolicyRecord): PolicyInfo {
+  const secretName = p.secret !== undefined ? state.secrets.find((e) => e.secret.id === p.secret)?.secret.name : undefined;
+  const doc = p.doc as { Statement?: unknown };
+  return {
+    Name: p.name ?? secretName ?? `(deleted secret ${p.secret ?? ''})`,
+    Kind: p.secret !== undefined ? 'resource' : 'identity',
+    AttachedTo: p.attached.map((id) => state.members.find((m) => m.id === id)?.name ?? id),
+    Statements: Array.isArray(doc.Statement) ? doc.Statement.length : 1,
+    LastChangedDate: p.changed,
+    Document: p.doc,
+  };
+}
+
+async function readAsMember(deps: CoreDeps): Promise<{ state: VaultState; me: MemberRecord }> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  return { state, me: requireMember(state, identity.id, deps.vault.location) };
+}
+
+/** `secrets policy get NAME` / `--secret SECRET`. */
+export async function getPolicy(deps: CoreDeps, input: { name?: string | undefined; secret?: string | undefined }): Promise<PolicyInfo> {
+  const { state, me } = await readAsMember(deps);
+  if (input.secret !== undefined) {
+    const entry = findEntry(state, input.secret);
+    const env = { now: deps.clock.now(), tty: deps.tty };
+    const d = decide(state, me, 'secrets:GetResourcePolicy', entry, {}, env);
+    if (d.decision !== 'allowed') {
+      throw new SecretsError('DENIED', `${me.name} is not allowed secrets:GetResourcePolicy on ${entry.secret.name}: ${explain(d)}`);
+    }
+    const p = resourcePolicyOf(state, entry.secret.id);
+    if (!p) throw new SecretsError('NOT_FOUND', `secret ${entry.secret.name} has no resource policy`, `add one with \`secrets policy put --secret ${entry.secret.name} -f FILE\``);
+    return policyInfo(state, p);
+  }
+  return policyInfo(state, findPolicy(state, input.name as string));
+}
+
+/** `secrets policy list`: identity policies, then resource policies of live secrets. */
+export async function listPolicies(deps: CoreDeps): Promise<{ Policies: PolicyInfo[] }> {
+  const { state } = await readAsMember(deps);
+  const live = new Set(state.secrets.map((e) => e.secret.id));
+  const Policies = state.policies
+    .filter((p) => p.secret === undefined || live.has(p.secret))
+    .map((p) => policyInfo(state, p))
+    .sort((a, b) => (a.Kind !== b.Kind ? (a.Kind === 'identity' ? -1 : 1) : a.Name < b.Name ? -1 : 1));
+  return { Policies };
+}
+
+/** What `policy simulate` reports. */
+export interface SimulationResult {
+  readonly Member: string;
+  readonly Action: string;
+  readonly Secret: string;
+  readonly Decision: 'allowed' | 'explicitDeny' | 'implicitDeny';
+  readonly DecidedBy?: { Policy: string; Sid?: string; Statement: number };
+  readonly Reason: string;
+  /** Policies that were evaluated. */
+  readonly Evaluated: string[];
+  /** Whether the member holds the data key of the secret's current version (read enforcement). */
+  readonly HoldsKey?: boolean;
+}
+
+/** `secrets policy simulate --member M --action A --secret S [--context K=V]...`. */
+export async function simulatePolicy(
+  deps: CoreDeps,
+  input: { member: string; action: string; secret?: string | undefined; context: ReadonlyMap<string, readonly string[]> },
+): Promise<SimulationResult> {
+  const action = ACTIONS.find((a) => a.toLowerCase() === input.action.toLowerCase() || a.toLowerCase() === `secrets:${input.action.toLowerCase()}`);
+  if (!action) {
+    throw new SecretsError('USAGE', `unknown action ${JSON.stringify(input.action)}`, `actions: ${ACTIONS.join(', ')}`);
+  }
+  const { state } = await readAsMember(deps);
+  const member = memberNamed(state, input.member);
+  const entry = input.secret !== undefined ? findEntry(state, input.secret) : undefined;
+  const now = input.context.get('secrets:currenttime')?.[0];
+  const env = { now: now !== undefined && !Number.isNaN(Date.parse(now)) ? new Date(now) : deps.clock.now(), tty: deps.tty };
+  const d = decide(state, member, action, entry, {}, env, input.context);
+  const current = entry?.versions.find((v) => v.id === entry.secret.stages.get('CURRENT'));
+  return {
+    Member: member.name,
+    Action: action,
+    Secret: entry?.secret.name ?? input.secret ?? '*',
+    Decision: d.decision,
+    ...(d.decidedBy ? { DecidedBy: { Policy: d.decidedBy.policy, ...(d.decidedBy.sid !== undefined ? { Sid: d.decidedBy.sid } : {}), Statement: d.decidedBy.index + 1 } } : {}),
+    Reason: explain(d),
+    Evaluated: d.admin ? ['admin role'] : applicablePolicies(state, member, entry).map((p) => p.label),
+    ...(current ? { HoldsKey: current.keys.has(member.id) } : {}),
+  };
+}
+
+/** What `secrets verify` reports. */
+export interface VerifyReport {
+  readonly VaultId: string;
+  readonly Records: number;
+  /** Records rejected (bad signature, unauthorized writer), each naming its line. */
+  readonly Problems: string[];
+  /** Secrets whose data keys are held by a different set of members than the policy allows. */
+  readonly Drift: { Secret: string; Versions: number }[];
+}
+
+/** `secrets verify`: every signature, every writer's permission, and key/policy drift. */
+export async function verifyVault(deps: CoreDeps): Promise<VerifyReport> {
+  const { state } = await readAsMember(deps);
+  const { checked, problems } = await deps.vault.verifyAll(state);
+  const bySecret = new Map<string, number>();
+  for (const d of drift(state)) bySecret.set(d.entry.secret.name, (bySecret.get(d.entry.secret.name) ?? 0) + 1);
+  return {
+    VaultId: state.vault.id,
+    Records: checked,
+    Problems: problems,
+    Drift: [...bySecret].map(([Secret, Versions]) => ({ Secret, Versions })).sort((a, b) => (a.Secret < b.Secret ? -1 : 1)),
+  };
+}
+
+/** `secrets reseal`: brings every version's readers in line with the policy (admin). */
+export async function resealVault(deps: CoreDeps, progress?: Progress): Promise<{ Resealed: ResealReport }> {
+  return adminChange(deps, 'reseal the vault', (state) => ({ state, result: {} }), progress);
+}
