@@ -9,6 +9,10 @@ import { register as registerDelete } from './commands/delete.js';
 import { register as registerDescribe } from './commands/describe.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGet } from './commands/get.js';
+import { register as registerIdentity } from './commands/identity.js';
+import { register as registerMember } from './commands/member.js';
+import { register as registerPolicy } from './commands/policy.js';
+import { register as registerVerify } from './commands/verify.js';
 import { register as registerInit } from './commands/init.js';
 import { register as registerList } from './commands/list.js';
 import { register as registerPut } from './commands/put.js';
@@ -49,11 +53,16 @@ export function createProgram(app: App): Command {
     registerTag,
     registerDelete,
     registerRandom,
+    registerIdentity,
+    registerMember,
+    registerPolicy,
+    registerVerify,
     registerDoctor,
   ]) {
     register(program, app);
   }
-  for (const cmd of program.commands) {
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const cmd of all(program).slice(1)) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => app.io.writeOut(s),
       writeErr: (s) => app.io.writeErr(s),

@@ -35,3 +35,33 @@ export function formatFields(fields: readonly (readonly [string, string | undefi
   const width = Math.max(...shown.map(([k]) => k.length));
   return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${v}\n`).join('');
 }
+
+/** A progress counter on stderr, drawn only on a terminal (DESIGN.md section 11). */
+export function progressOnTty(
+  io: { readonly stderrIsTTY: boolean; writeErr(text: string): void },
+  label: string,
+): ((done: number, total: number) => void) | undefined {
+  if (!io.stderrIsTTY) return undefined;
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done !== total && now - last < 100) return;
+    last = now;
+    io.writeErr(`\r${label} ${done}/${total}${done === total ? '\n' : ''}`);
+  };
+}
+
+/** A line about a re-seal, or nothing when no key moved. */
+export function resealSummary(r: { changed: number; unshared: readonly string[] }): string {
+  const parts: string[] = [];
+  if (r.changed > 0) parts.push(`Re-sealed the data keys of ${r.changed} version(s).\n`);
+  if (r.unshared.length > 0) {
+    parts.push(
+      formatWarning(
+        `this identity holds no key for some versions of ${r.unshared.join(', ')}, so it could not share them; ` +
+          'a member who can read them should run `secrets reseal`',
+      ),
+    );
+  }
+  return parts.join('');
+}

@@ -5,11 +5,11 @@
  * `init` writes when no keychain is reachable). A keychain that is unreachable, or locked,
  * is exit 7 naming the fallbacks; it never reads as "no identity".
  */
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
-import type { IdentityProvider, Keychain, LoadedIdentity } from '../core/ports.js';
-import type { SecretBytes } from '../core/secret-bytes.js';
+import type { Identity, IdentityProvider, Keychain, LoadedIdentity } from '../core/ports.js';
+import { SecretBytes } from '../core/secret-bytes.js';
 import { decodeKey, encodeKey, generateSeed, identityFromSeed } from '../crypto/identity.js';
 import { storageError, writeFileAtomic } from '../store/atomic.js';
 
@@ -54,6 +54,30 @@ function readKeyFile(path: string, label: string): SecretBytes {
 
 function keyFileText(key: SecretBytes, id: string, note: string): string {
   return `# secrets identity ${id}\n# ${note}\n${new TextDecoder().decode(key.reveal())}\n`;
+}
+
+/**
+ * A new identity for a CI runner or another machine (`secrets identity new`). Its key is
+ * returned once, as the text of a key file and as the bare key line; it is stored nowhere.
+ */
+export async function createMachineIdentity(name: string): Promise<{ identity: Identity; keyLine: SecretBytes; keyFile: SecretBytes }> {
+  const seed = generateSeed();
+  const identity = await identityFromSeed(seed);
+  const keyLine = encodeKey(seed);
+  const keyFile = SecretBytes.fromString(keyFileText(keyLine, identity.id, `machine identity "${name}": give it to that machine only, as --identity-file or SECRETS_IDENTITY_KEY.`));
+  return { identity, keyLine, keyFile };
+}
+
+/** Writes a new key file (0600); refuses to replace an existing file. */
+export function writeNewKeyFile(path: string, keyFile: SecretBytes): void {
+  if (existsSync(path)) {
+    throw new SecretsError('ALREADY_EXISTS', `${path} already exists`, 'pick another --out path; an identity key file is never overwritten');
+  }
+  try {
+    writeFileAtomic(path, keyFile.reveal());
+  } catch (err) {
+    throw err instanceof SecretsError ? err : storageError(err, 'write', path);
+  }
 }
 
 /** The identity provider over env, files and the OS keychain. */

@@ -1,0 +1,35 @@
+/** `secrets verify` (every signature and permission) and `secrets reseal` (keys in line with policy). */
+import type { Command } from 'commander';
+import { resealVault, verifyVault } from '../../core/use-cases/team.js';
+import type { App } from '../app.js';
+import { formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
+
+export function register(program: Command, app: App): void {
+  program
+    .command('verify')
+    .description("check every record's signature and that its writer was allowed to write it; report keys out of step with policy")
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await verifyVault(app.deps(cmd));
+      const exitCode = r.Problems.length > 0 ? 6 : 0;
+      if (opts.json) return app.emit({ stdout: formatJson(r), exitCode });
+      const lines = r.Problems.map((p) => `secrets: error: ${p}\n`).join('');
+      const drift = r.Drift.map((d) =>
+        formatWarning(`${d.Secret}: ${d.Versions} version(s) are sealed to a different set of members than the policy allows; an admin's \`secrets reseal\` fixes it`),
+      ).join('');
+      const summary =
+        r.Problems.length > 0
+          ? `${r.Problems.length} record(s) rejected out of ${r.Records}\n`
+          : `${r.Records} records verified in vault ${r.VaultId}: every signature valid, every writer allowed\n`;
+      app.emit({ stderr: `${lines}${drift}${summary}`, exitCode });
+    });
+  program
+    .command('reseal')
+    .description('share or withdraw data keys so every version is readable by exactly the members policy allows (admin)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await resealVault(app.deps(cmd), progressOnTty(app.io, 're-sealing data keys'));
+      if (opts.json) return app.emit({ stdout: formatJson(r) });
+      app.emit({ stderr: resealSummary(r.Resealed) || 'Every version is already sealed to exactly the members allowed to read it.\n' });
+    });
+}
