@@ -190,6 +190,11 @@ export function wildcardMatch(pattern: string, text: string, ignoreCase = false)
   return pi === p.length;
 }
 
+/** True for actions that are about no one secret (their Resource is `*`). */
+export function isGlobalAction(action: string): boolean {
+  return (GLOBAL_ACTIONS as readonly string[]).includes(action.replace(/^secrets:/i, ''));
+}
+
 /** Parses an operator name into its parts, or undefined when unknown. */
 export function parseOperator(name: string): Omit<Condition, 'key' | 'values'> | undefined {
   let rest = name;
@@ -230,6 +235,9 @@ export function nearest(word: string, names: readonly string[]): string | undefi
   let best: string | undefined;
   let bestScore = Infinity;
   const w = word.toLowerCase();
+  // A name cut short (secrets:GetSecret) means the longer name, whatever the edit distance says.
+  const extended = names.filter((n) => n.toLowerCase().startsWith(w));
+  if (w.length >= 4 && extended.length > 0) return extended.sort((a, b) => a.length - b.length)[0];
   for (const n of names) {
     const score = editDistance(w, n.toLowerCase());
     if (score < bestScore) {
@@ -352,7 +360,11 @@ function checkStatement(
   const resource = own(raw, 'Resource');
   const notResource = own(raw, 'NotResource');
   if ((resource === undefined) === (notResource === undefined)) err(at(), 'a statement needs exactly one of Resource or NotResource');
-  const resources = checkResources(resource, at('Resource'), err, warn, effect === 'Allow');
+  // `*` is the idiom in a resource policy (it means "this secret"), and for actions on no one
+  // secret; narrowed by a condition it is ABAC. Otherwise an Allow on every secret is worth a look.
+  const secretLevel = (actions ?? []).some((a) => ACTIONS.some((known) => !isGlobalAction(known) && wildcardMatch(a, known, true)));
+  const broad = effect === 'Allow' && kind === 'identity' && secretLevel && own(raw, 'Condition') === undefined;
+  const resources = checkResources(resource, at('Resource'), err, warn, broad);
   const notResources = checkResources(notResource, at('NotResource'), err, () => undefined, false);
   if (notResource !== undefined && effect === 'Allow') warn(at('NotResource'), 'Allow with NotResource grants every other secret, including ones created later');
 
@@ -439,7 +451,7 @@ function checkResources(
   list.forEach((r, i) => {
     const p = Array.isArray(v) ? [...path, i] : path;
     if (r === '*') {
-      if (allow) warn(p, 'applies to every secret ("*")');
+      if (allow) warn(p, 'allows this on every secret ("*") with no condition; narrow it to a prefix such as "dev/*"');
     } else if (!/^[A-Za-z0-9/_+=.@*?-]{1,512}$/.test(r)) {
       err(p, `invalid resource ${JSON.stringify(r)}: a secret-name pattern (A-Z a-z 0-9 / _ + = . @ - with * and ?)`);
     }
@@ -470,7 +482,9 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       const path = at('Condition', operator, key);
       const info = conditionKeyInfo(key);
       if (!info) {
-        const guess = nearest(key, CONDITION_KEY_NAMES.filter((n) => !n.includes('<')));
+        const slash = key.indexOf('/');
+        const tagGuess = slash > 0 ? nearest(key.slice(0, slash), ['secrets:ResourceTag', 'secrets:RequestTag']) : undefined;
+        const guess = tagGuess !== undefined ? `${tagGuess}${key.slice(slash)}` : nearest(key, CONDITION_KEY_NAMES.filter((n) => !n.includes('<')));
         err(path, `unknown condition key ${JSON.stringify(key)}${guess ? ` (did you mean ${guess}?)` : ''}`);
         continue;
       }
