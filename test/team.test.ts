@@ -384,6 +384,7 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     assertDenied(await carol.run(['policy', 'put', 'mine', '-f', devWrite]), /^secrets: error: only an admin can change policies; member "carol" is not one/);
     assertDenied(await carol.run(['policy', 'attach', 'dev-write', 'carol']), /^secrets: error: only an admin can change policies; member "carol" is not one/);
     assertDenied(await carol.run(['member', 'remove', 'alice', '--yes']), /^secrets: error: only an admin can remove members/);
+    assertDenied(await carol.run(['reseal']), /^secrets: error: only an admin can reseal the vault/);
     assert.deepEqual(readFileSync(vault), unchanged, 'a denied command leaves the vault byte for byte unchanged');
 
     // Without a policy carol can do nothing at all.
@@ -497,5 +498,29 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     assert.match(admin, /admin role/);
     const bad = await alice.run(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:GetSecretValue', '--secret', 'prod/db', '--context', 'nonsense']);
     assert.equal(bad.code, 2);
+  });
+
+  test('8. detaching a policy withdraws keys, and what carol wrote with it stays valid', async () => {
+    // Continues tests 6-7: carol wrote the CURRENT version of dev/x while dev-write was attached.
+    const hers = currentVersion(vault, 'dev/x');
+    assert.equal(hers.by, carolId);
+    for (const name of ['dev-write', 'no-deletes', 'until-2030']) {
+      const r = await alice.run(['policy', 'detach', name, 'carol']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`Policy ${name} detached from carol\\.`));
+    }
+    for (const r of records(vault)) {
+      if (r.kind === 'version') assert.equal(r.keys.has(carolId), false, `version ${r.id} still has a key for carol`);
+    }
+    assertDenied(await carol.run(['get', 'dev/x']), /^secrets: error: carol is not allowed secrets:GetSecretValue on dev\/x: implicit deny/);
+    // Her version was written with a permission she no longer has: an admin vouches for it now,
+    // so every reader still accepts it.
+    assert.equal(currentVersion(vault, 'dev/x').id, hers.id);
+    const verify = await alice.run(['verify']);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(verify.stderr, /every signature valid, every writer allowed/);
+    assert.equal((await alice.run(['get', 'dev/x'])).code, 0);
+    const list = JSON.parse(await alice.ok(['member', 'list', '--json'])) as { Members: MemberJson[] };
+    assert.deepEqual(list.Members.find((m) => m.Name === 'carol')?.Policies, []);
   });
 });
