@@ -12,7 +12,7 @@ import { generateSeed, identityFromSeed } from '../src/crypto/identity.js';
 import { SodiumValueCipher } from '../src/crypto/value-cipher.js';
 import { FileVaultRepository } from '../src/store/file-vault.js';
 import { TrustStore } from '../src/store/trust.js';
-import { FakeClock, text } from './support/fakes.js';
+import { FakeClock, MemoryAudit, text } from './support/fakes.js';
 
 let dir: string;
 let deps: CoreDeps & { clock: FakeClock; vault: FileVaultRepository };
@@ -31,6 +31,7 @@ before(async () => {
     cipher: new SodiumValueCipher(),
     ids: { newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` },
     tty: false,
+    audit: new MemoryAudit(),
     identities: {
       load: async () => ({ identity, source: 'env', where: 'test' }),
       loadOrCreate: async () => ({ identity, source: 'env', where: 'test', created: false }),

@@ -3,6 +3,11 @@
  * Adapters are created on first use, so `secrets --help` loads neither libsodium nor keytar.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { type AuditMode, FileAuditLog } from '../audit/file-audit-log.js';
+import { SecretsError } from '../core/errors.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
@@ -16,6 +21,42 @@ import { type Paths, resolvePaths } from './paths.js';
 export interface GlobalOptions {
   readonly vault?: string;
   readonly identityFile?: string;
+  readonly audit?: string;
+}
+
+/** `$XDG_CONFIG_HOME/secrets/config.json`: a small JSON object; absent is fine. */
+function readConfig(configDir: string): { audit?: unknown } {
+  const path = join(configDir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v;
+  } catch {
+    // reported below
+  }
+  throw new SecretsError('USAGE', `${path} is not a JSON object`, 'fix it, e.g. {"audit": "required"}');
+}
+
+/** The audit mode: --audit, then SECRETS_AUDIT, then config.json, then `required`. */
+function auditMode(flag: string | undefined, env: string | undefined, configDir: string): AuditMode {
+  const chosen = flag ?? (env || undefined) ?? readConfig(configDir).audit ?? 'required';
+  if (chosen !== 'required' && chosen !== 'best-effort') {
+    throw new SecretsError('USAGE', `invalid audit mode ${JSON.stringify(chosen)}`, 'use required (the default) or best-effort');
+  }
+  return chosen;
+}
+
+function userName(env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env['USER'] ?? 'unknown';
+  }
 }
 
 /** Default wait for the vault lock, in seconds (SECRETS_LOCK_TIMEOUT overrides). */
@@ -25,6 +66,8 @@ const DEFAULT_LOCK_TIMEOUT_S = 30;
 export interface AppDeps extends CoreDeps {
   readonly paths: Paths;
   readonly keychain: () => OsKeychain;
+  /** The audit log adapter (for the audit commands). */
+  readonly auditLog: () => FileAuditLog;
 }
 
 /** Builds the ports for one command run. */
@@ -45,9 +88,26 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     trust: new TrustStore(paths.trustDir),
     clock,
     lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+    auditTail: (vaultId) => auditLog().tail(vaultId),
   });
+  const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
+  let audit: FileAuditLog | undefined;
+  const auditLog = (): FileAuditLog =>
+    (audit ??= new FileAuditLog({
+      dir: join(paths.stateDir, 'audit'),
+      clock,
+      lockTimeoutMs,
+      mode: auditMode(globals.audit, io.env['SECRETS_AUDIT'], paths.configDir),
+      warn: (m) => io.writeErr(`secrets: warning: ${m}\n`),
+      context: { host: hostname(), pid: process.pid, user: userName(io.env), tty: io.stdinIsTTY, requestId: randomUUID() },
+    }));
   return {
     vault,
+    audit: {
+      append: (entry) => auditLog().append(entry),
+      lastAccess: (vaultId, secretId) => auditLog().lastAccess(vaultId, secretId),
+    },
+    auditLog,
     identities: identityProvider,
     cipher: new SodiumValueCipher(),
     clock,

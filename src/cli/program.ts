@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import type { App } from './app.js';
+import { register as registerAudit } from './commands/audit.js';
+import { VERSION } from './version.js';
 import { register as registerCreate } from './commands/create.js';
 import { register as registerDelete } from './commands/delete.js';
 import { register as registerDescribe } from './commands/describe.js';
@@ -22,8 +24,7 @@ import { register as registerTag } from './commands/tag.js';
 import { register as registerUpdate } from './commands/update.js';
 import { register as registerVersions } from './commands/versions.js';
 
-/** The version printed by --version. */
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 
 /** Builds the command tree. */
 export function createProgram(app: App): Command {
@@ -32,6 +33,7 @@ export function createProgram(app: App): Command {
     .version(VERSION, '-V, --version')
     .option('--vault <path>', 'vault file (default $SECRETS_VAULT or $XDG_DATA_HOME/secrets/vault.yaml)')
     .option('--identity-file <path>', 'read the identity key from this file (or $SECRETS_IDENTITY_FILE)')
+    .option('--audit <mode>', 'required (default: fail closed) or best-effort (or $SECRETS_AUDIT, or "audit" in config.json)')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -57,6 +59,7 @@ export function createProgram(app: App): Command {
     registerMember,
     registerPolicy,
     registerVerify,
+    registerAudit,
     registerDoctor,
   ]) {
     register(program, app);

@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'IDENTITY_UNAVAILABLE'
   | 'KEYCHAIN_UNAVAILABLE'
   | 'STORAGE'
+  | 'AUDIT_UNAVAILABLE'
   | 'INTERRUPTED'
   | 'INTERNAL';
 
@@ -65,6 +66,7 @@ const exitFor: Record<ErrorCode, ExitCodeValue> = {
   IDENTITY_UNAVAILABLE: ExitCode.identity,
   KEYCHAIN_UNAVAILABLE: ExitCode.identity,
   STORAGE: ExitCode.storage,
+  AUDIT_UNAVAILABLE: ExitCode.storage,
   INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.internal,
 };

@@ -61,6 +61,11 @@ export interface HeadRecord extends Signed {
   /** SHA-256 (hex) over every other record line of the file, in order. */
   readonly digest: string;
   readonly at: string;
+  /**
+   * Audit anchors: audit log id → `<seq>:<hash>` of its last event when a writer on that machine
+   * last wrote the vault. Signed, so truncating or rewriting an anchored log is detected.
+   */
+  readonly audit?: ReadonlyMap<string, string>;
 }
 
 /** A secret's metadata (plaintext, signed): name, description, tags, stage labels, deletion. */

@@ -79,7 +79,7 @@ export const CONDITION_KEY_NAMES = [
 /** The entry of CONDITION_KEYS for a key (lower-cased), or undefined. */
 export function conditionKeyInfo(key: string): { type: KeyType; known: 'resource' | 'request'; multi?: boolean } | undefined {
   const k = key.toLowerCase();
-  const exact = CONDITION_KEYS.get(k);
+  const exact = k.endsWith('/') ? undefined : CONDITION_KEYS.get(k);
   if (exact) return exact;
   for (const prefix of ['secrets:resourcetag/', 'secrets:requesttag/']) {
     if (k.startsWith(prefix) && k.length > prefix.length) return CONDITION_KEYS.get(prefix);
@@ -173,12 +173,13 @@ export function wildcardMatch(pattern: string, text: string, ignoreCase = false)
   let star = -1;
   let mark = 0;
   while (ti < t.length) {
-    if (pi < p.length && (p[pi] === '?' || p[pi] === t[ti])) {
-      pi++;
-      ti++;
-    } else if (pi < p.length && p[pi] === '*') {
+    // `*` first: a `*` in the pattern is always a wildcard, even where the text has a `*`.
+    if (pi < p.length && p[pi] === '*') {
       star = pi++;
       mark = ti;
+    } else if (pi < p.length && (p[pi] === '?' || p[pi] === t[ti])) {
+      pi++;
+      ti++;
     } else if (star >= 0) {
       pi = star + 1;
       ti = ++mark;
@@ -199,11 +200,10 @@ export function isGlobalAction(action: string): boolean {
 export function parseOperator(name: string): Omit<Condition, 'key' | 'values'> | undefined {
   let rest = name;
   let set: Condition['set'];
-  for (const q of ['ForAnyValue', 'ForAllValues'] as const) {
-    if (rest.startsWith(`${q}:`)) {
-      set = q;
-      rest = rest.slice(q.length + 1);
-    }
+  const q = (['ForAnyValue', 'ForAllValues'] as const).find((x) => rest.startsWith(`${x}:`));
+  if (q) {
+    set = q;
+    rest = rest.slice(q.length + 1);
   }
   let ifExists = false;
   if (rest.endsWith('IfExists')) {
@@ -495,6 +495,7 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       }
       if (opType === 'null' || opType === 'bool') {
         if (values.some((x) => x !== 'true' && x !== 'false')) err(path, `${parsed.base} takes "true" or "false"`);
+        else if (opType === 'bool' && info.type !== 'bool') err(path, `${key} is a ${info.type} key; Bool compares bool values`);
       } else if (opType !== info.type) {
         err(path, `${key} is a ${info.type} key; ${parsed.base} compares ${opType ?? '?'} values`);
       } else if (opType === 'numeric' && values.some((x) => x.trim() === '' || !Number.isFinite(Number(x)))) {

@@ -212,6 +212,10 @@ class Fields {
     return out;
   }
 
+  optStrMap(key: string, maxEntries: number, check: (k: string, v: string) => boolean): ReadonlyMap<string, string> | undefined {
+    return this.#get(key) === undefined ? undefined : this.strMap(key, maxEntries, check);
+  }
+
   intMap(key: string): ReadonlyMap<string, number> {
     const v = this.#get(key);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail(`field "${key}" is not a map`);
@@ -358,7 +362,8 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
     case 'head': {
       const digest = f.str('digest', 64);
       if (!/^[0-9a-f]{64}$/.test(digest)) throw f.fail('field "digest" is not a SHA-256 digest');
-      record = { kind, ctrs: f.intMap('ctrs'), digest, at: f.time('at'), ...signedFields(f) } satisfies HeadRecord;
+      const audit = f.optStrMap('audit', 10_000, (k, v) => /^[0-9a-f]{16}$/.test(k) && /^\d{1,15}:[0-9a-f]{64}$/.test(v));
+      record = { kind, ctrs: f.intMap('ctrs'), digest, at: f.time('at'), ...(audit !== undefined ? { audit } : {}), ...signedFields(f) } satisfies HeadRecord;
       break;
     }
     case 'secret': {

@@ -36,6 +36,8 @@ export interface FileVaultOptions {
   readonly trust: TrustStore;
   readonly clock: Clock;
   readonly lockTimeoutMs: number;
+  /** This machine's audit log tail, anchored in every head this machine writes. */
+  readonly auditTail?: (vaultId: string) => { log: string; seq: number; hash: string } | undefined;
 }
 
 interface Loaded {
@@ -407,11 +409,15 @@ export class FileVaultRepository implements VaultRepository {
     const draft: VaultState = { vault, members, policies, head: { ...state.head, ctrs }, secrets };
     const lines = orderedRecords(draft).filter((r) => r.kind !== 'head').map(serializeRecord);
     const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
+    const audit = new Map(state.head.audit ?? []);
+    const tail = this.#opts.auditTail?.(state.vault.id);
+    if (tail) audit.set(tail.log, `${tail.seq}:${tail.hash}`);
     const head: HeadRecord = await sign({
       kind: 'head',
       ctrs,
       digest,
       at: this.#opts.clock.now().toISOString(),
+      ...(audit.size > 0 ? { audit } : {}),
       by: identity.id,
       ctr,
     });

@@ -6,6 +6,7 @@ import { SecretsError } from '../../src/core/errors.js';
 import type { SecretRecord, VaultState, VersionRecord } from '../../src/core/model.js';
 import type { Identity, IdentityProvider, LoadedIdentity, PublicIdentity, ValueCipher, VaultRepository } from '../../src/core/ports.js';
 import { SecretBytes } from '../../src/core/secret-bytes.js';
+import type { AuditEntry, AuditTrail } from '../../src/core/audit.js';
 import type { CoreDeps } from '../../src/core/use-cases/deps.js';
 
 /** A fixed identity. */
@@ -100,8 +101,22 @@ export const fakeCipher: ValueCipher = {
   },
 };
 
+/** An audit trail in memory: `events` holds what was appended, in order. */
+export class MemoryAudit implements AuditTrail {
+  readonly events: AuditEntry[] = [];
+  /** When set, append throws it (to test fail-closed reads). */
+  failWith: Error | undefined;
+  async append(entry: AuditEntry): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.events.push(entry);
+  }
+  async lastAccess(_vaultId: string, secretId: string): Promise<string | undefined> {
+    return this.events.some((e) => e.secretId === secretId && e.eventName === 'GetSecretValue') ? '2026-01-01T00:00:00.000Z' : undefined;
+  }
+}
+
 /** Core deps over the fakes. */
-export function fakeDeps(): CoreDeps & { vault: MemoryVault; clock: FakeClock } {
+export function fakeDeps(): CoreDeps & { vault: MemoryVault; clock: FakeClock; audit: MemoryAudit } {
   let n = 0;
   return {
     vault: new MemoryVault(),
@@ -110,6 +125,7 @@ export function fakeDeps(): CoreDeps & { vault: MemoryVault; clock: FakeClock } 
     clock: new FakeClock(),
     ids: { newId: () => `id-${String(++n).padStart(6, '0')}` },
     tty: false,
+    audit: new MemoryAudit(),
   };
 }
 

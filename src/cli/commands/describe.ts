@@ -24,6 +24,7 @@ export function register(program: Command, app: App): void {
             ['Versions', stages.length ? stages.join('; ') : '(none)'],
             ['Created', d.CreatedDate],
             ['Changed', d.LastChangedDate],
+            ['Accessed', d.LastAccessedDate?.slice(0, 10)],
             ['Deleted', d.DeletedDate],
             ['Purge on', d.PurgeDate],
           ]),

@@ -1,5 +1,6 @@
 /** What every use case receives: the ports, built once in cli/deps.ts. */
 import { authorize, type RequestFacts, requireMember } from '../access.js';
+import type { AuditTrail } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { MemberRecord, SecretEntry, VaultState } from '../model.js';
 import type { Clock, IdentityProvider, IdSource, ValueCipher, VaultRepository } from '../ports.js';
@@ -10,6 +11,8 @@ export interface CoreDeps {
   readonly cipher: ValueCipher;
   readonly clock: Clock;
   readonly ids: IdSource;
+  /** The audit trail every use case records itself in (through core/audit.ts `audited`). */
+  readonly audit: AuditTrail;
   /** Whether a person is at a terminal (the `secrets:Tty` condition key). */
   readonly tty: boolean;
 }

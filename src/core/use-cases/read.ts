@@ -1,4 +1,5 @@
 /** Use cases that read: get, describe, versions, list. */
+import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord } from '../model.js';
 import type { SecretBytes } from '../secret-bytes.js';
@@ -24,20 +25,26 @@ export async function getSecretValue(
     throw new SecretsError('USAGE', '--version-id and --version-stage cannot be combined', 'pick one');
   }
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
-  const entry = findLiveEntry(state, input.name);
-  const version = selectVersion(entry, input);
-  check(deps, state, identity.id, 'GetSecretValue', entry, { versionStages: labelsOf(entry.secret, version.id), versionId: version.id });
-  await deps.vault.verifyRecords(state, [entry.secret, version]);
-  const value = await deps.cipher.open(version, state.vault.id, identity);
-  return {
-    Name: entry.secret.name,
-    VersionId: version.id,
-    VersionStages: labelsOf(entry.secret, version.id),
-    CreatedDate: version.created,
-    type: version.type,
-    value,
-  };
+  return audited(deps.audit, 'GetSecretValue', identity.id, async (scope) => {
+    const state = await deps.vault.read(identity);
+    scope.vault(state, identity.id).secretName(input.name);
+    const entry = findLiveEntry(state, input.name);
+    scope.secret(entry);
+    const version = selectVersion(entry, input);
+    const stages = labelsOf(entry.secret, version.id);
+    scope.version(version, stages);
+    check(deps, state, identity.id, 'GetSecretValue', entry, { versionStages: stages, versionId: version.id });
+    await deps.vault.verifyRecords(state, [entry.secret, version]);
+    const value = await deps.cipher.open(version, state.vault.id, identity);
+    // Fail-closed: the value leaves only after its event is on disk.
+    try {
+      await scope.commit();
+    } catch (err) {
+      value.wipe();
+      throw err;
+    }
+    return { Name: entry.secret.name, VersionId: version.id, VersionStages: stages, CreatedDate: version.created, type: version.type, value };
+  });
 }
 
 /** Reads one key of a JSON-object secret; a non-string value is returned as JSON. */
@@ -75,6 +82,8 @@ export interface SecretDescription {
   readonly LastChangedDate: string;
   readonly DeletedDate?: string;
   readonly PurgeDate?: string;
+  /** Day of the last GetSecretValue on this machine (AWS gives day precision too). */
+  readonly LastAccessedDate?: string;
 }
 
 function describeEntry(entry: SecretEntry): SecretDescription {
@@ -95,11 +104,16 @@ function describeEntry(entry: SecretEntry): SecretDescription {
 /** `secrets describe` (works on deleted secrets too, as in AWS). */
 export async function describeSecret(deps: CoreDeps, input: { name: string }): Promise<SecretDescription> {
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
-  const entry = findEntry(state, input.name);
-  check(deps, state, identity.id, 'DescribeSecret', entry);
-  await deps.vault.verifyRecords(state, [entry.secret]);
-  return describeEntry(entry);
+  return audited(deps.audit, 'DescribeSecret', identity.id, async (scope) => {
+    const state = await deps.vault.read(identity);
+    scope.vault(state, identity.id).secretName(input.name);
+    const entry = findEntry(state, input.name);
+    scope.secret(entry);
+    check(deps, state, identity.id, 'DescribeSecret', entry);
+    await deps.vault.verifyRecords(state, [entry.secret]);
+    const last = await deps.audit.lastAccess(state.vault.id, entry.secret.id);
+    return { ...describeEntry(entry), ...(last !== undefined ? { LastAccessedDate: `${last.slice(0, 10)}T00:00:00.000Z` } : {}) };
+  });
 }
 
 /** One row of `secrets versions`. */
@@ -112,14 +126,18 @@ export interface VersionInfo {
 /** `secrets versions`: newest first. */
 export async function listSecretVersions(deps: CoreDeps, input: { name: string }): Promise<{ Name: string; Versions: VersionInfo[] }> {
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
-  const entry = findEntry(state, input.name);
-  check(deps, state, identity.id, 'ListSecretVersionIds', entry);
-  await deps.vault.verifyRecords(state, [entry.secret]);
-  const Versions = [...entry.versions]
-    .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1))
-    .map((v) => ({ VersionId: v.id, VersionStages: labelsOf(entry.secret, v.id), CreatedDate: v.created }));
-  return { Name: entry.secret.name, Versions };
+  return audited(deps.audit, 'ListSecretVersionIds', identity.id, async (scope) => {
+    const state = await deps.vault.read(identity);
+    scope.vault(state, identity.id).secretName(input.name);
+    const entry = findEntry(state, input.name);
+    scope.secret(entry);
+    check(deps, state, identity.id, 'ListSecretVersionIds', entry);
+    await deps.vault.verifyRecords(state, [entry.secret]);
+    const Versions = [...entry.versions]
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1))
+      .map((v) => ({ VersionId: v.id, VersionStages: labelsOf(entry.secret, v.id), CreatedDate: v.created }));
+    return { Name: entry.secret.name, Versions };
+  });
 }
 
 /** A ListSecrets filter: key and values (prefix match; a leading `!` negates). */
@@ -180,12 +198,15 @@ export async function listSecrets(
   input: { filters: readonly ListFilter[]; includeDeleted: boolean },
 ): Promise<{ SecretList: SecretDescription[] }> {
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
-  check(deps, state, identity.id, 'ListSecrets', undefined);
-  const SecretList = state.secrets
-    .filter((e) => input.includeDeleted || e.secret.deleted === undefined)
-    .filter((e) => matchesFilters(e.secret, input.filters))
-    .sort((a, b) => (a.secret.name < b.secret.name ? -1 : 1))
-    .map(describeEntry);
-  return { SecretList };
+  return audited(deps.audit, 'ListSecrets', identity.id, async (scope) => {
+    const state = await deps.vault.read(identity);
+    scope.vault(state, identity.id);
+    check(deps, state, identity.id, 'ListSecrets', undefined);
+    const SecretList = state.secrets
+      .filter((e) => input.includeDeleted || e.secret.deleted === undefined)
+      .filter((e) => matchesFilters(e.secret, input.filters))
+      .sort((a, b) => (a.secret.name < b.secret.name ? -1 : 1))
+      .map(describeEntry);
+    return { SecretList };
+  });
 }

@@ -46,15 +46,19 @@ export async function reseal(
   identity: Identity,
   state: VaultState,
   progress?: Progress,
-): Promise<{ state: VaultState; report: ResealReport }> {
+): Promise<{ state: VaultState; report: ResealReport; withdrawn: ReadonlyMap<string, ReadonlySet<string>> }> {
   const todo = drift(state);
-  if (todo.length === 0) return { state, report: { changed: 0, unshared: [] } };
+  const withdrawn = new Map<string, Set<string>>();
+  if (todo.length === 0) return { state, report: { changed: 0, unshared: [] }, withdrawn };
   const members = new Map(state.members.map((m) => [m.id, m]));
   const replaced = new Map<VersionRecord, VersionRecord>();
   const unshared = new Set<string>();
   let done = 0;
   for (const { entry, version, want } of todo) {
     const keys = new Map([...version.keys].filter(([id]) => want.has(id)));
+    for (const id of version.keys.keys()) {
+      if (!want.has(id)) withdrawn.set(id, (withdrawn.get(id) ?? new Set()).add(entry.secret.id));
+    }
     const missing = [...want].filter((id) => !version.keys.has(id));
     if (missing.length > 0) {
       if (!version.keys.has(identity.id)) {
@@ -70,7 +74,7 @@ export async function reseal(
   const secrets = state.secrets.map((e) =>
     e.versions.some((v) => replaced.has(v)) ? { ...e, versions: e.versions.map((v) => replaced.get(v) ?? v) } : e,
   );
-  return { state: { ...state, secrets }, report: { changed: replaced.size, unshared: [...unshared].sort() } };
+  return { state: { ...state, secrets }, report: { changed: replaced.size, unshared: [...unshared].sort() }, withdrawn };
 }
 
 /** Refuses an admin change on a vault that already holds records nobody was allowed to write. */

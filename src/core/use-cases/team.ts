@@ -15,6 +15,7 @@ import {
   requireMember,
   resourcePolicyOf,
 } from '../access.js';
+import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { MemberRecord, PolicyRecord, VaultState } from '../model.js';
 import { assertMemberName } from '../names.js';
@@ -66,23 +67,48 @@ export function memberNamed(state: VaultState, name: string): MemberRecord {
   return m;
 }
 
+/** The audit event of an admin change: its name and what it acted on. */
+interface AdminEvent {
+  readonly name: string;
+  readonly target?: string | undefined;
+  readonly secret?: string | undefined;
+}
+
+/** Adds withdrawn read access to each member's exposure list (what they could once read). */
+function recordExposure(state: VaultState, withdrawn: ReadonlyMap<string, ReadonlySet<string>>): VaultState {
+  if (withdrawn.size === 0) return state;
+  const members = state.members.map((m) => {
+    const lost = withdrawn.get(m.id);
+    if (!lost) return m;
+    const exposed = [...new Set([...(m.exposed ?? []), ...lost])].sort();
+    return exposed.length === (m.exposed ?? []).length ? m : unsign({ ...m, exposed });
+  });
+  return { ...state, members };
+}
+
 /** Runs an admin change: checks the caller, the vault, then endorses and re-seals the result. */
 async function adminChange<T>(
   deps: CoreDeps,
+  event: AdminEvent,
   what: string,
   change: (state: VaultState, me: MemberRecord, identity: Identity) => { state: VaultState; result: T } | Promise<{ state: VaultState; result: T }>,
   progress?: Progress,
 ): Promise<T & { Resealed: ResealReport }> {
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const me = requireMember(state, identity.id, deps.vault.location);
-    requireAdmin(me, what);
-    await assertAllAuthorized(deps, state);
-    const changed = await change(state, me, identity);
-    // Unchanged input still re-seals any drift; with none, nothing is written.
-    const sealed = await reseal(deps, identity, changed.state === state ? state : endorse(changed.state), progress);
-    return { state: sealed.state, result: { ...changed.result, Resealed: sealed.report } };
-  });
+  return audited(deps.audit, event.name, identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id);
+      if (event.target !== undefined) scope.target(event.target);
+      if (event.secret !== undefined) scope.secretName(event.secret);
+      const me = requireMember(state, identity.id, deps.vault.location);
+      requireAdmin(me, what);
+      await assertAllAuthorized(deps, state);
+      const changed = await change(state, me, identity);
+      // Unchanged input still re-seals any drift; with none, nothing is written.
+      const sealed = await reseal(deps, identity, changed.state === state ? state : endorse(changed.state), progress);
+      return { state: recordExposure(sealed.state, sealed.withdrawn), result: { ...changed.result, Resealed: sealed.report } };
+    }),
+  );
 }
 
 /** `secrets member add NAME IDENTITY [--role]`. */
@@ -94,6 +120,7 @@ export async function addMember(
   assertMemberName(input.name);
   return adminChange(
     deps,
+    { name: 'AddMember', target: input.name },
     'add members',
     (state) => {
       const clash = currentMembers(state).find((m) => m.name === input.name || m.id === input.identity.id);
@@ -136,6 +163,7 @@ export async function removeMember(
 ): Promise<{ Name: string; Id: string; Exposed: string[] } & { Resealed: ResealReport }> {
   return adminChange(
     deps,
+    { name: 'RemoveMember', target: input.name },
     'remove members',
     (state, me) => {
       const target = memberNamed(state, input.name);
@@ -146,7 +174,7 @@ export async function removeMember(
       if (isAdmin(target) && currentMembers(state).filter(isAdmin).length < 2) {
         throw new SecretsError('USAGE', 'the vault would have no admin left');
       }
-      const exposedIds = readableBy(state, target);
+      const exposedIds = [...new Set([...readableBy(state, target), ...(target.exposed ?? [])])].sort();
       const now = deps.clock.now().toISOString();
       const removed: MemberRecord = unsign({ ...target, removed: now, exposed: exposedIds });
       // What they signed is re-signed by this admin: their key vouches for nothing from now on.
@@ -221,6 +249,7 @@ export async function putPolicy(
   assertValidPolicy(input.doc, kind, input.describe);
   return adminChange(
     deps,
+    { name: kind === 'resource' ? 'PutResourcePolicy' : 'PutPolicy', target: input.name, secret: input.secret },
     'change policies',
     (state) => {
       const now = deps.clock.now().toISOString();
@@ -247,6 +276,7 @@ export async function deletePolicy(
 ): Promise<{ Name: string } & { Resealed: ResealReport }> {
   return adminChange(
     deps,
+    { name: input.secret !== undefined ? 'DeleteResourcePolicy' : 'DeletePolicy', target: input.name, secret: input.secret },
     'change policies',
     (state) => {
       if (input.secret !== undefined) {
@@ -278,6 +308,7 @@ export async function attachPolicy(
 ): Promise<{ Name: string; Member: string; Changed: boolean } & { Resealed: ResealReport }> {
   return adminChange<{ Name: string; Member: string; Changed: boolean }>(
     deps,
+    { name: input.attach ? 'AttachPolicy' : 'DetachPolicy', target: `${input.name} ${input.member}` },
     'change policies',
     (state) => {
       const policy = findPolicy(state, input.name);
@@ -417,5 +448,5 @@ export async function verifyVault(deps: CoreDeps): Promise<VerifyReport> {
 
 /** `secrets reseal`: brings every version's readers in line with the policy (admin). */
 export async function resealVault(deps: CoreDeps, progress?: Progress): Promise<{ Resealed: ResealReport }> {
-  return adminChange(deps, 'reseal the vault', (state) => ({ state, result: {} }), progress);
+  return adminChange(deps, { name: 'Reseal' }, 'reseal the vault', (state) => ({ state, result: {} }), progress);
 }

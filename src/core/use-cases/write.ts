@@ -3,6 +3,7 @@
  * Each runs inside one locked transaction, so concurrent writers never lose an update.
  */
 import { readersOf } from '../access.js';
+import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../model.js';
 import { assertClientRequestToken, assertDescription, assertLabel, assertSecretName, MAX_TAGS, MAX_VALUE_BYTES } from '../names.js';
@@ -110,45 +111,52 @@ export async function createSecret(
   if (input.tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret`);
   assertValue(input.value);
   const { identity } = await deps.identities.load();
-  return deps.vault.transact<WriteResult>(identity, async (state) => {
-    const existing = state.secrets.find((e) => e.secret.name === input.name);
-    const facts = { requestTags: input.tags, tagKeys: [...input.tags.keys()] };
-    if (existing) {
-      check(deps, state, identity.id, 'CreateSecret', existing, facts);
-      if (existing.secret.deleted !== undefined) {
-        throw new SecretsError(
-          'ALREADY_EXISTS',
-          `secret ${input.name} is scheduled for deletion and its name is still taken`,
-          `restore it with \`secrets restore ${input.name}\`, or delete it for good with \`secrets delete ${input.name} --force\``,
-        );
+  return audited(deps.audit, 'CreateSecret', identity.id, (scope) =>
+    deps.vault.transact<WriteResult>(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const existing = state.secrets.find((e) => e.secret.name === input.name);
+      const facts = { requestTags: input.tags, tagKeys: [...input.tags.keys()] };
+      if (existing) {
+        scope.secret(existing);
+        check(deps, state, identity.id, 'CreateSecret', existing, facts);
+        if (existing.secret.deleted !== undefined) {
+          throw new SecretsError(
+            'ALREADY_EXISTS',
+            `secret ${input.name} is scheduled for deletion and its name is still taken`,
+            `restore it with \`secrets restore ${input.name}\`, or delete it for good with \`secrets delete ${input.name} --force\``,
+          );
+        }
+        if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
+          const same = await addVersion(deps, identity, state, existing, input.value, { act: 'CreateSecret', token: input.token });
+          scope.version({ id: same.versionId }, labelsOf(same.entry.secret, same.versionId));
+          return { state, result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true } };
+        }
+        throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
       }
-      if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
-        const same = await addVersion(deps, identity, state, existing, input.value, { act: 'CreateSecret', token: input.token });
-        return { state, result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true } };
-      }
-      throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
-    }
-    const now = deps.clock.now().toISOString();
-    const secret: SecretRecord = {
-      kind: 'secret',
-      id: deps.ids.newId(),
-      name: input.name,
-      ...(input.description !== undefined ? { description: input.description } : {}),
-      tags: new Map(input.tags),
-      stages: new Map(),
-      created: now,
-      changed: now,
-      act: 'CreateSecret',
-      by: identity.id,
-      ctr: 0,
-    };
-    check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
-    const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
-    return {
-      state: withEntry(state, added.entry),
-      result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
-    };
-  });
+      const now = deps.clock.now().toISOString();
+      const secret: SecretRecord = {
+        kind: 'secret',
+        id: deps.ids.newId(),
+        name: input.name,
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        tags: new Map(input.tags),
+        stages: new Map(),
+        created: now,
+        changed: now,
+        act: 'CreateSecret',
+        by: identity.id,
+        ctr: 0,
+      };
+      scope.secret({ secret, versions: [] });
+      check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
+      const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
+      scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+      return {
+        state: withEntry(state, added.entry),
+        result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
+      };
+    }),
+  );
 }
 
 /** `secrets put`. */
@@ -158,21 +166,26 @@ export async function putSecretValue(
 ): Promise<WriteResult> {
   assertValue(input.value);
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findLiveEntry(state, input.name);
-    check(deps, state, identity.id, 'PutSecretValue', entry, { versionStages: [CURRENT, ...input.labels] });
-    await deps.vault.verifyRecords(state, [entry.secret]);
-    const added = await addVersion(deps, identity, state, entry, input.value, { act: 'PutSecretValue', token: input.token, labels: input.labels });
-    return {
-      state: added.unchanged ? state : withEntry(state, added.entry),
-      result: {
-        Name: input.name,
-        VersionId: added.versionId,
-        VersionStages: labelsOf(added.entry.secret, added.versionId),
-        ...(added.unchanged ? { Unchanged: true } : {}),
-      },
-    };
-  });
+  return audited(deps.audit, 'PutSecretValue', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'PutSecretValue', entry, { versionStages: [CURRENT, ...input.labels] });
+      await deps.vault.verifyRecords(state, [entry.secret]);
+      const added = await addVersion(deps, identity, state, entry, input.value, { act: 'PutSecretValue', token: input.token, labels: input.labels });
+      scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+      return {
+        state: added.unchanged ? state : withEntry(state, added.entry),
+        result: {
+          Name: input.name,
+          VersionId: added.versionId,
+          VersionStages: labelsOf(added.entry.secret, added.versionId),
+          ...(added.unchanged ? { Unchanged: true } : {}),
+        },
+      };
+    }),
+  );
 }
 
 /** `secrets update`: description and/or a new value. */
@@ -186,53 +199,66 @@ export async function updateSecret(
   if (input.description !== undefined) assertDescription(input.description);
   if (input.value) assertValue(input.value);
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    let entry = findLiveEntry(state, input.name);
-    check(deps, state, identity.id, 'UpdateSecret', entry);
-    await deps.vault.verifyRecords(state, [entry.secret]);
-    const now = deps.clock.now().toISOString();
-    if (input.description !== undefined) {
-      entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now, act: 'UpdateSecret' }) };
-    }
-    let versionId: string | undefined;
-    if (input.value) {
-      const added = await addVersion(deps, identity, state, entry, input.value, { act: 'UpdateSecret', token: input.token });
-      entry = added.entry;
-      versionId = added.versionId;
-    }
-    return {
-      state: withEntry(state, entry),
-      result: { Name: input.name, ...(versionId !== undefined ? { VersionId: versionId, VersionStages: labelsOf(entry.secret, versionId) } : {}) },
-    };
-  });
+  return audited(deps.audit, 'UpdateSecret', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      let entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'UpdateSecret', entry);
+      await deps.vault.verifyRecords(state, [entry.secret]);
+      const now = deps.clock.now().toISOString();
+      if (input.description !== undefined) {
+        entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now, act: 'UpdateSecret' }) };
+      }
+      let versionId: string | undefined;
+      if (input.value) {
+        const added = await addVersion(deps, identity, state, entry, input.value, { act: 'UpdateSecret', token: input.token });
+        scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+        entry = added.entry;
+        versionId = added.versionId;
+      }
+      return {
+        state: withEntry(state, entry),
+        result: { Name: input.name, ...(versionId !== undefined ? { VersionId: versionId, VersionStages: labelsOf(entry.secret, versionId) } : {}) },
+      };
+    }),
+  );
 }
 
 /** `secrets tag`. */
 export async function tagSecret(deps: CoreDeps, input: { name: string; tags: ReadonlyMap<string, string> }): Promise<WriteResult> {
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findLiveEntry(state, input.name);
-    check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
-    const tags = new Map(entry.secret.tags);
-    for (const [k, v] of input.tags) tags.set(k, v);
-    if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
-    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'TagResource' });
-    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-  });
+  return audited(deps.audit, 'TagResource', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
+      const tags = new Map(entry.secret.tags);
+      for (const [k, v] of input.tags) tags.set(k, v);
+      if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
+      const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'TagResource' });
+      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+    }),
+  );
 }
 
 /** `secrets untag`. Removing a tag that is not there is not an error (as in AWS). */
 export async function untagSecret(deps: CoreDeps, input: { name: string; keys: readonly string[] }): Promise<WriteResult> {
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findLiveEntry(state, input.name);
-    check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
-    const tags = new Map(entry.secret.tags);
-    for (const k of input.keys) tags.delete(k);
-    if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
-    const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'UntagResource' });
-    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-  });
+  return audited(deps.audit, 'UntagResource', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
+      const tags = new Map(entry.secret.tags);
+      for (const k of input.keys) tags.delete(k);
+      if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
+      const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'UntagResource' });
+      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+    }),
+  );
 }
 
 /** `secrets stage`: AWS UpdateSecretVersionStage. */
@@ -245,38 +271,42 @@ export async function updateVersionStage(
     throw new SecretsError('USAGE', 'say where the label goes', 'pass --to VERSION_ID (and --from VERSION_ID if it is on another version)');
   }
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findLiveEntry(state, input.name);
-    check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
-      versionStages: [input.label],
-      ...(input.to !== undefined ? { versionId: input.to } : {}),
-    });
-    const { secret } = entry;
-    for (const v of [input.to, input.from]) {
-      if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
-        throw new SecretsError('NOT_FOUND', `secret ${input.name} has no version ${v}`, `\`secrets versions ${input.name}\` lists them`);
+  return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
+        versionStages: [input.label],
+        ...(input.to !== undefined ? { versionId: input.to } : {}),
+      });
+      const { secret } = entry;
+      for (const v of [input.to, input.from]) {
+        if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
+          throw new SecretsError('NOT_FOUND', `secret ${input.name} has no version ${v}`, `\`secrets versions ${input.name}\` lists them`);
+        }
       }
-    }
-    const holder = secret.stages.get(input.label);
-    if (input.from !== undefined && holder !== input.from) {
-      throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${input.from}`, holder ? `it is on ${holder}` : 'it is not on any version');
-    }
-    if (input.to !== undefined && holder !== undefined && holder !== input.to && input.from === undefined) {
-      throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, `move it with --from ${holder} --to ${input.to}`);
-    }
-    if (input.to === undefined && input.label === CURRENT) {
-      throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION_ID');
-    }
-    const report = (s: SecretRecord) => ({ Name: input.name, VersionStages: versionsToStages(s) });
-    if (input.to !== undefined && holder === input.to) return { state, result: report(secret) };
-    const next = unsign({
-      ...secret,
-      stages: moveLabel(secret.stages, input.label, input.to),
-      changed: deps.clock.now().toISOString(),
-      act: 'UpdateSecretVersionStage',
-    });
-    return { state: withEntry(state, { secret: next, versions: pruneVersions(next, entry.versions) }), result: report(next) };
-  });
+      const holder = secret.stages.get(input.label);
+      if (input.from !== undefined && holder !== input.from) {
+        throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${input.from}`, holder ? `it is on ${holder}` : 'it is not on any version');
+      }
+      if (input.to !== undefined && holder !== undefined && holder !== input.to && input.from === undefined) {
+        throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, `move it with --from ${holder} --to ${input.to}`);
+      }
+      if (input.to === undefined && input.label === CURRENT) {
+        throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION_ID');
+      }
+      const report = (s: SecretRecord) => ({ Name: input.name, VersionStages: versionsToStages(s) });
+      if (input.to !== undefined && holder === input.to) return { state, result: report(secret) };
+      const next = unsign({
+        ...secret,
+        stages: moveLabel(secret.stages, input.label, input.to),
+        changed: deps.clock.now().toISOString(),
+        act: 'UpdateSecretVersionStage',
+      });
+      return { state: withEntry(state, { secret: next, versions: pruneVersions(next, entry.versions) }), result: report(next) };
+    }),
+  );
 }
 
 /** Recovery window bounds (AWS: 7–30 days, default 30). */
@@ -297,37 +327,45 @@ export async function deleteSecret(
     throw new SecretsError('USAGE', `--recovery-window-days must be ${MIN_RECOVERY_DAYS} to ${MAX_RECOVERY_DAYS}`);
   }
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findEntry(state, input.name);
-    check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
-    const now = deps.clock.now();
-    if (input.force) {
-      return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
-    }
-    if (entry.secret.deleted !== undefined) {
-      throw new SecretsError(
-        'CONFLICT',
-        `secret ${input.name} is already scheduled for deletion on ${entry.secret.purge ?? '?'}`,
-        `restore it with \`secrets restore ${input.name}\`, or use --force to delete it now`,
-      );
-    }
-    const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
-    const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString(), act: 'DeleteSecret' });
-    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
-  });
+  return audited(deps.audit, 'DeleteSecret', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
+      const now = deps.clock.now();
+      if (input.force) {
+        return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
+      }
+      if (entry.secret.deleted !== undefined) {
+        throw new SecretsError(
+          'CONFLICT',
+          `secret ${input.name} is already scheduled for deletion on ${entry.secret.purge ?? '?'}`,
+          `restore it with \`secrets restore ${input.name}\`, or use --force to delete it now`,
+        );
+      }
+      const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
+      const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString(), act: 'DeleteSecret' });
+      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
+    }),
+  );
 }
 
 /** `secrets restore`. */
 export async function restoreSecret(deps: CoreDeps, input: { name: string }): Promise<{ Name: string }> {
   const { identity } = await deps.identities.load();
-  return deps.vault.transact(identity, async (state) => {
-    const entry = findEntry(state, input.name);
-    check(deps, state, identity.id, 'RestoreSecret', entry);
-    if (entry.secret.deleted === undefined) {
-      throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
-    }
-    const { deleted: _d, purge: _p, ...rest } = entry.secret;
-    const secret = unsign({ ...rest, changed: deps.clock.now().toISOString(), act: 'RestoreSecret' });
-    return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-  });
+  return audited(deps.audit, 'RestoreSecret', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findEntry(state, input.name);
+      scope.secret(entry);
+      check(deps, state, identity.id, 'RestoreSecret', entry);
+      if (entry.secret.deleted === undefined) {
+        throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
+      }
+      const { deleted: _d, purge: _p, ...rest } = entry.secret;
+      const secret = unsign({ ...rest, changed: deps.clock.now().toISOString(), act: 'RestoreSecret' });
+      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+    }),
+  );
 }

@@ -1,0 +1,199 @@
+/**
+ * FileAuditLog: the AuditTrail port over an append-only JSONL file per vault. An append takes
+ * the log's lock, reads only the last line (O(1) in the log's size), writes one line with
+ * O_APPEND, and fsyncs before it returns, so a value released after `append` has a durable
+ * event (fail-closed, research/security.md T36). `best-effort` mode turns a failed append into
+ * a warning; it is an explicit opt-out.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AuditEntry, AuditTrail } from '../core/audit.js';
+import { SecretsError } from '../core/errors.js';
+import type { Clock } from '../core/ports.js';
+import { fsyncDir } from '../store/atomic.js';
+import { acquireLock } from '../store/lock.js';
+import { type AuditEvent, auditLogPath, genesisHash, lineHash, serializeEvent } from './format.js';
+import { lastAccess } from './reader.js';
+
+/** Facts of this process that every event carries. */
+export interface ProcessContext {
+  readonly host: string;
+  readonly pid: number;
+  readonly user: string;
+  readonly tty: boolean;
+  readonly requestId: string;
+}
+
+/** `required` (fail-closed, the default) or `best-effort` (a failed append only warns). */
+export type AuditMode = 'required' | 'best-effort';
+
+export interface FileAuditLogOptions {
+  readonly dir: string;
+  readonly clock: Clock;
+  readonly lockTimeoutMs: number;
+  readonly context: ProcessContext;
+  readonly mode: AuditMode;
+  readonly warn: (message: string) => void;
+}
+
+/** The last event of a log: its sequence number, line hash and the log's id. */
+export interface LogTail {
+  readonly log: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
+const CHUNK = 64 * 1024;
+
+/** Reads the last complete line of an open file; trims a torn (unterminated) tail if asked. */
+function lastLine(fd: number, size: number, repair: boolean): { line: string | undefined; size: number } {
+  if (size === 0) return { line: undefined, size };
+  let end = size;
+  let buf = Buffer.alloc(0);
+  let pos = size;
+  // Find the end of the last complete line.
+  const lastByte = Buffer.alloc(1);
+  readSync(fd, lastByte, 0, 1, size - 1);
+  if (lastByte[0] !== 0x0a) {
+    // A torn append (the writer died before its fsync returned): that event never counted.
+    while (pos > 0) {
+      const len = Math.min(CHUNK, pos);
+      pos -= len;
+      const chunk = Buffer.alloc(len);
+      readSync(fd, chunk, 0, len, pos);
+      const nl = chunk.lastIndexOf(0x0a);
+      if (nl >= 0) {
+        end = pos + nl + 1;
+        break;
+      }
+      if (pos === 0) end = 0;
+    }
+    if (repair) ftruncateSync(fd, end);
+    if (end === 0) return { line: undefined, size: end };
+  }
+  pos = end - 1; // the final newline
+  for (;;) {
+    const len = Math.min(CHUNK, pos);
+    const start = pos - len;
+    const chunk = Buffer.alloc(len);
+    readSync(fd, chunk, 0, len, start);
+    buf = Buffer.concat([chunk, buf]);
+    const nl = chunk.lastIndexOf(0x0a);
+    if (nl >= 0 || start === 0) {
+      const from = nl >= 0 ? nl + 1 : 0; // this chunk is at the start of buf
+      return { line: buf.subarray(from, buf.length).toString('utf8'), size: end };
+    }
+    pos = start;
+  }
+}
+
+function readFirstLine(fd: number): string | undefined {
+  const buf = Buffer.alloc(CHUNK);
+  const n = readSync(fd, buf, 0, CHUNK, 0);
+  const nl = buf.subarray(0, n).indexOf(0x0a);
+  return nl < 0 ? undefined : buf.subarray(0, nl).toString('utf8');
+}
+
+function auditError(err: unknown, path: string): SecretsError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err instanceof SecretsError ? err.code : 'error');
+  return new SecretsError(
+    'AUDIT_UNAVAILABLE',
+    `cannot append to the audit log ${path}: ${code}; nothing was released`,
+    'free space or fix the permissions of the audit directory; `--audit best-effort` (or "audit": "best-effort" in config.json) opts out',
+  );
+}
+
+/** The audit trail as one JSONL file per vault. */
+export class FileAuditLog implements AuditTrail {
+  readonly #opts: FileAuditLogOptions;
+
+  constructor(opts: FileAuditLogOptions) {
+    this.#opts = opts;
+  }
+
+  path(vaultId: string): string {
+    return auditLogPath(this.#opts.dir, vaultId);
+  }
+
+  async append(entry: AuditEntry): Promise<void> {
+    const path = this.path(entry.vaultId);
+    try {
+      await this.#append(path, entry);
+    } catch (err) {
+      const error = auditError(err, path);
+      if (this.#opts.mode === 'best-effort') {
+        this.#opts.warn(`${error.message.replace(/; nothing was released$/, '')} (audit is best-effort: continuing)`);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  async #append(path: string, entry: AuditEntry): Promise<void> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      const { line } = lastLine(fd, st.size, true);
+      let seq = 1;
+      let prev = genesisHash(entry.vaultId);
+      if (line !== undefined) {
+        const last = JSON.parse(line) as { seq?: unknown };
+        if (typeof last.seq !== 'number') throw Object.assign(new Error('damaged log'), { code: 'EBADMSG' });
+        seq = last.seq + 1;
+        prev = lineHash(line);
+      }
+      const c = this.#opts.context;
+      const event: AuditEvent = {
+        seq,
+        eventTime: this.#opts.clock.now().toISOString(),
+        ...entry,
+        host: c.host,
+        pid: c.pid,
+        user: c.user,
+        tty: c.tty,
+        requestId: c.requestId,
+        ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
+        prev,
+      };
+      const bytes = Buffer.from(`${serializeEvent(event)}\n`, 'utf8');
+      let at = 0;
+      while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+      fsyncSync(fd);
+      if (seq === 1) fsyncDir(dirname(path));
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+      lock.release();
+    }
+  }
+
+  async lastAccess(vaultId: string, secretId: string): Promise<string | undefined> {
+    return lastAccess(this.path(vaultId), secretId);
+  }
+
+  /** The log's last event, for the vault head's anchor; undefined if there is no log yet. */
+  tail(vaultId: string): LogTail | undefined {
+    const path = this.path(vaultId);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const st = fstatSync(fd);
+      if (!st.isFile()) return undefined;
+      const { line } = lastLine(fd, st.size, false);
+      const first = readFirstLine(fd);
+      if (line === undefined || first === undefined) return undefined;
+      const log = (JSON.parse(first) as { log?: unknown }).log;
+      const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+      if (typeof log !== 'string' || typeof seq !== 'number') return undefined;
+      return { log, seq, hash: lineHash(line) };
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+}

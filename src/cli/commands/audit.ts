@@ -1,0 +1,122 @@
+/** `secrets audit` (query), `secrets audit verify` and `secrets audit export` (docs/audit.md). */
+import type { Command } from 'commander';
+import { parseAnchor } from '../../audit/format.js';
+import { allEvents, type Anchor, type AuditQuery, queryLog, toCloudTrail, verifyLog } from '../../audit/reader.js';
+import { SecretsError } from '../../core/errors.js';
+import type { App } from '../app.js';
+import type { AppDeps } from '../deps.js';
+import { VERSION } from '../version.js';
+import { formatJson, formatTable } from '../ui.js';
+import { intArg } from '../value-source.js';
+
+const UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `15m`, `24h`, `7d`, `2w` before now, or an ISO 8601 date/time. */
+export function parseWhen(flag: string, text: string, now: Date): string {
+  const rel = /^(\d{1,9})([smhdw])$/.exec(text);
+  if (rel) return new Date(now.getTime() - Number(rel[1]) * (UNITS[rel[2] as string] ?? 0)).toISOString();
+  if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(Date.parse(text))) return new Date(Date.parse(text)).toISOString();
+  throw new SecretsError('USAGE', `invalid ${flag} ${JSON.stringify(text)}`, `use a duration such as 30m, 24h, 7d, 2w, or a date such as 2026-11-01`);
+}
+
+/** The vault's id and the audit anchors its signed head holds. */
+async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Map<string, Anchor> }> {
+  const { identity } = await deps.identities.load();
+  const state = await deps.vault.read(identity);
+  const anchors = new Map<string, Anchor>();
+  for (const [log, text] of state.head.audit ?? []) {
+    const a = parseAnchor(text);
+    if (a) anchors.set(log, a);
+  }
+  return { vaultId: state.vault.id, path: deps.auditLog().path(state.vault.id), anchors };
+}
+
+export function register(program: Command, app: App): void {
+  const audit = program
+    .command('audit')
+    .description("query this machine's audit trail of the vault, newest first (a table on a terminal, JSON lines in a pipe)")
+    .option('--secret <name>', 'events about this secret (name or id)')
+    .option('--event <name>', 'events with this name, e.g. GetSecretValue')
+    .option('--principal <name>', 'events by this member (name or id)')
+    .option('--since <when>', 'events at or after: a duration (30m, 24h, 7d, 2w) or a date')
+    .option('--until <when>', 'events at or before: a duration or a date')
+    .option('--outcome <outcome>', 'success, denied or error')
+    .option('--limit <n>', 'at most N events (the newest)', intArg('--limit'))
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { secret?: string; event?: string; principal?: string; since?: string; until?: string; outcome?: string; limit?: number; json?: boolean }, cmd: Command) => {
+      if (opts.outcome !== undefined && !['success', 'denied', 'error'].includes(opts.outcome)) {
+        throw new SecretsError('USAGE', `--outcome must be success, denied or error, not ${JSON.stringify(opts.outcome)}`);
+      }
+      if (opts.limit !== undefined && opts.limit < 1) throw new SecretsError('USAGE', '--limit must be at least 1');
+      const deps = app.deps(cmd);
+      const now = deps.clock.now();
+      const q: AuditQuery = {
+        secret: opts.secret,
+        event: opts.event,
+        principal: opts.principal,
+        since: opts.since !== undefined ? parseWhen('--since', opts.since, now) : undefined,
+        until: opts.until !== undefined ? parseWhen('--until', opts.until, now) : undefined,
+        outcome: opts.outcome,
+        limit: opts.limit,
+      };
+      const { path } = await source(deps);
+      const events = queryLog(path, q);
+      if (opts.json) return app.emit({ stdout: formatJson(events) });
+      if (!app.io.stdoutIsTTY) return app.emit({ stdout: events.map((e) => `${JSON.stringify(e)}\n`).join('') });
+      const rows = events.map((e) => [
+        e.eventTime.replace(/\.\d{3}Z$/, 'Z'),
+        e.eventName,
+        e.principal.name ?? e.principal.id,
+        e.secretName ?? e.target ?? '-',
+        e.outcome === 'success' ? 'success' : `${e.outcome} (${e.errorCode ?? '?'})`,
+      ]);
+      app.emit({ stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows) : '', stderr: rows.length === 0 ? 'No events match.\n' : '' });
+    });
+  audit
+    .command('verify')
+    .description("check the audit log's hash chain and the anchors in the vault's signed head; exit 6 at the first break")
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { vaultId, path, anchors } = await source(app.deps(cmd));
+      const r = verifyLog(path, vaultId, anchors);
+      const exitCode = r.broken ? 6 : 0;
+      if (opts.json) {
+        return app.emit({
+          stdout: formatJson({ Path: path, Events: r.events, Intact: !r.broken, ...(r.broken ? { Broken: { Seq: r.broken.seq, Problem: r.broken.problem } } : {}), ...(r.anchor ? { Anchor: r.anchor } : {}), TornTail: r.tornTail }),
+          exitCode,
+        });
+      }
+      if (r.broken) {
+        return app.emit({
+          stderr: `secrets: error: audit log ${path} is broken at event ${r.broken.seq}: ${r.broken.problem}\nsecrets: hint: keep a copy of the file for investigation; events after the break cannot be trusted\n`,
+          exitCode,
+        });
+      }
+      const anchored = r.anchor ? `; event ${r.anchor.seq} matches the anchor in the vault's signed head` : '; no anchor in the vault yet (anchors are written with the next change to the vault)';
+      const torn = r.tornTail ? '\nsecrets: warning: the last line is incomplete (an append died before it finished); it is not counted' : '';
+      app.emit({ stderr: `audit log ${path}: ${r.events} events, chain intact${anchored}${torn}\n` });
+    });
+  audit
+    .command('export')
+    .description('print every event for a SIEM: the log as JSON lines, or CloudTrail-shaped records')
+    .option('--format <format>', 'jsonl or cloudtrail', 'jsonl')
+    .action(async (opts: { format: string }, cmd: Command) => {
+      if (opts.format !== 'jsonl' && opts.format !== 'cloudtrail') {
+        throw new SecretsError('USAGE', `--format must be jsonl or cloudtrail, not ${JSON.stringify(opts.format)}`);
+      }
+      const { path } = await source(app.deps(cmd));
+      // Streamed: a log of a million events is not held in memory.
+      if (opts.format === 'cloudtrail') {
+        app.io.writeOut('{"Records":[');
+        let first = true;
+        for (const e of allEvents(path)) {
+          app.io.writeOut(`${first ? '\n' : ',\n'}${JSON.stringify(toCloudTrail(e, VERSION))}`);
+          first = false;
+        }
+        app.io.writeOut(']}\n');
+      } else {
+        for (const e of allEvents(path)) app.io.writeOut(`${JSON.stringify(e)}\n`);
+      }
+      app.emit({});
+    });
+}

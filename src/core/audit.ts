@@ -1,0 +1,155 @@
+/**
+ * The audit trail as the core sees it (DESIGN.md section 9): every command that touches a
+ * secret records itself through `audited`, the one way events are made. A read releases its
+ * value only after `scope.commit()` has durably appended the event (fail-closed); a write
+ * records its event after it committed; a failure or a denial records itself on the way out.
+ * Events carry names and ids, never a value.
+ */
+import { SecretsError } from './errors.js';
+import type { MemberRecord, SecretEntry, VaultState, VersionRecord } from './model.js';
+
+/** What the core knows about an event; the adapter adds time, host, pid, user, tty, ids and the chain. */
+export interface AuditEntry {
+  readonly vaultId: string;
+  readonly eventName: string;
+  readonly principal: { readonly id: string; readonly name?: string };
+  readonly secretName?: string;
+  readonly secretId?: string;
+  readonly versionId?: string;
+  readonly versionStage?: readonly string[];
+  readonly outcome: 'success' | 'denied' | 'error';
+  readonly errorCode?: string;
+  /** For exec: the program started (never its arguments). */
+  readonly command?: string;
+  /** For member and policy changes: the member or policy acted on. */
+  readonly target?: string;
+}
+
+/** The durable, append-only trail. `append` returns only once the event is on disk. */
+export interface AuditTrail {
+  append(entry: AuditEntry): Promise<void>;
+  /** When this machine last read the secret's value (for `describe`), if ever. */
+  lastAccess(vaultId: string, secretId: string): Promise<string | undefined>;
+}
+
+/** Collects what an event needs while a use case runs. */
+export class AuditScope {
+  readonly #trail: AuditTrail;
+  readonly #eventName: string;
+  #vaultId: string | undefined;
+  #principal: { id: string; name?: string } | undefined;
+  #secret: { name: string; id?: string } | undefined;
+  #version: { id: string; stages: readonly string[] } | undefined;
+  #command: string | undefined;
+  #target: string | undefined;
+  #done = false;
+
+  constructor(trail: AuditTrail, eventName: string, identityId: string | undefined) {
+    this.#trail = trail;
+    this.#eventName = eventName;
+    if (identityId !== undefined) this.#principal = { id: identityId };
+  }
+
+  /** The vault and, when known, the member acting. */
+  vault(state: VaultState, identityId: string): this {
+    this.#vaultId = state.vault.id;
+    const member: MemberRecord | undefined = state.members.find((m) => m.id === identityId);
+    this.#principal = member ? { id: member.id, name: member.name } : { id: identityId };
+    return this;
+  }
+
+  /** The secret named by the request (before it is found, so a miss is recorded too). */
+  secretName(name: string): this {
+    this.#secret = { name, ...(this.#secret?.id !== undefined ? { id: this.#secret.id } : {}) };
+    return this;
+  }
+
+  secret(entry: SecretEntry): this {
+    this.#secret = { name: entry.secret.name, id: entry.secret.id };
+    return this;
+  }
+
+  version(version: Pick<VersionRecord, 'id'>, stages: readonly string[]): this {
+    this.#version = { id: version.id, stages };
+    return this;
+  }
+
+  command(program: string): this {
+    this.#command = program;
+    return this;
+  }
+
+  target(what: string): this {
+    this.#target = what;
+    return this;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  #entry(outcome: AuditEntry['outcome'], errorCode?: string): AuditEntry | undefined {
+    if (this.#vaultId === undefined || this.#principal === undefined) return undefined;
+    return {
+      vaultId: this.#vaultId,
+      eventName: this.#eventName,
+      principal: this.#principal,
+      ...(this.#secret ? { secretName: this.#secret.name, ...(this.#secret.id !== undefined ? { secretId: this.#secret.id } : {}) } : {}),
+      ...(this.#version ? { versionId: this.#version.id, versionStage: this.#version.stages } : {}),
+      outcome,
+      ...(errorCode !== undefined ? { errorCode } : {}),
+      ...(this.#command !== undefined ? { command: this.#command } : {}),
+      ...(this.#target !== undefined ? { target: this.#target } : {}),
+    };
+  }
+
+  /** Appends the success event now. A read calls this before it releases anything. */
+  async commit(): Promise<void> {
+    const entry = this.#entry('success');
+    this.#done = true;
+    if (entry) await this.#trail.append(entry);
+  }
+
+  /** Records a failure (best effort: the original error is what the user must see). */
+  async fail(err: SecretsError): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    const entry = this.#entry(err.code === 'DENIED' ? 'denied' : 'error', err.code);
+    if (!entry) return;
+    try {
+      await this.#trail.append(entry);
+    } catch {
+      // The command already failed; its own error is the one to report.
+    }
+  }
+}
+
+/**
+ * Runs a use case as one audited operation. Reads call `scope.commit()` before releasing a value;
+ * anything else is recorded when `body` returns (a write has committed by then, so a trail that
+ * cannot be written is reported as such) or throws.
+ */
+export async function audited<T>(
+  trail: AuditTrail,
+  eventName: string,
+  identityId: string | undefined,
+  body: (scope: AuditScope) => Promise<T>,
+): Promise<T> {
+  const scope = new AuditScope(trail, eventName, identityId);
+  let result: T;
+  try {
+    result = await body(scope);
+  } catch (err) {
+    if (err instanceof SecretsError) await scope.fail(err);
+    throw err;
+  }
+  if (!scope.done) {
+    try {
+      await scope.commit();
+    } catch (err) {
+      if (!(err instanceof SecretsError)) throw err;
+      throw new SecretsError('AUDIT_UNAVAILABLE', `the change was saved, but its audit event could not be written: ${err.message}`, err.hint);
+    }
+  }
+  return result;
+}
