@@ -234,6 +234,8 @@ export async function tagSecret(deps: CoreDeps, input: { name: string; tags: Rea
       const entry = findLiveEntry(state, input.name);
       scope.secret(entry);
       check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
+      // A record this write re-signs must be valid first, or the write would launder a forgery.
+      await deps.vault.verifyRecords(state, [entry.secret]);
       const tags = new Map(entry.secret.tags);
       for (const [k, v] of input.tags) tags.set(k, v);
       if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
@@ -252,6 +254,8 @@ export async function untagSecret(deps: CoreDeps, input: { name: string; keys: r
       const entry = findLiveEntry(state, input.name);
       scope.secret(entry);
       check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
+      // A record this write re-signs must be valid first, or the write would launder a forgery.
+      await deps.vault.verifyRecords(state, [entry.secret]);
       const tags = new Map(entry.secret.tags);
       for (const k of input.keys) tags.delete(k);
       if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
@@ -280,6 +284,7 @@ export async function updateVersionStage(
         versionStages: [input.label],
         ...(input.to !== undefined ? { versionId: input.to } : {}),
       });
+      await deps.vault.verifyRecords(state, [entry.secret]);
       const { secret } = entry;
       for (const v of [input.to, input.from]) {
         if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
@@ -333,6 +338,8 @@ export async function deleteSecret(
       const entry = findEntry(state, input.name);
       scope.secret(entry);
       check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
+      // A record this write re-signs must be valid first, or the write would launder a forgery.
+      await deps.vault.verifyRecords(state, [entry.secret]);
       const now = deps.clock.now();
       if (input.force) {
         return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
@@ -360,6 +367,8 @@ export async function restoreSecret(deps: CoreDeps, input: { name: string }): Pr
       const entry = findEntry(state, input.name);
       scope.secret(entry);
       check(deps, state, identity.id, 'RestoreSecret', entry);
+      // A record this write re-signs must be valid first, or the write would launder a forgery.
+      await deps.vault.verifyRecords(state, [entry.secret]);
       if (entry.secret.deleted === undefined) {
         throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
       }
