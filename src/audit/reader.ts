@@ -9,8 +9,8 @@ import { type AuditEvent, genesisHash, lineHash } from './format.js';
 
 const CHUNK = 1024 * 1024;
 
-/** Yields each line of a file (without newlines) and whether the last one was terminated. */
-function* lines(path: string): Generator<{ line: string; terminated: boolean }> {
+/** Yields each line of a file (bytes, without newlines) and whether it was terminated. */
+function* rawLines(path: string): Generator<{ bytes: Buffer; terminated: boolean }> {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -19,23 +19,46 @@ function* lines(path: string): Generator<{ line: string; terminated: boolean }> 
     throw err;
   }
   try {
-    const buf = Buffer.alloc(CHUNK);
     let rest = Buffer.alloc(0);
     for (;;) {
+      // A fresh buffer per chunk: yielded lines are views into it, and a reader may hold one
+      // line while it looks at the next.
+      const buf = Buffer.allocUnsafe(CHUNK);
       const n = readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) break;
       const data = rest.length > 0 ? Buffer.concat([rest, buf.subarray(0, n)]) : buf.subarray(0, n);
       let start = 0;
       for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
-        yield { line: data.toString('utf8', start, nl), terminated: true };
+        yield { bytes: data.subarray(start, nl), terminated: true };
         start = nl + 1;
       }
       rest = Buffer.from(data.subarray(start));
     }
-    if (rest.length > 0) yield { line: rest.toString('utf8'), terminated: false };
+    if (rest.length > 0) yield { bytes: rest, terminated: false };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Each line as text. */
+function* lines(path: string): Generator<{ line: string; terminated: boolean }> {
+  for (const { bytes, terminated } of rawLines(path)) yield { line: bytes.toString('utf8'), terminated };
+}
+
+/**
+ * The fields the chain needs, read without JSON.parse from a line this program wrote
+ * (`{"seq":N,…,"prev":"<hex>"}`); undefined when the line has another shape, and the caller
+ * falls back to a full parse. A million events verify in a few seconds this way.
+ */
+function quickFields(bytes: Buffer): { seq: number; prev: string } | undefined {
+  const len = bytes.length;
+  if (len < 90 || bytes.toString('latin1', 0, 7) !== '{"seq":' || bytes[len - 1] !== 0x7d || bytes[len - 2] !== 0x22) return undefined;
+  let seq = 0;
+  let i = 7;
+  for (; i < 23 && (bytes[i] as number) >= 0x30 && (bytes[i] as number) <= 0x39; i++) seq = seq * 10 + ((bytes[i] as number) - 0x30);
+  if (i === 7 || bytes[i] !== 0x2c) return undefined;
+  if (bytes.toString('latin1', len - 2 - 64 - 8, len - 2 - 64) !== '"prev":"') return undefined;
+  return { seq, prev: bytes.toString('latin1', len - 2 - 64, len - 2) };
 }
 
 /** An anchor from the vault head: this log's event `seq` had this line hash. */
@@ -72,28 +95,31 @@ export function verifyLog(path: string, vaultId: string, anchors: ReadonlyMap<st
   let log: string | undefined;
   let anchor: Anchor | undefined;
   let tornTail = false;
-  const it = lines(path);
+  const it = rawLines(path);
   let next = it.next();
   const brokenAt = (seq: number, problem: string): VerifyResult => ({ events: expected - 1, ...(log ? { log } : {}), broken: { seq, problem }, ...(anchor ? { anchor } : {}), tornTail });
   while (!next.done) {
-    const { line, terminated } = next.value;
+    const { bytes, terminated } = next.value;
     next = it.next();
     if (!terminated) {
       tornTail = true;
       break;
     }
-    const e = parse(line);
+    // Every prev hangs off a genesis derived from the vault id, so only event 1 needs its
+    // vaultId read; later lines take the fast path.
+    const quick = expected === 1 ? undefined : quickFields(bytes);
+    const e: Partial<AuditEvent> | undefined = quick ?? parse(bytes.toString('utf8'));
     if (!e || typeof e.seq !== 'number') return brokenAt(expected, `event ${expected} is not a valid event (the line was edited)`);
     if (e.seq !== expected) {
       if (e.seq > expected) {
-        const following = !next.done && next.value.terminated ? parse(next.value.line) : undefined;
+        const following = !next.done && next.value.terminated ? parse(next.value.bytes.toString('utf8')) : undefined;
         if (following?.seq === expected) return brokenAt(expected, `events ${expected} and ${e.seq} are out of order (reordered)`);
         const range = e.seq - 1 === expected ? `event ${expected} is` : `events ${expected}–${e.seq - 1} are`;
         return brokenAt(expected, `${range} missing (deleted)`);
       }
       return brokenAt(e.seq, `event ${e.seq} appears again after event ${expected - 1} (inserted or reordered)`);
     }
-    if (e.vaultId !== vaultId) return brokenAt(expected, `event ${expected} belongs to another vault (${String(e.vaultId)})`);
+    if (!quick && e.vaultId !== vaultId) return brokenAt(expected, `event ${expected} belongs to another vault (${String(e.vaultId)})`);
     if (e.prev !== prev) {
       return brokenAt(
         expected,
@@ -103,10 +129,11 @@ export function verifyLog(path: string, vaultId: string, anchors: ReadonlyMap<st
       );
     }
     if (expected === 1) {
-      log = typeof e.log === 'string' ? e.log : undefined;
+      const first = e;
+      log = typeof first.log === 'string' ? first.log : undefined;
       anchor = log !== undefined ? anchors.get(log) : undefined;
     }
-    prev = lineHash(line);
+    prev = lineHash(bytes);
     if (anchor && anchor.seq === expected && anchor.hash !== prev) {
       return brokenAt(expected, `event ${expected} differs from the copy anchored in the vault's signed head: the log was rewritten`);
     }
