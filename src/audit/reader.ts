@@ -157,7 +157,8 @@ export interface AuditQuery {
   readonly limit?: number | undefined;
 }
 
-function matches(e: Partial<AuditEvent>, q: AuditQuery): boolean {
+/** True when an event passes every filter of `q`. */
+export function matches(e: Partial<AuditEvent>, q: AuditQuery): boolean {
   if (q.secret !== undefined && e.secretName !== q.secret && e.secretId !== q.secret) return false;
   if (q.event !== undefined && e.eventName?.toLowerCase() !== q.event.toLowerCase()) return false;
   if (q.principal !== undefined && e.principal?.name !== q.principal && e.principal?.id !== q.principal) return false;

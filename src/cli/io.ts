@@ -14,6 +14,11 @@ export interface Io {
 
 /** The real process. */
 export function processIo(): Io {
+  // A reader that goes away (`secrets audit export | head`) is not an error of ours: stop quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   return {
     env: process.env,
     stdinIsTTY: process.stdin.isTTY === true,

@@ -32,3 +32,21 @@ export async function verifyRecord(
     return false;
   }
 }
+
+const AUDIT_SIGNATURE_DOMAIN = 'secrets-audit-v1';
+
+/** Signs one published audit line (the team trail); a different domain from vault records. */
+export async function signAuditLine(identity: Identity, vaultId: string, line: string): Promise<Uint8Array> {
+  const sodium = await loadSodium();
+  return sodium.crypto_sign_detached(frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), identity.signSecret.reveal());
+}
+
+/** True when `sig` is a valid signature by `publicKey` over a published audit line. */
+export async function verifyAuditLine(publicKey: Uint8Array, vaultId: string, line: string, sig: Uint8Array): Promise<boolean> {
+  const sodium = await loadSodium();
+  try {
+    return sodium.crypto_sign_verify_detached(sig, frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), publicKey);
+  } catch {
+    return false;
+  }
+}

@@ -1,7 +1,9 @@
 /** `secrets audit` (query), `secrets audit verify` and `secrets audit export` (docs/audit.md). */
 import type { Command } from 'commander';
-import { parseAnchor } from '../../audit/format.js';
-import { allEvents, type Anchor, type AuditQuery, queryLog, toCloudTrail, verifyLog } from '../../audit/reader.js';
+import { type AuditEvent, parseAnchor } from '../../audit/format.js';
+import { allEvents, type Anchor, type AuditQuery, matches, queryLog, toCloudTrail, verifyLog } from '../../audit/reader.js';
+import { assertTeamTrailIntact, publishTrail, readTeamTrail } from '../../audit/team-trail.js';
+import type { VaultState } from '../../core/model.js';
 import { SecretsError } from '../../core/errors.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
@@ -20,7 +22,7 @@ export function parseWhen(flag: string, text: string, now: Date): string {
 }
 
 /** The vault's id and the audit anchors its signed head holds. */
-async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Map<string, Anchor> }> {
+async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Map<string, Anchor>; state: VaultState }> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
   const anchors = new Map<string, Anchor>();
@@ -28,7 +30,7 @@ async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; a
     const a = parseAnchor(text);
     if (a) anchors.set(log, a);
   }
-  return { vaultId: state.vault.id, path: deps.auditLog().path(state.vault.id), anchors };
+  return { vaultId: state.vault.id, path: deps.auditLog().path(state.vault.id), anchors, state };
 }
 
 export function register(program: Command, app: App): void {
@@ -42,8 +44,9 @@ export function register(program: Command, app: App): void {
     .option('--until <when>', 'events at or before: a duration or a date')
     .option('--outcome <outcome>', 'success, denied or error')
     .option('--limit <n>', 'at most N events (the newest)', intArg('--limit'))
+    .option('--all-members', "every member's published trail (audit/<id>.jsonl beside the vault), each chain and signature verified")
     .option('--json', 'print a JSON array')
-    .action(async (opts: { secret?: string; event?: string; principal?: string; since?: string; until?: string; outcome?: string; limit?: number; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { secret?: string; event?: string; principal?: string; since?: string; until?: string; outcome?: string; limit?: number; allMembers?: boolean; json?: boolean }, cmd: Command) => {
       if (opts.outcome !== undefined && !['success', 'denied', 'error'].includes(opts.outcome)) {
         throw new SecretsError('USAGE', `--outcome must be success, denied or error, not ${JSON.stringify(opts.outcome)}`);
       }
@@ -59,8 +62,18 @@ export function register(program: Command, app: App): void {
         outcome: opts.outcome,
         limit: opts.limit,
       };
-      const { path } = await source(deps);
-      const events = queryLog(path, q);
+      const src = await source(deps);
+      let events: (AuditEvent & { src?: string })[];
+      if (opts.allMembers) {
+        const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId: src.vaultId, members: src.state.members });
+        assertTeamTrailIntact(team.files);
+        events = team.events
+          .filter((e) => matches(e, q))
+          .sort((a, b) => (a.eventTime < b.eventTime ? 1 : a.eventTime > b.eventTime ? -1 : 0))
+          .slice(0, q.limit ?? Infinity);
+      } else {
+        events = queryLog(src.path, q);
+      }
       if (opts.json) return app.emit({ stdout: formatJson(events) });
       if (!app.io.stdoutIsTTY) return app.emit({ stdout: events.map((e) => `${JSON.stringify(e)}\n`).join('') });
       const rows = events.map((e) => [
@@ -73,11 +86,38 @@ export function register(program: Command, app: App): void {
       app.emit({ stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows) : '', stderr: rows.length === 0 ? 'No events match.\n' : '' });
     });
   audit
+    .command('publish')
+    .description("append this identity's new events to its published trail beside the vault (audit/<identity-id>.jsonl); `secrets sync` does this too")
+    .option('--json', 'print JSON')
+    .action(async (_opts: unknown, cmd: Command) => {
+      // `audit`'s own --json is parsed before the subcommand's: read both.
+      const opts = cmd.optsWithGlobals<{ json?: boolean }>();
+      const deps = app.deps(cmd);
+      const { identity } = await deps.identities.load();
+      const src = await source(deps);
+      const r = await publishTrail({ vaultPath: deps.vault.location, vaultId: src.vaultId, localLog: src.path, identity });
+      if (opts.json) return app.emit({ stdout: formatJson({ Path: r.path, Published: r.published, Total: r.total }) });
+      app.emit({ stderr: `Published ${r.published} new event(s) to ${r.path} (${r.total} in all).\n` });
+    });
+  audit
     .command('verify')
     .description("check the audit log's hash chain and the anchors in the vault's signed head; exit 6 at the first break")
+    .option('--all-members', "also verify every member's published trail beside the vault")
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { vaultId, path, anchors } = await source(app.deps(cmd));
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<{ allMembers?: boolean; json?: boolean }>();
+      const deps = app.deps(cmd);
+      const { vaultId, path, anchors, state } = await source(deps);
+      if (opts.allMembers) {
+        const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId, members: state.members });
+        const broken = team.files.filter((f) => f.broken);
+        const exitCode = broken.length > 0 ? 6 : 0;
+        if (opts.json) return app.emit({ stdout: formatJson({ Files: team.files }), exitCode });
+        const lines = team.files.map((f) =>
+          f.broken ? `secrets: error: the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}\n` : `${f.member}: ${f.events} events, chain and signatures intact\n`,
+        );
+        return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
+      }
       const r = verifyLog(path, vaultId, anchors);
       const exitCode = r.broken ? 6 : 0;
       if (opts.json) {
