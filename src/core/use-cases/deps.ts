@@ -66,3 +66,9 @@ export function withEntry(state: VaultState, entry: SecretEntry): VaultState {
 export function withoutEntry(state: VaultState, secretId: string): VaultState {
   return { ...state, secrets: state.secrets.filter((e) => e.secret.id !== secretId) };
 }
+
+/** A copy of a record without its signature: the repository signs it with this writer's key. */
+export function unsign<T extends { sig?: string }>(record: T): T {
+  const { sig: _sig, ...rest } = record;
+  return rest as T;
+}

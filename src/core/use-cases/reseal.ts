@@ -8,7 +8,7 @@ import { readersOf, writeProblem } from '../access.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, VaultState, VersionRecord } from '../model.js';
 import type { Identity } from '../ports.js';
-import type { CoreDeps } from './deps.js';
+import { type CoreDeps, unsign } from './deps.js';
 
 /** Reports progress of long operations (the CLI draws it on a TTY). */
 export type Progress = (done: number, total: number) => void;
@@ -21,10 +21,6 @@ export interface ResealReport {
   readonly unshared: readonly string[];
 }
 
-function unsign<T extends { sig?: string }>(record: T): T {
-  const { sig: _sig, ...rest } = record;
-  return rest as T;
-}
 
 function sameKeys(have: ReadonlyMap<string, string>, want: ReadonlySet<string>): boolean {
   return have.size === want.size && [...have.keys()].every((k) => want.has(k));

@@ -21,7 +21,7 @@ import type { MemberRecord, PolicyRecord, VaultState } from '../model.js';
 import { assertMemberName } from '../names.js';
 import { ACTIONS, checkPolicy, isPolicyName, type PolicyIssue, type PolicyKind } from '../policy.js';
 import type { Identity, PublicIdentity } from '../ports.js';
-import { type CoreDeps, findEntry, findLiveEntry } from './deps.js';
+import { type CoreDeps, findEntry, findLiveEntry, unsign } from './deps.js';
 import { assertAllAuthorized, drift, endorse, type Progress, reseal, type ResealReport } from './reseal.js';
 
 /** A member as listed. */
@@ -41,10 +41,6 @@ function roleOf(m: MemberRecord): 'admin' | 'member' {
   return m.roles.includes('admin') ? 'admin' : 'member';
 }
 
-function unsign<T extends { sig?: string }>(record: T): T {
-  const { sig: _sig, ...rest } = record;
-  return rest as T;
-}
 
 function info(state: VaultState, m: MemberRecord): MemberInfo {
   const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));

@@ -10,7 +10,7 @@ import { assertClientRequestToken, assertDescription, assertLabel, assertSecretN
 import type { Identity } from '../ports.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { CURRENT, labelsOf, moveLabel, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
-import { check, type CoreDeps, findEntry, findLiveEntry, withEntry, withoutEntry } from './deps.js';
+import { check, type CoreDeps, findEntry, findLiveEntry, unsign, withEntry, withoutEntry } from './deps.js';
 
 /** A value to store, with its type: text (valid UTF-8) or binary. */
 export interface NewValue {
@@ -89,11 +89,6 @@ async function addVersion(
   return { entry: { secret, versions: pruneVersions(secret, [...entry.versions, version]) }, versionId, unchanged: false };
 }
 
-/** A copy of a record marked for re-signing. */
-function unsign<T extends { sig?: string }>(record: T): T {
-  const { sig: _sig, ...rest } = record;
-  return rest as T;
-}
 
 /** `secrets create`. */
 export async function createSecret(
