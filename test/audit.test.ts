@@ -76,7 +76,7 @@ function vaultIdOf(sb: Sandbox): string {
   return id as string;
 }
 
-/** The signed head's audit anchors: log id → `<seq>:<sha256>`. */
+/** The signed head's audit anchors: writer identity id → `<log id>:<seq>:<sha256>`. */
 function anchorsOf(sb: Sandbox): Record<string, string> {
   const head = vaultRecords(sb).find((r) => r['kind'] === 'head');
   assert.ok(head, 'the vault has a head record');
@@ -318,9 +318,14 @@ describe('audit trail', () => {
       // The signed head anchors this log: the last write (RemoveMember) anchored the tail it saw.
       const anchors = anchorsOf(sb);
       const logId = events[0]?.log as string;
-      assert.deepEqual(Object.keys(anchors), [logId], 'the head anchors exactly this log');
+      // Keyed by the writer (alice), so a log cannot pick which anchor applies to it.
+      assert.deepEqual(Object.keys(anchors), [events[0]?.principal.id], 'the head anchors the writer, alice');
       const anchoredSeq = events.length - 1;
-      assert.equal(anchors[logId], `${anchoredSeq}:${sha256(lines[anchoredSeq - 1] as string)}`, 'anchor = <seq>:<sha256 of that line>');
+      assert.equal(
+        anchors[events[0]?.principal.id as string],
+        `${logId}:${anchoredSeq}:${sha256(lines[anchoredSeq - 1] as string)}`,
+        'anchor = <log id>:<seq>:<sha256 of that line>',
+      );
 
       // Modes.
       assert.equal(statSync(logPath(sb)).mode & 0o777, 0o600, 'the log is 0600');
@@ -591,7 +596,8 @@ describe('audit trail', () => {
         assert.equal(lines.length, 9);
         const anchors = Object.values(anchorsOf(sb));
         assert.equal(anchors.length, 1);
-        assert.equal(anchors[0], `5:${sha256(lines[4] as string)}`, 'the tag anchored event 5');
+        const logId = (JSON.parse(lines[0] as string) as { log: string }).log;
+        assert.equal(anchors[0], `${logId}:5:${sha256(lines[4] as string)}`, 'the tag anchored event 5');
         return { sb, lines, anchorSeq: 5 };
       } catch (err) {
         sb.cleanup();

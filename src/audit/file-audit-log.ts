@@ -96,7 +96,8 @@ function readFirstLine(fd: number): string | undefined {
 }
 
 function auditError(err: unknown, path: string): SecretsError {
-  const code = (err as NodeJS.ErrnoException).code ?? (err instanceof SecretsError ? err.code : 'error');
+  // The lock's own errors are already SecretsErrors; keep the errno they name.
+  const code = err instanceof SecretsError ? (/\b(E[A-Z]+)\b/.exec(err.message)?.[1] ?? err.code) : ((err as NodeJS.ErrnoException).code ?? 'error');
   return new SecretsError(
     'AUDIT_UNAVAILABLE',
     `cannot append to the audit log ${path}: ${code}; nothing was released`,

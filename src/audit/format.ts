@@ -75,13 +75,8 @@ export function serializeEvent(e: AuditEvent): string {
   return JSON.stringify(ordered);
 }
 
-/** An anchor as the vault head stores it: `<seq>:<hash of that event's line>`. */
-export function formatAnchor(seq: number, hash: string): string {
-  return `${seq}:${hash}`;
-}
-
 /** Parses an anchor; undefined if malformed. */
-export function parseAnchor(text: string): { seq: number; hash: string } | undefined {
-  const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text);
-  return m ? { seq: Number(m[1]), hash: m[2] as string } : undefined;
+export function parseAnchor(text: string): { log: string; seq: number; hash: string } | undefined {
+  const m = /^([0-9a-f]{16}):(\d{1,15}):([0-9a-f]{64})$/.exec(text);
+  return m ? { log: m[1] as string, seq: Number(m[2]), hash: m[3] as string } : undefined;
 }

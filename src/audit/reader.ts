@@ -61,8 +61,10 @@ function quickFields(bytes: Buffer): { seq: number; prev: string } | undefined {
   return { seq, prev: bytes.toString('latin1', len - 2 - 64, len - 2) };
 }
 
-/** An anchor from the vault head: this log's event `seq` had this line hash. */
+/** An anchor from the vault head: event `seq` of log `log` had this line hash when `writer` wrote. */
 export interface Anchor {
+  readonly writer: string;
+  readonly log: string;
   readonly seq: number;
   readonly hash: string;
 }
@@ -88,12 +90,17 @@ function parse(line: string): Partial<AuditEvent> | undefined {
   }
 }
 
-/** Checks the whole chain of a vault's log; `anchors` maps log ids to the vault's signed anchors. */
-export function verifyLog(path: string, vaultId: string, anchors: ReadonlyMap<string, Anchor>): VerifyResult {
+/**
+ * Checks the whole chain of a vault's log against the vault's signed anchors. `mine` is the
+ * anchor of the identity running the check: it must name this very log, so a log cannot escape
+ * its anchor by being replaced, emptied or given another id.
+ */
+export function verifyLog(path: string, vaultId: string, anchors: readonly Anchor[], mine: Anchor | undefined): VerifyResult {
   let expected = 1;
   let prev = genesisHash(vaultId);
   let log: string | undefined;
   let anchor: Anchor | undefined;
+  let checks: Anchor[] = [];
   let tornTail = false;
   const it = rawLines(path);
   let next = it.next();
@@ -129,19 +136,28 @@ export function verifyLog(path: string, vaultId: string, anchors: ReadonlyMap<st
       );
     }
     if (expected === 1) {
-      const first = e;
-      log = typeof first.log === 'string' ? first.log : undefined;
-      anchor = log !== undefined ? anchors.get(log) : undefined;
+      log = typeof e.log === 'string' ? e.log : undefined;
+      if (mine && mine.log !== log) {
+        return brokenAt(1, `this log (id ${String(log)}) is not the log the vault anchors for this identity (id ${mine.log}): it was replaced`);
+      }
+      checks = anchors.filter((a) => a.log === log);
+      anchor = mine ?? checks.reduce<Anchor | undefined>((best, a) => (!best || a.seq > best.seq ? a : best), undefined);
     }
     prev = lineHash(bytes);
-    if (anchor && anchor.seq === expected && anchor.hash !== prev) {
-      return brokenAt(expected, `event ${expected} differs from the copy anchored in the vault's signed head: the log was rewritten`);
+    for (const a of checks) {
+      if (a.seq === expected && a.hash !== prev) {
+        return brokenAt(expected, `event ${expected} differs from the copy anchored in the vault's signed head: the log was rewritten`);
+      }
     }
     expected++;
   }
   const events = expected - 1;
-  if (anchor && anchor.seq > events) {
-    return { events, ...(log ? { log } : {}), broken: { seq: events + 1, problem: `the log ends at event ${events}, but the vault anchors event ${anchor.seq}: the tail was truncated` }, anchor, tornTail };
+  if (events === 0 && mine) {
+    return { events, broken: { seq: 1, problem: `the log is missing or empty, but the vault anchors event ${mine.seq} of it for this identity: it was deleted or emptied` }, anchor: mine, tornTail };
+  }
+  const beyond = checks.find((a) => a.seq > events);
+  if (beyond) {
+    return { events, ...(log ? { log } : {}), broken: { seq: events + 1, problem: `the log ends at event ${events}, but the vault anchors event ${beyond.seq}: the tail was truncated` }, anchor: beyond, tornTail };
   }
   return { events, ...(log ? { log } : {}), ...(anchor ? { anchor } : {}), tornTail };
 }

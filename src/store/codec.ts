@@ -362,7 +362,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
     case 'head': {
       const digest = f.str('digest', 64);
       if (!/^[0-9a-f]{64}$/.test(digest)) throw f.fail('field "digest" is not a SHA-256 digest');
-      const audit = f.optStrMap('audit', 10_000, (k, v) => /^[0-9a-f]{16}$/.test(k) && /^\d{1,15}:[0-9a-f]{64}$/.test(v));
+      const audit = f.optStrMap('audit', 10_000, (k, v) => IDENTITY_ID.test(k) && /^[0-9a-f]{16}:\d{1,15}:[0-9a-f]{64}$/.test(v));
       record = { kind, ctrs: f.intMap('ctrs'), digest, at: f.time('at'), ...(audit !== undefined ? { audit } : {}), ...signedFields(f) } satisfies HeadRecord;
       break;
     }

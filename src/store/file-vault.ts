@@ -411,7 +411,8 @@ export class FileVaultRepository implements VaultRepository {
     const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
     const audit = new Map(state.head.audit ?? []);
     const tail = this.#opts.auditTail?.(state.vault.id);
-    if (tail) audit.set(tail.log, `${tail.seq}:${tail.hash}`);
+    // Keyed by the writer, not by the log: a log cannot choose which anchor applies to it.
+    if (tail) audit.set(identity.id, `${tail.log}:${tail.seq}:${tail.hash}`);
     const head: HeadRecord = await sign({
       kind: 'head',
       ctrs,

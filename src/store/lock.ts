@@ -42,9 +42,17 @@ function tryCreate(path: string, owner: Owner): boolean {
   }
   try {
     writeSync(fd, JSON.stringify(owner));
-  } finally {
+  } catch (err) {
+    // A full disk: leave no empty lock behind for the next command to wait on.
     closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch {
+      // gone already
+    }
+    throw storageError(err, 'write lock file', path);
   }
+  closeSync(fd);
   return true;
 }
 

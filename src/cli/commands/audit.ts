@@ -21,16 +21,22 @@ export function parseWhen(flag: string, text: string, now: Date): string {
   throw new SecretsError('USAGE', `invalid ${flag} ${JSON.stringify(text)}`, `use a duration such as 30m, 24h, 7d, 2w, or a date such as 2026-11-01`);
 }
 
-/** The vault's id and the audit anchors its signed head holds. */
-async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Map<string, Anchor>; state: VaultState }> {
+/** The vault, this machine's log of it, the anchors its signed head holds and this identity's own. */
+async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Anchor[]; mine: Anchor | undefined; state: VaultState }> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
-  const anchors = new Map<string, Anchor>();
-  for (const [log, text] of state.head.audit ?? []) {
+  const anchors: Anchor[] = [];
+  for (const [writer, text] of state.head.audit ?? []) {
     const a = parseAnchor(text);
-    if (a) anchors.set(log, a);
+    if (a) anchors.push({ writer, ...a });
   }
-  return { vaultId: state.vault.id, path: deps.auditLog().path(state.vault.id), anchors, state };
+  return {
+    vaultId: state.vault.id,
+    path: deps.auditLog().path(state.vault.id),
+    anchors,
+    mine: anchors.find((a) => a.writer === identity.id),
+    state,
+  };
 }
 
 export function register(program: Command, app: App): void {
@@ -107,7 +113,7 @@ export function register(program: Command, app: App): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<{ allMembers?: boolean; json?: boolean }>();
       const deps = app.deps(cmd);
-      const { vaultId, path, anchors, state } = await source(deps);
+      const { vaultId, path, anchors, mine, state } = await source(deps);
       if (opts.allMembers) {
         const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId, members: state.members });
         const broken = team.files.filter((f) => f.broken);
@@ -118,7 +124,7 @@ export function register(program: Command, app: App): void {
         );
         return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
       }
-      const r = verifyLog(path, vaultId, anchors);
+      const r = verifyLog(path, vaultId, anchors, mine);
       const exitCode = r.broken ? 6 : 0;
       if (opts.json) {
         return app.emit({
