@@ -52,7 +52,7 @@ function info(state: VaultState, m: MemberRecord): MemberInfo {
     Policies: state.policies.filter((p) => p.name !== undefined && p.attached.includes(m.id)).map((p) => p.name as string),
     Added: m.added,
     ...(m.removed !== undefined ? { Removed: m.removed } : {}),
-    ...(m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`) } : {}),
+    ...(m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`).sort() } : {}),
   };
 }
 
