@@ -9,7 +9,7 @@ export interface Io {
   /** Reads all of stdin as bytes. */
   readStdin(): Promise<Uint8Array>;
   writeOut(data: string | Uint8Array): void;
-  writeErr(text: string): void;
+  writeErr(data: string | Uint8Array): void;
 }
 
 /** The real process. */
@@ -32,8 +32,8 @@ export function processIo(): Io {
     writeOut(data: string | Uint8Array): void {
       process.stdout.write(data);
     },
-    writeErr(text: string): void {
-      process.stderr.write(text);
+    writeErr(data: string | Uint8Array): void {
+      process.stderr.write(data);
     },
   };
 }

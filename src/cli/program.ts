@@ -10,7 +10,10 @@ import { register as registerCreate } from './commands/create.js';
 import { register as registerDelete } from './commands/delete.js';
 import { register as registerDescribe } from './commands/describe.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerEnv } from './commands/env.js';
+import { register as registerExec } from './commands/exec.js';
 import { register as registerGet } from './commands/get.js';
+import { register as registerInject } from './commands/inject.js';
 import { register as registerIdentity } from './commands/identity.js';
 import { register as registerMember } from './commands/member.js';
 import { register as registerPolicy } from './commands/policy.js';
@@ -54,6 +57,9 @@ export function createProgram(app: App): Command {
     registerList,
     registerTag,
     registerDelete,
+    registerExec,
+    registerEnv,
+    registerInject,
     registerRandom,
     registerIdentity,
     registerMember,

@@ -15,6 +15,10 @@ export const ExitCode = {
   integrity: 6,
   identity: 7,
   storage: 8,
+  /** exec: the command exists but cannot run (as env(1)). */
+  cannotExecute: 126,
+  /** exec: no such command (as env(1)). */
+  commandNotFound: 127,
   /** Ctrl-C at a prompt (128 + SIGINT). */
   interrupted: 130,
 } as const;
@@ -43,6 +47,8 @@ export type ErrorCode =
   | 'KEYCHAIN_UNAVAILABLE'
   | 'STORAGE'
   | 'AUDIT_UNAVAILABLE'
+  | 'COMMAND_NOT_FOUND'
+  | 'CANNOT_EXECUTE'
   | 'INTERRUPTED'
   | 'INTERNAL';
 
@@ -67,6 +73,8 @@ const exitFor: Record<ErrorCode, ExitCodeValue> = {
   KEYCHAIN_UNAVAILABLE: ExitCode.identity,
   STORAGE: ExitCode.storage,
   AUDIT_UNAVAILABLE: ExitCode.storage,
+  COMMAND_NOT_FOUND: ExitCode.commandNotFound,
+  CANNOT_EXECUTE: ExitCode.cannotExecute,
   INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.internal,
 };

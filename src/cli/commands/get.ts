@@ -2,23 +2,47 @@
 import type { Command } from 'commander';
 import { SecretsError } from '../../core/errors.js';
 import { SecretBytes } from '../../core/secret-bytes.js';
-import { getSecretValue, readField } from '../../core/use-cases/read.js';
+import { getSecretValue, matchesFilters, parseFilters, readField } from '../../core/use-cases/read.js';
+import { batchGetSecretValue } from '../../core/use-cases/release.js';
+import { collect } from '../selection.js';
 import type { App } from '../app.js';
 
 export function register(program: Command, app: App): void {
   program
     .command('get')
-    .description('print the value of a secret (a newline is added only on a terminal)')
-    .argument('<name>', 'secret name')
+    .description('print the value of a secret (a newline is added only on a terminal); several names or --filter with --json read a batch')
+    .argument('[names...]', 'secret name (several with --json)')
     .option('--field <key>', 'print one key of a JSON secret')
     .option('--version-stage <label>', 'the version with this staging label (default CURRENT)')
     .option('--version-id <id>', 'this exact version')
+    .option('--filter <key=value>', 'with --json: every secret matching, as `list --filter` (repeatable)', collect)
     .option('--json', 'print {Name, VersionId, SecretString|SecretBinary, VersionStages, CreatedDate}')
-    .action(async (name: string, opts: { field?: string; versionStage?: string; versionId?: string; json?: boolean }, cmd: Command) => {
+    .action(async (names: string[], opts: { field?: string; versionStage?: string; versionId?: string; filter?: string[]; json?: boolean }, cmd: Command) => {
       if (opts.json && opts.field !== undefined) {
         throw new SecretsError('USAGE', '--json and --field cannot be combined', 'use --field alone, or --json and read the field yourself');
       }
       const deps = app.deps(cmd);
+      if (names.length > 1 || opts.filter !== undefined) {
+        // BatchGetSecretValue: CURRENT versions, each secret audited on its own, errors per name.
+        if (!opts.json) throw new SecretsError('USAGE', 'reading several secrets needs --json', 'add --json (or read one name at a time)');
+        if (opts.field !== undefined || opts.versionId !== undefined || opts.versionStage !== undefined) {
+          throw new SecretsError('USAGE', '--field, --version-id and --version-stage read one secret', 'drop them for a batch');
+        }
+        const filters = opts.filter ? parseFilters(opts.filter) : undefined;
+        const r = await batchGetSecretValue(deps, { names, ...(filters ? { filter: (e) => matchesFilters(e.secret, filters) } : {}) });
+        try {
+          const SecretValues = r.values.map((v) => {
+            const text = v.type === 'string' ? v.value.revealText() : undefined;
+            const payload = text !== undefined ? { SecretString: text } : { SecretBinary: Buffer.from(v.value.reveal()).toString('base64') };
+            return { Name: v.Name, VersionId: v.VersionId, ...payload, VersionStages: v.VersionStages, CreatedDate: v.CreatedDate };
+          });
+          return app.emit({ stdout: `${JSON.stringify({ SecretValues, Errors: r.errors }, null, 2)}\n`, exitCode: r.values.length === 0 && r.errors.length > 0 ? 3 : 0 });
+        } finally {
+          for (const v of r.values) v.value.wipe();
+        }
+      }
+      const name = names[0];
+      if (name === undefined) throw new SecretsError('USAGE', "missing required argument 'name'", 'secrets get NAME');
       const v = await getSecretValue(deps, { name, versionId: opts.versionId, versionStage: opts.versionStage });
       if (opts.json) {
         const text = v.type === 'string' ? v.value.revealText() : undefined;
