@@ -118,9 +118,16 @@ export class FileAuditLog implements AuditTrail {
   }
 
   async append(entry: AuditEntry): Promise<void> {
-    const path = this.path(entry.vaultId);
+    await this.appendAll([entry]);
+  }
+
+  async appendAll(entries: readonly AuditEntry[]): Promise<void> {
+    const first = entries[0];
+    if (!first) return;
+    const path = this.path(first.vaultId);
+    if (entries.some((e) => e.vaultId !== first.vaultId)) throw new Error('appendAll: one vault at a time');
     try {
-      await this.#append(path, entry);
+      await this.#append(path, entries);
     } catch (err) {
       const error = auditError(err, path);
       if (this.#opts.mode === 'best-effort') {
@@ -131,7 +138,7 @@ export class FileAuditLog implements AuditTrail {
     }
   }
 
-  async #append(path: string, entry: AuditEntry): Promise<void> {
+  async #append(path: string, entries: readonly AuditEntry[]): Promise<void> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs);
     let fd: number | undefined;
@@ -140,32 +147,40 @@ export class FileAuditLog implements AuditTrail {
       const st = fstatSync(fd);
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
       const { line } = lastLine(fd, st.size, true);
-      let seq = 1;
-      let prev = genesisHash(entry.vaultId);
+      let seq = 0;
+      let prev = genesisHash((entries[0] as AuditEntry).vaultId);
       if (line !== undefined) {
         const last = JSON.parse(line) as { seq?: unknown };
         if (typeof last.seq !== 'number') throw Object.assign(new Error('damaged log'), { code: 'EBADMSG' });
-        seq = last.seq + 1;
+        seq = last.seq;
         prev = lineHash(line);
       }
       const c = this.#opts.context;
-      const event: AuditEvent = {
-        seq,
-        eventTime: this.#opts.clock.now().toISOString(),
-        ...entry,
-        host: c.host,
-        pid: c.pid,
-        user: c.user,
-        tty: c.tty,
-        requestId: c.requestId,
-        ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
-        prev,
-      };
-      const bytes = Buffer.from(`${serializeEvent(event)}\n`, 'utf8');
+      const now = this.#opts.clock.now().toISOString();
+      const lines: string[] = [];
+      for (const entry of entries) {
+        seq++;
+        const event: AuditEvent = {
+          seq,
+          eventTime: now,
+          ...entry,
+          host: c.host,
+          pid: c.pid,
+          user: c.user,
+          tty: c.tty,
+          requestId: c.requestId,
+          ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
+          prev,
+        };
+        const text = serializeEvent(event);
+        lines.push(`${text}\n`);
+        prev = lineHash(text);
+      }
+      const bytes = Buffer.from(lines.join(''), 'utf8');
       let at = 0;
       while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
       fsyncSync(fd);
-      if (seq === 1) fsyncDir(dirname(path));
+      if (line === undefined) fsyncDir(dirname(path));
     } finally {
       if (fd !== undefined) closeSync(fd);
       lock.release();

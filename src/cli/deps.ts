@@ -105,6 +105,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     vault,
     audit: {
       append: (entry) => auditLog().append(entry),
+      appendAll: (entries) => auditLog().appendAll(entries),
       lastAccess: (vaultId, secretId) => auditLog().lastAccess(vaultId, secretId),
     },
     auditLog,

@@ -14,6 +14,7 @@ import { register as registerEnv } from './commands/env.js';
 import { register as registerExec } from './commands/exec.js';
 import { register as registerGet } from './commands/get.js';
 import { register as registerInject } from './commands/inject.js';
+import { register as registerTransfer } from './commands/transfer.js';
 import { register as registerIdentity } from './commands/identity.js';
 import { register as registerMember } from './commands/member.js';
 import { register as registerPolicy } from './commands/policy.js';
@@ -60,6 +61,7 @@ export function createProgram(app: App): Command {
     registerExec,
     registerEnv,
     registerInject,
+    registerTransfer,
     registerRandom,
     registerIdentity,
     registerMember,

@@ -28,8 +28,42 @@ export interface AuditEntry {
 /** The durable, append-only trail. `append` returns only once the event is on disk. */
 export interface AuditTrail {
   append(entry: AuditEntry): Promise<void>;
+  /** Appends several events with one lock and one fsync (import, export, exec of a prefix). */
+  appendAll(entries: readonly AuditEntry[]): Promise<void>;
   /** When this machine last read the secret's value (for `describe`), if ever. */
   lastAccess(vaultId: string, secretId: string): Promise<string | undefined>;
+}
+
+/**
+ * Events of a bulk operation, held until `flush` appends them all durably at once. Used as the
+ * trail of each per-secret `audited` call; the caller releases values only after `flush`.
+ */
+export class AuditBatch implements AuditTrail {
+  readonly #trail: AuditTrail;
+  #entries: AuditEntry[] = [];
+
+  constructor(trail: AuditTrail) {
+    this.#trail = trail;
+  }
+
+  async append(entry: AuditEntry): Promise<void> {
+    this.#entries.push(entry);
+  }
+
+  async appendAll(entries: readonly AuditEntry[]): Promise<void> {
+    this.#entries.push(...entries);
+  }
+
+  lastAccess(vaultId: string, secretId: string): Promise<string | undefined> {
+    return this.#trail.lastAccess(vaultId, secretId);
+  }
+
+  /** Appends what was collected, durably; throws (and nothing may be released) if it cannot. */
+  async flush(): Promise<void> {
+    const entries = this.#entries;
+    this.#entries = [];
+    if (entries.length > 0) await this.#trail.appendAll(entries);
+  }
 }
 
 /** Collects what an event needs while a use case runs. */

@@ -4,7 +4,7 @@
  * verified, decrypted and audited (one GetSecretValue event, fail-closed) before any value
  * leaves; `exec`, `env`, `inject` and batch `get` all come through here.
  */
-import { audited } from '../audit.js';
+import { AuditBatch, type AuditTrail, audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, VaultState } from '../model.js';
 import { envName, type SecretReference } from '../references.js';
@@ -68,13 +68,14 @@ function fieldOf(value: SecretBytes, name: string, field: string): SecretBytes {
 /** Reads one secret for release: authorized, verified, decrypted, audited before it is returned. */
 async function readForRelease(
   deps: CoreDeps,
+  trail: AuditTrail,
   identityId: string,
   identity: Parameters<CoreDeps['cipher']['open']>[2],
   state: VaultState,
   ref: SecretReference,
   command: string | undefined,
 ): Promise<{ entry: SecretEntry; value: SecretBytes }> {
-  return audited(deps.audit, 'GetSecretValue', identityId, async (scope) => {
+  return audited(trail, 'GetSecretValue', identityId, async (scope) => {
     scope.vault(state, identityId).secretName(ref.name);
     if (command !== undefined) scope.command(command);
     const entry = findLiveEntry(state, ref.name);
@@ -109,12 +110,14 @@ export async function releaseSecrets(
   const problems: Release['problems'][number][] = [];
   const byVariable = new Map<string, Released>();
   const cache = new Map<string, Promise<{ entry: SecretEntry; value: SecretBytes }>>();
+  // All events of the release are appended with one fsync before any value is returned.
+  const batch = new AuditBatch(deps.audit);
   const read = (ref: SecretReference): Promise<{ entry: SecretEntry; value: SecretBytes }> => {
     // One read (and one audit event) per secret version, however many variables use it.
     const key = JSON.stringify([ref.name, ref.versionId ?? null, ref.versionStage ?? null]);
     let p = cache.get(key);
     if (!p) {
-      p = readForRelease(deps, identity.id, identity, state, ref, input.command);
+      p = readForRelease(deps, batch, identity.id, identity, state, ref, input.command);
       cache.set(key, p);
     }
     return p;
@@ -177,8 +180,11 @@ export async function releaseSecrets(
         }
       }
     }
+    await batch.flush();
   } catch (err) {
     for (const v of variables) v.value.wipe();
+    // Denials and errors are still recorded; the original error is what the user sees.
+    await batch.flush().catch(() => undefined);
     throw err;
   }
   return { variables, problems };
@@ -207,18 +213,26 @@ export async function batchGetSecretValue(
   }
   const values: BatchValue[] = [];
   const errors: { SecretId: string; ErrorCode: string; Message: string }[] = [];
+  const batch = new AuditBatch(deps.audit);
   for (const name of names) {
     try {
-      const { entry, value } = await readForRelease(deps, identity.id, identity, state, { name }, undefined);
+      const { entry, value } = await readForRelease(deps, batch, identity.id, identity, state, { name }, undefined);
       const version = selectVersion(entry, {});
       values.push({ Name: name, VersionId: version.id, VersionStages: labelsOf(entry.secret, version.id), CreatedDate: version.created, type: version.type, value });
     } catch (err) {
       if (!(err instanceof SecretsError) || !SKIPPABLE.has(err.code)) {
         for (const v of values) v.value.wipe();
+        await batch.flush().catch(() => undefined);
         throw err;
       }
       errors.push({ SecretId: name, ErrorCode: err.code, Message: err.message });
     }
+  }
+  try {
+    await batch.flush();
+  } catch (err) {
+    for (const v of values) v.value.wipe();
+    throw err;
   }
   return { values, errors };
 }

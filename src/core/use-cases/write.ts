@@ -34,7 +34,7 @@ function assertValue(value: NewValue): void {
 }
 
 /** Appends a version with `value` to `entry`; handles client request tokens as AWS does. */
-async function addVersion(
+export async function addVersion(
   deps: CoreDeps,
   identity: Identity,
   state: VaultState,
