@@ -1,1 +1,5 @@
-export {};
+/** The package's library entry: `import { SecretsClient } from 'secrets'` (docs/library.md). */
+export { SecretsClient } from './lib/client.js';
+export type { GetSecretValueInput, SecretsClientOptions, SecretValue } from './lib/client.js';
+export { SecretsError } from './core/errors.js';
+export type { ErrorCode } from './core/errors.js';
