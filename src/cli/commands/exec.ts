@@ -6,6 +6,7 @@
  * still gets a terminal, through util-linux `script` (a pseudo-terminal).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
@@ -99,34 +100,56 @@ export function register(program: Command, app: App): void {
     });
 }
 
+/** The pid of `script`'s child (the command, which the shell `exec`s), to signal it directly. */
+function ptyChild(scriptPid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return children.length > 0 ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Spawns the child, forwards signals, masks if asked, and resolves with our exit code. */
 function run(app: App, command: readonly string[], env: Record<string, string>, maskValues: Buffer[] | undefined): Promise<number> {
   let file = command[0] as string;
   let args = command.slice(1);
-  const masking = maskValues !== undefined;
-  // A terminal must stay a terminal for the child: `script` gives it a pseudo-terminal whose
-  // output we can read and mask. The command line is quoted; the secrets are in env, never here.
-  const viaPty = masking && app.io.stdoutIsTTY;
-  if (viaPty) {
-    args = ['-qefc', command.map(shellQuote).join(' '), '/dev/null'];
+  let values = maskValues;
+  // A terminal stays a terminal for the child: `script` gives it a pseudo-terminal whose output
+  // we read and mask. Only in a fully interactive session: with a redirected stream, the child
+  // gets pipes, so stdin, stderr and redirections behave exactly as without masking. The command
+  // line is quoted and exec'd by the shell; the secrets are in env, never here.
+  const viaPty = maskValues !== undefined && app.io.stdinIsTTY && app.io.stdoutIsTTY && app.io.stderrIsTTY;
+  if (viaPty && maskValues) {
+    args = ['-qefc', `exec ${command.map(shellQuote).join(' ')}`, '/dev/null'];
     file = 'script';
+    // The terminal turns \n into \r\n: mask that spelling of a multi-line value too.
+    values = [...maskValues, ...maskValues.filter((v) => v.includes(0x0a)).map((v) => Buffer.from(v.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'))];
   }
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env,
-      stdio: masking ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
+      stdio: values ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
     });
     const forward = (signal: NodeJS.Signals): void => {
-      if (child.pid !== undefined) child.kill(signal);
+      if (child.pid === undefined) return;
+      // Under `script`, signal the command itself: `script` would turn a signal into a hangup.
+      const target = viaPty ? ptyChild(child.pid) : undefined;
+      try {
+        if (target !== undefined) process.kill(target, signal);
+        else child.kill(signal);
+      } catch {
+        // already gone
+      }
     };
     for (const s of FORWARDED) process.on(s, forward);
-    if (masking && maskValues) {
+    if (values) {
       for (const [stream, write] of [
         [child.stdout, (b: Uint8Array) => app.io.writeOut(b)],
         [child.stderr, (b: Uint8Array) => app.io.writeErr(b)],
       ] as const) {
         if (!stream) continue;
-        const masker = new Masker(maskValues);
+        const masker = new Masker(values);
         stream.on('data', (chunk: Buffer) => {
           const out = masker.push(chunk);
           if (out.length > 0) write(out);
