@@ -10,73 +10,75 @@ export const MASK = Buffer.from('*****');
 /** Values shorter than this are not masked: masking `1` or `ok` would mangle all output. */
 export const MIN_MASKED_BYTES = 3;
 
-/** A stateful masker for one stream. */
+/** A stateful masker for one stream: leftmost-longest replacement, as if on the whole stream. */
 export class Masker {
-  readonly #values: Buffer[];
+  /** Values by their first byte, longest first. */
+  readonly #byFirst = new Map<number, Buffer[]>();
   #pending: Buffer = Buffer.alloc(0);
 
   constructor(values: readonly Uint8Array[]) {
-    // Longest first, so a value that contains another is masked whole.
-    this.#values = [...new Set(values.filter((v) => v.length >= MIN_MASKED_BYTES).map((v) => Buffer.from(v).toString('latin1')))]
-      .map((v) => Buffer.from(v, 'latin1'))
-      .sort((a, b) => b.length - a.length);
+    const unique = new Map<string, Buffer>();
+    for (const v of values) if (v.length >= MIN_MASKED_BYTES) unique.set(Buffer.from(v).toString('latin1'), Buffer.from(v));
+    for (const v of [...unique.values()].sort((a, b) => b.length - a.length)) {
+      const first = v[0] as number;
+      this.#byFirst.set(first, [...(this.#byFirst.get(first) ?? []), v]);
+    }
   }
 
-  /** Masks what can be decided now; keeps a possible start of a value for the next chunk. */
+  /** Masks what can be decided now; holds back from the first place a value may still be starting. */
   push(chunk: Uint8Array): Buffer {
     const data = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : Buffer.from(chunk);
-    const masked = this.#mask(data);
-    const keep = this.#heldTail(masked.out, masked.safeFrom);
-    this.#pending = Buffer.from(masked.out.subarray(masked.out.length - keep));
-    return masked.out.subarray(0, masked.out.length - keep);
+    const { out, rest } = this.#scan(data, false);
+    this.#pending = Buffer.from(rest);
+    return out;
   }
 
-  /** The rest, at the end of the stream. */
+  /** The rest, at the end of the stream (a value that never completed is not a value). */
   end(): Buffer {
-    const rest = this.#pending;
+    const { out } = this.#scan(this.#pending, true);
     this.#pending = Buffer.alloc(0);
-    return rest;
+    return out;
   }
 
-  /** Replaces whole values; `safeFrom` is where the last replacement ended (never held back). */
-  #mask(data: Buffer): { out: Buffer; safeFrom: number } {
-    if (this.#values.length === 0) return { out: data, safeFrom: data.length };
+  /**
+   * Walks the bytes: at each position, the longest value that matches there is replaced, unless
+   * a longer value could still match once more bytes arrive; then everything from that position
+   * waits. So the output is what replacing on the whole stream would give.
+   */
+  #scan(data: Buffer, final: boolean): { out: Buffer; rest: Buffer } {
     const parts: Buffer[] = [];
-    let at = 0;
-    let outLen = 0;
-    let safeFrom = 0;
-    for (;;) {
-      let best = -1;
-      let bestValue: Buffer | undefined;
-      for (const v of this.#values) {
-        const i = data.indexOf(v, at);
-        if (i >= 0 && (best < 0 || i < best || (i === best && v.length > (bestValue?.length ?? 0)))) {
-          best = i;
-          bestValue = v;
+    let plain = 0;
+    let i = 0;
+    while (i < data.length) {
+      const candidates = this.#byFirst.get(data[i] as number);
+      if (!candidates) {
+        i++;
+        continue;
+      }
+      let match = 0;
+      let wait = false;
+      const avail = data.length - i;
+      for (const v of candidates) {
+        if (v.length <= avail) {
+          if (match === 0 && data.compare(v, 0, v.length, i, i + v.length) === 0) match = v.length;
+        } else if (!final && match === 0 && data.compare(v, 0, avail, i, data.length) === 0) {
+          // Longer than any complete match here (longest first), and may still complete.
+          wait = true;
         }
       }
-      if (best < 0 || !bestValue) break;
-      parts.push(data.subarray(at, best), MASK);
-      outLen += best - at + MASK.length;
-      safeFrom = outLen;
-      at = best + bestValue.length;
-    }
-    parts.push(data.subarray(at));
-    return { out: Buffer.concat(parts), safeFrom };
-  }
-
-  /** Length of the longest suffix of `out` (after `safeFrom`) that is a proper prefix of a value. */
-  #heldTail(out: Buffer, safeFrom: number): number {
-    let longest = 0;
-    for (const v of this.#values) {
-      const max = Math.min(v.length - 1, out.length - safeFrom);
-      for (let n = max; n > longest; n--) {
-        if (out.compare(v, 0, n, out.length - n, out.length) === 0) {
-          longest = n;
-          break;
-        }
+      if (wait) {
+        parts.push(data.subarray(plain, i));
+        return { out: Buffer.concat(parts), rest: data.subarray(i) };
+      }
+      if (match > 0) {
+        parts.push(data.subarray(plain, i), MASK);
+        i += match;
+        plain = i;
+      } else {
+        i++;
       }
     }
-    return longest;
+    parts.push(data.subarray(plain));
+    return { out: Buffer.concat(parts), rest: Buffer.alloc(0) };
   }
 }

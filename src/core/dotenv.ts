@@ -76,7 +76,8 @@ export function parseDotenv(text: string, source: string): DotenvEntry[] {
 export function dotenvQuote(value: string): string {
   if (/^[A-Za-z0-9_./:@%+,-]*$/.test(value)) return value;
   if (!value.includes("'") && !value.includes('\n') && !value.includes('\r')) return `'${value}'`;
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
+  // `$` and backquote are escaped too: a shell sourcing the file must not expand or run them.
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/`/g, '\\`').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
 }
 
 /** A value quoted for POSIX shells (`eval`, `. FILE`): single quotes, with `'` as `'\''`. */

@@ -52,6 +52,11 @@ interface CacheEntry {
   readonly stamp: string;
 }
 
+/** A caller may wipe or change what it got; the cache keeps its own copy. */
+function copyOf(v: SecretValue): SecretValue {
+  return { ...v, VersionStages: [...v.VersionStages], CreatedDate: new Date(v.CreatedDate), ...(v.SecretBinary ? { SecretBinary: new Uint8Array(v.SecretBinary) } : {}) };
+}
+
 const DEFAULT_TTL_MS = 5 * 60_000;
 const DEFAULT_MAX_ENTRIES = 1000;
 
@@ -101,7 +106,7 @@ export class SecretsClient {
     const key = JSON.stringify([input.SecretId, input.VersionId ?? null, input.VersionStage ?? null]);
     const stamp = this.#stamp();
     const hit = this.#cache.get(key);
-    if (hit && hit.expires > Date.now() && hit.stamp === stamp) return hit.value;
+    if (hit && hit.expires > Date.now() && hit.stamp === stamp) return copyOf(hit.value);
     this.#cache.delete(key);
     const v = await getSecretValue(this.#deps, { name: input.SecretId, versionId: input.VersionId, versionStage: input.VersionStage });
     const text = v.type === 'string' ? v.value.revealText() : undefined;
@@ -114,7 +119,7 @@ export class SecretsClient {
     };
     v.value.wipe();
     if (this.#maxEntries > 0 && this.#ttlMs > 0) {
-      this.#cache.set(key, { value, expires: Date.now() + this.#ttlMs, stamp });
+      this.#cache.set(key, { value: copyOf(value), expires: Date.now() + this.#ttlMs, stamp });
       while (this.#cache.size > this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
     }
     return value;
