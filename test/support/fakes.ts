@@ -110,6 +110,10 @@ export class MemoryAudit implements AuditTrail {
     if (this.failWith) throw this.failWith;
     this.events.push(entry);
   }
+  async appendAll(entries: readonly AuditEntry[]): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.events.push(...entries);
+  }
   async lastAccess(_vaultId: string, secretId: string): Promise<string | undefined> {
     return this.events.some((e) => e.secretId === secretId && e.eventName === 'GetSecretValue') ? '2026-01-01T00:00:00.000Z' : undefined;
   }
