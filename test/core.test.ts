@@ -105,3 +105,37 @@ describe('list filters', () => {
     assert.throws(() => parseFilters(['name']), code('USAGE'));
   });
 });
+
+describe('audit through the use cases (fakes)', () => {
+  test('a read releases nothing when its event cannot be appended, and records one event when it can', async () => {
+    const deps = fakeDeps();
+    await createSecret(deps, { name: 'a', tags: new Map(), value: text('v') });
+    deps.audit.failWith = new SecretsError('AUDIT_UNAVAILABLE', 'disk full');
+    await assert.rejects(getSecretValue(deps, { name: 'a' }), code('AUDIT_UNAVAILABLE'));
+    deps.audit.failWith = undefined;
+    const before = deps.audit.events.length;
+    const v = await getSecretValue(deps, { name: 'a' });
+    assert.equal(v.value.revealText(), 'v');
+    assert.deepEqual(
+      deps.audit.events.slice(before).map((e) => [e.eventName, e.outcome, e.secretName]),
+      [['GetSecretValue', 'success', 'a']],
+    );
+  });
+
+  test('a failed write records an error event, a write that saved but cannot record says so', async () => {
+    const deps = fakeDeps();
+    await assert.rejects(putSecretValue(deps, { name: 'missing', value: text('v'), labels: [] }), code('NOT_FOUND'));
+    assert.deepEqual(deps.audit.events.at(-1), {
+      vaultId: 'vault-1',
+      eventName: 'PutSecretValue',
+      principal: { id: deps.vault.state.members[0]?.id, name: 'me' },
+      secretName: 'missing',
+      outcome: 'error',
+      errorCode: 'NOT_FOUND',
+    });
+    await createSecret(deps, { name: 'b', tags: new Map(), value: text('v') });
+    deps.audit.failWith = new SecretsError('AUDIT_UNAVAILABLE', 'disk full');
+    await assert.rejects(putSecretValue(deps, { name: 'b', value: text('w'), labels: [] }), (e: unknown) => e instanceof SecretsError && /the change was saved/.test(e.message));
+    assert.equal(deps.vault.state.secrets.find((e) => e.secret.name === 'b')?.versions.length, 2);
+  });
+});
