@@ -8,6 +8,8 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type AuditMode, FileAuditLog } from '../audit/file-audit-log.js';
 import { SecretsError } from '../core/errors.js';
+import { ROTATION_STEPS, type RotationProbe } from '../core/rotation.js';
+import type { RotationPorts } from '../core/use-cases/rotate.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
@@ -68,12 +70,42 @@ export interface AppDeps extends CoreDeps {
   readonly keychain: () => OsKeychain;
   /** The audit log adapter (for the audit commands). */
   readonly auditLog: () => FileAuditLog;
+  /** Rotation handlers and the person's stderr (for rotate). */
+  readonly rotation: () => Promise<RotationPorts>;
+}
+
+/**
+ * Test hook: SECRETS_TEST_NOW (an ISO time) fixes the clock, so schedule tests need not wait
+ * for days to pass. Not for production use: every timestamp written takes this time.
+ */
+function clockFrom(env: Readonly<Record<string, string | undefined>>): { now(): Date } {
+  const fixed = env['SECRETS_TEST_NOW'];
+  if (fixed === undefined || fixed === '') return { now: () => new Date() };
+  const t = Date.parse(fixed);
+  if (Number.isNaN(t)) throw new SecretsError('USAGE', `SECRETS_TEST_NOW is not a time: ${JSON.stringify(fixed)}`, 'use an ISO time such as 2026-01-01T00:00:00Z, or unset it');
+  return { now: () => new Date(t) };
+}
+
+/**
+ * Test hook: SECRETS_FAULT_KILL=STEP:before|after makes a rotation SIGKILL its own process at
+ * that point, so crash tests can stop it at every step of the protocol.
+ */
+function faultProbe(env: Readonly<Record<string, string | undefined>>): RotationProbe | undefined {
+  const spec = env['SECRETS_FAULT_KILL'];
+  if (spec === undefined || spec === '') return undefined;
+  const [step, phase] = spec.split(':');
+  if (!(ROTATION_STEPS as readonly string[]).includes(step ?? '') || (phase !== 'before' && phase !== 'after')) {
+    throw new SecretsError('USAGE', `SECRETS_FAULT_KILL must be STEP:before or STEP:after, not ${JSON.stringify(spec)}`);
+  }
+  return (s, p) => {
+    if (s === step && p === phase) process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 /** Builds the ports for one command run. */
 export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
   const paths = resolvePaths(io.env, globals.vault);
-  const clock = { now: () => new Date() };
+  const clock = clockFrom(io.env);
   let keychain: OsKeychain | undefined;
   const getKeychain = (): OsKeychain => (keychain ??= new OsKeychain());
   const identityProvider = new DefaultIdentityProvider({
@@ -117,5 +149,14 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     tty: io.stdinIsTTY,
     paths,
     keychain: getKeychain,
+    rotation: async () => {
+      const probe = faultProbe(io.env);
+      const { DefaultRotationHandlers } = await import('../rotation/handlers.js');
+      return {
+        handlers: new DefaultRotationHandlers(io.env),
+        note: (m) => io.writeErr(`secrets: ${m}\n`),
+        ...(probe ? { probe } : {}),
+      };
+    },
   };
 }

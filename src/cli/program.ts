@@ -23,6 +23,7 @@ import { register as registerInit } from './commands/init.js';
 import { register as registerList } from './commands/list.js';
 import { register as registerPut } from './commands/put.js';
 import { register as registerRandom } from './commands/random.js';
+import { register as registerRotate } from './commands/rotate.js';
 import { register as registerStage } from './commands/stage.js';
 import { register as registerTag } from './commands/tag.js';
 import { register as registerUpdate } from './commands/update.js';
@@ -58,6 +59,7 @@ export function createProgram(app: App): Command {
     registerList,
     registerTag,
     registerDelete,
+    registerRotate,
     registerExec,
     registerEnv,
     registerInject,

@@ -15,6 +15,8 @@ export const ExitCode = {
   integrity: 6,
   identity: 7,
   storage: 8,
+  /** A rotation step failed at the service (CURRENT is unchanged). */
+  rotation: 9,
   /** exec: the command exists but cannot run (as env(1)). */
   cannotExecute: 126,
   /** exec: no such command (as env(1)). */
@@ -47,6 +49,7 @@ export type ErrorCode =
   | 'KEYCHAIN_UNAVAILABLE'
   | 'STORAGE'
   | 'AUDIT_UNAVAILABLE'
+  | 'ROTATION_FAILED'
   | 'COMMAND_NOT_FOUND'
   | 'CANNOT_EXECUTE'
   | 'INTERRUPTED'
@@ -73,6 +76,7 @@ const exitFor: Record<ErrorCode, ExitCodeValue> = {
   KEYCHAIN_UNAVAILABLE: ExitCode.identity,
   STORAGE: ExitCode.storage,
   AUDIT_UNAVAILABLE: ExitCode.storage,
+  ROTATION_FAILED: ExitCode.rotation,
   COMMAND_NOT_FOUND: ExitCode.commandNotFound,
   CANNOT_EXECUTE: ExitCode.cannotExecute,
   INTERRUPTED: ExitCode.interrupted,

@@ -68,7 +68,9 @@ export interface HeadRecord extends Signed {
   readonly audit?: ReadonlyMap<string, string>;
 }
 
-/** A secret's metadata (plaintext, signed): name, description, tags, stage labels, deletion. */
+import type { RotationConfig } from './rotation.js';
+
+/** A secret's metadata (plaintext, signed): name, description, tags, stage labels, deletion, rotation. */
 export interface SecretRecord extends Signed {
   readonly kind: 'secret';
   readonly id: string;
@@ -85,6 +87,8 @@ export interface SecretRecord extends Signed {
   readonly purge?: string;
   /** The action of the last change (e.g. `TagResource`); the signer must be allowed it. */
   readonly act?: string;
+  /** How and when the secret rotates, if it does. */
+  readonly rotation?: RotationConfig;
 }
 
 /** One encrypted version of a secret's value. */

@@ -16,6 +16,7 @@ import type {
 } from '../core/model.js';
 import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 import { checkPolicy, isPolicyName } from '../core/policy.js';
+import type { RotationConfig, RotationRandom } from '../core/rotation.js';
 
 /** The first line of every vault file. */
 export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
@@ -147,10 +148,12 @@ class Fields {
   readonly #obj: Record<string, unknown>;
   readonly #line: number;
   readonly #seen = new Set<string>();
+  readonly #prefix: string;
 
-  constructor(obj: Record<string, unknown>, line: number) {
+  constructor(obj: Record<string, unknown>, line: number, prefix = '') {
     this.#obj = obj;
     this.#line = line;
+    this.#prefix = prefix;
   }
 
   #get(key: string): unknown {
@@ -254,10 +257,32 @@ class Fields {
     return v;
   }
 
+  optInt(key: string): number | undefined {
+    return this.#get(key) === undefined ? undefined : this.int(key);
+  }
+
+  bool(key: string): boolean {
+    const v = this.#get(key);
+    if (typeof v !== 'boolean') throw this.fail(`field "${this.#prefix}${key}" is not true or false`);
+    return v;
+  }
+
+  optBool(key: string): boolean | undefined {
+    return this.#get(key) === undefined ? undefined : this.bool(key);
+  }
+
+  /** A nested plain object, if present. */
+  optObject(key: string): Record<string, unknown> | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail(`field "${this.#prefix}${key}" is not a map`);
+    return v as Record<string, unknown>;
+  }
+
   /** Refuses any field not read. */
   done(): void {
     for (const k of Object.keys(this.#obj)) {
-      if (!this.#seen.has(k)) throw this.fail(`unknown field ${quote(k)}`);
+      if (!this.#seen.has(k)) throw this.fail(`unknown field ${quote(this.#prefix + k)}`);
     }
   }
 }
@@ -288,6 +313,68 @@ function signedFields(f: Fields): { by: string; ctr: number; sig: string } {
 function optAct(f: Fields): { act?: string } {
   const act = f.optAct('act');
   return act !== undefined ? { act } : {};
+}
+
+const HANDLER = /^(?:password|postgres|mysql|command:\/[^\u0000-\u001f]{1,1023})$/;
+const DURATION = /^[1-9]\d{0,4}[mhd]$/;
+const CRON = /^[0-9A-Za-z*?/,\-#LW ]{1,256}$/;
+const RANDOM_FLAGS = ['excludeNumbers', 'excludePunctuation', 'excludeUppercase', 'excludeLowercase', 'includeSpace', 'requireEachIncludedType'] as const;
+
+/** The optional `rotation` map of a secret record, read as strictly as a record. */
+function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
+  const raw = f.optObject('rotation');
+  if (raw === undefined) return {};
+  const r = new Fields(raw, line, 'rotation.');
+  const handler = r.str('handler', 1032);
+  if (!HANDLER.test(handler)) throw r.fail('field "rotation.handler" is not a rotation handler');
+  const enabled = r.bool('enabled');
+  const every = r.optInt('every');
+  if (every !== undefined && (every < 1 || every > 1000)) throw r.fail('field "rotation.every" must be 1 to 1000 days');
+  const cron = r.optStr('cron', 256);
+  if (cron !== undefined && !CRON.test(cron)) throw r.fail('field "rotation.cron" is not a cron expression');
+  if (every !== undefined && cron !== undefined) throw r.fail('a rotation has at most one of "every" and "cron"');
+  const window = r.optStr('window', 8);
+  if (window !== undefined && !DURATION.test(window)) throw r.fail('field "rotation.window" is not a duration');
+  const strategy = r.optStr('strategy', 32);
+  if (strategy !== undefined && strategy !== 'single-user' && strategy !== 'alternating-users') throw r.fail('field "rotation.strategy" is invalid');
+  const master = r.optStr('master', 256);
+  if (master !== undefined && !isSecretName(master)) throw r.fail('field "rotation.master" is not a secret name');
+  const randomRaw = r.optObject('random');
+  let random: RotationRandom | undefined;
+  if (randomRaw !== undefined) {
+    const g = new Fields(randomRaw, line, 'rotation.random.');
+    const out: Record<string, unknown> = {};
+    const length = g.optInt('length');
+    if (length !== undefined) {
+      if (length < 1 || length > 4096) throw g.fail('field "rotation.random.length" must be 1 to 4096');
+      out['length'] = length;
+    }
+    const exclude = g.optStr('excludeCharacters', 4096);
+    if (exclude !== undefined) out['excludeCharacters'] = exclude;
+    for (const flag of RANDOM_FLAGS) {
+      const v = g.optBool(flag);
+      if (v !== undefined) out[flag] = v;
+    }
+    g.done();
+    random = out as RotationRandom;
+  }
+  const since = r.time('since');
+  const last = r.optTime('last');
+  r.done();
+  return {
+    rotation: {
+      handler,
+      enabled,
+      ...(every !== undefined ? { every } : {}),
+      ...(cron !== undefined ? { cron } : {}),
+      ...(window !== undefined ? { window } : {}),
+      ...(strategy !== undefined ? { strategy } : {}),
+      ...(master !== undefined ? { master } : {}),
+      ...(random !== undefined ? { random } : {}),
+      since,
+      ...(last !== undefined ? { last } : {}),
+    },
+  };
 }
 
 function memberName(f: Fields): string {
@@ -385,6 +472,7 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
         ...(deleted !== undefined ? { deleted } : {}),
         ...(purge !== undefined ? { purge } : {}),
         ...optAct(f),
+        ...optRotation(f, line),
         ...signedFields(f),
       } satisfies SecretRecord;
       break;

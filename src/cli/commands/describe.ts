@@ -4,6 +4,12 @@ import { describeSecret } from '../../core/use-cases/read.js';
 import type { App } from '../app.js';
 import { formatFields, formatJson } from '../ui.js';
 
+function scheduleText(rules: { AutomaticallyAfterDays?: number; ScheduleExpression?: string; Duration?: string } | undefined): string {
+  if (!rules) return '';
+  const when = rules.AutomaticallyAfterDays !== undefined ? `, every ${rules.AutomaticallyAfterDays} days` : rules.ScheduleExpression !== undefined ? `, ${rules.ScheduleExpression}` : ', on demand';
+  return `${when}${rules.Duration !== undefined ? `, window ${rules.Duration}` : ''}`;
+}
+
 export function register(program: Command, app: App): void {
   program
     .command('describe')
@@ -27,6 +33,9 @@ export function register(program: Command, app: App): void {
             ['Accessed', d.LastAccessedDate?.slice(0, 10)],
             ['Deleted', d.DeletedDate],
             ['Purge on', d.PurgeDate],
+            ['Rotation', d.RotationEnabled === undefined ? undefined : `${d.RotationEnabled ? 'on' : 'off'} (${d.RotationHandler ?? '?'}${scheduleText(d.RotationRules)})`],
+            ['Rotated', d.LastRotatedDate],
+            ['Next rotation', d.NextRotationDate],
           ]),
       });
     });

@@ -2,6 +2,8 @@
 import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord } from '../model.js';
+import type { RotationConfig } from '../rotation.js';
+import { scheduleAt } from '../schedule.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { labelsOf, selectVersion, versionsToStages } from '../versions.js';
 import { check, type CoreDeps, findEntry, findLiveEntry } from './deps.js';
@@ -84,6 +86,23 @@ export interface SecretDescription {
   readonly PurgeDate?: string;
   /** Day of the last GetSecretValue on this machine (AWS gives day precision too). */
   readonly LastAccessedDate?: string;
+  /** Whether automatic rotation is on (AWS RotationEnabled); absent when never configured. */
+  readonly RotationEnabled?: boolean;
+  /** The handler rotating the secret (AWS RotationLambdaARN). */
+  readonly RotationHandler?: string;
+  /** AWS RotationRules: the schedule and its window. */
+  readonly RotationRules?: { AutomaticallyAfterDays?: number; ScheduleExpression?: string; Duration?: string };
+  readonly LastRotatedDate?: string;
+  /** When the next rotation is due (in the past when it is overdue). */
+  readonly NextRotationDate?: string;
+}
+
+function rotationRules(r: RotationConfig): NonNullable<SecretDescription['RotationRules']> {
+  return {
+    ...(r.every !== undefined ? { AutomaticallyAfterDays: r.every } : {}),
+    ...(r.cron !== undefined ? { ScheduleExpression: `cron(${r.cron})` } : {}),
+    ...(r.window !== undefined ? { Duration: r.window } : {}),
+  };
 }
 
 function describeEntry(entry: SecretEntry): SecretDescription {
@@ -98,6 +117,14 @@ function describeEntry(entry: SecretEntry): SecretDescription {
     LastChangedDate: s.changed,
     ...(s.deleted !== undefined ? { DeletedDate: s.deleted } : {}),
     ...(s.purge !== undefined ? { PurgeDate: s.purge } : {}),
+    ...(s.rotation
+      ? {
+          RotationEnabled: s.rotation.enabled,
+          RotationHandler: s.rotation.handler,
+          RotationRules: rotationRules(s.rotation),
+          ...(s.rotation.last !== undefined ? { LastRotatedDate: s.rotation.last } : {}),
+        }
+      : {}),
   };
 }
 
@@ -112,7 +139,12 @@ export async function describeSecret(deps: CoreDeps, input: { name: string }): P
     check(deps, state, identity.id, 'DescribeSecret', entry);
     await deps.vault.verifyRecords(state, [entry.secret]);
     const last = await deps.audit.lastAccess(state.vault.id, entry.secret.id);
-    return { ...describeEntry(entry), ...(last !== undefined ? { LastAccessedDate: `${last.slice(0, 10)}T00:00:00.000Z` } : {}) };
+    const next = entry.secret.rotation && entry.secret.deleted === undefined ? (await scheduleAt(entry.secret.rotation, deps.clock.now())).next : undefined;
+    return {
+      ...describeEntry(entry),
+      ...(last !== undefined ? { LastAccessedDate: `${last.slice(0, 10)}T00:00:00.000Z` } : {}),
+      ...(next !== undefined ? { NextRotationDate: next.toISOString() } : {}),
+    };
   });
 }
 

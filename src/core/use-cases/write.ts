@@ -9,7 +9,7 @@ import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../mo
 import { assertClientRequestToken, assertDescription, assertLabel, assertSecretName, MAX_TAGS, MAX_VALUE_BYTES } from '../names.js';
 import type { Identity } from '../ports.js';
 import type { SecretBytes } from '../secret-bytes.js';
-import { CURRENT, labelsOf, moveLabel, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
+import { CURRENT, labelsOf, moveLabel, PENDING, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
 import { check, type CoreDeps, findEntry, findLiveEntry, unsign, withEntry, withoutEntry } from './deps.js';
 
 /** A value to store, with its type: text (valid UTF-8) or binary. */
@@ -25,6 +25,8 @@ export interface WriteResult {
   readonly VersionStages?: string[];
   /** True when a client request token matched an existing identical version. */
   readonly Unchanged?: boolean;
+  /** The pending version of a rotation this write abandoned. */
+  readonly AbandonedRotationVersionId?: string;
 }
 
 function assertValue(value: NewValue): void {
@@ -41,7 +43,7 @@ export async function addVersion(
   entry: SecretEntry,
   value: NewValue,
   opts: { act: string; token?: string | undefined; labels?: readonly string[] | undefined },
-): Promise<{ entry: SecretEntry; versionId: string; unchanged: boolean }> {
+): Promise<{ entry: SecretEntry; versionId: string; unchanged: boolean; abandoned?: string }> {
   assertValue(value);
   for (const label of opts.labels ?? []) assertLabel(label);
   if (opts.token !== undefined) {
@@ -80,13 +82,19 @@ export async function addVersion(
     by: identity.id,
     ctr: 0,
   };
-  const secret: SecretRecord = unsign({
-    ...entry.secret,
-    stages: stagesForNewVersion(entry.secret.stages, versionId, opts.labels ?? []),
-    changed: now,
-    act: opts.act,
-  });
-  return { entry: { secret, versions: pruneVersions(secret, [...entry.versions, version]) }, versionId, unchanged: false };
+  const stages = stagesForNewVersion(entry.secret.stages, versionId, opts.labels ?? []);
+  // A new CURRENT stored by hand while a rotation is pending abandons the rotation, as in AWS:
+  // its PENDING label goes (the version stays), and the rotation's finishSecret then refuses.
+  const pending = stages.get(PENDING);
+  const abandoned = opts.act !== 'RotateSecret' && stages.get(CURRENT) === versionId && pending !== undefined && pending !== versionId ? pending : undefined;
+  if (abandoned !== undefined) stages.delete(PENDING);
+  const secret: SecretRecord = unsign({ ...entry.secret, stages, changed: now, act: opts.act });
+  return {
+    entry: { secret, versions: pruneVersions(secret, [...entry.versions, version]) },
+    versionId,
+    unchanged: false,
+    ...(abandoned !== undefined ? { abandoned } : {}),
+  };
 }
 
 
@@ -177,6 +185,7 @@ export async function putSecretValue(
           VersionId: added.versionId,
           VersionStages: labelsOf(added.entry.secret, added.versionId),
           ...(added.unchanged ? { Unchanged: true } : {}),
+          ...(added.abandoned !== undefined ? { AbandonedRotationVersionId: added.abandoned } : {}),
         },
       };
     }),

@@ -1,0 +1,98 @@
+/**
+ * Rotation as the core sees it (DESIGN.md section 7): the four steps of AWS rotation, the
+ * configuration stored (signed, plaintext) on the secret record, and the port through which a
+ * handler (password, postgres, mysql, command:PATH) does the work of each step.
+ */
+import type { SecretBytes } from './secret-bytes.js';
+
+/** The steps, in the order they run. */
+export const ROTATION_STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+export type RotationStep = (typeof ROTATION_STEPS)[number];
+
+/** How a rotation changes the credential on the service. */
+export type RotationStrategy = 'single-user' | 'alternating-users';
+
+/** Generator options kept with the configuration (only those that differ from AWS defaults). */
+export interface RotationRandom {
+  readonly length?: number;
+  readonly excludeCharacters?: string;
+  readonly excludeNumbers?: boolean;
+  readonly excludePunctuation?: boolean;
+  readonly excludeUppercase?: boolean;
+  readonly excludeLowercase?: boolean;
+  readonly includeSpace?: boolean;
+  readonly requireEachIncludedType?: boolean;
+}
+
+/** A secret's rotation configuration, as stored in its record. */
+export interface RotationConfig {
+  /** `password`, `postgres`, `mysql` or `command:/absolute/path`. */
+  readonly handler: string;
+  /** Automatic rotation is on (AWS RotationEnabled); `--cancel` turns it off. */
+  readonly enabled: boolean;
+  /** Rotate every N days (AWS AutomaticallyAfterDays). */
+  readonly every?: number;
+  /** Or on a cron schedule (five or six fields, UTC). */
+  readonly cron?: string;
+  /** How long after a scheduled time a rotation may still start (e.g. `4h`; AWS Duration). */
+  readonly window?: string;
+  /** Database handlers: who changes which password. */
+  readonly strategy?: RotationStrategy;
+  /** alternating-users: the secret holding the administrator's credentials. */
+  readonly master?: string;
+  /** Options for the new password. */
+  readonly random?: RotationRandom;
+  /** When the configuration was made (the schedule's start before the first rotation). */
+  readonly since: string;
+  /** When a rotation last finished (AWS LastRotatedDate). */
+  readonly last?: string;
+}
+
+/** What one step receives. Values are never logged; handlers must not put them in errors. */
+export interface RotationRequest {
+  readonly secretId: string;
+  readonly name: string;
+  /** The pending version's id (AWS ClientRequestToken). */
+  readonly token: string;
+  readonly step: RotationStep;
+  readonly config: RotationConfig;
+  /** The CURRENT value. */
+  readonly current: SecretBytes;
+  /** The PENDING value (absent during createSecret). */
+  readonly pending?: SecretBytes;
+  /** The PREVIOUS value, if any. */
+  readonly previous?: SecretBytes;
+  /** alternating-users: the master secret's value. */
+  readonly master?: SecretBytes;
+  /** Tells the person running the rotation what is happening (stderr). */
+  readonly note: (message: string) => void;
+}
+
+/** A request from setSecret on: the pending value is there. */
+export type PendingRequest = RotationRequest & { readonly pending: SecretBytes };
+
+/**
+ * One handler. Each step must be safe to run again after a crash at any point: setSecret first
+ * checks whether the pending value already works. Failures throw SecretsError('ROTATION_FAILED').
+ */
+export interface RotationHandler {
+  /** Makes the new value (stored as PENDING before anything external changes). */
+  createSecret(req: RotationRequest): Promise<SecretBytes>;
+  /** Applies the pending value to the service. */
+  setSecret(req: PendingRequest): Promise<void>;
+  /** Logs in with the pending value. */
+  testSecret(req: PendingRequest): Promise<void>;
+  /** Anything the service needs once the pending value is CURRENT (usually nothing). */
+  finishSecret(req: PendingRequest): Promise<void>;
+}
+
+/** Finds handlers by name, loading their drivers only when used. */
+export interface RotationHandlers {
+  /** Throws USAGE for an unknown handler name. */
+  load(handler: string): Promise<RotationHandler>;
+  /** Validates a handler name at configuration time (USAGE if unknown or unusable). */
+  check(handler: string): void;
+}
+
+/** Test hook: called before and after each step (the CLI wires a fault injector to it). */
+export type RotationProbe = (step: RotationStep, phase: 'before' | 'after') => void;
