@@ -30,7 +30,11 @@ export default tseslint.config(
   layer(['src/core/**/*.ts'], [
     ...restrict(['node:fs', 'node:fs/*', 'node:child_process', 'node:os', 'node:net', 'node:process'], 'core is pure: reach the world through ports (core/ports.ts)'),
     ...restrict(['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@inquirer/*', 'chalk'], 'core imports no adapters or libraries'),
-    ...restrict(['../cli/*', '../store/*', '../crypto/*', '../keychain/*', '../../cli/*', '../../store/*', '../../crypto/*', '../../keychain/*'], 'core must not import adapters'),
+    ...restrict(
+      ['../cli/*', '../store/*', '../crypto/*', '../keychain/*', '../rotation/*', '../../cli/*', '../../store/*', '../../crypto/*', '../../keychain/*', '../../rotation/*'],
+      'core must not import adapters',
+    ),
+    ...restrict(['pg', 'mysql2', 'mysql2/*'], 'database drivers belong to the rotation handlers'),
   ]),
   layer(['src/crypto/**/*.ts'], [
     ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk'], 'crypto is libsodium and node:crypto only'),
@@ -43,6 +47,10 @@ export default tseslint.config(
   layer(['src/keychain/**/*.ts'], [
     ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'keychain: identity sources only'),
     ...restrict(['../cli/*'], 'keychain must not import cli'),
+  ]),
+  layer(['src/rotation/**/*.ts'], [
+    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'rotation: handlers and their drivers only'),
+    ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'rotation handlers import only core types and the password generator'),
   ]),
   layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
   {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { putSecretValue } from '../../core/use-cases/write.js';
 import type { App } from '../app.js';
-import { formatJson } from '../ui.js';
+import { formatJson, formatWarning } from '../ui.js';
 import { addValueSourceOptions, readValue } from '../value-source.js';
 import { collect } from './create.js';
 
@@ -26,6 +26,10 @@ export function register(program: Command, app: App): void {
     const text = result.Unchanged
       ? `${result.Name}: version ${result.VersionId} already has this value; nothing changed\n`
       : `Stored ${result.Name} version ${result.VersionId} [${(result.VersionStages ?? []).join(', ')}]\n`;
-    app.emit(opts['json'] ? { stdout: formatJson(result) } : { stderr: text });
+    const abandoned =
+      result.AbandonedRotationVersionId !== undefined
+        ? formatWarning(`this abandons the rotation in progress: its value stays as version ${result.AbandonedRotationVersionId}, no longer PENDING`)
+        : '';
+    app.emit(opts['json'] ? { stdout: formatJson(result), stderr: abandoned } : { stderr: text + abandoned });
   });
 }

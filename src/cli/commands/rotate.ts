@@ -30,7 +30,7 @@ function given(cmd: Command, key: string): boolean {
 function randomSettings(cmd: Command, opts: Record<string, unknown>): RotationRandom | undefined {
   const out: Record<string, unknown> = {};
   for (const key of RANDOM_FLAGS) if (given(cmd, key)) out[key] = opts[key];
-  return Object.keys(out).length > 0 ? (out as RotationRandom) : undefined;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function bulkText(items: readonly BulkRotationItem[]): string {

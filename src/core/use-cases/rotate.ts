@@ -239,7 +239,7 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
     probe('createSecret', 'before');
     try {
       const value = await handler.createSecret({ ...base, step: 'createSecret' });
-      await storePending(deps, identity, name, currentId as string, token, value);
+      await storePending(deps, identity, name, currentId, token, value);
       pending = value;
     } catch (err) {
       return fail('createSecret', err);
@@ -392,6 +392,7 @@ export async function rotateDue(deps: CoreDeps, ports: RotationPorts, progress?:
     if (secret.deleted !== undefined || secret.rotation === undefined) continue;
     if ((await scheduleAt(secret.rotation, now)).due) due.push(secret.name);
   }
+  due.sort();
   return rotateEach(deps, ports, due, [], progress);
 }
 
