@@ -425,6 +425,44 @@ describe('rotation', () => {
     });
   });
 
+  describe('policies decide who may rotate', () => {
+    it('a member without secrets:RotateSecret is denied (exit 5, audited); with it, the rotation is accepted by every reader', async () => {
+      const team = await initialisedSandbox();
+      try {
+        await team.ok(['create', 'team/key', '--value-stdin'], { input: 'team-v0' });
+        await team.ok(['rotate', 'team/key', '--handler', 'password', '--no-rotate-now']);
+        const keyFile = join(team.home, 'bob.key');
+        const pub = (await team.ok(['identity', 'new', '--name', 'bob', '--out', keyFile])).trim();
+        await team.ok(['member', 'add', 'bob', pub]);
+        const policy = (actions: string[]): string => {
+          const file = join(team.home, `p-${actions.length}.json`);
+          writeFileSync(file, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: 'team/*' }] }));
+          return file;
+        };
+        await team.ok(['policy', 'put', 'read-only', '-f', policy(['secrets:GetSecretValue', 'secrets:DescribeSecret'])]);
+        await team.ok(['policy', 'attach', 'read-only', 'bob']);
+        const asBob = { env: { SECRETS_IDENTITY_FILE: keyFile } };
+        assert.equal(await team.ok(['get', 'team/key'], asBob), 'team-v0', 'bob can read');
+        const denied = await team.run(['rotate', 'team/key'], asBob);
+        assert.equal(denied.code, 5, explain('bob rotates', denied));
+        assert.match(denied.stderr, /secrets:RotateSecret/);
+        assert.ok(auditLines(team).some((e) => e.eventName === 'RotationStarted' && e.outcome === 'denied'), 'the denial is audited');
+        assert.equal(await team.ok(['get', 'team/key']), 'team-v0');
+
+        await team.ok(['policy', 'put', 'rotator', '-f', policy(['secrets:GetSecretValue', 'secrets:DescribeSecret', 'secrets:RotateSecret'])]);
+        await team.ok(['policy', 'attach', 'rotator', 'bob']);
+        const r = await team.run(['rotate', 'team/key'], asBob);
+        assert.equal(r.code, 0, explain('bob rotates with RotateSecret', r));
+        const now = await team.ok(['get', 'team/key']);
+        assert.notEqual(now, 'team-v0', "the admin reads bob's rotated value: the RotateSecret records verify");
+        assert.equal(await team.ok(['get', 'team/key'], asBob), now);
+        assert.equal((await team.run(['verify'])).code, 0);
+      } finally {
+        team.cleanup();
+      }
+    });
+  });
+
   it('no value reaches the audit log or stderr in any of the above', () => {
     const log = auditText(sb);
     for (const name of ['pw/json', 'pw/plain']) assert.ok(log.includes(name));
