@@ -72,6 +72,10 @@ export interface AppDeps extends CoreDeps {
   readonly auditLog: () => FileAuditLog;
   /** Rotation handlers and the person's stderr (for rotate). */
   readonly rotation: () => Promise<RotationPorts>;
+  /** The vault file adapter itself (sync needs its merge and trust operations). */
+  readonly fileVault: FileVaultRepository;
+  /** A vault file adapter for another path (clone). */
+  readonly repoFor: (path: string) => FileVaultRepository;
 }
 
 /**
@@ -115,13 +119,15 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     keychain: getKeychain,
   });
   const timeout = Number(io.env['SECRETS_LOCK_TIMEOUT'] ?? DEFAULT_LOCK_TIMEOUT_S);
-  const vault = new FileVaultRepository({
-    path: paths.vault,
-    trust: new TrustStore(paths.trustDir),
-    clock,
-    lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
-    auditTail: (vaultId) => auditLog().tail(vaultId),
-  });
+  const repoFor = (path: string): FileVaultRepository =>
+    new FileVaultRepository({
+      path,
+      trust: new TrustStore(paths.trustDir),
+      clock,
+      lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+      auditTail: (vaultId) => auditLog().tail(vaultId),
+    });
+  const vault = repoFor(paths.vault);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
   const auditLog = (): FileAuditLog =>
@@ -149,6 +155,8 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     tty: io.stdinIsTTY,
     paths,
     keychain: getKeychain,
+    fileVault: vault,
+    repoFor,
     rotation: async () => {
       const probe = faultProbe(io.env);
       const { DefaultRotationHandlers } = await import('../rotation/handlers.js');

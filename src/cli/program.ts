@@ -25,6 +25,7 @@ import { register as registerPut } from './commands/put.js';
 import { register as registerRandom } from './commands/random.js';
 import { register as registerRotate } from './commands/rotate.js';
 import { register as registerStage } from './commands/stage.js';
+import { register as registerSync } from './commands/sync.js';
 import { register as registerTag } from './commands/tag.js';
 import { register as registerUpdate } from './commands/update.js';
 import { register as registerVersions } from './commands/versions.js';
@@ -69,6 +70,7 @@ export function createProgram(app: App): Command {
     registerMember,
     registerPolicy,
     registerVerify,
+    registerSync,
     registerAudit,
     registerDoctor,
   ]) {

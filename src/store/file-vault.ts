@@ -134,7 +134,7 @@ export class FileVaultRepository implements VaultRepository {
     }
   }
 
-  async #load(text: string): Promise<Loaded> {
+  async #load(text: string, checkTrust = true): Promise<Loaded> {
     const parsed = parseFile(text);
     const { records, lines, raw } = parsed;
     const lineOf = new Map<VaultFileRecord, number>();
@@ -260,6 +260,13 @@ export class FileVaultRepository implements VaultRepository {
       if (max === undefined || r.ctr > max) throw integrity(`record at line ${at(k)} has a counter beyond its writer's head`);
     });
 
+    const genesis = sha256Hex([raw[0] as string]);
+    if (!checkTrust) {
+      const now = this.#opts.clock.now().toISOString();
+      const live = secrets.filter((e) => e.secret.purge === undefined || e.secret.purge > now);
+      return { state: { vault, members, policies, head, secrets: live }, lineOf, genesis, trusted: undefined, pinned: undefined };
+    }
+
     // The path: a different vault put where this machine used another one is refused.
     const pinned = this.#opts.trust.pinnedVault(this.location);
     if (pinned !== undefined && pinned !== vault.id) {
@@ -270,7 +277,6 @@ export class FileVaultRepository implements VaultRepository {
     }
 
     // Rollback: compare with the highest counters this machine has seen for this vault.
-    const genesis = sha256Hex([raw[0] as string]);
     const trusted = this.#opts.trust.get(vault.id);
     if (trusted) {
       if (trusted.genesis !== genesis) {
@@ -338,6 +344,51 @@ export class FileVaultRepository implements VaultRepository {
     } catch {
       // Trust state is a defence in depth; a read must not fail because it cannot be saved.
     }
+  }
+
+  /**
+   * Parses and verifies a copy of a vault held elsewhere (a merge's base, ours or theirs):
+   * structure, genesis, member chain, signatures, head digest and counters, but not this
+   * machine's trust state or path pin, which the caller compares itself.
+   */
+  async inspect(text: string): Promise<{ state: VaultState; genesis: string }> {
+    const loaded = await this.#load(text, false);
+    return { state: loaded.state, genesis: loaded.genesis };
+  }
+
+  /**
+   * Signs a merged state as `identity` (unsigned records and a new head, counter above both
+   * copies and this machine's own) and returns the file text, verified by parsing it back.
+   */
+  async signMerged(identity: Identity, state: VaultState): Promise<string> {
+    const trusted = this.#opts.trust.get(state.vault.id);
+    const ctr = Math.max(state.head.ctrs.get(identity.id) ?? 0, trusted?.ctrs.get(identity.id) ?? 0) + 1;
+    const signed = await this.#sign(state, identity, ctr);
+    const text = serializeFile(orderedRecords(signed).map(serializeRecord));
+    await this.#load(text, false);
+    return text;
+  }
+
+  /** Replaces the vault file with `text` (a verified merge) under the lock, atomically. */
+  async replace(text: string): Promise<void> {
+    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
+    try {
+      mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
+      writeFileAtomic(this.#opts.path, text);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Remembers the counters of a state this machine accepted (after a merge or a clone). */
+  trust(state: VaultState, genesis: string): void {
+    this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+    if (this.#opts.trust.pinnedVault(this.location) === undefined) this.#opts.trust.pin(this.location, state.vault.id);
+  }
+
+  /** The counters this machine has seen for a vault. */
+  trusted(vaultId: string): ReadonlyMap<string, number> | undefined {
+    return this.#opts.trust.get(vaultId)?.ctrs;
   }
 
   async verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void> {

@@ -1,0 +1,451 @@
+/**
+ * Sharing a vault through git (DESIGN.md section 10): `init --git`, `clone`, `sync`,
+ * `sync --setup`, the merge driver git calls for `vault.yaml`, the diff text converter, and
+ * `status`. The merge itself is core/merge.ts; this file moves files and runs git.
+ *
+ * Trust across the remote: every fetched copy is verified (signatures, members, policies,
+ * digest, counters) before it is merged, and refused as a rollback when a writer's counter is
+ * below what this machine has seen — of another writer from anywhere, or of this identity in
+ * what it has pushed. A copy that fails is never merged and the local vault is left as it was.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { isAdmin, writeProblem } from '../core/access.js';
+import { SecretsError } from '../core/errors.js';
+import { mergeVaults } from '../core/merge.js';
+import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../core/model.js';
+import type { Identity } from '../core/ports.js';
+import type { CoreDeps } from '../core/use-cases/deps.js';
+import { reseal } from '../core/use-cases/reseal.js';
+import { publishTrail } from '../audit/team-trail.js';
+import { writeFileAtomic } from '../store/atomic.js';
+import { formatFingerprint } from '../crypto/identity.js';
+import type { FileVaultRepository } from '../store/file-vault.js';
+import { firstLine, Git, shellQuote } from './git.js';
+
+/** The vault file's name inside a shared work tree. */
+export const VAULT_FILE = 'vault.yaml';
+const BRANCH = 'main';
+/** A rejected push is retried this many times (fetch, merge, push again). */
+const PUSH_ATTEMPTS = 5;
+
+const GITIGNORE = `# secrets: lock and temp files of the vault are never shared
+*.lock
+.*.tmp-*
+`;
+const GITATTRIBUTES = `# secrets: record-level merges and value-free diffs (secrets sync --setup registers the drivers)
+${VAULT_FILE} merge=secrets diff=secrets
+`;
+
+/** What sync needs from the composition root. */
+export interface SyncContext {
+  readonly deps: CoreDeps;
+  readonly repo: FileVaultRepository;
+  readonly vaultPath: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** `node /path/to/bin/secrets`, for the drivers git runs. */
+  readonly self: readonly string[];
+  /** `$XDG_STATE_HOME/secrets`. */
+  readonly stateDir: string;
+  /** This machine's audit log of a vault. */
+  readonly auditLogPath: (vaultId: string) => string;
+  readonly note: (message: string) => void;
+}
+
+/** What this machine remembers about syncing one vault. */
+interface SyncState {
+  lastSync?: string;
+  /** Highest counter per writer seen in the remote's copies (fetched or pushed). */
+  remote: Record<string, number>;
+}
+
+function syncStatePath(ctx: SyncContext, vaultId: string): string {
+  return join(ctx.stateDir, 'sync', `${vaultId}.json`);
+}
+
+function readSyncState(ctx: SyncContext, vaultId: string): SyncState {
+  try {
+    const raw = JSON.parse(readFileSync(syncStatePath(ctx, vaultId), 'utf8')) as Partial<SyncState>;
+    return { ...(typeof raw.lastSync === 'string' ? { lastSync: raw.lastSync } : {}), remote: typeof raw.remote === 'object' && raw.remote !== null ? raw.remote : {} };
+  } catch {
+    return { remote: {} };
+  }
+}
+
+function writeSyncState(ctx: SyncContext, vaultId: string, s: SyncState): void {
+  const path = syncStatePath(ctx, vaultId);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileAtomic(path, `${JSON.stringify(s, null, 2)}\n`);
+}
+
+function rememberRemote(ctx: SyncContext, state: VaultState, synced: boolean): void {
+  const s = readSyncState(ctx, state.vault.id);
+  for (const [w, c] of state.head.ctrs) s.remote[w] = Math.max(c, s.remote[w] ?? 0);
+  if (synced) s.lastSync = ctx.deps.clock.now().toISOString();
+  writeSyncState(ctx, state.vault.id, s);
+}
+
+function git(ctx: SyncContext): Git {
+  return new Git(dirname(ctx.vaultPath), ctx.env);
+}
+
+async function isWorkTree(g: Git): Promise<boolean> {
+  const r = await g.run(['rev-parse', '--show-toplevel']);
+  return r.code === 0 && resolve(r.stdout.trim()) === resolve(g.dir);
+}
+
+/** Commits as the member when git has no identity configured (CI, fresh machines). */
+async function authorEnv(g: Git, name: string, identityId: string): Promise<Record<string, string>> {
+  const email = (await g.run(['config', 'user.email'])).stdout.trim();
+  if (email !== '') return {};
+  return { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: `${identityId}@secrets.invalid`, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: `${identityId}@secrets.invalid` };
+}
+
+/** Registers the merge and diff drivers in the work tree's own git config. */
+async function registerDrivers(ctx: SyncContext, g: Git): Promise<void> {
+  const self = ctx.self.map(shellQuote).join(' ');
+  await g.ok(['config', 'merge.secrets.name', 'secrets vault record-level merge']);
+  await g.ok(['config', 'merge.secrets.driver', `${self} merge-driver %O %A %B`]);
+  await g.ok(['config', 'diff.secrets.textconv', `${self} diff-text`]);
+}
+
+function ensureFile(path: string, text: string): boolean {
+  if (existsSync(path)) return false;
+  writeFileSync(path, text, { mode: 0o644 });
+  return true;
+}
+
+/**
+ * Makes the vault's directory a git work tree (if it is not one), with .gitignore,
+ * .gitattributes and the drivers, and `origin` when a remote is given. Commits the vault.
+ */
+export async function setupSync(ctx: SyncContext, opts: { remote?: string | undefined }): Promise<{ Directory: string; Remote?: string; Created: boolean }> {
+  const { identity } = await ctx.deps.identities.load();
+  const state = await ctx.deps.vault.read(identity);
+  const g = git(ctx);
+  let created = false;
+  if (!(await isWorkTree(g))) {
+    await g.ok(['init', '-q', '-b', BRANCH]);
+    created = true;
+  }
+  const dir = g.dir;
+  ensureFile(join(dir, '.gitignore'), GITIGNORE);
+  if (!ensureFile(join(dir, '.gitattributes'), GITATTRIBUTES)) {
+    const text = readFileSync(join(dir, '.gitattributes'), 'utf8');
+    if (!text.includes('merge=secrets')) writeFileSync(join(dir, '.gitattributes'), `${text.endsWith('\n') || text === '' ? text : `${text}\n`}${GITATTRIBUTES}`);
+  }
+  await registerDrivers(ctx, g);
+  if (opts.remote !== undefined) {
+    const has = (await g.run(['remote', 'get-url', 'origin'])).code === 0;
+    await g.ok(['remote', has ? 'set-url' : 'add', 'origin', opts.remote]);
+  }
+  await g.ok(['add', '--', VAULT_FILE, '.gitignore', '.gitattributes']);
+  const me = state.members.find((m) => m.id === identity.id);
+  if ((await g.run(['diff', '--cached', '--quiet'])).code !== 0) {
+    await g.ok(['commit', '-q', '-m', `secrets: share vault ${state.vault.id}`], { env: await authorEnv(g, me?.name ?? 'secrets', identity.id) });
+  }
+  return { Directory: dir, ...(opts.remote !== undefined ? { Remote: opts.remote } : {}), Created: created };
+}
+
+/** The admins of a vault, for a person to compare out of band. */
+function adminsOf(state: VaultState): { Name: string; Fingerprint: string }[] {
+  return state.members.filter(isAdmin).map((m) => ({ Name: m.name, Fingerprint: formatFingerprint(m.id) }));
+}
+
+/** `secrets clone REMOTE [DIR]`: clone, verify every record, pin the vault and its counters. */
+export async function cloneVault(
+  ctx: Omit<SyncContext, 'vaultPath' | 'repo'> & { repoFor: (vaultPath: string) => FileVaultRepository },
+  opts: { remote: string; dir?: string | undefined; cwd: string },
+): Promise<{ Directory: string; VaultPath: string; VaultId: string; Name: string; Admins: { Name: string; Fingerprint: string }[]; Records: number }> {
+  const dir = resolve(opts.cwd, opts.dir ?? basename(opts.remote).replace(/\.git$/, '') ?? 'vault');
+  if (existsSync(dir)) throw new SecretsError('ALREADY_EXISTS', `${dir} already exists`, 'pick another directory: `secrets clone REMOTE DIR`');
+  const parent = new Git(dirname(dir), ctx.env);
+  mkdirSync(dirname(dir), { recursive: true });
+  // sync always pushes to main, whatever the remote's default branch is.
+  const r = await parent.run(['clone', '-q', '-b', BRANCH, '--', opts.remote, dir], { network: true });
+  if (r.code !== 0) throw new SecretsError('STORAGE', `cannot clone ${opts.remote}: ${firstLine(r.stderr)}`, 'check the remote URL and your access to it');
+  const vaultPath = join(dir, VAULT_FILE);
+  const repo = ctx.repoFor(vaultPath);
+  let text: string;
+  try {
+    text = readFileSync(vaultPath, 'utf8');
+  } catch {
+    throw new SecretsError('VAULT_NOT_FOUND', `${opts.remote} holds no ${VAULT_FILE}`, 'share a vault with `secrets sync --setup --remote URL` first');
+  }
+  const { state, genesis } = await repo.inspect(text);
+  const all = await repo.verifyAll(state);
+  if (all.problems.length > 0) {
+    throw new SecretsError('INTEGRITY', `the cloned vault holds ${all.problems.length} record(s) that fail verification: ${all.problems[0] ?? ''}`, `do not use it; ${dir} was left for inspection`);
+  }
+  const full: SyncContext = { ...ctx, vaultPath, repo };
+  await registerDrivers(full, new Git(dir, ctx.env));
+  repo.trust(state, genesis);
+  rememberRemote(full, state, true);
+  return { Directory: dir, VaultPath: vaultPath, VaultId: state.vault.id, Name: state.vault.name, Admins: adminsOf(state), Records: all.checked };
+}
+
+/** Refuses a copy of the remote whose counters went backwards. */
+function assertNotRolledBack(ctx: SyncContext, state: VaultState, identityId: string): void {
+  const seen = readSyncState(ctx, state.vault.id).remote;
+  const trusted = ctx.repo.trusted(state.vault.id) ?? new Map<string, number>();
+  const writers = new Set([...Object.keys(seen), ...[...trusted.keys()].filter((w) => w !== identityId)]);
+  for (const w of writers) {
+    const have = state.head.ctrs.get(w) ?? 0;
+    // Another writer's records reach this machine only through the remote, so anything this
+    // machine saw of them must still be there; our own may simply not be pushed yet.
+    const floor = Math.max(seen[w] ?? 0, w === identityId ? 0 : (trusted.get(w) ?? 0));
+    if (have < floor) {
+      const who = state.members.find((m) => m.id === w)?.name ?? 'a former member';
+      throw new SecretsError(
+        'ROLLBACK',
+        `the remote's vault was rolled back: writer ${JSON.stringify(who)} (${w}) was at counter ${floor} on this machine, the remote has ${have}`,
+        'someone force-pushed an older vault, or the remote was restored from an old backup; nothing was merged. Push your copy back only after checking why',
+      );
+    }
+  }
+}
+
+/** May the merging identity re-sign this record (as one it wrote)? */
+function resignCheck(state: VaultState, identityId: string): (record: SecretRecord | VersionRecord, entry: SecretEntry) => boolean {
+  return (record, entry) => writeProblem(state, { ...record, by: identityId }, entry) === undefined;
+}
+
+/** Merges three texts of the vault file as `identity`; returns the signed text and the conflicts. */
+export async function mergeTexts(
+  ctx: SyncContext,
+  identity: Identity,
+  texts: { base?: string | undefined; ours: string; theirs: string },
+): Promise<{ text: string; conflicts: readonly string[]; state: VaultState }> {
+  const ours = await ctx.repo.inspect(texts.ours);
+  const theirs = await ctx.repo.inspect(texts.theirs);
+  assertNotRolledBack(ctx, theirs.state, identity.id);
+  let base: VaultState | undefined;
+  if (texts.base !== undefined && texts.base.trim() !== '') {
+    try {
+      base = (await ctx.repo.inspect(texts.base)).state;
+    } catch {
+      base = undefined; // a damaged ancestor only makes the merge more conservative
+    }
+  }
+  const merger = ours.state.members.find((m) => m.id === identity.id && m.removed === undefined);
+  if (!merger) throw new SecretsError('DENIED', `this identity (${identity.id}) is not a member of the vault, so it cannot merge it`, 'ask an admin to add it: `secrets identity show`');
+  const merged = mergeVaults(base, ours.state, theirs.state, resignCheck(ours.state, identity.id));
+  let state = merged.state;
+  const conflicts = [...merged.conflicts];
+  // Keys follow policy: a secret added on one side may need readers a policy on the other side grants.
+  if (isAdmin(merger)) {
+    const sealed = await reseal(ctx.deps, identity, state);
+    state = sealed.state;
+    if (sealed.report.unshared.length > 0) conflicts.push(`this identity holds no key for ${sealed.report.unshared.join(', ')}; an admin who does should run \`secrets reseal\``);
+  }
+  const text = await ctx.repo.signMerged(identity, state);
+  return { text, conflicts, state };
+}
+
+/** `secrets merge-driver %O %A %B`: git's custom merge driver; writes the merge into %A. */
+export async function runMergeDriver(ctx: SyncContext, files: { base: string; ours: string; theirs: string }): Promise<{ conflicts: readonly string[] }> {
+  const { identity } = await ctx.deps.identities.load();
+  const read = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+  const ours = read(files.ours);
+  const theirs = read(files.theirs);
+  if (ours === undefined || theirs === undefined) throw new SecretsError('USAGE', 'merge-driver needs the files git gives it: %O %A %B');
+  const merged = await mergeTexts(ctx, identity, { base: read(files.base), ours, theirs });
+  writeFileSync(files.ours, merged.text);
+  return { conflicts: merged.conflicts };
+}
+
+/** What `sync` did. */
+export interface SyncResult {
+  readonly Committed: boolean;
+  readonly Merged: boolean;
+  readonly Pushed: boolean;
+  readonly Offline: boolean;
+  readonly Conflicts: readonly string[];
+  readonly Remote?: string;
+  readonly PublishedEvents: number;
+}
+
+async function commitLocal(ctx: SyncContext, g: Git, identity: Identity, state: VaultState): Promise<boolean> {
+  await g.ok(['add', '--', VAULT_FILE, ...(existsSync(join(g.dir, 'audit')) ? ['audit'] : [])]);
+  if ((await g.run(['diff', '--cached', '--quiet'])).code === 0) return false;
+  const me = state.members.find((m) => m.id === identity.id);
+  const changed = (await g.ok(['diff', '--cached', '--numstat', '--', VAULT_FILE])).trim();
+  const lines = changed === '' ? 0 : Number(changed.split(/\s+/)[0] ?? 0);
+  // The message names no secret: who, which vault, how many record lines.
+  await g.ok(['commit', '-q', '-m', `secrets: ${lines} record line(s) from ${me?.name ?? identity.id} (${formatFingerprint(identity.id)})`], {
+    env: await authorEnv(g, me?.name ?? 'secrets', identity.id),
+  });
+  return true;
+}
+
+/** Resolves a textual conflict in vault.yaml (no driver registered) with the semantic merge. */
+async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Promise<readonly string[]> {
+  const conflicted = (await g.ok(['diff', '--name-only', '--diff-filter=U'])).split('\n').filter(Boolean);
+  const others = conflicted.filter((f) => f !== VAULT_FILE);
+  if (others.length > 0) {
+    await g.run(['merge', '--abort']);
+    throw new SecretsError('CONFLICT', `git could not merge ${others.join(', ')} (not the vault file); nothing was merged`, `resolve it in ${g.dir} with git, then run \`secrets sync\` again`);
+  }
+  const base = await g.show(':1', VAULT_FILE);
+  const ours = await g.show(':2', VAULT_FILE);
+  const theirs = await g.show(':3', VAULT_FILE);
+  if (ours === undefined || theirs === undefined) {
+    await g.run(['merge', '--abort']);
+    throw new SecretsError('CONFLICT', `${VAULT_FILE} was deleted on one side of the merge; nothing was merged`, 'restore it from git history');
+  }
+  const merged = await mergeTexts(ctx, identity, { base, ours, theirs });
+  writeFileAtomic(ctx.vaultPath, merged.text);
+  await g.ok(['add', '--', VAULT_FILE]);
+  await g.ok(['commit', '-q', '--no-edit'], { env: await authorEnv(g, 'secrets', identity.id) });
+  return merged.conflicts;
+}
+
+/** Lines the merge driver printed (through git's stderr) about conflicts it resolved. */
+function driverReports(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('secrets: merged: '))
+    .map((l) => l.slice('secrets: merged: '.length));
+}
+
+/** `secrets sync`: commit, fetch, verify, merge, verify, commit, push (retrying a rejected push). */
+export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
+  const g = git(ctx);
+  if (!(await isWorkTree(g))) {
+    throw new SecretsError('USAGE', `${g.dir} is not a git work tree of its own`, 'share the vault first: `secrets sync --setup --remote URL` (or `secrets clone URL` to use a shared one)');
+  }
+  const { identity } = await ctx.deps.identities.load();
+  const local = await ctx.deps.vault.read(identity);
+  let published = 0;
+  if (local.members.some((m) => m.id === identity.id && m.removed === undefined)) {
+    const logPath = ctx.auditLogPath(local.vault.id);
+    if (existsSync(logPath)) published = (await publishTrail({ vaultPath: ctx.vaultPath, vaultId: local.vault.id, localLog: logPath, identity })).published;
+  }
+  // Drivers may be missing in a clone made by plain git; make sure they are there.
+  await registerDrivers(ctx, g);
+  const committed = await commitLocal(ctx, g, identity, local);
+  const remote = (await g.run(['remote', 'get-url', 'origin'])).stdout.trim();
+  if (remote === '') {
+    return { Committed: committed, Merged: false, Pushed: false, Offline: true, Conflicts: [], PublishedEvents: published };
+  }
+  const conflicts: string[] = [];
+  let merged = false;
+  for (let attempt = 1; ; attempt++) {
+    const fetch = await g.run(['fetch', '-q', 'origin'], { network: true });
+    if (fetch.code !== 0) {
+      ctx.note(`the remote is unreachable (${firstLine(fetch.stderr)}); your changes are committed locally and will be pushed by the next sync`);
+      return { Committed: committed, Merged: false, Pushed: false, Offline: true, Conflicts: conflicts, Remote: remote, PublishedEvents: published };
+    }
+    const remoteRef = `origin/${BRANCH}`;
+    const hasRemote = (await g.run(['rev-parse', '--verify', '-q', remoteRef])).code === 0;
+    if (hasRemote) {
+      const theirsText = await g.show(remoteRef, VAULT_FILE);
+      if (theirsText !== undefined) {
+        const theirs = await ctx.repo.inspect(theirsText);
+        assertNotRolledBack(ctx, theirs.state, identity.id);
+        rememberRemote(ctx, theirs.state, false);
+      }
+      const before = (await g.ok(['rev-parse', 'HEAD'])).trim();
+      // The merge driver git runs is this program: it needs the identity, wherever it comes from.
+      const key = ctx.env['SECRETS_IDENTITY_KEY'];
+      const m = await g.run(['merge', '-q', '--no-edit', remoteRef], { env: { ...(await authorEnv(g, 'secrets', identity.id)), ...(key !== undefined ? { SECRETS_IDENTITY_KEY: key } : {}) } });
+      conflicts.push(...driverReports(m.stderr));
+      if (m.code !== 0) {
+        const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.trim();
+        if (unmerged === '') throw new SecretsError('CONFLICT', `git merge failed: ${firstLine(m.stderr)}`, `look at ${g.dir} with git status`);
+        conflicts.push(...(await resolveConflict(ctx, g, identity)));
+      }
+      merged = merged || (await g.ok(['rev-parse', 'HEAD'])).trim() !== before;
+      // The result must load as any command would load it: verified, and not a rollback here.
+      await ctx.deps.vault.read(identity);
+    }
+    const push = await g.run(['push', '-q', 'origin', `HEAD:${BRANCH}`], { network: true });
+    if (push.code === 0) {
+      const now = await ctx.deps.vault.read(identity);
+      rememberRemote(ctx, now, true);
+      return { Committed: committed, Merged: merged, Pushed: true, Offline: false, Conflicts: conflicts, Remote: remote, PublishedEvents: published };
+    }
+    const rejected = /rejected|non-fast-forward|fetch first/.test(push.stderr);
+    if (!rejected) {
+      ctx.note(`the push failed (${firstLine(push.stderr)}); your changes are committed locally and will be pushed by the next sync`);
+      return { Committed: committed, Merged: merged, Pushed: false, Offline: true, Conflicts: conflicts, Remote: remote, PublishedEvents: published };
+    }
+    if (attempt >= PUSH_ATTEMPTS) {
+      throw new SecretsError('CONFLICT', `the remote kept moving: push rejected ${PUSH_ATTEMPTS} times`, 'run `secrets sync` again');
+    }
+  }
+}
+
+/** `secrets status`. */
+export async function syncStatus(ctx: SyncContext, opts: { fetch: boolean }): Promise<{
+  Vault: string;
+  VaultId: string;
+  Git: boolean;
+  Remote?: string;
+  LastSync?: string;
+  UncommittedChanges: boolean;
+  Ahead?: number;
+  Behind?: number;
+  Members: { Name: string; Role: string; Fingerprint: string }[];
+}> {
+  const { identity } = await ctx.deps.identities.load();
+  const state = await ctx.deps.vault.read(identity);
+  const members = state.members
+    .filter((m) => m.removed === undefined)
+    .map((m) => ({ Name: m.name, Role: isAdmin(m) ? 'admin' : 'member', Fingerprint: formatFingerprint(m.id) }));
+  const base = { Vault: ctx.vaultPath, VaultId: state.vault.id, Members: members };
+  const g = git(ctx);
+  if (!(await isWorkTree(g))) return { ...base, Git: false, UncommittedChanges: false };
+  const sync = readSyncState(ctx, state.vault.id);
+  const remote = (await g.run(['remote', 'get-url', 'origin'])).stdout.trim();
+  if (opts.fetch && remote !== '') {
+    const f = await g.run(['fetch', '-q', 'origin'], { network: true });
+    if (f.code !== 0) ctx.note(`cannot reach the remote: ${firstLine(f.stderr)}; ahead/behind are as of the last fetch`);
+  }
+  const dirty = (await g.ok(['status', '--porcelain', '--', VAULT_FILE, 'audit'])).trim() !== '';
+  let ahead: number | undefined;
+  let behind: number | undefined;
+  const counts = await g.run(['rev-list', '--left-right', '--count', `HEAD...origin/${BRANCH}`]);
+  if (counts.code === 0) {
+    const [a, b] = counts.stdout.trim().split(/\s+/).map(Number);
+    ahead = a;
+    behind = b;
+  }
+  return {
+    ...base,
+    Git: true,
+    ...(remote !== '' ? { Remote: remote } : {}),
+    ...(sync.lastSync !== undefined ? { LastSync: sync.lastSync } : {}),
+    UncommittedChanges: dirty,
+    ...(ahead !== undefined ? { Ahead: ahead } : {}),
+    ...(behind !== undefined ? { Behind: behind } : {}),
+  };
+}
+
+/** `secrets diff-text FILE`: the vault without ciphertexts, for `git diff` (textconv). */
+export function diffText(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('- {')) continue;
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line.slice(2)) as Record<string, unknown>;
+    } catch {
+      out.push('(unparseable line)');
+      continue;
+    }
+    const kind = r['kind'];
+    const obj = (v: unknown): Record<string, string> => (typeof v === 'object' && v !== null ? (v as Record<string, string>) : {});
+    if (kind === 'vault') out.push(`vault ${String(r['id'])} ${JSON.stringify(r['name'])}`);
+    else if (kind === 'member') out.push(`member ${String(r['name'])} ${String(r['id'])} ${(r['roles'] as string[] | undefined)?.join(',') ?? ''}${r['removed'] ? ' (removed)' : ''}`);
+    else if (kind === 'policy') out.push(typeof r['name'] === 'string' ? `policy ${r['name']} attached to ${JSON.stringify(r['attached'])}` : `resource policy of ${String(r['secret'])}`);
+    else if (kind === 'secret') {
+      const tags = Object.entries(obj(r['tags'])).map(([k, v]) => `${k}=${v}`).join(' ');
+      const stages = Object.entries(obj(r['stages'])).map(([k, v]) => `${k}:${v}`).join(' ');
+      out.push(`secret ${String(r['name'])}${r['deleted'] ? ' (deleted)' : ''}${tags ? ` tags[${tags}]` : ''} stages[${stages}]${r['rotation'] ? ' rotation' : ''}`);
+    } else if (kind === 'version') {
+      out.push(`  version ${String(r['id'])} ${String(r['created'])} readers=${Object.keys(obj(r['keys'])).length} by ${String(r['by'])}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
