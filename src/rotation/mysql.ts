@@ -32,8 +32,9 @@
  * note that this one statement carries the plaintext.
  *
  * single-user: if PENDING already logs in (a resumed rotation), nothing to do; else log in with
- * CURRENT (or PREVIOUS, when CURRENT no longer works) and change the account's own password
- * (`CURRENT_USER()`: the account the server matched, whatever its host part).
+ * CURRENT (or PREVIOUS, when CURRENT no longer works) and change the account's own password:
+ * the account the server matched, whatever its host part (MySQL `ALTER USER CURRENT_USER()`,
+ * MariaDB `SET PASSWORD`, which any account may run for itself).
  *
  * alternating-users: the users `base` and `base_clone` take turns; the master logs in, and for
  * every host `base` exists on (`SELECT Host FROM mysql.user`): creates `base_clone`@host if

@@ -315,6 +315,10 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
     throw new SecretsError('USAGE', `${g.dir} is not a git work tree of its own`, 'share the vault first: `secrets sync --setup --remote URL` (or `secrets clone URL` to use a shared one)');
   }
   const { identity } = await ctx.deps.identities.load();
+  // A plain `git pull` without the driver may have left vault.yaml conflicted: finish that merge first.
+  const conflicts: string[] = [];
+  const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
+  if (unmerged.includes(VAULT_FILE)) conflicts.push(...(await resolveConflict(ctx, g, identity)));
   const local = await ctx.deps.vault.read(identity);
   let published = 0;
   if (local.members.some((m) => m.id === identity.id && m.removed === undefined)) {
@@ -328,7 +332,6 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
   if (remote === '') {
     return { Committed: committed, Merged: false, Pushed: false, Offline: true, Conflicts: [], PublishedEvents: published };
   }
-  const conflicts: string[] = [];
   let merged = false;
   for (let attempt = 1; ; attempt++) {
     const fetch = await g.run(['fetch', '-q', 'origin'], { network: true });
