@@ -457,6 +457,18 @@ describe('rotation', () => {
         assert.notEqual(now, 'team-v0', "the admin reads bob's rotated value: the RotateSecret records verify");
         assert.equal(await team.ok(['get', 'team/key'], asBob), now);
         assert.equal((await team.run(['verify'])).code, 0);
+
+        // bob leaves: rotate what he could read; what has no rotation is listed, not skipped silently.
+        await team.ok(['create', 'team/plain', '--value-stdin'], { input: 'plain' });
+        await team.ok(['get', 'team/plain'], asBob);
+        await team.ok(['member', 'remove', 'bob', '--yes']);
+        const exposed = await team.run(['rotate', '--exposed-to', 'bob', '--json']);
+        assert.equal(exposed.code, 0, explain('rotate --exposed-to', exposed));
+        const items = (JSON.parse(exposed.stdout) as { Items: { Name: string; Outcome: string }[] }).Items;
+        assert.deepEqual(items.map((x) => [x.Name, x.Outcome]).sort(), [['team/key', 'rotated'], ['team/plain', 'skipped']]);
+        assert.notEqual(await team.ok(['get', 'team/key']), now, 'rotated after bob left');
+        const notRemoved = await team.run(['rotate', '--exposed-to', 'nobody']);
+        assert.equal(notRemoved.code, 3, explain('unknown member', notRemoved));
       } finally {
         team.cleanup();
       }

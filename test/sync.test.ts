@@ -363,6 +363,21 @@ describe('git sync', () => {
       assert.equal(await t.b.ok(['get', 'off/1']), 'o');
     });
 
+    it("the team audit trail rides along: each member's events are published by sync and verified by the others", async () => {
+      await syncOk(t.a);
+      await syncOk(t.b);
+      await syncOk(t.c);
+      await syncOk(t.a);
+      await syncOk(t.b);
+      const r = await t.c.run(['audit', 'verify', '--all-members']);
+      assert.equal(r.code, 0, explain('audit verify --all-members', r));
+      for (const who of ['alice', 'bob', 'carol']) assert.match(r.stderr, new RegExp(`${who}: \\d+ events, chain and signatures intact`));
+      const events = JSON.parse(await t.c.ok(['audit', '--all-members', '--json', '--limit', '10000'])) as { principal: { name?: string }; eventName: string }[];
+      const byWho = new Set(events.map((e) => e.principal.name));
+      for (const who of ['alice', 'bob', 'carol']) assert.ok(byWho.has(who), `events of ${who} are in the team trail`);
+      assert.ok(events.some((e) => e.principal.name === 'bob' && e.eventName === 'PutSecretValue'));
+    });
+
     it('git history holds no secret value in any encoding, and commit messages name no secret', async () => {
       for (const x of [t.a, t.b, t.c]) {
         const raw = git(x.dir, ['log', '-p', '--all', '--no-textconv']);
