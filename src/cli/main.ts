@@ -8,7 +8,7 @@ import { ExitCode, isSecretsError } from '../core/errors.js';
 import type { App, Output } from './app.js';
 import { buildDeps, type GlobalOptions } from './deps.js';
 import { type Io, processIo } from './io.js';
-import { createProgram } from './program.js';
+import { commandModules, createProgram } from './program.js';
 import { formatError, formatWarning } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -23,7 +23,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     warn: (message) => io.writeErr(formatWarning(message)),
   };
   try {
-    await createProgram(app).parseAsync([...argv], { from: 'user' });
+    await createProgram(app, await commandModules(argv)).parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander has already printed its message (or the help/version text).

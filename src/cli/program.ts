@@ -4,36 +4,74 @@
  */
 import { Command } from 'commander';
 import type { App } from './app.js';
-import { register as registerAudit } from './commands/audit.js';
 import { VERSION } from './version.js';
-import { register as registerCreate } from './commands/create.js';
-import { register as registerDelete } from './commands/delete.js';
-import { register as registerDescribe } from './commands/describe.js';
-import { register as registerDoctor } from './commands/doctor.js';
-import { register as registerEnv } from './commands/env.js';
-import { register as registerExec } from './commands/exec.js';
-import { register as registerGet } from './commands/get.js';
-import { register as registerInject } from './commands/inject.js';
-import { register as registerTransfer } from './commands/transfer.js';
-import { register as registerIdentity } from './commands/identity.js';
-import { register as registerMember } from './commands/member.js';
-import { register as registerPolicy } from './commands/policy.js';
-import { register as registerVerify } from './commands/verify.js';
-import { register as registerInit } from './commands/init.js';
-import { register as registerList } from './commands/list.js';
-import { register as registerPut } from './commands/put.js';
-import { register as registerRandom } from './commands/random.js';
-import { register as registerRotate } from './commands/rotate.js';
-import { register as registerStage } from './commands/stage.js';
-import { register as registerSync } from './commands/sync.js';
-import { register as registerTag } from './commands/tag.js';
-import { register as registerUpdate } from './commands/update.js';
-import { register as registerVersions } from './commands/versions.js';
 
-export { VERSION } from './version.js';
+/** A command module: registers its commands on the program. */
+type CommandModule = { register(program: Command, app: App): void };
 
-/** Builds the command tree. */
-export function createProgram(app: App): Command {
+/**
+ * Every command module, in help order, with the top-level commands it registers. Modules load
+ * only when needed: a run of `get` imports get.js alone, so no command pays for the others'
+ * dependencies (DESIGN.md section 2: "lazy-load what a command does not need").
+ */
+const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModule>])[] = [
+  [['init'], () => import('./commands/init.js')],
+  [['create'], () => import('./commands/create.js')],
+  [['get'], () => import('./commands/get.js')],
+  [['put'], () => import('./commands/put.js')],
+  [['update'], () => import('./commands/update.js')],
+  [['describe'], () => import('./commands/describe.js')],
+  [['versions'], () => import('./commands/versions.js')],
+  [['stage'], () => import('./commands/stage.js')],
+  [['list'], () => import('./commands/list.js')],
+  [['tag', 'untag'], () => import('./commands/tag.js')],
+  [['delete', 'restore'], () => import('./commands/delete.js')],
+  [['rotate'], () => import('./commands/rotate.js')],
+  [['exec'], () => import('./commands/exec.js')],
+  [['env'], () => import('./commands/env.js')],
+  [['inject'], () => import('./commands/inject.js')],
+  [['import', 'export'], () => import('./commands/transfer.js')],
+  [['random'], () => import('./commands/random.js')],
+  [['identity'], () => import('./commands/identity.js')],
+  [['member'], () => import('./commands/member.js')],
+  [['policy'], () => import('./commands/policy.js')],
+  [['verify', 'reseal'], () => import('./commands/verify.js')],
+  [['sync', 'clone', 'status', 'merge-driver', 'diff-text'], () => import('./commands/sync.js')],
+  [['audit'], () => import('./commands/audit.js')],
+  [['doctor'], () => import('./commands/doctor.js')],
+];
+
+/** Global options that take a value (so the command name is found after them). */
+const GLOBAL_WITH_VALUE = new Set(['--vault', '--identity-file', '--audit']);
+
+/** The command word of `argv`: the first argument that is not a global option or its value. */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (GLOBAL_WITH_VALUE.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) {
+      if ([...GLOBAL_WITH_VALUE].some((g) => a.startsWith(`${g}=`))) continue;
+      return undefined; // --help, --version or an unknown flag: the full program answers
+    }
+    return a;
+  }
+  return undefined;
+}
+
+/** The modules `argv` needs: the one owning its command, or all of them (help, unknown commands). */
+export async function commandModules(argv: readonly string[]): Promise<CommandModule[]> {
+  const word = commandWord(argv);
+  const owner = word !== undefined && word !== 'help' ? MODULES.find(([names]) => names.includes(word)) : undefined;
+  return Promise.all((owner ? [owner] : MODULES).map(([, load]) => load()));
+}
+
+export { VERSION };
+
+/** Builds the command tree with the given command modules (commandModules picks them). */
+export function createProgram(app: App, modules: readonly CommandModule[]): Command {
   const program = new Command('secrets')
     .description('A local-first secrets manager: an encrypted vault file, versions with staging labels, the key in your OS keychain.')
     .version(VERSION, '-V, --version')
@@ -48,34 +86,7 @@ export function createProgram(app: App): Command {
       outputError: (s, write) => write(s.replace(/^error: /, 'secrets: error: ')),
     });
   program.configureHelp({ sortSubcommands: false });
-  for (const register of [
-    registerInit,
-    registerCreate,
-    registerGet,
-    registerPut,
-    registerUpdate,
-    registerDescribe,
-    registerVersions,
-    registerStage,
-    registerList,
-    registerTag,
-    registerDelete,
-    registerRotate,
-    registerExec,
-    registerEnv,
-    registerInject,
-    registerTransfer,
-    registerRandom,
-    registerIdentity,
-    registerMember,
-    registerPolicy,
-    registerVerify,
-    registerSync,
-    registerAudit,
-    registerDoctor,
-  ]) {
-    register(program, app);
-  }
+  for (const m of modules) m.register(program, app);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program).slice(1)) {
     cmd.exitOverride().configureOutput({
