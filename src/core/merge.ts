@@ -3,22 +3,34 @@
  * section 10). Records are merged by identity — members by id, policies by name or secret,
  * secrets by id, versions by id — never by text, so a merge never conflicts textually:
  *
- * - versions are a union (a data key map changed on both sides is merged per reader);
+ * - versions are a union (a data key map changed on both sides is merged per reader: a reader
+ *   withdrawn on one side stays withdrawn; with no common ancestor only the readers of both are
+ *   kept); a version one side pruned stays pruned unless a merged label still needs it;
  * - a secret's metadata is merged field by field (description, each tag, each staging label,
  *   deletion, rotation); a field changed differently on both sides takes the newer side's value,
  *   and a staging label moved on both sides goes to the newer version, the other becoming
  *   PREVIOUS when the label is CURRENT: every such case is reported;
- * - a secret deleted on one side and changed on the other is kept, and reported;
+ * - a secret force-deleted on one side and changed (in content: a value or its metadata, not a
+ *   re-seal or a re-signature) on the other is kept, and reported; a secret scheduled for
+ *   deletion on one side and changed on the other stays scheduled, with the change, and reported;
+ * - two secrets under one name (created on both sides, or deleted and created again on one) keep
+ *   the newly created one, then the one created first; the other is reported and dropped;
  * - members and policies are admin-signed, so they are never re-signed here: one side's record
- *   is kept whole (a removal always wins over a concurrent change, as does a policy deletion).
+ *   is kept whole (a removal always wins over a concurrent change, as does a policy deletion);
+ * - a removal also wins over the removed member's concurrent writes: their secret and version
+ *   records from the other side are not carried (no honest reader would accept them), and no
+ *   version keeps a key for anyone who is not a current member of the merge.
  *
  * Records changed on both sides come out unsigned, for the merging identity to sign, when it may
- * sign them; otherwise the newer side's record is kept whole with its own signature and the
- * merge says what of the other side's change it could not carry. The head is rebuilt: each
- * writer's counter is the higher of the two. Pure: no I/O, no crypto.
+ * sign them; otherwise one side's record is kept whole with its own signature and the merge says
+ * what of the other side's change it could not carry. The head is rebuilt: each writer's counter
+ * is the higher of the two. Every choice is symmetric, so merge(ours, theirs) and
+ * merge(theirs, ours) say the same (the merging identity's right to re-sign aside). Pure: no I/O,
+ * no crypto.
  */
 import { SecretsError } from './errors.js';
-import type { HeadRecord, MemberRecord, PolicyRecord, SecretEntry, SecretRecord, VaultState, VersionRecord } from './model.js';
+import type { HeadRecord, MemberRecord, PolicyRecord, SecretEntry, SecretRecord, Signed, VaultState, VersionRecord } from './model.js';
+import { MAX_LABELS, MAX_TAGS } from './names.js';
 import { CURRENT, PREVIOUS, pruneVersions } from './versions.js';
 
 /** Whether the merging identity may re-sign this record (else the newer side is kept whole). */
@@ -50,8 +62,33 @@ function pick3<V>(base: V | undefined, ours: V | undefined, theirs: V | undefine
   return { value: undefined, conflict: true };
 }
 
+/** Code-unit order, for sorting ids and keys the same way on every machine. */
+function byText(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** A stable text of a value (map entries and object keys sorted), for comparing content. */
+function canon(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Map) return { map: [...(v as Map<string, unknown>)].sort(([x], [y]) => byText(x, y)) };
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([x], [y]) => byText(x, y)));
+    return v;
+  });
+}
+
+/** What a record says, whoever signed it. */
+function content(r: Signed): string {
+  const { by: _by, ctr: _ctr, sig: _sig, ...rest } = r;
+  return canon(rest);
+}
+
 const eqStr = (x: string | undefined, y: string | undefined): boolean => x === y;
-const eqJson = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
+const eqJson = (x: unknown, y: unknown): boolean => canon(x) === canon(y);
+
+/** Whether two string maps hold the same entries. */
+function sameMap(x: ReadonlyMap<string, string>, y: ReadonlyMap<string, string>): boolean {
+  return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+}
 
 /** Merges a string map key by key; `onConflict` decides keys changed differently on both sides. */
 function mergeMap(
@@ -62,7 +99,7 @@ function mergeMap(
 ): Map<string, string> {
   const out = new Map<string, string>();
   const keys = new Set([...ours.keys(), ...theirs.keys(), ...(base?.keys() ?? [])]);
-  for (const k of [...keys].sort()) {
+  for (const k of [...keys].sort(byText)) {
     const r = pick3(base?.get(k), ours.get(k), theirs.get(k), eqStr);
     const v = r.conflict ? onConflict(k, ours.get(k), theirs.get(k)) : r.value;
     if (v !== undefined) out.set(k, v);
@@ -70,12 +107,26 @@ function mergeMap(
   return out;
 }
 
+/** Trims a merged map to `max` entries: first keys the preferred side lacks, then any but `keep`, last key first. */
+function capMap(map: Map<string, string>, preferred: ReadonlyMap<string, string>, keep: ReadonlySet<string>, max: number): string[] {
+  const dropped: string[] = [];
+  for (const pass of [(k: string) => !preferred.has(k) && !keep.has(k), (k: string) => !keep.has(k)]) {
+    for (const k of [...map.keys()].sort(byText).reverse()) {
+      if (map.size <= max) return dropped;
+      if (!pass(k)) continue;
+      map.delete(k);
+      dropped.push(k);
+    }
+  }
+  return dropped;
+}
+
 function mergeMembers(base: readonly MemberRecord[], ours: readonly MemberRecord[], theirs: readonly MemberRecord[], conflicts: string[]): MemberRecord[] {
   const b = new Map(base.map((m) => [m.id, m]));
   const o = new Map(ours.map((m) => [m.id, m]));
   const t = new Map(theirs.map((m) => [m.id, m]));
   const out: MemberRecord[] = [];
-  for (const id of [...new Set([...o.keys(), ...t.keys()])].sort()) {
+  for (const id of [...new Set([...o.keys(), ...t.keys()])].sort(byText)) {
     const r = pick3(b.get(id), o.get(id), t.get(id), same);
     if (!r.conflict) {
       if (r.value) out.push(r.value);
@@ -94,6 +145,14 @@ function mergeMembers(base: readonly MemberRecord[], ours: readonly MemberRecord
     conflicts.push(`member ${JSON.stringify(kept.name)} was changed in both copies; kept ${kept.removed !== undefined ? 'the removal' : 'the newer record'}`);
     out.push(kept);
   }
+  // Two identities added under one name in the two copies are both kept (each was added by an admin).
+  const names = new Map<string, string>();
+  for (const m of out) {
+    if (m.removed !== undefined) continue;
+    const other = names.get(m.name);
+    if (other === undefined) names.set(m.name, m.id);
+    else conflicts.push(`members ${other} and ${m.id} were both added as ${JSON.stringify(m.name)} in the two copies; both are members: remove the one that is not meant`);
+  }
   return out;
 }
 
@@ -106,7 +165,7 @@ function mergePolicies(base: readonly PolicyRecord[], ours: readonly PolicyRecor
   const o = new Map(ours.map((p) => [policyKey(p), p]));
   const t = new Map(theirs.map((p) => [policyKey(p), p]));
   const out: PolicyRecord[] = [];
-  for (const key of [...new Set([...o.keys(), ...t.keys(), ...b.keys()])].sort()) {
+  for (const key of [...new Set([...o.keys(), ...t.keys(), ...b.keys()])].sort(byText)) {
     const r = pick3(b.get(key), o.get(key), t.get(key), same);
     if (!r.conflict) {
       if (r.value) out.push(r.value);
@@ -127,14 +186,67 @@ function mergePolicies(base: readonly PolicyRecord[], ours: readonly PolicyRecor
   return out;
 }
 
-function versionKey(v: VersionRecord): string {
-  return v.id;
+/**
+ * A side's entry without the writes of members the merge does not keep as current: a removal wins
+ * over the removed member's concurrent writes. Their changed records fall back to the base's;
+ * undefined when they created the secret.
+ */
+function withoutWritesOfRemoved(entry: SecretEntry, base: SecretEntry | undefined, current: ReadonlySet<string>, conflicts: string[]): SecretEntry | undefined {
+  const name = entry.secret.name;
+  const stale = (r: Signed, b: Signed | undefined): boolean => !current.has(r.by) && !same(r, b);
+  let secret = entry.secret;
+  if (stale(secret, base?.secret)) {
+    if (base === undefined) {
+      conflicts.push(`secret ${name} was created by ${secret.by}, who is removed from the vault in the other copy; it is not kept`);
+      return undefined;
+    }
+    conflicts.push(`the change to ${name} by ${secret.by}, who is removed from the vault in the other copy, is not kept`);
+    secret = base.secret;
+  }
+  const bv = new Map((base?.versions ?? []).map((v) => [v.id, v]));
+  let changed = secret !== entry.secret;
+  const versions: VersionRecord[] = [];
+  for (const v of entry.versions) {
+    const old = bv.get(v.id);
+    if (!stale(v, old)) {
+      versions.push(v);
+      continue;
+    }
+    changed = true;
+    conflicts.push(`version ${v.id} of ${name} as written by ${v.by}, who is removed from the vault in the other copy, is not kept`);
+    if (old) versions.push(old);
+  }
+  return changed ? { secret, versions } : entry;
 }
 
-function createdOf(entry: SecretEntry, versionId: string | undefined): string {
-  return entry.versions.find((v) => v.id === versionId)?.created ?? '';
+/** Whether a side changed what a secret says or holds since the base (re-signing, re-sealing and pruning are not such changes). */
+function changedContent(entry: SecretEntry, base: SecretEntry): boolean {
+  if (content(entry.secret) !== content(base.secret)) return true;
+  const bv = new Map(base.versions.map((v) => [v.id, v]));
+  return entry.versions.some((v) => {
+    const b = bv.get(v.id);
+    return !b || b.ct !== v.ct || b.n !== v.n || b.type !== v.type;
+  });
 }
 
+/** The readers' keys of one version re-sealed on both sides: merged per reader, or only the common readers when there is no base. */
+function mergeKeys(base: VersionRecord | undefined, ov: VersionRecord, tv: VersionRecord): Map<string, string> {
+  // Both sealed the same data key to one reader: either seal opens it; take one the same way everywhere.
+  const either = (o: string, t: string): string => (o < t ? o : t);
+  if (base === undefined) {
+    const out = new Map<string, string>();
+    for (const k of [...ov.keys.keys()].sort(byText)) {
+      const o = ov.keys.get(k) as string;
+      const t = tv.keys.get(k);
+      if (t !== undefined) out.set(k, either(o, t));
+    }
+    return out;
+  }
+  // Withdrawn on one side and re-sealed on the other: withdrawn.
+  return mergeMap(base.keys, ov.keys, tv.keys, (_k, o, t) => (o !== undefined && t !== undefined ? either(o, t) : undefined));
+}
+
+/** The merged versions of a secret, and the versions one side pruned and the other left alone (`spare`: kept only if a label needs one). */
 function mergeVersions(
   base: SecretEntry | undefined,
   ours: SecretEntry,
@@ -142,18 +254,20 @@ function mergeVersions(
   name: string,
   mayResign: (v: VersionRecord) => boolean,
   conflicts: string[],
-): VersionRecord[] {
-  const b = new Map((base?.versions ?? []).map((v) => [versionKey(v), v]));
-  const o = new Map(ours.versions.map((v) => [versionKey(v), v]));
-  const t = new Map(theirs.versions.map((v) => [versionKey(v), v]));
+): { versions: VersionRecord[]; spare: VersionRecord[] } {
+  const b = new Map((base?.versions ?? []).map((v) => [v.id, v]));
+  const o = new Map(ours.versions.map((v) => [v.id, v]));
+  const t = new Map(theirs.versions.map((v) => [v.id, v]));
   const out: VersionRecord[] = [];
-  for (const id of new Set([...o.keys(), ...t.keys()])) {
+  const spare: VersionRecord[] = [];
+  for (const id of [...new Set([...o.keys(), ...t.keys()])].sort(byText)) {
     const ov = o.get(id);
     const tv = t.get(id);
     const r = pick3(b.get(id), ov, tv, same);
     if (!r.conflict) {
-      // A version pruned on one side and untouched on the other stays pruned.
+      // A version pruned on one side and untouched on the other stays pruned (unless a label needs it).
       if (r.value) out.push(r.value);
+      else spare.push((ov ?? tv) as VersionRecord);
       continue;
     }
     if (!ov || !tv) {
@@ -168,64 +282,108 @@ function mergeVersions(
     }
     // The same value re-sealed differently on each side: merge the readers' keys.
     const bv = b.get(id);
-    const keys = mergeMap(bv?.keys, ov.keys, tv.keys, () => undefined);
+    const keys = mergeKeys(bv, ov, tv);
+    const readers = new Set([...ov.keys.keys(), ...tv.keys.keys()]);
+    const left = [...readers].filter((k) => !keys.has(k)).sort(byText);
+    if (bv === undefined && left.length > 0) {
+      conflicts.push(`version ${id} of ${name} has different readers in the two copies and no common ancestor; only the readers of both keep a key (${left.join(', ')} do not; an admin's \`secrets reseal\` restores who may read)`);
+    }
+    if (sameMap(keys, ov.keys) || sameMap(keys, tv.keys)) {
+      // One side already holds exactly the merged keys: keep it as signed.
+      out.push(sameMap(keys, ov.keys) && sameMap(keys, tv.keys) ? newer(ov, '', tv, '') : sameMap(keys, ov.keys) ? ov : tv);
+      continue;
+    }
     const draft: VersionRecord = { ...ov, keys };
     if (mayResign(draft)) {
       const { sig: _s, ...rest } = draft;
       out.push(rest);
-    } else {
-      // Fewer readers is the safe side when the keys cannot be re-signed together.
-      out.push(ov.keys.size <= tv.keys.size ? ov : tv);
-      conflicts.push(`the readers of version ${id} of ${name} changed in both copies; kept one side's (an admin's \`secrets reseal\` settles them)`);
+      continue;
     }
+    // Cannot re-sign: keep the side giving a key to the fewest readers the merge withdrew, then to the fewest readers.
+    const extra = (v: VersionRecord): string[] => [...v.keys.keys()].filter((k) => !keys.has(k)).sort(byText);
+    const eo = extra(ov).length;
+    const et = extra(tv).length;
+    const kept = eo !== et ? (eo < et ? ov : tv) : ov.keys.size !== tv.keys.size ? (ov.keys.size < tv.keys.size ? ov : tv) : newer(ov, '', tv, '');
+    const still = extra(kept);
+    conflicts.push(
+      `the readers of version ${id} of ${name} changed in both copies; kept one side's${still.length > 0 ? `, which still gives a key to ${still.join(', ')}` : ''} (an admin's \`secrets reseal\` settles them)`,
+    );
+    out.push(kept);
   }
-  return out;
+  return { versions: out, spare };
+}
+
+/** The creation time of a version in the pool, or '' when it is not there. */
+function createdOf(pool: ReadonlyMap<string, VersionRecord>, versionId: string | undefined): string {
+  return (versionId !== undefined ? pool.get(versionId)?.created : undefined) ?? '';
+}
+
+/** The newer of two versions by creation, then by id (undefined loses). */
+function newerVersion(pool: ReadonlyMap<string, VersionRecord>, a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  const ac = createdOf(pool, a);
+  const bc = createdOf(pool, b);
+  return ac > bc || (ac === bc && a > b) ? a : b;
 }
 
 function mergeSecretRecord(
   base: SecretRecord | undefined,
-  ours: SecretEntry,
-  theirs: SecretEntry,
-  merged: readonly VersionRecord[],
+  o: SecretRecord,
+  t: SecretRecord,
+  pool: ReadonlyMap<string, VersionRecord>,
   mayResign: (s: SecretRecord) => boolean,
   conflicts: string[],
 ): SecretRecord {
-  const o = ours.secret;
-  const t = theirs.secret;
   const r = pick3(base, o, t, same);
-  if (!r.conflict && r.value) return r.value;
+  const complete = (s: SecretRecord): boolean => [...s.stages.values()].every((id) => pool.has(id));
+  if (!r.conflict && r.value && complete(r.value)) return r.value;
   const name = o.name;
   const newerSide = newer(o, o.changed, t, t.changed);
-  const fromNewer = <K extends keyof SecretRecord>(key: K): SecretRecord[K] => newerSide[key];
   const field = <V>(what: string, bv: V | undefined, ov: V | undefined, tv: V | undefined): V | undefined => {
     const x = pick3(bv, ov, tv, eqJson);
     if (!x.conflict) return x.value;
     conflicts.push(`${what} of ${name} was changed in both copies; kept the newer`);
-    return (newerSide === o ? ov : tv);
+    return newerSide === o ? ov : tv;
   };
   const description = field('the description', base?.description, o.description, t.description);
-  const tags = mergeMap(base?.tags, o.tags, t.tags, (k, ov, tv) => {
+  const tags = mergeMap(base?.tags, o.tags, t.tags, (k) => {
     conflicts.push(`tag ${JSON.stringify(k)} of ${name} was changed in both copies; kept the newer`);
-    return newerSide === o ? ov : tv;
+    return newerSide.tags.get(k);
   });
-  const all: SecretEntry = { secret: o, versions: merged };
-  const losers: string[] = [];
+  for (const k of capMap(tags, newerSide.tags, new Set(), MAX_TAGS)) {
+    conflicts.push(`tag ${JSON.stringify(k)} of ${name} is dropped: with both copies' tags the secret would have more than ${MAX_TAGS}`);
+  }
+  const moved = new Map<string, string | undefined>();
   const stages = mergeMap(base?.stages, o.stages, t.stages, (label, ov, tv) => {
     // Moved to two different versions: the newer version wins, as a later write would have.
-    const oc = createdOf(all, ov);
-    const tc = createdOf(all, tv);
-    const win = ov === undefined ? tv : tv === undefined ? ov : oc > tc || (oc === tc && ov > tv) ? ov : tv;
-    const lose = win === ov ? tv : ov;
-    if (label === CURRENT && lose !== undefined) losers.push(lose);
-    conflicts.push(`label ${label} of ${name} was moved in both copies; it is on version ${win ?? '(none)'}${lose !== undefined ? `, not ${lose}` : ''}`);
+    const win = newerVersion(pool, pool.has(ov ?? '') ? ov : undefined, pool.has(tv ?? '') ? tv : undefined) ?? newerVersion(pool, ov, tv);
+    moved.set(label, win === ov ? tv : ov);
     return win;
   });
   // The CURRENT that lost stays reachable as PREVIOUS, as if the two writes had happened in turn.
-  const lost = losers[0];
-  if (lost !== undefined && stages.get(CURRENT) !== lost) stages.set(PREVIOUS, lost);
-  for (const [label, id] of stages) if (!merged.some((v) => v.id === id)) stages.delete(label);
+  const lost = moved.get(CURRENT);
+  if (lost !== undefined && pool.has(lost) && stages.get(CURRENT) !== lost) stages.set(PREVIOUS, lost);
+  // A label must point at a version the merge keeps: else the newest version either copy had it on.
+  for (const [label, id] of [...stages]) {
+    if (pool.has(id)) continue;
+    const alt = [o.stages.get(label), t.stages.get(label), base?.stages.get(label)].filter((v): v is string => v !== undefined && pool.has(v)).reduce<string | undefined>((a, v) => newerVersion(pool, a, v), undefined);
+    if (alt !== undefined) stages.set(label, alt);
+    else stages.delete(label);
+    conflicts.push(`label ${label} of ${name} was on version ${id}, which the merge does not keep; ${alt !== undefined ? `it is on version ${alt}` : 'it is removed'}`);
+  }
+  for (const label of capMap(stages, newerSide.stages, new Set([CURRENT, PREVIOUS]), MAX_LABELS)) {
+    conflicts.push(`label ${label} of ${name} is dropped: with both copies' labels the secret would have more than ${MAX_LABELS}`);
+  }
+  for (const [label, lose] of moved) {
+    const now = stages.get(label);
+    const also = label === CURRENT && lose !== undefined && lose !== now && stages.get(PREVIOUS) === lose ? ` (${lose} is PREVIOUS)` : '';
+    conflicts.push(`label ${label} of ${name} was moved in both copies; it is on version ${now ?? '(none)'}${lose !== undefined && lose !== now ? `, not ${lose}` : ''}${also}`);
+  }
   const deleted = field('the deletion', base?.deleted, o.deleted, t.deleted);
   const purge = deleted === undefined ? undefined : field('the purge date', base?.purge, o.purge, t.purge);
+  if (deleted !== undefined && (o.deleted === undefined) !== (t.deleted === undefined) && base?.deleted === undefined) {
+    conflicts.push(`secret ${name} was scheduled for deletion in one copy and changed in the other; it stays scheduled for deletion, with the change (restore it if it is still needed)`);
+  }
   const rotation = field('the rotation', base?.rotation, o.rotation, t.rotation);
   const draft: SecretRecord = {
     kind: 'secret',
@@ -238,30 +396,61 @@ function mergeSecretRecord(
     changed: o.changed > t.changed ? o.changed : t.changed,
     ...(deleted !== undefined ? { deleted } : {}),
     ...(purge !== undefined ? { purge } : {}),
-    ...(fromNewer('act') !== undefined ? { act: fromNewer('act') as string } : {}),
+    ...(newerSide.act !== undefined ? { act: newerSide.act } : {}),
     ...(rotation !== undefined ? { rotation } : {}),
     by: newerSide.by,
     ctr: newerSide.ctr,
   };
   if (mayResign(draft)) return draft;
-  conflicts.push(`the metadata of ${name} changed in both copies and this identity may not re-sign it together; kept the newer copy's`);
-  return newerSide;
+  // Kept whole: when the copies disagree on the deletion, the one the merge decided for, else the newer.
+  const kept = (o.deleted === undefined) !== (t.deleted === undefined) ? ((o.deleted !== undefined) === (deleted !== undefined) ? o : t) : newerSide;
+  conflicts.push(`the metadata of ${name} changed in both copies and this identity may not re-sign it together; kept one copy's whole`);
+  return kept;
+}
+
+/** A version's keys without those of anyone who is not a current member, re-signed when the merger may. */
+function withoutFormerReaders(entry: SecretEntry, current: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
+  let changed = false;
+  const versions = entry.versions.map((v) => {
+    const gone = [...v.keys.keys()].filter((id) => !current.has(id)).sort(byText);
+    if (gone.length === 0) return v;
+    const { sig: _s, ...rest } = { ...v, keys: new Map([...v.keys].filter(([id]) => current.has(id))) };
+    if (mayResign(rest, entry)) {
+      changed = true;
+      return rest;
+    }
+    conflicts.push(`version ${v.id} of ${entry.secret.name} still gives a key to ${gone.join(', ')}, no longer a member; an admin's \`secrets reseal\` withdraws it`);
+    return v;
+  });
+  return changed ? { secret: entry.secret, versions } : entry;
 }
 
 function mergeSecrets(
   base: readonly SecretEntry[],
   ours: readonly SecretEntry[],
   theirs: readonly SecretEntry[],
+  current: ReadonlySet<string>,
   mayResign: MayResign,
   conflicts: string[],
 ): SecretEntry[] {
   const b = new Map(base.map((e) => [e.secret.id, e]));
-  const o = new Map(ours.map((e) => [e.secret.id, e]));
-  const t = new Map(theirs.map((e) => [e.secret.id, e]));
+  const clean = (side: readonly SecretEntry[]): Map<string, SecretEntry> => {
+    const m = new Map<string, SecretEntry>();
+    for (const e of side) {
+      const c = withoutWritesOfRemoved(e, b.get(e.secret.id), current, conflicts);
+      if (c) m.set(c.secret.id, c);
+    }
+    return m;
+  };
+  const o = clean(ours);
+  const t = clean(theirs);
+  const raw = new Map<string, VersionRecord[]>();
+  for (const e of [...ours, ...theirs]) raw.set(e.secret.id, [...(raw.get(e.secret.id) ?? []), ...e.versions]);
   const untouched = (x: SecretEntry, y: SecretEntry | undefined): boolean =>
     y !== undefined && same(x.secret, y.secret) && x.versions.length === y.versions.length && x.versions.every((v, i) => same(v, y.versions[i]));
   const out: SecretEntry[] = [];
-  for (const id of new Set([...o.keys(), ...t.keys(), ...b.keys()])) {
+  const revived = new Map<string, string>();
+  for (const id of [...new Set([...o.keys(), ...t.keys(), ...b.keys()])].sort(byText)) {
     const be = b.get(id);
     const oe = o.get(id);
     const te = t.get(id);
@@ -270,11 +459,11 @@ function mergeSecrets(
       const only = (oe ?? te) as SecretEntry;
       if (!be) {
         out.push(only); // created on one side
-      } else if (!untouched(only, be)) {
-        conflicts.push(`secret ${only.secret.name} was deleted in one copy and changed in the other; it is kept: delete it again if that was meant`);
+      } else if (changedContent(only, be)) {
+        revived.set(id, `secret ${only.secret.name} was deleted in one copy and changed in the other; it is kept: delete it again if that was meant`);
         out.push(only);
       }
-      // else: deleted on one side, untouched on the other: deleted.
+      // else: deleted on one side, untouched (or only re-sealed) on the other: deleted.
       continue;
     }
     if (untouched(oe, te)) {
@@ -290,34 +479,55 @@ function mergeSecrets(
       continue;
     }
     const name = oe.secret.name;
-    const versions = mergeVersions(be, oe, te, name, (v) => mayResign(v, oe), conflicts);
-    const secret = mergeSecretRecord(be?.secret, oe, te, versions, (s) => mayResign(s, { secret: s, versions }), conflicts);
-    out.push({ secret, versions: pruneVersions(secret, versions) });
-  }
-  // Two secrets created under one name in the two copies: keep the older, report the other.
-  const byName = new Map<string, SecretEntry>();
-  for (const e of out.sort((x, y) => (x.secret.created < y.secret.created ? -1 : x.secret.created > y.secret.created ? 1 : x.secret.id < y.secret.id ? -1 : 1))) {
-    const clash = byName.get(e.secret.name);
-    if (clash) {
-      conflicts.push(`secret ${e.secret.name} was created in both copies; kept the one created first (${clash.secret.id}); the other (${e.secret.id}) is dropped`);
-      continue;
+    const provisional: SecretEntry = { secret: newer(oe.secret, oe.secret.changed, te.secret, te.secret.changed), versions: [] };
+    const { versions, spare } = mergeVersions(be, oe, te, name, (v) => mayResign(v, provisional), conflicts);
+    const pool = new Map([...spare, ...versions].map((v) => [v.id, v]));
+    const secret = mergeSecretRecord(be?.secret, oe.secret, te.secret, pool, (s) => mayResign(s, { secret: s, versions }), conflicts);
+    // Versions a kept label points at stay, even if one side had pruned them.
+    const kept = new Map(versions.map((v) => [v.id, v]));
+    for (const vid of new Set(secret.stages.values())) {
+      if (kept.has(vid)) continue;
+      const v = pool.get(vid) ?? (raw.get(id) ?? []).filter((x) => x.id === vid).sort((x, y) => byText(x.sig ?? '', y.sig ?? ''))[0];
+      if (v) kept.set(vid, v);
+      if (v && !pool.has(vid)) conflicts.push(`version ${vid} of ${name} is kept although its writer is removed: the copy kept whole labels it (an admin must put the secret again)`);
     }
-    byName.set(e.secret.name, e);
+    out.push({ secret, versions: pruneVersions(secret, [...kept.values()]) });
   }
-  return [...byName.values()].sort((x, y) => (x.secret.name < y.secret.name ? -1 : x.secret.name > y.secret.name ? 1 : 0));
+  // Two secrets under one name: keep one created in this merge's copies over one the base had (whoever
+  // created a new one had deleted the old), then the one created first; report the other.
+  const rank = (e: SecretEntry): string => `${b.has(e.secret.id) ? '1' : '0'}\u0000${e.secret.created}\u0000${e.secret.id}`;
+  const byName = new Map<string, SecretEntry>();
+  for (const e of [...out].sort((x, y) => byText(rank(x), rank(y)))) {
+    const clash = byName.get(e.secret.name);
+    if (!clash) {
+      byName.set(e.secret.name, e);
+      const note = revived.get(e.secret.id);
+      if (note !== undefined) conflicts.push(note);
+    } else if (b.has(e.secret.id)) {
+      conflicts.push(
+        `secret ${e.secret.name} was deleted and created again in one copy and changed in the other; kept the new secret (${clash.secret.id}); the changed old one (${e.secret.id}) is dropped`,
+      );
+    } else {
+      conflicts.push(`secret ${e.secret.name} was created in both copies; kept the one created first (${clash.secret.id}); the other (${e.secret.id}) is dropped`);
+    }
+  }
+  return [...byName.values()].map((e) => withoutFormerReaders(e, current, mayResign, conflicts)).sort((x, y) => byText(x.secret.name, y.secret.name));
 }
 
 function mergeHeads(ours: HeadRecord, theirs: HeadRecord): HeadRecord {
-  const ctrs = new Map(ours.ctrs);
-  for (const [w, c] of theirs.ctrs) ctrs.set(w, Math.max(c, ctrs.get(w) ?? 0));
-  // Each writer's audit anchor comes from the copy holding that writer's later write.
+  const writers = [...new Set([...ours.ctrs.keys(), ...theirs.ctrs.keys()])].sort(byText);
+  const ctrs = new Map(writers.map((w) => [w, Math.max(ours.ctrs.get(w) ?? 0, theirs.ctrs.get(w) ?? 0)]));
+  // Each writer's audit anchor comes from the copy holding that writer's later write (at a tie, the same one everywhere).
   const audit = new Map<string, string>();
-  for (const w of new Set([...(ours.audit?.keys() ?? []), ...(theirs.audit?.keys() ?? [])])) {
-    const fromTheirs = (theirs.ctrs.get(w) ?? 0) > (ours.ctrs.get(w) ?? 0);
-    const a = (fromTheirs ? theirs.audit?.get(w) : ours.audit?.get(w)) ?? ours.audit?.get(w) ?? theirs.audit?.get(w);
+  for (const w of [...new Set([...(ours.audit?.keys() ?? []), ...(theirs.audit?.keys() ?? [])])].sort(byText)) {
+    const oc = ours.ctrs.get(w) ?? 0;
+    const tc = theirs.ctrs.get(w) ?? 0;
+    const oa = ours.audit?.get(w);
+    const ta = theirs.audit?.get(w);
+    const a = oc !== tc ? (tc > oc ? (ta ?? oa) : (oa ?? ta)) : oa === undefined || ta === undefined ? (oa ?? ta) : oa > ta ? oa : ta;
     if (a !== undefined) audit.set(w, a);
   }
-  const { sig: _sig, ...rest } = ours;
+  const { sig: _sig, audit: _audit, ...rest } = ours;
   return { ...rest, ctrs, ...(audit.size > 0 ? { audit } : {}) };
 }
 
@@ -332,7 +542,8 @@ export function mergeVaults(base: VaultState | undefined, ours: VaultState, thei
   const b = base !== undefined && base.vault.id === ours.vault.id ? base : undefined;
   const conflicts: string[] = [];
   const members = mergeMembers(b?.members ?? [], ours.members, theirs.members, conflicts);
+  const current = new Set(members.filter((m) => m.removed === undefined).map((m) => m.id));
   const policies = mergePolicies(b?.policies ?? [], ours.policies, theirs.policies, conflicts);
-  const secrets = mergeSecrets(b?.secrets ?? [], ours.secrets, theirs.secrets, mayResign, conflicts);
+  const secrets = mergeSecrets(b?.secrets ?? [], ours.secrets, theirs.secrets, current, mayResign, conflicts);
   return { state: { vault: ours.vault, members, policies, head: mergeHeads(ours.head, theirs.head), secrets }, conflicts };
 }

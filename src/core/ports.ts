@@ -64,6 +64,11 @@ export interface VaultRepository {
   exists(): Promise<boolean>;
   /** Reads and verifies the vault (genesis, members, head signature, digest, counters, rollback). */
   read(identity: Identity): Promise<VaultState>;
+  /**
+   * Like `read`, verified the same way, but the state holds only the named secrets (those that
+   * exist). Optional: a repository without it is read whole.
+   */
+  readSome?(identity: Identity, names: readonly string[]): Promise<VaultState>;
   /** Verifies the signatures of records a command is about to rely on. */
   verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void>;
   /** Verifies every record's signature and authorization (doctor, verify); lists what fails. */

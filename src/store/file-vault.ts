@@ -26,7 +26,7 @@ import { fromBase64, toBase64 } from '../crypto/encoding.js';
 import { fingerprint } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import { MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { HEADER_LINE, MAX_FILE_BYTES, parseFile, parseRecordLine, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
 import { acquireLock } from './lock.js';
 import type { TrustState, TrustStore } from './trust.js';
 
@@ -38,6 +38,22 @@ export interface FileVaultOptions {
   readonly lockTimeoutMs: number;
   /** This machine's audit log tail, anchored in every head this machine writes. */
   readonly auditTail?: (vaultId: string) => { log: string; seq: number; hash: string } | undefined;
+}
+
+/** A file parsed whole, or in part: its header records and the secrets a read needs. */
+interface Parsed {
+  readonly vault: VaultRecord;
+  readonly members: MemberRecord[];
+  readonly policies: PolicyRecord[];
+  readonly head: HeadRecord;
+  readonly secrets: SecretEntry[];
+  /** Every record parsed (for the counter checks). */
+  readonly records: readonly VaultFileRecord[];
+  readonly lineOf: ReadonlyMap<VaultFileRecord, number>;
+  /** SHA-256 over every record line but the head's, as the head signs it. */
+  readonly digest: string;
+  /** The vault record's line (its hash pins the vault's genesis). */
+  readonly genesisLine: string;
 }
 
 interface Loaded {
@@ -113,6 +129,133 @@ export class FileVaultRepository implements VaultRepository {
     } catch (err) {
       throw storageError(err, 'read', path);
     }
+  }
+
+  /** The file's bytes, with the same errors as #readText. */
+  #readBytes(): Buffer {
+    const path = this.#opts.path;
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) throw new SecretsError('STORAGE', `${path} is not a file`);
+      size = st.size;
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new SecretsError('VAULT_NOT_FOUND', `no vault at ${path}`, 'create one with `secrets init`, or point --vault / SECRETS_VAULT at yours');
+      }
+      throw storageError(err, 'read', path);
+    }
+    if (size > MAX_FILE_BYTES) throw new SecretsError('DAMAGED_VAULT', `vault file ${path} is larger than 1 GiB`, HINT_RESTORE);
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw storageError(err, 'read', path);
+    }
+  }
+
+  /**
+   * A read for commands that need a few named secrets (get, exec of named secrets): the same
+   * verification as `read` — header records parsed strictly, member chain, head signature, the
+   * digest over every line, counters, pin and rollback — but only the named secrets' lines are
+   * parsed, found by a byte search, so the cost barely grows with the vault. Anything unusual
+   * (a name found twice, an unexpected layout) falls back to the full read, which reports it.
+   */
+  async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
+    for (let attempt = 1; ; attempt++) {
+      const buf = this.#readBytes();
+      const parsed = this.#parseSome(buf, names);
+      if (!parsed) return this.read(identity);
+      try {
+        const loaded = await this.#verify(parsed, true, async () => {
+          await this.#load(buf.toString('utf8'));
+          throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
+        });
+        this.#rememberTrust(loaded);
+        return loaded.state;
+      } catch (err) {
+        // As in read(): a writer's race looks like a rollback once; a real rollback stays.
+        if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5 || this.#readBytes().equals(buf)) throw err;
+      }
+    }
+  }
+
+  /** The header records and the named secrets of `buf`, or undefined to fall back to a full parse. */
+  #parseSome(buf: Buffer, names: readonly string[]): Parsed | undefined {
+    const NL = 0x0a;
+    const first = buf.indexOf(NL);
+    if (first === -1 || buf[buf.length - 1] !== NL || buf.toString('utf8', 0, first) !== HEADER_LINE) return undefined;
+    const lineOf = new Map<VaultFileRecord, number>();
+    const header: VaultFileRecord[] = [];
+    let pos = first + 1;
+    let lineNo = 2;
+    let headStart = -1;
+    let headEnd = -1;
+    while (headStart === -1) {
+      const end = buf.indexOf(NL, pos);
+      if (end === -1) return undefined;
+      const record = parseRecordLine(buf.toString('utf8', pos, end), lineNo);
+      if (record.kind === 'secret' || record.kind === 'version') return undefined;
+      header.push(record);
+      lineOf.set(record, lineNo);
+      this.#lines.set(record, lineNo);
+      if (record.kind === 'head') {
+        headStart = pos;
+        headEnd = end;
+      }
+      pos = end + 1;
+      lineNo++;
+    }
+    const [vault, ...rest] = header;
+    const head = rest.pop();
+    const members = rest.filter((r): r is MemberRecord => r.kind === 'member');
+    const policies = rest.filter((r): r is PolicyRecord => r.kind === 'policy');
+    if (vault?.kind !== 'vault' || head?.kind !== 'head' || members.length === 0 || members.length + policies.length !== rest.length) return undefined;
+    if (rest.some((r, i) => i > 0 && r.kind === 'member' && rest[i - 1]?.kind === 'policy')) return undefined;
+    const secretsFrom = pos;
+    const digest = sha256Hex([buf.subarray(first + 1, headStart), buf.subarray(headEnd + 1)]);
+    const lineAt = (offset: number): number => {
+      let n = lineNo;
+      for (let p = buf.indexOf(NL, secretsFrom); p !== -1 && p < offset; p = buf.indexOf(NL, p + 1)) n++;
+      return n;
+    };
+    const secrets: SecretEntry[] = [];
+    const records: VaultFileRecord[] = [...header];
+    for (const name of new Set(names)) {
+      // Canonical records put a secret's "name" before its nested maps, so its first match is
+      // either this secret's line or another secret's tags (a tag called "name"): the record
+      // parsed must then carry this name, and a second match sends us to the full read.
+      const pattern = Buffer.from(`,"name":${JSON.stringify(name)},`);
+      const at = buf.indexOf(pattern, secretsFrom);
+      if (at === -1) continue;
+      if (buf.indexOf(pattern, at + pattern.length) !== -1) return undefined;
+      const start = buf.lastIndexOf(NL, at) + 1;
+      if (!buf.subarray(start, start + 19).equals(Buffer.from('- {"kind":"secret",'))) return undefined;
+      let end = buf.indexOf(NL, start);
+      let n = lineAt(start);
+      const secret = parseRecordLine(buf.toString('utf8', start, end), n);
+      if (secret.kind !== 'secret' || secret.name !== name) return undefined;
+      lineOf.set(secret, n);
+      this.#lines.set(secret, n);
+      records.push(secret);
+      const versions: VersionRecord[] = [];
+      const ids = new Set<string>();
+      const VERSION_PREFIX = Buffer.from('- {"kind":"version",');
+      for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_PREFIX.length).equals(VERSION_PREFIX); p = end + 1) {
+        end = buf.indexOf(NL, p);
+        n++;
+        const v = parseRecordLine(buf.toString('utf8', p, end), n);
+        if (v.kind !== 'version' || v.secret !== secret.id || ids.has(v.id)) return undefined;
+        ids.add(v.id);
+        lineOf.set(v, n);
+        this.#lines.set(v, n);
+        records.push(v);
+        versions.push(v);
+      }
+      for (const versionId of secret.stages.values()) if (!ids.has(versionId)) return undefined;
+      secrets.push({ secret, versions });
+    }
+    return { vault, members, policies, head, secrets, records, lineOf, digest, genesisLine: buf.toString('utf8', first + 1, buf.indexOf(NL, first + 1)) };
   }
 
   async read(_identity: Identity): Promise<VaultState> {
@@ -194,12 +337,21 @@ export class FileVaultRepository implements VaultRepository {
       secrets.push({ secret, versions });
     }
 
+    const digest = sha256Hex(raw.flatMap((line, k) => (k === headIndex ? [] : [line, '\n'])));
+    return this.#verify({ vault, members, policies, head, secrets, records, lineOf, digest, genesisLine: raw[0] as string }, checkTrust, async () => {
+      throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
+    });
+  }
+
+  /** The checks every load makes, on a file parsed whole or in part (see `readSome`). */
+  async #verify(p: Parsed, checkTrust: boolean, onDigestMismatch: (memberById: ReadonlyMap<string, MemberRecord>) => Promise<never>): Promise<Loaded> {
+    const { vault, members, policies, head, secrets, records, lineOf } = p;
     // Genesis and members. Membership is a chain of admin signatures rooted in the vault's
     // creator: the creator's record is the only self-signed one; every other member record must
     // be signed by an admin already in the chain. Each member id must be the fingerprint of its
     // keys. A record that signs itself into the vault is refused.
     const memberById = new Map(members.map((m) => [m.id, m]));
-    if (memberById.size !== members.length) throw damaged(1, 'duplicate member');
+    if (memberById.size !== members.length) throw new SecretsError('DAMAGED_VAULT', 'vault file is damaged at line 2: duplicate member', HINT_RESTORE);
     for (const m of members) {
       const enc = fromBase64(m.enc);
       const sign = fromBase64(m.sign);
@@ -209,7 +361,7 @@ export class FileVaultRepository implements VaultRepository {
     }
     const creator = memberById.get(vault.by);
     if (!creator || !isAdmin(creator) || creator.by !== creator.id) {
-      throw integrity(`vault record at line ${at(0)} is not signed by the vault's creator`);
+      throw integrity(`vault record at line ${lineOf.get(vault) ?? 2} is not signed by the vault's creator`);
     }
     await this.#verifyOne(vault, vault.id, memberById, lineOf.get(vault));
     const established = new Map<string, MemberRecord>();
@@ -241,26 +393,25 @@ export class FileVaultRepository implements VaultRepository {
       await this.#verifyOne(p, vault.id, memberById, lineOf.get(p));
     }
     if (memberById.get(head.by)?.removed !== undefined) {
-      throw integrity(`head record at line ${at(headIndex)} is signed by a removed member`);
+      throw integrity(`head record at line ${lineOf.get(head) ?? '?'} is signed by a removed member`);
     }
     await this.#verifyOne(head, vault.id, memberById, lineOf.get(head));
 
     // The head covers every other line: anything added, removed, edited or reordered shows here.
-    const digest = sha256Hex(raw.flatMap((line, k) => (k === headIndex ? [] : [line, '\n'])));
-    if (digest !== head.digest) {
+    if (p.digest !== head.digest) {
       await this.#diagnose(records, vault.id, memberById, lineOf);
-      throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
+      await onDigestMismatch(memberById);
     }
 
     // Counters: no record may claim a counter beyond its writer's in the head.
-    if (head.ctrs.get(head.by) !== head.ctr) throw integrity(`head record at line ${at(headIndex)} has inconsistent counters`);
-    records.forEach((r, k) => {
-      if (r.kind === 'head') return;
+    if (head.ctrs.get(head.by) !== head.ctr) throw integrity(`head record at line ${lineOf.get(head) ?? '?'} has inconsistent counters`);
+    for (const r of records) {
+      if (r.kind === 'head') continue;
       const max = head.ctrs.get(r.by);
-      if (max === undefined || r.ctr > max) throw integrity(`record at line ${at(k)} has a counter beyond its writer's head`);
-    });
+      if (max === undefined || r.ctr > max) throw integrity(`record at line ${lineOf.get(r) ?? '?'} has a counter beyond its writer's head`);
+    }
 
-    const genesis = sha256Hex([raw[0] as string]);
+    const genesis = sha256Hex([p.genesisLine]);
     if (!checkTrust) {
       const now = this.#opts.clock.now().toISOString();
       const live = secrets.filter((e) => e.secret.purge === undefined || e.secret.purge > now);

@@ -28,7 +28,7 @@ export async function getSecretValue(
   }
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'GetSecretValue', identity.id, async (scope) => {
-    const state = await deps.vault.read(identity);
+    const state = deps.vault.readSome ? await deps.vault.readSome(identity, [input.name]) : await deps.vault.read(identity);
     scope.vault(state, identity.id).secretName(input.name);
     const entry = findLiveEntry(state, input.name);
     scope.secret(entry);

@@ -1,0 +1,51 @@
+/**
+ * `secrets completion bash|zsh|fish`: prints the shell completion script shipped in
+ * completions/. And the hidden `secrets __complete secrets|members|policies [PREFIX]` those
+ * scripts call for names: a line scan of the vault file that loads no identity and no key.
+ */
+import { readFileSync } from 'node:fs';
+import { Argument, type Command } from 'commander';
+import { SecretsError } from '../../core/errors.js';
+import { type NamedKind, readPlaintextNames } from '../../store/plaintext-names.js';
+import type { App } from '../app.js';
+import type { GlobalOptions } from '../deps.js';
+import { resolvePaths } from '../paths.js';
+
+/** The shells we ship a completion script for, and its file in completions/. */
+export const COMPLETION_FILES = { bash: 'secrets.bash', zsh: '_secrets', fish: 'secrets.fish' } as const;
+
+/** The shells `secrets completion` knows. */
+export type Shell = keyof typeof COMPLETION_FILES;
+
+const NAME_KINDS: Record<string, NamedKind> = { secrets: 'secret', members: 'member', policies: 'policy' };
+
+/** The completion script for `shell`, as shipped (dist/src/cli/commands → the package root). */
+export function completionScript(shell: Shell): string {
+  const url = new URL(`../../../../completions/${COMPLETION_FILES[shell]}`, import.meta.url);
+  try {
+    return readFileSync(url, 'utf8');
+  } catch (err) {
+    throw new SecretsError('STORAGE', `cannot read the ${shell} completion script: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'reinstall secrets: the completions/ directory is part of the package');
+  }
+}
+
+export function register(program: Command, app: App): void {
+  program
+    .command('completion')
+    .description('print the shell completion script for bash, zsh or fish (see README: Shell completion)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(Object.keys(COMPLETION_FILES)))
+    .action((shell: Shell) => {
+      app.emit({ stdout: completionScript(shell) });
+    });
+
+  program
+    .command('__complete', { hidden: true })
+    .description('names for the shell completion scripts, one a line, sorted; never unlocks anything')
+    .addArgument(new Argument('<kind>', 'what to list').choices(Object.keys(NAME_KINDS)))
+    .argument('[prefix]', 'only names that start with this', '')
+    .action((kind: string, prefix: string, _opts: unknown, cmd: Command) => {
+      const vault = resolvePaths(app.io.env, cmd.optsWithGlobals<GlobalOptions>().vault).vault;
+      const names = readPlaintextNames(vault, NAME_KINDS[kind] ?? 'secret').filter((n) => n.startsWith(prefix));
+      app.emit({ stdout: names.map((n) => `${n}\n`).join('') });
+    });
+}
