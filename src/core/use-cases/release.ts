@@ -105,7 +105,10 @@ export async function releaseSecrets(
   input: { sources: readonly Source[]; strict: boolean; command?: string | undefined },
 ): Promise<Release> {
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
+  // Named secrets only (no prefix): read just those lines of the vault.
+  const named = input.sources.every((s) => s.kind !== 'prefix');
+  const names = input.sources.flatMap((s) => (s.kind === 'reference' || s.kind === 'secret' ? [s.ref.name] : []));
+  const state = named && deps.vault.readSome ? await deps.vault.readSome(identity, names) : await deps.vault.read(identity);
   const variables: Released[] = [];
   const problems: Release['problems'][number][] = [];
   const byVariable = new Map<string, Released>();
