@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import type { App } from './app.js';
+import { examplesText, exitCodesText } from './help.js';
 import { VERSION } from './version.js';
 
 /** A command module: registers its commands on the program. */
@@ -64,6 +65,7 @@ export function commandWord(argv: readonly string[]): string | undefined {
 /** The modules `argv` needs: the one owning its command, or all of them (help, unknown commands). */
 export async function commandModules(argv: readonly string[]): Promise<CommandModule[]> {
   const word = commandWord(argv);
+  if (word === 'exit-codes') return [];
   const owner = word !== undefined && word !== 'help' ? MODULES.find(([names]) => names.includes(word)) : undefined;
   return Promise.all((owner ? [owner] : MODULES).map(([, load]) => load()));
 }
@@ -87,8 +89,20 @@ export function createProgram(app: App, modules: readonly CommandModule[]): Comm
     });
   program.configureHelp({ sortSubcommands: false });
   for (const m of modules) m.register(program, app);
+  program
+    .command('exit-codes')
+    .description('what each exit code means')
+    .addHelpText('after', exitCodesText())
+    .action(() => app.emit({ stdout: exitCodesText().trimStart() }));
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  const pathOf = (c: Command): string => {
+    const names: string[] = [];
+    for (let x: Command | null = c; x && x !== program; x = x.parent) names.unshift(x.name());
+    return names.join(' ');
+  };
   for (const cmd of all(program).slice(1)) {
+    const examples = examplesText(pathOf(cmd));
+    if (examples !== '') cmd.addHelpText('after', examples);
     cmd.exitOverride().configureOutput({
       writeOut: (s) => app.io.writeOut(s),
       writeErr: (s) => app.io.writeErr(s),

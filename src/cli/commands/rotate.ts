@@ -65,17 +65,6 @@ export function register(program: Command, app: App): void {
     .option('--include-space', 'new passwords: allow the space character')
     .option('--no-require-each-included-type', 'new passwords: do not require every included type')
     .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  secrets rotate prod/api-key --handler password --every 30
-  secrets rotate prod/db --handler postgres --cron "0 3 * * 1" --window 2h
-  secrets rotate prod/db --handler postgres --strategy alternating-users --master-secret prod/db-admin
-  secrets rotate prod/db                 # rotate now (or resume an interrupted rotation)
-  secrets rotate --due                   # from cron or a systemd timer
-  secrets rotate prod/db --cancel`,
-    )
     .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
       const configuring = CONFIG_FLAGS.some((k) => given(cmd, k)) || randomSettings(cmd, opts) !== undefined;
       const modes = [opts['due'] === true, opts['exposedTo'] !== undefined, opts['cancel'] === true].filter(Boolean).length;

@@ -38,14 +38,6 @@ export function register(program: Command, app: App): void {
     .option('--setup', 'make the vault directory a git work tree and register the merge and diff drivers')
     .option('--remote <url>', 'with --setup: the remote to share through (becomes origin)')
     .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  secrets sync --setup --remote git@github.com:team/vault.git
-  secrets sync                      # commit, fetch, merge, verify, push
-  secrets clone git@github.com:team/vault.git ~/team-vault`,
-    )
     .action(async (opts: { setup?: boolean; remote?: string; json?: boolean }, cmd: Command) => {
       const deps = app.deps(cmd);
       const ctx = syncContext(app, deps);
