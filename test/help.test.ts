@@ -50,7 +50,6 @@ describe('help', () => {
       assert.ok(cmd.description().length > 10, `${path}: a description`);
       const examples = EXAMPLES[path] ?? [];
       assert.ok(examples.length >= 2, `${path}: at least two examples (has ${examples.length})`);
-      const own = new Set(cmd.options.flatMap((o) => [o.long, o.negate ? o.long : undefined]).filter(Boolean));
       for (const line of examples) {
         // The command an example runs: the words after `secrets` (and any global option) that name commands.
         const at = line.indexOf('secrets ');
