@@ -9,10 +9,17 @@ import type { App, Output } from './app.js';
 import { buildDeps, type GlobalOptions } from './deps.js';
 import { type Io, processIo } from './io.js';
 import { commandModules, createProgram } from './program.js';
-import { formatError, formatWarning } from './ui.js';
+import { colourLevel } from './colour.js';
+import { formatError, formatWarning, setColours } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const outLevel = colourLevel(io.env, argv, io.stdoutIsTTY);
+  const errLevel = colourLevel(io.env, argv, io.stderrIsTTY);
+  if (outLevel > 0 || errLevel > 0) {
+    const { Chalk } = await import('chalk');
+    setColours({ ...(outLevel > 0 ? { out: new Chalk({ level: outLevel }) } : {}), ...(errLevel > 0 ? { err: new Chalk({ level: errLevel }) } : {}) });
+  }
   let output: Output | undefined;
   const app: App = {
     io,

@@ -40,6 +40,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['sync', 'clone', 'status', 'merge-driver', 'diff-text'], () => import('./commands/sync.js')],
   [['audit'], () => import('./commands/audit.js')],
   [['doctor'], () => import('./commands/doctor.js')],
+  [['completion', '__complete'], () => import('./commands/completion.js')],
 ];
 
 /** Global options that take a value (so the command name is found after them). */
@@ -54,7 +55,7 @@ export function commandWord(argv: readonly string[]): string | undefined {
       continue;
     }
     if (a.startsWith('-')) {
-      if ([...GLOBAL_WITH_VALUE].some((g) => a.startsWith(`${g}=`))) continue;
+      if (a === '--no-color' || [...GLOBAL_WITH_VALUE].some((g) => a.startsWith(`${g}=`))) continue;
       return undefined; // --help, --version or an unknown flag: the full program answers
     }
     return a;
@@ -80,6 +81,7 @@ export function createProgram(app: App, modules: readonly CommandModule[]): Comm
     .option('--vault <path>', 'vault file (default $SECRETS_VAULT or $XDG_DATA_HOME/secrets/vault.yaml)')
     .option('--identity-file <path>', 'read the identity key from this file (or $SECRETS_IDENTITY_FILE)')
     .option('--audit <mode>', 'required (default: fail closed) or best-effort (or $SECRETS_AUDIT, or "audit" in config.json)')
+    .option('--no-color', 'no colour (also NO_COLOR=1; FORCE_COLOR=1 forces it)')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({

@@ -3,14 +3,37 @@
  * tables and key-value blocks. Data goes to stdout, messages to stderr (DESIGN.md section 11).
  */
 
+/** Styles for one stream; the identity unless colour is on (see setColours). */
+interface Painter {
+  red(t: string): string;
+  yellow(t: string): string;
+  dim(t: string): string;
+  bold(t: string): string;
+}
+
+const plain: Painter = { red: (t) => t, yellow: (t) => t, dim: (t) => t, bold: (t) => t };
+let out: Painter = plain;
+let err: Painter = plain;
+
+/** Turns colour on for stdout and/or stderr (cli/main.ts, after colour.ts decided). */
+export function setColours(colours: { out?: Painter; err?: Painter }): void {
+  out = colours.out ?? plain;
+  err = colours.err ?? plain;
+}
+
 /** One error line and an optional hint line. */
 export function formatError(message: string, hint?: string): string {
-  return `secrets: error: ${message}\n${hint ? `secrets: hint: ${hint}\n` : ''}`;
+  return `${err.red('secrets: error:')} ${message}\n${hint ? `${err.dim('secrets: hint:')} ${hint}\n` : ''}`;
 }
 
 /** A warning; continuation lines are kept as given. */
 export function formatWarning(message: string): string {
-  return `secrets: warning: ${message}\n`;
+  return `${err.yellow('secrets: warning:')} ${message}\n`;
+}
+
+/** An id or other detail shown dimmed in a table on stdout. */
+export function dim(text: string): string {
+  return out.dim(text);
 }
 
 /** Pretty JSON with a final newline. */
@@ -18,15 +41,20 @@ export function formatJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
 
-/** A plain aligned table; the last column is not padded. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * An aligned table (the last column is not padded): a bold header, and the columns named in
+ * `dimmed` (ids, dates) dimmed, when stdout is coloured. Widths are measured before styling.
+ */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[], dimmed: readonly number[] = []): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
+  const line = (cells: readonly string[], style: (t: string, i: number) => string): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => style(i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0), i))
       .join('  ')
       .trimEnd();
-  return [line(headers), ...rows.map(line)].map((l) => `${l}\n`).join('');
+  const head = line(headers, (t) => out.bold(t));
+  const body = rows.map((r) => line(r, (t, i) => (dimmed.includes(i) ? out.dim(t) : t)));
+  return [head, ...body].map((l) => `${l}\n`).join('');
 }
 
 /** `Key: value` lines, skipping undefined values. */

@@ -89,7 +89,7 @@ export function register(program: Command, app: App): void {
         e.secretName ?? e.target ?? '-',
         e.outcome === 'success' ? 'success' : `${e.outcome} (${e.errorCode ?? '?'})`,
       ]);
-      app.emit({ stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows) : '', stderr: rows.length === 0 ? 'No events match.\n' : '' });
+      app.emit({ stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows, [0]) : '', stderr: rows.length === 0 ? 'No events match.\n' : '' });
     });
   audit
     .command('publish')

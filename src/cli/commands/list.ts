@@ -26,6 +26,7 @@ export function register(program: Command, app: App): void {
             s.Tags.map((t) => `${t.Key}=${t.Value}`).join(','),
             s.Description ?? '',
           ]),
+          [1],
         ),
       });
     });

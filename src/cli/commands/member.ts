@@ -71,6 +71,6 @@ export function register(program: Command, app: App): void {
         m.Role,
         m.Status === 'removed' ? `removed ${m.Removed ?? ''}${m.Exposed ? ` (could read: ${m.Exposed.join(', ') || 'nothing'})` : ''}` : m.Policies.join(', ') || '-',
       ]);
-      app.emit({ stdout: formatTable(['NAME', 'ID', 'ROLE', opts.removed ? 'POLICIES / STATUS' : 'POLICIES'], rows) });
+      app.emit({ stdout: formatTable(['NAME', 'ID', 'ROLE', opts.removed ? 'POLICIES / STATUS' : 'POLICIES'], rows, [1]) });
     });
 }

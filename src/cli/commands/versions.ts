@@ -17,6 +17,7 @@ export function register(program: Command, app: App): void {
         stdout: formatTable(
           ['VERSION', 'CREATED', 'STAGES'],
           r.Versions.map((v) => [v.VersionId, v.CreatedDate, v.VersionStages.join(',')]),
+          [0, 1],
         ),
       });
     });

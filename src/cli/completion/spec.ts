@@ -20,6 +20,8 @@ export interface OptionSpec {
   readonly description: string;
   /** Absent: a flag that takes no value (an optional value is never completed either). */
   readonly value?: ValueKind;
+  /** The placeholder of its value in the help (`key=value` for `--tag <key=value>`). */
+  readonly valueName?: string;
   /** Its help says it may be given several times. */
   readonly repeatable: boolean;
 }
@@ -29,6 +31,7 @@ export interface ArgumentSpec {
   readonly name: string;
   readonly description: string;
   readonly value: ValueKind;
+  readonly required: boolean;
   readonly variadic: boolean;
 }
 
@@ -121,7 +124,7 @@ function optionSpec(o: Option, path: string, used: Set<string>): OptionSpec {
     ...(o.short !== undefined ? { short: o.short } : {}),
     ...(o.long !== undefined ? { long: o.long } : {}),
     description: o.description,
-    ...(value !== undefined ? { value } : {}),
+    ...(value !== undefined ? { value, valueName: /<([^>]+)>/.exec(o.flags)?.[1] ?? 'value' } : {}),
     repeatable: REPEATABLE.test(o.description),
   };
 }
@@ -139,7 +142,7 @@ function argumentSpecs(cmd: Command, path: string, siblings: readonly string[], 
   return args.map((a, i) => {
     const value = choices(a) ?? (isHelp ? siblings : table?.[i]);
     if (value === undefined) throw new Error(`completion spec: argument <${a.name()}> of "${path}" is not in ARGUMENT_VALUES`);
-    return { name: a.name(), description: a.description, value, variadic: a.variadic };
+    return { name: a.name(), description: a.description, value, required: a.required, variadic: a.variadic };
   });
 }
 
@@ -157,7 +160,11 @@ function commandSpec(cmd: Command, path: readonly string[], siblings: readonly s
   return {
     path,
     description: ctx.help.subcommandDescription(cmd),
-    options: path.length === 0 ? own : [...own, ...ctx.globals],
+    // The same objects everywhere, so a renderer can tell a global option by identity.
+    options:
+      path.length === 0
+        ? own.map((o) => ctx.globals.find((g) => g.long === o.long) ?? o)
+        : [...own, ...ctx.globals.filter((g) => !own.some((o) => o.long === g.long))],
     args: argumentSpecs(cmd, key, siblings, ctx.used),
     subcommands: subs.map((sub) => commandSpec(sub, [...path, sub.name()], names, ctx)),
   };
@@ -175,6 +182,11 @@ export function buildCompletionSpec(program: Command): CommandSpec {
   const unused = [...Object.keys(OPTION_VALUES), ...Object.keys(COMMAND_OPTION_VALUES), ...Object.keys(ARGUMENT_VALUES)].filter((k) => !used.has(k));
   if (unused.length > 0) throw new Error(`completion spec: no such command or option in the tree: ${unused.join(', ')}`);
   return spec;
+}
+
+/** The program's options that every command accepts (not --help and --version). */
+export function globalOptions(spec: CommandSpec): OptionSpec[] {
+  return spec.options.filter((o) => o.long !== '--help' && o.long !== '--version');
 }
 
 /** Every command of the spec, the program first, depth first. */
