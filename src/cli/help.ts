@@ -66,6 +66,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'audit verify': ['secrets audit verify', 'secrets audit verify --all-members'],
   'audit export': ['secrets audit export > events.jsonl', 'secrets audit export --format cloudtrail > cloudtrail.json'],
   doctor: ['secrets doctor', 'secrets doctor --json'],
+  completion: ['secrets completion bash > ~/.local/share/bash-completion/completions/secrets', 'secrets completion zsh > "${fpath[1]}/_secrets"', 'secrets completion fish > ~/.config/fish/completions/secrets.fish'],
   'exit-codes': ['secrets help exit-codes', 'secrets get prod/db || echo "exit $?"'],
 };
 
