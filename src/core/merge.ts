@@ -4,29 +4,29 @@
  * secrets by id, versions by id — never by text, so a merge never conflicts textually:
  *
  * - versions are a union (a data key map changed on both sides is merged per reader: a reader
- *   withdrawn on one side stays withdrawn; with no common ancestor only the readers of both are
- *   kept); a version one side pruned stays pruned unless a merged label still needs it;
+ *   withdrawn on one side stays withdrawn; with no common ancestor only the readers of both
+ *   copies keep a key); a version one side pruned stays pruned unless a merged label needs it;
  * - a secret's metadata is merged field by field (description, each tag, each staging label,
  *   deletion, rotation); a field changed differently on both sides takes the newer side's value,
  *   and a staging label moved on both sides goes to the newer version, the other becoming
- *   PREVIOUS when the label is CURRENT: every such case is reported;
- * - a secret force-deleted on one side and changed (in content: a value or its metadata, not a
- *   re-seal or a re-signature) on the other is kept, and reported; a secret scheduled for
- *   deletion on one side and changed on the other stays scheduled, with the change, and reported;
- * - two secrets under one name (created on both sides, or deleted and created again on one) keep
- *   the newly created one, then the one created first; the other is reported and dropped;
+ *   PREVIOUS when the label is CURRENT: every such case is reported. Labels always point at kept
+ *   versions, and tags and labels stay within their limits (the older side's additions go first);
+ * - a secret force-deleted on one side and changed in content (a value or its metadata; not a
+ *   re-seal or a re-signature) on the other is kept, and reported; one scheduled for deletion on
+ *   one side and changed on the other stays scheduled, with the change, and is reported;
+ * - two secrets under one name keep the one new in these copies over one the base had (whoever
+ *   created it had deleted the old one), then the one created first; the other is reported;
  * - members and policies are admin-signed, so they are never re-signed here: one side's record
  *   is kept whole (a removal always wins over a concurrent change, as does a policy deletion);
- * - a removal also wins over the removed member's concurrent writes: their secret and version
- *   records from the other side are not carried (no honest reader would accept them), and no
- *   version keeps a key for anyone who is not a current member of the merge.
+ * - a removal also wins over the removed member's concurrent writes: their changed secret and
+ *   version records are not carried (no honest reader would accept them, and the merger must not
+ *   vouch for them), and no version keeps a key for anyone who is not a current member.
  *
  * Records changed on both sides come out unsigned, for the merging identity to sign, when it may
  * sign them; otherwise one side's record is kept whole with its own signature and the merge says
  * what of the other side's change it could not carry. The head is rebuilt: each writer's counter
- * is the higher of the two. Every choice is symmetric, so merge(ours, theirs) and
- * merge(theirs, ours) say the same (the merging identity's right to re-sign aside). Pure: no I/O,
- * no crypto.
+ * is the higher of the two. Every choice is symmetric: merge(ours, theirs) and merge(theirs, ours)
+ * say the same (what the merger may re-sign aside). Pure: no I/O, no crypto.
  */
 import { SecretsError } from './errors.js';
 import type { HeadRecord, MemberRecord, PolicyRecord, SecretEntry, SecretRecord, Signed, VaultState, VersionRecord } from './model.js';
@@ -188,22 +188,34 @@ function mergePolicies(base: readonly PolicyRecord[], ours: readonly PolicyRecor
 
 /**
  * A side's entry without the writes of members the merge does not keep as current: a removal wins
- * over the removed member's concurrent writes. Their changed records fall back to the base's;
- * undefined when they created the secret.
+ * over the removed member's concurrent writes, which no honest reader would accept and the merger
+ * must not re-sign. A changed secret record falls back to the base's (else the other copy's);
+ * a changed version to the base's, else it is dropped, unless this copy's labels point at it
+ * (`suspect`: kept only while a merged label still does). Undefined when nothing of the secret can
+ * stay (they created it).
  */
-function withoutWritesOfRemoved(entry: SecretEntry, base: SecretEntry | undefined, current: ReadonlySet<string>, conflicts: string[]): SecretEntry | undefined {
+function withoutWritesOfRemoved(
+  entry: SecretEntry,
+  base: SecretEntry | undefined,
+  other: SecretEntry | undefined,
+  current: ReadonlySet<string>,
+  conflicts: string[],
+): { entry: SecretEntry; suspect: Set<string> } | undefined {
   const name = entry.secret.name;
   const stale = (r: Signed, b: Signed | undefined): boolean => !current.has(r.by) && !same(r, b);
   let secret = entry.secret;
   if (stale(secret, base?.secret)) {
-    if (base === undefined) {
-      conflicts.push(`secret ${name} was created by ${secret.by}, who is removed from the vault in the other copy; it is not kept`);
+    const fallback = base?.secret ?? (other !== undefined && current.has(other.secret.by) ? other.secret : undefined);
+    if (fallback === undefined) {
+      conflicts.push(`secret ${name} as written by ${secret.by}, who is removed from the vault in the other copy, is not kept`);
       return undefined;
     }
     conflicts.push(`the change to ${name} by ${secret.by}, who is removed from the vault in the other copy, is not kept`);
-    secret = base.secret;
+    secret = fallback;
   }
+  const labelled = new Set(secret.stages.values());
   const bv = new Map((base?.versions ?? []).map((v) => [v.id, v]));
+  const suspect = new Set<string>();
   let changed = secret !== entry.secret;
   const versions: VersionRecord[] = [];
   for (const v of entry.versions) {
@@ -213,10 +225,17 @@ function withoutWritesOfRemoved(entry: SecretEntry, base: SecretEntry | undefine
       continue;
     }
     changed = true;
-    conflicts.push(`version ${v.id} of ${name} as written by ${v.by}, who is removed from the vault in the other copy, is not kept`);
-    if (old) versions.push(old);
+    if (old) {
+      versions.push(old);
+      conflicts.push(`the change to version ${v.id} of ${name} by ${v.by}, who is removed from the vault in the other copy, is not kept`);
+    } else if (labelled.has(v.id)) {
+      versions.push(v);
+      suspect.add(v.id);
+    } else {
+      conflicts.push(`version ${v.id} of ${name} as written by ${v.by}, who is removed from the vault in the other copy, is not kept`);
+    }
   }
-  return changed ? { secret, versions } : entry;
+  return { entry: changed ? { secret, versions } : entry, suspect };
 }
 
 /** Whether a side changed what a secret says or holds since the base (re-signing, re-sealing and pruning are not such changes). */
@@ -408,21 +427,41 @@ function mergeSecretRecord(
   return kept;
 }
 
-/** A version's keys without those of anyone who is not a current member, re-signed when the merger may. */
-function withoutFormerReaders(entry: SecretEntry, current: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
+/**
+ * An entry the current members can rely on: records a former member signed (kept from the base,
+ * where the copy that removed them no longer has the entry) are re-signed, and versions drop the
+ * keys of anyone who is not a current member, when the merger may; else the merge says so.
+ */
+function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
+  const name = entry.secret.name;
   let changed = false;
+  const strip = <R extends SecretRecord | VersionRecord>(r: R): R => {
+    const { sig: _s, ...rest } = r;
+    return rest as R;
+  };
+  let secret = entry.secret;
+  if (!current.has(secret.by) && secret.sig !== undefined) {
+    if (mayResign(strip(secret), entry)) {
+      secret = strip(secret);
+      changed = true;
+    } else {
+      conflicts.push(`the record of ${name} is signed by ${secret.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`);
+    }
+  }
   const versions = entry.versions.map((v) => {
     const gone = [...v.keys.keys()].filter((id) => !current.has(id)).sort(byText);
-    if (gone.length === 0) return v;
-    const { sig: _s, ...rest } = { ...v, keys: new Map([...v.keys].filter(([id]) => current.has(id))) };
-    if (mayResign(rest, entry)) {
+    const former = !current.has(v.by) && v.sig !== undefined;
+    if (gone.length === 0 && !former) return v;
+    const draft = strip({ ...v, keys: new Map([...v.keys].filter(([id]) => current.has(id))) });
+    if (mayResign(draft, entry)) {
       changed = true;
-      return rest;
+      return draft;
     }
-    conflicts.push(`version ${v.id} of ${entry.secret.name} still gives a key to ${gone.join(', ')}, no longer a member; an admin's \`secrets reseal\` withdraws it`);
+    if (gone.length > 0) conflicts.push(`version ${v.id} of ${name} still gives a key to ${gone.join(', ')}, no longer a member; an admin's \`secrets reseal\` withdraws it`);
+    if (former) conflicts.push(`version ${v.id} of ${name} is signed by ${v.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`);
     return v;
   });
-  return changed ? { secret: entry.secret, versions } : entry;
+  return changed ? { secret, versions } : entry;
 }
 
 function mergeSecrets(
@@ -434,18 +473,21 @@ function mergeSecrets(
   conflicts: string[],
 ): SecretEntry[] {
   const b = new Map(base.map((e) => [e.secret.id, e]));
-  const clean = (side: readonly SecretEntry[]): Map<string, SecretEntry> => {
+  const rawO = new Map(ours.map((e) => [e.secret.id, e]));
+  const rawT = new Map(theirs.map((e) => [e.secret.id, e]));
+  const suspects = new Map<string, Set<string>>();
+  const clean = (side: readonly SecretEntry[], other: ReadonlyMap<string, SecretEntry>): Map<string, SecretEntry> => {
     const m = new Map<string, SecretEntry>();
     for (const e of side) {
-      const c = withoutWritesOfRemoved(e, b.get(e.secret.id), current, conflicts);
-      if (c) m.set(c.secret.id, c);
+      const c = withoutWritesOfRemoved(e, b.get(e.secret.id), other.get(e.secret.id), current, conflicts);
+      if (!c) continue;
+      m.set(c.entry.secret.id, c.entry);
+      for (const vid of c.suspect) suspects.set(e.secret.id, (suspects.get(e.secret.id) ?? new Set()).add(vid));
     }
     return m;
   };
-  const o = clean(ours);
-  const t = clean(theirs);
-  const raw = new Map<string, VersionRecord[]>();
-  for (const e of [...ours, ...theirs]) raw.set(e.secret.id, [...(raw.get(e.secret.id) ?? []), ...e.versions]);
+  const o = clean(ours, rawT);
+  const t = clean(theirs, rawO);
   const untouched = (x: SecretEntry, y: SecretEntry | undefined): boolean =>
     y !== undefined && same(x.secret, y.secret) && x.versions.length === y.versions.length && x.versions.every((v, i) => same(v, y.versions[i]));
   const out: SecretEntry[] = [];
@@ -483,13 +525,15 @@ function mergeSecrets(
     const { versions, spare } = mergeVersions(be, oe, te, name, (v) => mayResign(v, provisional), conflicts);
     const pool = new Map([...spare, ...versions].map((v) => [v.id, v]));
     const secret = mergeSecretRecord(be?.secret, oe.secret, te.secret, pool, (s) => mayResign(s, { secret: s, versions }), conflicts);
-    // Versions a kept label points at stay, even if one side had pruned them.
-    const kept = new Map(versions.map((v) => [v.id, v]));
-    for (const vid of new Set(secret.stages.values())) {
-      if (kept.has(vid)) continue;
-      const v = pool.get(vid) ?? (raw.get(id) ?? []).filter((x) => x.id === vid).sort((x, y) => byText(x.sig ?? '', y.sig ?? ''))[0];
-      if (v) kept.set(vid, v);
-      if (v && !pool.has(vid)) conflicts.push(`version ${vid} of ${name} is kept although its writer is removed: the copy kept whole labels it (an admin must put the secret again)`);
+    // Versions a kept label points at stay, even if one side had pruned them; a removed member's only while one does.
+    const labelled = new Set(secret.stages.values());
+    const kept = new Map(versions.filter((v) => labelled.has(v.id) || !suspects.get(id)?.has(v.id)).map((v) => [v.id, v]));
+    for (const v of versions) {
+      if (!kept.has(v.id)) conflicts.push(`version ${v.id} of ${name} as written by ${v.by}, who is removed from the vault in the other copy, is not kept`);
+    }
+    for (const vid of labelled) {
+      const v = pool.get(vid);
+      if (v && !kept.has(vid)) kept.set(vid, v);
     }
     out.push({ secret, versions: pruneVersions(secret, [...kept.values()]) });
   }
@@ -511,7 +555,30 @@ function mergeSecrets(
       conflicts.push(`secret ${e.secret.name} was created in both copies; kept the one created first (${clash.secret.id}); the other (${e.secret.id}) is dropped`);
     }
   }
-  return [...byName.values()].map((e) => withoutFormerReaders(e, current, mayResign, conflicts)).sort((x, y) => byText(x.secret.name, y.secret.name));
+  const candidates = (id: string): VersionRecord[] => [...(rawO.get(id)?.versions ?? []), ...(rawT.get(id)?.versions ?? []), ...(b.get(id)?.versions ?? [])];
+  return [...byName.values()]
+    .map((e) => {
+      for (const vid of suspects.get(e.secret.id) ?? []) {
+        const v = e.versions.find((x) => x.id === vid);
+        if (v && !current.has(v.by)) conflicts.push(`version ${vid} of ${e.secret.name} was written by ${v.by}, who is removed from the vault in the other copy; it is kept because a label points at it`);
+      }
+      return forCurrentMembers(withLabelledVersions(e, candidates(e.secret.id), conflicts), current, mayResign, conflicts);
+    })
+    .sort((x, y) => byText(x.secret.name, y.secret.name));
+}
+
+/** Makes sure every label points at a version the entry holds, taking it from either copy or the base when one went missing. */
+function withLabelledVersions(entry: SecretEntry, candidates: readonly VersionRecord[], conflicts: string[]): SecretEntry {
+  const have = new Set(entry.versions.map((v) => v.id));
+  const missing = [...new Set(entry.secret.stages.values())].filter((id) => !have.has(id)).sort(byText);
+  if (missing.length === 0) return entry;
+  const added: VersionRecord[] = [];
+  for (const id of missing) {
+    const v = candidates.filter((x) => x.id === id).sort((x, y) => byText(x.sig ?? '', y.sig ?? ''))[0];
+    if (v) added.push(v);
+    conflicts.push(`version ${id} of ${entry.secret.name} is kept (${v ? 'from one copy' : 'but is missing'}) because a label of the kept record points at it`);
+  }
+  return { secret: entry.secret, versions: pruneVersions(entry.secret, [...entry.versions, ...added]) };
 }
 
 function mergeHeads(ours: HeadRecord, theirs: HeadRecord): HeadRecord {

@@ -205,9 +205,12 @@ function assertNotRolledBack(ctx: SyncContext, state: VaultState, identityId: st
   }
 }
 
-/** May the merging identity re-sign this record (as one it wrote)? */
-function resignCheck(state: VaultState, identityId: string): (record: SecretRecord | VersionRecord, entry: SecretEntry) => boolean {
-  return (record, entry) => writeProblem(state, { ...record, by: identityId }, entry) === undefined;
+/**
+ * May the merging identity re-sign this record (as one it wrote)? Only if both copies' members
+ * and policies allow it, so the answer does not depend on which copy is local.
+ */
+function resignCheck(a: VaultState, b: VaultState, identityId: string): (record: SecretRecord | VersionRecord, entry: SecretEntry) => boolean {
+  return (record, entry) => writeProblem(a, { ...record, by: identityId }, entry) === undefined && writeProblem(b, { ...record, by: identityId }, entry) === undefined;
 }
 
 /** Merges three texts of the vault file as `identity`; returns the signed text and the conflicts. */
@@ -229,7 +232,10 @@ export async function mergeTexts(
   }
   const merger = ours.state.members.find((m) => m.id === identity.id && m.removed === undefined);
   if (!merger) throw new SecretsError('DENIED', `this identity (${identity.id}) is not a member of the vault, so it cannot merge it`, 'ask an admin to add it: `secrets identity show`');
-  const merged = mergeVaults(base, ours.state, theirs.state, resignCheck(ours.state, identity.id));
+  if (theirs.state.members.some((m) => m.id === identity.id && m.removed !== undefined)) {
+    throw new SecretsError('DENIED', `this identity (${identity.id}) was removed from the vault in the remote's copy, so it cannot merge it`, 'ask an admin; your local changes stay committed here');
+  }
+  const merged = mergeVaults(base, ours.state, theirs.state, resignCheck(ours.state, theirs.state, identity.id));
   let state = merged.state;
   const conflicts = [...merged.conflicts];
   // Keys follow policy: a secret added on one side may need readers a policy on the other side grants.

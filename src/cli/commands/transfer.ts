@@ -86,7 +86,7 @@ export function register(program: Command, app: App): void {
         }
         if (!(await askConfirm('Print the values of the selected secrets in clear text?'))) throw new SecretsError('INTERRUPTED', 'not exported');
       }
-      const r = await exportSecrets(app.deps(cmd), { filter: (e) => matchesFilters(e.secret, filters) });
+      const r = await exportSecrets(app.deps(cmd), { filter: (e) => matchesFilters(e.secret, filters), progress: progressOnTty(app.io, 'exporting') });
       try {
         for (const e of r.errors) app.warn(`${e.SecretId}: ${e.Message}; left out`);
         if (opts.format === 'json') {

@@ -206,10 +206,10 @@ export interface BatchValue {
 /** `secrets get NAME... --json` / `--filter`: every secret read on its own, errors collected per name. */
 export async function batchGetSecretValue(
   deps: CoreDeps,
-  input: { names: readonly string[]; filter?: (entry: SecretEntry) => boolean },
+  input: { names: readonly string[]; filter?: (entry: SecretEntry) => boolean; progress?: ((done: number, total: number) => void) | undefined },
 ): Promise<{ values: BatchValue[]; errors: { SecretId: string; ErrorCode: string; Message: string }[] }> {
   const { identity } = await deps.identities.load();
-  const state = await deps.vault.read(identity);
+  const state = !input.filter && deps.vault.readSome ? await deps.vault.readSome(identity, input.names) : await deps.vault.read(identity);
   const names = [...input.names];
   if (input.filter) {
     for (const e of state.secrets) if (e.secret.deleted === undefined && input.filter(e) && !names.includes(e.secret.name)) names.push(e.secret.name);
@@ -217,7 +217,9 @@ export async function batchGetSecretValue(
   const values: BatchValue[] = [];
   const errors: { SecretId: string; ErrorCode: string; Message: string }[] = [];
   const batch = new AuditBatch(deps.audit);
+  let done = 0;
   for (const name of names) {
+    input.progress?.(done++, names.length);
     try {
       const { entry, value } = await readForRelease(deps, batch, identity.id, identity, state, { name }, undefined);
       const version = selectVersion(entry, {});
@@ -231,6 +233,7 @@ export async function batchGetSecretValue(
       errors.push({ SecretId: name, ErrorCode: err.code, Message: err.message });
     }
   }
+  input.progress?.(names.length, names.length);
   try {
     await batch.flush();
   } catch (err) {

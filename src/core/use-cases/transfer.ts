@@ -111,6 +111,9 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
 }
 
 /** Export: the CURRENT value of every live secret passing `filter`, each read audited. */
-export async function exportSecrets(deps: CoreDeps, input: { filter: (entry: SecretEntry) => boolean }): Promise<{ values: BatchValue[]; errors: { SecretId: string; ErrorCode: string; Message: string }[] }> {
-  return batchGetSecretValue(deps, { names: [], filter: input.filter });
+export async function exportSecrets(
+  deps: CoreDeps,
+  input: { filter: (entry: SecretEntry) => boolean; progress?: ((done: number, total: number) => void) | undefined },
+): Promise<{ values: BatchValue[]; errors: { SecretId: string; ErrorCode: string; Message: string }[] }> {
+  return batchGetSecretValue(deps, { names: [], filter: input.filter, progress: input.progress });
 }
