@@ -542,11 +542,19 @@ export class FileVaultRepository implements VaultRepository {
     return this.#opts.trust.get(vaultId)?.ctrs;
   }
 
+  /** Secrets by id, built once per state (states are immutable). */
+  readonly #byId = new WeakMap<readonly SecretEntry[], Map<string, SecretEntry>>();
+
   async verifyRecords(state: VaultState, records: readonly (SecretRecord | VersionRecord)[]): Promise<void> {
     const members = new Map(state.members.map((m) => [m.id, m]));
+    let byId = this.#byId.get(state.secrets);
+    if (!byId) {
+      byId = new Map(state.secrets.map((e) => [e.secret.id, e]));
+      this.#byId.set(state.secrets, byId);
+    }
     for (const r of records) {
       await this.#verifyOne(r, state.vault.id, members, this.#lines.get(r));
-      const entry = state.secrets.find((e) => e.secret.id === (r.kind === 'secret' ? r.id : r.secret));
+      const entry = byId.get(r.kind === 'secret' ? r.id : r.secret);
       const problem = entry ? writeProblem(state, r, entry) : 'it belongs to no secret';
       if (problem !== undefined) {
         throw integrity(

@@ -34,9 +34,22 @@ export function check(
   return member;
 }
 
+const byName = new WeakMap<readonly SecretEntry[], Map<string, SecretEntry>>();
+
+/** The entry named `name`, by an index built once per state (states are immutable). */
+function entryNamed(state: VaultState, name: string): SecretEntry | undefined {
+  let index = byName.get(state.secrets);
+  if (!index) {
+    index = new Map();
+    for (const e of state.secrets) if (!index.has(e.secret.name)) index.set(e.secret.name, e);
+    byName.set(state.secrets, index);
+  }
+  return index.get(name);
+}
+
 /** The entry for `name`, live or deleted; NOT_FOUND otherwise. */
 export function findEntry(state: VaultState, name: string): SecretEntry {
-  const entry = state.secrets.find((e) => e.secret.name === name);
+  const entry = entryNamed(state, name);
   if (!entry) {
     throw new SecretsError('NOT_FOUND', `secret ${name} not found`, '`secrets list` shows the names in this vault');
   }
