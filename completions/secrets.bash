@@ -48,9 +48,9 @@ _secrets_spec() {
     'policy put') subs='' opts='-f= --file= --secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy get') subs='' opts='--secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy list') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'policy delete') subs='' opts='--secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
-    'policy attach') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
-    'policy detach') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
+    'policy delete') subs='' opts='--secret= --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
+    'policy attach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
+    'policy detach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
     'policy validate') subs='' opts='-f= --file= --type= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy simulate') subs='' opts='--member= --action= --secret= --context= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:put,get,list,delete,attach,detach,validate,simulate' ;;

@@ -232,10 +232,10 @@ describe('audit trail', () => {
       assert.equal(denied.stdout, '');
       await sb.ok(['policy', 'put', 'readers', '-f', pFile]);
       await sb.ok(['policy', 'attach', 'readers', 'bob']);
-      await sb.ok(['policy', 'detach', 'readers', 'bob']);
-      await sb.ok(['policy', 'delete', 'readers']);
+      await sb.ok(['policy', 'detach', 'readers', 'bob', '--yes']);
+      await sb.ok(['policy', 'delete', 'readers', '--yes']);
       await sb.ok(['policy', 'put', '--secret', DB, '-f', rpFile]);
-      await sb.ok(['policy', 'delete', '--secret', DB]);
+      await sb.ok(['policy', 'delete', '--secret', DB, '--yes']);
       await sb.ok(['reseal']);
       await sb.ok(['member', 'remove', 'bob', '--yes']);
 

@@ -582,7 +582,7 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
           [['member', 'add', 'dave', dave], undefined],
           [['member', 'remove', 'bob', '--yes'], undefined],
           [['policy', 'list'], undefined],
-          [['policy', 'detach', 'bob-policy', 'bob'], undefined],
+          [['policy', 'detach', 'bob-policy', 'bob', '--yes'], undefined],
           [['reseal'], undefined],
           [['verify'], undefined],
         ];
@@ -710,7 +710,7 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       await assertVerifyPasses(t.sb);
 
       // Detach: bob may no longer PutSecretValue, so what he wrote is endorsed by alice.
-      await t.sb.ok(['policy', 'detach', 'bob-policy', 'bob']);
+      await t.sb.ok(['policy', 'detach', 'bob-policy', 'bob', '--yes']);
       recs = recordsOf(t.sb.vault);
       deepEqual(recs.filter(byBob(t)), [], 'nothing is left signed by bob');
       const endorsed = recs.filter((r) => r.kind === 'version' && r['act'] === 'PutSecretValue' && r['secret'] === recs.find((s) => s.kind === 'secret' && s['name'] === DB)?.['id']);

@@ -331,7 +331,7 @@ describe('SecretsClient in a Node process', () => {
   test('cache: revoked access and a deleted secret take effect on the next call', async () => {
     await lib.ok('new', 'bob3', { vault: sb.vault, identityFile: bobKey });
     assert.equal((await lib.get('bob3', { SecretId: 'lib/token' })).SecretString, token2);
-    await sb.ok(['policy', 'detach', 'bob-read', 'bob']);
+    await sb.ok(['policy', 'detach', 'bob-read', 'bob', '--yes']);
     const denied = await lib.fails('get', 'bob3', { SecretId: 'lib/token' });
     assert.deepEqual([denied.isSecretsError, denied.code], [true, 'DENIED'], 'a cached value is not served once access is revoked');
     await lib.ok('new', 'del', { vault: sb.vault });

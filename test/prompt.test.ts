@@ -105,4 +105,28 @@ describe('hidden prompts in a terminal', { skip }, () => {
     }
     assert.equal(await sb.ok(['get', 'tty/secret']), 'final-Value-3');
   });
+
+  test('policy changes that reduce access confirm on a terminal and need --yes elsewhere', async () => {
+    const file = `${sb.home}/p.json`;
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: 'tty/*' }] }));
+    await sb.ok(['policy', 'put', 'tty-read', '-f', file]);
+    const off = await sb.run(['policy', 'delete', 'tty-read']);
+    assert.equal(off.code, 2, off.stderr);
+    assert.match(off.stderr, /refusing to delete policy tty-read without confirmation: it reduces access/);
+    assert.match(off.stderr, /hint: pass --yes/);
+    const term = new Terminal(sb, `${process.execPath} ${BIN} policy delete tty-read`);
+    try {
+      await term.waitFor(/Delete policy tty-read\? Members may lose access/);
+      term.type('n');
+      term.key('Enter');
+      const screen = await term.waitFor(/EXIT=\d+/);
+      assert.match(screen, /EXIT=130/);
+    } finally {
+      term.close();
+    }
+    assert.match(await sb.ok(['policy', 'list']), /tty-read/, 'declined: the policy is still there');
+    await sb.ok(['policy', 'delete', 'tty-read', '--yes']);
+    assert.doesNotMatch(await sb.ok(['policy', 'list']), /tty-read/);
+  });
 });

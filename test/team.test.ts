@@ -281,7 +281,7 @@ describe('a team vault: two people, two keychain identities, one file', { skip }
     assert.equal(await bob.ok(['get', 'prod/db']), prod.value);
     assert.deepEqual(await openAs(shared, vault, bobIdentity), { value: prod.value });
 
-    const del = await alice.run(['policy', 'delete', '--secret', 'prod/db']);
+    const del = await alice.run(['policy', 'delete', '--secret', 'prod/db', '--yes']);
     assert.equal(del.code, 0, del.stderr);
     assert.match(del.stderr, /Deleted the resource policy of prod\/db\./);
     const withdrawn = currentVersion(vault, 'prod/db');
@@ -507,7 +507,7 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     const hers = currentVersion(vault, 'dev/x');
     assert.equal(hers.by, carolId);
     for (const name of ['dev-write', 'no-deletes', 'until-2030']) {
-      const r = await alice.run(['policy', 'detach', name, 'carol']);
+      const r = await alice.run(['policy', 'detach', name, 'carol', '--yes']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`Policy ${name} detached from carol\\.`));
     }

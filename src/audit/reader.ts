@@ -4,7 +4,7 @@
  * of a secret for `describe`. Every reader streams the file in chunks, so a log of a million
  * events is read in bounded memory.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { type AuditEvent, genesisHash, lineHash } from './format.js';
 
 const CHUNK = 1024 * 1024;
@@ -95,7 +95,22 @@ function parse(line: string): Partial<AuditEvent> | undefined {
  * anchor of the identity running the check: it must name this very log, so a log cannot escape
  * its anchor by being replaced, emptied or given another id.
  */
-export function verifyLog(path: string, vaultId: string, anchors: readonly Anchor[], mine: Anchor | undefined): VerifyResult {
+export function verifyLog(
+  path: string,
+  vaultId: string,
+  anchors: readonly Anchor[],
+  mine: Anchor | undefined,
+  progress?: (doneMiB: number, totalMiB: number) => void,
+): VerifyResult {
+  let totalMiB = 0;
+  if (progress) {
+    try {
+      totalMiB = Math.ceil(statSync(path).size / 1_048_576);
+    } catch {
+      progress = undefined;
+    }
+  }
+  let readBytes = 0;
   let expected = 1;
   let prev = genesisHash(vaultId);
   let log: string | undefined;
@@ -108,6 +123,10 @@ export function verifyLog(path: string, vaultId: string, anchors: readonly Ancho
   while (!next.done) {
     const { bytes, terminated } = next.value;
     next = it.next();
+    if (progress) {
+      readBytes += bytes.length + 1;
+      if ((expected & 0xffff) === 0) progress(Math.floor(readBytes / 1_048_576), totalMiB);
+    }
     if (!terminated) {
       tornTail = true;
       break;
@@ -152,6 +171,7 @@ export function verifyLog(path: string, vaultId: string, anchors: readonly Ancho
     expected++;
   }
   const events = expected - 1;
+  progress?.(totalMiB, totalMiB);
   if (events === 0 && mine) {
     return { events, broken: { seq: 1, problem: `the log is missing or empty, but the vault anchors event ${mine.seq} of it for this identity: it was deleted or emptied` }, anchor: mine, tornTail };
   }

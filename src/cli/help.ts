@@ -48,9 +48,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'policy put': ['secrets policy put dev-read -f dev-read.yaml', 'secrets policy put --secret prod/db -f only-alice.yaml'],
   'policy get': ['secrets policy get dev-read', 'secrets policy get --secret prod/db --json'],
   'policy list': ['secrets policy list', 'secrets policy list --json'],
-  'policy delete': ['secrets policy delete dev-read', 'secrets policy delete --secret prod/db --json'],
+  'policy delete': ['secrets policy delete dev-read          # asks first on a terminal', 'secrets policy delete --secret prod/db --yes --json'],
   'policy attach': ['secrets policy attach dev-read bob', 'secrets policy attach ci-read ci'],
-  'policy detach': ['secrets policy detach dev-read bob', 'secrets policy detach ci-read ci --json'],
+  'policy detach': ['secrets policy detach dev-read bob      # asks first on a terminal', 'secrets policy detach ci-read ci --yes'],
   'policy validate': ['secrets policy validate -f dev-read.yaml', 'secrets policy validate -f resource.json --json'],
   'policy simulate': [
     'secrets policy simulate --member bob --action secrets:GetSecretValue --secret prod/db',

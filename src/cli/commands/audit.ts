@@ -8,7 +8,7 @@ import { SecretsError } from '../../core/errors.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
 import { VERSION } from '../version.js';
-import { formatJson, formatTable } from '../ui.js';
+import { formatJson, formatTable, progressOnTty } from '../ui.js';
 import { intArg } from '../value-source.js';
 
 const UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -124,7 +124,7 @@ export function register(program: Command, app: App): void {
         );
         return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
       }
-      const r = verifyLog(path, vaultId, anchors, mine);
+      const r = verifyLog(path, vaultId, anchors, mine, progressOnTty(app.io, 'verifying the audit log (MiB)'));
       const exitCode = r.broken ? 6 : 0;
       if (opts.json) {
         return app.emit({

@@ -6,6 +6,16 @@ import { attachPolicy, deletePolicy, getPolicy, listPolicies, putPolicy, simulat
 import type { App } from '../app.js';
 import { policyDocument, readPolicyFile } from '../policy-file.js';
 import { formatFields, formatJson, formatTable, progressOnTty, resealSummary } from '../ui.js';
+import { askConfirm } from '../prompt.js';
+
+/** Changes that reduce access confirm on a terminal and need --yes elsewhere (DESIGN.md section 11). */
+async function confirmAccessChange(app: App, yes: boolean | undefined, what: string): Promise<void> {
+  if (yes) return;
+  if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {
+    throw new SecretsError('USAGE', `refusing to ${what} without confirmation: it reduces access`, 'pass --yes to confirm when not on a terminal');
+  }
+  if (!(await askConfirm(`${what[0]?.toUpperCase() ?? ''}${what.slice(1)}? Members may lose access.`))) throw new SecretsError('INTERRUPTED', 'nothing changed');
+}
 
 /** Exactly one of a policy NAME or --secret SECRET. */
 function target(name: string | undefined, secret: string | undefined): { name?: string; secret?: string } {
@@ -82,8 +92,10 @@ export function register(program: Command, app: App): void {
     .description('delete an identity policy (detach it first), or with --secret a resource policy')
     .argument('[name]', 'policy name')
     .option('--secret <secret>', 'delete the resource policy of this secret')
+    .option('--yes', 'do not ask for confirmation (required when not on a terminal)')
     .option('--json', 'print JSON')
-    .action(async (name: string | undefined, opts: { secret?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string | undefined, opts: { secret?: string; yes?: boolean; json?: boolean }, cmd: Command) => {
+      await confirmAccessChange(app, opts.yes, opts.secret !== undefined ? `delete the resource policy of ${opts.secret}` : `delete policy ${name ?? '?'}`);
       const r = await deletePolicy(app.deps(cmd), target(name, opts.secret), progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       app.emit({ stderr: `Deleted ${opts.secret !== undefined ? `the resource policy of ${r.Name}` : `policy ${r.Name}`}.\n${resealSummary(r.Resealed)}` });
@@ -94,8 +106,11 @@ export function register(program: Command, app: App): void {
       .description(attach ? 'attach an identity policy to a member' : 'detach an identity policy from a member')
       .argument('<policy>', 'policy name')
       .argument('<member>', 'member name or id')
+      .option('--yes', attach ? 'accepted, and ignored: attaching asks nothing' : 'do not ask for confirmation (required when not on a terminal)')
       .option('--json', 'print JSON')
-      .action(async (name: string, member: string, opts: { json?: boolean }, cmd: Command) => {
+      .action(async (name: string, member: string, opts: { yes?: boolean; json?: boolean }, cmd: Command) => {
+        // Detaching narrows access: confirm it, as other destructive commands do.
+        if (!attach) await confirmAccessChange(app, opts.yes, `detach policy ${name} from ${member}`);
         const r = await attachPolicy(app.deps(cmd), { name, member, attach }, progressOnTty(app.io, 're-sealing data keys'));
         if (opts.json) return app.emit({ stdout: formatJson(r) });
         const verb = attach ? 'attached to' : 'detached from';

@@ -8,7 +8,7 @@ import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord } from '../model.js';
 import { assertSecretName, MAX_VALUE_BYTES } from '../names.js';
 import { labelsOf } from '../versions.js';
-import { check, type CoreDeps, withEntry } from './deps.js';
+import { check, type CoreDeps } from './deps.js';
 import type { Progress } from './reseal.js';
 import { batchGetSecretValue, type BatchValue } from './release.js';
 import { addVersion, type NewValue } from './write.js';
@@ -38,15 +38,20 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
   const { identity } = await deps.identities.load();
   const batch = new AuditBatch(deps.audit);
   const result = await deps.vault.transact(identity, async (start) => {
-    let state = start;
+    // Members and policies do not change during an import, so every check runs against `start`;
+    // the entries written are collected by name and put in the state once, at the end (one
+    // pass, not one copy of the secret list per item).
+    const state = start;
+    const byName = new Map(start.secrets.map((e) => [e.secret.name, e]));
+    const written = new Map<string, SecretEntry>();
     let created = 0;
     let updated = 0;
     let unchanged = 0;
     let done = 0;
     for (const item of input.items) {
-      const existing = state.secrets.find((e) => e.secret.name === item.name);
+      const existing = byName.get(item.name);
       const event = existing ? 'PutSecretValue' : 'CreateSecret';
-      state = await audited(batch, event, identity.id, async (scope) => {
+      const next = await audited(batch, event, identity.id, async (scope): Promise<SecretEntry | undefined> => {
         scope.vault(state, identity.id).secretName(item.name);
         if (existing) {
           scope.secret(existing);
@@ -64,13 +69,13 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
             if (same) {
               unchanged++;
               scope.version(current, labelsOf(existing.secret, current.id));
-              return state;
+              return undefined;
             }
           }
           const added = await addVersion(deps, identity, state, existing, item.value, { act: 'PutSecretValue' });
           scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
           updated++;
-          return withEntry(state, added.entry);
+          return added.entry;
         }
         const now = deps.clock.now().toISOString();
         const secret: SecretRecord = {
@@ -91,11 +96,15 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
         const added = await addVersion(deps, identity, state, fresh, item.value, { act: 'CreateSecret' });
         scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
         created++;
-        return withEntry(state, added.entry);
+        return added.entry;
       });
+      if (next) written.set(item.name, next);
       input.progress?.(++done, input.items.length);
     }
-    return { state, result: { Created: created, Updated: updated, Unchanged: unchanged } };
+    if (written.size === 0) return { state, result: { Created: created, Updated: updated, Unchanged: unchanged } };
+    const secrets = start.secrets.map((e) => written.get(e.secret.name) ?? e);
+    for (const [name, e] of written) if (!byName.has(name)) secrets.push(e);
+    return { state: { ...start, secrets }, result: { Created: created, Updated: updated, Unchanged: unchanged } };
   }).catch(async (err: unknown) => {
     // The failed item's event (denied, error) is still recorded; nothing was written.
     await batch.flush().catch(() => undefined);
