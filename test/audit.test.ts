@@ -873,11 +873,15 @@ describe('audit trail', () => {
       if (spawnSync('script', ['--version']).status === 0) {
         const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} audit --limit 3`, '/dev/null'], { env: sb.env, cwd: sb.home, encoding: 'utf8', input: '' });
         assert.equal(r.status, 0, r.stdout);
-        assert.match(r.stdout, /TIME\s+EVENT\s+PRINCIPAL\s+SECRET\s+OUTCOME/);
-        assert.match(r.stdout, /DescribeSecret\s+alice\s+q\/alpha\s+success/);
-        assert.match(r.stdout, /GetSecretValue\s+bob\s+q\/alpha\s+denied \(DENIED\)/);
-        assert.match(r.stdout, /AddMember\s+alice\s+bob\s+success/);
-        assert.ok(!r.stdout.includes('"seq"'), 'not JSON on a terminal');
+        // A terminal gets colour by default (a bold header); the text under the styles is the table.
+        assert.ok(r.stdout.includes('\u001b[1mTIME'), 'coloured on a terminal');
+         
+        const table = r.stdout.replace(/\u001b\[\d+m/g, '');
+        assert.match(table, /TIME\s+EVENT\s+PRINCIPAL\s+SECRET\s+OUTCOME/);
+        assert.match(table, /DescribeSecret\s+alice\s+q\/alpha\s+success/);
+        assert.match(table, /GetSecretValue\s+bob\s+q\/alpha\s+denied \(DENIED\)/);
+        assert.match(table, /AddMember\s+alice\s+bob\s+success/);
+        assert.ok(!table.includes('"seq"'), 'not JSON on a terminal');
       }
 
       // Export: jsonl is the log; cloudtrail is one JSON document with ids only.

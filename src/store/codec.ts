@@ -356,7 +356,7 @@ function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
       if (v !== undefined) out[flag] = v;
     }
     g.done();
-    random = out as RotationRandom;
+    random = out;
   }
   const since = r.time('since');
   const last = r.optTime('last');
