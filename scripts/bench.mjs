@@ -309,6 +309,9 @@ function main() {
     if (n <= 10000) hf('secrets', 'exec -- true, every secret', n, `${BIN} exec --prefix app/ -- true`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 5) : RUNS });
     hf('secrets', 'write one secret', n, `printf new-value | ${BIN} put ${mid.name} --value-stdin`, { shell: true, extraEnv: e });
     hf('secrets', 'list names', n, `${BIN} list`, { extraEnv: e });
+    hf('secrets', 'list --json', n, `${BIN} list --json`, { extraEnv: e });
+    // The table a person sees: stdout a terminal (script(1) gives the command a pseudo-terminal).
+    if (have('script')) hf('secrets', 'list, table on a terminal', n, `script -qec '${BIN} list' /dev/null`, { shell: true, extraEnv: e });
     peakRss(n, vault, mid.name);
     if (!audited) {
       auditMillion(vault);
