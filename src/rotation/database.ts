@@ -9,7 +9,7 @@
  * [REDACTED] in whatever text the driver gave us, and MySQL's "near '…'" SQL excerpts are cut.
  */
 import { SecretsError } from '../core/errors.js';
-import type { RotationRequest } from '../core/rotation.js';
+import type { PendingRequest, RotationRequest } from '../core/rotation.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { passwordOptionsOf } from './password.js';
 import { randomPassword } from '../crypto/password.js';
@@ -210,4 +210,33 @@ export function describeDriverError(e: unknown, redactor: Redactor): string {
 /** ROTATION_FAILED for a failed action, with the (redacted) driver error. */
 export function rotationFailed(action: string, e: unknown, redactor: Redactor, hint?: string): SecretsError {
   return new SecretsError('ROTATION_FAILED', `${action}: ${describeDriverError(e, redactor)}`, hint);
+}
+
+/**
+ * setSecret's single-user login: CURRENT, or PREVIOUS when CURRENT no longer works (and names
+ * the same user as PENDING), as AWS's templates do. Throws ROTATION_FAILED naming CURRENT's failure.
+ */
+export async function connectCurrentOrPrevious<T extends { username: string }, C>(
+  req: PendingRequest,
+  current: T,
+  pending: T,
+  opts: { connect: (target: T) => Promise<C>; previous: (value: SecretBytes) => T | undefined; where: (target: T) => string; redactor: Redactor },
+): Promise<C> {
+  let firstError: unknown;
+  try {
+    return await opts.connect(current);
+  } catch (e) {
+    firstError = e;
+  }
+  const previous = req.previous !== undefined ? opts.previous(req.previous) : undefined;
+  if (previous !== undefined && previous.username === pending.username) {
+    try {
+      const conn = await opts.connect(previous);
+      req.note('the CURRENT password no longer logs in; used the PREVIOUS one');
+      return conn;
+    } catch {
+      // report CURRENT's failure below
+    }
+  }
+  throw rotationFailed(`cannot log in to ${opts.where(current)} as ${JSON.stringify(current.username)} with the CURRENT or PREVIOUS password`, firstError, opts.redactor);
 }

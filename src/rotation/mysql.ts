@@ -57,6 +57,7 @@ import {
   alternateUsername,
   baseUsername,
   checkEngine,
+  connectCurrentOrPrevious,
   DEFAULT_DB_TIMEOUT_MS,
   defaultTlsMode,
   newDatabaseValue,
@@ -272,27 +273,12 @@ export class MysqlRotation implements RotationHandler {
   async finishSecret(): Promise<void> {}
 
   async #setOwnPassword(req: PendingRequest, current: MyTarget, pending: MyTarget, redactor: Redactor): Promise<void> {
-    let conn: Connection | undefined;
-    let firstError: unknown;
-    try {
-      conn = await this.#connect(current);
-    } catch (e) {
-      firstError = e;
-    }
-    if (conn === undefined && req.previous !== undefined) {
-      const previous = tryTarget(req.previous, 'PREVIOUS');
-      if (previous !== undefined && previous.username === pending.username) {
-        try {
-          conn = await this.#connect(previous);
-          req.note('the CURRENT password no longer logs in; used the PREVIOUS one');
-        } catch {
-          // report CURRENT's failure below
-        }
-      }
-    }
-    if (conn === undefined) {
-      throw rotationFailed(`cannot log in to ${where(current)} as ${JSON.stringify(current.username)} with the CURRENT or PREVIOUS password`, firstError, redactor);
-    }
+    const conn: Connection = await connectCurrentOrPrevious(req, current, pending, {
+      connect: (t) => this.#connect(t),
+      previous: (v) => tryTarget(v, 'PREVIOUS'),
+      where,
+      redactor,
+    });
     let step = 'SELECT VERSION()';
     try {
       if (!(await this.#isMariadb(conn))) {

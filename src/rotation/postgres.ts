@@ -53,6 +53,7 @@ import {
   alternateUsername,
   baseUsername,
   checkEngine,
+  connectCurrentOrPrevious,
   DEFAULT_DB_TIMEOUT_MS,
   defaultTlsMode,
   newDatabaseValue,
@@ -250,27 +251,12 @@ export class PostgresRotation implements RotationHandler {
   async finishSecret(): Promise<void> {}
 
   async #setOwnPassword(req: PendingRequest, current: PgTarget, pending: PgTarget, verifier: string, redactor: Redactor): Promise<void> {
-    let client: Client | undefined;
-    let firstError: unknown;
-    try {
-      client = await this.#connect(current);
-    } catch (e) {
-      firstError = e;
-    }
-    if (client === undefined && req.previous !== undefined) {
-      const previous = tryTarget(req.previous, 'PREVIOUS');
-      if (previous !== undefined && previous.username === pending.username) {
-        try {
-          client = await this.#connect(previous);
-          req.note('the CURRENT password no longer logs in; used the PREVIOUS one');
-        } catch {
-          // report CURRENT's failure below
-        }
-      }
-    }
-    if (client === undefined) {
-      throw rotationFailed(`cannot log in to ${where(current)} as ${JSON.stringify(current.username)} with the CURRENT or PREVIOUS password`, firstError, redactor);
-    }
+    const client: Client = await connectCurrentOrPrevious(req, current, pending, {
+      connect: (t) => this.#connect(t),
+      previous: (v) => tryTarget(v, 'PREVIOUS'),
+      where,
+      redactor,
+    });
     try {
       await client.query(`ALTER ROLE ${quoteIdent(pending.username)} PASSWORD ${quoteLiteral(verifier)}`);
     } catch (e) {

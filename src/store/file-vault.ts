@@ -110,28 +110,10 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   #readText(): string {
-    const path = this.#opts.path;
-    let size: number;
-    try {
-      const st = statSync(path);
-      if (!st.isFile()) throw new SecretsError('STORAGE', `${path} is not a file`);
-      size = st.size;
-    } catch (err) {
-      if (err instanceof SecretsError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SecretsError('VAULT_NOT_FOUND', `no vault at ${path}`, 'create one with `secrets init`, or point --vault / SECRETS_VAULT at yours');
-      }
-      throw storageError(err, 'read', path);
-    }
-    if (size > MAX_FILE_BYTES) throw new SecretsError('DAMAGED_VAULT', `vault file ${path} is larger than 1 GiB`, HINT_RESTORE);
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      throw storageError(err, 'read', path);
-    }
+    return this.#readBytes().toString('utf8');
   }
 
-  /** The file's bytes, with the same errors as #readText. */
+  /** The file's bytes; a missing file is VAULT_NOT_FOUND, other failures STORAGE, over 1 GiB DAMAGED_VAULT. */
   #readBytes(): Buffer {
     const path = this.#opts.path;
     let size: number;

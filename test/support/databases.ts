@@ -155,10 +155,7 @@ export function mariadbAvailable(): DatabaseCheck {
 }
 
 /** Contract: a skip reason for node:test's `skip` option; undefined when ok, and ALWAYS undefined when CI=true (so CI fails loudly instead of skipping). */
-export function skipReason(check: DatabaseCheck): string | undefined {
-  if (check.ok || process.env.CI === 'true') return undefined;
-  return check.reason;
-}
+export { skipReason } from './keyring.js';
 
 // ---------------------------------------------------------------------------------------------
 // Processes
