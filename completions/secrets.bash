@@ -28,7 +28,7 @@ _secrets_spec() {
     'untag') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret none...' ;;
     'delete') subs='' opts='--recovery-window-days= --force --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'restore') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
-    'rotate') subs='' opts='--handler= --every= --cron= --window= --strategy= --master-secret= --no-rotate-now --due --exposed-to= --cancel --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --no-require-each-included-type --json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
+    'rotate') subs='' opts='--handler= --every= --cron= --window= --strategy= --master-secret= --no-rotate-now --due --exposed-to= --cancel --json --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'exec') subs='' opts='--env-file= --secret= --prefix= --pristine --strict --mask --no-mask --shell -h --help --vault= --identity-file= --audit= --no-color' args='command...' ;;
     'env') subs='' opts='--env-file= --secret= --prefix= --strict --format= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'inject') subs='' opts='-i= --in= -o= --out= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;

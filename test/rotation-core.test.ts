@@ -110,6 +110,22 @@ describe('rotation steps over fakes', () => {
     });
   }
 
+  it("a handler's own error keeps its code, and a failed createSecret says nothing was changed", async () => {
+    const { deps, ports, handler } = setup();
+    await createSecret(deps, { name: 's', tags: new Map(), value: text('not json') });
+    await configureRotation(deps, ports, { name: 's', settings: { handler: 'x' }, rotateNow: false });
+    handler.createSecret = async () => {
+      throw new SecretsError('INVALID_VALUE', 'the secret is not a JSON object');
+    };
+    await assert.rejects(rotateSecret(deps, ports, { name: 's' }), (e: SecretsError) => {
+      assert.equal(e.code, 'INVALID_VALUE', 'not turned into ROTATION_FAILED');
+      assert.match(e.message, /failed at createSecret: the secret is not a JSON object/);
+      assert.match(e.hint ?? '', /^nothing was changed; /);
+      return true;
+    });
+    assert.equal(deps.vault.state.secrets[0]?.secret.stages.has('PENDING'), false);
+  });
+
   it('a put between createSecret and finishSecret abandons the rotation', async () => {
     const { deps, ports, handler } = setup();
     await createSecret(deps, { name: 's', tags: new Map(), value: text('v0') });

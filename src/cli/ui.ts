@@ -31,10 +31,6 @@ export function formatWarning(message: string): string {
   return `${err.yellow('secrets: warning:')} ${message}\n`;
 }
 
-/** An id or other detail shown dimmed in a table on stdout. */
-export function dim(text: string): string {
-  return out.dim(text);
-}
 
 /** Pretty JSON with a final newline. */
 export function formatJson(value: unknown): string {

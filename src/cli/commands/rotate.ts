@@ -16,7 +16,7 @@ import {
 } from '../../core/use-cases/rotate.js';
 import type { App } from '../app.js';
 import { formatJson, formatTable, formatWarning, progressOnTty } from '../ui.js';
-import { intArg } from '../value-source.js';
+import { addPasswordOptions, intArg } from '../value-source.js';
 
 /** Flags that change the configuration (as opposed to running or cancelling). */
 const CONFIG_FLAGS = ['handler', 'every', 'cron', 'window', 'strategy', 'masterSecret'] as const;
@@ -42,7 +42,7 @@ function bulkText(items: readonly BulkRotationItem[]): string {
 }
 
 export function register(program: Command, app: App): void {
-  program
+  const cmd = program
     .command('rotate')
     .description('rotate a secret now (the four steps of AWS rotation), configure its rotation, or run every rotation that is due')
     .argument('[name]', 'secret name')
@@ -56,17 +56,11 @@ export function register(program: Command, app: App): void {
     .option('--due', 'rotate every secret whose schedule is due (for cron or a systemd timer)')
     .option('--exposed-to <member>', 'rotate every secret a removed member could read')
     .option('--cancel', 'turn automatic rotation off and cancel an unfinished rotation')
-    .addOption(new Option('--length <n>', 'new passwords: length (1-4096, default 32)').argParser(intArg('--length')))
-    .option('--exclude-characters <chars>', 'new passwords: characters never to use')
-    .option('--exclude-numbers', 'new passwords: no digits')
-    .option('--exclude-punctuation', 'new passwords: no punctuation')
-    .option('--exclude-uppercase', 'new passwords: no upper-case letters')
-    .option('--exclude-lowercase', 'new passwords: no lower-case letters')
-    .option('--include-space', 'new passwords: allow the space character')
-    .option('--no-require-each-included-type', 'new passwords: do not require every included type')
-    .option('--json', 'print JSON')
-    .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
-      const configuring = CONFIG_FLAGS.some((k) => given(cmd, k)) || randomSettings(cmd, opts) !== undefined;
+    .option('--json', 'print JSON');
+  // The generator flags of `random`; only those given on the command line are stored (randomSettings).
+  addPasswordOptions(cmd)
+    .action(async (name: string | undefined, opts: Record<string, unknown>, c: Command) => {
+      const configuring = CONFIG_FLAGS.some((k) => given(c, k)) || randomSettings(c, opts) !== undefined;
       const modes = [opts['due'] === true, opts['exposedTo'] !== undefined, opts['cancel'] === true].filter(Boolean).length;
       if (modes > 1) throw new SecretsError('USAGE', '--due, --exposed-to and --cancel cannot be combined', 'pick one');
       if (modes === 1 && configuring) throw new SecretsError('USAGE', 'configuration flags cannot be combined with --due, --exposed-to or --cancel', 'configure with `secrets rotate NAME --handler …` first');
@@ -74,9 +68,9 @@ export function register(program: Command, app: App): void {
         throw new SecretsError('USAGE', `--${opts['due'] === true ? 'due' : 'exposed-to'} rotates several secrets and takes no name`, `to rotate ${name} alone: \`secrets rotate ${name}\``);
       }
       if (modes === 0 && name === undefined) throw new SecretsError('USAGE', 'which secret?', 'pass a name, or --due to rotate everything that is due');
-      if (!configuring && given(cmd, 'rotateNow')) throw new SecretsError('USAGE', '--no-rotate-now only applies when configuring', 'add --handler (or another setting)');
+      if (!configuring && given(c, 'rotateNow')) throw new SecretsError('USAGE', '--no-rotate-now only applies when configuring', 'add --handler (or another setting)');
 
-      const deps = app.deps(cmd);
+      const deps = app.deps(c);
       const ports = await deps.rotation();
       const json = opts['json'] === true;
 
@@ -107,7 +101,7 @@ export function register(program: Command, app: App): void {
           window: opts['window'] as string | undefined,
           strategy: opts['strategy'] as RotationStrategy | undefined,
           master: opts['masterSecret'] as string | undefined,
-          random: randomSettings(cmd, opts),
+          random: randomSettings(c, opts),
         };
         const r = await configureRotation(deps, ports, { name: secret, settings, rotateNow: opts['rotateNow'] !== false });
         if (json) return app.emit({ stdout: formatJson(r) });

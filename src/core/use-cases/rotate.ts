@@ -126,17 +126,6 @@ export async function configureRotation(
   return { Name: input.name, Rotation: config, Rotated: rotated };
 }
 
-/** The values a step needs, opened with this identity. */
-interface Opened {
-  readonly entry: SecretEntry;
-  readonly config: RotationConfig;
-  readonly current: SecretBytes;
-  readonly currentId: string;
-  readonly previous?: SecretBytes;
-  readonly pending?: SecretBytes;
-  readonly pendingId?: string;
-}
-
 function rotationOf(entry: SecretEntry): RotationConfig {
   const config = entry.secret.rotation;
   if (config === undefined) {
@@ -157,17 +146,21 @@ async function openStage(deps: CoreDeps, state: VaultState, entry: SecretEntry, 
   return deps.cipher.open(version, state.vault.id, identity);
 }
 
-/** A step's failure as the person should read it: which step, that CURRENT is unchanged, how to go on. */
-function stepFailure(name: string, step: RotationStep, err: unknown, pendingId: string, strategy: RotationStrategy | undefined): SecretsError {
-  const reason = err instanceof SecretsError ? err.message : err instanceof Error ? err.message : String(err);
-  const code = err instanceof SecretsError && err.code !== 'ROTATION_FAILED' ? err.code : 'ROTATION_FAILED';
+/**
+ * A step's failure as the person should read it: which step, where CURRENT and PENDING stand,
+ * how to go on. Our own errors keep their code (a value that cannot be decrypted is still exit
+ * 6); anything else a handler throws is ROTATION_FAILED (exit 9).
+ */
+function stepFailure(name: string, step: RotationStep, err: unknown, pendingId: string, stored: boolean, strategy: RotationStrategy | undefined): SecretsError {
+  const reason = err instanceof Error ? err.message : String(err);
   const applied = step === 'testSecret' || step === 'finishSecret';
-  const hint =
-    (applied && strategy === 'single-user'
+  const state = !stored
+    ? 'nothing was changed; '
+    : applied && strategy === 'single-user'
       ? `the service may already accept only the PENDING value (version ${pendingId}); `
-      : `CURRENT is unchanged; the new value is kept as PENDING (version ${pendingId}); `) +
-    `fix the cause and run \`secrets rotate ${name}\` to resume, or \`secrets rotate ${name} --cancel\``;
-  return new SecretsError(code === 'DENIED' || code === 'INTEGRITY' ? code : 'ROTATION_FAILED', `rotation of ${name} failed at ${step}: ${reason}`, hint);
+      : `CURRENT is unchanged; the new value is kept as PENDING (version ${pendingId}); `;
+  const next = stored ? `fix the cause and run \`secrets rotate ${name}\` to resume, or \`secrets rotate ${name} --cancel\`` : `fix the cause and run \`secrets rotate ${name}\` again`;
+  return new SecretsError(err instanceof SecretsError ? err.code : 'ROTATION_FAILED', `rotation of ${name} failed at ${step}: ${reason}`, state + next);
 }
 
 /** `secrets rotate NAME`: runs (or resumes) one rotation now. */
@@ -194,8 +187,10 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
     if (currentId === undefined) throw new SecretsError('NOT_FOUND', `secret ${name} has no CURRENT version to rotate`);
   });
 
+  // Whether a PENDING version of this rotation is in the vault (for the failure's hint).
+  let stored = resumed;
   const fail = async (step: RotationStep, err: unknown): Promise<never> => {
-    const failure = stepFailure(name, step, err, token, config.strategy);
+    const failure = stepFailure(name, step, err, token, stored, config.strategy);
     await audited(deps.audit, 'RotationFailed', identity.id, async (scope) => {
       scope.vault(state, identity.id).secret(entry).version({ id: token }, [PENDING]).target(step);
       throw failure;
@@ -203,88 +198,98 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
     throw failure;
   };
 
-  let opened: Opened;
-  try {
-    const current = await openStage(deps, state, entry, CURRENT, identity);
-    if (current === undefined || currentId === undefined) throw new SecretsError('NOT_FOUND', `secret ${name} has no CURRENT version to rotate`);
-    const previous = await openStage(deps, state, entry, PREVIOUS, identity);
-    const pending = resumed ? await openStage(deps, state, entry, PENDING, identity) : undefined;
-    opened = { entry, config, current, currentId, ...(previous ? { previous } : {}), ...(pending ? { pending, pendingId: token } : {}) };
-  } catch (err) {
-    return fail('createSecret', err);
-  }
-
-  let master: SecretBytes | undefined;
-  if (config.strategy === 'alternating-users' && config.master !== undefined) {
-    try {
-      master = (await getSecretValue(deps, { name: config.master })).value;
-    } catch (err) {
-      return fail('createSecret', err);
-    }
-  }
-
-  const base: Omit<RotationRequest, 'step'> = {
-    secretId: entry.secret.id,
-    name,
-    token,
-    config,
-    current: opened.current,
-    ...(opened.previous ? { previous: opened.previous } : {}),
-    ...(master ? { master } : {}),
-    note: ports.note,
+  // Every value opened here is wiped when the rotation ends, however it ends.
+  const opened: SecretBytes[] = [];
+  const open = async (stage: string): Promise<SecretBytes | undefined> => {
+    const v = await openStage(deps, state, entry, stage, identity);
+    if (v) opened.push(v);
+    return v;
   };
-
-  let pending = opened.pending;
-  if (pending === undefined) {
-    probe('createSecret', 'before');
-    try {
-      const value = await handler.createSecret({ ...base, step: 'createSecret' });
-      await storePending(deps, identity, name, currentId, token, value);
-      pending = value;
-    } catch (err) {
-      return fail('createSecret', err);
-    }
-    probe('createSecret', 'after');
-  } else {
-    ports.note(`resuming the rotation of ${name} (version ${token})`);
-  }
-
-  const req: PendingRequest = { ...base, step: 'setSecret', pending };
-  for (const step of ['setSecret', 'testSecret'] as const) {
-    probe(step, 'before');
-    try {
-      await handler[step]({ ...req, step });
-    } catch (err) {
-      return fail(step, err);
-    }
-    probe(step, 'after');
-  }
-
-  probe('finishSecret', 'before');
   try {
-    await handler.finishSecret({ ...req, step: 'finishSecret' });
-  } catch (err) {
-    return fail('finishSecret', err);
+    let current: SecretBytes | undefined;
+    let previous: SecretBytes | undefined;
+    let pending: SecretBytes | undefined;
+    let master: SecretBytes | undefined;
+    try {
+      current = await open(CURRENT);
+      previous = await open(PREVIOUS);
+      if (resumed) pending = await open(PENDING);
+      if (config.strategy === 'alternating-users' && config.master !== undefined) {
+        master = (await getSecretValue(deps, { name: config.master })).value;
+        opened.push(master);
+      }
+    } catch (err) {
+      return await fail('createSecret', err);
+    }
+    if (current === undefined || currentId === undefined) {
+      return await fail('createSecret', new SecretsError('NOT_FOUND', `secret ${name} has no CURRENT version to rotate`));
+    }
+
+    const base: Omit<RotationRequest, 'step'> = {
+      secretId: entry.secret.id,
+      name,
+      token,
+      config,
+      current,
+      ...(previous ? { previous } : {}),
+      ...(master ? { master } : {}),
+      note: ports.note,
+    };
+
+    if (pending === undefined) {
+      probe('createSecret', 'before');
+      try {
+        const value = await handler.createSecret({ ...base, step: 'createSecret' });
+        opened.push(value);
+        await storePending(deps, identity, name, currentId, token, value);
+        stored = true;
+        pending = value;
+      } catch (err) {
+        return await fail('createSecret', err);
+      }
+      probe('createSecret', 'after');
+    } else {
+      ports.note(`resuming the rotation of ${name} (version ${token})`);
+    }
+
+    const req: PendingRequest = { ...base, step: 'setSecret', pending };
+    for (const step of ['setSecret', 'testSecret'] as const) {
+      probe(step, 'before');
+      try {
+        await handler[step]({ ...req, step });
+      } catch (err) {
+        return await fail(step, err);
+      }
+      probe(step, 'after');
+    }
+
+    probe('finishSecret', 'before');
+    try {
+      await handler.finishSecret({ ...req, step: 'finishSecret' });
+    } catch (err) {
+      return await fail('finishSecret', err);
+    }
+    let done: Awaited<ReturnType<typeof finish>>;
+    try {
+      done = await finish(deps, identity, name, token);
+    } catch (err) {
+      return await fail('finishSecret', err);
+    }
+    await audited(deps.audit, done.finished ? 'RotationSucceeded' : 'RotationAbandoned', identity.id, async (scope) => {
+      scope.vault(done.state, identity.id).secret(done.entry).version({ id: token }, done.finished ? [CURRENT] : []);
+    });
+    if (!done.finished) {
+      throw new SecretsError(
+        'CONFLICT',
+        `the rotation of ${name} was abandoned: a new value was stored while it ran, so version ${token} did not become CURRENT`,
+        `the service may now accept version ${token}: check with \`secrets get ${name} --version-id ${token}\`, then rotate again`,
+      );
+    }
+    probe('finishSecret', 'after');
+    return { Name: name, VersionId: token, Resumed: resumed };
+  } finally {
+    for (const v of opened) v.wipe();
   }
-  let done: Awaited<ReturnType<typeof finish>>;
-  try {
-    done = await finish(deps, identity, name, token);
-  } catch (err) {
-    return fail('finishSecret', err);
-  }
-  await audited(deps.audit, done.finished ? 'RotationSucceeded' : 'RotationAbandoned', identity.id, async (scope) => {
-    scope.vault(done.state, identity.id).secret(done.entry).version({ id: token }, done.finished ? [CURRENT] : []);
-  });
-  if (!done.finished) {
-    throw new SecretsError(
-      'CONFLICT',
-      `the rotation of ${name} was abandoned: a new value was stored while it ran, so version ${token} did not become CURRENT`,
-      `the service may now accept version ${token}: check with \`secrets get ${name} --version-id ${token}\`, then rotate again`,
-    );
-  }
-  probe('finishSecret', 'after');
-  for (const v of [opened.current, opened.previous, pending, master]) v?.wipe();
-  return { Name: name, VersionId: token, Resumed: resumed };
 }
 
 /** createSecret's write: the new version labelled PENDING only, if nothing moved meanwhile. */
