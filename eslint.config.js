@@ -1,5 +1,5 @@
 // Lint: type-aware typescript-eslint plus the layer rules of DESIGN.md section 2 as import
-// restrictions (core is pure; one importer each for libsodium and keytar; only cli talks to people).
+// restrictions (core is pure; one importer each for @noble/* and keytar; only cli talks to people).
 import tseslint from 'typescript-eslint';
 
 const restrict = (patterns, message) => patterns.map((group) => ({ group: [group], message }));
@@ -29,7 +29,7 @@ export default tseslint.config(
   },
   layer(['src/core/**/*.ts'], [
     ...restrict(['node:fs', 'node:fs/*', 'node:child_process', 'node:os', 'node:net', 'node:process'], 'core is pure: reach the world through ports (core/ports.ts)'),
-    ...restrict(['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@inquirer/*', 'chalk'], 'core imports no adapters or libraries'),
+    ...restrict(['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@noble/*', '@inquirer/*', 'chalk'], 'core imports no adapters or libraries'),
     ...restrict(
       ['../cli/*', '../store/*', '../crypto/*', '../keychain/*', '../rotation/*', '../../cli/*', '../../store/*', '../../crypto/*', '../../keychain/*', '../../rotation/*'],
       'core must not import adapters',
@@ -37,22 +37,22 @@ export default tseslint.config(
     ...restrict(['pg', 'mysql2', 'mysql2/*'], 'database drivers belong to the rotation handlers'),
   ]),
   layer(['src/crypto/**/*.ts'], [
-    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk'], 'crypto is libsodium and node:crypto only'),
+    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'crypto is node:crypto and @noble/* (ADR 0011); libsodium is the tests\' oracle'),
     ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'crypto imports only core types'),
   ]),
   layer(['src/store/**/*.ts'], [
-    ...restrict(['commander', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'store: file format and I/O only (crypto through src/crypto)'),
+    ...restrict(['commander', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'store: file format and I/O only (crypto through src/crypto)'),
     ...restrict(['../cli/*', '../keychain/*'], 'store must not import cli or keychain'),
   ]),
   layer(['src/keychain/**/*.ts'], [
-    ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'keychain: identity sources only'),
+    ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'keychain: identity sources only'),
     ...restrict(['../cli/*'], 'keychain must not import cli'),
   ]),
   layer(['src/rotation/**/*.ts'], [
-    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'rotation: handlers and their drivers only'),
+    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'rotation: handlers and their drivers only'),
     ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'rotation handlers import only core types and the password generator'),
   ]),
-  layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
+  layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@noble/*', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
   {
     files: ['test/**/*.ts', 'scripts/**', 'eslint.config.js'],
     rules: {

@@ -2,15 +2,13 @@
  * Envelope encryption, identities, framing and signatures (DESIGN.md section 3,
  * research/security.md T1–T5): open inverts seal; any tampering is INTEGRITY and releases
  * nothing; the AAD binds every context field; frame() is injective; keys round-trip and bad
- * keys are never echoed; SecretBytes never prints; nonces never repeat; libsodium is the sumo
- * build.
+ * keys are never echoed; SecretBytes never prints; nonces never repeat.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { format, inspect } from 'node:util';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import sodium from 'libsodium-wrappers-sumo';
 import { SecretsError } from '../src/core/errors.js';
 import type { Identity, PublicIdentity } from '../src/core/ports.js';
 import { SecretBytes } from '../src/core/secret-bytes.js';
@@ -18,7 +16,6 @@ import { frame, toBase64Url } from '../src/crypto/encoding.js';
 import { openValue, sealValue, type SealedValue, type ValueContext } from '../src/crypto/envelope.js';
 import { decodeKey, encodeKey, generateSeed, identityFromSeed, KEY_PREFIX, SEED_BYTES } from '../src/crypto/identity.js';
 import { signRecord, verifyRecord } from '../src/crypto/sign.js';
-import { loadSodium } from '../src/crypto/sodium.js';
 
 let alice: Identity;
 let bob: Identity;
@@ -404,20 +401,3 @@ describe('record signatures', () => {
   });
 });
 
-describe('libsodium build', () => {
-  it('libsodium-wrappers-sumo has crypto_pwhash (Argon2id), both imported directly and through loadSodium()', async () => {
-    await sodium.ready;
-    assert.equal(typeof sodium.crypto_pwhash, 'function', 'not the sumo build: crypto_pwhash is missing');
-    const loaded = await loadSodium();
-    assert.equal(typeof loaded.crypto_pwhash, 'function', 'src/crypto/sodium.ts loads a build without crypto_pwhash');
-    const out = loaded.crypto_pwhash(
-      32,
-      'password',
-      new Uint8Array(loaded.crypto_pwhash_SALTBYTES),
-      loaded.crypto_pwhash_OPSLIMIT_MIN,
-      loaded.crypto_pwhash_MEMLIMIT_MIN,
-      loaded.crypto_pwhash_ALG_ARGON2ID13,
-    );
-    assert.equal(out.length, 32);
-  });
-});

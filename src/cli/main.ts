@@ -49,9 +49,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   return output?.exitCode ?? ExitCode.ok;
 }
 
-/** Runs the real process. */
+/** Runs the real process (bin/secrets, through the bundle of ADR 0012). */
 export async function main(): Promise<void> {
   process.exitCode = await run(process.argv.slice(2), processIo());
 }
-
-await main();

@@ -1,7 +1,7 @@
 /**
  * Envelope encryption of secret values (DESIGN.md section 3): a fresh 32-byte data key per
  * version, XChaCha20-Poly1305 with AAD binding vault, secret, version and value type, and the
- * data key sealed (crypto_box_seal) to each reader. Any failure throws INTEGRITY; nothing here
+ * data key sealed (crypto_box_seal) to each reader. The formats are libsodium's (primitives.ts). Any failure throws INTEGRITY; nothing here
  * returns "not found".
  */
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { SecretsError } from '../core/errors.js';
 import { frame } from './encoding.js';
 import type { Identity, PublicIdentity } from '../core/ports.js';
 import { SecretBytes } from '../core/secret-bytes.js';
-import { loadSodium } from './sodium.js';
+import { aeadDecrypt, aeadEncrypt, boxSeal, boxSealOpen } from './primitives.js';
 
 /** Data key size (XChaCha20-Poly1305 key). */
 const DATA_KEY_BYTES = 32;
@@ -43,13 +43,12 @@ export async function sealValue(
   ctx: ValueContext,
   readers: readonly PublicIdentity[],
 ): Promise<SealedValue> {
-  const sodium = await loadSodium();
   const dataKey = new Uint8Array(randomBytes(DATA_KEY_BYTES));
   const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
   try {
-    const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(value.reveal(), aad(ctx), null, nonce, dataKey);
+    const ciphertext = aeadEncrypt(value.reveal(), aad(ctx), nonce, dataKey);
     const keys = new Map<string, Uint8Array>();
-    for (const reader of readers) keys.set(reader.id, sodium.crypto_box_seal(dataKey, reader.enc));
+    for (const reader of readers) keys.set(reader.id, boxSeal(dataKey, reader.enc));
     return { nonce, ciphertext, keys };
   } finally {
     dataKey.fill(0);
@@ -66,16 +65,15 @@ export async function shareDataKey(
   identity: Identity,
   readers: readonly PublicIdentity[],
 ): Promise<ReadonlyMap<string, Uint8Array>> {
-  const sodium = await loadSodium();
-  const dataKey = openDataKey(sodium, sealed, ctx, identity);
+  const dataKey = openDataKey(sealed, ctx, identity);
   try {
     try {
-      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, aad(ctx), sealed.nonce, dataKey).fill(0);
+      aeadDecrypt(sealed.ciphertext, aad(ctx), sealed.nonce, dataKey).fill(0);
     } catch {
       throw damagedVersion(ctx);
     }
     const keys = new Map<string, Uint8Array>();
-    for (const reader of readers) keys.set(reader.id, sodium.crypto_box_seal(dataKey, reader.enc));
+    for (const reader of readers) keys.set(reader.id, boxSeal(dataKey, reader.enc));
     return keys;
   } finally {
     dataKey.fill(0);
@@ -90,9 +88,7 @@ function damagedVersion(ctx: ValueContext): SecretsError {
   );
 }
 
-type Sodium = Awaited<ReturnType<typeof loadSodium>>;
-
-function openDataKey(sodium: Sodium, sealed: SealedValue, ctx: ValueContext, identity: Identity): Uint8Array {
+function openDataKey(sealed: SealedValue, ctx: ValueContext, identity: Identity): Uint8Array {
   const sealedKey = sealed.keys.get(identity.id);
   if (!sealedKey) {
     throw new SecretsError(
@@ -102,7 +98,7 @@ function openDataKey(sodium: Sodium, sealed: SealedValue, ctx: ValueContext, ide
     );
   }
   try {
-    const dataKey = sodium.crypto_box_seal_open(sealedKey, identity.enc, identity.encSecret.reveal());
+    const dataKey = boxSealOpen(sealedKey, identity.enc, identity.encSecret.reveal());
     if (dataKey.length !== DATA_KEY_BYTES) throw new Error('bad data key length');
     return dataKey;
   } catch {
@@ -112,10 +108,9 @@ function openDataKey(sodium: Sodium, sealed: SealedValue, ctx: ValueContext, ide
 
 /** Opens a sealed value with `identity`. Throws INTEGRITY on any mismatch or damage. */
 export async function openValue(sealed: SealedValue, ctx: ValueContext, identity: Identity): Promise<SecretBytes> {
-  const sodium = await loadSodium();
-  const dataKey = openDataKey(sodium, sealed, ctx, identity);
+  const dataKey = openDataKey(sealed, ctx, identity);
   try {
-    return new SecretBytes(sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, aad(ctx), sealed.nonce, dataKey));
+    return new SecretBytes(aeadDecrypt(sealed.ciphertext, aad(ctx), sealed.nonce, dataKey));
   } catch {
     throw damagedVersion(ctx);
   } finally {

@@ -9,7 +9,7 @@ import { SecretsError } from '../core/errors.js';
 import type { Identity, PublicIdentity } from '../core/ports.js';
 import { fromBase64Url, toBase64Url } from './encoding.js';
 import { SecretBytes } from '../core/secret-bytes.js';
-import { loadSodium } from './sodium.js';
+import { boxSeedKeypair, genericHash, kdfDerive, signSeedKeypair } from './primitives.js';
 
 /** Seed length: libsodium's crypto_kdf key size. */
 export const SEED_BYTES = 32;
@@ -33,11 +33,10 @@ export async function identityFromSeed(seed: SecretBytes): Promise<Identity> {
   if (seed.length !== SEED_BYTES) {
     throw new SecretsError('IDENTITY_UNAVAILABLE', `identity key has ${seed.length} bytes, expected ${SEED_BYTES}`);
   }
-  const sodium = await loadSodium();
-  const encSeed = sodium.crypto_kdf_derive_from_key(32, SUBKEY_ENCRYPTION, KDF_CONTEXT, seed.reveal());
-  const signSeed = sodium.crypto_kdf_derive_from_key(32, SUBKEY_SIGNING, KDF_CONTEXT, seed.reveal());
-  const enc = sodium.crypto_box_seed_keypair(encSeed);
-  const sign = sodium.crypto_sign_seed_keypair(signSeed);
+  const encSeed = kdfDerive(32, SUBKEY_ENCRYPTION, KDF_CONTEXT, seed.reveal());
+  const signSeed = kdfDerive(32, SUBKEY_SIGNING, KDF_CONTEXT, seed.reveal());
+  const enc = boxSeedKeypair(encSeed);
+  const sign = signSeedKeypair(signSeed);
   encSeed.fill(0);
   signSeed.fill(0);
   return {
@@ -52,11 +51,10 @@ export async function identityFromSeed(seed: SecretBytes): Promise<Identity> {
 
 /** The id of a pair of public keys: hex of a BLAKE2b fingerprint. */
 export async function fingerprint(enc: Uint8Array, sign: Uint8Array): Promise<string> {
-  const sodium = await loadSodium();
   const input = new Uint8Array(enc.length + sign.length);
   input.set(enc, 0);
   input.set(sign, enc.length);
-  return sodium.to_hex(sodium.crypto_generichash(ID_BYTES, input, 'secrets-identity'));
+  return Buffer.from(genericHash(ID_BYTES, input, Buffer.from('secrets-identity'))).toString('hex');
 }
 
 /** The private key string `SECRETS-KEY-1…` for an identity file or SECRETS_IDENTITY_KEY. */

@@ -4,7 +4,7 @@
  */
 import { frame } from './encoding.js';
 import type { Identity } from '../core/ports.js';
-import { loadSodium } from './sodium.js';
+import { signDetached, verifyDetached } from './primitives.js';
 
 const RECORD_SIGNATURE_DOMAIN = 'secrets-record-v1';
 
@@ -14,8 +14,7 @@ function message(vaultId: string, canonical: string): Uint8Array {
 
 /** Signs the canonical form of a record (without its `sig` field). */
 export async function signRecord(identity: Identity, vaultId: string, canonical: string): Promise<Uint8Array> {
-  const sodium = await loadSodium();
-  return sodium.crypto_sign_detached(message(vaultId, canonical), identity.signSecret.reveal());
+  return signDetached(message(vaultId, canonical), identity.signSecret.reveal());
 }
 
 /** True when `sig` is a valid signature by `publicKey` over the record. */
@@ -25,28 +24,17 @@ export async function verifyRecord(
   canonical: string,
   sig: Uint8Array,
 ): Promise<boolean> {
-  const sodium = await loadSodium();
-  try {
-    return sodium.crypto_sign_verify_detached(sig, message(vaultId, canonical), publicKey);
-  } catch {
-    return false;
-  }
+  return verifyDetached(sig, message(vaultId, canonical), publicKey);
 }
 
 const AUDIT_SIGNATURE_DOMAIN = 'secrets-audit-v1';
 
 /** Signs one published audit line (the team trail); a different domain from vault records. */
 export async function signAuditLine(identity: Identity, vaultId: string, line: string): Promise<Uint8Array> {
-  const sodium = await loadSodium();
-  return sodium.crypto_sign_detached(frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), identity.signSecret.reveal());
+  return signDetached(frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), identity.signSecret.reveal());
 }
 
 /** True when `sig` is a valid signature by `publicKey` over a published audit line. */
 export async function verifyAuditLine(publicKey: Uint8Array, vaultId: string, line: string, sig: Uint8Array): Promise<boolean> {
-  const sodium = await loadSodium();
-  try {
-    return sodium.crypto_sign_verify_detached(sig, frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), publicKey);
-  } catch {
-    return false;
-  }
+  return verifyDetached(sig, frame([AUDIT_SIGNATURE_DOMAIN, vaultId, line]), publicKey);
 }
