@@ -44,7 +44,8 @@ describe('primitives match libsodium', () => {
 
   it('crypto_kdf_derive_from_key for any key, subkey id and context', () => {
     fc.assert(
-      fc.property(bytes(32), fc.integer({ min: 0, max: 2 ** 31 }), fc.stringMatching(/^[a-zA-Z0-9]{8}$/), fc.integer({ min: 16, max: 64 }), (key, id, ctx, len) => {
+      // The wrappers pass the subkey id through a signed 32-bit int; ours use 1 to 3.
+      fc.property(bytes(32), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.stringMatching(/^[a-zA-Z0-9]{8}$/), fc.integer({ min: 16, max: 64 }), (key, id, ctx, len) => {
         assert.equal(hex(kdfDerive(len, id, ctx, key)), hex(sodium.crypto_kdf_derive_from_key(len, id, ctx, key)));
       }),
       RUNS,

@@ -15,6 +15,7 @@ import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
 import { FileVaultRepository } from '../store/file-vault.js';
+import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
@@ -126,6 +127,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
       clock,
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
+      ...(io.env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index')) }),
     });
   const vault = repoFor(paths.vault);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;

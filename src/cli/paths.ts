@@ -8,6 +8,8 @@ export interface Paths {
   readonly configDir: string;
   readonly stateDir: string;
   readonly trustDir: string;
+  /** Derived data that may be deleted at any time (the read index, ADR 0013). */
+  readonly cacheDir: string;
 }
 
 /** Resolves paths from the environment and the --vault flag. */
@@ -20,11 +22,13 @@ export function resolvePaths(env: Readonly<Record<string, string | undefined>>, 
   const data = xdg('XDG_DATA_HOME', '.local/share');
   const config = xdg('XDG_CONFIG_HOME', '.config');
   const state = xdg('XDG_STATE_HOME', '.local/state');
+  const cache = xdg('XDG_CACHE_HOME', '.cache');
   const vaultPath = vaultFlag ?? (env['SECRETS_VAULT'] || undefined) ?? join(data, 'secrets', 'vault.yaml');
   return {
     vault: resolve(vaultPath),
     configDir: join(config, 'secrets'),
     stateDir: join(state, 'secrets'),
     trustDir: join(state, 'secrets', 'trust'),
+    cacheDir: join(cache, 'secrets'),
   };
 }

@@ -5,7 +5,7 @@
  * new head and replace the file atomically. A damaged file is reported and never rewritten.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { type BigIntStats, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import { isAdmin, requireMember, writeProblem } from '../core/access.js';
@@ -23,11 +23,12 @@ import type {
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { sha256Hex } from '../crypto/digest.js';
 import { fromBase64, toBase64 } from '../crypto/encoding.js';
-import { fingerprint } from '../crypto/identity.js';
+import { fingerprint, readIndexKey } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
 import { HEADER_LINE, MAX_FILE_BYTES, parseFile, parseRecordLine, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
 import { acquireLock } from './lock.js';
+import { type IndexHit, isRacy, type ReadIndex } from './read-index.js';
 import type { TrustState, TrustStore } from './trust.js';
 
 /** Options of the file repository. */
@@ -38,6 +39,8 @@ export interface FileVaultOptions {
   readonly lockTimeoutMs: number;
   /** This machine's audit log tail, anchored in every head this machine writes. */
   readonly auditTail?: (vaultId: string) => { log: string; seq: number; hash: string } | undefined;
+  /** This machine's read index (ADR 0013); without one every readSome hashes the whole file. */
+  readonly index?: ReadIndex;
 }
 
 /** A file parsed whole, or in part: its header records and the secrets a read needs. */
@@ -63,6 +66,16 @@ interface Loaded {
   readonly pinned: string | undefined;
   readonly lineOf: ReadonlyMap<VaultFileRecord, number>;
   readonly genesis: string;
+}
+
+const NL = 0x0a;
+const SECRET_PREFIX = Buffer.from('- {"kind":"secret",');
+const VERSION_PREFIX = Buffer.from('- {"kind":"version",');
+
+/** True when the file open as `fd` is no longer the one `st` describes. */
+function fileIdentityChanged(fd: number, st: BigIntStats): boolean {
+  const now = fstatSync(fd, { bigint: true });
+  return now.ino !== st.ino || now.size !== st.size || now.mtimeNs !== st.mtimeNs || now.ctimeNs !== st.ctimeNs;
 }
 
 const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
@@ -137,6 +150,30 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   /**
+   * The file's bytes and, when nothing changed it while it was read, its identity (for the
+   * read index). Errors as #readBytes.
+   */
+  #readBytesAndStat(): { buf: Buffer; stat: BigIntStats | undefined } {
+    let fd: number;
+    try {
+      fd = openSync(this.#opts.path, 'r');
+    } catch {
+      return { buf: this.#readBytes(), stat: undefined };
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile() || st.size > BigInt(MAX_FILE_BYTES)) return { buf: this.#readBytes(), stat: undefined };
+      const buf = readFileSync(fd);
+      return { buf, stat: fileIdentityChanged(fd, st) ? undefined : st };
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
    * A read for commands that need a few named secrets (get, exec of named secrets): the same
    * verification as `read` — header records parsed strictly, member chain, head signature, the
    * digest over every line, counters, pin and rollback — but only the named secrets' lines are
@@ -144,8 +181,10 @@ export class FileVaultRepository implements VaultRepository {
    * (a name found twice, an unexpected layout) falls back to the full read, which reports it.
    */
   async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
+    const indexed = await this.#readIndexed(identity, names);
+    if (indexed) return indexed;
     for (let attempt = 1; ; attempt++) {
-      const buf = this.#readBytes();
+      const { buf, stat } = this.#readBytesAndStat();
       const parsed = this.#parseSome(buf, names);
       if (!parsed) return this.read(identity);
       try {
@@ -154,6 +193,9 @@ export class FileVaultRepository implements VaultRepository {
           throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
         });
         this.#rememberTrust(loaded);
+        if (stat && parsed.layout) {
+          this.#opts.index?.save(this.location, stat, readIndexKey(identity), { vault: loaded.state.vault.id, digest: parsed.digest, buf, ...parsed.layout });
+        }
         return loaded.state;
       } catch (err) {
         // As in read(): a writer's race looks like a rollback once; a real rollback stays.
@@ -162,13 +204,65 @@ export class FileVaultRepository implements VaultRepository {
     }
   }
 
-  /** The header records and the named secrets of `buf`, or undefined to fall back to a full parse. */
-  #parseSome(buf: Buffer, names: readonly string[]): Parsed | undefined {
-    const NL = 0x0a;
+  /**
+   * readSome through the read index: the header and the named secrets' lines only, with the
+   * digest this file matched when the note was made (ADR 0013). Undefined, for the full path,
+   * on anything but a clean result; that path then reports whatever is wrong.
+   */
+  async #readIndexed(identity: Identity, names: readonly string[]): Promise<VaultState | undefined> {
+    const index = this.#opts.index;
+    if (!index || names.length === 0) return undefined;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.#opts.path, 'r');
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile() || isRacy(st)) return undefined;
+      const hit = index.lookup(this.location, st, readIndexKey(identity), names);
+      if (!hit || BigInt(hit.headerEnd) > st.size) return undefined;
+      const parsed = this.#parseIndexed(fd, hit, names);
+      if (!parsed || fileIdentityChanged(fd, st)) return undefined;
+      const loaded = await this.#verify(parsed, true, async () => {
+        throw integrity('head digest mismatch');
+      });
+      this.#rememberTrust(loaded);
+      return loaded.state;
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  #parseIndexed(fd: number, hit: IndexHit, names: readonly string[]): Parsed | undefined {
+    const read = (start: number, end: number): Buffer => {
+      const b = Buffer.alloc(end - start);
+      if (readSync(fd, b, 0, b.length, start) !== b.length) throw new Error('short read');
+      return b;
+    };
+    const header = this.#parseHeader(read(0, hit.headerEnd));
+    if (!header || header.secretsFrom !== hit.headerEnd) return undefined;
+    const lineOf = new Map(header.lineOf);
+    const records: VaultFileRecord[] = [...header.records];
+    const secrets: SecretEntry[] = [];
+    for (const name of new Set(names)) {
+      const e = hit.entries.get(name);
+      if (!e) return undefined;
+      const block = read(e.start, e.end);
+      const found = this.#parseSecretBlock(block, 0, e.line, name, lineOf, records);
+      if (!found || found.end + 1 !== block.length) return undefined;
+      secrets.push(found.entry);
+    }
+    return { ...header.parsed, secrets, records, lineOf, digest: hit.digest };
+  }
+
+  /** The header records of `buf` (magic line to head), strictly parsed, or undefined for an unusual layout. */
+  #parseHeader(buf: Buffer):
+    | { parsed: Pick<Parsed, 'vault' | 'members' | 'policies' | 'head' | 'genesisLine'>; records: VaultFileRecord[]; lineOf: Map<VaultFileRecord, number>; secretsFrom: number; firstSecretLine: number; headStart: number; headEnd: number; first: number }
+    | undefined {
     const first = buf.indexOf(NL);
     if (first === -1 || buf[buf.length - 1] !== NL || buf.toString('utf8', 0, first) !== HEADER_LINE) return undefined;
     const lineOf = new Map<VaultFileRecord, number>();
-    const header: VaultFileRecord[] = [];
+    const records: VaultFileRecord[] = [];
     let pos = first + 1;
     let lineNo = 2;
     let headStart = -1;
@@ -178,7 +272,7 @@ export class FileVaultRepository implements VaultRepository {
       if (end === -1) return undefined;
       const record = parseRecordLine(buf.toString('utf8', pos, end), lineNo);
       if (record.kind === 'secret' || record.kind === 'version') return undefined;
-      header.push(record);
+      records.push(record);
       lineOf.set(record, lineNo);
       this.#lines.set(record, lineNo);
       if (record.kind === 'head') {
@@ -188,21 +282,67 @@ export class FileVaultRepository implements VaultRepository {
       pos = end + 1;
       lineNo++;
     }
-    const [vault, ...rest] = header;
+    const [vault, ...rest] = records;
     const head = rest.pop();
     const members = rest.filter((r): r is MemberRecord => r.kind === 'member');
     const policies = rest.filter((r): r is PolicyRecord => r.kind === 'policy');
     if (vault?.kind !== 'vault' || head?.kind !== 'head' || members.length === 0 || members.length + policies.length !== rest.length) return undefined;
     if (rest.some((r, i) => i > 0 && r.kind === 'member' && rest[i - 1]?.kind === 'policy')) return undefined;
-    const secretsFrom = pos;
+    const genesisLine = buf.toString('utf8', first + 1, buf.indexOf(NL, first + 1));
+    return { parsed: { vault, members, policies, head, genesisLine }, records, lineOf, secretsFrom: pos, firstSecretLine: lineNo, headStart, headEnd, first };
+  }
+
+  /**
+   * The secret record starting at `start` (line `line`) and the version lines after it, if it
+   * is the secret called `name` and its versions are whole; records go into lineOf/records.
+   */
+  #parseSecretBlock(
+    buf: Buffer,
+    start: number,
+    line: number,
+    name: string,
+    lineOf: Map<VaultFileRecord, number>,
+    records: VaultFileRecord[],
+  ): { entry: SecretEntry; end: number } | undefined {
+    if (!buf.subarray(start, start + SECRET_PREFIX.length).equals(SECRET_PREFIX)) return undefined;
+    let end = buf.indexOf(NL, start);
+    if (end === -1) return undefined;
+    let n = line;
+    const secret = parseRecordLine(buf.toString('utf8', start, end), n);
+    if (secret.kind !== 'secret' || secret.name !== name) return undefined;
+    lineOf.set(secret, n);
+    this.#lines.set(secret, n);
+    records.push(secret);
+    const versions: VersionRecord[] = [];
+    const ids = new Set<string>();
+    for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_PREFIX.length).equals(VERSION_PREFIX); p = end + 1) {
+      end = buf.indexOf(NL, p);
+      if (end === -1) return undefined;
+      n++;
+      const v = parseRecordLine(buf.toString('utf8', p, end), n);
+      if (v.kind !== 'version' || v.secret !== secret.id || ids.has(v.id)) return undefined;
+      ids.add(v.id);
+      lineOf.set(v, n);
+      this.#lines.set(v, n);
+      records.push(v);
+      versions.push(v);
+    }
+    for (const versionId of secret.stages.values()) if (!ids.has(versionId)) return undefined;
+    return { entry: { secret, versions }, end };
+  }
+
+  /** The header records and the named secrets of `buf`, or undefined to fall back to a full parse. */
+  #parseSome(buf: Buffer, names: readonly string[]): (Parsed & { layout: { headerEnd: number; firstLine: number } }) | undefined {
+    const header = this.#parseHeader(buf);
+    if (!header) return undefined;
+    const { secretsFrom, firstSecretLine, headStart, headEnd, first, lineOf, records } = header;
     const digest = sha256Hex([buf.subarray(first + 1, headStart), buf.subarray(headEnd + 1)]);
     const lineAt = (offset: number): number => {
-      let n = lineNo;
+      let n = firstSecretLine;
       for (let p = buf.indexOf(NL, secretsFrom); p !== -1 && p < offset; p = buf.indexOf(NL, p + 1)) n++;
       return n;
     };
     const secrets: SecretEntry[] = [];
-    const records: VaultFileRecord[] = [...header];
     for (const name of new Set(names)) {
       // Canonical records put a secret's "name" before its nested maps, so its first match is
       // either this secret's line or another secret's tags (a tag called "name"): the record
@@ -212,32 +352,11 @@ export class FileVaultRepository implements VaultRepository {
       if (at === -1) continue;
       if (buf.indexOf(pattern, at + pattern.length) !== -1) return undefined;
       const start = buf.lastIndexOf(NL, at) + 1;
-      if (!buf.subarray(start, start + 19).equals(Buffer.from('- {"kind":"secret",'))) return undefined;
-      let end = buf.indexOf(NL, start);
-      let n = lineAt(start);
-      const secret = parseRecordLine(buf.toString('utf8', start, end), n);
-      if (secret.kind !== 'secret' || secret.name !== name) return undefined;
-      lineOf.set(secret, n);
-      this.#lines.set(secret, n);
-      records.push(secret);
-      const versions: VersionRecord[] = [];
-      const ids = new Set<string>();
-      const VERSION_PREFIX = Buffer.from('- {"kind":"version",');
-      for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_PREFIX.length).equals(VERSION_PREFIX); p = end + 1) {
-        end = buf.indexOf(NL, p);
-        n++;
-        const v = parseRecordLine(buf.toString('utf8', p, end), n);
-        if (v.kind !== 'version' || v.secret !== secret.id || ids.has(v.id)) return undefined;
-        ids.add(v.id);
-        lineOf.set(v, n);
-        this.#lines.set(v, n);
-        records.push(v);
-        versions.push(v);
-      }
-      for (const versionId of secret.stages.values()) if (!ids.has(versionId)) return undefined;
-      secrets.push({ secret, versions });
+      const found = this.#parseSecretBlock(buf, start, lineAt(start), name, lineOf, records);
+      if (!found) return undefined;
+      secrets.push(found.entry);
     }
-    return { vault, members, policies, head, secrets, records, lineOf, digest, genesisLine: buf.toString('utf8', first + 1, buf.indexOf(NL, first + 1)) };
+    return { ...header.parsed, secrets, records, lineOf, digest, layout: { headerEnd: secretsFrom, firstLine: firstSecretLine } };
   }
 
   async read(_identity: Identity): Promise<VaultState> {

@@ -3,7 +3,9 @@
  * completions/. And the hidden `secrets __complete secrets|members|policies [PREFIX]` those
  * scripts call for names: a line scan of the vault file that loads no identity and no key.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Argument, type Command } from 'commander';
 import { SecretsError } from '../../core/errors.js';
 import { type NamedKind, readPlaintextNames } from '../../store/plaintext-names.js';
@@ -19,11 +21,17 @@ export type Shell = keyof typeof COMPLETION_FILES;
 
 const NAME_KINDS: Record<string, NamedKind> = { secrets: 'secret', members: 'member', policies: 'policy' };
 
-/** The completion script for `shell`, as shipped (dist/src/cli/commands → the package root). */
+/** The package's completions/ directory: the nearest one above this module (dist/src/… or the bundle in dist/). */
+function completionsDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 5 && !existsSync(join(dir, 'completions', COMPLETION_FILES.bash)); up++) dir = dirname(dir);
+  return join(dir, 'completions');
+}
+
+/** The completion script for `shell`, as shipped. */
 export function completionScript(shell: Shell): string {
-  const url = new URL(`../../../../completions/${COMPLETION_FILES[shell]}`, import.meta.url);
   try {
-    return readFileSync(url, 'utf8');
+    return readFileSync(join(completionsDir(), COMPLETION_FILES[shell]), 'utf8');
   } catch (err) {
     throw new SecretsError('STORAGE', `cannot read the ${shell} completion script: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'reinstall secrets: the completions/ directory is part of the package');
   }

@@ -1,0 +1,28 @@
+// Bundles the CLI into one CommonJS file, dist/secrets.cjs, which bin/secrets starts with a V8
+// code cache (ADR 0012). Input is tsc's output (dist/src), so the bundle runs exactly the code
+// the unit tests import. Libraries that only some commands use stay outside and load on demand
+// (dynamic imports in the source, require() calls in the bundle); keytar is a native addon and must stay outside.
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await build({
+  entryPoints: [join(root, 'dist/src/cli/entry.js')],
+  outfile: join(root, 'dist/secrets.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // Code compiled through vm.Script (bin/secrets) cannot use import() on Node 20 without an
+  // experimental flag, so the lazy libraries load with require(), which takes ES modules
+  // since Node 20.19 (the engines floor).
+  supported: { 'dynamic-import': false },
+  external: ['@github/keytar', 'pg', 'mysql2', 'mysql2/*', '@inquirer/prompts', 'yaml', 'chalk', 'croner', 'libsodium-wrappers-sumo'],
+  // import.meta does not exist in CommonJS: the modules that use it (keytar's createRequire and
+  // the completions/ lookup) get the bundle's own URL, which sits inside the package too.
+  banner: { js: "const __secrets_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__secrets_bundle_url' },
+  legalComments: 'none',
+  logLevel: 'warning',
+});
