@@ -88,9 +88,29 @@ export function signSeedKeypair(seed: Uint8Array): { publicKey: Uint8Array; priv
   return { publicKey, privateKey: sk };
 }
 
+/**
+ * Private keys parsed once per key array: an import signs a record per secret and version with
+ * the same identity, and `exec` opens a data key per secret. Keyed by the array itself (a
+ * WeakMap, so a key object lives no longer than the identity holding it), never by its bytes.
+ */
+const privateKeys = new Map<Buffer, WeakMap<Uint8Array, KeyObject>>([
+  [DER.ed25519Private, new WeakMap()],
+  [DER.x25519Private, new WeakMap()],
+]);
+
+function cachedPrivate(prefix: Buffer, secretKey: Uint8Array): KeyObject {
+  const cache = privateKeys.get(prefix) as WeakMap<Uint8Array, KeyObject>;
+  let key = cache.get(secretKey);
+  if (!key) {
+    key = privateKey(prefix, secretKey.subarray(0, 32));
+    cache.set(secretKey, key);
+  }
+  return key;
+}
+
 /** crypto_sign_detached (Ed25519 is deterministic: the same bytes libsodium produces). */
 export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  return new Uint8Array(nodeSign(null, message, privateKey(DER.ed25519Private, secretKey.subarray(0, 32))));
+  return new Uint8Array(nodeSign(null, message, cachedPrivate(DER.ed25519Private, secretKey)));
 }
 
 /** crypto_sign_verify_detached: false for any malformed key or signature. */
@@ -104,10 +124,10 @@ export function verifyDetached(signature: Uint8Array, message: Uint8Array, publi
 }
 
 /** crypto_box_beforenm: HSalsa20 of the X25519 shared secret (which must not be all zero). */
-function boxBeforenm(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array {
+function boxBeforenm(publicKey: Uint8Array, secretKey: KeyObject): Uint8Array {
   const shared = new Uint8Array(
     diffieHellman({
-      privateKey: privateKey(DER.x25519Private, secretKey),
+      privateKey: secretKey,
       publicKey: createPublicKey({ key: Buffer.concat([DER.x25519Public, publicKey]), format: 'der', type: 'spki' }),
     }),
   );
@@ -135,11 +155,7 @@ export function boxSeal(message: Uint8Array, recipient: Uint8Array): Uint8Array 
   if (recipient.length !== 32) throw new Error('bad X25519 public key');
   const { privateKey: eskObject, publicKey: epkObject } = generateKeyPairSync('x25519');
   const epk = rawPublic(epkObject, DER.x25519Public.length);
-  const eskDer = eskObject.export({ format: 'der', type: 'pkcs8' });
-  const esk = new Uint8Array(eskDer.subarray(DER.x25519Private.length));
-  eskDer.fill(0);
-  const key = boxBeforenm(recipient, esk);
-  esk.fill(0);
+  const key = boxBeforenm(recipient, eskObject);
   try {
     const box = xsalsa20poly1305(key, sealNonce(epk, recipient)).encrypt(message);
     const out = new Uint8Array(32 + box.length);
@@ -155,7 +171,7 @@ export function boxSeal(message: Uint8Array, recipient: Uint8Array): Uint8Array 
 export function boxSealOpen(sealed: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array {
   if (sealed.length < SEAL_OVERHEAD) throw new Error('sealed box too short');
   const epk = sealed.subarray(0, 32);
-  const key = boxBeforenm(epk, secretKey);
+  const key = boxBeforenm(epk, cachedPrivate(DER.x25519Private, secretKey));
   try {
     return xsalsa20poly1305(key, sealNonce(epk, publicKey)).decrypt(sealed.subarray(32));
   } finally {
