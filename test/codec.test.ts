@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { SecretRecord, VaultFileRecord } from '../src/core/model.js';
-import { HEADER_LINE, parseFile, parseRecordLine, serializeFile, serializeRecord } from '../src/store/codec.js';
+import { canonicalJson, HEADER_LINE, parseFile, parseRecordLine, serializeFile, serializeRecord } from '../src/store/codec.js';
 import { initialisedSandbox } from './support/cli.js';
 
 const RUNS = 500;
@@ -523,5 +523,31 @@ describe('vault file codec', () => {
         },
       );
     }
+  });
+});
+
+describe('the canonical-form check', () => {
+  // parseRecordLine takes JSON.stringify when the keys are already in canonical order and
+  // canonicalJson otherwise; both must accept and refuse exactly the same lines.
+  const isNotCanonical = (line: string): boolean => {
+    try {
+      parseRecordLine(line, 2);
+      return false;
+    } catch (err) {
+      return err instanceof SecretsError && /not in canonical form/.test(err.message);
+    }
+  };
+  it('accepts every line in canonical form and refuses every other order, integer-like keys included', () => {
+    const key = fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('kind', '0', '1', '9', '10', '__proto__', 'a', 'b'));
+    const obj = fc.dictionary(key, fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.dictionary(key, fc.integer(), { maxKeys: 4 })), { maxKeys: 6 });
+    fc.assert(
+      fc.property(obj, (o) => {
+        const canonical = canonicalJson(o as Parameters<typeof canonicalJson>[0]);
+        assert.equal(isNotCanonical(`- ${canonical}`), false, canonical);
+        const plain = JSON.stringify(o);
+        assert.equal(isNotCanonical(`- ${plain}`), plain !== canonical, plain);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -42,6 +42,24 @@ export function canonicalJson(value: Json, depth = 0): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as Json, depth + 1)}`).join(',')}}`;
 }
 
+/**
+ * True when every object in `value` already has its keys in canonical order, so that
+ * JSON.stringify(value) is exactly canonicalJson(value): the fast path of parseRecordLine.
+ * False sends the caller to canonicalJson (integer-like keys, which V8 reorders, land there).
+ */
+function inCanonicalOrder(value: Json, depth = 0): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((v) => inCanonicalOrder(v, depth + 1));
+  let prev: string | undefined;
+  for (const k of Object.keys(value)) {
+    if (prev !== undefined && (k === 'kind' || (prev !== 'kind' && !(prev < k)))) return false;
+    if (!inCanonicalOrder(value[k] as Json, depth + 1)) return false;
+    prev = k;
+  }
+  return true;
+}
+
 function mapToJson<V extends Json>(map: ReadonlyMap<string, V>): { [key: string]: Json } {
   const out: { [key: string]: Json } = {};
   for (const [k, v] of map) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
@@ -132,7 +150,7 @@ export function parseRecordLine(line: string, lineNo: number): VaultFileRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw damaged(lineNo, 'record is not an object');
   let canonical: string;
   try {
-    canonical = canonicalJson(value as Json);
+    canonical = inCanonicalOrder(value as Json) ? JSON.stringify(value) : canonicalJson(value as Json);
   } catch (err) {
     if (err instanceof TooDeep) throw damaged(lineNo, 'record is nested too deeply');
     throw err;
