@@ -1,8 +1,8 @@
 /**
  * Envelope encryption of secret values (DESIGN.md section 3): a fresh 32-byte data key per
  * version, XChaCha20-Poly1305 with AAD binding vault, secret, version and value type, and the
- * data key sealed (crypto_box_seal) to each reader. The formats are libsodium's (primitives.ts). Any failure throws INTEGRITY; nothing here
- * returns "not found".
+ * data key sealed (crypto_box_seal) to each reader, in libsodium's formats (primitives.ts).
+ * Any failure throws INTEGRITY; nothing here returns "not found".
  */
 import { randomBytes } from 'node:crypto';
 import { SecretsError } from '../core/errors.js';

@@ -123,6 +123,9 @@ export function verifyDetached(signature: Uint8Array, message: Uint8Array, publi
   }
 }
 
+/** Salsa20's constant, as the four little-endian words HSalsa20 takes. */
+const SIGMA = new Uint32Array(new Uint8Array(Buffer.from('expand 32-byte k', 'latin1')).buffer);
+
 /** crypto_box_beforenm: HSalsa20 of the X25519 shared secret (which must not be all zero). */
 function boxBeforenm(publicKey: Uint8Array, secretKey: KeyObject): Uint8Array {
   const shared = new Uint8Array(
@@ -131,13 +134,10 @@ function boxBeforenm(publicKey: Uint8Array, secretKey: KeyObject): Uint8Array {
       publicKey: createPublicKey({ key: Buffer.concat([DER.x25519Public, publicKey]), format: 'der', type: 'spki' }),
     }),
   );
-  const sigma = new Uint32Array(new Uint8Array(Buffer.from('expand 32-byte k', 'latin1')).buffer);
-  const k = new Uint32Array(shared.buffer);
   const out = new Uint32Array(8);
-  hsalsa(sigma, k, new Uint32Array(4), out);
+  hsalsa(SIGMA, new Uint32Array(shared.buffer), new Uint32Array(4), out);
   shared.fill(0);
-  const key = new Uint8Array(out.buffer);
-  return key;
+  return new Uint8Array(out.buffer);
 }
 
 /** The nonce crypto_box_seal derives: BLAKE2b-192(ephemeral pk || recipient pk). */

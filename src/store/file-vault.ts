@@ -26,9 +26,20 @@ import { fromBase64, toBase64 } from '../crypto/encoding.js';
 import { fingerprint, readIndexKey } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import { HEADER_LINE, MAX_FILE_BYTES, parseFile, parseRecordLine, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import {
+  HEADER_LINE,
+  MAX_FILE_BYTES,
+  parseFile,
+  parseRecordLine,
+  quote,
+  SECRET_LINE_PREFIX,
+  serializeFile,
+  serializeRecord,
+  signedBytesOf,
+  VERSION_LINE_PREFIX,
+} from './codec.js';
 import { acquireLock } from './lock.js';
-import { type IndexHit, isRacy, type ReadIndex } from './read-index.js';
+import { fileIdentity, type IndexHit, type ReadIndex } from './read-index.js';
 import type { TrustState, TrustStore } from './trust.js';
 
 /** Options of the file repository. */
@@ -69,13 +80,10 @@ interface Loaded {
 }
 
 const NL = 0x0a;
-const SECRET_PREFIX = Buffer.from('- {"kind":"secret",');
-const VERSION_PREFIX = Buffer.from('- {"kind":"version",');
 
 /** True when the file open as `fd` is no longer the one `st` describes. */
 function fileIdentityChanged(fd: number, st: BigIntStats): boolean {
-  const now = fstatSync(fd, { bigint: true });
-  return now.ino !== st.ino || now.size !== st.size || now.mtimeNs !== st.mtimeNs || now.ctimeNs !== st.ctimeNs;
+  return fileIdentity(fstatSync(fd, { bigint: true })) !== fileIdentity(st);
 }
 
 const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
@@ -216,7 +224,8 @@ export class FileVaultRepository implements VaultRepository {
     try {
       fd = openSync(this.#opts.path, 'r');
       const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile() || isRacy(st)) return undefined;
+      if (!st.isFile()) return undefined;
+      // lookup refuses a note for another file, or for one changed in the last two seconds.
       const hit = index.lookup(this.location, st, readIndexKey(identity), names);
       if (!hit || BigInt(hit.headerEnd) > st.size) return undefined;
       const parsed = this.#parseIndexed(fd, hit, names);
@@ -304,7 +313,7 @@ export class FileVaultRepository implements VaultRepository {
     lineOf: Map<VaultFileRecord, number>,
     records: VaultFileRecord[],
   ): { entry: SecretEntry; end: number } | undefined {
-    if (!buf.subarray(start, start + SECRET_PREFIX.length).equals(SECRET_PREFIX)) return undefined;
+    if (!buf.subarray(start, start + SECRET_LINE_PREFIX.length).equals(SECRET_LINE_PREFIX)) return undefined;
     let end = buf.indexOf(NL, start);
     if (end === -1) return undefined;
     let n = line;
@@ -315,7 +324,7 @@ export class FileVaultRepository implements VaultRepository {
     records.push(secret);
     const versions: VersionRecord[] = [];
     const ids = new Set<string>();
-    for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_PREFIX.length).equals(VERSION_PREFIX); p = end + 1) {
+    for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_LINE_PREFIX.length).equals(VERSION_LINE_PREFIX); p = end + 1) {
       end = buf.indexOf(NL, p);
       if (end === -1) return undefined;
       n++;

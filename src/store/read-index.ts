@@ -20,14 +20,13 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, type BigIntStats, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SECRET_LINE_PREFIX, VERSION_LINE_PREFIX } from './codec.js';
 
 const MAGIC = 'secrets-read-index-1\n';
 /** Two seconds covers the coarsest timestamps in common use (FAT, some network file systems). */
 const RACY_NS = 2_000_000_000n;
 /** Average entries per bucket: a lookup reads one bucket of a few kilobytes. */
 const PER_BUCKET = 32;
-const SECRET_PREFIX = Buffer.from('- {"kind":"secret",');
-const VERSION_PREFIX = Buffer.from('- {"kind":"version",');
 const NAME_KEY = Buffer.from(',"name":"');
 
 /** Where a secret's lines are: [start, end) byte offsets and the line number of its record. */
@@ -62,7 +61,7 @@ export function fileIdentity(st: BigIntStats): string {
 }
 
 /** True when the file changed too recently for its timestamps to tell a later change apart. */
-export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
+function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
   const now = BigInt(nowMs) * 1_000_000n;
   return now - st.mtimeNs < RACY_NS || now - st.ctimeNs < RACY_NS;
 }
@@ -87,8 +86,8 @@ function scan(buf: Buffer, from: number, firstLine: number): Map<string, IndexEn
     if (end === -1) break;
     pos = end + 1;
     line++;
-    if (!buf.subarray(start, start + SECRET_PREFIX.length).equals(SECRET_PREFIX)) continue;
-    while (pos < buf.length && buf.subarray(pos, pos + VERSION_PREFIX.length).equals(VERSION_PREFIX)) {
+    if (!buf.subarray(start, start + SECRET_LINE_PREFIX.length).equals(SECRET_LINE_PREFIX)) continue;
+    while (pos < buf.length && buf.subarray(pos, pos + VERSION_LINE_PREFIX.length).equals(VERSION_LINE_PREFIX)) {
       end = buf.indexOf(0x0a, pos);
       if (end === -1) break;
       pos = end + 1;
