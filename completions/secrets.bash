@@ -14,7 +14,7 @@
 # and args (what each argument is; "..." repeats the last) of the command PATH ("" is the program).
 _secrets_spec() {
   case $1 in
-    '') subs='init create get put update describe versions stage list tag untag delete restore rotate exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
+    '') subs='init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
     'init') subs='' opts='--name= --member-name= --git --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'create') subs='' opts='--description= --tag= --client-request-token= --json --value-stdin --from-file= --generate --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='none' ;;
     'get') subs='' opts='--field= --version-stage= --version-id= --filter= --json -h --help --vault= --identity-file= --audit= --no-color' args='secret...' ;;
@@ -29,6 +29,11 @@ _secrets_spec() {
     'delete') subs='' opts='--recovery-window-days= --force --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'restore') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'rotate') subs='' opts='--handler= --every= --cron= --window= --strategy= --master-secret= --no-rotate-now --due --exposed-to= --cancel --json --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
+    'handler') subs='allow remove list help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'handler allow') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='none file' ;;
+    'handler remove') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='none' ;;
+    'handler list') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'handler help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:allow,remove,list' ;;
     'exec') subs='' opts='--env-file= --secret= --prefix= --pristine --strict --mask --no-mask --shell -h --help --vault= --identity-file= --audit= --no-color' args='command...' ;;
     'env') subs='' opts='--env-file= --secret= --prefix= --strict --format= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'inject') subs='' opts='-i= --in= -o= --out= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
@@ -39,11 +44,12 @@ _secrets_spec() {
     'identity show') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity new') subs='' opts='--name= --out= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:show,new' ;;
-    'member') subs='add remove list help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'member') subs='add remove confirm list help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'member add') subs='' opts='--role= --json -h --help --vault= --identity-file= --audit= --no-color' args='none none' ;;
-    'member remove') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='member' ;;
+    'member remove') subs='' opts='--confirm-records --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='member' ;;
+    'member confirm') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='member secret...' ;;
     'member list') subs='' opts='--removed --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'member help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:add,remove,list' ;;
+    'member help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:add,remove,confirm,list' ;;
     'policy') subs='put get list delete attach detach validate simulate help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy put') subs='' opts='-f= --file= --secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy get') subs='' opts='--secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
@@ -66,7 +72,7 @@ _secrets_spec() {
     'doctor') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'completion') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='words:bash,zsh,fish' ;;
     'exit-codes') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,update,describe,versions,stage,list,tag,untag,delete,restore,rotate,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,sync,clone,status,audit,doctor,completion,exit-codes' ;;
+    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,update,describe,versions,stage,list,tag,untag,delete,restore,rotate,handler,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,sync,clone,status,audit,doctor,completion,exit-codes' ;;
   esac
 }
 # _secrets_value_kind PATH OPTION: sets kind, what the value of OPTION is under the command PATH.
@@ -165,7 +171,8 @@ _secrets_complete() {
     file | dir) _secrets_files "$kind" "$value" ;;
     handler)
       if [[ $value == command:* ]]; then
-        _secrets_files file "${value#command:}"
+        # The handler names this machine allows (`secrets handler list`).
+        mapfile -t COMPREPLY < <(command "$(_secrets_path "${words[0]}")" __complete handlers -- "${value#command:}" 2>/dev/null)
         COMPREPLY=("${COMPREPLY[@]/#/command:}")
       else
         mapfile -t COMPREPLY < <(compgen -W 'password postgres mysql command:' -- "$value")

@@ -86,12 +86,13 @@ function __secrets_names
     command $bin $vault __complete $argv[1] 2>/dev/null
 end
 
-# A rotation handler: password, postgres, mysql, or command: followed by a path.
+# A rotation handler: password, postgres, mysql, or command: and a name this machine allows.
 function __secrets_handler
     set -l token (string replace -r -- '^--handler=' '' (commandline -ct))
     if string match -q -- 'command:*' $token
-        for f in (__fish_complete_path (string sub -s 9 -- $token))
-            printf 'command:%s\n' $f
+        set -l bin (string replace -r -- '^~/' "$HOME/" (commandline -opc)[1])
+        for name in (command $bin __complete handlers (string sub -s 9 -- $token) 2>/dev/null)
+            printf 'command:%s\n' $name
         end
     else
         printf '%s\n' password postgres mysql command:
@@ -114,11 +115,13 @@ end
 function __secrets_spec_subcommands
     switch "$argv"
         case 'secrets'
-            printf '%s\n' init create get put update describe versions stage list tag untag delete restore rotate exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
+            printf '%s\n' init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
+        case 'secrets handler'
+            printf '%s\n' allow remove list help
         case 'secrets identity'
             printf '%s\n' show new help
         case 'secrets member'
-            printf '%s\n' add remove list help
+            printf '%s\n' add remove confirm list help
         case 'secrets policy'
             printf '%s\n' put get list delete attach detach validate simulate help
         case 'secrets audit'
@@ -158,6 +161,16 @@ function __secrets_spec_value_options
             printf '%s\n' --vault --identity-file --audit
         case 'secrets rotate'
             printf '%s\n' --handler --every --cron --window --strategy --master-secret --exposed-to --length --exclude-characters --vault --identity-file --audit
+        case 'secrets handler'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets handler allow'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets handler remove'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets handler list'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets handler help'
+            printf '%s\n' --vault --identity-file --audit
         case 'secrets exec'
             printf '%s\n' --env-file --secret --prefix --vault --identity-file --audit
         case 'secrets env'
@@ -183,6 +196,8 @@ function __secrets_spec_value_options
         case 'secrets member add'
             printf '%s\n' --role --vault --identity-file --audit
         case 'secrets member remove'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets member confirm'
             printf '%s\n' --vault --identity-file --audit
         case 'secrets member list'
             printf '%s\n' --vault --identity-file --audit
@@ -257,6 +272,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a untag -d 'remove 
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a delete -d 'delete a secret, recoverable for 7-30 days, or at once with --force'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a restore -d 'cancel the deletion of a secret within its recovery window'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a rotate -d 'rotate a secret now, configure its rotation, or run every rotation that is due'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a handler -d 'allow rotation handlers on this machine: the vault names a handler, only this m…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a exec -d 'run a command with secrets in its environment: secrets exec --secret prod/db --…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a env -d 'print the selected secrets as dotenv, shell exports, a docker env-file, JSON or…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a inject -d 'render a template: each {{ secret://NAME[#FIELD][?stage=…] }} becomes the value'
@@ -358,7 +374,7 @@ complete -c secrets -n '__secrets_in secrets delete' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets delete' -a '(__secrets_names secrets)' -d 'secret name'
 complete -c secrets -n '__secrets_in secrets restore' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets restore' -a '(__secrets_names secrets)' -d 'secret name'
-complete -c secrets -n '__secrets_in secrets rotate' -l handler -x -a '(__secrets_handler)' -d 'password, postgres, mysql or command:/absolute/path'
+complete -c secrets -n '__secrets_in secrets rotate' -l handler -x -a '(__secrets_handler)' -d 'password, postgres, mysql, or command:NAME'
 complete -c secrets -n '__secrets_in secrets rotate' -l every -x -d 'rotate every N days after the last rotation'
 complete -c secrets -n '__secrets_in secrets rotate' -l cron -x -d 'or on a cron schedule: five fields, UTC'
 complete -c secrets -n '__secrets_in secrets rotate' -l window -x -d 'a rotation may start up to this long after its scheduled time'
@@ -379,6 +395,14 @@ complete -c secrets -n '__secrets_in secrets rotate' -l include-space -d 'allow 
 complete -c secrets -n '__secrets_in secrets rotate' -l require-each-included-type -d 'at least one character of every included type'
 complete -c secrets -n '__secrets_in secrets rotate' -l no-require-each-included-type -d 'do not require every included type'
 complete -c secrets -n '__secrets_arg 1 secrets rotate' -a '(__secrets_names secrets)' -d 'secret name'
+complete -c secrets -n '__secrets_needs_subcommand secrets handler' -a allow -d 'let the handler NAME run the program at PATH on this machine'
+complete -c secrets -n '__secrets_needs_subcommand secrets handler' -a remove -d 'stop allowing the handler NAME on this machine'
+complete -c secrets -n '__secrets_needs_subcommand secrets handler' -a list -d 'the handlers this machine allows, and the program each runs'
+complete -c secrets -n '__secrets_needs_subcommand secrets handler' -a help -d 'display help for command'
+complete -c secrets -n '__secrets_in secrets handler allow' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_arg 2 secrets handler allow' -F -d 'absolute path of the program'
+complete -c secrets -n '__secrets_in secrets handler list' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_arg 1 secrets handler help' -a 'allow remove list' -d 'command'
 complete -c secrets -n '__secrets_in secrets exec' -l env-file -r -F -d 'a references file: VAR=secret://NAME[#FIELD][?stage=…] or VAR=plain'
 complete -c secrets -n '__secrets_in secrets exec' -l secret -x -a '(__secrets_names secrets)' -d 'inject a secret as NAME_IN_CAPS, or as VAR'
 complete -c secrets -n '__secrets_in secrets exec' -l prefix -x -d 'inject every secret under PREFIX, named after the rest of its name'
@@ -422,16 +446,21 @@ complete -c secrets -n '__secrets_in secrets identity new' -l json -d 'print JSO
 complete -c secrets -n '__secrets_arg 1 secrets identity help' -a 'show new' -d 'command'
 complete -c secrets -n '__secrets_needs_subcommand secrets member' -a add -d 'add a member by their public identity'
 complete -c secrets -n '__secrets_needs_subcommand secrets member' -a remove -d 'remove a member: their keys are withdrawn from every version, and the secrets t…'
+complete -c secrets -n '__secrets_needs_subcommand secrets member' -a confirm -d 'confirm the settings a removed member left so they take effect again'
 complete -c secrets -n '__secrets_needs_subcommand secrets member' -a list -d 'list the members, their roles and policies'
 complete -c secrets -n '__secrets_needs_subcommand secrets member' -a help -d 'display help for command'
 complete -c secrets -n '__secrets_in secrets member add' -l role -x -a 'admin member' -d 'admin or member'
 complete -c secrets -n '__secrets_in secrets member add' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_in secrets member remove' -l confirm-records -d 'if they were an admin: re-sign, as you, the members and policies they signed'
 complete -c secrets -n '__secrets_in secrets member remove' -l yes -d 'do not ask for confirmation'
 complete -c secrets -n '__secrets_in secrets member remove' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets member remove' -a '(__secrets_names members)' -d 'member name or id'
+complete -c secrets -n '__secrets_in secrets member confirm' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_arg 1 secrets member confirm' -a '(__secrets_names members)' -d 'the removed member'
+complete -c secrets -n '__secrets_arg 2+ secrets member confirm' -a '(__secrets_names secrets)' -d 'only these secrets'
 complete -c secrets -n '__secrets_in secrets member list' -l removed -d 'include removed members and the secrets they could read'
 complete -c secrets -n '__secrets_in secrets member list' -l json -d 'print JSON'
-complete -c secrets -n '__secrets_arg 1 secrets member help' -a 'add remove list' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets member help' -a 'add remove confirm list' -d 'command'
 complete -c secrets -n '__secrets_needs_subcommand secrets policy' -a put -d 'create or replace an identity policy NAME, or the resource policy of --secret S…'
 complete -c secrets -n '__secrets_needs_subcommand secrets policy' -a get -d 'print a policy document, or with --secret the resource policy of a secret'
 complete -c secrets -n '__secrets_needs_subcommand secrets policy' -a list -d 'list identity policies and resource policies'
@@ -497,5 +526,5 @@ complete -c secrets -n '__secrets_in secrets audit verify' -l json -d 'print JSO
 complete -c secrets -n '__secrets_in secrets audit export' -l format -x -a 'jsonl cloudtrail' -d 'jsonl or cloudtrail'
 complete -c secrets -n '__secrets_in secrets doctor' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets completion' -a 'bash zsh fish' -d 'the shell'
-complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put update describe versions stage list tag untag delete restore rotate exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
 # END GENERATED

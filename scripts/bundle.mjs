@@ -7,9 +7,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-await build({
+// Two builds of the same code: the shipped one, whose test hooks (a fixed clock, fault
+// injection) are compiled out, and one for the test suites with them in. package.json ships
+// only the first.
+for (const [outfile, hooks] of [['dist/secrets.cjs', false], ['dist/secrets-test-hooks.cjs', true]]) await build({
   entryPoints: [join(root, 'dist/src/cli/entry.js')],
-  outfile: join(root, 'dist/secrets.cjs'),
+  outfile: join(root, outfile),
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -22,7 +25,7 @@ await build({
   // import.meta does not exist in CommonJS: the modules that use it (keytar's createRequire and
   // the completions/ lookup) get the bundle's own URL, which sits inside the package too.
   banner: { js: "const __secrets_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-  define: { 'import.meta.url': '__secrets_bundle_url' },
+  define: { 'import.meta.url': '__secrets_bundle_url', __SECRETS_TEST_HOOKS__: String(hooks) },
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -82,6 +82,9 @@ before(async () => {
   await sb.ok(['update', 'tricky/desc', '--description', 'see ,"name":"evil/one" {x}']);
   await sb.ok(['tag', 'tricky/desc', 'name=evil/two']);
   await sb.ok(['policy', 'put', 'dev-read', '-f', join(ROOT, 'docs', 'examples', 'policies', 'dev-read.yaml')]);
+  // Handler names come from this machine's allowlist, never from the vault.
+  await sb.ok(['handler', 'allow', 'rotate-api', '/bin/true']);
+  await sb.ok(['handler', 'allow', 'rotate-db', '/bin/true']);
   otherVault = join(sb.home, 'other vault', 'vault.yaml');
   await sb.ok(['--vault', otherVault, 'init']);
   writeFileSync(join(sb.home, 'other.json'), JSON.stringify({ [OTHER]: 'x' }));
@@ -244,7 +247,8 @@ describe('bash', { skip: bashSkip }, () => {
     assert.deepEqual(await bashComplete('secrets export --format '), ['dotenv', 'json']);
     assert.deepEqual(await bashComplete('secrets audit export --format '), ['jsonl', 'cloudtrail']);
     assert.deepEqual(await bashComplete('secrets rotate x --handler '), ['password', 'postgres', 'mysql', 'command:']);
-    assert.deepEqual(await bashComplete('secrets rotate x --handler=command:/us'), ['--handler=command:/usr']);
+    assert.deepEqual(await bashComplete('secrets rotate x --handler=command:rotate-a'), ['--handler=command:rotate-api']);
+    assert.deepEqual(await bashComplete('secrets rotate x --handler command:'), ['command:rotate-api', 'command:rotate-db']);
     assert.deepEqual(await bashComplete('secrets rotate x --strategy '), ['single-user', 'alternating-users']);
     assert.deepEqual(await bashComplete('secrets member add bob id --role '), ['admin', 'member']);
     assert.deepEqual(await bashComplete('secrets --audit b'), ['best-effort']);
@@ -358,6 +362,7 @@ describe('zsh', { skip: zshSkip }, () => {
     'secrets env --format ',
     'secrets audit export --format ',
     'secrets rotate x --handler ',
+    'secrets rotate x --handler command:',
     'secrets rotate x --strategy ',
     'secrets completion ',
     'secrets get pro',
@@ -392,6 +397,7 @@ describe('zsh', { skip: zshSkip }, () => {
     assert.deepEqual(at('secrets env --format ').matches, ['dotenv', 'shell', 'docker', 'json', 'yaml']);
     assert.deepEqual(at('secrets audit export --format ').matches, ['jsonl', 'cloudtrail']);
     assert.deepEqual(at('secrets rotate x --handler ').matches, ['password', 'postgres', 'mysql', 'command:']);
+    assert.deepEqual(at('secrets rotate x --handler command:').matches, ['rotate-api', 'rotate-db']);
     assert.deepEqual(at('secrets rotate x --strategy ').matches, ['single-user', 'alternating-users']);
     assert.deepEqual(at('secrets completion ').matches, ['bash', 'zsh', 'fish']);
     assert.deepEqual(at('secrets stage prod/db.primary ').matches, ['CURRENT', 'PREVIOUS', 'PENDING']);
@@ -476,6 +482,7 @@ describe('fish', { skip: fishSkip }, () => {
     assert.deepEqual(await fishComplete('secrets env --format '), ['docker', 'dotenv', 'json', 'shell', 'yaml']);
     assert.deepEqual(await fishComplete('secrets import --format '), ['aws', 'dotenv', 'json']);
     assert.deepEqual(await fishComplete('secrets rotate x --handler '), ['command:', 'mysql', 'password', 'postgres']);
+    assert.deepEqual(await fishComplete('secrets rotate x --handler command:rotate-'), ['command:rotate-api', 'command:rotate-db']);
     assert.deepEqual(await fishComplete('secrets rotate x --strategy '), ['alternating-users', 'single-user']);
     assert.deepEqual(await fishComplete('secrets completion '), ['bash', 'fish', 'zsh']);
     assert.deepEqual(await fishComplete('secrets stage prod/db.primary '), ['CURRENT', 'PENDING', 'PREVIOUS']);

@@ -35,7 +35,7 @@ const dir = path.dirname(process.argv[1]);
 const step = process.argv[2];
 const event = JSON.parse(fs.readFileSync(0, 'utf8'));
 const pw = (v) => (v === undefined ? undefined : JSON.parse(v).password);
-fs.appendFileSync(path.join(dir, 'calls.jsonl'), JSON.stringify({ argv: process.argv.slice(2), envKeys: Object.keys(process.env), env: Object.values(process.env).join('\\n'), event: { ...event, Current: undefined, Pending: undefined, Previous: undefined }, hasCurrent: 'Current' in event, hasPending: 'Pending' in event }) + '\\n');
+fs.appendFileSync(path.join(dir, 'calls.jsonl'), JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), envKeys: Object.keys(process.env), env: Object.values(process.env).join('\\n'), event: { ...event, Current: undefined, Pending: undefined, Previous: undefined }, hasCurrent: 'Current' in event, hasPending: 'Pending' in event }) + '\\n');
 if (fs.existsSync(path.join(dir, 'fail-' + step))) { process.stderr.write('service refused ' + step + ' (stderr-marker)\\n'); process.exit(3); }
 const stateFile = path.join(dir, 'accepted');
 const accepted = fs.readFileSync(stateFile, 'utf8');
@@ -77,23 +77,25 @@ function auditText(sb: Sandbox): string {
   return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
 }
 
-/** A service directory with the script and its accepted password. */
-function service(sb: Sandbox, accepted: string): { dir: string; handler: string; accepted(): string; calls(): { argv: string[]; envKeys: string[]; env: string; hasCurrent: boolean; hasPending: boolean }[] } {
-  const dir = join(sb.home, `svc-${randomBytes(4).toString('hex')}`);
+/** A service directory with the script and its accepted password, allowed as a handler in `sb`. */
+async function service(sb: Sandbox, accepted: string): Promise<{ dir: string; handler: string; accepted(): string; calls(): { argv: string[]; envKeys: string[]; env: string; cwd: string; hasCurrent: boolean; hasPending: boolean }[] }> {
+  const name = `svc-${randomBytes(4).toString('hex')}`;
+  const dir = join(sb.home, name);
   const script = join(dir, 'service.cjs');
   mkdirSync(dir, { recursive: true });
   writeFileSync(script, SERVICE);
   chmodSync(script, 0o755);
   writeFileSync(join(dir, 'accepted'), accepted);
+  await sb.ok(['handler', 'allow', name, script]);
   return {
     dir,
-    handler: `command:${script}`,
+    handler: `command:${name}`,
     accepted: () => readFileSync(join(dir, 'accepted'), 'utf8'),
     calls: () =>
       readFileSync(join(dir, 'calls.jsonl'), 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { argv: string[]; envKeys: string[]; env: string; hasCurrent: boolean; hasPending: boolean }),
+        .map((l) => JSON.parse(l) as { argv: string[]; envKeys: string[]; env: string; cwd: string; hasCurrent: boolean; hasPending: boolean }),
   };
 }
 
@@ -164,8 +166,8 @@ describe('rotation', () => {
   describe('bad input is refused before anything changes (exit 2)', () => {
     const cases: [string, string[], RegExp][] = [
       ['an unknown handler', ['--handler', 'lambda'], /unknown rotation handler "lambda"/],
-      ['a relative command', ['--handler', 'command:rotate.sh'], /absolute path/],
-      ['a command that is not there', ['--handler', 'command:/nonexistent/rotate'], /not an executable file/],
+      ['a path where a handler name belongs', ['--handler', 'command:/usr/local/bin/rotate'], /a name now, not a path/],
+      ['an invalid handler name', ['--handler', 'command:Rotate Me'], /invalid rotation handler name/],
       ['--every with --cron', ['--handler', 'password', '--every', '3', '--cron', '0 3 * * *'], /cannot be combined/],
       ['a cron of six fields', ['--handler', 'password', '--cron', '0 0 3 * * *'], /five fields/],
       ['an invalid cron', ['--handler', 'password', '--cron', '61 * * * *'], /invalid --cron/],
@@ -215,7 +217,7 @@ describe('rotation', () => {
       const keyed = await initialisedSandbox({ SECRETS_IDENTITY_KEY: key });
       try {
         const m = marker();
-        const svc = service(keyed, m.value);
+        const svc = await service(keyed, m.value);
         await keyed.ok(['create', 'svc/a', '--value-stdin'], { input: JSON.stringify({ user: 'u', password: m.value }) });
         const r = await keyed.run(['rotate', 'svc/a', '--handler', svc.handler]);
         assert.equal(r.code, 0, explain('rotate', r));
@@ -236,7 +238,7 @@ describe('rotation', () => {
     });
 
     it('a failing setSecret exits 9 naming the step, keeps CURRENT, keeps stderr out of the log; a re-run resumes with the same version', async () => {
-      const svc = service(sb, 'p0');
+      const svc = await service(sb, 'p0');
       await sb.ok(['create', 'svc/fail', '--value-stdin'], { input: JSON.stringify({ password: 'p0' }) });
       const before = await stages(sb, 'svc/fail');
       writeFileSync(join(svc.dir, 'fail-setSecret'), '');
@@ -272,7 +274,7 @@ describe('rotation', () => {
     });
 
     it('a failing testSecret leaves CURRENT untouched; --cancel removes PENDING and turns rotation off', async () => {
-      const svc = service(sb, 'q0');
+      const svc = await service(sb, 'q0');
       await sb.ok(['create', 'svc/test', '--value-stdin'], { input: JSON.stringify({ password: 'q0' }) });
       const before = await stages(sb, 'svc/test');
       writeFileSync(join(svc.dir, 'fail-testSecret'), '');
@@ -309,8 +311,9 @@ describe('rotation', () => {
         `#!/bin/sh\ncat >/dev/null\nif [ "$1" = setSecret ]; then printf 'by-hand' | "${process.execPath}" "${BIN}" put svc/abandon --value-stdin 2>"${dir}/put.err" || exit 9; fi\nexit 0\n`,
       );
       chmodSync(script, 0o755);
+      await sb.ok(['handler', 'allow', 'abandon', script]);
       await sb.ok(['create', 'svc/abandon', '--value-stdin'], { input: 'before' });
-      const r = await sb.run(['rotate', 'svc/abandon', '--handler', `command:${script}`]);
+      const r = await sb.run(['rotate', 'svc/abandon', '--handler', 'command:abandon']);
       assert.equal(r.code, 4, explain('rotate', r));
       assert.match(r.stderr, /rotation of svc\/abandon was abandoned/);
       assert.match(readFileSync(join(dir, 'put.err'), 'utf8'), /abandons the rotation in progress/);
@@ -325,7 +328,7 @@ describe('rotation', () => {
     for (const point of points) {
       it(`killed at ${point}: the accepted credential is CURRENT or PENDING, and the re-run completes`, async () => {
         const name = `kill/${point.replace(':', '-')}`;
-        const svc = service(sb, 'k0');
+        const svc = await service(sb, 'k0');
         await sb.ok(['create', name, '--value-stdin'], { input: JSON.stringify({ password: 'k0' }) });
         await sb.ok(['rotate', name, '--handler', svc.handler, '--no-rotate-now']);
         const killed = await sb.run(['rotate', name], { env: { SECRETS_FAULT_KILL: point } });
@@ -404,7 +407,7 @@ describe('rotation', () => {
     it('a failed rotation in --due is reported, the others go on, and the exit code is 9', async () => {
       const bulk = await initialisedSandbox();
       try {
-        const svc = service(bulk, 'z0');
+        const svc = await service(bulk, 'z0');
         writeFileSync(join(svc.dir, 'fail-setSecret'), '');
         const t0 = { env: { SECRETS_TEST_NOW: '2026-03-01T00:00:00.000Z' } };
         const t2 = { env: { SECRETS_TEST_NOW: '2026-03-03T00:00:00.000Z' } };

@@ -19,6 +19,15 @@ import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
+import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
+
+/**
+ * True only in the test build (dist/secrets-test-hooks.cjs, which scripts/bundle.mjs makes for
+ * the test suites and no package ships): the installed command has no test clock and no fault
+ * injection, whatever its environment says.
+ */
+declare const __SECRETS_TEST_HOOKS__: boolean | undefined;
+const TEST_HOOKS = typeof __SECRETS_TEST_HOOKS__ !== 'undefined' && __SECRETS_TEST_HOOKS__;
 
 /** Global options every command accepts. */
 export interface GlobalOptions {
@@ -73,6 +82,8 @@ export interface AppDeps extends CoreDeps {
   readonly auditLog: () => FileAuditLog;
   /** Rotation handlers and the person's stderr (for rotate). */
   readonly rotation: () => Promise<RotationPorts>;
+  /** This machine's allowed rotation handlers. */
+  readonly handlerAllowlist: () => FileHandlerAllowlist;
   /** The vault file adapter itself (sync needs its merge and trust operations). */
   readonly fileVault: FileVaultRepository;
   /** A vault file adapter for another path (clone). */
@@ -80,11 +91,11 @@ export interface AppDeps extends CoreDeps {
 }
 
 /**
- * Test hook: SECRETS_TEST_NOW (an ISO time) fixes the clock, so schedule tests need not wait
- * for days to pass. Not for production use: every timestamp written takes this time.
+ * Test hook, in the test build only: SECRETS_TEST_NOW (an ISO time) fixes the clock, so
+ * schedule tests need not wait for days to pass.
  */
 function clockFrom(env: Readonly<Record<string, string | undefined>>): { now(): Date } {
-  const fixed = env['SECRETS_TEST_NOW'];
+  const fixed = TEST_HOOKS ? env['SECRETS_TEST_NOW'] : undefined;
   if (fixed === undefined || fixed === '') return { now: () => new Date() };
   const t = Date.parse(fixed);
   if (Number.isNaN(t)) throw new SecretsError('USAGE', `SECRETS_TEST_NOW is not a time: ${JSON.stringify(fixed)}`, 'use an ISO time such as 2026-01-01T00:00:00Z, or unset it');
@@ -92,11 +103,11 @@ function clockFrom(env: Readonly<Record<string, string | undefined>>): { now(): 
 }
 
 /**
- * Test hook: SECRETS_FAULT_KILL=STEP:before|after makes a rotation SIGKILL its own process at
- * that point, so crash tests can stop it at every step of the protocol.
+ * Test hook, in the test build only: SECRETS_FAULT_KILL=STEP:before|after makes a rotation
+ * SIGKILL its own process at that point, so crash tests can stop it at every step.
  */
 function faultProbe(env: Readonly<Record<string, string | undefined>>): RotationProbe | undefined {
-  const spec = env['SECRETS_FAULT_KILL'];
+  const spec = TEST_HOOKS ? env['SECRETS_FAULT_KILL'] : undefined;
   if (spec === undefined || spec === '') return undefined;
   const [step, phase] = spec.split(':');
   if (!(ROTATION_STEPS as readonly string[]).includes(step ?? '') || (phase !== 'before' && phase !== 'after')) {
@@ -159,11 +170,13 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     keychain: getKeychain,
     fileVault: vault,
     repoFor,
+    handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
     rotation: async () => {
       const probe = faultProbe(io.env);
       const { DefaultRotationHandlers } = await import('../rotation/handlers.js');
+      const allowlist = new FileHandlerAllowlist(paths.configDir);
       return {
-        handlers: new DefaultRotationHandlers(io.env),
+        handlers: new DefaultRotationHandlers(io.env, allowlist, allowlist.path),
         note: (m) => io.writeErr(`secrets: ${m}\n`),
         ...(probe ? { probe } : {}),
       };

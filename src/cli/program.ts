@@ -28,6 +28,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['tag', 'untag'], () => import('./commands/tag.js')],
   [['delete', 'restore'], () => import('./commands/delete.js')],
   [['rotate'], () => import('./commands/rotate.js')],
+  [['handler'], () => import('./commands/handler.js')],
   [['exec'], () => import('./commands/exec.js')],
   [['env'], () => import('./commands/env.js')],
   [['inject'], () => import('./commands/inject.js')],

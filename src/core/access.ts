@@ -139,6 +139,11 @@ export function requestContext(
   return ctx;
 }
 
+/** For a secret on hold: its tags and description count against a request, never for it. */
+function heldKeys(state: VaultState, entry: SecretEntry | undefined): { doubtful?: (key: string) => boolean } {
+  return entry !== undefined && heldBy(state, entry.secret.id) !== undefined ? { doubtful: heldKey } : {};
+}
+
 /** A decision, with `admin` set when the role decided it. */
 export type AccessDecision = EvaluationResult & { readonly admin?: boolean };
 
@@ -156,7 +161,7 @@ export function decide(
   const context = requestContext(member, entry?.secret, facts, env);
   for (const [k, v] of overrides ?? []) context.set(k.toLowerCase(), [...v]);
   const full = action.includes(':') ? action : `secrets:${action}`;
-  const req: AccessRequest = { action: full, resource: entry?.secret.name ?? '*', principal: member, context };
+  const req: AccessRequest = { action: full, resource: entry?.secret.name ?? '*', principal: member, context, ...heldKeys(state, entry) };
   return evaluate(applicablePolicies(state, member, entry), req);
 }
 
@@ -197,6 +202,46 @@ export function authorize(
   );
 }
 
+const keptSets = new WeakMap<MemberRecord, ReadonlySet<string>>();
+
+/**
+ * Whether `record` is history an admin kept when its writer was removed: signed by a removed
+ * member whose (admin-signed) removal lists its signature. Such a record keeps its author and
+ * stays valid; nothing the removed member's key signs later is on that list.
+ */
+export function isKept(state: VaultState, record: { readonly by: string; readonly sig?: string }): boolean {
+  if (record.sig === undefined) return false;
+  const author = state.members.find((m) => m.id === record.by);
+  if (author?.removed === undefined || author.kept === undefined) return false;
+  let set = keptSets.get(author);
+  if (!set) {
+    set = new Set(author.kept);
+    keptSets.set(author, set);
+  }
+  return set.has(record.sig);
+}
+
+/**
+ * The removed member whose settings on this secret (rotation handler, tags) are on hold until
+ * an admin confirms them, if any.
+ */
+export function heldBy(state: VaultState, secretId: string): MemberRecord | undefined {
+  return state.members.find((m) => m.removed !== undefined && m.held?.includes(secretId) === true);
+}
+
+/** Keys a held secret's tags decide: never trusted to allow, always trusted to deny. */
+function heldKey(key: string): boolean {
+  return key.startsWith('secrets:resourcetag/');
+}
+
+/**
+ * Whether a rotation handler can do more than make a new value: run a program this machine
+ * allowed, or log in to a service named in a value (with a master secret's credentials).
+ */
+export function handlerActs(handler: string): boolean {
+  return handler !== 'password';
+}
+
 /** Request-only keys are unknown to vault-side decisions. */
 function unknownToVault(key: string): boolean {
   return conditionKeyInfo(key)?.known !== 'resource';
@@ -212,6 +257,7 @@ function mayEver(state: VaultState, member: MemberRecord, action: string, entry:
     principal: member,
     context: requestContext(member, entry.secret, {}, undefined),
     unknown: unknownToVault,
+    ...heldKeys(state, entry),
   };
   return evaluate(applicablePolicies(state, member, entry), req).decision === 'allowed';
 }
@@ -234,7 +280,7 @@ export function readersOf(state: VaultState, entry: SecretEntry): MemberRecord[]
  */
 export function writeProblem(state: VaultState, record: SecretRecord | VersionRecord, entry: SecretEntry): string | undefined {
   const signer = findMember(state, record.by);
-  if (!signer) return `it is signed by ${record.by}, who is not a current member`;
+  if (!signer) return isKept(state, record) ? undefined : `it is signed by ${record.by}, who is not a current member`;
   if (isAdmin(signer)) return undefined;
   const act = record.act;
   const allowed = record.kind === 'version' ? VALUE_ACTIONS : METADATA_ACTIONS;

@@ -28,7 +28,9 @@ export function parseDotenv(text: string, source: string): DotenvEntry[] {
     const fail = (why: string): SecretsError => new SecretsError('USAGE', `${source}:${lineNo}: ${why}`, 'each line is KEY=VALUE (values may be quoted); # starts a comment');
     if (eq <= 0) throw fail('expected KEY=VALUE');
     const key = body.slice(0, eq).trim();
-    if (!isEnvName(key)) throw fail(`${JSON.stringify(key.slice(0, 60))} is not a valid variable name`);
+    // Never quote the line: a value whose quotes went wrong (a PEM body with base64 `=` padding,
+    // say) lands here, and an error must not print any of it.
+    if (!isEnvName(key)) throw fail('the text before "=" is not a variable name (letters, digits and _, not starting with a digit)');
     let rest = body.slice(eq + 1).trimStart();
     let value: string;
     if (rest.startsWith("'") || rest.startsWith('"')) {

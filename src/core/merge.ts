@@ -199,10 +199,11 @@ function withoutWritesOfRemoved(
   base: SecretEntry | undefined,
   other: SecretEntry | undefined,
   current: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
   conflicts: string[],
 ): { entry: SecretEntry; suspect: Set<string> } | undefined {
   const name = entry.secret.name;
-  const stale = (r: Signed, b: Signed | undefined): boolean => !current.has(r.by) && !same(r, b);
+  const stale = (r: Signed, b: Signed | undefined): boolean => !current.has(r.by) && !isKeptSig(kept, r) && !same(r, b);
   let secret = entry.secret;
   if (stale(secret, base?.secret)) {
     const fallback = base?.secret ?? (other !== undefined && current.has(other.secret.by) ? other.secret : undefined);
@@ -432,7 +433,12 @@ function mergeSecretRecord(
  * where the copy that removed them no longer has the entry) are re-signed, and versions drop the
  * keys of anyone who is not a current member, when the merger may; else the merge says so.
  */
-function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
+/** Whether a removal kept this record as valid history under its removed writer's name. */
+function isKeptSig(kept: ReadonlySet<string>, r: Signed): boolean {
+  return r.sig !== undefined && kept.has(r.sig);
+}
+
+function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, kept: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
   const name = entry.secret.name;
   let changed = false;
   const strip = <R extends SecretRecord | VersionRecord>(r: R): R => {
@@ -440,7 +446,7 @@ function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, may
     return rest as R;
   };
   let secret = entry.secret;
-  if (!current.has(secret.by) && secret.sig !== undefined) {
+  if (!current.has(secret.by) && secret.sig !== undefined && !isKeptSig(kept, secret)) {
     if (mayResign(strip(secret), entry)) {
       secret = strip(secret);
       changed = true;
@@ -450,7 +456,7 @@ function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, may
   }
   const versions = entry.versions.map((v) => {
     const gone = [...v.keys.keys()].filter((id) => !current.has(id)).sort(byText);
-    const former = !current.has(v.by) && v.sig !== undefined;
+    const former = !current.has(v.by) && v.sig !== undefined && !isKeptSig(kept, v);
     if (gone.length === 0 && !former) return v;
     const draft = strip({ ...v, keys: new Map([...v.keys].filter(([id]) => current.has(id))) });
     if (mayResign(draft, entry)) {
@@ -469,6 +475,7 @@ function mergeSecrets(
   ours: readonly SecretEntry[],
   theirs: readonly SecretEntry[],
   current: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
   mayResign: MayResign,
   conflicts: string[],
 ): SecretEntry[] {
@@ -479,7 +486,7 @@ function mergeSecrets(
   const clean = (side: readonly SecretEntry[], other: ReadonlyMap<string, SecretEntry>): Map<string, SecretEntry> => {
     const m = new Map<string, SecretEntry>();
     for (const e of side) {
-      const c = withoutWritesOfRemoved(e, b.get(e.secret.id), other.get(e.secret.id), current, conflicts);
+      const c = withoutWritesOfRemoved(e, b.get(e.secret.id), other.get(e.secret.id), current, kept, conflicts);
       if (!c) continue;
       m.set(c.entry.secret.id, c.entry);
       for (const vid of c.suspect) suspects.set(e.secret.id, (suspects.get(e.secret.id) ?? new Set()).add(vid));
@@ -562,7 +569,7 @@ function mergeSecrets(
         const v = e.versions.find((x) => x.id === vid);
         if (v && !current.has(v.by)) conflicts.push(`version ${vid} of ${e.secret.name} was written by ${v.by}, who is removed from the vault in the other copy; it is kept because a label points at it`);
       }
-      return forCurrentMembers(withLabelledVersions(e, candidates(e.secret.id), conflicts), current, mayResign, conflicts);
+      return forCurrentMembers(withLabelledVersions(e, candidates(e.secret.id), conflicts), current, kept, mayResign, conflicts);
     })
     .sort((x, y) => byText(x.secret.name, y.secret.name));
 }
@@ -611,6 +618,8 @@ export function mergeVaults(base: VaultState | undefined, ours: VaultState, thei
   const members = mergeMembers(b?.members ?? [], ours.members, theirs.members, conflicts);
   const current = new Set(members.filter((m) => m.removed === undefined).map((m) => m.id));
   const policies = mergePolicies(b?.policies ?? [], ours.policies, theirs.policies, conflicts);
-  const secrets = mergeSecrets(b?.secrets ?? [], ours.secrets, theirs.secrets, current, mayResign, conflicts);
+  // A removal's kept history stays under its writer's name; the merge does not re-sign it.
+  const kept = new Set(members.flatMap((m) => (m.removed !== undefined ? (m.kept ?? []) : [])));
+  const secrets = mergeSecrets(b?.secrets ?? [], ours.secrets, theirs.secrets, current, kept, mayResign, conflicts);
   return { state: { vault: ours.vault, members, policies, head: mergeHeads(ours.head, theirs.head), secrets }, conflicts };
 }

@@ -37,6 +37,17 @@ export interface MemberRecord extends Signed {
   readonly removed?: string;
   /** Ids of the secrets a removed member could read when removed (to rotate them). */
   readonly exposed?: readonly string[];
+  /**
+   * Signatures of the secret and version records a removed member had signed when removed. They
+   * stay valid under the removed member's name (history keeps its author, and no admin vouches
+   * for it); the list is admin-signed, so their key cannot add to it.
+   */
+  readonly kept?: readonly string[];
+  /**
+   * Ids of secrets whose record a removed member wrote: its rotation handler and tags are on
+   * hold (not run, not trusted by policy conditions) until an admin confirms them.
+   */
+  readonly held?: readonly string[];
 }
 
 /**

@@ -16,6 +16,11 @@ export interface AccessRequest {
   readonly context: ReadonlyMap<string, readonly string[]>;
   /** Keys whose values this evaluation cannot know (vault-side decisions); absent = none. */
   readonly unknown?: (key: string) => boolean;
+  /**
+   * Keys whose values are present but not trusted (the tags of a secret on hold): a condition on
+   * one never lets an Allow apply, and always lets a Deny apply.
+   */
+  readonly doubtful?: (key: string) => boolean;
 }
 
 /** A policy that applies to a request, with a label for messages. */
@@ -129,6 +134,10 @@ export function statementMatches(s: Statement, req: AccessRequest): Tri {
   if (s.notResource && resourceIn(s.notResource)) return false;
   let result: Tri = true;
   for (const c of s.conditions) {
+    if (req.doubtful?.(c.key.toLowerCase())) {
+      if (s.effect === 'Allow') return false;
+      continue;
+    }
     const v = evaluateCondition(c, req);
     if (v === false) return false;
     if (v === undefined) result = undefined;

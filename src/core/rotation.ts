@@ -1,7 +1,7 @@
 /**
  * Rotation as the core sees it (DESIGN.md section 7): the four steps of AWS rotation, the
  * configuration stored (signed, plaintext) on the secret record, and the port through which a
- * handler (password, postgres, mysql, command:PATH) does the work of each step.
+ * handler (password, postgres, mysql, command:NAME) does the work of each step.
  */
 import type { SecretBytes } from './secret-bytes.js';
 
@@ -26,7 +26,11 @@ export interface RotationRandom {
 
 /** A secret's rotation configuration, as stored in its record. */
 export interface RotationConfig {
-  /** `password`, `postgres`, `mysql` or `command:/absolute/path`. */
+  /**
+   * `password`, `postgres`, `mysql`, or `command:NAME`: a name that each machine maps to a
+   * program of its own choosing (HandlerAllowlist). Vaults written before names were required
+   * may hold `command:/absolute/path`, which no machine runs.
+   */
   readonly handler: string;
   /** Automatic rotation is on (AWS RotationEnabled); `--cancel` turns it off. */
   readonly enabled: boolean;
@@ -84,6 +88,21 @@ export interface RotationHandler {
   testSecret(req: PendingRequest): Promise<void>;
   /** Anything the service needs once the pending value is CURRENT (usually nothing). */
   finishSecret(req: PendingRequest): Promise<void>;
+}
+
+/** The handlers built in: they run no program a vault names, so no machine needs to allow them. */
+export const BUILTIN_HANDLERS = ['password', 'postgres', 'mysql'] as const;
+
+/** A local handler's name, as stored after `command:`. */
+export const HANDLER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * This machine's choice of program for each local handler name. Only the machine's user writes
+ * it; a vault can name a handler but never say what it runs.
+ */
+export interface HandlerAllowlist {
+  /** The program `name` means here, or undefined if this machine has not allowed it. */
+  lookup(name: string): string | undefined;
 }
 
 /** Finds handlers by name, loading their drivers only when used. */

@@ -1,17 +1,22 @@
 /**
- * The `command:PATH` handler: any executable, run once per step as `PATH STEP`, never through a
- * shell. It reads one JSON event on stdin:
+ * The `command:NAME` handler: the program this machine allowed under NAME, run once per step as
+ * `PROGRAM STEP`, never through a shell, in an empty private directory of its own (never the
+ * caller's working directory, whose files a vault's writer may have chosen). It reads one JSON
+ * event on stdin:
  *
  *   {"SecretId","Name","ClientRequestToken","Step","Current","Pending"?,"Previous"?}
  *
  * where the values are strings (or `CurrentBinary`… in base64 for binary values). Values are
- * never on its argv or in its environment, and our identity key is removed from the
- * environment it inherits. Exit 0 is success. At createSecret, what it prints on stdout is the
+ * never on its argv or in its environment, and the variables that lead to our identity are
+ * removed from the environment it inherits. Exit 0 is success. At createSecret, what it prints on stdout is the
  * new value (one trailing newline removed); printing nothing asks for a generated password, as
  * the `password` handler makes. Its stderr goes to ours, so the person sees it; it is never
  * put in the audit log or in our error messages.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import type { PendingRequest, RotationHandler, RotationRequest, RotationStep } from '../core/rotation.js';
 import { SecretBytes } from '../core/secret-bytes.js';
@@ -22,8 +27,8 @@ const STEP_TIMEOUT_MS = 10 * 60_000;
 /** A new value is at most 64 KiB (the vault's limit); more output is refused. */
 const MAX_OUTPUT_BYTES = 64 * 1024 + 2;
 
-/** Variables a rotation command never inherits: they would hand it our identity. */
-const WITHHELD = ['SECRETS_IDENTITY_KEY', 'SECRETS_FAULT_KILL'];
+/** Variables a rotation command never inherits: they would hand it our identity, or test hooks. */
+const WITHHELD = ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_NOW'];
 
 function valueFields(label: string, value: SecretBytes | undefined): Record<string, string> {
   if (value === undefined) return {};
@@ -31,12 +36,26 @@ function valueFields(label: string, value: SecretBytes | undefined): Record<stri
   return text !== undefined ? { [label]: text } : { [`${label}Binary`]: Buffer.from(value.reveal()).toString('base64') };
 }
 
-/** Runs the executable at `path` for each step. */
+/** A new empty directory only we can enter, for a handler to run in (TMPDIR, else /tmp). */
+function privateDir(): string {
+  for (const base of [...new Set([tmpdir(), '/tmp'])]) {
+    try {
+      return mkdtempSync(join(base, 'secrets-rotate-'));
+    } catch {
+      // an unset or missing TMPDIR: try the next
+    }
+  }
+  throw new SecretsError('ROTATION_FAILED', 'cannot make a private directory for the handler to run in', 'check TMPDIR and /tmp');
+}
+
+/** Runs the allowed program for each step. */
 export class CommandRotation implements RotationHandler {
+  readonly #name: string;
   readonly #path: string;
   readonly #env: Readonly<Record<string, string | undefined>>;
 
-  constructor(path: string, env: Readonly<Record<string, string | undefined>>) {
+  constructor(name: string, path: string, env: Readonly<Record<string, string | undefined>>) {
+    this.#name = name;
     this.#path = path;
     this.#env = env;
   }
@@ -73,8 +92,10 @@ export class CommandRotation implements RotationHandler {
       ...valueFields('Pending', req.pending),
       ...valueFields('Previous', req.previous),
     });
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.#path, [step], { env, stdio: ['pipe', wantOutput ? 'pipe' : 'ignore', 'inherit'] });
+    const cwd = privateDir();
+    const done = <T>(p: Promise<T>): Promise<T> => p.finally(() => rmSync(cwd, { recursive: true, force: true }));
+    return done(new Promise((resolve, reject) => {
+      const child = spawn(this.#path, [step], { cwd, env, stdio: ['pipe', wantOutput ? 'pipe' : 'ignore', 'inherit'] });
       const chunks: Buffer[] = [];
       let size = 0;
       let tooBig = false;
@@ -88,17 +109,17 @@ export class CommandRotation implements RotationHandler {
       });
       child.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new SecretsError('ROTATION_FAILED', `cannot run ${this.#path}: ${err.code ?? err.message}`, 'check the path and that it is executable'));
+        reject(new SecretsError('ROTATION_FAILED', `cannot run handler ${this.#name} (${this.#path}): ${err.code ?? err.message}`, 'check the program, then `secrets handler allow` it again'));
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        if (tooBig) return reject(new SecretsError('ROTATION_FAILED', `${this.#path} printed more than the 64 KiB a value may hold`));
+        if (tooBig) return reject(new SecretsError('ROTATION_FAILED', `handler ${this.#name} printed more than the 64 KiB a value may hold`));
         if (code === 0) return resolve(Buffer.concat(chunks));
-        reject(new SecretsError('ROTATION_FAILED', signal ? `${this.#path} ${step} was killed by ${signal}` : `${this.#path} ${step} exited ${code ?? '?'}`));
+        reject(new SecretsError('ROTATION_FAILED', signal ? `handler ${this.#name} (${step}) was killed by ${signal}` : `handler ${this.#name} (${step}) exited ${code ?? '?'}`));
       });
       // A command that does not read its event must not crash us with EPIPE.
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(event);
-    });
+    }));
   }
 }

@@ -22,6 +22,8 @@ import type { RotationConfig, RotationRandom } from '../core/rotation.js';
 export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
 /** Upper bound for one record line: a 64 KiB value in base64 plus sealed keys for many readers. */
 export const MAX_LINE_BYTES = 1024 * 1024;
+/** Signatures a removed member's record may keep valid (91 bytes each, well inside one line). */
+export const MAX_KEPT = 8_000;
 /** Upper bound for a vault file we are willing to parse. */
 export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const LINE_PREFIX = '- ';
@@ -265,6 +267,19 @@ class Fields {
     return this.#get(key) === undefined ? undefined : this.strList(key, max);
   }
 
+  /** An optional list of signatures (canonical base64 of 64 bytes each), sorted and unique. */
+  optSigList(key: string, max: number): readonly string[] | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length > max) throw this.fail(`field "${key}" is not a list of signatures`);
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x !== 'string' || x.length !== 88 || Buffer.from(x, 'base64').toString('base64') !== x) throw this.fail(`field "${key}" is not a list of signatures`);
+      if (i > 0 && !((v[i - 1] as string) < x)) throw this.fail(`field "${key}" is not sorted`);
+    }
+    return v as string[];
+  }
+
   /** A JSON value as stored (already canonical and depth-checked). */
   json(key: string): unknown {
     const v = this.#get(key);
@@ -336,7 +351,8 @@ function optAct(f: Fields): { act?: string } {
   return act !== undefined ? { act } : {};
 }
 
-const HANDLER = /^(?:password|postgres|mysql|command:\/[^\u0000-\u001f]{1,1023})$/;
+/** Built-in handlers, a local handler's name, or (from older vaults, never run) a path. */
+const HANDLER = /^(?:password|postgres|mysql|command:[a-z0-9][a-z0-9._-]{0,63}|command:\/[^\u0000-\u001f]{1,1023})$/;
 const DURATION = /^[1-9]\d{0,4}[mhd]$/;
 const CRON = /^[0-9A-Za-z*?/,\-#LW ]{1,256}$/;
 const RANDOM_FLAGS = ['excludeNumbers', 'excludePunctuation', 'excludeUppercase', 'excludeLowercase', 'includeSpace', 'requireEachIncludedType'] as const;
@@ -432,6 +448,10 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
       const removed = f.optTime('removed');
       const exposed = f.optStrList('exposed', 1_000_000);
       if (exposed?.some((x) => !ID.test(x))) throw f.fail('field "exposed" has an invalid secret id');
+      const kept = f.optSigList('kept', MAX_KEPT);
+      const held = f.optStrList('held', 1_000_000);
+      if (held?.some((x) => !ID.test(x))) throw f.fail('field "held" has an invalid secret id');
+      if ((kept !== undefined || held !== undefined) && removed === undefined) throw f.fail('only a removed member has "kept" or "held" records');
       record = {
         kind,
         id: memberId,
@@ -442,6 +462,8 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
         added: f.time('added'),
         ...(removed !== undefined ? { removed } : {}),
         ...(exposed !== undefined ? { exposed } : {}),
+        ...(kept !== undefined ? { kept } : {}),
+        ...(held !== undefined ? { held } : {}),
         ...signedFields(f),
       } satisfies MemberRecord;
       break;

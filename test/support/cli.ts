@@ -14,6 +14,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** The installed entry point. */
 export const BIN = join(ROOT, 'bin', 'secrets');
+/**
+ * The same code built with its test hooks (SECRETS_TEST_NOW, SECRETS_FAULT_KILL), which the
+ * installed command ignores; used only for runs that set one of them.
+ */
+export const TEST_HOOKS_BUNDLE = join(ROOT, 'dist', 'secrets-test-hooks.cjs');
+const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL'];
 
 /** The result of one CLI run. */
 export interface CliResult {
@@ -68,8 +74,9 @@ export function cleanEnv(home: string): Record<string, string> {
 export function runCli(args: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...env, ...opts.env })) if (v !== undefined) fullEnv[k] = v;
+  const entry = HOOK_VARIABLES.some((k) => fullEnv[k] !== undefined) ? TEST_HOOKS_BUNDLE : BIN;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [entry, ...args], {
       env: fullEnv,
       cwd: opts.cwd ?? env['HOME'] ?? ROOT,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

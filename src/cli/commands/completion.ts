@@ -1,13 +1,15 @@
 /**
  * `secrets completion bash|zsh|fish`: prints the shell completion script shipped in
- * completions/. And the hidden `secrets __complete secrets|members|policies [PREFIX]` those
- * scripts call for names: a line scan of the vault file that loads no identity and no key.
+ * completions/. And the hidden `secrets __complete secrets|members|policies|handlers [PREFIX]`
+ * those scripts call for names: a line scan of the vault file (or this machine's handler
+ * allowlist) that loads no identity and no key.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Argument, type Command } from 'commander';
 import { SecretsError } from '../../core/errors.js';
+import { FileHandlerAllowlist } from '../../store/handler-allowlist.js';
 import { type NamedKind, readPlaintextNames } from '../../store/plaintext-names.js';
 import type { App } from '../app.js';
 import type { GlobalOptions } from '../deps.js';
@@ -20,6 +22,15 @@ export const COMPLETION_FILES = { bash: 'secrets.bash', zsh: '_secrets', fish: '
 export type Shell = keyof typeof COMPLETION_FILES;
 
 const NAME_KINDS: Record<string, NamedKind> = { secrets: 'secret', members: 'member', policies: 'policy' };
+
+/** The handler names this machine allows; none when its allowlist cannot be trusted or read. */
+function allowedHandlerNames(configDir: string): string[] {
+  try {
+    return new FileHandlerAllowlist(configDir).list().map((h) => h.Name);
+  } catch {
+    return [];
+  }
+}
 
 /** The package's completions/ directory: the nearest one above this module (dist/src/… or the bundle in dist/). */
 function completionsDir(): string {
@@ -49,11 +60,12 @@ export function register(program: Command, app: App): void {
   program
     .command('__complete', { hidden: true })
     .description('names for the shell completion scripts, one a line, sorted; never unlocks anything')
-    .addArgument(new Argument('<kind>', 'what to list').choices(Object.keys(NAME_KINDS)))
+    .addArgument(new Argument('<kind>', 'what to list').choices([...Object.keys(NAME_KINDS), 'handlers']))
     .argument('[prefix]', 'only names that start with this', '')
     .action((kind: string, prefix: string, _opts: unknown, cmd: Command) => {
-      const vault = resolvePaths(app.io.env, cmd.optsWithGlobals<GlobalOptions>().vault).vault;
-      const names = readPlaintextNames(vault, NAME_KINDS[kind] ?? 'secret').filter((n) => n.startsWith(prefix));
+      const paths = resolvePaths(app.io.env, cmd.optsWithGlobals<GlobalOptions>().vault);
+      const all = kind === 'handlers' ? allowedHandlerNames(paths.configDir) : readPlaintextNames(paths.vault, NAME_KINDS[kind] ?? 'secret');
+      const names = all.filter((n) => n.startsWith(prefix));
       app.emit({ stdout: names.map((n) => `${n}\n`).join('') });
     });
 }

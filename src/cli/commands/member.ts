@@ -1,12 +1,23 @@
-/** `secrets member add|remove|list`. */
+/** `secrets member add|remove|confirm|list`. */
 import type { Command } from 'commander';
 import { SecretsError } from '../../core/errors.js';
-import { addMember, listMembers, removeMember } from '../../core/use-cases/team.js';
+import { addMember, confirmHeld, type HeldSecret, listMembers, removeMember } from '../../core/use-cases/team.js';
 import { toBase64 } from '../../crypto/encoding.js';
 import { decodePublicIdentity, formatFingerprint } from '../../crypto/identity.js';
 import type { App } from '../app.js';
 import { askConfirm } from '../prompt.js';
-import { formatJson, formatTable, progressOnTty, resealSummary } from '../ui.js';
+import { formatJson, formatTable, formatWarning, progressOnTty, resealSummary } from '../ui.js';
+
+/** One line per held secret: what the removed member set there. */
+function heldLines(held: readonly HeldSecret[]): string {
+  return held
+    .map((h) => {
+      const tags = Object.entries(h.Tags).map(([k, v]) => `${k}=${v}`);
+      const what = [...(h.Handler !== undefined ? [`rotation handler ${h.Handler}`] : []), ...(tags.length > 0 ? [`tags ${tags.join(', ')}`] : [])];
+      return `  ${h.Secret}: ${what.join('; ') || 'no settings'}\n`;
+    })
+    .join('');
+}
 
 export function register(program: Command, app: App): void {
   const member = program.command('member').description('the members of this vault: who can read and write what (admins only change it)');
@@ -36,26 +47,47 @@ export function register(program: Command, app: App): void {
     .command('remove')
     .description('remove a member: their keys are withdrawn from every version, and the secrets they could read are listed for rotation')
     .argument('<name>', 'member name or id')
+    .option('--confirm-records', 'if they were an admin: re-sign, as you, the members and policies they signed (after you checked them)')
     .option('--yes', 'do not ask for confirmation')
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: { yes?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { yes?: boolean; json?: boolean; confirmRecords?: boolean }, cmd: Command) => {
       if (!opts.yes) {
         if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {
           throw new SecretsError('USAGE', `refusing to remove ${name} without confirmation`, 'pass --yes to confirm when not on a terminal');
         }
         if (!(await askConfirm(`Remove ${name} from the vault?`))) throw new SecretsError('INTERRUPTED', 'not removed');
       }
-      const r = await removeMember(app.deps(cmd), { name }, progressOnTty(app.io, 're-sealing data keys'));
+      const r = await removeMember(app.deps(cmd), { name, confirmRecords: opts.confirmRecords === true }, progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const exposed =
         r.Exposed.length === 0
           ? `${r.Name} could read no secrets.\n`
           : `${r.Name} could read ${r.Exposed.length} secret(s), listed on stdout. A value already read cannot be un-read: rotate them.\n` +
             `The list is kept in the vault (\`secrets member list --removed\`).\n`;
+      const held =
+        r.Held.length === 0
+          ? ''
+          : formatWarning(
+              `${r.Name} left settings that run code or decide access on ${r.Held.length} secret(s); they are on hold (not run, not trusted by policy conditions) until an admin confirms them with \`secrets member confirm ${r.Name} [SECRET...]\`:`,
+            ) + heldLines(r.Held);
+      const confirmed = r.Confirmed.length === 0 ? '' : `Re-signed as you: ${r.Confirmed.join(', ')}.\n`;
       app.emit({
         stdout: r.Exposed.map((s) => `${s}\n`).join(''),
-        stderr: `Removed ${r.Name} (${formatFingerprint(r.Id)}); new versions are not encrypted to them.\n${exposed}${resealSummary(r.Resealed)}`,
+        stderr: `Removed ${r.Name} (${formatFingerprint(r.Id)}); new versions are not encrypted to them.\n${exposed}${held}${confirmed}${resealSummary(r.Resealed)}`,
       });
+    });
+  member
+    .command('confirm')
+    .description("confirm the settings a removed member left (rotation handler, tags) so they take effect again; check them first with `secrets describe`")
+    .argument('<name>', 'the removed member')
+    .argument('[secrets...]', 'only these secrets (default: all they left)')
+    .option('--json', 'print JSON')
+    .action(async (name: string, secrets: string[], opts: { json?: boolean }, cmd: Command) => {
+      const r = await confirmHeld(app.deps(cmd), { name, secrets }, progressOnTty(app.io, 're-sealing data keys'));
+      if (opts.json) return app.emit({ stdout: formatJson(r) });
+      if (r.Confirmed.length === 0) return app.emit({ stderr: `Nothing ${r.Name} set is on hold.\n` });
+      const rest = r.StillHeld.length > 0 ? `Still on hold:\n${heldLines(r.StillHeld)}` : '';
+      app.emit({ stderr: `Confirmed what ${r.Name} set on:\n${heldLines(r.Confirmed)}${rest}${resealSummary(r.Resealed)}` });
     });
   member
     .command('list')
@@ -69,7 +101,9 @@ export function register(program: Command, app: App): void {
         m.Name,
         m.Id,
         m.Role,
-        m.Status === 'removed' ? `removed ${m.Removed ?? ''}${m.Exposed ? ` (could read: ${m.Exposed.join(', ') || 'nothing'})` : ''}` : m.Policies.join(', ') || '-',
+        m.Status === 'removed'
+          ? `removed ${m.Removed ?? ''}${m.Exposed ? ` (could read: ${m.Exposed.join(', ') || 'nothing'})` : ''}${m.Held ? ` (on hold: ${m.Held.map((h) => h.Secret).join(', ')})` : ''}`
+          : m.Policies.join(', ') || '-',
       ]);
       app.emit({ stdout: formatTable(['NAME', 'ID', 'ROLE', opts.removed ? 'POLICIES / STATUS' : 'POLICIES'], rows, [1]) });
     });

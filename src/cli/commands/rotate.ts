@@ -46,7 +46,7 @@ export function register(program: Command, app: App): void {
     .command('rotate')
     .description('rotate a secret now (the four steps of AWS rotation), configure its rotation, or run every rotation that is due')
     .argument('[name]', 'secret name')
-    .option('--handler <handler>', 'password, postgres, mysql or command:/absolute/path')
+    .option('--handler <handler>', 'password, postgres, mysql, or command:NAME (a program each machine allows with `secrets handler allow`)')
     .addOption(new Option('--every <days>', 'rotate every N days after the last rotation').argParser(intArg('--every')))
     .option('--cron <expr>', 'or on a cron schedule: five fields, UTC (e.g. "0 3 * * 1")')
     .option('--window <duration>', 'a rotation may start up to this long after its scheduled time (30m, 4h, 1d)')

@@ -9,7 +9,7 @@ import type { Argument, Command, Help, Option } from 'commander';
 /**
  * What a word can be completed with: a fixed list of words, a name read from the vault
  * (`secret`, `member`, `policy`), a path (`file`, `dir`), a rotation handler (`password`… or
- * `command:PATH`), a command line (`command`, for exec), or nothing (`none`: free text).
+ * `command:NAME`), a command line (`command`, for exec), or nothing (`none`: free text).
  */
 export type ValueKind = readonly string[] | 'secret' | 'member' | 'policy' | 'file' | 'dir' | 'handler' | 'command' | 'none';
 
@@ -96,6 +96,9 @@ const ARGUMENT_VALUES: Readonly<Record<string, readonly ValueKind[]>> = {
   clone: ['none', 'dir'],
   'member add': ['none', 'none'],
   'member remove': ['member'],
+  'member confirm': ['member', 'secret'],
+  'handler allow': ['none', 'file'],
+  'handler remove': ['none'],
   'policy put': ['policy'],
   'policy get': ['policy'],
   'policy delete': ['policy'],

@@ -10,6 +10,7 @@
  * resumes with the same version (the PENDING one), as AWS retries with the same token. A `put`
  * while a rotation runs abandons it (put removes PENDING; finishSecret then refuses).
  */
+import { handlerActs, heldBy } from '../access.js';
 import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState } from '../model.js';
@@ -58,7 +59,7 @@ const DATABASE_HANDLERS = new Set(['postgres', 'mysql']);
 async function configure(ports: RotationPorts, old: RotationConfig | undefined, s: RotationSettings, now: string): Promise<RotationConfig> {
   const handler = s.handler ?? old?.handler;
   if (handler === undefined) {
-    throw new SecretsError('USAGE', 'this secret has no rotation configured', 'pass --handler password|postgres|mysql|command:PATH');
+    throw new SecretsError('USAGE', 'this secret has no rotation configured', 'pass --handler password|postgres|mysql|command:NAME');
   }
   ports.handlers.check(handler);
   if (s.every !== undefined && s.cron !== undefined) throw new SecretsError('USAGE', '--every and --cron cannot be combined', 'pick one schedule');
@@ -132,7 +133,7 @@ function rotationOf(entry: SecretEntry): RotationConfig {
     throw new SecretsError(
       'USAGE',
       `secret ${entry.secret.name} has no rotation configured`,
-      `configure it: \`secrets rotate ${entry.secret.name} --handler password\` (or postgres, mysql, command:PATH)`,
+      `configure it: \`secrets rotate ${entry.secret.name} --handler password\` (or postgres, mysql, command:NAME)`,
     );
   }
   return config;
@@ -170,7 +171,6 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
   const entry = findLiveEntry(state, input.name);
   const config = rotationOf(entry);
   const name = entry.secret.name;
-  const handler: RotationHandler = await ports.handlers.load(config.handler);
   const probe = ports.probe ?? (() => undefined);
 
   // RotationStarted is on disk before any value is opened or leaves (fail-closed), with the
@@ -179,12 +179,27 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
   const heldPending = entry.secret.stages.get(PENDING);
   const resumed = heldPending !== undefined && heldPending !== currentId;
   const token = resumed ? heldPending : deps.ids.newId();
-  await audited(deps.audit, 'RotationStarted', identity.id, async (scope) => {
+  const handler: RotationHandler = await audited(deps.audit, 'RotationStarted', identity.id, async (scope) => {
     scope.vault(state, identity.id).secret(entry).version({ id: token }, [PENDING]);
     check(deps, state, identity.id, 'RotateSecret', entry);
     check(deps, state, identity.id, 'GetSecretValue', entry, { versionStages: [CURRENT] });
     await deps.vault.verifyRecords(state, [entry.secret]);
     if (currentId === undefined) throw new SecretsError('NOT_FOUND', `secret ${name} has no CURRENT version to rotate`);
+    const holder = handlerActs(config.handler) ? heldBy(state, entry.secret.id) : undefined;
+    if (holder !== undefined) {
+      throw new SecretsError(
+        'DENIED',
+        `the rotation settings of ${name} (handler ${config.handler}) were left by ${holder.name}, since removed from the vault, and are on hold`,
+        `an admin checks them (\`secrets describe ${name}\`), then confirms: \`secrets member confirm ${holder.name} ${name}\``,
+      );
+    }
+    // Which program runs is this machine's choice (a handler the vault names may be refused here).
+    try {
+      return await ports.handlers.load(config.handler);
+    } catch (err) {
+      if (err instanceof SecretsError && err.code === 'DENIED') throw new SecretsError('DENIED', `cannot rotate ${name}: ${err.message}`, err.hint);
+      throw err;
+    }
   });
 
   // Whether a PENDING version of this rotation is in the vault (for the failure's hint).

@@ -8,6 +8,7 @@ import {
   currentMembers,
   decide,
   explain,
+  handlerActs,
   isAdmin,
   readableBy,
   readersOf,
@@ -35,6 +36,8 @@ export interface MemberInfo {
   readonly Removed?: string;
   /** For a removed member: the secrets they could read when removed. */
   readonly Exposed?: string[];
+  /** For a removed member: secrets whose settings they left, on hold until an admin confirms them. */
+  readonly Held?: HeldSecret[];
 }
 
 function roleOf(m: MemberRecord): 'admin' | 'member' {
@@ -53,6 +56,7 @@ function info(state: VaultState, m: MemberRecord): MemberInfo {
     Added: m.added,
     ...(m.removed !== undefined ? { Removed: m.removed } : {}),
     ...(m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`).sort() } : {}),
+    ...(m.held !== undefined ? { Held: heldReport(state, m.held) } : {}),
   };
 }
 
@@ -102,7 +106,7 @@ async function adminChange<T>(
       const changed = await change(state, me, identity);
       // Unchanged input still re-seals any drift; with none, nothing is written.
       const sealed = await reseal(deps, identity, changed.state === state ? state : endorse(changed.state), progress);
-      return { state: recordExposure(sealed.state, sealed.withdrawn), result: { ...changed.result, Resealed: sealed.report } };
+      return { state: pruneKept(recordExposure(sealed.state, sealed.withdrawn)), result: { ...changed.result, Resealed: sealed.report } };
     }),
   );
 }
@@ -151,12 +155,48 @@ export async function addMember(
   );
 }
 
-/** `secrets member remove NAME`: re-seals without them and records what they could read. */
+/** A secret whose settings a removed member wrote, as reported for review. */
+export interface HeldSecret {
+  readonly Secret: string;
+  /** The rotation handler they configured, if any: it does not run until confirmed. */
+  readonly Handler?: string;
+  /** The tags they left: policy conditions do not trust them until confirmed. */
+  readonly Tags: Record<string, string>;
+}
+
+function heldReport(state: VaultState, ids: readonly string[]): HeldSecret[] {
+  const byId = new Map(state.secrets.map((e) => [e.secret.id, e.secret]));
+  return ids
+    .flatMap((id) => {
+      const s = byId.get(id);
+      return s ? [{ Secret: s.name, ...(s.rotation && handlerActs(s.rotation.handler) ? { Handler: s.rotation.handler } : {}), Tags: Object.fromEntries(s.tags) }] : [];
+    })
+    .sort((a, b) => (a.Secret < b.Secret ? -1 : 1));
+}
+
+/** Rough size of a member record's lists, so a removal never writes a line readers refuse. */
+const MAX_LIST_BYTES = 900_000;
+
+/** Member and policy records a member signed as an admin, by what they are. */
+function adminRecordsBy(state: VaultState, id: string): string[] {
+  return [
+    ...state.members.filter((m) => m.by === id && m.id !== id).map((m) => `member ${m.name}`),
+    ...state.policies.filter((p) => p.by === id).map((p) => (p.name !== undefined ? `policy ${p.name}` : `the resource policy of ${state.secrets.find((e) => e.secret.id === p.secret)?.secret.name ?? p.secret ?? '?'}`)),
+  ].sort();
+}
+
+/**
+ * `secrets member remove NAME`: re-seals without them and records what they could read. What
+ * they signed keeps their name: their secret and version records stay valid as kept history,
+ * and the settings they left on secrets (rotation handler, tags) are held until an admin
+ * confirms them. Members and policies they signed as an admin are re-signed only when the
+ * remover says so (`confirmRecords`), after checking them; otherwise the removal is refused.
+ */
 export async function removeMember(
   deps: CoreDeps,
-  input: { name: string },
+  input: { name: string; confirmRecords?: boolean },
   progress?: Progress,
-): Promise<{ Name: string; Id: string; Exposed: string[] } & { Resealed: ResealReport }> {
+): Promise<{ Name: string; Id: string; Exposed: string[]; Held: HeldSecret[]; Confirmed: string[] } & { Resealed: ResealReport }> {
   return adminChange(
     deps,
     { name: 'RemoveMember', target: input.name },
@@ -170,26 +210,115 @@ export async function removeMember(
       if (isAdmin(target) && currentMembers(state).filter(isAdmin).length < 2) {
         throw new SecretsError('USAGE', 'the vault would have no admin left');
       }
+      const adminRecords = adminRecordsBy(state, target.id);
+      if (adminRecords.length > 0 && input.confirmRecords !== true) {
+        throw new SecretsError(
+          'CONFLICT',
+          `${target.name} signed, as an admin, records still in force: ${adminRecords.join(', ')}; removing them would leave those on no admin's word`,
+          `check each one; remove or change those you do not trust, then \`secrets member remove ${target.name} --confirm-records\` re-signs the rest as you`,
+        );
+      }
       const exposedIds = [...new Set([...readableBy(state, target), ...(target.exposed ?? [])])].sort();
+      const theirs = state.secrets.flatMap((e) => [e.secret, ...e.versions]).filter((r) => r.by === target.id && r.sig !== undefined);
+      const kept = [...new Set(theirs.map((r) => r.sig as string))].sort();
+      const held = state.secrets
+        .filter((e) => e.secret.by === target.id && ((e.secret.rotation !== undefined && handlerActs(e.secret.rotation.handler)) || e.secret.tags.size > 0))
+        .map((e) => e.secret.id)
+        .sort();
+      if (kept.length * 91 + exposedIds.length * 39 > MAX_LIST_BYTES) {
+        throw new SecretsError(
+          'LIMIT_EXCEEDED',
+          `${target.name} signed ${kept.length} records, more than a removal can keep under their name`,
+          'delete or overwrite some of them (`secrets put`), then remove the member again',
+        );
+      }
       const now = deps.clock.now().toISOString();
-      const removed: MemberRecord = unsign({ ...target, removed: now, exposed: exposedIds });
-      // What they signed is re-signed by this admin: their key vouches for nothing from now on.
-      const resign = <R extends { by: string; sig?: string }>(r: R): R => (r.by === target.id ? unsign(r) : r);
+      const removed: MemberRecord = unsign({
+        ...target,
+        removed: now,
+        exposed: exposedIds,
+        ...(kept.length > 0 ? { kept } : {}),
+        ...(held.length > 0 ? { held } : {}),
+      });
+      // Only an admin's own word may keep a member or policy in force: re-signed when confirmed.
+      const confirm = <R extends { by: string; sig?: string }>(r: R): R => (r.by === target.id ? unsign(r) : r);
       const next: VaultState = {
         ...state,
-        vault: resign(state.vault),
-        members: state.members.map((m) => (m.id === target.id ? removed : resign(m))),
+        members: state.members.map((m) => (m.id === target.id ? removed : confirm(m))),
         policies: state.policies.map((p) => {
           const attached = p.attached.filter((id) => id !== target.id);
-          return attached.length !== p.attached.length ? unsign({ ...p, attached }) : resign(p);
+          return attached.length !== p.attached.length ? unsign({ ...p, attached }) : confirm(p);
         }),
-        secrets: state.secrets.map((e) => ({ secret: resign(e.secret), versions: e.versions.map(resign) })),
       };
       const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));
-      return { state: next, result: { Name: target.name, Id: target.id, Exposed: exposedIds.map((id) => names.get(id) ?? id).sort() } };
+      return {
+        state: next,
+        result: { Name: target.name, Id: target.id, Exposed: exposedIds.map((id) => names.get(id) ?? id).sort(), Held: heldReport(state, held), Confirmed: adminRecords },
+      };
     },
     progress,
   );
+}
+
+/** Any member, current or removed, by name or id. */
+function anyMemberNamed(state: VaultState, name: string): MemberRecord {
+  const m = state.members.find((x) => x.name === name || x.id === name);
+  if (!m) throw new SecretsError('NOT_FOUND', `no member ${JSON.stringify(name)} in this vault`, '`secrets member list --removed` shows them');
+  return m;
+}
+
+/**
+ * `secrets member confirm NAME [SECRET...]`: an admin vouches for the settings a removed member
+ * left on those secrets (all of them when none is named), so their rotation runs and their tags
+ * count again.
+ */
+export async function confirmHeld(
+  deps: CoreDeps,
+  input: { name: string; secrets: readonly string[] },
+  progress?: Progress,
+): Promise<{ Name: string; Confirmed: HeldSecret[]; StillHeld: HeldSecret[] } & { Resealed: ResealReport }> {
+  return adminChange(
+    deps,
+    { name: 'ConfirmMemberRecords', target: input.name },
+    'confirm what a removed member set',
+    (state) => {
+      const target = anyMemberNamed(state, input.name);
+      const held = target.held ?? [];
+      const wanted = input.secrets.map((n) => findEntry(state, n).secret.id);
+      for (const [i, id] of wanted.entries()) {
+        if (!held.includes(id)) throw new SecretsError('NOT_FOUND', `nothing ${target.name} set on ${input.secrets[i] ?? id} is on hold`, `\`secrets member list --removed\` shows what is held`);
+      }
+      const confirmed = wanted.length > 0 ? wanted : held;
+      const rest = held.filter((id) => !confirmed.includes(id));
+      if (confirmed.length === 0) return { state, result: { Name: target.name, Confirmed: [], StillHeld: [] } };
+      const { held: _old, ...base } = target;
+      const next: MemberRecord = unsign({ ...base, ...(rest.length > 0 ? { held: rest } : {}) });
+      return {
+        state: { ...state, members: state.members.map((m) => (m === target ? next : m)) },
+        result: { Name: target.name, Confirmed: heldReport(state, confirmed), StillHeld: heldReport(state, rest) },
+      };
+    },
+    progress,
+  );
+}
+
+/**
+ * Drops kept signatures that no record carries any more (a version re-sealed or pruned, a
+ * secret rewritten by someone else), so removed members' lists only shrink.
+ */
+function pruneKept(state: VaultState): VaultState {
+  if (!state.members.some((m) => m.kept !== undefined)) return state;
+  const sigs = new Set(state.secrets.flatMap((e) => [e.secret.sig, ...e.versions.map((v) => v.sig)]));
+  let touched = false;
+  const members = state.members.map((m) => {
+    if (m.kept === undefined) return m;
+    const kept = m.kept.filter((sig) => sigs.has(sig));
+    if (kept.length === m.kept.length) return m;
+    touched = true;
+    const { kept: _old, ...rest } = m;
+    return unsign({ ...rest, ...(kept.length > 0 ? { kept } : {}) });
+  });
+  return touched ? { ...state, members } : state;
 }
 
 /** `secrets member list`. */
