@@ -5,7 +5,7 @@
  * new head and replace the file atomically. A damaged file is reported and never rewritten.
  */
 import { randomUUID } from 'node:crypto';
-import { type BigIntStats, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { type BigIntStats, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import { isAdmin, requireMember, writeProblem } from '../core/access.js';
@@ -39,7 +39,7 @@ import {
   VERSION_LINE_PREFIX,
 } from './codec.js';
 import { acquireLock } from './lock.js';
-import { fileIdentity, type IndexHit, type ReadIndex } from './read-index.js';
+import { fileIdentity, type IndexHit, type ReadIndex, readChecked } from './read-index.js';
 import type { TrustState, TrustStore } from './trust.js';
 
 /** Options of the file repository. */
@@ -227,7 +227,7 @@ export class FileVaultRepository implements VaultRepository {
       if (!st.isFile()) return undefined;
       // lookup refuses a note for another file, or for one changed in the last two seconds.
       const hit = index.lookup(this.location, st, readIndexKey(identity), names);
-      if (!hit || BigInt(hit.headerEnd) > st.size) return undefined;
+      if (!hit || BigInt(hit.header.end) > st.size) return undefined;
       const parsed = this.#parseIndexed(fd, hit, names);
       if (!parsed || fileIdentityChanged(fd, st)) return undefined;
       const loaded = await this.#verify(parsed, true, async () => {
@@ -242,21 +242,24 @@ export class FileVaultRepository implements VaultRepository {
     }
   }
 
+  /**
+   * The header and the named secrets from the ranges the note lists. Each range is read once
+   * and used only if it hashes as noted (readChecked): the note's digest vouches for those
+   * bytes and no others.
+   */
   #parseIndexed(fd: number, hit: IndexHit, names: readonly string[]): Parsed | undefined {
-    const read = (start: number, end: number): Buffer => {
-      const b = Buffer.alloc(end - start);
-      if (readSync(fd, b, 0, b.length, start) !== b.length) throw new Error('short read');
-      return b;
-    };
-    const header = this.#parseHeader(read(0, hit.headerEnd));
-    if (!header || header.secretsFrom !== hit.headerEnd) return undefined;
+    const headerBytes = readChecked(fd, hit.header);
+    if (!headerBytes) return undefined;
+    const header = this.#parseHeader(headerBytes);
+    if (!header || header.secretsFrom !== hit.header.end) return undefined;
     const lineOf = new Map(header.lineOf);
     const records: VaultFileRecord[] = [...header.records];
     const secrets: SecretEntry[] = [];
     for (const name of new Set(names)) {
       const e = hit.entries.get(name);
       if (!e) return undefined;
-      const block = read(e.start, e.end);
+      const block = readChecked(fd, e);
+      if (!block) return undefined;
       const found = this.#parseSecretBlock(block, 0, e.line, name, lineOf, records);
       if (!found || found.end + 1 !== block.length) return undefined;
       secrets.push(found.entry);

@@ -1,38 +1,50 @@
 /**
  * The read index (ADR 0013): a per-machine note that a vault file, identified by device,
  * inode, size, mtime and ctime, was read whole and matched its signed head digest, plus where
- * each secret's lines are in it. With it, `get` reads the header records and the one secret's
- * lines instead of hashing the whole file, so its cost stops growing with the vault.
+ * each secret's lines are in it and a SHA-256 of those lines and of the header. With it, `get`
+ * reads the header records and the one secret's lines instead of hashing the whole file, so
+ * its cost stops growing with the vault.
  *
  * What the note may and may not decide:
- * - It replaces only the digest check, and only for the exact file it was made from. The
- *   header, the head's signature, the counters, the trust state and the signatures of every
- *   record used are checked on every read, as without it.
- * - A note is made only when the file is at least RACY_NS old (mtime and ctime), so any later
- *   change lands in a later timestamp tick and changes the identity (git's "racily clean" rule).
- * - It is authenticated with HMAC-SHA-256 under a key derived from the reader's identity
- *   seed, so it cannot be forged without that key. The offsets are not authenticated: they
- *   only say where to look, and what is found there is parsed and checked like any record.
+ * - It replaces only the digest check, and only for bytes it vouches for: every byte the
+ *   index path uses is read once, hashed, and compared with the hash the note holds for that
+ *   range (readChecked) before it is parsed. The file's identity is not enough on its own: a
+ *   write through an already dirty shared mapping changes bytes and no timestamp. The header,
+ *   the head's signature, the counters, the trust state and the signatures of every record
+ *   used are still checked on every read, as without it.
+ * - A note is made and used only for a file whose identity matches and which is at least
+ *   RACY_NS old (mtime and ctime), so an ordinary later write lands in a later timestamp tick
+ *   and changes the identity (git's "racily clean" rule).
+ * - Everything in it is authenticated with HMAC-SHA-256 under a key derived from the reader's
+ *   identity seed: the header line (file identity, head digest, header hash) and, bound to
+ *   it, each bucket of names, offsets and hashes. It cannot be forged without that key.
  * - It never says a name is absent: a name it does not list sends the read down the full path.
- * Any doubt (no note, another file, a bad MAC, a line that is not what the note says) means
- * the full read, which also writes a fresh note.
+ * Any doubt (no note, another file, a bad MAC, bytes that do not hash as noted, a line that is
+ * not what the note says) means the full read, which reports what is wrong or writes a fresh note.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, type BigIntStats, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SECRET_LINE_PREFIX, VERSION_LINE_PREFIX } from './codec.js';
 
-const MAGIC = 'secrets-read-index-1\n';
+const MAGIC = 'secrets-read-index-2\n';
 /** Two seconds covers the coarsest timestamps in common use (FAT, some network file systems). */
 const RACY_NS = 2_000_000_000n;
 /** Average entries per bucket: a lookup reads one bucket of a few kilobytes. */
 const PER_BUCKET = 32;
 const NAME_KEY = Buffer.from(',"name":"');
+/** Bytes of the HMAC-SHA-256 tag that starts each bucket. */
+const TAG_BYTES = 32;
 
-/** Where a secret's lines are: [start, end) byte offsets and the line number of its record. */
-export interface IndexEntry {
+/** A byte range of the vault file, [start, end), and the SHA-256 (hex) its bytes had when noted. */
+export interface NotedRange {
   readonly start: number;
   readonly end: number;
+  readonly sha256: string;
+}
+
+/** Where a secret's lines are, what they hashed to, and the line number of its record. */
+export interface IndexEntry extends NotedRange {
   readonly line: number;
 }
 
@@ -40,8 +52,8 @@ export interface IndexEntry {
 export interface IndexHit {
   /** The head digest the file matched when the note was made. */
   readonly digest: string;
-  /** Bytes of the header (magic line through the head line). */
-  readonly headerEnd: number;
+  /** The header: the magic line through the head line, from offset 0. */
+  readonly header: NotedRange;
   readonly entries: ReadonlyMap<string, IndexEntry>;
 }
 
@@ -50,6 +62,8 @@ interface Meta {
   readonly vault: string;
   readonly file: string;
   readonly digest: string;
+  /** SHA-256 (hex) of the header bytes, [0, headerEnd). */
+  readonly header: string;
   readonly headerEnd: number;
   readonly firstLine: number;
   readonly buckets: number;
@@ -67,16 +81,40 @@ function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
 }
 
 function bucketOf(name: string, buckets: number): number {
-  return createHash('sha256').update(name).digest().readUInt32LE(0) & (buckets - 1);
+  return hash('sha256', name, 'buffer').readUInt32LE(0) & (buckets - 1);
 }
 
 function macOf(key: Uint8Array, metaText: string): string {
   return createHmac('sha256', key).update(MAGIC).update(metaText).digest('hex');
 }
 
+/** A bucket's tag: bound to the note's header line (through its MAC) and to the bucket's place. */
+function bucketTag(key: Uint8Array, metaMac: string, bucket: number, rows: Buffer): Buffer {
+  const at = Buffer.alloc(4);
+  at.writeUInt32LE(bucket);
+  return createHmac('sha256', key).update(MAGIC).update(metaMac).update(at).update(rows).digest();
+}
+
+/** One-shot SHA-256 (hex): a note hashes every secret's lines, and a Hash object per line costs more than the hashing. */
+function sha256Hex(bytes: Uint8Array): string {
+  return hash('sha256', bytes, 'hex');
+}
+
+/**
+ * The bytes of `range` in the open file `fd`, read once, if they hash to what the note says;
+ * undefined otherwise. Callers parse the returned buffer and never read the range again.
+ */
+export function readChecked(fd: number, range: NotedRange): Buffer | undefined {
+  const bytes = Buffer.alloc(range.end - range.start);
+  if (readSync(fd, bytes, 0, bytes.length, range.start) !== bytes.length) return undefined;
+  const got = hash('sha256', bytes, 'buffer');
+  const want = Buffer.from(range.sha256, 'hex');
+  return got.length === want.length && timingSafeEqual(got, want) ? bytes : undefined;
+}
+
 /** Every secret in `buf` (the whole file) from `from` on: its lines, by name. Duplicates map to null. */
-function scan(buf: Buffer, from: number, firstLine: number): Map<string, IndexEntry | null> {
-  const out = new Map<string, IndexEntry | null>();
+function scan(buf: Buffer, from: number, firstLine: number): Map<string, Omit<IndexEntry, 'sha256'> | null> {
+  const out = new Map<string, Omit<IndexEntry, 'sha256'> | null>();
   let line = firstLine;
   let pos = from;
   while (pos < buf.length) {
@@ -112,7 +150,7 @@ export class ReadIndex {
   }
 
   #file(vaultPath: string): string {
-    return join(this.#dir, `${createHash('sha256').update(vaultPath).digest('hex').slice(0, 32)}.idx`);
+    return join(this.#dir, `${sha256Hex(Buffer.from(vaultPath)).slice(0, 32)}.idx`);
   }
 
   /** The entries for `names` if a valid note for exactly this file lists every one of them. */
@@ -130,7 +168,8 @@ export class ReadIndex {
       const line = head.toString('utf8', MAGIC.length, nl);
       const tab = line.lastIndexOf('\t');
       const metaText = line.slice(0, tab);
-      const mac = Buffer.from(line.slice(tab + 1), 'hex');
+      const metaMac = line.slice(tab + 1);
+      const mac = Buffer.from(metaMac, 'hex');
       const expected = Buffer.from(macOf(key, metaText), 'hex');
       if (tab === -1 || mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
       const meta = JSON.parse(metaText) as Meta;
@@ -144,17 +183,20 @@ export class ReadIndex {
         if (readSync(fd, range, 0, 8, dirStart + 4 * b) !== 8) return undefined;
         const from = range.readUInt32LE(0);
         const to = range.readUInt32LE(4);
+        if (to - from < TAG_BYTES || dataStart + to > own.size) return undefined;
         const bucket = Buffer.alloc(to - from);
         if (readSync(fd, bucket, 0, bucket.length, dataStart + from) !== bucket.length) return undefined;
+        const rows = bucket.subarray(TAG_BYTES);
+        if (!timingSafeEqual(bucket.subarray(0, TAG_BYTES), bucketTag(key, metaMac, b, rows))) return undefined;
         let found: IndexEntry | undefined;
-        for (const row of bucket.toString('utf8').split('\n')) {
-          const [n, start, end, ln] = row.split('\t');
-          if (n === name) found = { start: Number(start), end: Number(end), line: Number(ln) };
+        for (const row of rows.toString('utf8').split('\n')) {
+          const [n, start, end, ln, sha256] = row.split('\t');
+          if (n === name && sha256 !== undefined) found = { start: Number(start), end: Number(end), line: Number(ln), sha256 };
         }
         if (!found || !Number.isSafeInteger(found.start) || !Number.isSafeInteger(found.end) || found.end <= found.start) return undefined;
         entries.set(name, found);
       }
-      return { digest: meta.digest, headerEnd: meta.headerEnd, entries };
+      return { digest: meta.digest, header: { start: 0, end: meta.headerEnd, sha256: meta.header }, entries };
     } catch {
       return undefined;
     } finally {
@@ -163,8 +205,8 @@ export class ReadIndex {
   }
 
   /**
-   * Notes that `buf`, read from the file with identity `st`, matched head digest `digest`.
-   * Does nothing for a file changed in the last two seconds; failures only cost the speed-up.
+   * Notes that `buf`, read from the file with identity `st`, matched head digest `digest`, with
+   * the hash of its header and of each secret's lines. Does nothing for a file changed in the last two seconds; failures only cost the speed-up.
    */
   save(vaultPath: string, st: BigIntStats, key: Uint8Array, note: { vault: string; digest: string; buf: Buffer; headerEnd: number; firstLine: number }): void {
     if (isRacy(st)) return;
@@ -173,8 +215,17 @@ export class ReadIndex {
       let buckets = 1;
       while (buckets * PER_BUCKET < all.size) buckets *= 2;
       const rows: string[][] = Array.from({ length: buckets }, () => []);
-      for (const [name, e] of all) if (e) rows[bucketOf(name, buckets)]?.push(`${name}\t${e.start}\t${e.end}\t${e.line}`);
-      const data = rows.map((r) => Buffer.from(r.length ? `${r.join('\n')}\n` : ''));
+      for (const [name, e] of all) {
+        if (e) rows[bucketOf(name, buckets)]?.push(`${name}\t${e.start}\t${e.end}\t${e.line}\t${sha256Hex(note.buf.subarray(e.start, e.end))}`);
+      }
+      const header = sha256Hex(note.buf.subarray(0, note.headerEnd));
+      const meta: Meta = { path: vaultPath, vault: note.vault, file: fileIdentity(st), digest: note.digest, header, headerEnd: note.headerEnd, firstLine: note.firstLine, buckets };
+      const metaText = JSON.stringify(meta);
+      const metaMac = macOf(key, metaText);
+      const data = rows.map((r, b) => {
+        const text = Buffer.from(r.length ? `${r.join('\n')}\n` : '');
+        return Buffer.concat([bucketTag(key, metaMac, b, text), text]);
+      });
       const dir = Buffer.alloc(4 * (buckets + 1));
       let off = 0;
       data.forEach((d, i) => {
@@ -182,12 +233,10 @@ export class ReadIndex {
         off += d.length;
       });
       dir.writeUInt32LE(off, 4 * buckets);
-      const meta: Meta = { path: vaultPath, vault: note.vault, file: fileIdentity(st), digest: note.digest, headerEnd: note.headerEnd, firstLine: note.firstLine, buckets };
-      const metaText = JSON.stringify(meta);
       mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       const file = this.#file(vaultPath);
       const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, Buffer.concat([Buffer.from(`${MAGIC}${metaText}\t${macOf(key, metaText)}\n`), dir, ...data]), { mode: 0o600, flag: 'w' });
+      writeFileSync(tmp, Buffer.concat([Buffer.from(`${MAGIC}${metaText}\t${metaMac}\n`), dir, ...data]), { mode: 0o600, flag: 'w' });
       renameSync(tmp, file);
     } catch {
       try {
