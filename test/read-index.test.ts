@@ -14,6 +14,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { decodeKey, identityFromSeed, readIndexKey } from '../src/crypto/identity.js';
 import { fileIdentity, ReadIndex } from '../src/store/read-index.js';
 import { type CliResult, initialisedSandbox, type Sandbox } from './support/cli.js';
+import { skipReason } from './support/keyring.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Past the two-second "racy" window, so a note may be made. */
@@ -201,7 +202,7 @@ async function replayUnderNote(sb: Sandbox, name: string, older: Buffer, newer: 
   }
 }
 
-describe('the read index against an edit that changes no timestamp', { skip: !hasPython && 'needs python3 for mmap' }, () => {
+describe('the read index against an edit that changes no timestamp', { skip: skipReason(hasPython ? { ok: true } : { ok: false, reason: 'needs python3 for mmap' }) }, () => {
   let sb: Sandbox;
   beforeEach(async () => {
     sb = await initialisedSandbox();
