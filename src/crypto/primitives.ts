@@ -216,7 +216,12 @@ const X25519_P = Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffff
  * clear: a set bit would be a second spelling of the same key) and not of small order.
  */
 export function isX25519PublicKey(key: Uint8Array): boolean {
-  return key.length === 32 && below(key, X25519_P) && !onList(X25519_SMALL_ORDER, key);
+  return key.length === 32 && below(key, X25519_P) && !x25519SmallOrder(key);
+}
+
+/** True for the X25519 keys libsodium's crypto_scalarmult (and so crypto_box_seal) refuses. */
+export function x25519SmallOrder(key: Uint8Array): boolean {
+  return onList(X25519_SMALL_ORDER, key);
 }
 
 /**
@@ -224,7 +229,7 @@ export function isX25519PublicKey(key: Uint8Array): boolean {
  * malformed key or signature. OpenSSL checks S < L and the equation [S]B - [k]A = R by
  * comparing encodings, as libsodium does; what it lacks are libsodium's refusals of a
  * non-canonical or small-order A and a small-order R, made here first. They are byte
- * comparisons, a few hundred nanoseconds beside the ~50 us of the verification itself.
+ * comparisons, about 0.1 us beside the ~60 us of the verification itself.
  */
 export function verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
@@ -268,7 +273,7 @@ const SEAL_OVERHEAD = 32 + 16;
 export function boxSeal(message: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (recipient.length !== 32) throw new Error('bad X25519 public key');
   // libsodium fails here too (crypto_scalarmult returns -1), before any key is derived.
-  if (onList(X25519_SMALL_ORDER, recipient)) throw new Error('X25519 public key of small order: the shared secret would be zero');
+  if (x25519SmallOrder(recipient)) throw new Error('X25519 public key of small order: the shared secret would be zero');
   const { privateKey: eskObject, publicKey: epkObject } = generateKeyPairSync('x25519');
   const epk = rawPublic(epkObject, DER.x25519Public.length);
   const key = boxBeforenm(recipient, eskObject);
