@@ -9,7 +9,7 @@ import { SecretsError } from '../core/errors.js';
 import type { Identity, PublicIdentity } from '../core/ports.js';
 import { fromBase64Url, toBase64Url } from './encoding.js';
 import { SecretBytes } from '../core/secret-bytes.js';
-import { boxSeedKeypair, genericHash, kdfDerive, signSeedKeypair } from './primitives.js';
+import { boxSeedKeypair, genericHash, isEd25519PublicKey, isX25519PublicKey, kdfDerive, signSeedKeypair } from './primitives.js';
 
 /** Seed length: libsodium's crypto_kdf key size. */
 export const SEED_BYTES = 32;
@@ -115,6 +115,11 @@ export async function decodePublicIdentity(text: string): Promise<PublicIdentity
   if (sum.some((b, i) => b !== all[64 + i])) throw bad('the checksum does not match (a typo or a truncated copy?)');
   const enc = new Uint8Array(payload.subarray(0, 32));
   const sign = new Uint8Array(payload.subarray(32, 64));
+  // The checksum only catches typos: these keys come from whoever sent the line. A small-order
+  // signing key would let anyone forge this member's signatures, a small-order encryption key
+  // would seal data keys that anyone can open; no seed yields either.
+  if (!isEd25519PublicKey(sign)) throw bad('its signing key is not a usable Ed25519 public key (small order, non-canonical or off the curve), so `secrets identity` did not make it');
+  if (!isX25519PublicKey(enc)) throw bad('its encryption key is not a usable X25519 public key (small order or non-canonical), so `secrets identity` did not make it');
   return { id: await fingerprint(enc, sign), enc, sign };
 }
 

@@ -113,9 +113,128 @@ export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8A
   return new Uint8Array(nodeSign(null, message, cachedPrivate(DER.ed25519Private, secretKey)));
 }
 
-/** crypto_sign_verify_detached: false for any malformed key or signature. */
+/**
+ * The order L of Ed25519's prime-order group, little-endian. S >= L is refused, as libsodium's
+ * sc25519_is_canonical does: S + L satisfies the same equation, so accepting it would let
+ * anyone turn one valid signature into another.
+ */
+const ED25519_ORDER = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+
+/**
+ * The encodings of Ed25519's eight points of small order, sign bit ignored, as in libsodium's
+ * ge25519_has_small_order: y = 0, 1, the two y of the order-8 points, p - 1, and the
+ * non-canonical p and p + 1 (0 and 1 again). OpenSSL's verify accepts them; with such an A,
+ * [S]B - [k]A takes at most eight values whatever the message, so a signature made for one
+ * message without any private key (the identity with R = B, S = 1) verifies for all of them.
+ * libsodium refuses them as A and as R, and so do we.
+ */
+const ED25519_SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((h) => Buffer.from(h, 'hex'));
+
+/**
+ * The u-coordinates of X25519's points of small order, top bit ignored, as in libsodium's
+ * x25519_ref10 has_small_order: 0, 1, the two order-8 points, p - 1, and the non-canonical
+ * p and p + 1. A clamped scalar is a multiple of 8, so sealing to any of them gives an all-zero
+ * shared secret: a key anyone can compute, which libsodium's crypto_scalarmult refuses.
+ */
+const X25519_SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((h) => Buffer.from(h, 'hex'));
+
+/** True when the 32 bytes, with bit 255 cleared, are one of `list`. Public data: no need for constant time. */
+function onList(list: readonly Buffer[], s: Uint8Array): boolean {
+  return list.some((entry) => {
+    for (let i = 0; i < 31; i++) if (s[i] !== entry[i]) return false;
+    return ((s[31] as number) & 0x7f) === entry[31];
+  });
+}
+
+/** True when the little-endian 32 bytes are below `bound` (sc25519_is_canonical with L). */
+function below(s: Uint8Array, bound: Buffer): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if ((s[i] as number) !== bound[i]) return (s[i] as number) < (bound[i] as number);
+  }
+  return false;
+}
+
+/** ge25519_is_canonical: y (bit 255, the sign of x, aside) is below p = 2^255 - 19. */
+function canonicalY(s: Uint8Array): boolean {
+  if (((s[31] as number) & 0x7f) !== 0x7f || (s[0] as number) < 0xed) return true;
+  for (let i = 1; i < 31; i++) if (s[i] !== 0xff) return true;
+  return false;
+}
+
+/** The field prime p = 2^255 - 19. */
+const P = 2n ** 255n - 19n;
+/** The Edwards curve constant d = -121665 / 121666 mod p. */
+const D = 37095705934669439343138083508754565189542113879843219016388785533085940283555n;
+
+function modPow(base: bigint, exponent: bigint): bigint {
+  let result = 1n;
+  for (let b = base % P, e = exponent; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+}
+
+function littleEndian(s: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = 31; i >= 0; i--) n = (n << 8n) | BigInt(s[i] as number);
+  return n;
+}
+
+/**
+ * True when libsodium's crypto_sign_verify_detached would take `key` as a public key at all:
+ * canonical, not of small order, and a point of the curve (x^2 = (y^2 - 1) / (d y^2 + 1) has a
+ * root, i.e. (y^2 - 1)(d y^2 + 1) is a square: Euler's criterion). A modular exponentiation:
+ * for decoding an identity, not for every verification (node:crypto refuses off-curve keys).
+ */
+export function isEd25519PublicKey(key: Uint8Array): boolean {
+  if (key.length !== 32 || !canonicalY(key) || onList(ED25519_SMALL_ORDER, key)) return false;
+  const y = littleEndian(key) & (2n ** 255n - 1n);
+  const yy = (y * y) % P;
+  const euler = modPow(((yy - 1n + P) * ((D * yy + 1n) % P)) % P, (P - 1n) / 2n);
+  return euler === 1n || euler === 0n;
+}
+
+/** p = 2^255 - 19, little-endian. */
+const X25519_P = Buffer.from('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex');
+
+/**
+ * True for an X25519 public key as `crypto_box_seed_keypair` makes them: u below p (so bit 255
+ * clear: a set bit would be a second spelling of the same key) and not of small order.
+ */
+export function isX25519PublicKey(key: Uint8Array): boolean {
+  return key.length === 32 && below(key, X25519_P) && !x25519SmallOrder(key);
+}
+
+/** True for the X25519 keys libsodium's crypto_scalarmult (and so crypto_box_seal) refuses. */
+export function x25519SmallOrder(key: Uint8Array): boolean {
+  return onList(X25519_SMALL_ORDER, key);
+}
+
+/**
+ * crypto_sign_verify_detached as libsodium 1.0.18 to 1.0.22 build it by default: false for any
+ * malformed key or signature. OpenSSL checks S < L and the equation [S]B - [k]A = R by
+ * comparing encodings, as libsodium does; what it lacks are libsodium's refusals of a
+ * non-canonical or small-order A and a small-order R, made here first. They are byte
+ * comparisons, about 0.1 us beside the ~60 us of the verification itself.
+ */
 export function verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
+  if (!below(signature.subarray(32), ED25519_ORDER) || onList(ED25519_SMALL_ORDER, signature.subarray(0, 32))) return false;
+  if (!canonicalY(publicKey) || onList(ED25519_SMALL_ORDER, publicKey)) return false;
   try {
     return nodeVerify(null, message, ed25519Public(publicKey), signature);
   } catch {
@@ -153,6 +272,8 @@ const SEAL_OVERHEAD = 32 + 16;
 /** crypto_box_seal: ephemeral pk || XSalsa20-Poly1305(tag || ciphertext). */
 export function boxSeal(message: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (recipient.length !== 32) throw new Error('bad X25519 public key');
+  // libsodium fails here too (crypto_scalarmult returns -1), before any key is derived.
+  if (x25519SmallOrder(recipient)) throw new Error('X25519 public key of small order: the shared secret would be zero');
   const { privateKey: eskObject, publicKey: epkObject } = generateKeyPairSync('x25519');
   const epk = rawPublic(epkObject, DER.x25519Public.length);
   const key = boxBeforenm(recipient, eskObject);

@@ -5,6 +5,7 @@ import type { Identity, PublicIdentity, ValueCipher } from '../core/ports.js';
 import type { SecretBytes } from '../core/secret-bytes.js';
 import { fromBase64, toBase64 } from './encoding.js';
 import { openValue, sealValue, type SealedValue, shareDataKey } from './envelope.js';
+import { x25519SmallOrder } from './primitives.js';
 
 function bytes(field: string, text: string): Uint8Array {
   const b = fromBase64(text);
@@ -50,6 +51,17 @@ export class SodiumValueCipher implements ValueCipher {
   }
 
   memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity {
-    return { id: member.id, enc: bytes('enc', member.enc), sign: bytes('sign', member.sign) };
+    const enc = bytes('enc', member.enc);
+    // `member add` refuses such a key; a vault file can still hold one (an older version let it
+    // in, or the file was edited). Sealing a data key to it would hand the key to anyone. A
+    // merely non-canonical key, also refused by `member add`, still seals safely: not blocked.
+    if (x25519SmallOrder(enc)) {
+      throw new SecretsError(
+        'INTEGRITY',
+        `member ${member.id} has an encryption key of small order: refusing to seal a data key to it`,
+        `remove that member with \`secrets member remove ${member.id}\``,
+      );
+    }
+    return { id: member.id, enc, sign: bytes('sign', member.sign) };
   }
 }
