@@ -700,7 +700,7 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
 
   // T14 and endorsement: admin changes keep history valid; removal leaves the removed key nothing.
 
-  test('endorsement: detaching the writer’s policy, and removing the writer, re-sign what they wrote', () =>
+  test('endorsement: detaching the writer’s policy re-signs what they wrote; removing the writer keeps it under their name', () =>
     withTeam({ bobPolicy: WRITER }, async (t) => {
       const v1 = marker();
       const v2 = marker();
@@ -719,7 +719,8 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       equal(await t.sb.ok(['get', DB]), v1.value);
       assertFails(await t.asBob(['get', DB]), 5, [...t.leaks, ...v1.encodings], /bob is not allowed secrets:GetSecretValue on app\/db/);
 
-      // Attach again, bob writes app/api; removing him re-signs everything he signed.
+      // Attach again, bob writes app/api; removing him keeps what he signed under his name: the
+      // removal (signed by alice) lists those signatures, and alice vouches for none of them.
       await t.sb.ok(['policy', 'attach', 'bob-policy', 'bob']);
       await t.asBob(['put', API, '--value-stdin'], { input: v2.value }).then((r) => equal(r.code, 0, r.stderr));
       ok(recordsOf(t.sb.vault).filter(byBob(t)).length >= 2, 'bob signed records again');
@@ -727,9 +728,11 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       equal(removed.code, 0, removed.stderr);
       deepEqual(removed.stdout.split('\n').filter(Boolean).sort(), [API, DB], 'the secrets bob could read are listed for rotation');
       recs = recordsOf(t.sb.vault);
-      deepEqual(recs.filter(byBob(t)), [], 'no record is signed by the removed member');
       const bobMember = find(recs, (r) => r.kind === 'member' && r['id'] === t.bob.identity.id, 'bob’s member record');
       ok(typeof bobMember['removed'] === 'string' && bobMember['by'] === t.alice.id, 'bob’s member record is marked removed by alice');
+      const stillBobs = recs.filter(byBob(t));
+      deepEqual(stillBobs.map((r) => r.kind), ['secret'], 'his secret record keeps its author (his versions were re-sealed without his key)');
+      deepEqual(bobMember['kept'], stillBobs.map((r) => r['sig']), 'and the removal keeps exactly those signatures');
       for (const v of recs.filter((r) => r.kind === 'version')) {
         ok(!Object.keys(v['keys'] as Record<string, string>).includes(t.bob.identity.id), 'no data key is left sealed to bob');
       }
@@ -851,14 +854,18 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       assertFails(await t.asBob(['member', 'remove', 'carol', '--yes']), 5, t.leaks, /only an admin can remove members/);
       assertUnchanged(t.sb, withCarol, 'refused member removals');
 
-      // Carol (admin) adds dave and removes bob. Alice then removes carol: what carol signed,
-      // dave's member record included, is re-signed by alice, so dave's membership still chains
-      // to the creator. Afterwards alice is the last admin and still cannot go.
+      // Carol (admin) adds dave and removes bob. Alice then removes carol: dave's membership
+      // rests on carol's word, so alice must say she vouches for it (--confirm-records); then
+      // what carol signed is re-signed by alice, so dave still chains to the creator.
+      // Afterwards alice is the last admin and still cannot go.
       const dave = encodePublicIdentity(await identityFromSeed(generateSeed()));
       await asCarol(['member', 'add', 'dave', dave]).then((r) => equal(r.code, 0, r.stderr));
       await asCarol(['member', 'remove', 'bob', '--yes']).then((r) => equal(r.code, 0, r.stderr));
       equal(find(recordsOf(t.sb.vault), (r) => r.kind === 'member' && r['name'] === 'dave', 'dave')['by'], carol.identity.id);
-      await t.sb.ok(['member', 'remove', 'carol', '--yes']);
+      const beforeCarol = readFileSync(t.sb.vault);
+      assertFails(await t.sb.run(['member', 'remove', 'carol', '--yes']), 4, t.leaks, /carol signed, as an admin, records still in force: member dave/);
+      assertUnchanged(t.sb, beforeCarol, 'a removal that would leave dave on no admin’s word');
+      await t.sb.ok(['member', 'remove', 'carol', '--yes', '--confirm-records']);
       const recs = recordsOf(t.sb.vault);
       deepEqual(recs.filter((r) => r['by'] === carol.identity.id), [], 'nothing is left signed by carol');
       equal(find(recs, (r) => r.kind === 'member' && r['name'] === 'dave', 'dave')['by'], t.alice.id);

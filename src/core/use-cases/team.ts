@@ -177,10 +177,16 @@ function heldReport(state: VaultState, ids: readonly string[]): HeldSecret[] {
 /** Rough size of a member record's lists, so a removal never writes a line readers refuse. */
 const MAX_LIST_BYTES = 900_000;
 
-/** Member and policy records a member signed as an admin, by what they are. */
+/**
+ * Member and policy records a member signed as an admin that grant something, by what they are.
+ * A removal they signed grants nothing unless it keeps records valid under the removed
+ * member's name; the other removals are re-signed by whoever removes them, unasked.
+ */
 function adminRecordsBy(state: VaultState, id: string): string[] {
   return [
-    ...state.members.filter((m) => m.by === id && m.id !== id).map((m) => `member ${m.name}`),
+    ...state.members
+      .filter((m) => m.by === id && m.id !== id && (m.removed === undefined || (m.kept?.length ?? 0) > 0))
+      .map((m) => (m.removed === undefined ? `member ${m.name}` : `the removal of ${m.name} (which keeps ${m.kept?.length ?? 0} of their records valid)`)),
     ...state.policies.filter((p) => p.by === id).map((p) => (p.name !== undefined ? `policy ${p.name}` : `the resource policy of ${state.secrets.find((e) => e.secret.id === p.secret)?.secret.name ?? p.secret ?? '?'}`)),
   ].sort();
 }
