@@ -1,5 +1,5 @@
 /**
- * `secrets exec` end to end through the built binary (DESIGN.md section 8): what reaches the
+ * `secrets exec` end to end through the built binary (docs/programs.md): what reaches the
  * child's environment (byte for byte, from every kind of selection), what does not (--pristine,
  * our identity key), collisions refused before anything runs, exit codes and signals passed
  * through, --strict, output masking (piped, split across writes, and in a real terminal through
@@ -22,7 +22,7 @@ type Env = Record<string, string>;
 
 const NODE = process.execPath;
 
-/** What a pristine child keeps from our environment (DESIGN.md section 8, `exec --help`). */
+/** What a pristine child keeps from our environment (docs/programs.md, `exec --help`). */
 const PRISTINE_KEEP = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 /** Child: writes `{ env, argv }` as JSON to argv[1]; the rest of argv is recorded as given. */
@@ -376,9 +376,13 @@ describe('secrets exec', () => {
       });
     });
 
-    it('a secret replaces a parent variable of the same name', async () => {
-      const d = await dumpOk(sb, ['--secret', 'prod/db'], { env: { PROD_DB: 'from-the-parent' } });
+    it('a secret replaces a parent variable of the same name only when the caller named it (--secret NAME=VAR)', async () => {
+      const d = await dumpOk(sb, ['--secret', 'prod/db=PROD_DB'], { env: { PROD_DB: 'from-the-parent' } });
       assert.equal(d.env['PROD_DB'], db.value);
+      // A name derived from the secret's never replaces one: exit 5, and nothing runs.
+      const refused = await dump(sb, ['--secret', 'prod/db'], { env: { PROD_DB: 'from-the-parent' } });
+      assert.equal(refused.r.code, 5, explain('derived name over a parent variable', refused.r));
+      assert.ok(!refused.ran);
     });
 
     it('the command and its arguments reach the child exactly, flags after -- included (no shell)', async () => {

@@ -1,6 +1,6 @@
 /**
  * No secret value in argv of any process, in the output of any failing command, or in any file
- * but the vault (and there only as ciphertext): research/security.md T22, T24 and T26.
+ * but the vault (and there only as ciphertext).
  * Every check looks for a random marker in all the encodings `marker()` lists.
  */
 import assert from 'node:assert/strict';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { MASK, Masker, MIN_MASKED_BYTES } from '../src/cli/mask.js';
+import { MASK, Masker, MIN_ENCODED_BYTES, MIN_MASKED_BYTES, maskedForms } from '../src/cli/mask.js';
 
 /** Replaces every occurrence of a value (of at least MIN_MASKED_BYTES) scanning left to right, longest value first at each position. */
 function reference(text: Buffer, values: readonly Buffer[]): Buffer {
@@ -153,5 +153,48 @@ describe('Masker', () => {
     assert.equal(Buffer.concat(run([Buffer.from('abcdef'), Buffer.from('bcd')], [Buffer.from('abcd'), Buffer.from('ef')])).toString(), '*****');
     // A value that is a prefix of a longer one, the longer one split after the shorter.
     assert.equal(Buffer.concat(run([Buffer.from('abc'), Buffer.from('abcdef')], [Buffer.from('abc'), Buffer.from('def')])).toString(), '*****');
+  });
+});
+
+describe('maskedForms', () => {
+  const masked = (values: readonly Uint8Array[], text: string): string => {
+    const m = new Masker(maskedForms(values));
+    return Buffer.concat([m.push(Buffer.from(text, 'latin1')), m.end()]).toString('latin1');
+  };
+
+  test('a value inside a longer base64 text is masked at every alignment, in both alphabets, leaving at most 2 of its bytes before the mask (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: MIN_ENCODED_BYTES, maxLength: 64 }), fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ maxLength: 20 }), (value, pre, post) => {
+        const whole = Buffer.concat([pre, value, post]);
+        for (const encoding of ['base64', 'base64url'] as const) {
+          const out = masked([value], whole.toString(encoding));
+          const at = out.indexOf(MASK.toString());
+          assert.ok(at >= 0, `masked: ${out}`);
+          assert.ok(Buffer.from(out.slice(0, at), encoding).length <= pre.length + 2, `at most 2 bytes of the value before the mask: ${out}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('hex (either case), base64 (padded or not) and percent-encodings of a value are masked (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: MIN_ENCODED_BYTES, maxLength: 40 }), (text) => {
+        const v = Buffer.from(text, 'utf8');
+        const b64 = v.toString('base64');
+        const forms = [
+          v.toString('hex'), v.toString('hex').toUpperCase(), b64, b64.replace(/=+$/, ''), v.toString('base64url'),
+          encodeURIComponent(text), encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+          new URLSearchParams({ k: text }).toString().slice(2),
+        ];
+        for (const f of forms) assert.equal(masked([v], `<${f}>`), `<${MASK.toString()}>`, `${f} of ${JSON.stringify(text)}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test(`a value shorter than ${MIN_ENCODED_BYTES} bytes is masked only as itself`, () => {
+    assert.deepEqual(maskedForms([Buffer.from('seven77')]), [Buffer.from('seven77')]);
+    assert.equal(masked([Buffer.from('seven77')], Buffer.from('seven77').toString('hex')), Buffer.from('seven77').toString('hex'));
   });
 });

@@ -10,6 +10,7 @@ import { buildDeps, type GlobalOptions } from './deps.js';
 import { type Io, processIo } from './io.js';
 import { commandModules, createProgram } from './program.js';
 import { colourLevel } from './colour.js';
+import { excludeMemoryFromCoreDumps } from './core-dumps.js';
 import { formatError, formatWarning, setColours } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -51,5 +52,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 
 /** Runs the real process (bin/secrets, through the bundle of ADR 0012). */
 export async function main(): Promise<void> {
+  // Before any key or value is in memory: a crash must not write them to a core file.
+  excludeMemoryFromCoreDumps();
   process.exitCode = await run(process.argv.slice(2), processIo());
 }

@@ -68,7 +68,7 @@ export function secretSource(arg: string): Source {
   if (!isSecretName(ref.name)) throw new SecretsError('INVALID_NAME', `--secret ${JSON.stringify(arg.slice(0, 300))}: not a valid secret name or reference`);
   const base = variable ?? envName(ref.field !== undefined ? `${ref.name}_${ref.field}` : ref.name);
   assertEnvName(base, `--secret ${arg}`);
-  return { kind: 'secret', base, ref, origin: `--secret ${arg}` };
+  return { kind: 'secret', base, named: variable !== undefined, ref, origin: `--secret ${arg}` };
 }
 
 /** All sources of a command line; with no selection flag, ./secrets.env (required to exist). */

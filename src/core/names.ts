@@ -1,5 +1,5 @@
 /**
- * Names, labels, tags and limits of the AWS Secrets Manager model (DESIGN.md section 5), each
+ * Names, labels, tags and limits of the AWS Secrets Manager model (docs/decisions/0005-aws-semantics-kept.md), each
  * with one guard that throws a usage error naming the rule that was broken.
  */
 import { SecretsError } from './errors.js';

@@ -1,6 +1,6 @@
 /**
  * Secret references (`secret://NAME[#FIELD][?stage=LABEL|version=ID]`) and the names of the
- * environment variables secrets become (DESIGN.md section 8).
+ * environment variables secrets become (docs/programs.md).
  */
 import { SecretsError } from './errors.js';
 import { isSecretName } from './names.js';

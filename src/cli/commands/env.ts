@@ -56,7 +56,10 @@ export function register(program: Command, app: App): void {
       if (!(FORMATS as readonly string[]).includes(opts.format)) {
         throw new SecretsError('USAGE', `--format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(opts.format)}`);
       }
-      const release = await releaseSecrets(app.deps(cmd), { sources: selectionSources(opts, process.cwd()), strict: opts.strict === true });
+      // The output is usually eval'd or sourced by the shell that runs us: a name a secret chose may
+      // not replace a variable of this environment, nor set a loader, shell or runtime variable.
+      const sources = selectionSources(opts, process.cwd());
+      const release = await releaseSecrets(app.deps(cmd), { sources, strict: opts.strict === true, environment: app.io.env });
       for (const p of release.problems) app.warn(`${p.variable ?? p.origin}: ${p.error.message}; left out (--strict makes this an error)`);
       try {
         app.emit({ stdout: formatEnvironment(textValues(release.variables), opts.format as Format) });

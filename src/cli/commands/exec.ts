@@ -2,8 +2,10 @@
  * `secrets exec [selection] [--pristine] [--strict] [--mask|--no-mask] [--shell] -- CMD [ARGS...]`:
  * runs CMD with secrets in its environment. The child is spawned directly (no shell unless
  * --shell), its exit code is ours (128+N for a signal), and SIGINT/SIGTERM/SIGHUP are
- * forwarded. With masking, secret values in its output become `*****`; on a terminal the child
- * still gets a terminal, through util-linux `script` (a pseudo-terminal).
+ * forwarded. With masking, secret values (and their common encodings) in its output become
+ * `*****`; on a terminal the child still gets a terminal, through util-linux `script` (a
+ * pseudo-terminal). A variable name derived from a secret never replaces an inherited variable
+ * nor sets a protected one (core/protected-variables.ts), and our identity is not passed on.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,14 +16,20 @@ import { shellQuote } from '../../core/dotenv.js';
 import { SecretsError } from '../../core/errors.js';
 import { type Released, releaseSecrets } from '../../core/use-cases/release.js';
 import type { App } from '../app.js';
-import { Masker } from '../mask.js';
+import { withUserCoreDumpFilter } from '../core-dumps.js';
+import { Masker, maskedForms } from '../mask.js';
 import { collect, selectionSources, type SelectionFlags } from '../selection.js';
 
 /** What a pristine child keeps from our environment. */
 const PRISTINE_KEEP = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
-/** Our own credentials never reach a child that did not ask for them. */
-const NEVER_INHERITED = ['SECRETS_IDENTITY_KEY'];
+/**
+ * Our own credentials never reach a child that did not ask for them: SECRETS_IDENTITY_KEY is
+ * the key, SECRETS_IDENTITY_FILE says where it is, and any later SECRETS_IDENTITY_* will be
+ * about the key too. The other SECRETS_* variables are settings (the vault, the audit mode, the
+ * lock timeout) that a `secrets` run by the child should share, so they pass.
+ */
+const WITHHELD_PREFIX = 'SECRETS_IDENTITY_';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -32,18 +40,20 @@ interface ExecFlags extends SelectionFlags {
   readonly shell?: boolean;
 }
 
-/** The child's environment: ours (or the pristine few), minus our credentials, plus the secrets. */
-export function childEnvironment(
-  parent: Readonly<Record<string, string | undefined>>,
-  released: readonly Released[],
-  pristine: boolean,
-): Record<string, string> {
+/** What the child inherits before any secret is added: ours (or the pristine few), minus our credentials. */
+export function inheritedEnvironment(parent: Readonly<Record<string, string | undefined>>, pristine: boolean): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(parent)) {
-    if (v === undefined || NEVER_INHERITED.includes(k)) continue;
+    if (v === undefined || k.startsWith(WITHHELD_PREFIX)) continue;
     if (pristine && !PRISTINE_KEEP.includes(k)) continue;
     env[k] = v;
   }
+  return env;
+}
+
+/** The child's environment: the inherited one plus the secrets. */
+export function childEnvironment(inherited: Readonly<Record<string, string>>, released: readonly Released[]): Record<string, string> {
+  const env: Record<string, string> = { ...inherited };
   for (const r of released) {
     const text = r.value.revealText();
     if (text === undefined || text.includes('\0')) {
@@ -79,20 +89,22 @@ export function register(program: Command, app: App): void {
       if (file === undefined) throw new SecretsError('USAGE', 'no command to run', 'secrets exec [flags] -- CMD [ARGS...]');
       const sources = selectionSources(opts, process.cwd());
       const program = opts.shell ? 'sh' : basename(file);
-      const release = await releaseSecrets(deps, { sources, strict: opts.strict === true, command: program });
+      const inherited = inheritedEnvironment(app.io.env, opts.pristine === true);
+      // A name a secret chose may not replace what the child would inherit, nor set a loader, shell or runtime variable.
+      const release = await releaseSecrets(deps, { sources, strict: opts.strict === true, command: program, environment: inherited });
       for (const p of release.problems) {
         app.warn(`${p.variable ?? p.origin}: ${p.error.message}; not set (--strict makes this an error)`);
       }
       let env: Record<string, string>;
       try {
-        env = childEnvironment(app.io.env, release.variables, opts.pristine === true);
+        env = childEnvironment(inherited, release.variables);
       } catch (err) {
         for (const v of release.variables) v.value.wipe();
         throw err;
       }
-      const secretValues = release.variables.filter((v) => v.secret).map((v) => Buffer.from(v.value.reveal()));
-      for (const v of release.variables) v.value.wipe();
       const mask = opts.mask ?? app.io.stdoutIsTTY;
+      const secretValues = mask ? maskedForms(release.variables.filter((v) => v.secret).map((v) => v.value.reveal())) : [];
+      for (const v of release.variables) v.value.wipe();
       const command = opts.shell ? ['/bin/sh', '-c', argv.join(' ')] : [file, ...args];
       const code = await run(app, command, env, mask ? secretValues : undefined);
       for (const b of secretValues) b.fill(0);
@@ -127,10 +139,12 @@ function run(app: App, command: readonly string[], env: Record<string, string>, 
     values = [...maskValues, ...maskValues.filter((v) => v.includes(0x0a)).map((v) => Buffer.from(v.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'))];
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env,
-      stdio: values ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
-    });
+    const child = withUserCoreDumpFilter(() =>
+      spawn(file, args, {
+        env,
+        stdio: values ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
+      }),
+    );
     const forward = (signal: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
       // Under `script`, signal the command itself: `script` would turn a signal into a hangup.

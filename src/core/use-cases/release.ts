@@ -1,5 +1,5 @@
 /**
- * Releasing secrets to a program (DESIGN.md section 8): resolves a selection (references
+ * Releasing secrets to a program (docs/programs.md): resolves a selection (references
  * files, --secret, --prefix) into environment variables. Each secret released is authorized,
  * verified, decrypted and audited (one GetSecretValue event, fail-closed) before any value
  * leaves; `exec`, `env`, `inject` and batch `get` all come through here.
@@ -7,6 +7,7 @@
 import { AuditBatch, type AuditTrail, audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, VaultState } from '../model.js';
+import { assertDerivedNamesSafe, type DerivedFrom } from '../protected-variables.js';
 import { envName, type SecretReference } from '../references.js';
 import { SecretBytes } from '../secret-bytes.js';
 import { labelsOf, selectVersion } from '../versions.js';
@@ -16,8 +17,11 @@ import { check, type CoreDeps, findLiveEntry } from './deps.js';
 export type Source =
   | { readonly kind: 'reference'; readonly variable: string; readonly ref: SecretReference; readonly origin: string }
   | { readonly kind: 'plain'; readonly variable: string; readonly value: string; readonly origin: string }
-  /** A whole secret: one variable, or `<base>_<KEY>` per key of a JSON object. */
-  | { readonly kind: 'secret'; readonly base: string; readonly ref: SecretReference; readonly origin: string }
+  /**
+   * A whole secret: one variable, or `<base>_<KEY>` per key of a JSON object. `named`: the
+   * caller wrote the base (`--secret NAME=VAR`); otherwise it was derived from the name.
+   */
+  | { readonly kind: 'secret'; readonly base: string; readonly named: boolean; readonly ref: SecretReference; readonly origin: string }
   /** Every live secret under a prefix, named after the rest of its name. */
   | { readonly kind: 'prefix'; readonly prefix: string; readonly origin: string };
 
@@ -28,6 +32,8 @@ export interface Released {
   readonly secret: boolean;
   /** Where it came from, for messages: `secrets.env:3`, `--secret prod/db`. */
   readonly origin: string;
+  /** Set when the variable's name was derived from a secret's name or a JSON key, not written by the caller. */
+  readonly derived?: DerivedFrom;
 }
 
 /** What a release produced: the variables, and what could not be resolved. */
@@ -98,11 +104,14 @@ async function readForRelease(
 
 /**
  * Resolves `sources` into variables. With `strict`, the first unresolvable reference throws
- * before anything is returned; otherwise it is listed in `problems` and skipped.
+ * before anything is returned; otherwise it is listed in `problems` and skipped. With
+ * `environment` (the variables the released ones join), a name derived from a secret that is
+ * protected or already set there is refused (DENIED) before any value is returned, whatever
+ * `strict` says.
  */
 export async function releaseSecrets(
   deps: CoreDeps,
-  input: { sources: readonly Source[]; strict: boolean; command?: string | undefined },
+  input: { sources: readonly Source[]; strict: boolean; command?: string | undefined; environment?: Readonly<Record<string, string | undefined>> },
 ): Promise<Release> {
   const { identity } = await deps.identities.load();
   // Named secrets only (no prefix): read just those lines of the vault.
@@ -125,12 +134,12 @@ export async function releaseSecrets(
     }
     return p;
   };
-  const add = (variable: string, value: SecretBytes, secret: boolean, origin: string): void => {
+  const add = (variable: string, value: SecretBytes, secret: boolean, origin: string, derived?: DerivedFrom): void => {
     const clash = byVariable.get(variable);
     if (clash) {
       throw new SecretsError('USAGE', `${variable} would be set twice: by ${clash.origin} and by ${origin}`, 'rename one with --secret NAME=VAR, or drop one source');
     }
-    const r = { variable, value, secret, origin };
+    const r: Released = { variable, value, secret, origin, ...(derived !== undefined ? { derived } : {}) };
     byVariable.set(variable, r);
     variables.push(r);
   };
@@ -157,10 +166,13 @@ export async function releaseSecrets(
         case 'secret':
           await attempt(src.origin, undefined, async () => {
             const { value } = await read(src.ref);
-            if (src.ref.field !== undefined) return add(src.base, fieldOf(value, src.ref.name, src.ref.field), true, src.origin);
+            const name = src.ref.name;
+            const field = src.ref.field;
+            if (field !== undefined) return add(src.base, fieldOf(value, name, field), true, src.origin, src.named ? undefined : { secret: name, field });
             const fields = jsonFields(value);
-            if (!fields) return add(src.base, value, true, src.origin);
-            for (const [k, v] of fields) add(`${src.base}_${envName(k)}`, SecretBytes.fromString(v), true, src.origin);
+            if (!fields) return add(src.base, value, true, src.origin, src.named ? undefined : { secret: name });
+            // A JSON key names its variable, whoever named the base.
+            for (const [k, v] of fields) add(`${src.base}_${envName(k)}`, SecretBytes.fromString(v), true, src.origin, { secret: name, field: k });
           });
           break;
         case 'prefix': {
@@ -171,18 +183,20 @@ export async function releaseSecrets(
             problems.push({ origin: src.origin, error: err });
           }
           for (const e of under) {
-            const base = envName(e.secret.name.slice(src.prefix.length));
+            const name = e.secret.name;
+            const base = envName(name.slice(src.prefix.length));
             await attempt(src.origin, base, async () => {
-              const { value } = await read({ name: e.secret.name });
+              const { value } = await read({ name });
               const fields = jsonFields(value);
-              if (!fields) return add(base, value, true, `${src.origin} (${e.secret.name})`);
-              for (const [k, v] of fields) add(`${base}_${envName(k)}`, SecretBytes.fromString(v), true, `${src.origin} (${e.secret.name})`);
+              if (!fields) return add(base, value, true, `${src.origin} (${name})`, { secret: name });
+              for (const [k, v] of fields) add(`${base}_${envName(k)}`, SecretBytes.fromString(v), true, `${src.origin} (${name})`, { secret: name, field: k });
             });
           }
           break;
         }
       }
     }
+    if (input.environment !== undefined) assertDerivedNamesSafe(variables, input.environment);
     await batch.flush();
   } catch (err) {
     for (const v of variables) v.value.wipe();

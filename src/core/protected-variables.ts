@@ -1,0 +1,98 @@
+/**
+ * The guard on variable names a secret's name chose. A variable named by the caller
+ * (`--secret NAME=VAR`, `VAR=secret://…` in a references file) is set as asked. A variable
+ * derived from a secret's name or a JSON key (`--prefix`, `--secret NAME`, NAME_KEY) is chosen
+ * by whoever may create that secret or write its value, so it may neither replace a variable
+ * that is already set nor set one of the variables below, which decide what code a program
+ * loads or runs, where it looks for files, or where its traffic and keys go.
+ */
+import { SecretsError } from './errors.js';
+
+/** Exact names a derived name never sets, by family (the family appears in the error). */
+const PROTECTED_NAMES: Readonly<Record<string, readonly string[]>> = {
+  'the program search path and the user': ['PATH', 'MANPATH', 'LIBPATH', 'SHLIB_PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'PWD', 'OLDPWD', 'TMPDIR', 'TMP', 'TEMP', 'TERMINFO', 'TERMINFO_DIRS'],
+  'a shell': [
+    'ENV', 'SHELLOPTS', 'BASHOPTS', 'PS1', 'PS2', 'PS3', 'PS4', 'PROMPT_COMMAND', 'IFS', 'CDPATH', 'FPATH',
+    'GLOBIGNORE', 'HISTFILE', 'INPUTRC', 'ZDOTDIR', 'POSIXLY_CORRECT',
+  ],
+  'the C library': ['GCONV_PATH', 'LOCPATH', 'NLSPATH', 'GLIBC_TUNABLES', 'HOSTALIASES', 'RESOLV_HOST_CONF', 'RES_OPTIONS', 'LOCALDOMAIN', 'TZDIR'],
+  'a language runtime': [
+    'CLASSPATH', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'JAVA_OPTS', 'MAVEN_OPTS', 'GRADLE_OPTS',
+    'ELECTRON_RUN_AS_NODE', 'DENO_DIR', 'BUN_INSTALL', 'RUSTC', 'RUSTC_WRAPPER', 'RUSTFLAGS', 'RUSTDOC',
+    'GOFLAGS', 'GOTOOLCHAIN', 'GOPROXY', 'GOPATH', 'GOROOT', 'COR_PROFILER', 'COR_PROFILER_PATH', 'COR_ENABLE_PROFILING',
+    'PHPRC', 'PHP_INI_SCAN_DIR', 'LUA_INIT', 'LUA_PATH', 'LUA_CPATH', 'TCLLIBPATH', 'ERL_LIBS', 'ERL_FLAGS', 'ERL_AFLAGS', 'ERL_ZFLAGS',
+  ],
+  'a build tool': ['CC', 'CXX', 'CPP', 'LD', 'AR', 'CFLAGS', 'CXXFLAGS', 'CPPFLAGS', 'LDFLAGS', 'MAKEFLAGS', 'MAKE', 'MFLAGS'],
+  'an editor, pager or password prompt': [
+    'EDITOR', 'VISUAL', 'PAGER', 'MANPAGER', 'BROWSER', 'LESS', 'LESSOPEN', 'LESSCLOSE', 'LESSKEY', 'LESSKEYIN', 'LESSEDIT', 'LESSSECURE',
+    'SSH_ASKPASS', 'SSH_ASKPASS_REQUIRE', 'SUDO_ASKPASS', 'SSH_AUTH_SOCK', 'GNUPGHOME', 'GPG_AGENT_INFO', 'DISPLAY', 'WAYLAND_DISPLAY',
+  ],
+  'TLS, proxies and credentials': [
+    'SSL_CERT_FILE', 'SSL_CERT_DIR', 'SSLKEYLOGFILE', 'OPENSSL_CONF', 'OPENSSL_ENGINES', 'OPENSSL_MODULES', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
+    'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'ALL_PROXY', 'NO_PROXY', 'KRB5CCNAME', 'KRB5_CONFIG', 'KUBECONFIG',
+    'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'GOOGLE_APPLICATION_CREDENTIALS', 'DOCKER_HOST', 'DOCKER_CONFIG',
+  ],
+};
+
+/** Prefixes of families a derived name never sets. */
+const PROTECTED_PREFIXES: Readonly<Record<string, readonly string[]>> = {
+  'the dynamic loader': ['LD_', 'DYLD_'],
+  'a shell': ['BASH_', 'ZSH_'],
+  'the C library': ['MALLOC_'],
+  'a language runtime': [
+    'NODE_', 'NPM_CONFIG_', 'YARN_', 'PYTHON', 'PERL', 'RUBY', 'GEM_', 'BUNDLE_', 'DOTNET_', 'CORECLR_', 'COMPLUS_', 'CGO_', 'CARGO_', 'R_PROFILE', 'R_ENVIRON', 'R_LIBS',
+  ],
+  'git': ['GIT_'],
+  'the XDG base directories': ['XDG_'],
+  'secrets itself': ['SECRETS_'],
+};
+
+const NAME_FAMILY = new Map(Object.entries(PROTECTED_NAMES).flatMap(([family, names]) => names.map((n) => [n, family] as const)));
+const PREFIX_FAMILY = Object.entries(PROTECTED_PREFIXES).flatMap(([family, prefixes]) => prefixes.map((p) => [p, family] as const));
+
+/** The family a protected variable belongs to (for the message), or undefined when a derived name may set it. */
+export function protectedFamily(variable: string): string | undefined {
+  return NAME_FAMILY.get(variable) ?? PREFIX_FAMILY.find(([p]) => variable.startsWith(p))?.[1];
+}
+
+/** Every protected name and prefix (prefixes end in `_` or are a family's stem), for the docs and tests. */
+export function protectedVariables(): { names: string[]; prefixes: string[] } {
+  return { names: [...NAME_FAMILY.keys()], prefixes: PREFIX_FAMILY.map(([p]) => p) };
+}
+
+/** Where a derived variable's name came from: the secret, and the JSON key when there is one. */
+export interface DerivedFrom {
+  readonly secret: string;
+  readonly field?: string;
+}
+
+/**
+ * Throws DENIED (exit 5) when a variable derived from a secret's name would be protected, or
+ * already set in `environment` (the environment the variables join). Explicitly named
+ * variables (`derived` undefined) are not checked: the caller chose them.
+ */
+export function assertDerivedNamesSafe(
+  variables: readonly { readonly variable: string; readonly derived?: DerivedFrom | undefined }[],
+  environment: Readonly<Record<string, string | undefined>>,
+): void {
+  for (const { variable, derived } of variables) {
+    if (derived === undefined) continue;
+    const what = derived.field !== undefined ? `secret ${derived.secret} (JSON key ${JSON.stringify(derived.field)})` : `secret ${derived.secret}`;
+    const mapping = derived.field !== undefined ? `--secret 'secret://${derived.secret}#${derived.field}=${variable}'` : `--secret ${derived.secret}=${variable}`;
+    const family = protectedFamily(variable);
+    if (family !== undefined) {
+      throw new SecretsError(
+        'DENIED',
+        `${what} would set ${variable}, a variable of ${family} that a name derived from a secret never sets`,
+        `if you mean it, name the variable yourself: ${mapping} (or ${variable}=secret://… in a references file)`,
+      );
+    }
+    if (environment[variable] !== undefined) {
+      throw new SecretsError(
+        'DENIED',
+        `${what} would replace ${variable}, which is already set, and a name derived from a secret never replaces a variable`,
+        `to replace it, name the variable yourself: ${mapping}; or unset it, or rename the secret`,
+      );
+    }
+  }
+}
