@@ -192,10 +192,13 @@ describe('a member cannot make another member run a program', () => {
   it('an allowed handler runs in an empty private directory, never the caller\'s', async () => {
     const prog = join(dir, 'rotate-api.sh');
     const seen = join(dir, 'seen');
-    writeFileSync(prog, `#!/bin/sh\ncat >/dev/null\nif [ "$1" = createSecret ]; then pwd > '${seen}'; ls -A >> '${seen}'; printf 'api-key-2'; fi\nexit 0\n`);
+    writeFileSync(prog, `#!/bin/sh\ncat >/dev/null\nif [ "$1" = createSecret ]; then env > '${seen}.env'; pwd > '${seen}'; ls -A >> '${seen}'; printf 'api-key-2'; fi\nexit 0\n`);
     chmodSync(prog, 0o755);
     await alice.ok(['handler', 'allow', 'rotate-api', prog]);
-    await alice.ok(['rotate', 'prod/api', '--handler', 'command:rotate-api'], { cwd: aliceCwd });
+    await alice.ok(['rotate', 'prod/api', '--handler', 'command:rotate-api'], { cwd: aliceCwd, env: { SECRETS_IDENTITY_FILE: join(dir, 'unused.key') } });
+    const env = readFileSync(`${seen}.env`, 'utf8');
+    assert.match(env, /^SECRETS_VAULT=/m, 'the handler inherits our settings');
+    assert.doesNotMatch(env, /^SECRETS_IDENTITY_/m, 'but nothing that leads to our key');
     assert.equal(await alice.ok(['get', 'prod/api']), 'api-key-2');
     const [cwd, ...files] = readFileSync(seen, 'utf8').trim().split('\n');
     assert.notEqual(cwd, aliceCwd);

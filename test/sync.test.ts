@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -320,6 +320,22 @@ describe('git sync', () => {
         git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);
       } finally {
         mallory.cleanup();
+      }
+    });
+
+    it("git's hooks and helpers inherit neither our identity key nor where it is", async () => {
+      const seen = join(t.b.dir, '..', 'hook-env');
+      const hook = join(t.b.dir, '.git', 'hooks', 'pre-commit');
+      writeFileSync(hook, `#!/bin/sh\nenv > '${seen}'\n`);
+      chmodSync(hook, 0o755);
+      try {
+        await t.b.ok(['create', 'b/hooked', '--value-stdin'], 'h');
+        await syncOk(t.b);
+        const env = readFileSync(seen, 'utf8');
+        assert.match(env, /^SECRETS_VAULT=/m, 'the hook ran with our environment');
+        assert.doesNotMatch(env, /^SECRETS_IDENTITY_/m);
+      } finally {
+        rmSync(hook, { force: true });
       }
     });
 

@@ -27,8 +27,8 @@ const STEP_TIMEOUT_MS = 10 * 60_000;
 /** A new value is at most 64 KiB (the vault's limit); more output is refused. */
 const MAX_OUTPUT_BYTES = 64 * 1024 + 2;
 
-/** Variables a rotation command never inherits: they would hand it our identity, or test hooks. */
-const WITHHELD = ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_NOW'];
+/** Variables a rotation command never inherits: they would lead it to our identity, or are test hooks. */
+const withheld = (k: string): boolean => k.startsWith('SECRETS_IDENTITY_') || k === 'SECRETS_FAULT_KILL' || k === 'SECRETS_TEST_NOW';
 
 function valueFields(label: string, value: SecretBytes | undefined): Record<string, string> {
   if (value === undefined) return {};
@@ -82,7 +82,7 @@ export class CommandRotation implements RotationHandler {
   #run(req: RotationRequest, wantOutput: boolean): Promise<Buffer> {
     const step: RotationStep = req.step;
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.#env)) if (v !== undefined && !WITHHELD.includes(k)) env[k] = v;
+    for (const [k, v] of Object.entries(this.#env)) if (v !== undefined && !withheld(k)) env[k] = v;
     const event = JSON.stringify({
       SecretId: req.secretId,
       Name: req.name,

@@ -26,8 +26,9 @@ export class Git {
     const clean: Record<string, string> = {};
     for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
     // No prompts (a sync from cron must fail, not wait), stable messages to parse, and our
-    // identity key is not git's business (hooks and helpers it runs must not inherit it).
-    delete clean['SECRETS_IDENTITY_KEY'];
+    // identity is not git's business: hooks and helpers it runs inherit neither the key nor
+    // where it is (SECRETS_IDENTITY_KEY, SECRETS_IDENTITY_FILE, any SECRETS_IDENTITY_*).
+    for (const k of Object.keys(clean)) if (k.startsWith('SECRETS_IDENTITY_')) delete clean[k];
     this.#env = { ...clean, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true' };
   }
 
