@@ -309,7 +309,8 @@ describe('no value in a core file', () => {
         child = await childOf(pid);
         await until('the child to exec sleep', () => commOf(child) === 'sleep');
         assert.equal(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8').trim(), '00000000', `${flags.join(' ')}: the secrets process dumps no memory`);
-        assert.equal(readFileSync(`/proc/${child}/coredump_filter`, 'utf8').trim(), ours, `${flags.join(' ')}: the child has the caller's filter`);
+        // Written into the child's /proc entry right after the spawn: wait for it.
+        await until("the child's filter", () => readFileSync(`/proc/${child}/coredump_filter`, 'utf8').trim() === ours);
       } finally {
         if (child > 0) killQuietly(child);
         killQuietly(pid);

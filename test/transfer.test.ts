@@ -263,6 +263,13 @@ describe('import and export in detail', () => {
     const parsed = Object.fromEntries(parseDotenv(out, 'export').map((e) => [e.key, e.value]));
     assert.deepEqual(parsed, Object.fromEntries(Object.entries(want).map(([k, v]) => [k.toUpperCase().replace(/[^A-Z0-9_]/g, '_'), v])));
     assertExit(await sb.run(['import', '-'], { input: 'NOT A LINE\n' }), 2, 'bad dotenv');
+    // An unquoted PEM body: its base64 lines hold "=", so they parse as KEY=VALUE with a bad KEY.
+    // The error names the line and never quotes it.
+    const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 secret-body-marker==';
+    const pem = await sb.run(['import', '-'], { input: `KEY=-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n` });
+    assertExit(pem, 2, 'a PEM body in dotenv');
+    assert.match(pem.stderr, /-:2: the text before "=" is not a variable name/);
+    for (const piece of ['MIIEvQ', 'secret-body-marker', body.slice(0, 60)]) assert.ok(!pem.stderr.includes(piece), `the error quotes no input (${piece})`);
     // A name scheduled for deletion stops the whole import (exit 4), nothing written.
     await sb.ok(['delete', 'app/prod/EMPTY', '--yes']);
     const before = readFileSync(sb.vault);

@@ -3,8 +3,8 @@
  * prctl(PR_SET_DUMPABLE), but on Linux a process may write its own coredump_filter: with 0,
  * a core file of this process holds registers and notes and no memory mapping, so no key or
  * value. The filter is inherited by children, so the program `exec` runs gets the user's own
- * filter back: it is put back for the moment of the spawn (which returns once the child has
- * exec'd) and cleared again after. Elsewhere (macOS, no /proc) this does nothing.
+ * filter written back into its /proc entry right after the spawn; this process never holds a
+ * non-zero filter. Elsewhere (macOS, no /proc) this does nothing.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 
@@ -37,22 +37,21 @@ export function excludeMemoryFromCoreDumps(): void {
   }
 }
 
-/** Runs `spawnChild` (a synchronous spawn) with the filter the user had, so the child's core files are its own. */
-export function withUserCoreDumpFilter<T>(spawnChild: () => T): T {
-  const start = original;
-  if (start === undefined) return spawnChild();
+/**
+ * Gives a child just spawned the filter the user had, so its core files are its own. This
+ * process keeps 0 throughout: the child runs with 0 for the instant before this write, which
+ * only costs it the memory of a core dumped in that instant.
+ */
+export function restoreCoreDumpFilter(pid: number | undefined): void {
+  if (original === undefined || pid === undefined) return;
   try {
-    swapFilter(start);
-  } catch {
-    return spawnChild();
-  }
-  try {
-    return spawnChild();
-  } finally {
+    const fd = openSync(`/proc/${pid}/coredump_filter`, 'r+');
     try {
-      swapFilter('0');
-    } catch {
-      // keeps the user's filter: no worse than before this process started
+      writeSync(fd, original, 0);
+    } finally {
+      closeSync(fd);
     }
+  } catch {
+    // the child already exited, or /proc is not ours to write: its cores hold no memory
   }
 }

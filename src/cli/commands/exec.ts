@@ -16,7 +16,7 @@ import { shellQuote } from '../../core/dotenv.js';
 import { SecretsError } from '../../core/errors.js';
 import { type Released, releaseSecrets } from '../../core/use-cases/release.js';
 import type { App } from '../app.js';
-import { withUserCoreDumpFilter } from '../core-dumps.js';
+import { restoreCoreDumpFilter } from '../core-dumps.js';
 import { Masker, maskedForms } from '../mask.js';
 import { collect, selectionSources, type SelectionFlags } from '../selection.js';
 
@@ -139,12 +139,11 @@ function run(app: App, command: readonly string[], env: Record<string, string>, 
     values = [...maskValues, ...maskValues.filter((v) => v.includes(0x0a)).map((v) => Buffer.from(v.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'))];
   }
   return new Promise((resolve, reject) => {
-    const child = withUserCoreDumpFilter(() =>
-      spawn(file, args, {
-        env,
-        stdio: values ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
-      }),
-    );
+    const child = spawn(file, args, {
+      env,
+      stdio: values ? ['inherit', 'pipe', viaPty ? 'inherit' : 'pipe'] : 'inherit',
+    });
+    restoreCoreDumpFilter(child.pid);
     const forward = (signal: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
       // Under `script`, signal the command itself: `script` would turn a signal into a hangup.
