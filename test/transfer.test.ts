@@ -268,7 +268,7 @@ describe('import and export in detail', () => {
     const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7 secret-body-marker==';
     const pem = await sb.run(['import', '-'], { input: `KEY=-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n` });
     assertExit(pem, 2, 'a PEM body in dotenv');
-    assert.match(pem.stderr, /-:2: the text before "=" is not a variable name/);
+    assert.match(pem.stderr, /\(stdin\):2: the text before "=" is not a variable name/);
     for (const piece of ['MIIEvQ', 'secret-body-marker', body.slice(0, 60)]) assert.ok(!pem.stderr.includes(piece), `the error quotes no input (${piece})`);
     // A name scheduled for deletion stops the whole import (exit 4), nothing written.
     await sb.ok(['delete', 'app/prod/EMPTY', '--yes']);
