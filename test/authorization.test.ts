@@ -700,7 +700,7 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
 
   // T14 and endorsement: admin changes keep history valid; removal leaves the removed key nothing.
 
-  test('endorsement: detaching the writer’s policy re-signs what they wrote; removing the writer keeps it under their name', () =>
+  test('endorsement: detaching the writer’s policy, or removing the writer, keeps what they wrote under their name', () =>
     withTeam({ bobPolicy: WRITER }, async (t) => {
       const v1 = marker();
       const v2 = marker();
@@ -709,12 +709,17 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       deepEqual(recs.filter(byBob(t)).map((r) => r.kind).sort(), ['head', 'secret', 'version'], 'bob wrote the version and the secret record');
       await assertVerifyPasses(t.sb);
 
-      // Detach: bob may no longer PutSecretValue, so what he wrote is endorsed by alice.
+      // Detach: bob may no longer PutSecretValue. What he wrote stays his, kept valid by the
+      // admin-signed list in his member record, and the secret's settings are held.
       await t.sb.ok(['policy', 'detach', 'bob-policy', 'bob', '--yes']);
       recs = recordsOf(t.sb.vault);
-      deepEqual(recs.filter(byBob(t)), [], 'nothing is left signed by bob');
-      const endorsed = recs.filter((r) => r.kind === 'version' && r['act'] === 'PutSecretValue' && r['secret'] === recs.find((s) => s.kind === 'secret' && s['name'] === DB)?.['id']);
-      ok(endorsed.length >= 1 && endorsed.every((r) => r['by'] === t.alice.id), 'bob’s version is now signed by alice');
+      const bobsNow = recs.filter(byBob(t)).filter((r) => r.kind !== 'head');
+      // (His version lost his data key in the same change, so alice re-sealed and signed it.)
+      deepEqual(bobsNow.map((r) => r.kind), ['secret'], 'bob’s secret record keeps its author');
+      const bobRec = find(recs, (r) => r.kind === 'member' && r['id'] === t.bob.identity.id, 'bob’s member record');
+      equal(bobRec['by'], t.alice.id);
+      deepEqual(bobRec['kept'], bobsNow.map((r) => r['sig']).sort(), 'alice’s record of bob lists exactly those signatures');
+      deepEqual(bobRec['held'], [recs.find((s) => s.kind === 'secret' && s['name'] === DB)?.['id']]);
       await assertVerifyPasses(t.sb);
       equal(await t.sb.ok(['get', DB]), v1.value);
       assertFails(await t.asBob(['get', DB]), 5, [...t.leaks, ...v1.encodings], /bob is not allowed secrets:GetSecretValue on app\/db/);
@@ -731,8 +736,8 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const bobMember = find(recs, (r) => r.kind === 'member' && r['id'] === t.bob.identity.id, 'bob’s member record');
       ok(typeof bobMember['removed'] === 'string' && bobMember['by'] === t.alice.id, 'bob’s member record is marked removed by alice');
       const stillBobs = recs.filter(byBob(t));
-      deepEqual(stillBobs.map((r) => r.kind), ['secret'], 'his secret record keeps its author (his versions were re-sealed without his key)');
-      deepEqual(bobMember['kept'], stillBobs.map((r) => r['sig']), 'and the removal keeps exactly those signatures');
+      deepEqual(stillBobs.map((r) => r.kind), ['secret', 'secret'], 'his secret records (app/api, and app/db from before) keep their author; his versions were re-sealed without his key');
+      deepEqual(bobMember['kept'], stillBobs.map((r) => r['sig']).sort(), 'and the removal keeps exactly those signatures');
       for (const v of recs.filter((r) => r.kind === 'version')) {
         ok(!Object.keys(v['keys'] as Record<string, string>).includes(t.bob.identity.id), 'no data key is left sealed to bob');
       }

@@ -227,10 +227,13 @@ describe('the protected list', () => {
       'JDK_JAVA_OPTIONS', 'CLASSPATH', 'GCONV_PATH', 'LOCPATH', 'MALLOC_CHECK_', 'GLIBC_TUNABLES', 'GIT_SSH_COMMAND', 'GIT_EXEC_PATH',
       'GIT_CONFIG_COUNT', 'SSH_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER', 'GIT_PAGER', 'LESSOPEN', 'XDG_CONFIG_HOME', 'SECRETS_VAULT',
       'SECRETS_IDENTITY_FILE', 'DOTNET_STARTUP_HOOKS', 'HTTPS_PROXY', 'SSLKEYLOGFILE', 'KUBECONFIG', 'AWS_CONFIG_FILE',
+      // Found by a review as a member would: prompts that run code, package indexes, editors.
+      'PS0', 'PROMPT', 'RPROMPT', 'PIP_INDEX_URL', 'UV_INDEX_URL', 'JAVA_HOME', 'KUBE_EDITOR', 'SUDO_EDITOR', 'VIMINIT', 'EXINIT', 'FCEDIT',
+      'GRADLE_USER_HOME', 'SBT_OPTS', 'CMAKE_C_COMPILER_LAUNCHER', 'CCACHE_PREFIX', 'GOENV', 'GOFLAGS', 'PGHOST', 'PGPASSFILE', 'MYSQL_HOST',
     ]) {
       assert.ok(protectedFamily(v) !== undefined, `${v} is protected`);
     }
-    for (const v of ['DATABASE_URL', 'API_KEY', 'DB_PASSWORD', 'STRIPE_KEY', 'APP_MODE', 'AWS_ACCESS_KEY_ID', 'REDIS_URL', 'PATH_PREFIX', 'HOMEPAGE_URL']) {
+    for (const v of ['DATABASE_URL', 'API_KEY', 'DB_PASSWORD', 'STRIPE_KEY', 'APP_MODE', 'AWS_ACCESS_KEY_ID', 'REDIS_URL', 'PATH_PREFIX', 'HOMEPAGE_URL', 'GOOGLE_API_KEY', 'PGPASSWORD', 'MYSQL_PASSWORD', 'KUBERNETES_TOKEN']) {
       assert.equal(protectedFamily(v), undefined, `${v} is an ordinary name`);
     }
   });

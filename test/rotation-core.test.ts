@@ -69,7 +69,7 @@ class ScriptedHandler implements RotationHandler {
 }
 
 function setup(): { deps: ReturnType<typeof fakeDeps>; ports: RotationPorts; handler: ScriptedHandler } {
-  const deps = { ...fakeDeps(), ids: { newId: () => randomUUID() } };
+  const deps = { ...fakeDeps(), ids: { newId: () => randomUUID(), secretId: () => randomUUID() } };
   const handler = new ScriptedHandler();
   const handlers: RotationHandlers = {
     check: () => undefined,

@@ -29,7 +29,7 @@ before(async () => {
     vault,
     clock,
     cipher: new SodiumValueCipher(),
-    ids: { newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` },
+    ids: { newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, secretId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` },
     tty: false,
     audit: new MemoryAudit(),
     identities: {

@@ -11,15 +11,16 @@ import { SecretsError } from '../core/errors.js';
 import { ROTATION_STEPS, type RotationProbe } from '../core/rotation.js';
 import type { RotationPorts } from '../core/use-cases/rotate.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
+import { secretIdFor } from '../crypto/digest.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
 import { FileVaultRepository } from '../store/file-vault.js';
+import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
-import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 
 /**
  * True only in the test build (dist/secrets-test-hooks.cjs, which scripts/bundle.mjs makes for
@@ -163,7 +164,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     identities: identityProvider,
     cipher: new SodiumValueCipher(),
     clock,
-    ids: { newId: () => randomUUID() },
+    ids: { newId: () => randomUUID(), secretId: secretIdFor },
     // secrets:Tty: a person at a terminal (stdin is where a person would type).
     tty: io.stdinIsTTY,
     paths,

@@ -205,14 +205,15 @@ export function authorize(
 const keptSets = new WeakMap<MemberRecord, ReadonlySet<string>>();
 
 /**
- * Whether `record` is history an admin kept when its writer was removed: signed by a removed
- * member whose (admin-signed) removal lists its signature. Such a record keeps its author and
- * stays valid; nothing the removed member's key signs later is on that list.
+ * Whether `record` is history an admin kept when its writer lost the permission it was written
+ * with (removal, or a narrower policy): its writer's (admin-signed) member record lists its
+ * signature. Such a record keeps its author and stays valid; nothing the writer's key signs
+ * later is on that list.
  */
 export function isKept(state: VaultState, record: { readonly by: string; readonly sig?: string }): boolean {
   if (record.sig === undefined) return false;
   const author = state.members.find((m) => m.id === record.by);
-  if (author?.removed === undefined || author.kept === undefined) return false;
+  if (author?.kept === undefined) return false;
   let set = keptSets.get(author);
   if (!set) {
     set = new Set(author.kept);
@@ -222,16 +223,19 @@ export function isKept(state: VaultState, record: { readonly by: string; readonl
 }
 
 /**
- * The removed member whose settings on this secret (rotation handler, tags) are on hold until
- * an admin confirms them, if any.
+ * The member whose settings on this secret (rotation handler, tags, description) are on hold
+ * until an admin confirms them, if any: they wrote its record last, then lost the permission.
  */
 export function heldBy(state: VaultState, secretId: string): MemberRecord | undefined {
-  return state.members.find((m) => m.removed !== undefined && m.held?.includes(secretId) === true);
+  return state.members.find((m) => m.held?.includes(secretId) === true);
 }
 
-/** Keys a held secret's tags decide: never trusted to allow, always trusted to deny. */
+/**
+ * Keys a held secret's own record decides (its tags and description, present or removed):
+ * never trusted to allow, always trusted to deny.
+ */
 function heldKey(key: string): boolean {
-  return key.startsWith('secrets:resourcetag/');
+  return key.startsWith('secrets:resourcetag/') || key === 'secrets:description';
 }
 
 /**
@@ -284,8 +288,8 @@ export function writeProblem(state: VaultState, record: SecretRecord | VersionRe
   if (isAdmin(signer)) return undefined;
   const act = record.act;
   const allowed = record.kind === 'version' ? VALUE_ACTIONS : METADATA_ACTIONS;
-  if (act === undefined || !allowed.has(act)) return `it names no action ${signer.name} could have written it with`;
-  if (!mayEver(state, signer, act, entry)) return `${signer.name} is not allowed secrets:${act} on ${entry.secret.name}`;
+  if (act === undefined || !allowed.has(act)) return isKept(state, record) ? undefined : `it names no action ${signer.name} could have written it with`;
+  if (!mayEver(state, signer, act, entry)) return isKept(state, record) ? undefined : `${signer.name} is not allowed secrets:${act} on ${entry.secret.name}`;
   return undefined;
 }
 

@@ -619,7 +619,7 @@ export function mergeVaults(base: VaultState | undefined, ours: VaultState, thei
   const current = new Set(members.filter((m) => m.removed === undefined).map((m) => m.id));
   const policies = mergePolicies(b?.policies ?? [], ours.policies, theirs.policies, conflicts);
   // A removal's kept history stays under its writer's name; the merge does not re-sign it.
-  const kept = new Set(members.flatMap((m) => (m.removed !== undefined ? (m.kept ?? []) : [])));
+  const kept = new Set(members.flatMap((m) => m.kept ?? []));
   const secrets = mergeSecrets(b?.secrets ?? [], ours.secrets, theirs.secrets, current, kept, mayResign, conflicts);
   return { state: { vault: ours.vault, members, policies, head: mergeHeads(ours.head, theirs.head), secrets }, conflicts };
 }

@@ -38,17 +38,22 @@ export interface MemberRecord extends Signed {
   /** Ids of the secrets a removed member could read when removed (to rotate them). */
   readonly exposed?: readonly string[];
   /**
-   * Signatures of the secret and version records a removed member had signed when removed. They
-   * stay valid under the removed member's name (history keeps its author, and no admin vouches
-   * for it); the list is admin-signed, so their key cannot add to it.
+   * Signatures of secret and version records this member signed that an admin change left
+   * without the permission they were written with (the member was removed, or a policy
+   * narrowed). They stay valid under the member's name: history keeps its author, and no admin
+   * vouches for it. The list is admin-signed, so the member's key cannot add to it.
    */
   readonly kept?: readonly string[];
   /**
-   * Ids of secrets whose record a removed member wrote: its rotation handler and tags are on
-   * hold (not run, not trusted by policy conditions) until an admin confirms them.
+   * Ids of secrets whose record this member wrote last before such a change: its rotation
+   * handler, tags and description are on hold (not run, not trusted by policy conditions)
+   * until an admin confirms them.
    */
   readonly held?: readonly string[];
 }
+
+/** Signatures one member record may keep valid (91 bytes each, well inside one line). */
+export const MAX_KEPT = 8_000;
 
 /**
  * A policy document, admin-signed. An identity policy has a `name` and is attached to members;

@@ -87,9 +87,15 @@ export interface Clock {
   now(): Date;
 }
 
-/** Random ids (UUIDs) for secrets and versions. */
+/** Ids: random UUIDs for versions, and a secret's id derived from its vault and name. */
 export interface IdSource {
   newId(): string;
+  /**
+   * The id a new secret called `name` gets in vault `vaultId`. Derived, so that a reader can
+   * check a secret record's name against its id: no writer can rename a secret into a scope
+   * of theirs (the id is bound into every version's encryption).
+   */
+  secretId(vaultId: string, name: string): string;
 }
 
 /** A platform credential store (OS keychain). Throws KEYCHAIN_UNAVAILABLE when unreachable. */

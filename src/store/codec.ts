@@ -14,6 +14,7 @@ import type {
   VaultRecord,
   VersionRecord,
 } from '../core/model.js';
+import { MAX_KEPT } from '../core/model.js';
 import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 import { checkPolicy, isPolicyName } from '../core/policy.js';
 import type { RotationConfig, RotationRandom } from '../core/rotation.js';
@@ -22,8 +23,6 @@ import type { RotationConfig, RotationRandom } from '../core/rotation.js';
 export const HEADER_LINE = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.';
 /** Upper bound for one record line: a 64 KiB value in base64 plus sealed keys for many readers. */
 export const MAX_LINE_BYTES = 1024 * 1024;
-/** Signatures a removed member's record may keep valid (91 bytes each, well inside one line). */
-export const MAX_KEPT = 8_000;
 /** Upper bound for a vault file we are willing to parse. */
 export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const LINE_PREFIX = '- ';
@@ -451,7 +450,6 @@ function toRecord(obj: Record<string, unknown>, line: number): VaultFileRecord {
       const kept = f.optSigList('kept', MAX_KEPT);
       const held = f.optStrList('held', 1_000_000);
       if (held?.some((x) => !ID.test(x))) throw f.fail('field "held" has an invalid secret id');
-      if ((kept !== undefined || held !== undefined) && removed === undefined) throw f.fail('only a removed member has "kept" or "held" records');
       record = {
         kind,
         id: memberId,

@@ -21,7 +21,7 @@ import type {
   VersionRecord,
 } from '../core/model.js';
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
-import { sha256Hex } from '../crypto/digest.js';
+import { isDerivedSecretId, secretIdFor, sha256Hex } from '../crypto/digest.js';
 import { fromBase64, toBase64 } from '../crypto/encoding.js';
 import { fingerprint, readIndexKey } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
@@ -668,7 +668,9 @@ export class FileVaultRepository implements VaultRepository {
     for (const r of records) {
       await this.#verifyOne(r, state.vault.id, members, this.#lines.get(r));
       const entry = byId.get(r.kind === 'secret' ? r.id : r.secret);
-      const problem = entry ? writeProblem(state, r, entry) : 'it belongs to no secret';
+      // A derived id names its secret: a record that carries another name was renamed.
+      const renamed = r.kind === 'secret' && isDerivedSecretId(r.id) && r.id !== secretIdFor(state.vault.id, r.name);
+      const problem = renamed ? `its name does not match its id ${r.id}: a secret cannot be renamed` : entry ? writeProblem(state, r, entry) : 'it belongs to no secret';
       if (problem !== undefined) {
         throw integrity(
           `${r.kind} record at line ${this.#lines.get(r) ?? '?'} (${entry?.secret.name ?? '?'}) is not authorized: ${problem}`,

@@ -127,7 +127,7 @@ export function fakeDeps(): CoreDeps & { vault: MemoryVault; clock: FakeClock; a
     identities: fakeIdentities,
     cipher: fakeCipher,
     clock: new FakeClock(),
-    ids: { newId: () => `id-${String(++n).padStart(6, '0')}` },
+    ids: { newId: () => `id-${String(++n).padStart(6, '0')}`, secretId: () => `id-${String(++n).padStart(6, '0')}` },
     tty: false,
     audit: new MemoryAudit(),
   };

@@ -14,7 +14,7 @@ function heldLines(held: readonly HeldSecret[]): string {
     .map((h) => {
       const tags = Object.entries(h.Tags).map(([k, v]) => `${k}=${v}`);
       const what = [...(h.Handler !== undefined ? [`rotation handler ${h.Handler}`] : []), ...(tags.length > 0 ? [`tags ${tags.join(', ')}`] : [])];
-      return `  ${h.Secret}: ${what.join('; ') || 'no settings'}\n`;
+      return `  ${h.Secret}: ${what.join('; ') || 'no handler, no tags'}\n`;
     })
     .join('');
 }
@@ -68,7 +68,7 @@ export function register(program: Command, app: App): void {
         r.Held.length === 0
           ? ''
           : formatWarning(
-              `${r.Name} left settings that run code or decide access on ${r.Held.length} secret(s); they are on hold (not run, not trusted by policy conditions) until an admin confirms them with \`secrets member confirm ${r.Name} [SECRET...]\`:`,
+              `${r.Name} wrote the last record of ${r.Held.length} secret(s); its rotation handler, tags and description are on hold (not run, not trusted by policy conditions) until an admin confirms them with \`secrets member confirm ${r.Name} [SECRET...]\`:`,
             ) + heldLines(r.Held);
       const confirmed = r.Confirmed.length === 0 ? '' : `Re-signed as you: ${r.Confirmed.join(', ')}.\n`;
       app.emit({
@@ -103,7 +103,7 @@ export function register(program: Command, app: App): void {
         m.Role,
         m.Status === 'removed'
           ? `removed ${m.Removed ?? ''}${m.Exposed ? ` (could read: ${m.Exposed.join(', ') || 'nothing'})` : ''}${m.Held ? ` (on hold: ${m.Held.map((h) => h.Secret).join(', ')})` : ''}`
-          : m.Policies.join(', ') || '-',
+          : `${m.Policies.join(', ') || '-'}${m.Held ? ` (on hold: ${m.Held.map((h) => h.Secret).join(', ')})` : ''}`,
       ]);
       app.emit({ stdout: formatTable(['NAME', 'ID', 'ROLE', opts.removed ? 'POLICIES / STATUS' : 'POLICIES'], rows, [1]) });
     });

@@ -1,12 +1,12 @@
 /**
  * Keeping the vault's cryptography in step with its policy after an admin change:
  * `reseal` gives each version's data key to exactly the members allowed to read the secret,
- * `endorse` re-signs (with the admin's key) records whose writers lost the permission they
- * wrote them with, so that history stays valid under the new policy.
+ * `endorse` keeps valid, under their writer's name, the records whose writers lost the
+ * permission they wrote them with, and holds those secrets' settings until an admin confirms.
  */
 import { readersOf, writeProblem } from '../access.js';
 import { SecretsError } from '../errors.js';
-import type { SecretEntry, VaultState, VersionRecord } from '../model.js';
+import { MAX_KEPT, type SecretEntry, type VaultState, type VersionRecord } from '../model.js';
 import type { Identity } from '../ports.js';
 import { type CoreDeps, unsign } from './deps.js';
 
@@ -36,6 +36,24 @@ export function drift(state: VaultState): { entry: SecretEntry; version: Version
   return out;
 }
 
+/**
+ * Refuses to share the data key of a version whose ciphertext does not open where it stands.
+ * Its encryption binds the vault, secret and version ids; a member who copied another secret's
+ * version into one they may read would otherwise be handed its key by the next re-seal.
+ */
+async function assertInPlace(deps: CoreDeps, state: VaultState, entry: SecretEntry, version: VersionRecord, identity: Identity): Promise<void> {
+  try {
+    (await deps.cipher.open(version, state.vault.id, identity)).wipe();
+  } catch (err) {
+    if (!(err instanceof SecretsError) || (err.code !== 'DECRYPTION_FAILED' && err.code !== 'INTEGRITY')) throw err;
+    throw new SecretsError(
+      'INTEGRITY',
+      `version ${version.id} of ${entry.secret.name} does not decrypt where it stands (it was moved from another secret or vault), so its key is shared with no one`,
+      'restore the vault from git or a backup; `secrets verify` lists who signed it',
+    );
+  }
+}
+
 /** Shares or withdraws data keys so each version is sealed to exactly its allowed readers. */
 export async function reseal(
   deps: CoreDeps,
@@ -60,6 +78,7 @@ export async function reseal(
       if (!version.keys.has(identity.id)) {
         unshared.add(entry.secret.name);
       } else {
+        await assertInPlace(deps, state, entry, version, identity);
         const readers = missing.map((id) => deps.cipher.memberIdentity(members.get(id) as { id: string; enc: string; sign: string }));
         for (const [id, key] of await deps.cipher.shareKey(version, state.vault.id, identity, readers)) keys.set(id, key);
       }
@@ -85,15 +104,39 @@ export async function assertAllAuthorized(deps: CoreDeps, state: VaultState): Pr
   }
 }
 
-/** Marks for re-signing every secret and version record that `next` would no longer accept. */
+/**
+ * Keeps valid every secret and version record that `next` would no longer accept because its
+ * writer lost the permission (a narrower policy, a removal): the record keeps its author, its
+ * signature goes on the writer's admin-signed `kept` list, and the secret's settings go on hold
+ * (`held`) until an admin confirms them. The admin vouches for none of it.
+ */
 export function endorse(next: VaultState): VaultState {
-  let touched = false;
-  const secrets = next.secrets.map((entry) => {
-    const secret = writeProblem(next, entry.secret, entry) === undefined ? entry.secret : unsign(entry.secret);
-    const versions = entry.versions.map((v) => (writeProblem(next, v, entry) === undefined ? v : unsign(v)));
-    if (secret === entry.secret && versions.every((v, i) => v === entry.versions[i])) return entry;
-    touched = true;
-    return { secret, versions };
+  const kept = new Map<string, Set<string>>();
+  const held = new Map<string, Set<string>>();
+  const add = (map: Map<string, Set<string>>, id: string, value: string): void => {
+    map.set(id, (map.get(id) ?? new Set()).add(value));
+  };
+  for (const entry of next.secrets) {
+    for (const r of [entry.secret, ...entry.versions]) {
+      if (r.sig === undefined || writeProblem(next, r, entry) === undefined) continue;
+      add(kept, r.by, r.sig);
+      if (r.kind === 'secret') add(held, r.by, entry.secret.id);
+    }
+  }
+  if (kept.size === 0) return next;
+  const members = next.members.map((m) => {
+    const k = kept.get(m.id);
+    if (!k) return m;
+    const allKept = [...new Set([...(m.kept ?? []), ...k])].sort();
+    if (allKept.length > MAX_KEPT) {
+      throw new SecretsError(
+        'LIMIT_EXCEEDED',
+        `this change would leave ${allKept.length} records of ${m.name} without the permission they were written with, more than can be kept under their name`,
+        'change the policy in smaller steps, or have the records rewritten (`secrets put`) first',
+      );
+    }
+    const allHeld = [...new Set([...(m.held ?? []), ...(held.get(m.id) ?? [])])].sort();
+    return unsign({ ...m, kept: allKept, ...(allHeld.length > 0 ? { held: allHeld } : {}) });
   });
-  return touched ? { ...next, secrets } : next;
+  return { ...next, members };
 }

@@ -10,7 +10,7 @@
  * resumes with the same version (the PENDING one), as AWS retries with the same token. A `put`
  * while a rotation runs abandons it (put removes PENDING; finishSecret then refuses).
  */
-import { handlerActs, heldBy } from '../access.js';
+import { decide, handlerActs, heldBy } from '../access.js';
 import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState } from '../model.js';
@@ -118,6 +118,8 @@ export async function configureRotation(
       if (rotation.master !== undefined && !state.secrets.some((e) => e.secret.name === rotation.master)) {
         throw new SecretsError('NOT_FOUND', `master secret ${rotation.master} not found`, 'create it first: `secrets create NAME --value-stdin`');
       }
+      // Whoever names a master secret must be allowed to read it: the rotation will use it.
+      if (rotation.master !== undefined) check(deps, state, identity.id, 'GetSecretValue', findLiveEntry(state, rotation.master), { versionStages: [CURRENT] });
       const secret = unsign({ ...entry.secret, rotation, changed: now, act: 'RotateSecret' });
       return { state: withEntry(state, { ...entry, secret }), result: rotation };
     }),
@@ -189,9 +191,23 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
     if (holder !== undefined) {
       throw new SecretsError(
         'DENIED',
-        `the rotation settings of ${name} (handler ${config.handler}) were left by ${holder.name}, since removed from the vault, and are on hold`,
+        `the rotation settings of ${name} (handler ${config.handler}) were left by ${holder.name}, ${holder.removed !== undefined ? 'since removed from the vault' : 'who has since lost the permission to write them'}, and are on hold`,
         `an admin checks them (\`secrets describe ${name}\`), then confirms: \`secrets member confirm ${holder.name} ${name}\``,
       );
+    }
+    // A master secret is used with the authority of whoever wrote this configuration: they must
+    // be allowed to read it, or a member could send it to a host of their choosing.
+    if (config.master !== undefined) {
+      const master = state.secrets.find((e) => e.secret.name === config.master);
+      const writer = state.members.find((m) => m.id === entry.secret.by);
+      const env = { now: deps.clock.now(), tty: deps.tty };
+      if (master !== undefined && (writer === undefined || decide(state, writer, 'GetSecretValue', master, { versionStages: [CURRENT] }, env).decision !== 'allowed')) {
+        throw new SecretsError(
+          'DENIED',
+          `the rotation of ${name} uses the master secret ${config.master}, which ${writer?.name ?? entry.secret.by} (who last wrote ${name}'s settings) may not read`,
+          `someone who may read ${config.master} configures it again: \`secrets rotate ${name} --master-secret ${config.master} --no-rotate-now\``,
+        );
+      }
     }
     // Which program runs is this machine's choice (a handler the vault names may be refused here).
     try {

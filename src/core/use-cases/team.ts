@@ -18,7 +18,7 @@ import {
 } from '../access.js';
 import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
-import type { MemberRecord, PolicyRecord, VaultState } from '../model.js';
+import { MAX_KEPT, type MemberRecord, type PolicyRecord, type VaultState } from '../model.js';
 import { assertMemberName } from '../names.js';
 import { ACTIONS, checkPolicy, isPolicyName, type PolicyIssue, type PolicyKind } from '../policy.js';
 import type { Identity, PublicIdentity } from '../ports.js';
@@ -226,12 +226,11 @@ export async function removeMember(
       }
       const exposedIds = [...new Set([...readableBy(state, target), ...(target.exposed ?? [])])].sort();
       const theirs = state.secrets.flatMap((e) => [e.secret, ...e.versions]).filter((r) => r.by === target.id && r.sig !== undefined);
-      const kept = [...new Set(theirs.map((r) => r.sig as string))].sort();
-      const held = state.secrets
-        .filter((e) => e.secret.by === target.id && ((e.secret.rotation !== undefined && handlerActs(e.secret.rotation.handler)) || e.secret.tags.size > 0))
-        .map((e) => e.secret.id)
-        .sort();
-      if (kept.length * 91 + exposedIds.length * 39 > MAX_LIST_BYTES) {
+      const kept = [...new Set([...(target.kept ?? []), ...theirs.map((r) => r.sig as string)])].sort();
+      // Every secret whose record they wrote last: what they set there, or took away (a tag a
+      // Deny read), is not trusted until confirmed.
+      const held = [...new Set([...(target.held ?? []), ...state.secrets.filter((e) => e.secret.by === target.id).map((e) => e.secret.id)])].sort();
+      if (kept.length > MAX_KEPT || kept.length * 91 + exposedIds.length * 39 > MAX_LIST_BYTES) {
         throw new SecretsError(
           'LIMIT_EXCEEDED',
           `${target.name} signed ${kept.length} records, more than a removal can keep under their name`,
@@ -310,19 +309,21 @@ export async function confirmHeld(
 
 /**
  * Drops kept signatures that no record carries any more (a version re-sealed or pruned, a
- * secret rewritten by someone else), so removed members' lists only shrink.
+ * secret rewritten by someone else) and holds on secrets that are gone, so the lists only
+ * shrink.
  */
 function pruneKept(state: VaultState): VaultState {
-  if (!state.members.some((m) => m.kept !== undefined)) return state;
+  if (!state.members.some((m) => m.kept !== undefined || m.held !== undefined)) return state;
   const sigs = new Set(state.secrets.flatMap((e) => [e.secret.sig, ...e.versions.map((v) => v.sig)]));
+  const ids = new Set(state.secrets.map((e) => e.secret.id));
   let touched = false;
   const members = state.members.map((m) => {
-    if (m.kept === undefined) return m;
-    const kept = m.kept.filter((sig) => sigs.has(sig));
-    if (kept.length === m.kept.length) return m;
+    const kept = m.kept?.filter((sig) => sigs.has(sig));
+    const held = m.held?.filter((id) => ids.has(id));
+    if (kept?.length === m.kept?.length && held?.length === m.held?.length) return m;
     touched = true;
-    const { kept: _old, ...rest } = m;
-    return unsign({ ...rest, ...(kept.length > 0 ? { kept } : {}) });
+    const { kept: _k, held: _h, ...rest } = m;
+    return unsign({ ...rest, ...(kept !== undefined && kept.length > 0 ? { kept } : {}), ...(held !== undefined && held.length > 0 ? { held } : {}) });
   });
   return touched ? { ...state, members } : state;
 }

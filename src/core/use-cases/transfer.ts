@@ -80,7 +80,7 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
         const now = deps.clock.now().toISOString();
         const secret: SecretRecord = {
           kind: 'secret',
-          id: deps.ids.newId(),
+          id: deps.ids.secretId(state.vault.id, item.name),
           name: item.name,
           tags: new Map(),
           stages: new Map(),

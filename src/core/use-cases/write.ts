@@ -139,7 +139,7 @@ export async function createSecret(
       const now = deps.clock.now().toISOString();
       const secret: SecretRecord = {
         kind: 'secret',
-        id: deps.ids.newId(),
+        id: deps.ids.secretId(state.vault.id, input.name),
         name: input.name,
         ...(input.description !== undefined ? { description: input.description } : {}),
         tags: new Map(input.tags),

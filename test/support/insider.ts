@@ -1,0 +1,110 @@
+/**
+ * Test support for attacks by members: people sharing one vault file (each with their own HOME
+ * and SECRETS_IDENTITY_KEY), and a modified client that signs whatever records it likes with a
+ * member's key, as an insider holding that key could.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Identity } from '../../src/core/ports.js';
+import { toBase64 } from '../../src/crypto/encoding.js';
+import { decodeKey, identityFromSeed } from '../../src/crypto/identity.js';
+import { signRecord } from '../../src/crypto/sign.js';
+import { canonicalJson } from '../../src/store/codec.js';
+import { type CliResult, type RunOptions, sandbox, type Sandbox } from './cli.js';
+
+/** A vault record as JSON. */
+export type Rec = Record<string, unknown> & { kind: string; by?: string; ctr?: number; sig?: string };
+
+/** One person at the shared vault. */
+export interface Person {
+  readonly name: string;
+  readonly key: string;
+  readonly sb: Sandbox;
+  readonly identity: Identity;
+  run(args: readonly string[], opts?: RunOptions): Promise<CliResult>;
+  ok(args: readonly string[], opts?: RunOptions): Promise<string>;
+}
+
+/** A failed run, explained. */
+export function explain(what: string, r: CliResult): string {
+  return `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** A person with a fresh identity key (or `key`), at `vault`. */
+export async function person(name: string, vault: string, key = `SECRETS-KEY-1${randomBytes(32).toString('base64url')}`): Promise<Person> {
+  const sb = sandbox({ SECRETS_IDENTITY_KEY: key, SECRETS_VAULT: vault });
+  const identity = await identityFromSeed(decodeKey(key, 'test'));
+  const run = (args: readonly string[], opts?: RunOptions): Promise<CliResult> => sb.run(args, opts);
+  return {
+    name,
+    key,
+    sb,
+    identity,
+    run,
+    async ok(args, opts) {
+      const r = await run(args, opts);
+      assert.equal(r.code, 0, explain(`${name}: secrets ${args.join(' ')}`, r));
+      return r.stdout;
+    },
+  };
+}
+
+/** The vault file's records, in order, after its header line. */
+export function readRecords(path: string): { header: string; recs: Rec[] } {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.pop();
+  const [header, ...rest] = lines;
+  return { header: header ?? '', recs: rest.map((l) => JSON.parse(l.slice(2)) as Rec) };
+}
+
+/** The record of secret `name`. */
+export function secretRecord(path: string, name: string): Rec {
+  const r = readRecords(path).recs.find((x) => x.kind === 'secret' && x['name'] === name);
+  assert.ok(r, `no secret ${name}`);
+  return r;
+}
+
+/** Signs `rec` as `signer` (by and ctr as they are). */
+export async function sign(rec: Rec, signer: Identity, vaultId: string): Promise<void> {
+  delete rec.sig;
+  rec.sig = toBase64(await signRecord(signer, vaultId, canonicalJson(rec as Parameters<typeof canonicalJson>[0])));
+}
+
+/**
+ * A modified client: lets `edit` change records, signs each changed one as `writer` with a new
+ * counter (unless `resign` is false: records signed elsewhere), and signs a new head as `writer`
+ * over the result, as the real client would.
+ */
+export async function forge(path: string, writer: Identity, edit: (recs: Rec[]) => Rec[], resign = true): Promise<void> {
+  const { header, recs } = readRecords(path);
+  const vaultId = recs.find((r) => r.kind === 'vault')?.['id'] as string;
+  const head = recs.find((r) => r.kind === 'head') as Rec;
+  const ctrs = { ...(head['ctrs'] as Record<string, number>) };
+  const ctr = (ctrs[writer.id] ?? 0) + 1;
+  const before = new Map(recs.map((r) => [r, canonicalJson(r as Parameters<typeof canonicalJson>[0])]));
+  const next = edit(recs);
+  for (const r of next) {
+    if (!resign || r.kind === 'head' || before.get(r) === canonicalJson(r as Parameters<typeof canonicalJson>[0])) continue;
+    r.by = writer.id;
+    r.ctr = ctr;
+    await sign(r, writer, vaultId);
+  }
+  const digest = createHash('sha256');
+  for (const r of next) if (r.kind !== 'head') digest.update(`- ${canonicalJson(r as Parameters<typeof canonicalJson>[0])}\n`);
+  ctrs[writer.id] = ctr;
+  const newHead: Rec = { ...head, ctrs, digest: digest.digest('hex'), by: writer.id, ctr };
+  delete newHead['audit'];
+  await sign(newHead, writer, vaultId);
+  const out = next.map((r) => (r.kind === 'head' ? newHead : r));
+  writeFileSync(path, `${header}\n${out.map((r) => `- ${canonicalJson(r as Parameters<typeof canonicalJson>[0])}\n`).join('')}`);
+}
+
+/** Writes a policy document (JSON) into `dir` and returns its path. */
+export function policyFile(dir: string, name: string, doc: unknown): string {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(doc));
+  return path;
+}
+
