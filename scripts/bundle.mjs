@@ -7,11 +7,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// Two builds of the same code: the shipped one, whose test hooks (a fixed clock, fault
-// injection) are compiled out, and one for the test suites with them in. package.json ships
-// only the first.
-for (const [outfile, hooks] of [['dist/secrets.cjs', false], ['dist/secrets-test-hooks.cjs', true]]) await build({
-  entryPoints: [join(root, 'dist/src/cli/entry.js')],
+// Two builds of the CLI: the shipped one, whose test hooks (a fixed clock, fault injection) are
+// compiled out, and one for the test suites with them in. package.json ships only the first.
+// A third, dist/index.cjs, is the library for CommonJS callers (`require('secrets')`, package.json
+// "exports" "require"): the same entry as the ES module one, src/index.ts, without test hooks.
+for (const [entry, outfile, hooks] of [
+  ['dist/src/cli/entry.js', 'dist/secrets.cjs', false],
+  ['dist/src/cli/entry.js', 'dist/secrets-test-hooks.cjs', true],
+  ['dist/src/index.js', 'dist/index.cjs', false],
+]) await build({
+  entryPoints: [join(root, entry)],
   outfile: join(root, outfile),
   bundle: true,
   format: 'cjs',

@@ -1,0 +1,69 @@
+// The library as a server uses it: `require('secrets')` from CommonJS (package.json "exports"
+// "require" → dist/index.cjs), and the event loop while values are read.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { initialisedSandbox, marker, ROOT, type Sandbox } from './support/cli.js';
+
+const SECRETS = 2000;
+
+describe('the library in a Node process', () => {
+  let sb: Sandbox;
+  const value = marker().value;
+  before(async () => {
+    sb = await initialisedSandbox();
+    await sb.ok(['create', 'lib/one', '--value-stdin'], { input: value });
+    const many: Record<string, string> = {};
+    for (let i = 0; i < SECRETS; i++) many[`K${i}`] = `value ${i} ${'x'.repeat(200)}`;
+    const file = join(sb.home, 'many.json');
+    writeFileSync(file, JSON.stringify(many));
+    await sb.ok(['import', file, '--format', 'json', '--prefix', 'big/'], { timeoutMs: 120_000 });
+  });
+  after(() => sb?.cleanup());
+
+  /** Runs `code` in a child Node (CommonJS or ES module) in the package's directory, so `secrets` resolves to this package. */
+  const node = (code: string, type: 'commonjs' | 'module'): { status: number | null; stdout: string; stderr: string } =>
+    spawnSync(process.execPath, [`--input-type=${type}`, '-e', code], { cwd: ROOT, env: { ...sb.env, SECRETS_VAULT: sb.vault }, encoding: 'utf8', timeout: 60_000 });
+
+  it('require("secrets") from CommonJS: SecretsClient reads a value; errors are SecretsError with a code', () => {
+    const r = node(
+      `const { SecretsClient, SecretsError } = require('secrets');
+      (async () => {
+        const c = new SecretsClient();
+        const v = await c.getSecretValue({ SecretId: 'lib/one' });
+        let code;
+        try { await c.getSecretValue({ SecretId: 'lib/missing' }); } catch (e) { code = (e instanceof SecretsError) + ':' + e.code; }
+        process.stdout.write(JSON.stringify({ value: v.SecretString, stages: v.VersionStages, code }));
+      })();`,
+      'commonjs',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { value, stages: ['CURRENT'], code: 'true:NOT_FOUND' });
+  });
+
+  // Every file operation on getSecretValue's path is synchronous today (the vault's read, the
+  // read index, the trust state, the audit append and its fsync), so a server's event loop does
+  // not turn at all while a read runs: a 1 ms interval does not fire once during 20 reads of a
+  // vault of 2,000 secrets. Pinned as a todo until the read path is asynchronous.
+  it('the event loop keeps turning while getSecretValue reads a large vault', { todo: 'the read path does synchronous file I/O' }, () => {
+    const r = node(
+      `import { SecretsClient } from 'secrets';
+      const c = new SecretsClient({ cache: false });
+      await c.getSecretValue({ SecretId: 'big/K1' });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const t0 = performance.now();
+      for (let i = 0; i < 20; i++) await c.getSecretValue({ SecretId: 'big/K' + (i * 97) });
+      const ms = performance.now() - t0;
+      clearInterval(timer);
+      process.stdout.write(JSON.stringify({ ticks, ms }));`,
+      'module',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const { ticks, ms } = JSON.parse(r.stdout) as { ticks: number; ms: number };
+    // At least one tick per 10 ms of reading: the loop is never held for long.
+    assert.ok(ticks >= Math.floor(ms / 10), `${ticks} interval ticks during ${ms.toFixed(0)} ms of reads`);
+  });
+});
