@@ -275,7 +275,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a rotate -d 'rotate
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a handler -d 'allow rotation handlers on this machine: the vault names a handler, only this m…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a exec -d 'run a command with secrets in its environment: secrets exec --secret prod/db --…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a env -d 'print the selected secrets as dotenv, shell exports, a docker env-file, JSON or…'
-complete -c secrets -n '__secrets_needs_subcommand secrets' -a inject -d 'render a template: each {{ secret://NAME[#FIELD][?stage=…] }} becomes the value'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a inject -d 'render a template: each {{ secret://NAME[#FIELD][?stage=…] }} becomes the value…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a import -d 'create or update many secrets from a dotenv file, a JSON object, or AWS get-sec…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a export -d 'print the CURRENT value of every secret as dotenv, or as AWS get-secret-value J…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a random -d 'print a random password'

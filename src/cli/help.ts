@@ -38,7 +38,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'handler list': ['secrets handler list', 'secrets handler list --json'],
   exec: ['secrets exec -- npm start          # variables from ./secrets.env', 'secrets exec --secret prod/db --pristine --strict -- ./migrate', 'secrets exec --prefix prod/app/ -- env'],
   env: ['eval "$(secrets env --format shell --prefix prod/app/)"', 'secrets env --secret prod/db --format docker > .env.docker'],
-  inject: ['secrets inject -i config.tmpl -o config.yaml', 'secrets inject -i nginx.conf.tmpl > /etc/nginx/conf.d/app.conf'],
+  inject: [
+    'secrets inject -i config.tmpl -o config.yaml   # password: {{ secret://prod/db#password | yaml }}',
+    'secrets inject -i nginx.conf.tmpl > /etc/nginx/conf.d/app.conf',
+    "echo 'DB_PASSWORD={{ secret://prod/db#password | shell }}' | secrets inject -o db.env   # the template from stdin",
+  ],
   import: ['secrets import --format dotenv --prefix prod/app/ .env', 'aws secretsmanager batch-get-secret-value ... | secrets import --format aws -'],
   export: ['secrets export --format dotenv --filter name=prod/app/ --yes > app.env', 'secrets export --format json --yes > backup.json'],
   random: ['secrets random', 'secrets random --length 24 --exclude-punctuation'],
