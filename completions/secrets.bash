@@ -37,8 +37,8 @@ _secrets_spec() {
     'exec') subs='' opts='--env-file= --secret= --prefix= --pristine --strict --mask --no-mask --shell -h --help --vault= --identity-file= --audit= --no-color' args='command...' ;;
     'env') subs='' opts='--env-file= --secret= --prefix= --strict --format= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'inject') subs='' opts='-i= --in= -o= --out= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'import') subs='' opts='--format= --prefix= --json -h --help --vault= --identity-file= --audit= --no-color' args='file' ;;
-    'export') subs='' opts='--format= --filter= --yes -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'import') subs='' opts='--format= --prefix= --passphrase-file= --json -h --help --vault= --identity-file= --audit= --no-color' args='file' ;;
+    'export') subs='' opts='--format= --filter= --to= --passphrase-file= --passphrase --yes -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'random') subs='' opts='--json --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity') subs='show new help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity show') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
@@ -78,15 +78,15 @@ _secrets_spec() {
 # _secrets_value_kind PATH OPTION: sets kind, what the value of OPTION is under the command PATH.
 _secrets_value_kind() {
   case "$1 $2" in
-    'create --from-file'|'put --from-file'|'update --from-file'|'exec --env-file'|'env --env-file'|'inject -i'|'inject --in'|'inject -o'|'inject --out'|'identity new --out'|'policy put -f'|'policy put --file'|'policy validate -f'|'policy validate --file'|*' --vault'|*' --identity-file') kind='file' ;;
+    'create --from-file'|'put --from-file'|'update --from-file'|'exec --env-file'|'env --env-file'|'inject -i'|'inject --in'|'inject -o'|'inject --out'|'import --passphrase-file'|'export --passphrase-file'|'identity new --out'|'policy put -f'|'policy put --file'|'policy validate -f'|'policy validate --file'|*' --vault'|*' --identity-file') kind='file' ;;
     'get --version-stage'|'put --version-stage') kind='words:CURRENT,PREVIOUS,PENDING' ;;
     'rotate --handler') kind='handler' ;;
     'rotate --strategy') kind='words:single-user,alternating-users' ;;
     'rotate --master-secret'|'exec --secret'|'env --secret'|'policy put --secret'|'policy get --secret'|'policy delete --secret'|'policy simulate --secret'|'audit --secret') kind='secret' ;;
     'rotate --exposed-to'|'policy simulate --member'|'audit --principal') kind='member' ;;
     'env --format') kind='words:dotenv,shell,docker,json,yaml' ;;
-    'import --format') kind='words:dotenv,json,aws' ;;
-    'export --format') kind='words:dotenv,json' ;;
+    'import --format') kind='words:dotenv,json,aws,backup' ;;
+    'export --format') kind='words:dotenv,json,backup' ;;
     'member add --role') kind='words:admin,member' ;;
     'policy validate --type') kind='words:identity,resource' ;;
     'audit --outcome') kind='words:success,denied,error' ;;

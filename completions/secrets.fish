@@ -178,9 +178,9 @@ function __secrets_spec_value_options
         case 'secrets inject'
             printf '%s\n' -i --in -o --out --vault --identity-file --audit
         case 'secrets import'
-            printf '%s\n' --format --prefix --vault --identity-file --audit
+            printf '%s\n' --format --prefix --passphrase-file --vault --identity-file --audit
         case 'secrets export'
-            printf '%s\n' --format --filter --vault --identity-file --audit
+            printf '%s\n' --format --filter --to --passphrase-file --vault --identity-file --audit
         case 'secrets random'
             printf '%s\n' --length --exclude-characters --vault --identity-file --audit
         case 'secrets identity'
@@ -277,7 +277,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a exec -d 'run a co
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a env -d 'print the selected secrets as dotenv, shell exports, a docker env-file, JSON or…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a inject -d 'render a template: each {{ secret://NAME[#FIELD][?stage=…] }} becomes the value…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a import -d 'create or update many secrets from a dotenv file, a JSON object, or AWS get-sec…'
-complete -c secrets -n '__secrets_needs_subcommand secrets' -a export -d 'print the CURRENT value of every secret as dotenv, or as AWS get-secret-value J…'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a export -d 'print the CURRENT value of every secret as dotenv or AWS get-secret-value JSON'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a random -d 'print a random password'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a identity -d 'this machine\'s identity, and new identities for CI runners and other machines'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a member -d 'the members of this vault: who can read and write what'
@@ -419,12 +419,16 @@ complete -c secrets -n '__secrets_in secrets env' -l strict -d 'fail if any refe
 complete -c secrets -n '__secrets_in secrets env' -l format -x -a 'dotenv shell docker json yaml' -d 'dotenv, shell, docker, json, yaml'
 complete -c secrets -n '__secrets_in secrets inject' -s i -l in -r -F -d 'the template file'
 complete -c secrets -n '__secrets_in secrets inject' -s o -l out -r -F -d 'write here instead of stdout'
-complete -c secrets -n '__secrets_in secrets import' -l format -x -a 'dotenv json aws' -d 'dotenv, json or aws'
+complete -c secrets -n '__secrets_in secrets import' -l format -x -a 'dotenv json aws backup' -d 'dotenv, json, aws, or backup'
 complete -c secrets -n '__secrets_in secrets import' -l prefix -x -d 'prepended to every name'
+complete -c secrets -n '__secrets_in secrets import' -l passphrase-file -r -F -d 'backup: the passphrase is the first line of this file'
 complete -c secrets -n '__secrets_in secrets import' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets import' -F -d 'the input'
-complete -c secrets -n '__secrets_in secrets export' -l format -x -a 'dotenv json' -d 'dotenv or json'
+complete -c secrets -n '__secrets_in secrets export' -l format -x -a 'dotenv json backup' -d 'dotenv, json, or backup'
 complete -c secrets -n '__secrets_in secrets export' -l filter -x -d 'as `list --filter`'
+complete -c secrets -n '__secrets_in secrets export' -l to -x -d 'backup: encrypt to this public identity'
+complete -c secrets -n '__secrets_in secrets export' -l passphrase-file -r -F -d 'backup: encrypt to the passphrase on the first line of this file'
+complete -c secrets -n '__secrets_in secrets export' -l passphrase -d 'backup: encrypt to a passphrase asked on the terminal'
 complete -c secrets -n '__secrets_in secrets export' -l yes -d 'do not ask for confirmation'
 complete -c secrets -n '__secrets_in secrets random' -l json -d 'print {RandomPassword}'
 complete -c secrets -n '__secrets_in secrets random' -l length -x -d 'password length'
