@@ -51,13 +51,13 @@ _secrets_spec() {
     'member list') subs='' opts='--removed --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'member help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:add,remove,confirm,list' ;;
     'policy') subs='put get list delete attach detach validate simulate help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'policy put') subs='' opts='-f= --file= --secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
+    'policy put') subs='' opts='-f= --file= --secret= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy get') subs='' opts='--secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy list') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy delete') subs='' opts='--secret= --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy attach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
     'policy detach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
-    'policy validate') subs='' opts='-f= --file= --type= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'policy validate') subs='' opts='-f= --file= --type= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy simulate') subs='' opts='--member= --action= --secret= --context= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:put,get,list,delete,attach,detach,validate,simulate' ;;
     'verify') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
