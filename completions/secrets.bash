@@ -37,8 +37,8 @@ _secrets_spec() {
     'exec') subs='' opts='--env-file= --secret= --prefix= --pristine --strict --mask --no-mask --shell -h --help --vault= --identity-file= --audit= --no-color' args='command...' ;;
     'env') subs='' opts='--env-file= --secret= --prefix= --strict --format= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'inject') subs='' opts='-i= --in= -o= --out= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'import') subs='' opts='--format= --prefix= --json -h --help --vault= --identity-file= --audit= --no-color' args='file' ;;
-    'export') subs='' opts='--format= --filter= --yes -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'import') subs='' opts='--format= --prefix= --passphrase-file= --json -h --help --vault= --identity-file= --audit= --no-color' args='file' ;;
+    'export') subs='' opts='--format= --filter= --to= --passphrase-file= --passphrase --yes -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'random') subs='' opts='--json --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity') subs='show new help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'identity show') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
@@ -51,13 +51,13 @@ _secrets_spec() {
     'member list') subs='' opts='--removed --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'member help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:add,remove,confirm,list' ;;
     'policy') subs='put get list delete attach detach validate simulate help' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'policy put') subs='' opts='-f= --file= --secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
+    'policy put') subs='' opts='-f= --file= --secret= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy get') subs='' opts='--secret= --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy list') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy delete') subs='' opts='--secret= --yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy' ;;
     'policy attach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
     'policy detach') subs='' opts='--yes --json -h --help --vault= --identity-file= --audit= --no-color' args='policy member' ;;
-    'policy validate') subs='' opts='-f= --file= --type= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'policy validate') subs='' opts='-f= --file= --type= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy simulate') subs='' opts='--member= --action= --secret= --context= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:put,get,list,delete,attach,detach,validate,simulate' ;;
     'verify') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
@@ -78,15 +78,15 @@ _secrets_spec() {
 # _secrets_value_kind PATH OPTION: sets kind, what the value of OPTION is under the command PATH.
 _secrets_value_kind() {
   case "$1 $2" in
-    'create --from-file'|'put --from-file'|'update --from-file'|'exec --env-file'|'env --env-file'|'inject -i'|'inject --in'|'inject -o'|'inject --out'|'identity new --out'|'policy put -f'|'policy put --file'|'policy validate -f'|'policy validate --file'|*' --vault'|*' --identity-file') kind='file' ;;
+    'create --from-file'|'put --from-file'|'update --from-file'|'exec --env-file'|'env --env-file'|'inject -i'|'inject --in'|'inject -o'|'inject --out'|'import --passphrase-file'|'export --passphrase-file'|'identity new --out'|'policy put -f'|'policy put --file'|'policy validate -f'|'policy validate --file'|*' --vault'|*' --identity-file') kind='file' ;;
     'get --version-stage'|'put --version-stage') kind='words:CURRENT,PREVIOUS,PENDING' ;;
     'rotate --handler') kind='handler' ;;
     'rotate --strategy') kind='words:single-user,alternating-users' ;;
     'rotate --master-secret'|'exec --secret'|'env --secret'|'policy put --secret'|'policy get --secret'|'policy delete --secret'|'policy simulate --secret'|'audit --secret') kind='secret' ;;
     'rotate --exposed-to'|'policy simulate --member'|'audit --principal') kind='member' ;;
     'env --format') kind='words:dotenv,shell,docker,json,yaml' ;;
-    'import --format') kind='words:dotenv,json,aws' ;;
-    'export --format') kind='words:dotenv,json' ;;
+    'import --format') kind='words:dotenv,json,aws,backup' ;;
+    'export --format') kind='words:dotenv,json,backup' ;;
     'member add --role') kind='words:admin,member' ;;
     'policy validate --type') kind='words:identity,resource' ;;
     'audit --outcome') kind='words:success,denied,error' ;;

@@ -243,8 +243,8 @@ describe('bash', { skip: bashSkip }, () => {
     assert.deepEqual(await bashComplete('secrets get --version-stage '), ['CURRENT', 'PREVIOUS', 'PENDING']);
     assert.deepEqual(await bashComplete('secrets get x --version-stage=P'), ['--version-stage=PREVIOUS', '--version-stage=PENDING']);
     assert.deepEqual(await bashComplete('secrets env --format '), ['dotenv', 'shell', 'docker', 'json', 'yaml']);
-    assert.deepEqual(await bashComplete('secrets import --format '), ['dotenv', 'json', 'aws']);
-    assert.deepEqual(await bashComplete('secrets export --format '), ['dotenv', 'json']);
+    assert.deepEqual(await bashComplete('secrets import --format '), ['dotenv', 'json', 'aws', 'backup']);
+    assert.deepEqual(await bashComplete('secrets export --format '), ['dotenv', 'json', 'backup']);
     assert.deepEqual(await bashComplete('secrets audit export --format '), ['jsonl', 'cloudtrail']);
     assert.deepEqual(await bashComplete('secrets rotate x --handler '), ['password', 'postgres', 'mysql', 'command:']);
     assert.deepEqual(await bashComplete('secrets rotate x --handler=command:rotate-a'), ['--handler=command:rotate-api']);
@@ -480,7 +480,7 @@ describe('fish', { skip: fishSkip }, () => {
     assert.deepEqual(await fishComplete('secrets get --version-stage '), ['CURRENT', 'PENDING', 'PREVIOUS']);
     assert.deepEqual(await fishComplete('secrets get --version-stage=P'), ['--version-stage=PENDING', '--version-stage=PREVIOUS']);
     assert.deepEqual(await fishComplete('secrets env --format '), ['docker', 'dotenv', 'json', 'shell', 'yaml']);
-    assert.deepEqual(await fishComplete('secrets import --format '), ['aws', 'dotenv', 'json']);
+    assert.deepEqual(await fishComplete('secrets import --format '), ['aws', 'backup', 'dotenv', 'json']);
     assert.deepEqual(await fishComplete('secrets rotate x --handler '), ['command:', 'mysql', 'password', 'postgres']);
     assert.deepEqual(await fishComplete('secrets rotate x --handler command:rotate-'), ['command:rotate-api', 'command:rotate-db']);
     assert.deepEqual(await fishComplete('secrets rotate x --strategy '), ['alternating-users', 'single-user']);

@@ -453,3 +453,94 @@ describe('batch get --json', () => {
     }
   });
 });
+
+describe('inject filters: | yaml, | json, | shell read back exactly by their parsers', () => {
+  let sb: Sandbox;
+  // What a rotation may produce: a YAML alias/flow start, a mapping colon, quotes, a comment,
+  // shell syntax, and the characters YAML parsers read as line breaks or refuse raw.
+  const mark = marker().value;
+  const HOSTILE = `*x}: "'\n#not a comment ${mark} $HOME \`id\` $(touch pwned) \\ & ! % @ - [a, {b}] \u2028\u2029\u0085\u007f\ufeff ☃ \t\r\n `;
+  const ALL: Record<string, string> = { ...VALUES, HOSTILE };
+
+  before(async () => {
+    sb = await initialisedSandbox();
+    await sb.ok(['create', 'inj/hostile', '--value-stdin'], { input: HOSTILE });
+    // Every value of the env tests too, each a field of one JSON secret.
+    await sb.ok(['create', 'inj/all', '--value-stdin'], { input: JSON.stringify(ALL) });
+  });
+  after(() => sb.cleanup());
+
+  test('| yaml: the rendered file parses with the yaml package to the exact value, in block, flow and nested positions', async () => {
+    const tpl = [
+      'password: {{ secret://inj/hostile | yaml }}',
+      'list:',
+      '  - {{ secret://inj/hostile|yaml }}',
+      'flow: { a: {{secret://inj/hostile | yaml}} }',
+      ...NAMES.map((n) => `${n}: {{ secret://inj/all#${n} | yaml }}`),
+      '',
+    ].join('\n');
+    const out = await sb.ok(['inject', '-i', '-'], { input: tpl });
+    const doc = YAML.parse(out) as Record<string, unknown>;
+    assert.equal(doc['password'], HOSTILE);
+    assert.deepEqual(doc['list'], [HOSTILE]);
+    assert.deepEqual(doc['flow'], { a: HOSTILE });
+    for (const n of NAMES) assert.equal(doc[n], VALUES[n], n);
+    // YAML 1.1 reads the same text the same way (U+2028, NEL are escaped, not raw).
+    assert.equal((YAML.parse(out, { version: '1.1' }) as Record<string, unknown>)['password'], HOSTILE);
+    // Without the filter the same value breaks the file: the reason the filter exists.
+    const raw = await sb.ok(['inject', '-i', '-'], { input: 'password: {{ secret://inj/hostile }}\n' });
+    assert.throws(() => assert.equal((YAML.parse(raw) as Record<string, unknown>)['password'], HOSTILE));
+  });
+
+  test('| json: JSON.parse reads the exact value; | raw is what no filter writes', async () => {
+    const tpl = `{"password": {{ secret://inj/hostile | json }}, "all": { ${NAMES.map((n) => `"${n}": {{ secret://inj/all#${n} | json }}`).join(', ')} }}\n`;
+    const out = await sb.ok(['inject', '-i', '-'], { input: tpl });
+    const doc = JSON.parse(out) as { password: string; all: Record<string, string> };
+    assert.equal(doc.password, HOSTILE);
+    assert.deepEqual(doc.all, VALUES);
+    assert.ok(!out.includes('\u2028'), 'U+2028 is escaped (the output is valid JavaScript too)');
+    const raw = await sb.ok(['inject', '-i', '-'], { input: '<{{ secret://inj/hostile | raw }}>' });
+    assert.equal(raw, `<${HOSTILE}>`);
+    assert.equal(raw, await sb.ok(['inject', '-i', '-'], { input: '<{{ secret://inj/hostile }}>' }));
+  });
+
+  test('| shell: sh -c reads the exact value and runs nothing in it', async () => {
+    const dir = join(sb.home, 'shell');
+    mkdirSync(dir);
+    const out = join(dir, 'vars.sh');
+    const tpl = [
+      'password={{ secret://inj/hostile | shell }}',
+      ...NAMES.map((n) => `${n}={{ secret://inj/all#${n} | shell }}`),
+      '',
+    ].join('\n');
+    await sb.ok(['inject', '-i', '-', '-o', out], { input: tpl });
+    const canary = join(dir, 'pwned');
+    for (const [variable, expected] of [['password', HOSTILE], ...NAMES.map((n) => [n, VALUES[n] as string])] as const) {
+      const r = spawnSync('sh', ['-c', `. "$1"; printf %s "$${variable}"`, 'sh', out], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sb.home } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, expected, variable);
+    }
+    assert.ok(!existsSync(canary), 'no command substitution ran');
+    // And as a word in a command line.
+    const r = spawnSync('sh', ['-c', await sb.ok(['inject'], { input: 'printf %s {{ secret://inj/hostile | shell }}' })], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.stdout, HOSTILE);
+    assert.ok(!existsSync(canary));
+  });
+
+  test('the template comes from stdin when -i is absent; an unknown filter is a usage error naming the line, and nothing is written', async () => {
+    assert.equal(await sb.ok(['inject'], { input: 'v={{ secret://inj/hostile | json }}\n' }), `v=${JSON.stringify(HOSTILE).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')}\n`);
+    const out = join(sb.home, 'never.conf');
+    for (const tpl of ['a\nb={{ secret://inj/hostile | toml }}\n', 'b={{ secret://inj/hostile | }}\n', 'b={{ secret://inj/hostile | yaml | json }}\n', 'b={{ secret://inj/hostile yaml }}\n']) {
+      const r = await sb.run(['inject', '-o', out], { input: tpl });
+      assert.equal(r.code, 2, `${JSON.stringify(tpl)}: ${r.stderr}`);
+      assert.match(r.stderr, /^secrets: error: /m);
+      assert.ok(!existsSync(out));
+      assert.ok(!r.stderr.includes(mark), 'no value in the error');
+    }
+    const unknown = await sb.run(['inject'], { input: 'a\nb={{ secret://inj/hostile | toml }}\n' });
+    assert.match(unknown.stderr, /\(stdin\):2: unknown template filter "toml"/);
+    assert.match(unknown.stderr, /hint: .*raw, yaml, json, shell/);
+    const malformed = await sb.run(['inject'], { input: 'a\n\nb={{ secret://inj/hostile | yaml | json }}\n' });
+    assert.match(malformed.stderr, /\(stdin\):3: /);
+  });
+});

@@ -27,6 +27,16 @@ export async function askHiddenConfirmed(label: string): Promise<SecretBytes> {
   }
 }
 
+/** Asks once for a hidden value. */
+export async function askHidden(label: string): Promise<SecretBytes> {
+  const { password } = await import('@inquirer/prompts');
+  try {
+    return SecretBytes.fromString(await password({ message: `${label}:`, mask: false }, { output: process.stderr }));
+  } catch (err) {
+    return interrupted(err);
+  }
+}
+
 /** Asks a yes/no question; default no. */
 export async function askConfirm(message: string): Promise<boolean> {
   const { confirm } = await import('@inquirer/prompts');

@@ -354,7 +354,7 @@ function checkStatement(
   const notAction = own(raw, 'NotAction');
   if ((action === undefined) === (notAction === undefined)) err(at(), 'a statement needs exactly one of Action or NotAction');
   const actions = checkActions(action, at('Action'), err, warn, effect === 'Allow');
-  const notActions = checkActions(notAction, at('NotAction'), err, () => undefined, false);
+  const notActions = checkActions(notAction, at('NotAction'), err, warn, false);
   if (notAction !== undefined && effect === 'Allow') warn(at('NotAction'), 'Allow with NotAction grants every other action, including ones added later');
 
   const resource = own(raw, 'Resource');
@@ -368,7 +368,7 @@ function checkStatement(
   const notResources = checkResources(notResource, at('NotResource'), err, () => undefined, false);
   if (notResource !== undefined && effect === 'Allow') warn(at('NotResource'), 'Allow with NotResource grants every other secret, including ones created later');
 
-  const conditions = checkConditions(own(raw, 'Condition'), at, err);
+  const conditions = checkConditions(own(raw, 'Condition'), at, err, warn);
   if (before.errors > 0) return undefined;
   return {
     sid,
@@ -402,6 +402,14 @@ function checkPrincipal(
   return undefined;
 }
 
+/** IAM's action grammar: `vendor:name`, the name with wildcards. Anything else IAM refuses too. */
+const ACTION_SYNTAX = /^[A-Za-z0-9-]+:[A-Za-z0-9*?]+$/;
+
+/**
+ * Action lists. IAM accepts any well-formed `vendor:action`, known or not, and so do we: one
+ * that matches no action here is a warning (it grants or denies nothing), an error only with
+ * `--strict`. `allow` adds the warnings about broad grants.
+ */
 function checkActions(
   v: unknown,
   path: (string | number)[],
@@ -421,13 +429,17 @@ function checkActions(
       if (allow) warn(p, 'grants every action ("*")');
       return;
     }
+    if (!ACTION_SYNTAX.test(a)) {
+      err(p, `invalid action ${JSON.stringify(a)}: an action is "secrets:NAME" (wildcards * and ? allowed)`);
+      return;
+    }
     if (!a.toLowerCase().startsWith('secrets:')) {
-      err(p, `unknown action ${JSON.stringify(a)}: actions start with "secrets:"`);
+      warn(p, `action ${JSON.stringify(a)} matches no action of this vault, whose actions start with "secrets:": it has no effect`);
       return;
     }
     if (!ACTIONS.some((known) => wildcardMatch(a, known, true))) {
       const guess = nearest(a, ACTIONS);
-      err(p, `unknown action ${JSON.stringify(a)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+      warn(p, `action ${JSON.stringify(a)} matches no action${guess ? ` (did you mean ${guess}?)` : ''}: it has no effect`);
       return;
     }
     if (allow && a.toLowerCase() === 'secrets:*') warn(p, 'grants every action ("secrets:*")');
@@ -459,7 +471,7 @@ function checkResources(
   return list;
 }
 
-function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (string | number)[], err: Report): Condition[] {
+function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (string | number)[], err: Report, warn: Report): Condition[] {
   if (v === undefined) return [];
   if (!isRecord(v)) {
     err(at('Condition'), 'Condition must be a mapping of operator → {key: value(s)}');
@@ -495,13 +507,14 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       }
       if (opType === 'null' || opType === 'bool') {
         if (values.some((x) => x !== 'true' && x !== 'false')) err(path, `${parsed.base} takes "true" or "false"`);
-        else if (opType === 'bool' && info.type !== 'bool') err(path, `${key} is a ${info.type} key; Bool compares bool values`);
-      } else if (opType !== info.type) {
-        err(path, `${key} is a ${info.type} key; ${parsed.base} compares ${opType ?? '?'} values`);
       } else if (opType === 'numeric' && values.some((x) => x.trim() === '' || !Number.isFinite(Number(x)))) {
         err(path, `${parsed.base} takes numbers`);
       } else if (opType === 'date' && values.some((x) => parseDate(x) === undefined)) {
         err(path, `${parsed.base} takes ISO 8601 dates or epoch seconds`);
+      }
+      // IAM accepts any operator on any key and compares the key's value as the operator says.
+      if (opType !== 'null' && opType !== info.type) {
+        warn(path, `${key} is a ${info.type} key and ${parsed.base} compares ${opType ?? '?'} values: its value is read as one, and a value that is not never matches`);
       }
       out.push({ ...parsed, key, values });
     }

@@ -413,6 +413,13 @@ function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
   };
 }
 
+/** A `rotation` map read exactly as strictly as in a secret record (the backup payload uses it). */
+export function rotationFromJson(raw: unknown): RotationConfig {
+  const rotation = optRotation(new Fields({ rotation: raw }, 0), 0).rotation;
+  if (rotation === undefined) throw damaged(0, 'field "rotation" is missing');
+  return rotation;
+}
+
 function memberName(f: Fields): string {
   const name = printable(f, 'name', 128);
   if (!isMemberName(name)) throw f.fail('field "name" is not a valid member name');

@@ -56,11 +56,22 @@ export function register(program: Command, app: App): void {
     .argument('[name]', 'policy name (identity policy)')
     .requiredOption('-f, --file <file>', 'the policy document (YAML or JSON; - for stdin)')
     .option('--secret <secret>', 'set the resource policy of this secret instead')
+    .option('--strict', 'refuse a policy with warnings too (for CI)')
     .option('--json', 'print JSON')
-    .action(async (name: string | undefined, opts: { file: string; secret?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string | undefined, opts: { file: string; secret?: string; strict?: boolean; json?: boolean }, cmd: Command) => {
       const which = target(name, opts.secret);
       const file = await readPolicyFile(opts.file, app.io);
       const doc = policyDocument(file);
+      if (opts.strict) {
+        const warnings = checkPolicy(doc, which.secret !== undefined ? 'resource' : 'identity').issues.filter((i) => i.level === 'warning');
+        if (warnings.length > 0) {
+          throw new SecretsError(
+            'USAGE',
+            `--strict: ${file.name} has ${warnings.length} warning(s); nothing was changed: ${warnings.map(file.describe).join('; ')}`,
+            'fix them, or leave out --strict to accept what IAM accepts',
+          );
+        }
+      }
       const r = await putPolicy(app.deps(cmd), { ...which, doc, describe: file.describe }, progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const what = r.Kind === 'resource' ? `the resource policy of ${r.Name}` : `policy ${r.Name}`;
@@ -120,17 +131,20 @@ export function register(program: Command, app: App): void {
   }
   policy
     .command('validate')
-    .description('check a policy file: grammar errors with line numbers, unknown actions and condition keys, warnings for broad grants')
+    .description('check a policy file: grammar errors with line and column; warnings for broad grants and for what IAM accepts but matches nothing (errors with --strict)')
     .requiredOption('-f, --file <file>', 'the policy document (YAML or JSON; - for stdin)')
     .option('--type <type>', 'identity or resource (default: resource when a statement names a Principal)')
+    .option('--strict', 'count warnings as errors (exit 2), for CI')
     .option('--json', 'print JSON')
-    .action(async (opts: { file: string; type?: string; json?: boolean }) => {
+    .action(async (opts: { file: string; type?: string; strict?: boolean; json?: boolean }) => {
       if (opts.type !== undefined && opts.type !== 'identity' && opts.type !== 'resource') {
         throw new SecretsError('USAGE', `--type must be identity or resource, not ${JSON.stringify(opts.type)}`);
       }
       const file = await readPolicyFile(opts.file, app.io);
       const kind: PolicyKind = (opts.type) ?? (hasPrincipal(file.doc) ? 'resource' : 'identity');
-      const issues = file.syntax.length > 0 ? [] : checkPolicy(file.doc, kind).issues;
+      const checked = file.syntax.length > 0 ? [] : checkPolicy(file.doc, kind).issues;
+      // With --strict a warning is reported, and counted, as an error.
+      const issues = opts.strict ? checked.map((i) => ({ ...i, level: 'error' as const })) : checked;
       const errors = file.syntax.length + issues.filter((i) => i.level === 'error').length;
       const warnings = issues.filter((i) => i.level === 'warning').length;
       const exitCode = errors > 0 ? 2 : 0;

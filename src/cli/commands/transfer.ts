@@ -1,4 +1,7 @@
-/** `secrets import` and `secrets export` (dotenv, JSON, and the AWS get-secret-value shape). */
+/**
+ * `secrets import` and `secrets export`: dotenv, JSON and the AWS get-secret-value shape carry
+ * current values; `--format backup` carries everything, encrypted (ADR 0020).
+ */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { dotenvQuote, parseDotenv } from '../../core/dotenv.js';
@@ -7,8 +10,12 @@ import { envName } from '../../core/references.js';
 import { SecretBytes } from '../../core/secret-bytes.js';
 import { matchesFilters, parseFilters } from '../../core/use-cases/read.js';
 import { exportSecrets, type ImportItem, importSecrets } from '../../core/use-cases/transfer.js';
+import { backupSecrets, restoreBackup, wipeBackup } from '../../core/use-cases/backup.js';
+import { backupLockKind, type BackupLock, openBackup, readBackupEnvelope, sealBackup } from '../../crypto/backup.js';
+import { decodePublicIdentity } from '../../crypto/identity.js';
+import { decodeBackup, encodeBackup } from '../../store/backup-codec.js';
 import type { App } from '../app.js';
-import { askConfirm } from '../prompt.js';
+import { askConfirm, askHidden, askHiddenConfirmed } from '../prompt.js';
 import { collect } from '../selection.js';
 import { formatJson, progressOnTty } from '../ui.js';
 
@@ -48,23 +55,127 @@ export function importItems(input: string, format: string, prefix: string, sourc
   });
 }
 
+/** Passphrases are typed by people: anything longer is a mistake (a key file passed by error). */
+const MAX_PASSPHRASE_BYTES = 1024;
+
+/** The passphrase of --passphrase-file (its first line), or asked on a terminal. Never from argv. */
+async function passphrase(app: App, file: string | undefined, confirm: boolean): Promise<SecretBytes> {
+  if (file !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new SecretsError(code === 'ENOENT' ? 'NOT_FOUND' : 'STORAGE', `cannot read passphrase file ${file}: ${code}`);
+    }
+    const end = bytes.indexOf(0x0a);
+    const line = bytes.subarray(0, end < 0 ? bytes.length : end);
+    const value = new SecretBytes(new Uint8Array(line.at(-1) === 0x0d ? line.subarray(0, -1) : line));
+    bytes.fill(0);
+    if (value.length === 0 || value.length > MAX_PASSPHRASE_BYTES) {
+      value.wipe();
+      throw new SecretsError('USAGE', `the first line of ${file} must be a passphrase of 1 to ${MAX_PASSPHRASE_BYTES} bytes`);
+    }
+    return value;
+  }
+  if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {
+    throw new SecretsError('USAGE', 'a passphrase is asked on a terminal only', 'pass --passphrase-file FILE (its first line is the passphrase)');
+  }
+  if (confirm) return askHiddenConfirmed('Backup passphrase');
+  return askHidden('Backup passphrase');
+}
+
+async function readInput(app: App, file: string): Promise<string> {
+  try {
+    return file === '-' ? new TextDecoder().decode(await app.io.readStdin()) : readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new SecretsError(code === 'ENOENT' ? 'NOT_FOUND' : 'STORAGE', `cannot read ${file}: ${code}`);
+  }
+}
+
+/** `import --format backup`: open (signature, then key, then body), decode, restore. */
+async function importBackup(app: App, cmd: Command, file: string, opts: { prefix: string; passphraseFile?: string; json?: boolean }): Promise<void> {
+  if (file === '-' && opts.passphraseFile === '-') throw new SecretsError('USAGE', 'the backup and the passphrase cannot both come from stdin');
+  const envelope = await readBackupEnvelope(await readInput(app, file));
+  const lock = backupLockKind(envelope);
+  let payload: Uint8Array;
+  if (lock.kind === 'identity') {
+    if (opts.passphraseFile !== undefined) throw new SecretsError('USAGE', 'this backup is encrypted to an identity, not a passphrase', 'leave out --passphrase-file');
+    const { identity } = await app.deps(cmd).identities.load();
+    payload = openBackup(envelope, { identity });
+  } else {
+    const secret = await passphrase(app, opts.passphraseFile, false);
+    try {
+      payload = openBackup(envelope, { passphrase: secret });
+    } finally {
+      secret.wipe();
+    }
+  }
+  let backup;
+  try {
+    backup = decodeBackup(payload);
+  } finally {
+    payload.fill(0);
+  }
+  try {
+    const r = await restoreBackup(app.deps(cmd), {
+      backup,
+      prefix: opts.prefix,
+      signer: lock.kind === 'identity' ? envelope.signer.id : undefined,
+      progress: progressOnTty(app.io, 'restoring'),
+    });
+    if (opts.json) return app.emit({ stdout: formatJson(r) });
+    app.emit({ stderr: `Restored ${r.Created} secret(s) with ${r.Versions} version(s) from a backup of vault ${backup.vault.name} made ${backup.exported}.\n` });
+  } finally {
+    wipeBackup(backup);
+  }
+}
+
+/** `export --format backup`: read everything, seal it, print the sealed file. */
+async function exportBackup(app: App, cmd: Command, opts: { filter?: string[]; to?: string; passphraseFile?: string; passphrase?: boolean }): Promise<void> {
+  const ways = [opts.to !== undefined, opts.passphraseFile !== undefined, opts.passphrase === true].filter(Boolean).length;
+  if (ways !== 1) {
+    throw new SecretsError('USAGE', '--format backup needs exactly one of --to, --passphrase-file and --passphrase', 'e.g. --to "$(secrets identity show)", or --passphrase-file FILE');
+  }
+  // Everything that can fail on input is checked before any value is decrypted.
+  const recipient = opts.to !== undefined ? await decodePublicIdentity(opts.to) : undefined;
+  const filters = parseFilters(opts.filter ?? []);
+  const secret = recipient === undefined ? await passphrase(app, opts.passphraseFile, true) : undefined;
+  try {
+    const lock: BackupLock = recipient !== undefined ? { recipient } : { passphrase: secret as SecretBytes };
+    const deps = app.deps(cmd);
+    const { identity } = await deps.identities.load();
+    const backup = await backupSecrets(deps, { filter: (e) => matchesFilters(e.secret, filters), progress: progressOnTty(app.io, 'reading') });
+    let payload: Uint8Array | undefined;
+    try {
+      payload = encodeBackup(backup);
+      const sealed = sealBackup(payload, lock, identity);
+      const versions = backup.secrets.reduce((n, s) => n + s.versions.length, 0);
+      app.emit({ stdout: sealed, stderr: `Backed up ${backup.secrets.length} secret(s) with ${versions} version(s), encrypted to ${recipient !== undefined ? `identity ${recipient.id}` : 'a passphrase'}.\n` });
+    } finally {
+      payload?.fill(0);
+      wipeBackup(backup);
+    }
+  } finally {
+    secret?.wipe();
+  }
+}
+
 export function register(program: Command, app: App): void {
   program
     .command('import')
-    .description('create or update many secrets from a dotenv file, a JSON object, or AWS get-secret-value JSON, in one write')
+    .description('create or update many secrets from a dotenv file, a JSON object, or AWS get-secret-value JSON, in one write; or restore a backup')
     .argument('<file>', 'the input (- for stdin)')
-    .option('--format <format>', 'dotenv, json (an object of NAME: value) or aws', 'dotenv')
+    .option('--format <format>', 'dotenv, json (an object of NAME: value), aws, or backup (from export --format backup)', 'dotenv')
     .option('--prefix <prefix>', 'prepended to every name (a dotenv key K becomes PREFIX + K)', '')
+    .option('--passphrase-file <file>', 'backup: the passphrase is the first line of this file (default: asked on a terminal)')
     .option('--json', 'print JSON')
-    .action(async (file: string, opts: { format: string; prefix: string; json?: boolean }, cmd: Command) => {
-      if (!['dotenv', 'json', 'aws'].includes(opts.format)) throw new SecretsError('USAGE', `--format must be dotenv, json or aws, not ${JSON.stringify(opts.format)}`);
-      let input: string;
-      try {
-        input = file === '-' ? new TextDecoder().decode(await app.io.readStdin()) : readFileSync(file, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        throw new SecretsError(code === 'ENOENT' ? 'NOT_FOUND' : 'STORAGE', `cannot read ${file}: ${code}`);
-      }
+    .action(async (file: string, opts: { format: string; prefix: string; passphraseFile?: string; json?: boolean }, cmd: Command) => {
+      if (!['dotenv', 'json', 'aws', 'backup'].includes(opts.format)) throw new SecretsError('USAGE', `--format must be dotenv, json, aws or backup, not ${JSON.stringify(opts.format)}`);
+      if (opts.format === 'backup') return importBackup(app, cmd, file, opts);
+      if (opts.passphraseFile !== undefined) throw new SecretsError('USAGE', '--passphrase-file is for --format backup');
+      const input = await readInput(app, file);
       const items = importItems(input, opts.format, opts.prefix, file === '-' ? '(stdin)' : file);
       const r = await importSecrets(app.deps(cmd), { items, progress: progressOnTty(app.io, 'importing') });
       for (const i of items) i.value.bytes.wipe();
@@ -73,12 +184,19 @@ export function register(program: Command, app: App): void {
     });
   program
     .command('export')
-    .description('print the CURRENT value of every secret (or those matching --filter) as dotenv, or as AWS get-secret-value JSON')
-    .option('--format <format>', 'dotenv or json', 'json')
+    .description('print the CURRENT value of every secret (or those matching --filter) as dotenv or AWS get-secret-value JSON; or everything, encrypted, as a backup')
+    .option('--format <format>', 'dotenv, json (current values only), or backup (every version, label, tag, description and rotation setting, encrypted)', 'json')
     .option('--filter <key=value>', 'as `list --filter` (repeatable)', collect)
+    .option('--to <identity>', 'backup: encrypt to this public identity (secrets-identity-1…, as `secrets identity show` prints)')
+    .option('--passphrase-file <file>', 'backup: encrypt to the passphrase on the first line of this file')
+    .option('--passphrase', 'backup: encrypt to a passphrase asked on the terminal')
     .option('--yes', 'do not ask for confirmation')
-    .action(async (opts: { format: string; filter?: string[]; yes?: boolean }, cmd: Command) => {
-      if (opts.format !== 'dotenv' && opts.format !== 'json') throw new SecretsError('USAGE', `--format must be dotenv or json, not ${JSON.stringify(opts.format)}`);
+    .action(async (opts: { format: string; filter?: string[]; to?: string; passphraseFile?: string; passphrase?: boolean; yes?: boolean }, cmd: Command) => {
+      if (opts.format === 'backup') return exportBackup(app, cmd, opts);
+      if (opts.to !== undefined || opts.passphraseFile !== undefined || opts.passphrase === true) {
+        throw new SecretsError('USAGE', '--to, --passphrase-file and --passphrase are for --format backup');
+      }
+      if (opts.format !== 'dotenv' && opts.format !== 'json') throw new SecretsError('USAGE', `--format must be dotenv, json or backup, not ${JSON.stringify(opts.format)}`);
       const filters = parseFilters(opts.filter ?? []);
       if (!opts.yes) {
         if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {

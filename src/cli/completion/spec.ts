@@ -58,6 +58,7 @@ const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--file': 'file',
   '--in': 'file',
   '--out': 'file',
+  '--passphrase-file': 'file',
   '--handler': 'handler',
   '--secret': 'secret',
   '--master-secret': 'secret',
@@ -72,8 +73,8 @@ const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
 /** Option values that differ by command ("PATH --long"), ahead of OPTION_VALUES. */
 const COMMAND_OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   'env --format': ['dotenv', 'shell', 'docker', 'json', 'yaml'],
-  'import --format': ['dotenv', 'json', 'aws'],
-  'export --format': ['dotenv', 'json'],
+  'import --format': ['dotenv', 'json', 'aws', 'backup'],
+  'export --format': ['dotenv', 'json', 'backup'],
   'audit export --format': ['jsonl', 'cloudtrail'],
 };
 
