@@ -1,5 +1,5 @@
-// Lint: type-aware typescript-eslint plus the layer rules of DESIGN.md section 2 as import
-// restrictions (core is pure; one importer each for @noble/* and keytar; only cli talks to people).
+// Lint: type-aware typescript-eslint plus the layers as import restrictions: core is pure (no
+// I/O, no adapters); one importer each for @noble/* and keytar; only cli talks to people.
 import tseslint from 'typescript-eslint';
 
 const restrict = (patterns, message) => patterns.map((group) => ({ group: [group], message }));

@@ -274,7 +274,7 @@ function report(meta) {
     }
     lines.push('');
   }
-  lines.push('## Budgets (DESIGN.md section 12)', '', ...meta.budgets.map((b) => `- ${b}`), '');
+  lines.push('## Budgets', '', ...meta.budgets.map((b) => `- ${b}`), '');
   if (skipped.length) lines.push('## Not measured', '', ...skipped.map((s) => `- ${s}`), '');
   lines.push('![latency against vault size](benchmarks.svg)', '');
   writeFileSync(OUT, lines.join('\n'));

@@ -1,9 +1,9 @@
 /**
- * The audit trail end to end through the built binary (DESIGN.md section 9, research/security.md
- * T27, T36, T37): one event per command with the documented fields, a hash chain this test
- * recomputes itself, no value in the log or its exports, fail-closed reads (a value is printed
- * only after its event is on disk), `audit verify` against every kind of tampering, queries,
- * exports, concurrent appends and `describe`'s LastAccessedDate.
+ * The audit trail end to end through the built binary (docs/audit.md): one event per command with
+ * the documented fields, a hash chain this test recomputes itself, no value in the log or its
+ * exports, fail-closed reads (a value is printed only after its event is on disk), `audit verify`
+ * against every kind of tampering, queries, exports, concurrent appends and `describe`'s
+ * LastAccessedDate.
  *
  * CI runs as root on a Debian VM, so permission faults are injected as a throwaway non-root user
  * (useradd + runuser) and a full disk as a small tmpfs; both are skipped (with a reason) only
@@ -671,7 +671,7 @@ describe('audit trail', () => {
         const junk = [...lines.slice(0, 5), '{"hello":"world"}', ...lines.slice(5)];
         assertBroken('a junk line inserted', await withLogText(sb, joinLines(junk), () => verify(sb)), 6, /not a valid event/);
         // Inserted at the end, chained and with the next seq: nothing in the log can tell (the
-        // tail after the last anchor is the writer's own; research/security.md T37).
+        // tail after the last anchor is the writer's own, as docs/audit.md says).
         const appended = JSON.parse(lines[8] as string) as Record<string, unknown>;
         appended['seq'] = 10;
         appended['prev'] = sha256(lines[8] as string);

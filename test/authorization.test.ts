@@ -1,8 +1,7 @@
 /**
- * Authorization end to end through the built binary (DESIGN.md sections 3, 4 and 6;
- * research/security.md T9, T10, T11 and T14). A vault is created by alice (the creator, admin);
- * bob is a second identity with an identity FILE, a plain member whose rights come from the
- * policies attached to him.
+ * Authorization end to end through the built binary (docs/policies.md, docs/security.md, ADR 0006).
+ * A vault is created by alice (the creator, admin); bob is a second identity with an identity FILE,
+ * a plain member whose rights come from the policies attached to him.
  *
  * "Insider" cases give bob the library internals and his own key, so that nothing in the CLI
  * stops him: he runs the repository's `transact` (which signs every unsigned record with his key

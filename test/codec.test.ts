@@ -1,8 +1,8 @@
 /**
- * The vault file codec (DESIGN.md section 4, research/security.md T2 and T5): a real vault file
- * written by the CLI round-trips byte for byte, and any mutation of it either parses into
- * records that re-serialise to exactly the bytes read, or is refused with a DAMAGED_VAULT error
- * naming a line. Never another error type, never prototype pollution.
+ * The vault file codec (docs/vault-format.md): a real vault file written by the CLI round-trips
+ * byte for byte, and any mutation of it either parses into records that re-serialise to exactly the
+ * bytes read, or is refused with a DAMAGED_VAULT error naming a line. Never another error type,
+ * never prototype pollution.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -84,7 +84,7 @@ function setOwn(obj: object, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** Canonical JSON as DESIGN.md section 4 defines it (kind first, other keys sorted), written independently. */
+/** Canonical JSON as docs/vault-format.md defines it (kind first, other keys sorted), written independently. */
 function canon(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;

@@ -1,7 +1,7 @@
 /**
- * Colour (DESIGN.md section 1): chalk styles on a terminal or with FORCE_COLOR, none with
- * NO_COLOR, --no-color or a pipe, and never in data a program reads (`get`'s value, --json).
- * The coloured and plain tables are snapshots (ids and times normalised) in test/snapshots/colour/.
+ * Colour: chalk styles on a terminal or with FORCE_COLOR, none with NO_COLOR, --no-color or a pipe,
+ * and never in data a program reads (`get`'s value, --json). The coloured and plain tables are
+ * snapshots (ids and times normalised) in test/snapshots/colour/.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

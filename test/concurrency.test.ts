@@ -1,8 +1,8 @@
 /**
- * Concurrent writers on one machine (research/security.md T16, DESIGN.md section 4: "No lost
- * update under concurrent writers"). Real `secrets` processes, all started at once against one
- * vault file, must serialise on `<vault>.lock`: every acknowledged write (exit 0) is in the
- * final file, with its own version id and its own value, and the file still verifies.
+ * Concurrent writers on one machine: no lost update under concurrent writers (ADR 0004). Real
+ * `secrets` processes, all started at once against one vault file, must serialise on
+ * `<vault>.lock`: every acknowledged write (exit 0) is in the final file, with its own version id
+ * and its own value, and the file still verifies.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
@@ -131,7 +131,7 @@ describe('concurrent writers on one vault', () => {
     assert.deepEqual(leftovers(sb.vault), [], 'no temp file or lock may remain once every writer has exited');
   });
   it('readers running alongside writers always succeed and see a written value', async (t) => {
-    // DESIGN.md section 4: "Readers never see a torn file". A get that overlaps a put must
+    // Readers never see a torn file (ADR 0004). A get that overlaps a put must
     // return the old or the new value, never fail.
     const name = 'race/readers';
     const first = marker().value;

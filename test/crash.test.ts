@@ -1,8 +1,8 @@
 /**
- * Torn / lost writes on crash (research/security.md T15, test A): `put` processes are killed
- * with SIGKILL at random points (before, during and after their write). The vault must never be
- * torn or unreadable, every acknowledged write (exit 0 with a VersionId) must survive with its
- * exact value, and dead writers' temp files and locks must not block or litter later writes.
+ * Torn / lost writes on crash: `put` processes are killed with SIGKILL at random points (before,
+ * during and after their write). The vault must never be torn or unreadable, every acknowledged
+ * write (exit 0 with a VersionId) must survive with its exact value, and dead writers' temp files
+ * and locks must not block or litter later writes.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

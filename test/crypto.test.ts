@@ -1,8 +1,8 @@
 /**
- * Envelope encryption, identities, framing and signatures (DESIGN.md section 3,
- * research/security.md T1–T5): open inverts seal; any tampering is INTEGRITY and releases
- * nothing; the AAD binds every context field; frame() is injective; keys round-trip and bad
- * keys are never echoed; SecretBytes never prints; nonces never repeat.
+ * Envelope encryption, identities, framing and signatures (docs/vault-format.md): open inverts
+ * seal; any tampering is INTEGRITY and releases nothing; the AAD binds every context field; frame()
+ * is injective; keys round-trip and bad keys are never echoed; SecretBytes never prints; nonces
+ * never repeat.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

@@ -1,9 +1,8 @@
 /**
- * A damaged vault file, end to end (DESIGN.md sections 4 and 11, research/security.md T2):
- * `get`, `list`, `put` and `doctor` refuse it with the integrity exit code (6) — or the storage
- * code (8) when the vault path is a directory — print one `secrets: error:` line and an optional
- * hint (doctor: a table naming the problem), never a stack trace, never the value, and leave
- * the damaged file byte-identical with no temp or lock files beside it.
+ * A damaged vault file, end to end: `get`, `list`, `put` and `doctor` refuse it with the integrity
+ * exit code (6) — or the storage code (8) when the vault path is a directory — print one `secrets:
+ * error:` line and an optional hint (doctor: a table naming the problem), never a stack trace,
+ * never the value, and leave the damaged file byte-identical with no temp or lock files beside it.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -108,7 +108,7 @@ describe('help', () => {
     }
   });
 
-  it('help exit-codes lists every code of DESIGN.md section 11 and more', async () => {
+  it('help exit-codes lists every exit code', async () => {
     const sb = sandbox();
     try {
       const r = await sb.run(['help', 'exit-codes']);

@@ -1,4 +1,4 @@
-// The library (`import { SecretsClient } from 'secrets'`), used by a real Node child process
+// The library (`import { SecretsClient } from 'local-secrets-manager'`), used by a real Node child process
 // against a sandbox vault while the CLI changes it from other processes: AWS-shaped results,
 // the cache (a hit reads nothing and audits nothing; a write by another process is seen on the
 // very next call; TTL; size bound; off), and typed errors.
@@ -14,7 +14,7 @@ import { initialisedSandbox, marker, ROOT, type Sandbox } from './support/cli.js
 /** The child: imports the package by its name (self-reference through package.json "exports")
  * and runs one client operation per line of stdin, answering one JSON line each. */
 const CHILD = `
-import { SecretsClient, SecretsError } from 'secrets';
+import { SecretsClient, SecretsError } from 'local-secrets-manager';
 import { createInterface } from 'node:readline';
 const clients = new Map();
 const warnings = [];

@@ -1,8 +1,8 @@
 /**
- * The policy language (DESIGN.md section 6): IAM evaluation with its subtle corners, the
- * three-valued mode the vault uses to decide who receives data keys and whose records it
- * accepts, the grammar checker's errors and warnings with their paths, algebraic properties of
- * evaluation over random policies, and the authorization point in access.ts.
+ * The policy language (docs/policies.md): IAM evaluation with its subtle corners, the three-valued
+ * mode the vault uses to decide who receives data keys and whose records it accepts, the grammar
+ * checker's errors and warnings with their paths, algebraic properties of evaluation over random
+ * policies, and the authorization point in access.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -847,7 +847,7 @@ describe('policy grammar (checkPolicy)', () => {
     assert.equal(parseOperator('ForSomeValues:StringEquals'), undefined);
   });
 
-  it('ACTIONS and CONDITION_KEYS cover the names DESIGN.md section 6 lists', () => {
+  it('ACTIONS and CONDITION_KEYS cover the names docs/policies.md lists', () => {
     for (const a of ['secrets:GetSecretValue', 'secrets:PutSecretValue', 'secrets:DescribeSecret', 'secrets:DeleteSecret', 'secrets:ListSecrets']) {
       assert.ok(ACTIONS.includes(a), a);
     }

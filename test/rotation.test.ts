@@ -1,7 +1,7 @@
 /**
- * Rotation end to end through the built binary (DESIGN.md section 7, research/security.md
- * T33-T34), with the `password` handler and a `command:` handler that plays a service holding
- * one credential. The database handlers against real servers are in rotation-db-cli.test.ts.
+ * Rotation end to end through the built binary (docs/rotation.md), with the `password` handler and
+ * a `command:` handler that plays a service holding one credential. The database handlers against
+ * real servers are in rotation-db-cli.test.ts.
  *
  * The fake service is a small node script: a state file holds the password it accepts;
  * setSecret changes it (from CURRENT to PENDING, or accepts PENDING already set), testSecret

@@ -1,7 +1,7 @@
 /**
- * Git sync end to end (DESIGN.md section 10, research/security.md T12, T13, T17): a real bare
- * repository on disk and three clones, each with its own HOME, identity file and trust state,
- * driven through the built binary and the real `git`.
+ * Git sync end to end (docs/sync.md; forged records, rollbacks, merges): a real bare repository on
+ * disk and three clones, each with its own HOME, identity file and trust state, driven through the
+ * built binary and the real `git`.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -1,10 +1,10 @@
 /**
- * Tamper evidence of the vault file, end to end through the built binary (DESIGN.md sections
- * 3-4 and 11). Every case builds a real vault, edits the file the way an attacker with write
- * access to it could, and checks that the CLI refuses with exit 6: nothing on stdout, one
- * `secrets: error:` line (and at most one `secrets: hint:` line) on stderr, no stack trace, no
- * secret value anywhere in the output, and, for writes, the tampered file left byte for byte
- * as it was (a damaged file is reported, never rewritten).
+ * Tamper evidence of the vault file, end to end through the built binary (docs/vault-format.md, ADR
+ * 0002). Every case builds a real vault, edits the file the way an attacker with write access to it
+ * could, and checks that the CLI refuses with exit 6: nothing on stdout, one `secrets: error:` line
+ * (and at most one `secrets: hint:` line) on stderr, no stack trace, no secret value anywhere in
+ * the output, and, for writes, the tampered file left byte for byte as it was (a damaged file is
+ * reported, never rewritten).
  *
  * Attackers here hold no member key unless a case says otherwise ("insider" cases use the
  * member's own key to re-sign, to show that the AEAD binding alone still catches a moved or

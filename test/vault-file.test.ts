@@ -1,7 +1,7 @@
 /**
- * The vault file on disk (DESIGN.md section 4), end to end through the built binary: no stored
- * value appears in it in any common encoding, and it is a YAML sequence that any YAML tool
- * reads as the same records the CLI reads line by line with JSON.parse.
+ * The vault file on disk (docs/vault-format.md), end to end through the built binary: no stored
+ * value appears in it in any common encoding, and it is a YAML sequence that any YAML tool reads as
+ * the same records the CLI reads line by line with JSON.parse.
  */
 import { test } from 'node:test';
 import { deepEqual, equal, ok } from 'node:assert/strict';

@@ -1,9 +1,9 @@
 /**
- * FileAuditLog: the AuditTrail port over an append-only JSONL file per vault. An append takes
- * the log's lock, reads only the last line (O(1) in the log's size), writes one line with
- * O_APPEND, and fsyncs before it returns, so a value released after `append` has a durable
- * event (fail-closed, research/security.md T36). `best-effort` mode turns a failed append into
- * a warning; it is an explicit opt-out.
+ * FileAuditLog: the AuditTrail port over an append-only JSONL file per vault. An append takes the
+ * log's lock, reads only the last line (O(1) in the log's size), writes one line with O_APPEND, and
+ * fsyncs before it returns, so a value released after `append` has a durable event (fail-closed: a
+ * read never releases a value whose event could be lost). `best-effort` mode turns a failed append
+ * into a warning; it is an explicit opt-out.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';

@@ -3,8 +3,7 @@
  * `audit/<identity-id>.jsonl`. Only that identity appends to its file, so git merges of the
  * directory never conflict. Every line is chained to the one before (`prev`) and signed by the
  * identity (`sig`), so a teammate can verify a member's whole file with the public key in the
- * vault. `secrets sync` (issue 7) publishes before it commits; `secrets audit publish` does it
- * by hand.
+ * vault. `secrets sync` publishes before it commits; `secrets audit publish` does it by hand.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,7 +1,6 @@
 /**
- * When output is coloured (DESIGN.md section 1: chalk, honouring NO_COLOR, FORCE_COLOR,
- * --no-color and non-TTY output). chalk itself is imported only when colour is on, so a `get`
- * in a script never loads it.
+ * When output is coloured (chalk, honouring NO_COLOR, FORCE_COLOR, --no-color and non-TTY output).
+ * chalk itself is imported only when colour is on, so a `get` in a script never loads it.
  */
 
 /** chalk's colour levels: 0 none, 1 basic, 2 256 colours, 3 truecolor. */

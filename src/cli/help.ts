@@ -94,7 +94,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'exit-codes': ['secrets help exit-codes', 'secrets get prod/db || echo "exit $?"'],
 };
 
-/** DESIGN.md section 11's table, with what typically causes each. */
+/** Every exit code of errors.ts, with what typically causes each (`secrets help exit-codes`). */
 export const EXIT_CODES: readonly (readonly [string, string])[] = [
   ['0', 'ok (doctor with warnings only)'],
   ['1', 'internal error: a bug (set SECRETS_DEBUG=1 for the stack)'],

@@ -13,7 +13,7 @@ type CommandModule = { register(program: Command, app: App): void };
 /**
  * Every command module, in help order, with the top-level commands it registers. Modules load
  * only when needed: a run of `get` imports get.js alone, so no command pays for the others'
- * dependencies (DESIGN.md section 2: "lazy-load what a command does not need").
+ * dependencies.
  */
 const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModule>])[] = [
   [['init'], () => import('./commands/init.js')],

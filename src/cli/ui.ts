@@ -1,6 +1,6 @@
 /**
  * Everything a person reads: `secrets: error: …` / `secrets: hint: …` / `secrets: warning: …`,
- * tables and key-value blocks. Data goes to stdout, messages to stderr (DESIGN.md section 11).
+ * tables and key-value blocks. Data goes to stdout, messages to stderr.
  */
 
 /** Styles for one stream; the identity unless colour is on (see setColours). */
@@ -60,7 +60,7 @@ export function formatFields(fields: readonly (readonly [string, string | undefi
   return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${v}\n`).join('');
 }
 
-/** A progress counter on stderr, drawn only on a terminal (DESIGN.md section 11). */
+/** A progress counter on stderr, drawn only on a terminal, so stdout stays data. */
 export function progressOnTty(
   io: { readonly stderrIsTTY: boolean; writeErr(text: string): void },
   label: string,

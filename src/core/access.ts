@@ -1,5 +1,5 @@
 /**
- * The one authorization point (DESIGN.md section 6). Every command asks `authorize` before it
+ * The one authorization point (docs/policies.md). Every command asks `authorize` before it
  * touches a secret; the vault asks `mayRead` before it seals a data key to a member and
  * `writeProblem` before it accepts a record. Admins are allowed every action (like an AWS
  * account's root user); members get exactly what their attached identity policies and the

@@ -1,5 +1,5 @@
 /**
- * The audit trail as the core sees it (DESIGN.md section 9): every command that touches a
+ * The audit trail as the core sees it (docs/audit.md): every command that touches a
  * secret records itself through `audited`, the one way events are made. A read releases its
  * value only after `scope.commit()` has durably appended the event (fail-closed); a write
  * records its event after it committed; a failure or a denial records itself on the way out.

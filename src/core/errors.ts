@@ -4,7 +4,7 @@
  * `hint`. Messages never contain secret values.
  */
 
-/** Exit codes of DESIGN.md section 11. */
+/** The exit codes (README "Exit codes", `secrets help exit-codes`). */
 export const ExitCode = {
   ok: 0,
   internal: 1,

@@ -1,7 +1,7 @@
 /**
- * The semantic three-way merge of two copies of one vault against their merge base (DESIGN.md
- * section 10). Records are merged by identity — members by id, policies by name or secret,
- * secrets by id, versions by id — never by text, so a merge never conflicts textually:
+ * The semantic three-way merge of two copies of one vault against their merge base (docs/sync.md).
+ * Records are merged by identity — members by id, policies by name or secret, secrets by id,
+ * versions by id — never by text, so a merge never conflicts textually:
  *
  * - versions are a union (a data key map changed on both sides is merged per reader: a reader
  *   withdrawn on one side stays withdrawn; with no common ancestor only the readers of both

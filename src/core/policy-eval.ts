@@ -1,5 +1,5 @@
 /**
- * Policy evaluation as IAM does it (DESIGN.md section 6): an explicit Deny beats any Allow, an
+ * Policy evaluation as IAM does it (docs/policies.md): an explicit Deny beats any Allow, an
  * Allow beats the implicit deny. Conditions are three-valued here so that the vault can ask
  * "could this member ever be allowed?" when it decides who receives a data key or whose
  * signature it accepts: keys that only a request knows (time, terminal, requested tags) are

@@ -1,5 +1,5 @@
 /**
- * The policy language (DESIGN.md section 6): IAM documents with `secrets:` actions and condition
+ * The policy language (docs/policies.md): IAM documents with `secrets:` actions and condition
  * keys. This module owns the grammar: it turns a parsed JSON/YAML value into a checked Policy,
  * collecting every problem with the path where it sits (the CLI maps paths to line numbers).
  * Evaluation lives in policy-eval.ts.

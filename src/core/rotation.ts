@@ -1,5 +1,5 @@
 /**
- * Rotation as the core sees it (DESIGN.md section 7): the four steps of AWS rotation, the
+ * Rotation as the core sees it (docs/rotation.md): the four steps of AWS rotation, the
  * configuration stored (signed, plaintext) on the secret record, and the port through which a
  * handler (password, postgres, mysql, command:NAME) does the work of each step.
  */

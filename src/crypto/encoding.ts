@@ -1,7 +1,8 @@
 /**
  * Byte encodings used in the vault file: canonical base64 (standard alphabet, padded) and the
  * length-prefixed framing used for every multi-field AAD and signature input, so that no two
- * different tuples share an encoding (the SOPS ":"-join ambiguity, research/security.md T3).
+ * different tuples share an encoding (SOPS joins fields with ":", so ("a:b", "c") and ("a", "b:c")
+ * authenticate alike).
  */
 import { Buffer } from 'node:buffer';
 

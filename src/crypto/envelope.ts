@@ -1,5 +1,5 @@
 /**
- * Envelope encryption of secret values (DESIGN.md section 3): a fresh 32-byte data key per
+ * Envelope encryption of secret values (docs/vault-format.md): a fresh 32-byte data key per
  * version, XChaCha20-Poly1305 with AAD binding vault, secret, version and value type, and the
  * data key sealed (crypto_box_seal) to each reader, in libsodium's formats (primitives.ts).
  * Any failure throws INTEGRITY; nothing here returns "not found".

@@ -1,9 +1,9 @@
 /**
- * Finds this machine's identity, in the order of DESIGN.md section 3:
- * SECRETS_IDENTITY_KEY, then --identity-file / SECRETS_IDENTITY_FILE, then the identity
- * recorded in $XDG_CONFIG_HOME/secrets/ (the OS keychain, or the 0600 fallback file that
- * `init` writes when no keychain is reachable). A keychain that is unreachable, or locked,
- * is exit 7 naming the fallbacks; it never reads as "no identity".
+ * Finds this machine's identity, in this order (README "Where things live", ADR 0003):
+ * SECRETS_IDENTITY_KEY, then --identity-file / SECRETS_IDENTITY_FILE, then the 0600 fallback file
+ * $XDG_CONFIG_HOME/secrets/identity.key (written by `init` when no keychain is reachable) if it
+ * exists, then the OS keychain entry that $XDG_CONFIG_HOME/secrets/identity.json names. A keychain
+ * that is unreachable, or locked, is exit 7 naming the fallbacks; it never reads as "no identity".
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -15,7 +15,7 @@ import type { Io } from '../cli/io.js';
 export interface SecretsClientOptions {
   /** The vault file; default as the CLI: SECRETS_VAULT, then $XDG_DATA_HOME/secrets/vault.yaml. */
   readonly vault?: string;
-  /** An identity key file; default as the CLI: SECRETS_IDENTITY_KEY, SECRETS_IDENTITY_FILE, the keychain. */
+  /** An identity key file; default as the CLI: SECRETS_IDENTITY_KEY, SECRETS_IDENTITY_FILE, the fallback file identity.key, the keychain. */
   readonly identityFile?: string;
   /** The environment to resolve paths and identity from (default: process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;

@@ -1,5 +1,5 @@
 /**
- * Atomic, private file writes (STYLE.md habit 7): a temp file in the same directory opened
+ * Atomic, private file writes (ADR 0004): a temp file in the same directory opened
  * with O_EXCL and mode 0600, written, fsynced, renamed over the target, then the directory
  * fsynced so the rename itself is durable. Readers see the old file or the new one, never a
  * mix; a failure leaves the old file and no temp file behind.

@@ -1,5 +1,5 @@
 /**
- * The vault file format, version 1 (DESIGN.md section 4): a comment line, then a YAML sequence
+ * The vault file format, version 1 (docs/vault-format.md): a comment line, then a YAML sequence
  * with one record per line, each a canonical JSON flow mapping. Parsing is strict: size caps,
  * exact field sets, canonical encodings (re-serialising a record must give back its bytes), no
  * prototype keys. Every failure is a DAMAGED_VAULT error naming the line.

@@ -1,5 +1,5 @@
 /**
- * FileVaultRepository: the vault file on disk (DESIGN.md section 4). Reads verify the genesis,
+ * FileVaultRepository: the vault file on disk (docs/vault-format.md). Reads verify the genesis,
  * the members, the head's signature and digest, per-writer counters and the trust state;
  * writes run under the lock, sign changed records with this writer's next counter, write a
  * new head and replace the file atomically. A damaged file is reported and never rewritten.

@@ -1,9 +1,8 @@
 /**
- * An exclusive lock for the vault file: `<vault>.lock`, created with O_EXCL, holding the
- * owner's pid, host and start time. A lock whose owner died on this host is broken, but only
- * under a second O_EXCL "breaker" lock and only if it still names the same dead owner, so two
- * waiters can never both break a lock or break a fresh one (the races research/security.md
- * finding 6 lists for proper-lockfile).
+ * An exclusive lock for the vault file: `<vault>.lock`, created with O_EXCL, holding the owner's
+ * pid, host and start time. A lock whose owner died on this host is broken, but only under a second
+ * O_EXCL "breaker" lock and only if it still names the same dead owner, so two waiters can never
+ * both break a lock or break a fresh one (the races ADR 0004 lists for proper-lockfile).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';

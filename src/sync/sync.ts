@@ -1,5 +1,5 @@
 /**
- * Sharing a vault through git (DESIGN.md section 10): `init --git`, `clone`, `sync`,
+ * Sharing a vault through git (docs/sync.md): `init --git`, `clone`, `sync`,
  * `sync --setup`, the merge driver git calls for `vault.yaml`, the diff text converter, and
  * `status`. The merge itself is core/merge.ts; this file moves files and runs git.
  *

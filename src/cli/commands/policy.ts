@@ -8,7 +8,7 @@ import { policyDocument, readPolicyFile } from '../policy-file.js';
 import { formatFields, formatJson, formatTable, progressOnTty, resealSummary } from '../ui.js';
 import { askConfirm } from '../prompt.js';
 
-/** Changes that reduce access confirm on a terminal and need --yes elsewhere (DESIGN.md section 11). */
+/** Changes that reduce access confirm on a terminal and need --yes elsewhere. */
 async function confirmAccessChange(app: App, yes: boolean | undefined, what: string): Promise<void> {
   if (yes) return;
   if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {

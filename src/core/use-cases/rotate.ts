@@ -1,5 +1,5 @@
 /**
- * Rotation (DESIGN.md section 7), run locally in the four steps of AWS rotation:
+ * Rotation (docs/rotation.md), run locally in the four steps of AWS rotation:
  *
  *   createSecret  the new value is stored as PENDING, durably, before anything external changes
  *   setSecret     the handler applies it to the service

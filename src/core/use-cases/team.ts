@@ -1,5 +1,5 @@
 /**
- * Members and policies (DESIGN.md section 6): admin-signed records that decide who may do what.
+ * Members and policies (docs/policies.md): admin-signed records that decide who may do what.
  * Every change re-seals data keys to the members now allowed to read, and re-signs records
  * whose writers lost the permission they wrote them with.
  */
