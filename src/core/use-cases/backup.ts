@@ -184,7 +184,7 @@ export async function restoreBackup(
           for (const v of s.versions) for (const l of v.stages) stages.set(l, v.id);
           const secret: SecretRecord = {
             kind: 'secret',
-            id: deps.ids.newId(),
+            id: deps.ids.secretId(start.vault.id, name),
             name,
             ...(s.description !== undefined ? { description: s.description } : {}),
             tags: new Map(s.tags),
