@@ -17,7 +17,12 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   update: ['secrets update prod/db --description "primary database"', 'secrets update prod/db --value-stdin < db.json'],
   describe: ['secrets describe prod/db', 'secrets describe prod/db --json'],
   versions: ['secrets versions prod/db', 'secrets versions prod/db --json'],
-  stage: ['secrets stage prod/db CURRENT --to VERSION_ID --from CURRENT_VERSION_ID   # roll back', 'secrets stage prod/db CANARY --to VERSION_ID'],
+  stage: [
+    'secrets stage prod/db CURRENT --from CURRENT --to PREVIOUS   # roll back (as `secrets rollback prod/db`)',
+    'secrets stage prod/db CURRENT --from CURRENT --to VERSION_ID',
+    'secrets stage prod/db CANARY --to VERSION_ID',
+  ],
+  rollback: ['secrets rollback prod/db   # CURRENT back to PREVIOUS, PREVIOUS to the old CURRENT', 'secrets rollback prod/db --json'],
   list: ['secrets list', "secrets list --filter tag-key=env --filter 'name=!prod' --json"],
   tag: ['secrets tag prod/db owner=alice env=prod', 'secrets tag prod/db team=payments'],
   untag: ['secrets untag prod/db owner', 'secrets untag prod/db owner env'],
