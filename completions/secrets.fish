@@ -365,7 +365,7 @@ complete -c secrets -n '__secrets_arg 1 secrets stage' -a '(__secrets_names secr
 complete -c secrets -n '__secrets_arg 2 secrets stage' -a 'CURRENT PREVIOUS PENDING' -d 'staging label'
 complete -c secrets -n '__secrets_in secrets rollback' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets rollback' -a '(__secrets_names secrets)' -d 'secret name'
-complete -c secrets -n '__secrets_in secrets list' -l filter -x -d 'name, description, tag-key, tag-value or all'
+complete -c secrets -n '__secrets_in secrets list' -l filter -x -d 'tag:KEY=VALUE, or name, description, tag-key, tag-value or all'
 complete -c secrets -n '__secrets_in secrets list' -l include-deleted -d 'also list secrets scheduled for deletion'
 complete -c secrets -n '__secrets_in secrets list' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets tag' -l json -d 'print JSON'
