@@ -14,7 +14,7 @@
 # and args (what each argument is; "..." repeats the last) of the command PATH ("" is the program).
 _secrets_spec() {
   case $1 in
-    '') subs='init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
+    '') subs='init create get put update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
     'init') subs='' opts='--name= --member-name= --git --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'create') subs='' opts='--description= --tag= --client-request-token= --json --value-stdin --from-file= --generate --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='none' ;;
     'get') subs='' opts='--field= --version-stage= --version-id= --filter= --json -h --help --vault= --identity-file= --audit= --no-color' args='secret...' ;;
@@ -23,6 +23,7 @@ _secrets_spec() {
     'describe') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'versions') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'stage') subs='' opts='--to= --from= --json -h --help --vault= --identity-file= --audit= --no-color' args='secret words:CURRENT,PREVIOUS,PENDING' ;;
+    'rollback') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret' ;;
     'list') subs='' opts='--filter= --include-deleted --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'tag') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret none...' ;;
     'untag') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='secret none...' ;;
@@ -72,14 +73,14 @@ _secrets_spec() {
     'doctor') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'completion') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='words:bash,zsh,fish' ;;
     'exit-codes') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,update,describe,versions,stage,list,tag,untag,delete,restore,rotate,handler,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,sync,clone,status,audit,doctor,completion,exit-codes' ;;
+    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,update,describe,versions,stage,rollback,list,tag,untag,delete,restore,rotate,handler,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,sync,clone,status,audit,doctor,completion,exit-codes' ;;
   esac
 }
 # _secrets_value_kind PATH OPTION: sets kind, what the value of OPTION is under the command PATH.
 _secrets_value_kind() {
   case "$1 $2" in
     'create --from-file'|'put --from-file'|'update --from-file'|'exec --env-file'|'env --env-file'|'inject -i'|'inject --in'|'inject -o'|'inject --out'|'import --passphrase-file'|'export --passphrase-file'|'identity new --out'|'policy put -f'|'policy put --file'|'policy validate -f'|'policy validate --file'|*' --vault'|*' --identity-file') kind='file' ;;
-    'get --version-stage'|'put --version-stage') kind='words:CURRENT,PREVIOUS,PENDING' ;;
+    'get --version-stage'|'put --version-stage'|'stage --to'|'stage --from') kind='words:CURRENT,PREVIOUS,PENDING' ;;
     'rotate --handler') kind='handler' ;;
     'rotate --strategy') kind='words:single-user,alternating-users' ;;
     'rotate --master-secret'|'exec --secret'|'env --secret'|'policy put --secret'|'policy get --secret'|'policy delete --secret'|'policy simulate --secret'|'audit --secret') kind='secret' ;;

@@ -115,7 +115,7 @@ end
 function __secrets_spec_subcommands
     switch "$argv"
         case 'secrets'
-            printf '%s\n' init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
+            printf '%s\n' init create get put update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
         case 'secrets handler'
             printf '%s\n' allow remove list help
         case 'secrets identity'
@@ -149,6 +149,8 @@ function __secrets_spec_value_options
             printf '%s\n' --vault --identity-file --audit
         case 'secrets stage'
             printf '%s\n' --to --from --vault --identity-file --audit
+        case 'secrets rollback'
+            printf '%s\n' --vault --identity-file --audit
         case 'secrets list'
             printf '%s\n' --filter --vault --identity-file --audit
         case 'secrets tag'
@@ -266,6 +268,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a update -d 'change
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a describe -d 'show a secret\'s metadata: description, tags, versions and labels, dates'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a versions -d 'list the versions of a secret with their staging labels'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a stage -d 'move a staging label to another version'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a rollback -d 'move CURRENT back to the PREVIOUS version, and PREVIOUS to the version that was…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a list -d 'list secrets'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a tag -d 'add or change tags of a secret'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a untag -d 'remove tags from a secret'
@@ -355,12 +358,14 @@ complete -c secrets -n '__secrets_in secrets describe' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets describe' -a '(__secrets_names secrets)' -d 'secret name'
 complete -c secrets -n '__secrets_in secrets versions' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets versions' -a '(__secrets_names secrets)' -d 'secret name'
-complete -c secrets -n '__secrets_in secrets stage' -l to -x -d 'the version that gets the label'
-complete -c secrets -n '__secrets_in secrets stage' -l from -x -d 'the version that has it now'
+complete -c secrets -n '__secrets_in secrets stage' -l to -x -a 'CURRENT PREVIOUS PENDING' -d 'the version that gets the label: its id, or a label it has'
+complete -c secrets -n '__secrets_in secrets stage' -l from -x -a 'CURRENT PREVIOUS PENDING' -d 'the version that has it now, by id or label'
 complete -c secrets -n '__secrets_in secrets stage' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets stage' -a '(__secrets_names secrets)' -d 'secret name'
 complete -c secrets -n '__secrets_arg 2 secrets stage' -a 'CURRENT PREVIOUS PENDING' -d 'staging label'
-complete -c secrets -n '__secrets_in secrets list' -l filter -x -d 'name, description, tag-key, tag-value or all'
+complete -c secrets -n '__secrets_in secrets rollback' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_arg 1 secrets rollback' -a '(__secrets_names secrets)' -d 'secret name'
+complete -c secrets -n '__secrets_in secrets list' -l filter -x -d 'tag:KEY=VALUE, or name, description, tag-key, tag-value or all'
 complete -c secrets -n '__secrets_in secrets list' -l include-deleted -d 'also list secrets scheduled for deletion'
 complete -c secrets -n '__secrets_in secrets list' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets tag' -l json -d 'print JSON'
@@ -532,5 +537,5 @@ complete -c secrets -n '__secrets_in secrets audit verify' -l json -d 'print JSO
 complete -c secrets -n '__secrets_in secrets audit export' -l format -x -a 'jsonl cloudtrail' -d 'jsonl or cloudtrail'
 complete -c secrets -n '__secrets_in secrets doctor' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets completion' -a 'bash zsh fish' -d 'the shell'
-complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put update describe versions stage list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
 # END GENERATED

@@ -101,7 +101,7 @@ describe('help', () => {
         const r = await sb.run([typo]);
         assert.equal(r.code, 2);
         assert.match(r.stderr, /^secrets: error: unknown command/m);
-        assert.match(r.stderr, new RegExp(`Did you mean ${near}\\?`));
+        assert.match(r.stderr, new RegExp(`^secrets: hint: did you mean \`secrets ${near}\`\\?`, 'm'));
       }
     } finally {
       sb.cleanup();

@@ -1,4 +1,4 @@
-// The library as a server uses it: `require('secrets')` from CommonJS (package.json "exports"
+// The library as a server uses it: `require('local-secrets-manager')` from CommonJS (package.json "exports"
 // "require" → dist/index.cjs), and the event loop while values are read.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -29,7 +29,7 @@ describe('the library in a Node process', () => {
 
   it('require("secrets") from CommonJS: SecretsClient reads a value; errors are SecretsError with a code', () => {
     const r = node(
-      `const { SecretsClient, SecretsError } = require('secrets');
+      `const { SecretsClient, SecretsError } = require('local-secrets-manager');
       (async () => {
         const c = new SecretsClient();
         const v = await c.getSecretValue({ SecretId: 'lib/one' });
@@ -49,7 +49,7 @@ describe('the library in a Node process', () => {
   // vault of 2,000 secrets. Pinned as a todo until the read path is asynchronous.
   it('the event loop keeps turning while getSecretValue reads a large vault', { todo: 'the read path does synchronous file I/O' }, () => {
     const r = node(
-      `import { SecretsClient } from 'secrets';
+      `import { SecretsClient } from 'local-secrets-manager';
       const c = new SecretsClient({ cache: false });
       await c.getSecretValue({ SecretId: 'big/K1' });
       let ticks = 0;

@@ -3,15 +3,15 @@
  * `secrets: error: …` / `secrets: hint: …` with their exit code; anything else is a bug,
  * printed as an internal error without a stack trace unless SECRETS_DEBUG is set.
  */
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { ExitCode, isSecretsError } from '../core/errors.js';
 import type { App, Output } from './app.js';
 import { buildDeps, type GlobalOptions } from './deps.js';
 import { type Io, processIo } from './io.js';
-import { commandModules, createProgram } from './program.js';
+import { commandLine, commandModules, createProgram, parseErrorHint } from './program.js';
 import { colourLevel } from './colour.js';
 import { excludeMemoryFromCoreDumps } from './core-dumps.js';
-import { formatError, formatWarning, setColours } from './ui.js';
+import { formatError, formatHint, formatWarning, setColours } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
@@ -30,11 +30,17 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     },
     warn: (message) => io.writeErr(formatWarning(message)),
   };
+  let program: Command | undefined;
   try {
-    await createProgram(app, await commandModules(argv)).parseAsync([...argv], { from: 'user' });
+    program = createProgram(app, await commandModules(argv));
+    // An unknown command fails here, before commander could answer `nosuch --help` with the general help.
+    commandLine(program, argv);
+    await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander has already printed its message (or the help/version text).
+      const hint = program && err.exitCode !== 0 ? parseErrorHint(program, argv, err.code) : undefined;
+      if (hint !== undefined) io.writeErr(formatHint(hint));
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     if (isSecretsError(err)) {

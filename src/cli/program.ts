@@ -2,9 +2,12 @@
  * createProgram: the commander tree. Parsing errors become usage errors (exit 2) through
  * exitOverride; output goes through the Io so tests and main see the same thing.
  */
-import { Command } from 'commander';
+import { Command, type Option } from 'commander';
+import { shellQuote } from '../core/dotenv.js';
+import { SecretsError } from '../core/errors.js';
 import type { App } from './app.js';
 import { examplesText, exitCodesText } from './help.js';
+import { nearest } from './suggest.js';
 import { VERSION } from './version.js';
 
 /** A command module: registers its commands on the program. */
@@ -23,7 +26,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['update'], () => import('./commands/update.js')],
   [['describe'], () => import('./commands/describe.js')],
   [['versions'], () => import('./commands/versions.js')],
-  [['stage'], () => import('./commands/stage.js')],
+  [['stage', 'rollback'], () => import('./commands/stage.js')],
   [['list'], () => import('./commands/list.js')],
   [['tag', 'untag'], () => import('./commands/tag.js')],
   [['delete', 'restore'], () => import('./commands/delete.js')],
@@ -73,6 +76,85 @@ export async function commandModules(argv: readonly string[]): Promise<CommandMo
 }
 
 export { VERSION };
+
+/** Where a command line lands in the tree: the command it runs and where that command's operands start. */
+export interface CommandLine {
+  readonly command: Command;
+  /** The command words, without the program's name (`['member', 'add']`). */
+  readonly path: readonly string[];
+  /** Index in argv of the first operand the command itself takes, if any. */
+  readonly operandAt: number | undefined;
+}
+
+/** The option `flag` names on `cmd` or an ancestor (global options are accepted anywhere). */
+function optionOf(cmd: Command, flag: string): Option | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const o = c.options.find((x) => x.long === flag || x.short === flag);
+    if (o) return o;
+  }
+  return undefined;
+}
+
+/**
+ * Walks `argv` down the command tree. A word where a command of a group is expected must name
+ * one: an unknown command is a usage error (exit 2) with the nearest names as a hint, also with
+ * `--help` (commander would print the general help and exit 0) and after `help`.
+ */
+export function commandLine(program: Command, argv: readonly string[]): CommandLine {
+  let command = program;
+  const path: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return { command, path, operandAt: i + 1 < argv.length ? i + 1 : undefined };
+    if (a.startsWith('-') && a !== '-') {
+      const eq = a.indexOf('=');
+      const option = optionOf(command, eq < 0 ? a : a.slice(0, eq));
+      if (option?.required === true && eq < 0) i++;
+      continue;
+    }
+    const group = command.commands.length > 0 && command.registeredArguments.length === 0;
+    if (!group) return { command, path, operandAt: i };
+    if (a === 'help') continue; // `help CMD`: CMD must exist too
+    const sub = command.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) throw unknownCommand(command, path, a);
+    command = sub;
+    path.push(a);
+  }
+  return { command, path, operandAt: undefined };
+}
+
+function unknownCommand(group: Command, path: readonly string[], word: string): SecretsError {
+  const names = group.createHelp().visibleCommands(group).flatMap((c) => [c.name(), ...c.aliases()]);
+  const near = nearest(word, names);
+  const prefix = ['secrets', ...path].join(' ');
+  const list = `\`${prefix} --help\` lists the commands`;
+  return new SecretsError(
+    'USAGE',
+    `unknown command '${[...path, word].join(' ')}'`,
+    near.length > 0 ? `did you mean ${near.map((n) => `\`${prefix} ${n}\``).join(' or ')}? (${list})` : list,
+  );
+}
+
+/**
+ * A hint for a parse error commander reported, or undefined. `exec ls -la` reads `-la` as a flag
+ * of exec: the hint shows the `--` that hands it to the command.
+ */
+export function parseErrorHint(program: Command, argv: readonly string[], code: string): string | undefined {
+  if (code !== 'commander.unknownOption' || argv.includes('--')) return undefined;
+  let line: CommandLine;
+  try {
+    line = commandLine(program, argv);
+  } catch {
+    return undefined;
+  }
+  if (line.path.join(' ') !== 'exec') return undefined;
+  const at = line.operandAt;
+  const unknown = argv.findIndex((a, i) => i > (at ?? -1) && a.startsWith('-') && a !== '-' && optionOf(line.command, a.split('=')[0] as string) === undefined);
+  if (at === undefined || unknown < 0) return 'a flag for the command goes after --: secrets exec [flags] -- CMD [ARGS...]';
+  // Our own flags, `--`, then the command up to the flag it has (not more of its arguments: they are not ours to repeat).
+  const words = [...argv.slice(0, at), '--', ...argv.slice(at, unknown + 1)].map((w) => (w === '--' ? w : shellQuote(w)));
+  return `a flag for the command goes after --: secrets ${words.join(' ')}${unknown + 1 < argv.length ? ' …' : ''}`;
+}
 
 /** Builds the command tree with the given command modules (commandModules picks them). */
 export function createProgram(app: App, modules: readonly CommandModule[]): Command {

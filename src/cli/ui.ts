@@ -26,6 +26,11 @@ export function formatError(message: string, hint?: string): string {
   return `${err.red('secrets: error:')} ${message}\n${hint ? `${err.dim('secrets: hint:')} ${hint}\n` : ''}`;
 }
 
+/** A hint line alone, after an error line someone else printed (commander's parse errors). */
+export function formatHint(hint: string): string {
+  return `${err.dim('secrets: hint:')} ${hint}\n`;
+}
+
 /** A warning; continuation lines are kept as given. */
 export function formatWarning(message: string): string {
   return `${err.yellow('secrets: warning:')} ${message}\n`;

@@ -66,6 +66,49 @@ export function pruneVersions(secret: SecretRecord, versions: readonly VersionRe
   });
 }
 
+function candidates(entry: SecretEntry, ref: string): { byId: VersionRecord | undefined; byLabel: VersionRecord | undefined } {
+  const labelled = entry.secret.stages.get(ref);
+  return { byId: entry.versions.find((v) => v.id === ref), byLabel: labelled === undefined ? undefined : entry.versions.find((v) => v.id === labelled) };
+}
+
+/** The id of the version `ref` names (as resolveVersionRef), or undefined when it names none or is ambiguous. */
+export function versionIdOf(entry: SecretEntry, ref: string): string | undefined {
+  const { byId, byLabel } = candidates(entry, ref);
+  return byId && byLabel && byId !== byLabel ? undefined : (byId ?? byLabel)?.id;
+}
+
+/**
+ * The version `ref` names on this secret: a version id, or a staging label (`--to PREVIOUS`).
+ * A version id and a label never share a name on one secret (assertDistinctRefs refuses it
+ * on every write); a vault written before that rule is refused here rather than guessed at.
+ */
+export function resolveVersionRef(entry: SecretEntry, ref: string): VersionRecord {
+  const name = entry.secret.name;
+  const { byId, byLabel } = candidates(entry, ref);
+  if (byId && byLabel && byId !== byLabel) {
+    throw new SecretsError(
+      'USAGE',
+      `${ref} is both a version id of ${name} and its label on version ${byLabel.id}`,
+      `remove the label with \`secrets stage ${name} ${ref} --from ${byLabel.id}\`, then ${ref} names the version`,
+    );
+  }
+  const version = byId ?? byLabel;
+  if (!version) {
+    throw new SecretsError('NOT_FOUND', `secret ${name} has no version or staging label ${ref}`, `\`secrets versions ${name}\` lists its versions and labels`);
+  }
+  return version;
+}
+
+/** Refuses a label with the name of one of `versionIds` (or the reverse): a name given to --to or --from must mean one thing. */
+export function assertDistinctRefs(name: string, labels: Iterable<string>, versionIds: Iterable<string>): void {
+  const ids = new Set(versionIds);
+  for (const label of labels) {
+    if (ids.has(label)) {
+      throw new SecretsError('CONFLICT', `${label} would be both a staging label and a version id of ${name}`, 'choose another label (or another --client-request-token)');
+    }
+  }
+}
+
 /** Finds the version a read asks for: by id, by label, or CURRENT. */
 export function selectVersion(
   entry: SecretEntry,
@@ -84,7 +127,9 @@ export function selectVersion(
   }
   const version = entry.versions.find((v) => v.id === id);
   if (!version) {
-    throw new SecretsError('NOT_FOUND', `secret ${name} has no version ${id}`, `\`secrets versions ${name}\` lists its versions`);
+    // An id is only an id here (AWS VersionId): labels have their own flag and reference parameter.
+    const hint = select.versionId !== undefined && entry.secret.stages.has(id) ? `${id} is a staging label, not a version id: read it with --version-stage ${id} (?stage=${id} in a reference)` : `\`secrets versions ${name}\` lists its versions`;
+    throw new SecretsError('NOT_FOUND', `secret ${name} has no version ${id}`, hint);
   }
   return version;
 }

@@ -10,6 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isAdmin, writeProblem } from '../core/access.js';
 import { SecretsError } from '../core/errors.js';
 import { mergeVaults } from '../core/merge.js';
@@ -314,6 +315,62 @@ function driverReports(stderr: string): string[] {
     .map((l) => l.slice('secrets: merged: '.length));
 }
 
+/**
+ * The directory of a remote given as a path (`/srv/vault.git`, `../vault.git`, `file://…`) that
+ * is a bare repository on this machine; undefined for a URL (`ssh://…`, `host:path`, `https://…`).
+ */
+async function localBareRemote(g: Git, remote: string): Promise<string | undefined> {
+  let path: string;
+  if (/^file:\/\//i.test(remote)) {
+    try {
+      path = fileURLToPath(remote);
+    } catch {
+      return undefined;
+    }
+  } else if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(remote) || /^[^/]*:/.test(remote)) {
+    return undefined;
+  } else {
+    path = resolve(g.dir, remote);
+  }
+  if (!existsSync(path)) return undefined;
+  const bare = await g.run([`--git-dir=${path}`, 'rev-parse', '--is-bare-repository']);
+  return bare.code === 0 && bare.stdout.trim() === 'true' ? path : undefined;
+}
+
+/**
+ * After the first push from this work tree (its branch tracks nothing yet): the branch tracks
+ * origin/main, so a plain `git pull` works, and the remote's HEAD names main, so a plain
+ * `git clone` checks the vault out instead of warning about a missing branch. `git init --bare`
+ * leaves HEAD on master (or init.defaultBranch), a branch that never gets pushed. A bare remote
+ * on this machine whose HEAD names no branch is pointed at main; for any other, a note says
+ * what to do. A branch that already tracks something, or a HEAD on a real branch, is left alone.
+ */
+async function trackRemoteBranch(ctx: SyncContext, g: Git, remote: string): Promise<void> {
+  const branch = (await g.run(['symbolic-ref', '-q', '--short', 'HEAD'])).stdout.trim();
+  if (branch === '' || (await g.run(['config', `branch.${branch}.merge`])).code === 0) return;
+  await g.ok(['branch', `--set-upstream-to=origin/${BRANCH}`, branch]);
+  const dir = await localBareRemote(g, remote);
+  let head: string | undefined;
+  if (dir !== undefined) {
+    head = (await g.run([`--git-dir=${dir}`, 'symbolic-ref', '-q', 'HEAD'])).stdout.trim();
+    const named = head !== '' && (await g.run([`--git-dir=${dir}`, 'rev-parse', '--verify', '-q', head])).code === 0;
+    if (!named) {
+      await g.ok([`--git-dir=${dir}`, 'symbolic-ref', 'HEAD', `refs/heads/${BRANCH}`]);
+      return;
+    }
+  } else {
+    // The remote advertises HEAD only when it names an existing branch.
+    const ls = await g.run(['ls-remote', '--symref', 'origin', 'HEAD'], { network: true });
+    head = /^ref: (\S+)\tHEAD$/m.exec(ls.stdout)?.[1] ?? '';
+  }
+  if (head === `refs/heads/${BRANCH}`) return;
+  const now = head === '' ? `HEAD names no branch it has` : `default branch is ${head.replace(/^refs\/heads\//, '')}, not ${BRANCH}`;
+  ctx.note(
+    `the remote's ${now}, so a plain \`git clone\` will not check out the vault (\`secrets clone\` will): ` +
+      `make ${BRANCH} the default branch in the repository's settings on the server, or there run \`git --git-dir=REPO symbolic-ref HEAD refs/heads/${BRANCH}\``,
+  );
+}
+
 /** `secrets sync`: commit, fetch, verify, merge, verify, commit, push (retrying a rejected push). */
 export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
   const g = git(ctx);
@@ -370,6 +427,7 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
     }
     const push = await g.run(['push', '-q', 'origin', `HEAD:${BRANCH}`], { network: true });
     if (push.code === 0) {
+      await trackRemoteBranch(ctx, g, remote);
       const now = await ctx.deps.vault.read(identity);
       rememberRemote(ctx, now, true);
       return { Committed: committed, Merged: merged, Pushed: true, Offline: false, Conflicts: conflicts, Remote: remote, PublishedEvents: published };

@@ -59,7 +59,7 @@ export function register(program: Command, app: App): void {
       // The output is usually eval'd or sourced by the shell that runs us: a name a secret chose may
       // not replace a variable of this environment, nor set a loader, shell or runtime variable.
       const sources = selectionSources(opts, process.cwd());
-      const release = await releaseSecrets(app.deps(cmd), { sources, strict: opts.strict === true, environment: app.io.env });
+      const release = await releaseSecrets(app.deps(cmd), { sources, strict: opts.strict === true, environment: app.io.env, textOnly: true });
       for (const p of release.problems) app.warn(`${p.variable ?? p.origin}: ${p.error.message}; left out (--strict makes this an error)`);
       try {
         app.emit({ stdout: formatEnvironment(textValues(release.variables), opts.format as Format) });

@@ -91,7 +91,7 @@ export function register(program: Command, app: App): void {
       const program = opts.shell ? 'sh' : basename(file);
       const inherited = inheritedEnvironment(app.io.env, opts.pristine === true);
       // A name a secret chose may not replace what the child would inherit, nor set a loader, shell or runtime variable.
-      const release = await releaseSecrets(deps, { sources, strict: opts.strict === true, command: program, environment: inherited });
+      const release = await releaseSecrets(deps, { sources, strict: opts.strict === true, command: program, environment: inherited, textOnly: true });
       for (const p of release.problems) {
         app.warn(`${p.variable ?? p.origin}: ${p.error.message}; not set (--strict makes this an error)`);
       }

@@ -76,6 +76,8 @@ const COMMAND_OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   'import --format': ['dotenv', 'json', 'aws', 'backup'],
   'export --format': ['dotenv', 'json', 'backup'],
   'audit export --format': ['jsonl', 'cloudtrail'],
+  'stage --to': STAGES,
+  'stage --from': STAGES,
 };
 
 /** Every command that takes arguments, with what each one is (choices in the tree need no entry). */
@@ -87,6 +89,7 @@ const ARGUMENT_VALUES: Readonly<Record<string, readonly ValueKind[]>> = {
   describe: ['secret'],
   versions: ['secret'],
   stage: ['secret', STAGES],
+  rollback: ['secret'],
   tag: ['secret', 'none'],
   untag: ['secret', 'none'],
   delete: ['secret'],

@@ -2,6 +2,7 @@
 import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord } from '../model.js';
+import { isTag } from '../names.js';
 import type { RotationConfig } from '../rotation.js';
 import { scheduleAt } from '../schedule.js';
 import type { SecretBytes } from '../secret-bytes.js';
@@ -172,13 +173,18 @@ export async function listSecretVersions(deps: CoreDeps, input: { name: string }
   });
 }
 
-/** A ListSecrets filter: key and values (prefix match; a leading `!` negates). */
+/**
+ * A ListSecrets filter: key and values, a leading `!` negating a value. The AWS keys match by
+ * prefix, each on its own (`tag-key` and `tag-value` look at any tag, not at one pair); `tag:KEY`
+ * matches the value of tag KEY exactly, so `tag:team=payments` means what it says.
+ */
 export interface ListFilter {
-  readonly key: 'name' | 'description' | 'tag-key' | 'tag-value' | 'all';
+  readonly key: 'name' | 'description' | 'tag-key' | 'tag-value' | 'all' | `tag:${string}`;
   readonly values: readonly string[];
 }
 
 const FILTER_KEYS = new Set(['name', 'description', 'tag-key', 'tag-value', 'all']);
+const TAG_FILTER = 'tag:';
 
 /** Parses repeated `--filter KEY=VALUE`; values of the same key are OR'd, keys are AND'd. */
 export function parseFilters(args: readonly string[]): ListFilter[] {
@@ -186,12 +192,20 @@ export function parseFilters(args: readonly string[]): ListFilter[] {
   for (const arg of args) {
     const at = arg.indexOf('=');
     const key = at < 0 ? arg : arg.slice(0, at);
-    if (at < 0 || !FILTER_KEYS.has(key)) {
-      throw new SecretsError('USAGE', `invalid filter ${JSON.stringify(arg)}`, 'use --filter KEY=VALUE with KEY one of name, description, tag-key, tag-value, all');
+    const value = arg.slice(at + 1);
+    const tagKey = key.startsWith(TAG_FILTER) ? key.slice(TAG_FILTER.length) : undefined;
+    const known = tagKey !== undefined ? isTag(tagKey, value.startsWith('!') ? value.slice(1) : value) : FILTER_KEYS.has(key);
+    if (at < 0 || !known) {
+      // `team=payments` is nearly always a tag pair: show the spelling that finds it.
+      const hint =
+        at > 0 && tagKey === undefined && isTag(key, value)
+          ? `for the tag pair, use --filter tag:${arg}; other keys: name, description, tag-key, tag-value, all`
+          : 'use --filter tag:KEY=VALUE for one tag pair, or KEY=VALUE with KEY one of name, description, tag-key, tag-value, all';
+      throw new SecretsError('USAGE', `invalid filter ${JSON.stringify(arg)}`, hint);
     }
     const k = key as ListFilter['key'];
     const list = byKey.get(k) ?? [];
-    list.push(arg.slice(at + 1));
+    list.push(value);
     byKey.set(k, list);
   }
   return [...byKey].map(([key, values]) => ({ key, values }));
@@ -209,6 +223,10 @@ function fieldsFor(secret: SecretRecord, key: ListFilter['key']): string[] {
       return [...secret.tags.values()];
     case 'all':
       return [secret.name, ...(secret.description === undefined ? [] : [secret.description]), ...secret.tags.keys(), ...secret.tags.values()];
+    default: {
+      const value = secret.tags.get(key.slice(TAG_FILTER.length));
+      return value === undefined ? [] : [value];
+    }
   }
 }
 
@@ -216,10 +234,11 @@ function fieldsFor(secret: SecretRecord, key: ListFilter['key']): string[] {
 export function matchesFilters(secret: SecretRecord, filters: readonly ListFilter[]): boolean {
   return filters.every((f) => {
     const fields = fieldsFor(secret, f.key);
+    const matches = f.key.startsWith(TAG_FILTER) ? (x: string, v: string) => x === v : (x: string, v: string) => x.startsWith(v);
     const positive = f.values.filter((v) => !v.startsWith('!'));
     const negative = f.values.filter((v) => v.startsWith('!')).map((v) => v.slice(1));
-    const anyPositive = positive.length === 0 || positive.some((p) => fields.some((x) => x.startsWith(p)));
-    const noNegative = negative.every((n) => !fields.some((x) => x.startsWith(n)));
+    const anyPositive = positive.length === 0 || positive.some((p) => fields.some((x) => matches(x, p)));
+    const noNegative = negative.every((n) => !fields.some((x) => matches(x, n)));
     return anyPositive && noNegative;
   });
 }

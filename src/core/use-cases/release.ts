@@ -102,16 +102,30 @@ async function readForRelease(
   });
 }
 
+/** True when the value can be an environment variable: valid UTF-8 without a NUL. */
+export function isEnvironmentText(value: SecretBytes): boolean {
+  const text = value.revealText();
+  return text !== undefined && !text.includes('\0');
+}
+
 /**
  * Resolves `sources` into variables. With `strict`, the first unresolvable reference throws
  * before anything is returned; otherwise it is listed in `problems` and skipped. With
+ * `textOnly` (the variables become an environment), a binary secret found under a prefix is
+ * such a problem too: nobody named it, so it is left out rather than failing the rest. With
  * `environment` (the variables the released ones join), a name derived from a secret that is
  * protected or already set there is refused (DENIED) before any value is returned, whatever
  * `strict` says.
  */
 export async function releaseSecrets(
   deps: CoreDeps,
-  input: { sources: readonly Source[]; strict: boolean; command?: string | undefined; environment?: Readonly<Record<string, string | undefined>> },
+  input: {
+    sources: readonly Source[];
+    strict: boolean;
+    command?: string | undefined;
+    environment?: Readonly<Record<string, string | undefined>>;
+    textOnly?: boolean;
+  },
 ): Promise<Release> {
   const { identity } = await deps.identities.load();
   // Named secrets only (no prefix): read just those lines of the vault.
@@ -187,6 +201,9 @@ export async function releaseSecrets(
             const base = envName(name.slice(src.prefix.length));
             await attempt(src.origin, base, async () => {
               const { value } = await read({ name });
+              if (input.textOnly === true && !isEnvironmentText(value)) {
+                throw new SecretsError('INVALID_VALUE', `secret ${name} is binary, and an environment variable holds text`, `read it with \`secrets get ${name} > FILE\``);
+              }
               const fields = jsonFields(value);
               if (!fields) return add(base, value, true, `${src.origin} (${name})`, { secret: name });
               for (const [k, v] of fields) add(`${base}_${envName(k)}`, SecretBytes.fromString(v), true, `${src.origin} (${name})`, { secret: name, field: k });

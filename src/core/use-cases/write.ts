@@ -9,7 +9,19 @@ import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../mo
 import { assertClientRequestToken, assertDescription, assertLabel, assertSecretName, MAX_TAGS, MAX_VALUE_BYTES } from '../names.js';
 import type { Identity } from '../ports.js';
 import type { SecretBytes } from '../secret-bytes.js';
-import { CURRENT, labelsOf, moveLabel, PENDING, pruneVersions, stagesForNewVersion, versionsToStages } from '../versions.js';
+import {
+  assertDistinctRefs,
+  CURRENT,
+  labelsOf,
+  moveLabel,
+  PENDING,
+  PREVIOUS,
+  pruneVersions,
+  resolveVersionRef,
+  stagesForNewVersion,
+  versionIdOf,
+  versionsToStages,
+} from '../versions.js';
 import { check, type CoreDeps, findEntry, findLiveEntry, unsign, withEntry, withoutEntry } from './deps.js';
 
 /** A value to store, with its type: text (valid UTF-8) or binary. */
@@ -82,6 +94,9 @@ export async function addVersion(
     by: identity.id,
     ctr: 0,
   };
+  // The new id may not be a label of the secret, nor a new label one of its ids (see resolveVersionRef).
+  assertDistinctRefs(entry.secret.name, entry.secret.stages.keys(), [versionId]);
+  assertDistinctRefs(entry.secret.name, opts.labels ?? [], [...entry.versions.map((v) => v.id), versionId]);
   const stages = stagesForNewVersion(entry.secret.stages, versionId, opts.labels ?? []);
   // A new CURRENT stored by hand while a rotation is pending abandons the rotation, as in AWS:
   // its PENDING label goes (the version stays), and the rotation's finishSecret then refuses.
@@ -269,14 +284,23 @@ export async function untagSecret(deps: CoreDeps, input: { name: string; keys: r
   );
 }
 
-/** `secrets stage`: AWS UpdateSecretVersionStage. */
+/** What `stage` and `rollback` report: where every label is now. */
+export interface StageResult {
+  readonly Name: string;
+  readonly VersionStages: Record<string, string[]>;
+}
+
+/**
+ * `secrets stage`: AWS UpdateSecretVersionStage. `to` and `from` name a version by id or by
+ * the label it carries (`--to PREVIOUS`), resolved inside the transaction.
+ */
 export async function updateVersionStage(
   deps: CoreDeps,
   input: { name: string; label: string; to?: string | undefined; from?: string | undefined },
-): Promise<{ Name: string; VersionStages: Record<string, string[]> }> {
+): Promise<StageResult> {
   assertLabel(input.label);
   if (input.to === undefined && input.from === undefined) {
-    throw new SecretsError('USAGE', 'say where the label goes', 'pass --to VERSION_ID (and --from VERSION_ID if it is on another version)');
+    throw new SecretsError('USAGE', 'say where the label goes', 'pass --to VERSION (and --from VERSION if it is on another version); a version is an id or a label');
   }
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
@@ -284,36 +308,91 @@ export async function updateVersionStage(
       scope.vault(state, identity.id).secretName(input.name);
       const entry = findLiveEntry(state, input.name);
       scope.secret(entry);
+      // Authorization comes first (a denied caller learns nothing of the versions), on the id the label names.
+      const factsId = input.to === undefined ? undefined : (versionIdOf(entry, input.to) ?? input.to);
       check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
         versionStages: [input.label],
-        ...(input.to !== undefined ? { versionId: input.to } : {}),
+        ...(factsId !== undefined ? { versionId: factsId } : {}),
       });
       await deps.vault.verifyRecords(state, [entry.secret]);
+      const to = input.to === undefined ? undefined : resolveVersionRef(entry, input.to).id;
+      const from = input.from === undefined ? undefined : resolveVersionRef(entry, input.from).id;
       const { secret } = entry;
-      for (const v of [input.to, input.from]) {
-        if (v !== undefined && !entry.versions.some((x) => x.id === v)) {
-          throw new SecretsError('NOT_FOUND', `secret ${input.name} has no version ${v}`, `\`secrets versions ${input.name}\` lists them`);
-        }
-      }
       const holder = secret.stages.get(input.label);
-      if (input.from !== undefined && holder !== input.from) {
-        throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${input.from}`, holder ? `it is on ${holder}` : 'it is not on any version');
+      if (from !== undefined && holder !== from) {
+        throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${from}`, holder ? `it is on ${holder}` : 'it is not on any version');
       }
-      if (input.to !== undefined && holder !== undefined && holder !== input.to && input.from === undefined) {
-        throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, `move it with --from ${holder} --to ${input.to}`);
+      if (to !== undefined && holder !== undefined && holder !== to && from === undefined) {
+        const hint =
+          input.label === CURRENT && secret.stages.get(PREVIOUS) === to
+            ? `move it with --from ${CURRENT} --to ${input.to ?? to}, or run \`secrets rollback ${input.name}\``
+            : `move it with --from ${holder} --to ${input.to ?? to}`;
+        throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, hint);
       }
-      if (input.to === undefined && input.label === CURRENT) {
-        throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION_ID');
+      if (to === undefined && input.label === CURRENT) {
+        throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION');
       }
-      const report = (s: SecretRecord) => ({ Name: input.name, VersionStages: versionsToStages(s) });
-      if (input.to !== undefined && holder === input.to) return { state, result: report(secret) };
-      const next = unsign({
-        ...secret,
-        stages: moveLabel(secret.stages, input.label, input.to),
-        changed: deps.clock.now().toISOString(),
-        act: 'UpdateSecretVersionStage',
+      if (to !== undefined) assertDistinctRefs(input.name, [input.label], entry.versions.map((v) => v.id));
+      if (to !== undefined && holder === to) return { state, result: stageReport(secret) };
+      const next = movedStage(deps, entry, input.label, to);
+      return { state: withEntry(state, next), result: stageReport(next.secret) };
+    }),
+  );
+}
+
+function stageReport(secret: SecretRecord): StageResult {
+  return { Name: secret.name, VersionStages: versionsToStages(secret) };
+}
+
+/** The entry with `label` moved to version `to` (removed when undefined), stamped as a stage change. */
+function movedStage(deps: CoreDeps, entry: SecretEntry, label: string, to: string | undefined): SecretEntry {
+  const secret = unsign({
+    ...entry.secret,
+    stages: moveLabel(entry.secret.stages, label, to),
+    changed: deps.clock.now().toISOString(),
+    act: 'UpdateSecretVersionStage',
+  });
+  return { secret, versions: pruneVersions(secret, entry.versions) };
+}
+
+/** What `rollback` reports: the stage report, and which version is CURRENT and PREVIOUS now. */
+export interface RollbackResult extends StageResult {
+  readonly VersionId: string;
+  readonly PreviousVersionId: string;
+}
+
+/**
+ * `secrets rollback`: AWS's manual rollback in one step. CURRENT moves to the PREVIOUS version
+ * and PREVIOUS to the version that was CURRENT, in one transaction. It is the same change as
+ * `stage NAME CURRENT --from CURRENT --to PREVIOUS`, authorized and audited as that
+ * (UpdateSecretVersionStage on the CURRENT label).
+ */
+export async function rollbackSecret(deps: CoreDeps, input: { name: string }): Promise<RollbackResult> {
+  const { identity } = await deps.identities.load();
+  return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
+    deps.vault.transact(identity, async (state) => {
+      scope.vault(state, identity.id).secretName(input.name);
+      const entry = findLiveEntry(state, input.name);
+      scope.secret(entry);
+      const current = entry.secret.stages.get(CURRENT);
+      const previous = entry.secret.stages.get(PREVIOUS);
+      check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
+        versionStages: [CURRENT],
+        ...(previous !== undefined ? { versionId: previous } : {}),
       });
-      return { state: withEntry(state, { secret: next, versions: pruneVersions(next, entry.versions) }), result: report(next) };
+      await deps.vault.verifyRecords(state, [entry.secret]);
+      if (previous === undefined || !entry.versions.some((v) => v.id === previous)) {
+        throw new SecretsError('NOT_FOUND', `secret ${input.name} has no PREVIOUS version to roll back to`, `\`secrets versions ${input.name}\` lists its versions; \`secrets stage ${input.name} CURRENT --from CURRENT --to VERSION_ID\` picks one`);
+      }
+      if (current === undefined || current === previous) {
+        throw new SecretsError('CONFLICT', `CURRENT and PREVIOUS of ${input.name} are on the same version`, `\`secrets versions ${input.name}\` lists its versions`);
+      }
+      scope.version({ id: previous }, [CURRENT]);
+      const next = movedStage(deps, entry, CURRENT, previous);
+      return {
+        state: withEntry(state, next),
+        result: { ...stageReport(next.secret), VersionId: previous, PreviousVersionId: current },
+      };
     }),
   );
 }
