@@ -17,7 +17,7 @@ import { type CliResult, marker, ROOT, type Sandbox, sandbox } from './support/c
 
 /** The library child: one operation, one JSON line: the values it got, or the error's code. */
 const LIBRARY_CHILD = `
-import { SecretsClient } from 'secrets';
+import { SecretsClient } from 'local-secrets-manager';
 const [op, vault, ...names] = process.argv.slice(1);
 const client = new SecretsClient({ vault, cache: false });
 try {
