@@ -64,6 +64,16 @@ export class AuditBatch implements AuditTrail {
     this.#entries = [];
     if (entries.length > 0) await this.#trail.appendAll(entries);
   }
+
+  /** `flush` after the change (an import, a restore) was saved: AUDIT_UNAVAILABLE says so if it fails. */
+  async flushSaved(what: string): Promise<void> {
+    try {
+      await this.flush();
+    } catch (err) {
+      if (!(err instanceof SecretsError)) throw err;
+      throw new SecretsError('AUDIT_UNAVAILABLE', `the ${what} was saved, but its audit events could not be written: ${err.message}`, err.hint);
+    }
+  }
 }
 
 /** Collects what an event needs while a use case runs. */

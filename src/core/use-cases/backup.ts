@@ -224,11 +224,6 @@ export async function restoreBackup(
       await batch.flush().catch(() => undefined);
       throw err;
     });
-  try {
-    await batch.flush();
-  } catch (err) {
-    if (!(err instanceof SecretsError)) throw err;
-    throw new SecretsError('AUDIT_UNAVAILABLE', `the restore was saved, but its audit events could not be written: ${err.message}`, err.hint);
-  }
+  await batch.flushSaved('restore');
   return result;
 }

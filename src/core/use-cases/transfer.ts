@@ -110,12 +110,7 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
     await batch.flush().catch(() => undefined);
     throw err;
   });
-  try {
-    await batch.flush();
-  } catch (err) {
-    if (!(err instanceof SecretsError)) throw err;
-    throw new SecretsError('AUDIT_UNAVAILABLE', `the import was saved, but its audit events could not be written: ${err.message}`, err.hint);
-  }
+  await batch.flushSaved('import');
   return result;
 }
 
