@@ -148,9 +148,9 @@ describe('the read index', () => {
       const meta = JSON.parse(metaText as string) as { vault: string; digest: string; headerEnd: number; firstLine: number };
       // The forger's note: this spliced file "matched" the digest the original file had.
       const dir = join(sb.home, '.cache', 'secrets', 'index');
-      const forge = (key: Uint8Array): void =>
+      const forge = (key: Uint8Array): Promise<void> =>
         new ReadIndex(dir).save(sb.vault, statSync(sb.vault, { bigint: true }), key, { vault: meta.vault, digest: meta.digest, buf: spliced, headerEnd: meta.headerEnd, firstLine: meta.firstLine });
-      forge(randomBytes(32));
+      await forge(randomBytes(32));
       assert.notDeepEqual(readFileSync(file), note, 'the forged note replaced the real one');
       const refused = await sb.run(['get', 'prod/db']);
       assert.equal(refused.code, 6, `a note with a wrong MAC is ignored and the full read finds the splice: ${refused.stderr}`);
@@ -158,7 +158,7 @@ describe('the read index', () => {
       const keyFile = findFile(sb.home, 'identity.key');
       assert.ok(keyFile, 'the sandbox identity file');
       const key = readIndexKey(await identityFromSeed(decodeKey(readFileSync(keyFile, 'utf8').split('\n').find((l) => l.startsWith('SECRETS-KEY-1')) ?? '', 'identity file')));
-      forge(key);
+      await forge(key);
       assert.equal(await sb.ok(['get', 'prod/db']), 'the-right-one');
     } finally {
       writeFileSync(sb.vault, original);

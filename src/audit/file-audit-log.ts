@@ -6,12 +6,12 @@
  * into a warning; it is an explicit opt-out.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEntry, AuditTrail } from '../core/audit.js';
 import { SecretsError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
-import { fsyncDir } from '../store/atomic.js';
+import { type FileAccess, type OpenFile, SYNC_FILES, syncDirectory } from '../store/file-access.js';
 import { acquireLock } from '../store/lock.js';
 import { type AuditEvent, auditLogPath, genesisHash, lineHash, serializeEvent } from './format.js';
 import { lastAccess } from './reader.js';
@@ -35,6 +35,8 @@ export interface FileAuditLogOptions {
   readonly context: ProcessContext;
   readonly mode: AuditMode;
   readonly warn: (message: string) => void;
+  /** How the log is read, written and fsynced (default synchronous; the library passes ASYNC_FILES). */
+  readonly files?: FileAccess;
 }
 
 /** The last event of a log: its sequence number, line hash and the log's id. */
@@ -47,21 +49,21 @@ export interface LogTail {
 const CHUNK = 64 * 1024;
 
 /** Reads the last complete line of an open file; trims a torn (unterminated) tail if asked. */
-function lastLine(fd: number, size: number, repair: boolean): { line: string | undefined; size: number } {
+async function lastLine(file: OpenFile, size: number, repair: boolean): Promise<{ line: string | undefined; size: number }> {
   if (size === 0) return { line: undefined, size };
   let end = size;
   let buf = Buffer.alloc(0);
   let pos = size;
   // Find the end of the last complete line.
   const lastByte = Buffer.alloc(1);
-  readSync(fd, lastByte, 0, 1, size - 1);
+  await file.read(lastByte, size - 1);
   if (lastByte[0] !== 0x0a) {
     // A torn append (the writer died before its fsync returned): that event never counted.
     while (pos > 0) {
       const len = Math.min(CHUNK, pos);
       pos -= len;
       const chunk = Buffer.alloc(len);
-      readSync(fd, chunk, 0, len, pos);
+      await file.read(chunk, pos);
       const nl = chunk.lastIndexOf(0x0a);
       if (nl >= 0) {
         end = pos + nl + 1;
@@ -69,7 +71,7 @@ function lastLine(fd: number, size: number, repair: boolean): { line: string | u
       }
       if (pos === 0) end = 0;
     }
-    if (repair) ftruncateSync(fd, end);
+    if (repair) await file.truncate(end);
     if (end === 0) return { line: undefined, size: end };
   }
   pos = end - 1; // the final newline
@@ -77,7 +79,7 @@ function lastLine(fd: number, size: number, repair: boolean): { line: string | u
     const len = Math.min(CHUNK, pos);
     const start = pos - len;
     const chunk = Buffer.alloc(len);
-    readSync(fd, chunk, 0, len, start);
+    await file.read(chunk, start);
     buf = Buffer.concat([chunk, buf]);
     const nl = chunk.lastIndexOf(0x0a);
     if (nl >= 0 || start === 0) {
@@ -88,9 +90,9 @@ function lastLine(fd: number, size: number, repair: boolean): { line: string | u
   }
 }
 
-function readFirstLine(fd: number): string | undefined {
+async function readFirstLine(file: OpenFile): Promise<string | undefined> {
   const buf = Buffer.alloc(CHUNK);
-  const n = readSync(fd, buf, 0, CHUNK, 0);
+  const n = await file.read(buf, 0);
   const nl = buf.subarray(0, n).indexOf(0x0a);
   return nl < 0 ? undefined : buf.subarray(0, nl).toString('utf8');
 }
@@ -108,9 +110,11 @@ function auditError(err: unknown, path: string): SecretsError {
 /** The audit trail as one JSONL file per vault. */
 export class FileAuditLog implements AuditTrail {
   readonly #opts: FileAuditLogOptions;
+  readonly #files: FileAccess;
 
   constructor(opts: FileAuditLogOptions) {
     this.#opts = opts;
+    this.#files = opts.files ?? SYNC_FILES;
   }
 
   path(vaultId: string): string {
@@ -139,14 +143,15 @@ export class FileAuditLog implements AuditTrail {
   }
 
   async #append(path: string, entries: readonly AuditEntry[]): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs);
-    let fd: number | undefined;
+    const files = this.#files;
+    await files.mkdir(dirname(path), 0o700);
+    const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs, files);
+    let file: OpenFile | undefined;
     try {
-      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
-      const st = fstatSync(fd);
+      file = await files.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+      const st = await file.stat();
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      const { line } = lastLine(fd, st.size, true);
+      const { line } = await lastLine(file, Number(st.size), true);
       let seq = 0;
       let prev = genesisHash((entries[0] as AuditEntry).vaultId);
       if (line !== undefined) {
@@ -176,14 +181,12 @@ export class FileAuditLog implements AuditTrail {
         lines.push(`${text}\n`);
         prev = lineHash(text);
       }
-      const bytes = Buffer.from(lines.join(''), 'utf8');
-      let at = 0;
-      while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
-      fsyncSync(fd);
-      if (line === undefined) fsyncDir(dirname(path));
+      await file.write(Buffer.from(lines.join(''), 'utf8'));
+      await file.sync();
+      if (line === undefined) await syncDirectory(files, dirname(path));
     } finally {
-      if (fd !== undefined) closeSync(fd);
-      lock.release();
+      await file?.close();
+      await lock.release();
     }
   }
 
@@ -192,15 +195,15 @@ export class FileAuditLog implements AuditTrail {
   }
 
   /** The log's last event, for the vault head's anchor; undefined if there is no log yet. */
-  tail(vaultId: string): LogTail | undefined {
+  async tail(vaultId: string): Promise<LogTail | undefined> {
     const path = this.path(vaultId);
-    let fd: number | undefined;
+    let file: OpenFile | undefined;
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const st = fstatSync(fd);
+      file = await this.#files.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const st = await file.stat();
       if (!st.isFile()) return undefined;
-      const { line } = lastLine(fd, st.size, false);
-      const first = readFirstLine(fd);
+      const { line } = await lastLine(file, Number(st.size), false);
+      const first = await readFirstLine(file);
       if (line === undefined || first === undefined) return undefined;
       const log = (JSON.parse(first) as { log?: unknown }).log;
       const seq = (JSON.parse(line) as { seq?: unknown }).seq;
@@ -209,7 +212,7 @@ export class FileAuditLog implements AuditTrail {
     } catch {
       return undefined;
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      await file?.close();
     }
   }
 }

@@ -15,6 +15,7 @@ import { secretIdFor } from '../crypto/digest.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
+import { type FileAccess, SYNC_FILES } from '../store/file-access.js';
 import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
@@ -119,8 +120,11 @@ function faultProbe(env: Readonly<Record<string, string | undefined>>): Rotation
   };
 }
 
-/** Builds the ports for one command run. */
-export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
+/**
+ * Builds the ports for one command run. `files` is how the read path reaches the disk: the CLI
+ * keeps the synchronous default; the library passes ASYNC_FILES so a server's loop keeps turning.
+ */
+export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SYNC_FILES): AppDeps {
   const paths = resolvePaths(io.env, globals.vault);
   const clock = clockFrom(io.env);
   let keychain: OsKeychain | undefined;
@@ -130,16 +134,18 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
     identityFile: globals.identityFile ?? (io.env['SECRETS_IDENTITY_FILE'] || undefined),
     configDir: paths.configDir,
     keychain: getKeychain,
+    files,
   });
   const timeout = Number(io.env['SECRETS_LOCK_TIMEOUT'] ?? DEFAULT_LOCK_TIMEOUT_S);
   const repoFor = (path: string): FileVaultRepository =>
     new FileVaultRepository({
       path,
-      trust: new TrustStore(paths.trustDir),
+      trust: new TrustStore(paths.trustDir, files),
       clock,
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
-      ...(io.env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index')) }),
+      ...(io.env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
+      files,
     });
   const vault = repoFor(paths.vault);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
@@ -152,6 +158,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
       mode: auditMode(globals.audit, io.env['SECRETS_AUDIT'], paths.configDir),
       warn: (m) => io.writeErr(`secrets: warning: ${m}\n`),
       context: { host: hostname(), pid: process.pid, user: userName(io.env), tty: io.stdinIsTTY, requestId: randomUUID() },
+      files,
     }));
   return {
     vault,

@@ -5,13 +5,14 @@
  * exists, then the OS keychain entry that $XDG_CONFIG_HOME/secrets/identity.json names. A keychain
  * that is unreachable, or locked, is exit 7 naming the fallbacks; it never reads as "no identity".
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import type { Identity, IdentityProvider, Keychain, LoadedIdentity } from '../core/ports.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { decodeKey, encodeKey, generateSeed, identityFromSeed } from '../crypto/identity.js';
 import { storageError, writeFileAtomic } from '../store/atomic.js';
+import { type FileAccess, SYNC_FILES } from '../store/file-access.js';
 
 /** Where the identity sources are. */
 export interface IdentityProviderOptions {
@@ -23,6 +24,8 @@ export interface IdentityProviderOptions {
   readonly configDir: string;
   /** Created lazily: the keychain module loads only when needed. */
   readonly keychain: () => Keychain;
+  /** How key and pointer files are read (default synchronous; the library passes ASYNC_FILES). */
+  readonly files?: FileAccess;
 }
 
 /** The pointer file that records which identity this machine uses and where its key is. */
@@ -36,12 +39,12 @@ const FALLBACK_FILE = 'identity.key';
 const POINTER_FILE = 'identity.json';
 
 /** Reads a key file: comment lines start with '#'; the key is the one other line. */
-function readKeyFile(path: string, label: string): SecretBytes {
+async function readKeyFile(files: FileAccess, path: string, label: string): Promise<SecretBytes> {
   let text: string;
   try {
-    const st = lstatSync(path);
+    const st = await files.lstat(path);
     if (!st.isFile()) throw new SecretsError('IDENTITY_UNAVAILABLE', `${label} ${path} is not a regular file`);
-    text = readFileSync(path, 'utf8');
+    text = (await files.readFile(path)).toString('utf8');
   } catch (err) {
     if (err instanceof SecretsError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -83,9 +86,11 @@ export function writeNewKeyFile(path: string, keyFile: SecretBytes): void {
 /** The identity provider over env, files and the OS keychain. */
 export class DefaultIdentityProvider implements IdentityProvider {
   readonly #opts: IdentityProviderOptions;
+  readonly #files: FileAccess;
 
   constructor(opts: IdentityProviderOptions) {
     this.#opts = opts;
+    this.#files = opts.files ?? SYNC_FILES;
   }
 
   get fallbackPath(): string {
@@ -96,10 +101,10 @@ export class DefaultIdentityProvider implements IdentityProvider {
     return join(this.#opts.configDir, POINTER_FILE);
   }
 
-  #pointer(): IdentityPointer | undefined {
+  async #pointer(): Promise<IdentityPointer | undefined> {
     let text: string;
     try {
-      text = readFileSync(this.pointerPath, 'utf8');
+      text = (await this.#files.readFile(this.pointerPath)).toString('utf8');
     } catch {
       return undefined;
     }
@@ -114,9 +119,9 @@ export class DefaultIdentityProvider implements IdentityProvider {
     throw new SecretsError('IDENTITY_UNAVAILABLE', `${this.pointerPath} is damaged`, 'restore it, or use SECRETS_IDENTITY_KEY or --identity-file');
   }
 
-  #fallbackExists(): boolean {
+  async #fallbackExists(): Promise<boolean> {
     try {
-      lstatSync(this.fallbackPath);
+      await this.#files.lstat(this.fallbackPath);
       return true;
     } catch {
       return false;
@@ -131,14 +136,14 @@ export class DefaultIdentityProvider implements IdentityProvider {
       return { identity, source: 'env', where: 'SECRETS_IDENTITY_KEY' };
     }
     if (identityFile !== undefined && identityFile !== '') {
-      const identity = await identityFromSeed(readKeyFile(identityFile, 'identity file'));
+      const identity = await identityFromSeed(await readKeyFile(this.#files, identityFile, 'identity file'));
       return { identity, source: 'file', where: identityFile };
     }
-    if (this.#fallbackExists()) {
-      const identity = await identityFromSeed(readKeyFile(this.fallbackPath, 'identity file'));
+    if (await this.#fallbackExists()) {
+      const identity = await identityFromSeed(await readKeyFile(this.#files, this.fallbackPath, 'identity file'));
       return { identity, source: 'fallback-file', where: this.fallbackPath };
     }
-    const pointer = this.#pointer();
+    const pointer = await this.#pointer();
     if (!pointer) return undefined;
     const keychain = this.#opts.keychain();
     const stored = await keychain.get(pointer.id);

@@ -4,12 +4,13 @@
  * per-process cache (TTL, size bound) checks the vault file on every hit, so a value changed by
  * another process (a `put`, a rotation) is never served stale past that one check.
  */
-import { statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { SecretsError } from '../core/errors.js';
 import { getSecretValue } from '../core/use-cases/read.js';
 import { batchGetSecretValue } from '../core/use-cases/release.js';
 import { type AppDeps, buildDeps } from '../cli/deps.js';
 import type { Io } from '../cli/io.js';
+import { ASYNC_FILES } from '../store/file-access.js';
 
 /** How a client finds the vault and identity, and how it caches. */
 export interface SecretsClientOptions {
@@ -83,15 +84,15 @@ export class SecretsClient {
       ...(options.vault !== undefined ? { vault: options.vault } : {}),
       ...(options.identityFile !== undefined ? { identityFile: options.identityFile } : {}),
       ...(options.audit !== undefined ? { audit: options.audit } : {}),
-    });
+    }, ASYNC_FILES);
     this.#ttlMs = options.cache === false ? 0 : (options.cache?.ttlMs ?? DEFAULT_TTL_MS);
     this.#maxEntries = options.cache === false ? 0 : (options.cache?.maxEntries ?? DEFAULT_MAX_ENTRIES);
   }
 
   /** Identifies the vault file's current content cheaply: any write replaces the file. */
-  #stamp(): string {
+  async #stamp(): Promise<string> {
     try {
-      const st = statSync(this.#deps.vault.location, { bigint: true });
+      const st = await stat(this.#deps.vault.location, { bigint: true });
       return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     } catch {
       return 'missing';
@@ -104,7 +105,7 @@ export class SecretsClient {
       throw new SecretsError('USAGE', 'pass VersionStage or VersionId, not both');
     }
     const key = JSON.stringify([input.SecretId, input.VersionId ?? null, input.VersionStage ?? null]);
-    const stamp = this.#stamp();
+    const stamp = await this.#stamp();
     const hit = this.#cache.get(key);
     if (hit && hit.expires > Date.now() && hit.stamp === stamp) return copyOf(hit.value);
     this.#cache.delete(key);

@@ -5,7 +5,7 @@
  * new head and replace the file atomically. A damaged file is reported and never rewritten.
  */
 import { randomUUID } from 'node:crypto';
-import { type BigIntStats, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { type BigIntStats, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import { isAdmin, requireMember, writeProblem } from '../core/access.js';
@@ -38,6 +38,7 @@ import {
   signedBytesOf,
   VERSION_LINE_PREFIX,
 } from './codec.js';
+import { type FileAccess, type OpenFile, readWhole, sha256HexPaced, STEP_BYTES, SYNC_FILES } from './file-access.js';
 import { acquireLock } from './lock.js';
 import { fileIdentity, type IndexHit, type ReadIndex, readChecked } from './read-index.js';
 import type { TrustState, TrustStore } from './trust.js';
@@ -49,9 +50,11 @@ export interface FileVaultOptions {
   readonly clock: Clock;
   readonly lockTimeoutMs: number;
   /** This machine's audit log tail, anchored in every head this machine writes. */
-  readonly auditTail?: (vaultId: string) => { log: string; seq: number; hash: string } | undefined;
+  readonly auditTail?: (vaultId: string) => Promise<{ log: string; seq: number; hash: string } | undefined>;
   /** This machine's read index (ADR 0013); without one every readSome hashes the whole file. */
   readonly index?: ReadIndex;
+  /** How reads reach the files (default synchronous; the library passes ASYNC_FILES). Writes stay synchronous. */
+  readonly files?: FileAccess;
 }
 
 /** A file parsed whole, or in part: its header records and the secrets a read needs. */
@@ -81,9 +84,9 @@ interface Loaded {
 
 const NL = 0x0a;
 
-/** True when the file open as `fd` is no longer the one `st` describes. */
-function fileIdentityChanged(fd: number, st: BigIntStats): boolean {
-  return fileIdentity(fstatSync(fd, { bigint: true })) !== fileIdentity(st);
+/** True when the open file is no longer the one `st` describes. */
+async function fileIdentityChanged(file: OpenFile, st: BigIntStats): Promise<boolean> {
+  return fileIdentity(await file.stat()) !== fileIdentity(st);
 }
 
 const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
@@ -119,10 +122,12 @@ export function orderedRecords(state: VaultState): VaultFileRecord[] {
 export class FileVaultRepository implements VaultRepository {
   readonly location: string;
   readonly #opts: FileVaultOptions;
+  readonly #files: FileAccess;
   readonly #lines = new WeakMap<VaultFileRecord, number>();
 
   constructor(opts: FileVaultOptions) {
     this.#opts = opts;
+    this.#files = opts.files ?? SYNC_FILES;
     this.location = opts.path;
   }
 
@@ -130,16 +135,16 @@ export class FileVaultRepository implements VaultRepository {
     return existsSync(this.#opts.path);
   }
 
-  #readText(): string {
-    return this.#readBytes().toString('utf8');
+  async #readText(): Promise<string> {
+    return (await this.#readBytes()).toString('utf8');
   }
 
   /** The file's bytes; a missing file is VAULT_NOT_FOUND, other failures STORAGE, over 1 GiB DAMAGED_VAULT. */
-  #readBytes(): Buffer {
+  async #readBytes(): Promise<Buffer> {
     const path = this.#opts.path;
     let size: number;
     try {
-      const st = statSync(path);
+      const st = await this.#files.stat(path);
       if (!st.isFile()) throw new SecretsError('STORAGE', `${path} is not a file`);
       size = st.size;
     } catch (err) {
@@ -151,7 +156,7 @@ export class FileVaultRepository implements VaultRepository {
     }
     if (size > MAX_FILE_BYTES) throw new SecretsError('DAMAGED_VAULT', `vault file ${path} is larger than 1 GiB`, HINT_RESTORE);
     try {
-      return readFileSync(path);
+      return await this.#files.readFile(path);
     } catch (err) {
       throw storageError(err, 'read', path);
     }
@@ -161,23 +166,23 @@ export class FileVaultRepository implements VaultRepository {
    * The file's bytes and, when nothing changed it while it was read, its identity (for the
    * read index). Errors as #readBytes.
    */
-  #readBytesAndStat(): { buf: Buffer; stat: BigIntStats | undefined } {
-    let fd: number;
+  async #readBytesAndStat(): Promise<{ buf: Buffer; stat: BigIntStats | undefined }> {
+    let file: OpenFile;
     try {
-      fd = openSync(this.#opts.path, 'r');
+      file = await this.#files.open(this.#opts.path, constants.O_RDONLY);
     } catch {
-      return { buf: this.#readBytes(), stat: undefined };
+      return { buf: await this.#readBytes(), stat: undefined };
     }
     try {
-      const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile() || st.size > BigInt(MAX_FILE_BYTES)) return { buf: this.#readBytes(), stat: undefined };
-      const buf = readFileSync(fd);
-      return { buf, stat: fileIdentityChanged(fd, st) ? undefined : st };
+      const st = await file.stat();
+      if (!st.isFile() || st.size > BigInt(MAX_FILE_BYTES)) return { buf: await this.#readBytes(), stat: undefined };
+      const buf = await readWhole(file, Number(st.size));
+      return { buf, stat: buf.length !== Number(st.size) || (await fileIdentityChanged(file, st)) ? undefined : st };
     } catch (err) {
       if (err instanceof SecretsError) throw err;
       throw storageError(err, 'read', this.#opts.path);
     } finally {
-      closeSync(fd);
+      await file.close();
     }
   }
 
@@ -192,8 +197,8 @@ export class FileVaultRepository implements VaultRepository {
     const indexed = await this.#readIndexed(identity, names);
     if (indexed) return indexed;
     for (let attempt = 1; ; attempt++) {
-      const { buf, stat } = this.#readBytesAndStat();
-      const parsed = this.#parseSome(buf, names);
+      const { buf, stat } = await this.#readBytesAndStat();
+      const parsed = await this.#parseSome(buf, names);
       if (!parsed) return this.read(identity);
       try {
         const loaded = await this.#verify(parsed, true, async () => {
@@ -202,12 +207,12 @@ export class FileVaultRepository implements VaultRepository {
         });
         this.#rememberTrust(loaded);
         if (stat && parsed.layout) {
-          this.#opts.index?.save(this.location, stat, readIndexKey(identity), { vault: loaded.state.vault.id, digest: parsed.digest, buf, ...parsed.layout });
+          await this.#opts.index?.save(this.location, stat, readIndexKey(identity), { vault: loaded.state.vault.id, digest: parsed.digest, buf, ...parsed.layout });
         }
         return loaded.state;
       } catch (err) {
         // As in read(): a writer's race looks like a rollback once; a real rollback stays.
-        if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5 || this.#readBytes().equals(buf)) throw err;
+        if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5 || (await this.#readBytes()).equals(buf)) throw err;
       }
     }
   }
@@ -220,16 +225,16 @@ export class FileVaultRepository implements VaultRepository {
   async #readIndexed(identity: Identity, names: readonly string[]): Promise<VaultState | undefined> {
     const index = this.#opts.index;
     if (!index || names.length === 0) return undefined;
-    let fd: number | undefined;
+    let file: OpenFile | undefined;
     try {
-      fd = openSync(this.#opts.path, 'r');
-      const st = fstatSync(fd, { bigint: true });
+      file = await this.#files.open(this.#opts.path, constants.O_RDONLY);
+      const st = await file.stat();
       if (!st.isFile()) return undefined;
       // lookup refuses a note for another file, or for one changed in the last two seconds.
-      const hit = index.lookup(this.location, st, readIndexKey(identity), names);
+      const hit = await index.lookup(this.location, st, readIndexKey(identity), names);
       if (!hit || BigInt(hit.header.end) > st.size) return undefined;
-      const parsed = this.#parseIndexed(fd, hit, names);
-      if (!parsed || fileIdentityChanged(fd, st)) return undefined;
+      const parsed = await this.#parseIndexed(file, hit, names);
+      if (!parsed || (await fileIdentityChanged(file, st))) return undefined;
       const loaded = await this.#verify(parsed, true, async () => {
         throw integrity('head digest mismatch');
       });
@@ -238,7 +243,7 @@ export class FileVaultRepository implements VaultRepository {
     } catch {
       return undefined;
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      await file?.close();
     }
   }
 
@@ -247,8 +252,8 @@ export class FileVaultRepository implements VaultRepository {
    * and used only if it hashes as noted (readChecked): the note's digest vouches for those
    * bytes and no others.
    */
-  #parseIndexed(fd: number, hit: IndexHit, names: readonly string[]): Parsed | undefined {
-    const headerBytes = readChecked(fd, hit.header);
+  async #parseIndexed(file: OpenFile, hit: IndexHit, names: readonly string[]): Promise<Parsed | undefined> {
+    const headerBytes = await readChecked(file, hit.header);
     if (!headerBytes) return undefined;
     const header = this.#parseHeader(headerBytes);
     if (!header || header.secretsFrom !== hit.header.end) return undefined;
@@ -258,7 +263,7 @@ export class FileVaultRepository implements VaultRepository {
     for (const name of new Set(names)) {
       const e = hit.entries.get(name);
       if (!e) return undefined;
-      const block = readChecked(fd, e);
+      const block = await readChecked(file, e);
       if (!block) return undefined;
       const found = this.#parseSecretBlock(block, 0, e.line, name, lineOf, records);
       if (!found || found.end + 1 !== block.length) return undefined;
@@ -344,14 +349,22 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   /** The header records and the named secrets of `buf`, or undefined to fall back to a full parse. */
-  #parseSome(buf: Buffer, names: readonly string[]): (Parsed & { layout: { headerEnd: number; firstLine: number } }) | undefined {
+  async #parseSome(buf: Buffer, names: readonly string[]): Promise<(Parsed & { layout: { headerEnd: number; firstLine: number } }) | undefined> {
     const header = this.#parseHeader(buf);
     if (!header) return undefined;
     const { secretsFrom, firstSecretLine, headStart, headEnd, first, lineOf, records } = header;
-    const digest = sha256Hex([buf.subarray(first + 1, headStart), buf.subarray(headEnd + 1)]);
-    const lineAt = (offset: number): number => {
+    // The one cost that grows with the vault: hashed in steps, so a server's loop turns between them.
+    const digest = await sha256HexPaced(this.#files, [buf.subarray(first + 1, headStart), buf.subarray(headEnd + 1)]);
+    const lineAt = async (offset: number): Promise<number> => {
       let n = firstSecretLine;
-      for (let p = buf.indexOf(NL, secretsFrom); p !== -1 && p < offset; p = buf.indexOf(NL, p + 1)) n++;
+      let pauseAt = secretsFrom + STEP_BYTES;
+      for (let p = buf.indexOf(NL, secretsFrom); p !== -1 && p < offset; p = buf.indexOf(NL, p + 1)) {
+        n++;
+        if (p >= pauseAt) {
+          pauseAt = p + STEP_BYTES;
+          await this.#files.pause();
+        }
+      }
       return n;
     };
     const secrets: SecretEntry[] = [];
@@ -360,11 +373,14 @@ export class FileVaultRepository implements VaultRepository {
       // either this secret's line or another secret's tags (a tag called "name"): the record
       // parsed must then carry this name, and a second match sends us to the full read.
       const pattern = Buffer.from(`,"name":${JSON.stringify(name)},`);
+      // Each search and the line count scan the vault (ms at 10 MB): a server's loop turns between them.
       const at = buf.indexOf(pattern, secretsFrom);
+      await this.#files.pause();
       if (at === -1) continue;
       if (buf.indexOf(pattern, at + pattern.length) !== -1) return undefined;
+      await this.#files.pause();
       const start = buf.lastIndexOf(NL, at) + 1;
-      const found = this.#parseSecretBlock(buf, start, lineAt(start), name, lineOf, records);
+      const found = this.#parseSecretBlock(buf, start, await lineAt(start), name, lineOf, records);
       if (!found) return undefined;
       secrets.push(found.entry);
     }
@@ -375,7 +391,7 @@ export class FileVaultRepository implements VaultRepository {
     // Reads take no lock. A writer may replace the file and advance the trust state between our
     // read of the file and our check against the trust state, which looks like a rollback; a
     // real rollback is still there when the file is read again, a race is not.
-    let text = this.#readText();
+    let text = await this.#readText();
     for (let attempt = 1; ; attempt++) {
       try {
         const loaded = await this.#load(text);
@@ -383,7 +399,7 @@ export class FileVaultRepository implements VaultRepository {
         return loaded.state;
       } catch (err) {
         if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5) throw err;
-        const again = this.#readText();
+        const again = await this.#readText();
         if (again === text) throw err;
         text = again;
       }
@@ -532,7 +548,7 @@ export class FileVaultRepository implements VaultRepository {
     }
 
     // The path: a different vault put where this machine used another one is refused.
-    const pinned = this.#opts.trust.pinnedVault(this.location);
+    const pinned = await this.#opts.trust.loadPin(this.location);
     if (pinned !== undefined && pinned !== vault.id) {
       throw integrity(
         `the vault at ${this.location} is vault ${vault.id}, but this machine used vault ${pinned} there`,
@@ -541,7 +557,7 @@ export class FileVaultRepository implements VaultRepository {
     }
 
     // Rollback: compare with the highest counters this machine has seen for this vault.
-    const trusted = this.#opts.trust.get(vault.id);
+    const trusted = await this.#opts.trust.load(vault.id);
     if (trusted) {
       if (trusted.genesis !== genesis) {
         throw integrity(
@@ -640,7 +656,7 @@ export class FileVaultRepository implements VaultRepository {
       mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
       writeFileAtomic(this.#opts.path, text);
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
@@ -701,7 +717,7 @@ export class FileVaultRepository implements VaultRepository {
     const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
     try {
       removeStaleTemps(this.#opts.path);
-      const loaded = await this.#load(this.#readText());
+      const loaded = await this.#load(await this.#readText());
       removeStaleTemps(this.#opts.trust.path(loaded.state.vault.id));
       requireMember(loaded.state, identity.id, this.location);
       const { state, result } = await change(loaded.state);
@@ -712,7 +728,7 @@ export class FileVaultRepository implements VaultRepository {
       this.#rememberTrust({ ...loaded, state: next });
       return result;
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
@@ -735,7 +751,7 @@ export class FileVaultRepository implements VaultRepository {
     const lines = orderedRecords(draft).filter((r) => r.kind !== 'head').map(serializeRecord);
     const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
     const audit = new Map(state.head.audit ?? []);
-    const tail = this.#opts.auditTail?.(state.vault.id);
+    const tail = await this.#opts.auditTail?.(state.vault.id);
     // Keyed by the writer, not by the log: a log cannot choose which anchor applies to it.
     if (tail) audit.set(identity.id, `${tail.log}:${tail.seq}:${tail.hash}`);
     const head: HeadRecord = await sign({
@@ -790,7 +806,7 @@ export class FileVaultRepository implements VaultRepository {
       this.#opts.trust.pin(this.location, state.vault.id);
       return state;
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 }

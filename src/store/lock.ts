@@ -5,10 +5,11 @@
  * both break a lock or break a fresh one (the races ADR 0004 lists for proper-lockfile).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { SecretsError } from '../core/errors.js';
 import { isAlive, storageError } from './atomic.js';
+import { type FileAccess, type OpenFile, SYNC_FILES } from './file-access.js';
 
 /** How long a breaker lock may exist before it is presumed abandoned. */
 const BREAKER_STALE_MS = 2_000;
@@ -19,9 +20,9 @@ interface Owner {
   readonly token: string;
 }
 
-function readOwner(path: string): Owner | undefined {
+async function readOwner(files: FileAccess, path: string): Promise<Owner | undefined> {
   try {
-    const owner = JSON.parse(readFileSync(path, 'utf8')) as Partial<Owner>;
+    const owner = JSON.parse((await files.readFile(path)).toString('utf8')) as Partial<Owner>;
     if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.token === 'string') {
       return { pid: owner.pid, host: owner.host, token: owner.token };
     }
@@ -31,58 +32,58 @@ function readOwner(path: string): Owner | undefined {
   return undefined;
 }
 
-function tryCreate(path: string, owner: Owner): boolean {
-  let fd: number;
+async function tryCreate(files: FileAccess, path: string, owner: Owner): Promise<boolean> {
+  let file: OpenFile;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    file = await files.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw storageError(err, 'create lock file', path);
   }
   try {
-    writeSync(fd, JSON.stringify(owner));
+    await file.write(Buffer.from(JSON.stringify(owner)));
   } catch (err) {
     // A full disk: leave no empty lock behind for the next command to wait on.
-    closeSync(fd);
+    await file.close();
     try {
-      unlinkSync(path);
+      await files.unlink(path);
     } catch {
       // gone already
     }
     throw storageError(err, 'write lock file', path);
   }
-  closeSync(fd);
+  await file.close();
   return true;
 }
 
-function removeIfOwnedBy(path: string, token: string): void {
-  if (readOwner(path)?.token === token) {
+async function removeIfOwnedBy(files: FileAccess, path: string, token: string): Promise<void> {
+  if ((await readOwner(files, path))?.token === token) {
     try {
-      unlinkSync(path);
+      await files.unlink(path);
     } catch {
       // gone already
     }
   }
 }
 
-function ageMs(path: string): number {
+async function ageMs(files: FileAccess, path: string): Promise<number> {
   try {
-    return Date.now() - statSync(path).mtimeMs;
+    return Date.now() - (await files.stat(path)).mtimeMs;
   } catch {
     return 0;
   }
 }
 
 /** Breaks `path` if `stillStale` holds for it under the breaker lock. */
-function breakStale(path: string, stillStale: () => boolean): void {
+async function breakStale(files: FileAccess, path: string, stillStale: () => Promise<boolean>): Promise<void> {
   const breaker = `${path}.break`;
   const me: Owner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
-  if (!tryCreate(breaker, me)) {
-    const other = readOwner(breaker);
-    const abandoned = other ? other.host === me.host && !isAlive(other.pid) : ageMs(breaker) > BREAKER_STALE_MS;
-    if (abandoned && ageMs(breaker) > BREAKER_STALE_MS) {
+  if (!(await tryCreate(files, breaker, me))) {
+    const other = await readOwner(files, breaker);
+    const abandoned = other ? other.host === me.host && !isAlive(other.pid) : (await ageMs(files, breaker)) > BREAKER_STALE_MS;
+    if (abandoned && (await ageMs(files, breaker)) > BREAKER_STALE_MS) {
       try {
-        unlinkSync(breaker);
+        await files.unlink(breaker);
       } catch {
         // someone else did
       }
@@ -90,11 +91,11 @@ function breakStale(path: string, stillStale: () => boolean): void {
     return;
   }
   try {
-    if (stillStale()) unlinkSync(path);
+    if (await stillStale()) await files.unlink(path);
   } catch {
     // gone already
   } finally {
-    removeIfOwnedBy(breaker, me.token);
+    await removeIfOwnedBy(files, breaker, me.token);
   }
 }
 
@@ -104,27 +105,30 @@ function sleep(ms: number): Promise<void> {
 
 /** A held lock. */
 export interface Lock {
-  release(): void;
+  release(): Promise<void>;
 }
 
-/** Waits up to `timeoutMs` for the lock at `path`; throws LOCKED (exit 4) after that. */
-export async function acquireLock(path: string, timeoutMs: number): Promise<Lock> {
+/**
+ * Waits up to `timeoutMs` for the lock at `path`; throws LOCKED (exit 4) after that. The waits
+ * are timers either way; `files` decides whether the lock file's own I/O blocks the loop.
+ */
+export async function acquireLock(path: string, timeoutMs: number, files: FileAccess = SYNC_FILES): Promise<Lock> {
   const me: Owner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
   const deadline = Date.now() + timeoutMs;
   let wait = 2;
   for (;;) {
-    if (tryCreate(path, me)) {
-      return { release: () => removeIfOwnedBy(path, me.token) };
+    if (await tryCreate(files, path, me)) {
+      return { release: () => removeIfOwnedBy(files, path, me.token) };
     }
-    const owner = readOwner(path);
+    const owner = await readOwner(files, path);
     if (owner && owner.host === me.host && !isAlive(owner.pid)) {
-      breakStale(path, () => readOwner(path)?.token === owner.token);
+      await breakStale(files, path, async () => (await readOwner(files, path))?.token === owner.token);
       await sleep(1);
       continue;
     }
-    if (!owner && ageMs(path) > BREAKER_STALE_MS) {
+    if (!owner && (await ageMs(files, path)) > BREAKER_STALE_MS) {
       // An empty or garbled lock file that nobody is finishing: its writer died mid-write.
-      breakStale(path, () => !readOwner(path) && ageMs(path) > BREAKER_STALE_MS);
+      await breakStale(files, path, async () => !(await readOwner(files, path)) && (await ageMs(files, path)) > BREAKER_STALE_MS);
       await sleep(1);
       continue;
     }

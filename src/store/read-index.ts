@@ -23,9 +23,10 @@
  * not what the note says) means the full read, which reports what is wrong or writes a fresh note.
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, type BigIntStats, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { SECRET_LINE_PREFIX, VERSION_LINE_PREFIX } from './codec.js';
+import { type FileAccess, type OpenFile, STEP_BYTES, SYNC_FILES } from './file-access.js';
 
 const MAGIC = 'secrets-read-index-2\n';
 /** Two seconds covers the coarsest timestamps in common use (FAT, some network file systems). */
@@ -104,20 +105,28 @@ function sha256Hex(bytes: Uint8Array): string {
  * The bytes of `range` in the open file `fd`, read once, if they hash to what the note says;
  * undefined otherwise. Callers parse the returned buffer and never read the range again.
  */
-export function readChecked(fd: number, range: NotedRange): Buffer | undefined {
+export async function readChecked(file: OpenFile, range: NotedRange): Promise<Buffer | undefined> {
   const bytes = Buffer.alloc(range.end - range.start);
-  if (readSync(fd, bytes, 0, bytes.length, range.start) !== bytes.length) return undefined;
+  if ((await file.read(bytes, range.start)) !== bytes.length) return undefined;
   const got = hash('sha256', bytes, 'buffer');
   const want = Buffer.from(range.sha256, 'hex');
   return got.length === want.length && timingSafeEqual(got, want) ? bytes : undefined;
 }
 
-/** Every secret in `buf` (the whole file) from `from` on: its lines, by name. Duplicates map to null. */
-function scan(buf: Buffer, from: number, firstLine: number): Map<string, Omit<IndexEntry, 'sha256'> | null> {
+/**
+ * Every secret in `buf` (the whole file) from `from` on: its lines, by name. Duplicates map to
+ * null. Pauses after each STEP_BYTES scanned.
+ */
+async function scan(files: FileAccess, buf: Buffer, from: number, firstLine: number): Promise<Map<string, Omit<IndexEntry, 'sha256'> | null>> {
   const out = new Map<string, Omit<IndexEntry, 'sha256'> | null>();
   let line = firstLine;
   let pos = from;
+  let pauseAt = from + STEP_BYTES;
   while (pos < buf.length) {
+    if (pos >= pauseAt) {
+      pauseAt = pos + STEP_BYTES;
+      await files.pause();
+    }
     const start = pos;
     const startLine = line;
     let end = buf.indexOf(0x0a, pos);
@@ -144,9 +153,12 @@ function scan(buf: Buffer, from: number, firstLine: number): Map<string, Omit<In
 /** The read index of one machine: one small file per vault path under the cache directory. */
 export class ReadIndex {
   readonly #dir: string;
+  readonly #files: FileAccess;
 
-  constructor(dir: string) {
+  /** `files` serves `lookup` and `save`, which run on the read path. */
+  constructor(dir: string, files: FileAccess = SYNC_FILES) {
     this.#dir = dir;
+    this.#files = files;
   }
 
   #file(vaultPath: string): string {
@@ -154,14 +166,15 @@ export class ReadIndex {
   }
 
   /** The entries for `names` if a valid note for exactly this file lists every one of them. */
-  lookup(vaultPath: string, st: BigIntStats, key: Uint8Array, names: readonly string[]): IndexHit | undefined {
-    let fd: number | undefined;
+  async lookup(vaultPath: string, st: BigIntStats, key: Uint8Array, names: readonly string[]): Promise<IndexHit | undefined> {
+    let file: OpenFile | undefined;
     try {
-      fd = openSync(this.#file(vaultPath), constants.O_RDONLY | constants.O_NOFOLLOW);
-      const own = fstatSync(fd);
-      if (!own.isFile() || (typeof process.getuid === 'function' && own.uid !== process.getuid()) || (own.mode & 0o022) !== 0) return undefined;
-      const head = Buffer.alloc(Math.min(own.size, 8192));
-      readSync(fd, head, 0, head.length, 0);
+      file = await this.#files.open(this.#file(vaultPath), constants.O_RDONLY | constants.O_NOFOLLOW);
+      const own = await file.stat();
+      const size = Number(own.size);
+      if (!own.isFile() || (typeof process.getuid === 'function' && own.uid !== BigInt(process.getuid())) || (own.mode & 0o022n) !== 0n) return undefined;
+      const head = Buffer.alloc(Math.min(size, 8192));
+      await file.read(head, 0);
       if (!head.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return undefined;
       const nl = head.indexOf(0x0a, MAGIC.length);
       if (nl === -1) return undefined;
@@ -180,12 +193,12 @@ export class ReadIndex {
       for (const name of new Set(names)) {
         const b = bucketOf(name, meta.buckets);
         const range = Buffer.alloc(8);
-        if (readSync(fd, range, 0, 8, dirStart + 4 * b) !== 8) return undefined;
+        if ((await file.read(range, dirStart + 4 * b)) !== 8) return undefined;
         const from = range.readUInt32LE(0);
         const to = range.readUInt32LE(4);
-        if (to - from < TAG_BYTES || dataStart + to > own.size) return undefined;
+        if (to - from < TAG_BYTES || dataStart + to > size) return undefined;
         const bucket = Buffer.alloc(to - from);
-        if (readSync(fd, bucket, 0, bucket.length, dataStart + from) !== bucket.length) return undefined;
+        if ((await file.read(bucket, dataStart + from)) !== bucket.length) return undefined;
         const rows = bucket.subarray(TAG_BYTES);
         if (!timingSafeEqual(bucket.subarray(0, TAG_BYTES), bucketTag(key, metaMac, b, rows))) return undefined;
         let found: IndexEntry | undefined;
@@ -200,23 +213,33 @@ export class ReadIndex {
     } catch {
       return undefined;
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      await file?.close();
     }
   }
 
   /**
    * Notes that `buf`, read from the file with identity `st`, matched head digest `digest`, with
-   * the hash of its header and of each secret's lines. Does nothing for a file changed in the last two seconds; failures only cost the speed-up.
+   * the hash of its header and of each secret's lines. Does nothing for a file changed in the
+   * last two seconds; failures only cost the speed-up. Hashing pauses after each STEP_BYTES.
    */
-  save(vaultPath: string, st: BigIntStats, key: Uint8Array, note: { vault: string; digest: string; buf: Buffer; headerEnd: number; firstLine: number }): void {
+  async save(vaultPath: string, st: BigIntStats, key: Uint8Array, note: { vault: string; digest: string; buf: Buffer; headerEnd: number; firstLine: number }): Promise<void> {
     if (isRacy(st)) return;
+    const files = this.#files;
+    const tmp = `${this.#file(vaultPath)}.${process.pid}.tmp`;
     try {
-      const all = scan(note.buf, note.headerEnd, note.firstLine);
+      const all = await scan(files, note.buf, note.headerEnd, note.firstLine);
       let buckets = 1;
       while (buckets * PER_BUCKET < all.size) buckets *= 2;
       const rows: string[][] = Array.from({ length: buckets }, () => []);
+      let hashed = 0;
       for (const [name, e] of all) {
-        if (e) rows[bucketOf(name, buckets)]?.push(`${name}\t${e.start}\t${e.end}\t${e.line}\t${sha256Hex(note.buf.subarray(e.start, e.end))}`);
+        if (!e) continue;
+        rows[bucketOf(name, buckets)]?.push(`${name}\t${e.start}\t${e.end}\t${e.line}\t${sha256Hex(note.buf.subarray(e.start, e.end))}`);
+        hashed += e.end - e.start;
+        if (hashed >= STEP_BYTES) {
+          hashed = 0;
+          await files.pause();
+        }
       }
       const header = sha256Hex(note.buf.subarray(0, note.headerEnd));
       const meta: Meta = { path: vaultPath, vault: note.vault, file: fileIdentity(st), digest: note.digest, header, headerEnd: note.headerEnd, firstLine: note.firstLine, buckets };
@@ -233,14 +256,17 @@ export class ReadIndex {
         off += d.length;
       });
       dir.writeUInt32LE(off, 4 * buckets);
-      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-      const file = this.#file(vaultPath);
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, Buffer.concat([Buffer.from(`${MAGIC}${metaText}\t${metaMac}\n`), dir, ...data]), { mode: 0o600, flag: 'w' });
-      renameSync(tmp, file);
+      await files.mkdir(this.#dir, 0o700);
+      const out = await files.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+      try {
+        await out.write(Buffer.concat([Buffer.from(`${MAGIC}${metaText}\t${metaMac}\n`), dir, ...data]));
+      } finally {
+        await out.close();
+      }
+      await files.rename(tmp, this.#file(vaultPath));
     } catch {
       try {
-        rmSync(`${this.#file(vaultPath)}.${process.pid}.tmp`, { force: true });
+        await files.unlink(tmp);
       } catch {
         // nothing left to do
       }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { type FileAccess, SYNC_FILES } from './file-access.js';
 
 /** What this machine remembers about one vault. */
 export interface TrustState {
@@ -14,12 +15,38 @@ export interface TrustState {
   readonly ctrs: ReadonlyMap<string, number>;
 }
 
+/** A trust state file's text as a state; undefined when it is not one. */
+function parseTrust(text: string): TrustState | undefined {
+  try {
+    const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown };
+    if (typeof raw.genesis !== 'string' || typeof raw.ctrs !== 'object' || raw.ctrs === null) return undefined;
+    const ctrs = new Map<string, number>();
+    for (const [k, v] of Object.entries(raw.ctrs)) if (typeof v === 'number') ctrs.set(k, v);
+    return { genesis: raw.genesis, ctrs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A pin file's vault id, if the file is a pin for `vaultPath`. */
+function parsePin(text: string, vaultPath: string): string | undefined {
+  try {
+    const raw = JSON.parse(text) as { path?: unknown; vault?: unknown };
+    return raw.path === vaultPath && typeof raw.vault === 'string' ? raw.vault : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads and writes trust state files in one directory. */
 export class TrustStore {
   readonly #dir: string;
+  readonly #files: FileAccess;
 
-  constructor(dir: string) {
+  /** `files` serves the reads of `load` and `loadPin` (the read path); writes are synchronous. */
+  constructor(dir: string, files: FileAccess = SYNC_FILES) {
     this.#dir = dir;
+    this.#files = files;
   }
 
   #path(vaultId: string): string {
@@ -28,18 +55,17 @@ export class TrustStore {
 
   /** The remembered state, or undefined for a vault never seen (or an unreadable state file). */
   get(vaultId: string): TrustState | undefined {
-    let text: string;
     try {
-      text = readFileSync(this.#path(vaultId), 'utf8');
+      return parseTrust(readFileSync(this.#path(vaultId), 'utf8'));
     } catch {
       return undefined;
     }
+  }
+
+  /** `get` through this store's file access. */
+  async load(vaultId: string): Promise<TrustState | undefined> {
     try {
-      const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown };
-      if (typeof raw.genesis !== 'string' || typeof raw.ctrs !== 'object' || raw.ctrs === null) return undefined;
-      const ctrs = new Map<string, number>();
-      for (const [k, v] of Object.entries(raw.ctrs)) if (typeof v === 'number') ctrs.set(k, v);
-      return { genesis: raw.genesis, ctrs };
+      return parseTrust((await this.#files.readFile(this.#path(vaultId))).toString('utf8'));
     } catch {
       return undefined;
     }
@@ -67,8 +93,16 @@ export class TrustStore {
   /** The vault id this machine has seen at `vaultPath`, if any. */
   pinnedVault(vaultPath: string): string | undefined {
     try {
-      const raw = JSON.parse(readFileSync(this.pinPath(vaultPath), 'utf8')) as { path?: unknown; vault?: unknown };
-      return raw.path === vaultPath && typeof raw.vault === 'string' ? raw.vault : undefined;
+      return parsePin(readFileSync(this.pinPath(vaultPath), 'utf8'), vaultPath);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `pinnedVault` through this store's file access. */
+  async loadPin(vaultPath: string): Promise<string | undefined> {
+    try {
+      return parsePin((await this.#files.readFile(this.pinPath(vaultPath))).toString('utf8'), vaultPath);
     } catch {
       return undefined;
     }
