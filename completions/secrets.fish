@@ -115,7 +115,7 @@ end
 function __secrets_spec_subcommands
     switch "$argv"
         case 'secrets'
-            printf '%s\n' init create get put update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
+            printf '%s\n' init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes help
         case 'secrets handler'
             printf '%s\n' allow remove list help
         case 'secrets identity'
@@ -141,6 +141,8 @@ function __secrets_spec_value_options
             printf '%s\n' --field --version-stage --version-id --filter --vault --identity-file --audit
         case 'secrets put'
             printf '%s\n' --version-stage --client-request-token --from-file --length --exclude-characters --vault --identity-file --audit
+        case 'secrets edit'
+            printf '%s\n' --vault --identity-file --audit
         case 'secrets update'
             printf '%s\n' --description --client-request-token --from-file --length --exclude-characters --vault --identity-file --audit
         case 'secrets describe'
@@ -264,6 +266,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a init -d 'create a
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a create -d 'create a secret'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a get -d 'print the value of a secret'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a put -d 'store a new version of a secret'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a edit -d 'edit a value in $VISUAL or $EDITOR'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a update -d 'change a secret\'s description and/or value'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a describe -d 'show a secret\'s metadata: description, tags, versions and labels, dates'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a versions -d 'list the versions of a secret with their staging labels'
@@ -321,6 +324,7 @@ complete -c secrets -n '__secrets_in secrets get' -l version-stage -x -a 'CURREN
 complete -c secrets -n '__secrets_in secrets get' -l version-id -x -d 'this exact version'
 complete -c secrets -n '__secrets_in secrets get' -l filter -x -d 'with --json: every secret matching, as `list --filter`'
 complete -c secrets -n '__secrets_in secrets get' -l json -d 'print {Name, VersionId, SecretString|SecretBinary, VersionStages, CreatedDate}'
+complete -c secrets -n '__secrets_in secrets get' -l clip -d 'copy the value to the clipboard instead, cleared after 45 s unless it changed'
 complete -c secrets -n '__secrets_arg 1+ secrets get' -a '(__secrets_names secrets)' -d 'secret name'
 complete -c secrets -n '__secrets_in secrets put' -l version-stage -x -a 'CURRENT PREVIOUS PENDING' -d 'label for the new version instead of CURRENT'
 complete -c secrets -n '__secrets_in secrets put' -l client-request-token -x -d 'idempotency token, used as the version id'
@@ -338,6 +342,9 @@ complete -c secrets -n '__secrets_in secrets put' -l include-space -d 'allow the
 complete -c secrets -n '__secrets_in secrets put' -l require-each-included-type -d 'at least one character of every included type'
 complete -c secrets -n '__secrets_in secrets put' -l no-require-each-included-type -d 'do not require every included type'
 complete -c secrets -n '__secrets_arg 1 secrets put' -a '(__secrets_names secrets)' -d 'secret name'
+complete -c secrets -n '__secrets_in secrets edit' -l unsafe-tmp -d 'allow the copy in $TMPDIR when neither $XDG_RUNTIME_DIR nor /dev/shm is memory-…'
+complete -c secrets -n '__secrets_in secrets edit' -l json -d 'print the result as JSON'
+complete -c secrets -n '__secrets_arg 1 secrets edit' -a '(__secrets_names secrets)' -d 'secret name'
 complete -c secrets -n '__secrets_in secrets update' -l description -x -d 'the new description'
 complete -c secrets -n '__secrets_in secrets update' -l client-request-token -x -d 'idempotency token for the new version'
 complete -c secrets -n '__secrets_in secrets update' -l json -d 'print JSON'
@@ -537,5 +544,5 @@ complete -c secrets -n '__secrets_in secrets audit verify' -l json -d 'print JSO
 complete -c secrets -n '__secrets_in secrets audit export' -l format -x -a 'jsonl cloudtrail' -d 'jsonl or cloudtrail'
 complete -c secrets -n '__secrets_in secrets doctor' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets completion' -a 'bash zsh fish' -d 'the shell'
-complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal sync clone status audit doctor completion exit-codes' -d 'command'
 # END GENERATED

@@ -20,6 +20,7 @@ import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
+import { CLIP_CLEAR_MS } from './clipboard.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
 
@@ -90,6 +91,8 @@ export interface AppDeps extends CoreDeps {
   readonly fileVault: FileVaultRepository;
   /** A vault file adapter for another path (clone). */
   readonly repoFor: (path: string) => FileVaultRepository;
+  /** How long `get --clip` leaves a value on the clipboard, in ms. */
+  readonly clipClearMs: number;
 }
 
 /**
@@ -118,6 +121,17 @@ function faultProbe(env: Readonly<Record<string, string | undefined>>): Rotation
   return (s, p) => {
     if (s === step && p === phase) process.kill(process.pid, 'SIGKILL');
   };
+}
+
+/**
+ * Test hook, in the test build only: SECRETS_TEST_CLIP_CLEAR_MS shortens the 45 s a value
+ * copied by `get --clip` stays on the clipboard, so the clearing can be watched.
+ */
+function clipClearDelay(env: Readonly<Record<string, string | undefined>>): number {
+  const ms = TEST_HOOKS ? env['SECRETS_TEST_CLIP_CLEAR_MS'] : undefined;
+  if (ms === undefined || ms === '') return CLIP_CLEAR_MS;
+  if (!/^\d+$/.test(ms)) throw new SecretsError('USAGE', `SECRETS_TEST_CLIP_CLEAR_MS is not a number of milliseconds: ${JSON.stringify(ms)}`);
+  return Number(ms);
 }
 
 /**
@@ -179,6 +193,7 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
     fileVault: vault,
     repoFor,
     handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
+    clipClearMs: clipClearDelay(io.env),
     rotation: async () => {
       const probe = faultProbe(io.env);
       const { DefaultRotationHandlers } = await import('../rotation/handlers.js');

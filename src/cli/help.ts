@@ -18,8 +18,13 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets get prod/db --version-stage PREVIOUS --json',
     'secrets get prod/db prod/api --json   # several at once',
     'secrets get --filter tag:team=payments --json',
+    'secrets get prod/db --field password --clip   # to the clipboard, cleared after 45 s',
   ],
   put: ["printf 'hunter3' | secrets put demo/password --value-stdin", 'secrets put prod/db --generate --version-stage STAGED   # a new version without moving CURRENT'],
+  edit: [
+    'secrets edit prod/db   # in $VISUAL or $EDITOR (vi); a new version if it changed',
+    'EDITOR="code --wait" secrets edit prod/config',
+  ],
   update: ['secrets update prod/db --description "primary database"', 'secrets update prod/db --value-stdin < db.json'],
   describe: ['secrets describe prod/db', 'secrets describe prod/db --json'],
   versions: ['secrets versions prod/db', 'secrets versions prod/db --json'],

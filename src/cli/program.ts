@@ -23,6 +23,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['create'], () => import('./commands/create.js')],
   [['get'], () => import('./commands/get.js')],
   [['put'], () => import('./commands/put.js')],
+  [['edit'], () => import('./commands/edit.js')],
   [['update'], () => import('./commands/update.js')],
   [['describe'], () => import('./commands/describe.js')],
   [['versions'], () => import('./commands/versions.js')],

@@ -15,11 +15,12 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 /** The installed entry point. */
 export const BIN = join(ROOT, 'bin', 'secrets');
 /**
- * The same code built with its test hooks (SECRETS_TEST_NOW, SECRETS_FAULT_KILL), which the
- * installed command ignores; used only for runs that set one of them.
+ * The same code built with its test hooks (SECRETS_TEST_NOW, SECRETS_FAULT_KILL,
+ * SECRETS_TEST_CLIP_CLEAR_MS), which the installed command ignores; used only for runs that
+ * set one of them.
  */
 export const TEST_HOOKS_BUNDLE = join(ROOT, 'dist', 'secrets-test-hooks.cjs');
-const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL'];
+const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_CLIP_CLEAR_MS'];
 
 /** The result of one CLI run. */
 export interface CliResult {

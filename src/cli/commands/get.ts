@@ -6,6 +6,13 @@ import { getSecretValue, matchesFilters, parseFilters, readField } from '../../c
 import { batchGetSecretValue } from '../../core/use-cases/release.js';
 import { collect } from '../selection.js';
 import type { App } from '../app.js';
+import { clipboardTool, copyToClipboard, scheduleClear } from '../clipboard.js';
+import { inheritedEnvironment } from './exec.js';
+
+/** "45 s", or "1.5 s" for the short delays of tests. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
 
 export function register(program: Command, app: App): void {
   program
@@ -17,10 +24,16 @@ export function register(program: Command, app: App): void {
     .option('--version-id <id>', 'this exact version')
     .option('--filter <key=value>', 'with --json: every secret matching, as `list --filter` (repeatable)', collect)
     .option('--json', 'print {Name, VersionId, SecretString|SecretBinary, VersionStages, CreatedDate}')
-    .action(async (names: string[], opts: { field?: string; versionStage?: string; versionId?: string; filter?: string[]; json?: boolean }, cmd: Command) => {
+    .option('--clip', 'copy the value to the clipboard instead (wl-copy, xclip or xsel), cleared after 45 s unless it changed')
+    .action(async (names: string[], opts: { field?: string; versionStage?: string; versionId?: string; filter?: string[]; json?: boolean; clip?: boolean }, cmd: Command) => {
       if (opts.json && opts.field !== undefined) {
         throw new SecretsError('USAGE', '--json and --field cannot be combined', 'use --field alone, or --json and read the field yourself');
       }
+      if (opts.clip && (opts.json || names.length > 1 || opts.filter !== undefined)) {
+        throw new SecretsError('USAGE', '--clip copies one value, and cannot be combined with --json, --filter or several names', 'secrets get NAME --clip (with --field KEY for one key of a JSON secret)');
+      }
+      // Before reading anything: no clipboard, no read (and no audit event for a value never used).
+      const clip = opts.clip ? clipboardTool(app.io.env) : undefined;
       const deps = app.deps(cmd);
       if (names.length > 1 || opts.filter !== undefined) {
         // BatchGetSecretValue: CURRENT versions, each secret audited on its own, errors per name.
@@ -52,6 +65,24 @@ export function register(program: Command, app: App): void {
         return app.emit({ stdout: `${JSON.stringify(out, null, 2)}\n` });
       }
       const value = opts.field !== undefined ? SecretBytes.fromString(readField(v.value, v.Name, opts.field)) : v.value;
+      if (clip) {
+        try {
+          const text = value.revealText();
+          if (text === undefined || text.includes('\0')) {
+            throw new SecretsError('INVALID_VALUE', `${v.Name} is binary, and the clipboard holds text`, `write it to a file instead: secrets get ${v.Name} > FILE`);
+          }
+          const delayMs = deps.clipClearMs;
+          // The tools and the helper did not ask for our identity.
+          const env = inheritedEnvironment(app.io.env, false);
+          // The helper first: once the value is on the clipboard, its clearing is already on its way.
+          await scheduleClear(clip, value.reveal(), delayMs, env);
+          await copyToClipboard(clip, value.reveal(), env);
+          return app.emit({ stderr: `Copied ${v.Name}${opts.field !== undefined ? ` (${opts.field})` : ''} to the clipboard (${clip.name}); it will be cleared in ${seconds(delayMs)} unless it changes\n` });
+        } finally {
+          value.wipe();
+          v.value.wipe();
+        }
+      }
       const bytes = value.reveal();
       if (!app.io.stdoutIsTTY) return app.emit({ stdout: bytes });
       const withNewline = new Uint8Array(bytes.length + 1);

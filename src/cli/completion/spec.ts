@@ -85,6 +85,7 @@ const ARGUMENT_VALUES: Readonly<Record<string, readonly ValueKind[]>> = {
   create: ['none'],
   get: ['secret'],
   put: ['secret'],
+  edit: ['secret'],
   update: ['secret'],
   describe: ['secret'],
   versions: ['secret'],
