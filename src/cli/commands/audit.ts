@@ -4,7 +4,7 @@ import { type AuditEvent, parseAnchor } from '../../audit/format.js';
 import { allEvents, type Anchor, type AuditQuery, matches, queryLog, toCloudTrail, verifyLog } from '../../audit/reader.js';
 import { assertTeamTrailIntact, publishTrail, readTeamTrail } from '../../audit/team-trail.js';
 import type { VaultState } from '../../core/model.js';
-import { SecretsError } from '../../core/errors.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
 import { VERSION } from '../version.js';
@@ -117,7 +117,7 @@ export function register(program: Command, app: App): void {
       if (opts.allMembers) {
         const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId, members: state.members });
         const broken = team.files.filter((f) => f.broken);
-        const exitCode = broken.length > 0 ? 6 : 0;
+        const exitCode = broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
         if (opts.json) return app.emit({ stdout: formatJson({ Files: team.files }), exitCode });
         const lines = team.files.map((f) =>
           f.broken ? `secrets: error: the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}\n` : `${f.member}: ${f.events} events, chain and signatures intact\n`,
@@ -125,7 +125,7 @@ export function register(program: Command, app: App): void {
         return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
       }
       const r = verifyLog(path, vaultId, anchors, mine, progressOnTty(app.io, 'verifying the audit log (MiB)'));
-      const exitCode = r.broken ? 6 : 0;
+      const exitCode = r.broken ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) {
         return app.emit({
           stdout: formatJson({ Path: path, Events: r.events, Intact: !r.broken, ...(r.broken ? { Broken: { Seq: r.broken.seq, Problem: r.broken.problem } } : {}), ...(r.anchor ? { Anchor: r.anchor } : {}), TornTail: r.tornTail }),

@@ -1,6 +1,6 @@
 /** `secrets policy put|get|list|delete|attach|detach|validate|simulate` (docs/policies.md). */
 import type { Command } from 'commander';
-import { SecretsError } from '../../core/errors.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
 import { checkPolicy, conditionKeyInfo, type PolicyKind } from '../../core/policy.js';
 import { attachPolicy, deletePolicy, getPolicy, listPolicies, putPolicy, simulatePolicy } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
@@ -147,7 +147,7 @@ export function register(program: Command, app: App): void {
       const issues = opts.strict ? checked.map((i) => ({ ...i, level: 'error' as const })) : checked;
       const errors = file.syntax.length + issues.filter((i) => i.level === 'error').length;
       const warnings = issues.filter((i) => i.level === 'warning').length;
-      const exitCode = errors > 0 ? 2 : 0;
+      const exitCode = errors > 0 ? ExitCode.usage : ExitCode.ok;
       if (opts.json) {
         const list = [
           ...file.syntax.map((m) => ({ Level: 'error', Message: m })),

@@ -1,5 +1,6 @@
 /** `secrets verify` (every signature and permission) and `secrets reseal` (keys in line with policy). */
 import type { Command } from 'commander';
+import { ExitCode } from '../../core/errors.js';
 import { resealVault, verifyVault } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
 import { formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
@@ -11,7 +12,7 @@ export function register(program: Command, app: App): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const r = await verifyVault(app.deps(cmd));
-      const exitCode = r.Problems.length > 0 ? 6 : 0;
+      const exitCode = r.Problems.length > 0 ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) return app.emit({ stdout: formatJson(r), exitCode });
       const lines = r.Problems.map((p) => `secrets: error: ${p}\n`).join('');
       const drift = r.Drift.map((d) =>
