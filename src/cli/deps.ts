@@ -21,6 +21,7 @@ import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
+import { formatNote, formatWarning } from './ui.js';
 
 /**
  * True only in the test build (dist/secrets-test-hooks.cjs, which scripts/bundle.mjs makes for
@@ -150,7 +151,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
       clock,
       lockTimeoutMs,
       mode: auditMode(globals.audit, io.env['SECRETS_AUDIT'], paths.configDir),
-      warn: (m) => io.writeErr(`secrets: warning: ${m}\n`),
+      warn: (m) => io.writeErr(formatWarning(m)),
       context: { host: hostname(), pid: process.pid, user: userName(io.env), tty: io.stdinIsTTY, requestId: randomUUID() },
     }));
   return {
@@ -178,7 +179,7 @@ export function buildDeps(io: Io, globals: GlobalOptions): AppDeps {
       const allowlist = new FileHandlerAllowlist(paths.configDir);
       return {
         handlers: new DefaultRotationHandlers(io.env, allowlist, allowlist.path),
-        note: (m) => io.writeErr(`secrets: ${m}\n`),
+        note: (m) => io.writeErr(formatNote(m)),
         ...(probe ? { probe } : {}),
       };
     },

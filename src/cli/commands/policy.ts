@@ -5,7 +5,7 @@ import { checkPolicy, conditionKeyInfo, type PolicyKind } from '../../core/polic
 import { attachPolicy, deletePolicy, getPolicy, listPolicies, putPolicy, simulatePolicy } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
 import { policyDocument, readPolicyFile } from '../policy-file.js';
-import { formatFields, formatJson, formatTable, progressOnTty, resealSummary } from '../ui.js';
+import { formatFields, formatJson, formatTable, formatWarning, progressOnTty, resealSummary } from '../ui.js';
 import { askConfirm } from '../prompt.js';
 
 /** Changes that reduce access confirm on a terminal and need --yes elsewhere. */
@@ -75,7 +75,7 @@ export function register(program: Command, app: App): void {
       const r = await putPolicy(app.deps(cmd), { ...which, doc, describe: file.describe }, progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const what = r.Kind === 'resource' ? `the resource policy of ${r.Name}` : `policy ${r.Name}`;
-      const warnings = checkPolicy(doc, r.Kind).issues.filter((i) => i.level === 'warning').map((i) => `secrets: warning: ${file.describe(i)}\n`);
+      const warnings = checkPolicy(doc, r.Kind).issues.filter((i) => i.level === 'warning').map((i) => formatWarning(file.describe(i)));
       app.emit({ stderr: `${warnings.join('')}${r.Created ? 'Created' : 'Replaced'} ${what}.\n${resealSummary(r.Resealed)}` });
     });
   policy
