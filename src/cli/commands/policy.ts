@@ -1,10 +1,12 @@
 /** `secrets policy put|get|list|delete|attach|detach|validate|simulate` (docs/policies.md). */
 import type { Command } from 'commander';
 import { ExitCode, SecretsError } from '../../core/errors.js';
-import { checkPolicy, conditionKeyInfo, type PolicyKind } from '../../core/policy.js';
+import type { PolicyKind } from '../../core/policy.js';
+import { conditionKeyInfo } from '../../core/policy-vocabulary.js';
 import { attachPolicy, deletePolicy, getPolicy, listPolicies, putPolicy, simulatePolicy } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
 import { policyDocument, readPolicyFile } from '../policy-file.js';
+import { checkPolicy } from '../policy-issues.js';
 import { formatFields, formatJson, formatTable, formatWarning, progressOnTty, resealSummary } from '../ui.js';
 import { askConfirm } from '../prompt.js';
 
