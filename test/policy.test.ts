@@ -9,7 +9,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decide, mayRead, readersOf, writeProblem } from '../src/core/access.js';
 import type { MemberRecord, PolicyRecord, SecretEntry, SecretRecord, VaultState, VersionRecord } from '../src/core/model.js';
-import { ACTIONS, CONDITION_KEYS, checkPolicy, type Policy, type PolicyIssue, type PolicyKind, parseOperator, wildcardMatch } from '../src/core/policy.js';
+import { checkPolicy } from '../src/cli/policy-issues.js';
+import type { Policy, PolicyIssue, PolicyKind } from '../src/core/policy.js';
+import { ACTIONS, CONDITION_KEYS, parseOperator, wildcardMatch } from '../src/core/policy-vocabulary.js';
 import { type AccessRequest, type ApplicablePolicy, type Decision, evaluate, type EvaluationResult, statementMatches } from '../src/core/policy-eval.js';
 
 const VERSION = '2012-10-17';

@@ -23,6 +23,7 @@ import { TrustStore } from '../store/trust.js';
 import { CLIP_CLEAR_MS } from './clipboard.js';
 import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
+import { formatNote, formatWarning } from './ui.js';
 
 /**
  * True only in the test build (dist/secrets-test-hooks.cjs, which scripts/bundle.mjs makes for
@@ -170,7 +171,7 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
       clock,
       lockTimeoutMs,
       mode: auditMode(globals.audit, io.env['SECRETS_AUDIT'], paths.configDir),
-      warn: (m) => io.writeErr(`secrets: warning: ${m}\n`),
+      warn: (m) => io.writeErr(formatWarning(m)),
       context: { host: hostname(), pid: process.pid, user: userName(io.env), tty: io.stdinIsTTY, requestId: randomUUID() },
       files,
     }));
@@ -200,7 +201,7 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
       const allowlist = new FileHandlerAllowlist(paths.configDir);
       return {
         handlers: new DefaultRotationHandlers(io.env, allowlist, allowlist.path),
-        note: (m) => io.writeErr(`secrets: ${m}\n`),
+        note: (m) => io.writeErr(formatNote(m)),
         ...(probe ? { probe } : {}),
       };
     },

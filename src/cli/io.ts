@@ -1,4 +1,5 @@
 /** The process's streams and environment, behind one interface so commands never touch `process`. */
+import { ExitCode } from '../core/errors.js';
 
 /** What commands may read from and write to. */
 export interface Io {
@@ -16,7 +17,7 @@ export interface Io {
 export function processIo(): Io {
   // A reader that goes away (`secrets audit export | head`) is not an error of ours: stop quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
     throw err;
   });
   return {

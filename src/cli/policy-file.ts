@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
 import type { PolicyIssue } from '../core/policy.js';
 import type { Io } from './io.js';
+import { issueMessage } from './policy-issues.js';
 
 /** Policies are small; anything bigger is a mistake (or an attack on the parser). */
 const MAX_POLICY_BYTES = 256 * 1024;
@@ -78,7 +79,7 @@ export async function readPolicyFile(path: string, io: Io): Promise<PolicyFile> 
     locate,
     describe: (issue) => {
       const pos = locate(issue.path);
-      return `${pos ? `${name}:${pos.line}:${pos.col}` : name}: ${issue.level}: ${issue.message}`;
+      return `${pos ? `${name}:${pos.line}:${pos.col}` : name}: ${issue.level}: ${issueMessage(issue)}`;
     },
   };
 }

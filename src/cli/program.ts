@@ -8,6 +8,7 @@ import { SecretsError } from '../core/errors.js';
 import type { App } from './app.js';
 import { examplesText, exitCodesText } from './help.js';
 import { nearest } from './suggest.js';
+import { formatParseError } from './ui.js';
 import { VERSION } from './version.js';
 
 /** A command module: registers its commands on the program. */
@@ -171,7 +172,7 @@ export function createProgram(app: App, modules: readonly CommandModule[]): Comm
     .configureOutput({
       writeOut: (s) => app.io.writeOut(s),
       writeErr: (s) => app.io.writeErr(s),
-      outputError: (s, write) => write(s.replace(/^error: /, 'secrets: error: ')),
+      outputError: (s, write) => write(formatParseError(s)),
     });
   program.configureHelp({ sortSubcommands: false });
   for (const m of modules) m.register(program, app);
@@ -192,7 +193,7 @@ export function createProgram(app: App, modules: readonly CommandModule[]): Comm
     cmd.exitOverride().configureOutput({
       writeOut: (s) => app.io.writeOut(s),
       writeErr: (s) => app.io.writeErr(s),
-      outputError: (s, write) => write(s.replace(/^error: /, 'secrets: error: ')),
+      outputError: (s, write) => write(formatParseError(s)),
     });
   }
   return program;

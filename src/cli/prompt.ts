@@ -4,6 +4,7 @@
  */
 import { SecretsError } from '../core/errors.js';
 import { SecretBytes } from '../core/secret-bytes.js';
+import { formatNote } from './ui.js';
 
 function interrupted(err: unknown): never {
   if (err instanceof Error && err.name === 'ExitPromptError') {
@@ -20,7 +21,7 @@ export async function askHiddenConfirmed(label: string): Promise<SecretBytes> {
       const first = await password({ message: `${label}:`, mask: false }, { output: process.stderr });
       const second = await password({ message: 'Again, to confirm:', mask: false }, { output: process.stderr });
       if (first === second) return SecretBytes.fromString(first);
-      process.stderr.write('secrets: the two entries differ; try again\n');
+      process.stderr.write(formatNote('the two entries differ; try again'));
     } catch (err) {
       interrupted(err);
     }

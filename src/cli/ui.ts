@@ -1,6 +1,7 @@
 /**
  * Everything a person reads: `secrets: error: …` / `secrets: hint: …` / `secrets: warning: …`,
- * tables and key-value blocks. Data goes to stdout, messages to stderr.
+ * notes, tables and key-value blocks. Data goes to stdout, messages to stderr. Nothing else
+ * writes these prefixes, so colour and wording change here only.
  */
 
 /** Styles for one stream; the identity unless colour is on (see setColours). */
@@ -36,6 +37,19 @@ export function formatWarning(message: string): string {
   return `${err.yellow('secrets: warning:')} ${message}\n`;
 }
 
+/** A note on stderr that is no problem (`secrets: merged: …`); never styled. */
+export function formatNote(message: string): string {
+  return `secrets: ${message}\n`;
+}
+
+/**
+ * commander's own error text, which it passes as `error: MESSAGE\n` (MESSAGE may have a second
+ * line, its "Did you mean" one), as one of our errors; anything else is left as it is.
+ */
+export function formatParseError(text: string): string {
+  if (!text.startsWith('error: ')) return text;
+  return formatError(text.slice('error: '.length).replace(/\n$/, ''));
+}
 
 /** Pretty JSON with a final newline. */
 export function formatJson(value: unknown): string {

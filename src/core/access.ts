@@ -7,7 +7,8 @@
  */
 import { SecretsError } from './errors.js';
 import type { MemberRecord, PolicyRecord, SecretEntry, SecretRecord, VaultState, VersionRecord } from './model.js';
-import { checkPolicy, conditionKeyInfo, type Policy, type PolicyKind } from './policy.js';
+import { checkPolicy, type Policy, type PolicyKind } from './policy.js';
+import { conditionKeyInfo } from './policy-vocabulary.js';
 import { type AccessRequest, type ApplicablePolicy, evaluate, type EvaluationResult } from './policy-eval.js';
 
 /** Facts of one request that policies may test (beyond the secret and the principal). */

@@ -25,6 +25,9 @@ export const ExitCode = {
   interrupted: 130,
 } as const;
 
+/** exec: a command killed by signal N exits with this plus N, as a shell reports it. */
+export const SIGNAL_EXIT_BASE = 128;
+
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** Stable error codes, grouped by the exit code they map to. */

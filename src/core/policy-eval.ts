@@ -5,7 +5,8 @@
  * signature it accepts: keys that only a request knows (time, terminal, requested tags) are
  * then unknown, an Allow that depends on them counts, a Deny that depends on them does not.
  */
-import { type Condition, parseDate, type Policy, type PrincipalSpec, type Statement, wildcardMatch } from './policy.js';
+import type { Condition, Policy, PrincipalSpec, Statement } from './policy.js';
+import { parseDate, wildcardMatch } from './policy-vocabulary.js';
 
 /** A request: who asks to do what to which secret, with its condition keys (lower-cased). */
 export interface AccessRequest {

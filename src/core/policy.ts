@@ -1,127 +1,25 @@
 /**
- * The policy language (docs/policies.md): IAM documents with `secrets:` actions and condition
- * keys. This module owns the grammar: it turns a parsed JSON/YAML value into a checked Policy,
- * collecting every problem with the path where it sits (the CLI maps paths to line numbers).
- * Evaluation lives in policy-eval.ts.
+ * Policy documents (docs/policies.md): IAM documents with `secrets:` actions and condition keys.
+ * This module owns the grammar: it turns a parsed JSON/YAML value into a checked Policy,
+ * collecting every problem with the path where it sits (the CLI maps paths to line numbers, and
+ * phrases "did you mean …?" for a misspelled name from the names an issue offers). The words
+ * themselves are in policy-vocabulary.ts; evaluation lives in policy-eval.ts.
  */
-
-/** Actions on one secret (Resource is a secret-name pattern). */
-export const SECRET_ACTIONS = [
-  'CreateSecret',
-  'GetSecretValue',
-  'DescribeSecret',
-  'ListSecretVersionIds',
-  'PutSecretValue',
-  'UpdateSecret',
-  'UpdateSecretVersionStage',
-  'DeleteSecret',
-  'RestoreSecret',
-  'TagResource',
-  'UntagResource',
-  'RotateSecret',
-  'CancelRotateSecret',
-  'GetResourcePolicy',
-] as const;
-
-/** Actions that are not about one secret (Resource `*`). */
-export const GLOBAL_ACTIONS = ['ListSecrets', 'GetRandomPassword'] as const;
-
-/** Every action, with its `secrets:` prefix. */
-export const ACTIONS: readonly string[] = [...SECRET_ACTIONS, ...GLOBAL_ACTIONS].map((a) => `secrets:${a}`);
-
-export type ActionName = `secrets:${(typeof SECRET_ACTIONS)[number] | (typeof GLOBAL_ACTIONS)[number]}`;
-
-/** How a condition key's values compare. */
-export type KeyType = 'string' | 'numeric' | 'date' | 'bool';
-
-/**
- * Condition keys. `resource` keys describe the stored secret (known when the vault decides who
- * may hold a data key or who may have signed a record); `request` keys describe one request
- * (time, terminal, the tags or stage a command asks for) and are checked by the client only.
- */
-export const CONDITION_KEYS: ReadonlyMap<string, { type: KeyType; known: 'resource' | 'request'; multi?: boolean }> = new Map([
-  ['secrets:name', { type: 'string', known: 'resource' }],
-  ['secrets:secretid', { type: 'string', known: 'resource' }],
-  ['secrets:description', { type: 'string', known: 'resource' }],
-  ['secrets:principalname', { type: 'string', known: 'resource' }],
-  ['secrets:principalid', { type: 'string', known: 'resource' }],
-  ['secrets:resourcetag/', { type: 'string', known: 'resource' }],
-  ['secrets:requesttag/', { type: 'string', known: 'request' }],
-  ['secrets:tagkeys', { type: 'string', known: 'request', multi: true }],
-  ['secrets:versionstage', { type: 'string', known: 'request' }],
-  ['secrets:versionid', { type: 'string', known: 'request' }],
-  ['secrets:recoverywindowindays', { type: 'numeric', known: 'request' }],
-  ['secrets:forcedeletewithoutrecovery', { type: 'bool', known: 'request' }],
-  ['secrets:currenttime', { type: 'date', known: 'request' }],
-  ['secrets:epochtime', { type: 'numeric', known: 'request' }],
-  ['secrets:tty', { type: 'bool', known: 'request' }],
-]);
-
-/** Spellings of the condition keys for docs and messages. */
-export const CONDITION_KEY_NAMES = [
-  'secrets:Name',
-  'secrets:SecretId',
-  'secrets:Description',
-  'secrets:PrincipalName',
-  'secrets:PrincipalId',
-  'secrets:ResourceTag/<key>',
-  'secrets:RequestTag/<key>',
-  'secrets:TagKeys',
-  'secrets:VersionStage',
-  'secrets:VersionId',
-  'secrets:RecoveryWindowInDays',
-  'secrets:ForceDeleteWithoutRecovery',
-  'secrets:CurrentTime',
-  'secrets:EpochTime',
-  'secrets:Tty',
-] as const;
-
-/** The entry of CONDITION_KEYS for a key (lower-cased), or undefined. */
-export function conditionKeyInfo(key: string): { type: KeyType; known: 'resource' | 'request'; multi?: boolean } | undefined {
-  const k = key.toLowerCase();
-  const exact = k.endsWith('/') ? undefined : CONDITION_KEYS.get(k);
-  if (exact) return exact;
-  for (const prefix of ['secrets:resourcetag/', 'secrets:requesttag/']) {
-    if (k.startsWith(prefix) && k.length > prefix.length) return CONDITION_KEYS.get(prefix);
-  }
-  return undefined;
-}
-
-const BASE_OPERATORS: ReadonlyMap<string, { type: KeyType | 'null'; negated: boolean }> = new Map([
-  ['StringEquals', { type: 'string', negated: false }],
-  ['StringNotEquals', { type: 'string', negated: true }],
-  ['StringEqualsIgnoreCase', { type: 'string', negated: false }],
-  ['StringNotEqualsIgnoreCase', { type: 'string', negated: true }],
-  ['StringLike', { type: 'string', negated: false }],
-  ['StringNotLike', { type: 'string', negated: true }],
-  ['NumericEquals', { type: 'numeric', negated: false }],
-  ['NumericNotEquals', { type: 'numeric', negated: true }],
-  ['NumericLessThan', { type: 'numeric', negated: false }],
-  ['NumericLessThanEquals', { type: 'numeric', negated: false }],
-  ['NumericGreaterThan', { type: 'numeric', negated: false }],
-  ['NumericGreaterThanEquals', { type: 'numeric', negated: false }],
-  ['DateEquals', { type: 'date', negated: false }],
-  ['DateNotEquals', { type: 'date', negated: true }],
-  ['DateLessThan', { type: 'date', negated: false }],
-  ['DateLessThanEquals', { type: 'date', negated: false }],
-  ['DateGreaterThan', { type: 'date', negated: false }],
-  ['DateGreaterThanEquals', { type: 'date', negated: false }],
-  ['Bool', { type: 'bool', negated: false }],
-  ['Null', { type: 'null', negated: false }],
-]);
-
-/** Operator names a policy may use (without IfExists / set qualifiers). */
-export const OPERATOR_NAMES: readonly string[] = [...BASE_OPERATORS.keys()];
+import {
+  ACTIONS,
+  CONDITION_KEY_NAMES,
+  conditionKeyInfo,
+  isGlobalAction,
+  type OperatorParts,
+  OPERATOR_NAMES,
+  operatorType,
+  parseDate,
+  parseOperator,
+  wildcardMatch,
+} from './policy-vocabulary.js';
 
 /** One condition: operator, key and the policy's values. */
-export interface Condition {
-  /** As written, e.g. `ForAnyValue:StringLikeIfExists`. */
-  readonly operator: string;
-  /** The base operator, e.g. `StringLike`. */
-  readonly base: string;
-  readonly negated: boolean;
-  readonly ifExists: boolean;
-  readonly set: 'ForAnyValue' | 'ForAllValues' | undefined;
+export interface Condition extends OperatorParts {
   /** As written. */
   readonly key: string;
   readonly values: readonly string[];
@@ -153,72 +51,34 @@ export interface Policy {
 /** Identity policies attach to members; resource policies to one secret and name principals. */
 export type PolicyKind = 'identity' | 'resource';
 
+
+/** A name that matches none the language knows, and the names it may be a typo of. */
+export interface Misspelling {
+  /** Where in the issue's message a suggestion goes. */
+  readonly at: number;
+  /** What to compare, in order: the first lookup with a near name gives the suggestion. */
+  readonly lookups: readonly NameLookup[];
+}
+
+/** A word as written and the known names to compare it with. */
+export interface NameLookup {
+  readonly word: string;
+  readonly names: readonly string[];
+  /** Written after the name found (the tag key of `secrets:ResourceTags/env`). */
+  readonly suffix?: string;
+}
+
 /** A problem found in a document, with the path to the value it is about. */
 export interface PolicyIssue {
   readonly level: 'error' | 'warning';
   readonly path: readonly (string | number)[];
   readonly message: string;
+  /** Set when the problem is a name that may be misspelled. */
+  readonly misspelling?: Misspelling;
 }
 
 /** The only policy language version (as in IAM). */
 export const POLICY_VERSION = '2012-10-17';
-
-/** IAM wildcard match: `*` is any run of characters (including `/`), `?` exactly one. */
-export function wildcardMatch(pattern: string, text: string, ignoreCase = false): boolean {
-  const p = ignoreCase ? pattern.toLowerCase() : pattern;
-  const t = ignoreCase ? text.toLowerCase() : text;
-  // Iterative matcher with backtracking to the last `*`: linear in practice, no regex injection.
-  let pi = 0;
-  let ti = 0;
-  let star = -1;
-  let mark = 0;
-  while (ti < t.length) {
-    // `*` first: a `*` in the pattern is always a wildcard, even where the text has a `*`.
-    if (pi < p.length && p[pi] === '*') {
-      star = pi++;
-      mark = ti;
-    } else if (pi < p.length && (p[pi] === '?' || p[pi] === t[ti])) {
-      pi++;
-      ti++;
-    } else if (star >= 0) {
-      pi = star + 1;
-      ti = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.length && p[pi] === '*') pi++;
-  return pi === p.length;
-}
-
-/** True for actions that are about no one secret (their Resource is `*`). */
-export function isGlobalAction(action: string): boolean {
-  return (GLOBAL_ACTIONS as readonly string[]).includes(action.replace(/^secrets:/i, ''));
-}
-
-/** Parses an operator name into its parts, or undefined when unknown. */
-export function parseOperator(name: string): Omit<Condition, 'key' | 'values'> | undefined {
-  let rest = name;
-  let set: Condition['set'];
-  const q = (['ForAnyValue', 'ForAllValues'] as const).find((x) => rest.startsWith(`${x}:`));
-  if (q) {
-    set = q;
-    rest = rest.slice(q.length + 1);
-  }
-  let ifExists = false;
-  if (rest.endsWith('IfExists')) {
-    ifExists = true;
-    rest = rest.slice(0, -'IfExists'.length);
-  }
-  const base = BASE_OPERATORS.get(rest);
-  if (!base || (ifExists && rest === 'Null')) return undefined;
-  return { operator: name, base: rest, negated: base.negated, ifExists, set };
-}
-
-/** The type an operator compares as. */
-export function operatorType(base: string): KeyType | 'null' | undefined {
-  return BASE_OPERATORS.get(base)?.type;
-}
 
 const STATEMENT_FIELDS = new Set(['Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']);
 
@@ -230,43 +90,15 @@ function own(obj: Record<string, unknown>, key: string): unknown {
   return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
 }
 
-/** The nearest name in `names` to `word` (for "did you mean"), if close enough. */
-export function nearest(word: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestScore = Infinity;
-  const w = word.toLowerCase();
-  // A name cut short (secrets:GetSecret) means the longer name, whatever the edit distance says.
-  const extended = names.filter((n) => n.toLowerCase().startsWith(w));
-  if (w.length >= 4 && extended.length > 0) return extended.sort((a, b) => a.length - b.length)[0];
-  for (const n of names) {
-    const score = editDistance(w, n.toLowerCase());
-    if (score < bestScore) {
-      best = n;
-      bestScore = score;
-    }
-  }
-  return bestScore <= Math.max(2, Math.floor(w.length / 4)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j] as number;
-      row[j] = Math.min((row[j] as number) + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length] as number;
-}
-
 /** Checks a document; returns the policy when there are no errors, and every issue found. */
 export function checkPolicy(doc: unknown, kind: PolicyKind): { policy: Policy | undefined; issues: PolicyIssue[] } {
   const issues: PolicyIssue[] = [];
-  const error = (path: (string | number)[], message: string): void => void issues.push({ level: 'error', path, message });
-  const warn = (path: (string | number)[], message: string): void => void issues.push({ level: 'warning', path, message });
+  const report =
+    (level: PolicyIssue['level']): Report =>
+    (path, message, misspelling) =>
+      void issues.push({ level, path, message, ...(misspelling ? { misspelling } : {}) });
+  const error = report('error');
+  const warn = report('warning');
 
   if (!isRecord(doc)) {
     error([], 'a policy is a mapping with Version and Statement');
@@ -300,7 +132,12 @@ export function checkPolicy(doc: unknown, kind: PolicyKind): { policy: Policy | 
   return { policy: ok ? { statements } : undefined, issues };
 }
 
-type Report = (path: (string | number)[], message: string) => void;
+type Report = (path: (string | number)[], message: string, misspelling?: Misspelling) => void;
+
+/** A misspelling whose suggestion goes at the end of the message. */
+function atEnd(message: string, ...lookups: NameLookup[]): [string, Misspelling] {
+  return [message, { at: message.length, lookups }];
+}
 
 function stringList(v: unknown): string[] | undefined {
   if (typeof v === 'string') return [v];
@@ -321,14 +158,13 @@ function checkStatement(
     return undefined;
   }
   const before = { errors: 0 };
-  const err: Report = (p, m) => {
+  const err: Report = (p, m, s) => {
     before.errors++;
-    error(p, m);
+    error(p, m, s);
   };
   for (const k of Object.keys(raw)) {
     if (!STATEMENT_FIELDS.has(k)) {
-      const guess = nearest(k, [...STATEMENT_FIELDS]);
-      err(at(k), `unknown statement field ${JSON.stringify(k)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+      err(at(k), ...atEnd(`unknown statement field ${JSON.stringify(k)}`, { word: k, names: [...STATEMENT_FIELDS] }));
     }
   }
   const sidRaw = own(raw, 'Sid');
@@ -438,8 +274,8 @@ function checkActions(
       return;
     }
     if (!ACTIONS.some((known) => wildcardMatch(a, known, true))) {
-      const guess = nearest(a, ACTIONS);
-      warn(p, `action ${JSON.stringify(a)} matches no action${guess ? ` (did you mean ${guess}?)` : ''}: it has no effect`);
+      const head = `action ${JSON.stringify(a)} matches no action`;
+      warn(p, `${head}: it has no effect`, { at: head.length, lookups: [{ word: a, names: ACTIONS }] });
       return;
     }
     if (allow && a.toLowerCase() === 'secrets:*') warn(p, 'grants every action ("secrets:*")');
@@ -481,8 +317,8 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
   for (const [operator, block] of Object.entries(v)) {
     const parsed = parseOperator(operator);
     if (!parsed) {
-      const guess = nearest(operator.replace(/^For(Any|All)Values?:/, '').replace(/IfExists$/, ''), OPERATOR_NAMES);
-      err(at('Condition', operator), `unknown condition operator ${JSON.stringify(operator)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+      const word = operator.replace(/^For(Any|All)Values?:/, '').replace(/IfExists$/, '');
+      err(at('Condition', operator), ...atEnd(`unknown condition operator ${JSON.stringify(operator)}`, { word, names: OPERATOR_NAMES }));
       continue;
     }
     if (!isRecord(block) || Object.keys(block).length === 0) {
@@ -495,9 +331,10 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       const info = conditionKeyInfo(key);
       if (!info) {
         const slash = key.indexOf('/');
-        const tagGuess = slash > 0 ? nearest(key.slice(0, slash), ['secrets:ResourceTag', 'secrets:RequestTag']) : undefined;
-        const guess = tagGuess !== undefined ? `${tagGuess}${key.slice(slash)}` : nearest(key, CONDITION_KEY_NAMES.filter((n) => !n.includes('<')));
-        err(path, `unknown condition key ${JSON.stringify(key)}${guess ? ` (did you mean ${guess}?)` : ''}`);
+        // A misspelled tag key prefix keeps its tag (`secrets:ResourceTags/env`); else any key will do.
+        const tag: NameLookup[] = slash > 0 ? [{ word: key.slice(0, slash), names: ['secrets:ResourceTag', 'secrets:RequestTag'], suffix: key.slice(slash) }] : [];
+        const any: NameLookup = { word: key, names: CONDITION_KEY_NAMES.filter((n) => !n.includes('<')) };
+        err(path, ...atEnd(`unknown condition key ${JSON.stringify(key)}`, ...tag, any));
         continue;
       }
       const values = conditionValues(rawValues);
@@ -532,14 +369,6 @@ function conditionValues(v: unknown): string[] | undefined {
   }
   const one = scalar(v);
   return one === undefined ? undefined : [one];
-}
-
-/** Milliseconds since the epoch of an ISO 8601 date or epoch seconds, or undefined. */
-export function parseDate(text: string): number | undefined {
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text)) return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
 }
 
 const POLICY_NAME = /^[A-Za-z0-9_+=,.@-]{1,128}$/;

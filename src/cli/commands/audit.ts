@@ -4,11 +4,11 @@ import { type AuditEvent, parseAnchor } from '../../audit/format.js';
 import { allEvents, type Anchor, type AuditQuery, matches, queryLog, toCloudTrail, verifyLog } from '../../audit/reader.js';
 import { assertTeamTrailIntact, publishTrail, readTeamTrail } from '../../audit/team-trail.js';
 import type { VaultState } from '../../core/model.js';
-import { SecretsError } from '../../core/errors.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
 import { VERSION } from '../version.js';
-import { formatJson, formatTable, progressOnTty } from '../ui.js';
+import { formatError, formatJson, formatTable, formatWarning, progressOnTty } from '../ui.js';
 import { intArg } from '../value-source.js';
 
 const UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -117,15 +117,15 @@ export function register(program: Command, app: App): void {
       if (opts.allMembers) {
         const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId, members: state.members });
         const broken = team.files.filter((f) => f.broken);
-        const exitCode = broken.length > 0 ? 6 : 0;
+        const exitCode = broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
         if (opts.json) return app.emit({ stdout: formatJson({ Files: team.files }), exitCode });
         const lines = team.files.map((f) =>
-          f.broken ? `secrets: error: the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}\n` : `${f.member}: ${f.events} events, chain and signatures intact\n`,
+          f.broken ? formatError(`the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}`) : `${f.member}: ${f.events} events, chain and signatures intact\n`,
         );
         return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
       }
       const r = verifyLog(path, vaultId, anchors, mine, progressOnTty(app.io, 'verifying the audit log (MiB)'));
-      const exitCode = r.broken ? 6 : 0;
+      const exitCode = r.broken ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) {
         return app.emit({
           stdout: formatJson({ Path: path, Events: r.events, Intact: !r.broken, ...(r.broken ? { Broken: { Seq: r.broken.seq, Problem: r.broken.problem } } : {}), ...(r.anchor ? { Anchor: r.anchor } : {}), TornTail: r.tornTail }),
@@ -134,13 +134,13 @@ export function register(program: Command, app: App): void {
       }
       if (r.broken) {
         return app.emit({
-          stderr: `secrets: error: audit log ${path} is broken at event ${r.broken.seq}: ${r.broken.problem}\nsecrets: hint: keep a copy of the file for investigation; events after the break cannot be trusted\n`,
+          stderr: formatError(`audit log ${path} is broken at event ${r.broken.seq}: ${r.broken.problem}`, 'keep a copy of the file for investigation; events after the break cannot be trusted'),
           exitCode,
         });
       }
       const anchored = r.anchor ? `; event ${r.anchor.seq} matches the anchor in the vault's signed head` : '; no anchor in the vault yet (anchors are written with the next change to the vault)';
-      const torn = r.tornTail ? '\nsecrets: warning: the last line is incomplete (an append died before it finished); it is not counted' : '';
-      app.emit({ stderr: `audit log ${path}: ${r.events} events, chain intact${anchored}${torn}\n` });
+      const torn = r.tornTail ? formatWarning('the last line is incomplete (an append died before it finished); it is not counted') : '';
+      app.emit({ stderr: `audit log ${path}: ${r.events} events, chain intact${anchored}\n${torn}` });
     });
   audit
     .command('export')

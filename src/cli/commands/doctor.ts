@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { isSecretsError, SecretsError } from '../../core/errors.js';
+import { ExitCode, type ExitCodeValue, isSecretsError, SecretsError } from '../../core/errors.js';
 import type { LoadedIdentity } from '../../core/ports.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
@@ -16,7 +16,7 @@ interface Check {
   readonly Name: string;
   readonly Status: 'ok' | 'warn' | 'fail';
   readonly Detail: string;
-  readonly exit?: number;
+  readonly exit?: ExitCodeValue;
 }
 
 function failed(name: string, err: unknown): Check {
@@ -83,7 +83,7 @@ export function register(program: Command, app: App): void {
         checks.push(failed('identity', err));
       }
       if (!(await deps.vault.exists())) {
-        checks.push({ Name: 'vault', Status: 'fail', Detail: `no vault at ${deps.vault.location} (run \`secrets init\`)`, exit: 3 });
+        checks.push({ Name: 'vault', Status: 'fail', Detail: `no vault at ${deps.vault.location} (run \`secrets init\`)`, exit: ExitCode.notFound });
       } else {
         checks.push(checkPermissions(deps.vault.location));
         if (loaded) {
@@ -98,13 +98,13 @@ export function register(program: Command, app: App): void {
                     Name: 'integrity',
                     Status: 'fail',
                     Detail: `${problems.length} record(s) rejected: ${problems[0] ?? ''}${problems.length > 1 ? ' (`secrets verify` lists all)' : ''}`,
-                    exit: 6,
+                    exit: ExitCode.integrity,
                   },
             );
             checks.push(
               member
                 ? { Name: 'membership', Status: 'ok', Detail: `this identity is a member of vault ${state.vault.id}` }
-                : { Name: 'membership', Status: 'fail', Detail: 'this identity is not a member of the vault', exit: 5 },
+                : { Name: 'membership', Status: 'fail', Detail: 'this identity is not a member of the vault', exit: ExitCode.denied },
             );
           } catch (err) {
             checks.push(failed('integrity', err));
@@ -112,7 +112,7 @@ export function register(program: Command, app: App): void {
         }
       }
       const firstFail = checks.find((c) => c.Status === 'fail');
-      const exitCode = firstFail?.exit ?? (firstFail ? 1 : 0);
+      const exitCode = firstFail?.exit ?? (firstFail ? ExitCode.internal : ExitCode.ok);
       if (opts.json) {
         return app.emit({ stdout: formatJson({ Checks: checks.map(({ exit: _e, ...c }) => c) }), exitCode });
       }

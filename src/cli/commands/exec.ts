@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { shellQuote } from '../../core/dotenv.js';
-import { SecretsError } from '../../core/errors.js';
+import { SecretsError, SIGNAL_EXIT_BASE } from '../../core/errors.js';
 import { type Released, releaseSecrets } from '../../core/use-cases/release.js';
 import type { App } from '../app.js';
 import { restoreCoreDumpFilter } from '../core-dumps.js';
@@ -67,7 +67,7 @@ export function childEnvironment(inherited: Readonly<Record<string, string>>, re
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   const n = signal ? (constants.signals as Record<string, number>)[signal] : undefined;
-  return 128 + (n ?? 1);
+  return SIGNAL_EXIT_BASE + (n ?? 1);
 }
 
 export function register(program: Command, app: App): void {

@@ -1,6 +1,6 @@
 /** `secrets get NAME`: the exact value on stdout. */
 import type { Command } from 'commander';
-import { SecretsError } from '../../core/errors.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
 import { SecretBytes } from '../../core/secret-bytes.js';
 import { getSecretValue, matchesFilters, parseFilters, readField } from '../../core/use-cases/read.js';
 import { batchGetSecretValue } from '../../core/use-cases/release.js';
@@ -49,7 +49,7 @@ export function register(program: Command, app: App): void {
             const payload = text !== undefined ? { SecretString: text } : { SecretBinary: Buffer.from(v.value.reveal()).toString('base64') };
             return { Name: v.Name, VersionId: v.VersionId, ...payload, VersionStages: v.VersionStages, CreatedDate: v.CreatedDate };
           });
-          return app.emit({ stdout: `${JSON.stringify({ SecretValues, Errors: r.errors }, null, 2)}\n`, exitCode: r.values.length === 0 && r.errors.length > 0 ? 3 : 0 });
+          return app.emit({ stdout: `${JSON.stringify({ SecretValues, Errors: r.errors }, null, 2)}\n`, exitCode: r.values.length === 0 && r.errors.length > 0 ? ExitCode.notFound : ExitCode.ok });
         } finally {
           for (const v of r.values) v.value.wipe();
         }

@@ -1,11 +1,13 @@
 /** `secrets policy put|get|list|delete|attach|detach|validate|simulate` (docs/policies.md). */
 import type { Command } from 'commander';
-import { SecretsError } from '../../core/errors.js';
-import { checkPolicy, conditionKeyInfo, type PolicyKind } from '../../core/policy.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
+import type { PolicyKind } from '../../core/policy.js';
+import { conditionKeyInfo } from '../../core/policy-vocabulary.js';
 import { attachPolicy, deletePolicy, getPolicy, listPolicies, putPolicy, simulatePolicy } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
 import { policyDocument, readPolicyFile } from '../policy-file.js';
-import { formatFields, formatJson, formatTable, progressOnTty, resealSummary } from '../ui.js';
+import { checkPolicy } from '../policy-issues.js';
+import { formatFields, formatJson, formatTable, formatWarning, progressOnTty, resealSummary } from '../ui.js';
 import { askConfirm } from '../prompt.js';
 
 /** Changes that reduce access confirm on a terminal and need --yes elsewhere. */
@@ -75,7 +77,7 @@ export function register(program: Command, app: App): void {
       const r = await putPolicy(app.deps(cmd), { ...which, doc, describe: file.describe }, progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const what = r.Kind === 'resource' ? `the resource policy of ${r.Name}` : `policy ${r.Name}`;
-      const warnings = checkPolicy(doc, r.Kind).issues.filter((i) => i.level === 'warning').map((i) => `secrets: warning: ${file.describe(i)}\n`);
+      const warnings = checkPolicy(doc, r.Kind).issues.filter((i) => i.level === 'warning').map((i) => formatWarning(file.describe(i)));
       app.emit({ stderr: `${warnings.join('')}${r.Created ? 'Created' : 'Replaced'} ${what}.\n${resealSummary(r.Resealed)}` });
     });
   policy
@@ -147,7 +149,7 @@ export function register(program: Command, app: App): void {
       const issues = opts.strict ? checked.map((i) => ({ ...i, level: 'error' as const })) : checked;
       const errors = file.syntax.length + issues.filter((i) => i.level === 'error').length;
       const warnings = issues.filter((i) => i.level === 'warning').length;
-      const exitCode = errors > 0 ? 2 : 0;
+      const exitCode = errors > 0 ? ExitCode.usage : ExitCode.ok;
       if (opts.json) {
         const list = [
           ...file.syntax.map((m) => ({ Level: 'error', Message: m })),

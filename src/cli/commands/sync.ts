@@ -9,7 +9,7 @@ import type * as SyncModule from '../../sync/sync.js';
 import type { SyncContext } from '../../sync/sync.js';
 import type { App } from '../app.js';
 import type { AppDeps } from '../deps.js';
-import { formatFields, formatJson, formatTable } from '../ui.js';
+import { formatFields, formatJson, formatNote, formatTable } from '../ui.js';
 
 /** How git should run this very program: the same node and the same entry script. */
 function self(): string[] {
@@ -25,7 +25,7 @@ export function syncContext(app: App, deps: AppDeps): SyncContext {
     self: self(),
     stateDir: deps.paths.stateDir,
     auditLogPath: (vaultId) => deps.auditLog().path(vaultId),
-    note: (m) => app.io.writeErr(`secrets: ${m}\n`),
+    note: (m) => app.io.writeErr(formatNote(m)),
   };
 }
 
@@ -52,7 +52,7 @@ export function register(program: Command, app: App): void {
       const r = await sync.syncVault(ctx);
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const lines: string[] = [];
-      for (const c of r.Conflicts) lines.push(`secrets: merged: ${c}\n`);
+      for (const c of r.Conflicts) lines.push(formatNote(`merged: ${c}`));
       if (r.Remote === undefined) lines.push(`${r.Committed ? 'Committed' : 'Nothing to commit'} locally; this vault has no remote (secrets sync --setup --remote URL).\n`);
       else if (r.Offline) lines.push(`${r.Committed ? 'Committed locally' : 'Nothing new'}; not pushed: the remote could not be reached.\n`);
       else lines.push(`Synced with ${r.Remote}${r.Merged ? ' (merged)' : ''}${r.Committed ? ', local changes pushed' : ''}.\n`);
@@ -116,6 +116,8 @@ export function register(program: Command, app: App): void {
     .action(async (base: string, ours: string, theirs: string, _opts: unknown, cmd: Command) => {
       const deps = app.deps(cmd);
       const r = await (await syncModule()).runMergeDriver(syncContext(app, deps), { base, ours, theirs });
+      // Written by hand, not by ui.ts: git runs this driver and sync/sync.ts reads these lines back
+      // from git's output, so they stay plain whatever colour a person's terminal gets.
       app.emit({ stderr: r.conflicts.map((c) => `secrets: merged: ${c}\n`).join('') });
     });
 

@@ -1,8 +1,9 @@
 /** `secrets verify` (every signature and permission) and `secrets reseal` (keys in line with policy). */
 import type { Command } from 'commander';
+import { ExitCode } from '../../core/errors.js';
 import { resealVault, verifyVault } from '../../core/use-cases/team.js';
 import type { App } from '../app.js';
-import { formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
+import { formatError, formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
 
 export function register(program: Command, app: App): void {
   program
@@ -11,9 +12,9 @@ export function register(program: Command, app: App): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const r = await verifyVault(app.deps(cmd));
-      const exitCode = r.Problems.length > 0 ? 6 : 0;
+      const exitCode = r.Problems.length > 0 ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) return app.emit({ stdout: formatJson(r), exitCode });
-      const lines = r.Problems.map((p) => `secrets: error: ${p}\n`).join('');
+      const lines = r.Problems.map((p) => formatError(p)).join('');
       const drift = r.Drift.map((d) =>
         formatWarning(`${d.Secret}: ${d.Versions} version(s) are sealed to a different set of members than the policy allows; an admin's \`secrets reseal\` fixes it`),
       ).join('');
