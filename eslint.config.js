@@ -27,31 +27,72 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
-  layer(['src/core/**/*.ts'], [
-    ...restrict(['node:fs', 'node:fs/*', 'node:child_process', 'node:os', 'node:net', 'node:process'], 'core is pure: reach the world through ports (core/ports.ts)'),
-    ...restrict(['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@noble/*', '@inquirer/*', 'chalk'], 'core imports no adapters or libraries'),
-    ...restrict(
-      ['../cli/*', '../store/*', '../crypto/*', '../keychain/*', '../rotation/*', '../../cli/*', '../../store/*', '../../crypto/*', '../../keychain/*', '../../rotation/*'],
-      'core must not import adapters',
-    ),
-    ...restrict(['pg', 'mysql2', 'mysql2/*'], 'database drivers belong to the rotation handlers'),
-  ]),
-  layer(['src/crypto/**/*.ts'], [
-    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'], 'crypto is node:crypto and @noble/* (ADR 0011); libsodium is the tests\' oracle'),
-    ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'crypto imports only core types'),
-  ]),
-  layer(['src/store/**/*.ts'], [
-    ...restrict(['commander', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'store: file format and I/O only (crypto through src/crypto)'),
-    ...restrict(['../cli/*', '../keychain/*'], 'store must not import cli or keychain'),
-  ]),
-  layer(['src/keychain/**/*.ts'], [
-    ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'keychain: identity sources only'),
-    ...restrict(['../cli/*'], 'keychain must not import cli'),
-  ]),
-  layer(['src/rotation/**/*.ts'], [
-    ...restrict(['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'rotation: handlers and their drivers only'),
-    ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'rotation handlers import only core types and the password generator'),
-  ]),
+  layer(
+    ['src/core/**/*.ts'],
+    [
+      ...restrict(
+        ['node:fs', 'node:fs/*', 'node:child_process', 'node:os', 'node:net', 'node:process'],
+        'core is pure: reach the world through ports (core/ports.ts)',
+      ),
+      ...restrict(
+        ['commander', 'yaml', '@github/keytar', 'libsodium-wrappers-sumo', '@noble/*', '@inquirer/*', 'chalk'],
+        'core imports no adapters or libraries',
+      ),
+      ...restrict(
+        [
+          '../cli/*',
+          '../store/*',
+          '../crypto/*',
+          '../keychain/*',
+          '../rotation/*',
+          '../../cli/*',
+          '../../store/*',
+          '../../crypto/*',
+          '../../keychain/*',
+          '../../rotation/*',
+        ],
+        'core must not import adapters',
+      ),
+      ...restrict(['pg', 'mysql2', 'mysql2/*'], 'database drivers belong to the rotation handlers'),
+    ],
+  ),
+  layer(
+    ['src/crypto/**/*.ts'],
+    [
+      ...restrict(
+        ['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo'],
+        "crypto is node:crypto and @noble/* (ADR 0011); libsodium is the tests' oracle",
+      ),
+      ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'crypto imports only core types'),
+    ],
+  ),
+  layer(
+    ['src/store/**/*.ts'],
+    [
+      ...restrict(
+        ['commander', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'],
+        'store: file format and I/O only (crypto through src/crypto)',
+      ),
+      ...restrict(['../cli/*', '../keychain/*'], 'store must not import cli or keychain'),
+    ],
+  ),
+  layer(
+    ['src/keychain/**/*.ts'],
+    [
+      ...restrict(['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'], 'keychain: identity sources only'),
+      ...restrict(['../cli/*'], 'keychain must not import cli'),
+    ],
+  ),
+  layer(
+    ['src/rotation/**/*.ts'],
+    [
+      ...restrict(
+        ['commander', 'yaml', '@github/keytar', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*'],
+        'rotation: handlers and their drivers only',
+      ),
+      ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'rotation handlers import only core types and the password generator'),
+    ],
+  ),
   layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@noble/*', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
   {
     files: ['test/**/*.ts', 'scripts/**', 'eslint.config.js'],

@@ -32,7 +32,14 @@ const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ign
 
 // ------------------------------------------------------------------------------------ install
 function install() {
-  const missing = [['pass', 'pass'], ['gopass', 'gopass'], ['age', 'age'], ['gpg', 'gnupg'], ['hyperfine', 'hyperfine'], ['/usr/bin/time', 'time']]
+  const missing = [
+    ['pass', 'pass'],
+    ['gopass', 'gopass'],
+    ['age', 'age'],
+    ['gpg', 'gnupg'],
+    ['hyperfine', 'hyperfine'],
+    ['/usr/bin/time', 'time'],
+  ]
     .filter(([c]) => !have(c))
     .map(([, p]) => p);
   if (missing.length > 0 && PEERS && process.getuid?.() === 0) {
@@ -100,9 +107,16 @@ function gpgKey() {
   if (gpgFpr) return gpgFpr;
   mkdirSync(env.GNUPGHOME, { recursive: true, mode: 0o700 });
   const batch = join(W, 'keygen.batch');
-  writeFileSync(batch, '%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nSubkey-Type: ecdh\nSubkey-Curve: cv25519\nSubkey-Usage: encrypt\nName-Real: Bench\nName-Email: bench@example.invalid\nExpire-Date: 0\n%commit\n');
+  writeFileSync(
+    batch,
+    '%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nSubkey-Type: ecdh\nSubkey-Curve: cv25519\nSubkey-Usage: encrypt\nName-Real: Bench\nName-Email: bench@example.invalid\nExpire-Date: 0\n%commit\n',
+  );
   run('gpg', ['--batch', '--quiet', '--gen-key', batch]);
-  gpgFpr = run('gpg', ['--list-keys', '--with-colons']).toString().split('\n').find((l) => l.startsWith('fpr'))?.split(':')[9];
+  gpgFpr = run('gpg', ['--list-keys', '--with-colons'])
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith('fpr'))
+    ?.split(':')[9];
   run('gpg', ['--quiet', '--import-ownertrust'], { input: `${gpgFpr}:6:\n` });
   return gpgFpr;
 }
@@ -156,9 +170,20 @@ function hf(tool, op, size, command, { shell = false, runs = RUNS, extraEnv = {}
   const json = join(W, 'hf.json');
   const args = ['--style', 'none', '--warmup', runs > 3 ? '2' : '0', '--runs', String(runs), '--export-json', json];
   if (!shell) args.push('-N');
-  const r = spawnSync('hyperfine', [...args, command], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'], timeout: Math.max(60, BUDGET_S + 120 - elapsed()) * 1000 });
+  const r = spawnSync('hyperfine', [...args, command], {
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: Math.max(60, BUDGET_S + 120 - elapsed()) * 1000,
+  });
   if (r.status !== 0 || !existsSync(json)) {
-    skipped.push(`${tool} ${op} @${size} (failed: ${r.stderr?.toString().split('\n').find((l) => l.trim()) ?? 'timeout'})`);
+    skipped.push(
+      `${tool} ${op} @${size} (failed: ${
+        r.stderr
+          ?.toString()
+          .split('\n')
+          .find((l) => l.trim()) ?? 'timeout'
+      })`,
+    );
     return;
   }
   const res = JSON.parse(readFileSync(json, 'utf8')).results[0];
@@ -182,10 +207,16 @@ function peakRss(size, vault, name) {
   if (!existsSync('/usr/bin/time')) return;
   settledVault = vault;
   settle();
-  for (const [op, extra] of [['get peak RSS (MB)', {}], ['get peak RSS, no read index (MB)', { SECRETS_READ_INDEX: '0' }]]) {
+  for (const [op, extra] of [
+    ['get peak RSS (MB)', {}],
+    ['get peak RSS, no read index (MB)', { SECRETS_READ_INDEX: '0' }],
+  ]) {
     let kb = 0;
     for (let i = 0; i < 3; i++) {
-      const r = spawnSync('/usr/bin/time', ['-f', '%M', BIN, 'get', name], { env: { ...env, SECRETS_VAULT: vault, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const r = spawnSync('/usr/bin/time', ['-f', '%M', BIN, 'get', name], {
+        env: { ...env, SECRETS_VAULT: vault, ...extra },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       kb = Math.max(kb, Number(r.stderr.toString().trim().split('\n').at(-1)));
     }
     results.push({ tool: 'secrets', op, size, median: kb / 1024, min: kb / 1024, max: kb / 1024, runs: 3, unit: 'MB' });
@@ -198,7 +229,9 @@ function auditMillion(vault) {
   const e = { ...env, SECRETS_VAULT: vault };
   for (let i = 0; i < 3; i++) run(BIN, ['get', 'app/svc1/key'], { env: e });
   const dir = join(env.XDG_STATE_HOME, 'secrets', 'audit');
-  const log1 = readdirSync(dir).map((f) => join(dir, f)).find((f) => f.endsWith('.jsonl') && readFileSync(f, 'utf8').includes(vaultIdOf(vault)));
+  const log1 = readdirSync(dir)
+    .map((f) => join(dir, f))
+    .find((f) => f.endsWith('.jsonl') && readFileSync(f, 'utf8').includes(vaultIdOf(vault)));
   if (!log1) return;
   run(process.execPath, [join(ROOT, 'scripts', 'bench-audit-log.mjs'), log1, '1000000']);
   const ve = { extraEnv: { SECRETS_VAULT: vault } };
@@ -219,14 +252,32 @@ function machine() {
   const ver = (c, a) => {
     if (!have(c)) return `${c} not installed`;
     try {
-      return run(c, a).toString().split('\n').find((l) => l.trim())?.trim() ?? c;
+      return (
+        run(c, a)
+          .toString()
+          .split('\n')
+          .find((l) => l.trim())
+          ?.trim() ?? c
+      );
     } catch {
       return c;
     }
   };
   return [
     `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${os}, Node ${process.version}`,
-    [ver('hyperfine', ['--version']), (have('pass') ? `pass ${run('pass', ['version']).toString().match(/v\d[\d.]*/)?.[0] ?? ''}` : 'pass not installed'), ver('gopass', ['version']), ver('age', ['--version']).replace(/^v?/, 'age '), ver('gpg', ['--version'])].join('; '),
+    [
+      ver('hyperfine', ['--version']),
+      have('pass')
+        ? `pass ${
+            run('pass', ['version'])
+              .toString()
+              .match(/v\d[\d.]*/)?.[0] ?? ''
+          }`
+        : 'pass not installed',
+      ver('gopass', ['version']),
+      ver('age', ['--version']).replace(/^v?/, 'age '),
+      ver('gpg', ['--version']),
+    ].join('; '),
   ].join('\n');
 }
 
@@ -249,7 +300,7 @@ function report(meta) {
     '```',
     '',
     `Each cell is the median in ms (min–max) of hyperfine with ${RUNS} runs after 2 warm-ups, unless marked. The ratio is`,
-    'the peer\'s median over `secrets`\'s for the same operation and size (above 1: `secrets` is faster). All commands ran',
+    "the peer's median over `secrets`'s for the same operation and size (above 1: `secrets` is faster). All commands ran",
     'with the same environment (NODE_EXTRA_CA_CERTS unset). Peers hold the same data: `app/svcN/key` → 32 random bytes in base64.',
     '`secrets` reads through its read index (ADR 0013) once a vault has been unchanged for 2 s, so the bench waits 2.5 s',
     'after setting a vault up; the "no read index" rows are the first read after a write. Its V8 code cache (ADR 0012)',
@@ -257,11 +308,19 @@ function report(meta) {
     '',
   ];
   for (const f of results.filter((r) => r.tool === 'floor')) {
-    lines.push(`Floor: \`${f.op === 'true' ? 'true' : "node -e ''"}\` = ${fmt(f.median)} ms (${fmt(f.min)}–${fmt(f.max)})${f.op === 'true' ? '' : ', the least any Node CLI can take'}.`, '');
+    lines.push(
+      `Floor: \`${f.op === 'true' ? 'true' : "node -e ''"}\` = ${fmt(f.median)} ms (${fmt(f.min)}–${fmt(f.max)})${f.op === 'true' ? '' : ', the least any Node CLI can take'}.`,
+      '',
+    );
   }
   for (const op of ops.filter((o) => o !== 'node -e ""' && o !== 'true')) {
     const opSizes = sizes.filter((s) => results.some((r) => r.op === op && r.size === s));
-    lines.push(`## ${op}`, '', `| tool | ${opSizes.map((s) => `${s.toLocaleString('en')} secrets`).join(' | ')} |`, `|---|${opSizes.map(() => '---').join('|')}|`);
+    lines.push(
+      `## ${op}`,
+      '',
+      `| tool | ${opSizes.map((s) => `${s.toLocaleString('en')} secrets`).join(' | ')} |`,
+      `|---|${opSizes.map(() => '---').join('|')}|`,
+    );
     for (const tool of tools.filter((t) => t !== 'floor')) {
       const cells = opSizes.map((s) => {
         const r = find(tool, op, s);
@@ -288,16 +347,23 @@ function plot() {
   const sizes = [...new Set(reads.map((r) => r.size))].sort((a, b) => a - b);
   const maxY = Math.max(1, ...reads.map((r) => r.median));
   const [w, h, l, b] = [640, 360, 60, 40];
-  const x = (s) => l + ((Math.log10(s) - Math.log10(sizes[0] ?? 1)) / Math.max(1e-9, Math.log10(sizes.at(-1) ?? 10) - Math.log10(sizes[0] ?? 1))) * (w - l - 20);
+  const x = (s) =>
+    l + ((Math.log10(s) - Math.log10(sizes[0] ?? 1)) / Math.max(1e-9, Math.log10(sizes.at(-1) ?? 10) - Math.log10(sizes[0] ?? 1))) * (w - l - 20);
   const y = (v) => h - b - (Math.log10(v) / Math.log10(maxY * 1.2)) * (h - b - 20);
   const colors = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
     `<text x="${w / 2}" y="14" text-anchor="middle">read one secret: median ms (log) against vault size (log)</text>`,
-    `<line x1="${l}" y1="${h - b}" x2="${w - 10}" y2="${h - b}" stroke="#000"/><line x1="${l}" y1="20" x2="${l}" y2="${h - b}" stroke="#000"/>`];
+    `<line x1="${l}" y1="${h - b}" x2="${w - 10}" y2="${h - b}" stroke="#000"/><line x1="${l}" y1="20" x2="${l}" y2="${h - b}" stroke="#000"/>`,
+  ];
   for (const s of sizes) out.push(`<text x="${x(s)}" y="${h - b + 15}" text-anchor="middle">${s.toLocaleString('en')}</text>`);
-  for (const v of [1, 10, 100, 1000, 10000, 100000].filter((v) => v <= maxY * 1.2)) out.push(`<text x="${l - 5}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+  for (const v of [1, 10, 100, 1000, 10000, 100000].filter((v) => v <= maxY * 1.2))
+    out.push(`<text x="${l - 5}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
   tools.forEach((t, i) => {
-    const pts = sizes.map((s) => reads.find((r) => r.tool === t && r.size === s)).filter(Boolean).map((r) => `${x(r.size).toFixed(1)},${y(r.median).toFixed(1)}`);
+    const pts = sizes
+      .map((s) => reads.find((r) => r.tool === t && r.size === s))
+      .filter(Boolean)
+      .map((r) => `${x(r.size).toFixed(1)},${y(r.median).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${pts.join(' ')}"/>`);
     out.push(`<text x="${w - 120}" y="${40 + i * 14}" fill="${colors[i % colors.length]}">${t}</text>`);
   });
@@ -327,7 +393,8 @@ function main() {
     hf('secrets', 'read one secret', n, `${BIN} get ${mid.name}`, { extraEnv: e });
     hf('secrets', 'read one secret, no read index (first read after a write)', n, `${BIN} get ${mid.name}`, { extraEnv: { ...e, SECRETS_READ_INDEX: '0' } });
     hf('secrets', 'exec -- true, one secret', n, `${BIN} exec --secret ${mid.name} -- true`, { extraEnv: e });
-    if (n <= 10000) hf('secrets', 'exec -- true, every secret', n, `${BIN} exec --prefix app/ -- true`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 5) : RUNS });
+    if (n <= 10000)
+      hf('secrets', 'exec -- true, every secret', n, `${BIN} exec --prefix app/ -- true`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 5) : RUNS });
     hf('secrets', 'write one secret', n, `printf new-value | ${BIN} put ${mid.name} --value-stdin`, { shell: true, extraEnv: e });
     hf('secrets', 'list names', n, `${BIN} list`, { extraEnv: e });
     hf('secrets', 'list --json', n, `${BIN} list --json`, { extraEnv: e });
@@ -371,10 +438,19 @@ function main() {
   const g10k = m('secrets', 'read one secret', 10000);
   const g10 = m('secrets', 'read one secret', 10);
   const g100k = m('secrets', 'read one secret', 100000);
-  if (floor && g10k) budgets.push(`get at 10,000 secrets: ${fmt(g10k)} ms = ${(g10k / floor).toFixed(2)}× \`node -e ''\` (${fmt(floor)} ms); budget ≤ 1.5× (aim 1.2×): ${g10k / floor <= 1.5 ? 'met' : `missed by ${((g10k / floor / 1.5 - 1) * 100).toFixed(0)}%`}`);
-  if (g10 && g100k) budgets.push(`get at 100,000 ÷ get at 10: ${(g100k / g10).toFixed(2)}; budget ≤ 1.5: ${g100k / g10 <= 1.5 ? 'met' : `missed by ${((g100k / g10 / 1.5 - 1) * 100).toFixed(0)}%`}`);
+  if (floor && g10k)
+    budgets.push(
+      `get at 10,000 secrets: ${fmt(g10k)} ms = ${(g10k / floor).toFixed(2)}× \`node -e ''\` (${fmt(floor)} ms); budget ≤ 1.5× (aim 1.2×): ${g10k / floor <= 1.5 ? 'met' : `missed by ${((g10k / floor / 1.5 - 1) * 100).toFixed(0)}%`}`,
+    );
+  if (g10 && g100k)
+    budgets.push(
+      `get at 100,000 ÷ get at 10: ${(g100k / g10).toFixed(2)}; budget ≤ 1.5: ${g100k / g10 <= 1.5 ? 'met' : `missed by ${((g100k / g10 / 1.5 - 1) * 100).toFixed(0)}%`}`,
+    );
   const e1 = m('secrets', 'exec -- true, one secret', 10000);
-  if (e1 && g10k) budgets.push(`exec -- true with one secret at 10,000: ${fmt(e1)} ms vs get ${fmt(g10k)} ms; budget: no more than get: ${e1 <= g10k * 1.05 ? 'met' : 'missed'}`);
+  if (e1 && g10k)
+    budgets.push(
+      `exec -- true with one secret at 10,000: ${fmt(e1)} ms vs get ${fmt(g10k)} ms; budget: no more than get: ${e1 <= g10k * 1.05 ? 'met' : 'missed'}`,
+    );
   const av = m('secrets', 'audit verify 1M events', 1_000_000);
   if (av) budgets.push(`audit verify of 1,000,000 events: ${(av / 1000).toFixed(2)} s; budget ≤ 5 s: ${av <= 5000 ? 'met' : 'missed'}`);
   const rss = results.find((r) => r.op === 'get peak RSS (MB)' && r.size === 100000)?.median;

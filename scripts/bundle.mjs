@@ -15,22 +15,23 @@ for (const [entry, outfile, hooks] of [
   ['dist/src/cli/entry.js', 'dist/secrets.cjs', false],
   ['dist/src/cli/entry.js', 'dist/secrets-test-hooks.cjs', true],
   ['dist/src/index.js', 'dist/index.cjs', false],
-]) await build({
-  entryPoints: [join(root, entry)],
-  outfile: join(root, outfile),
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  // Code compiled through vm.Script (bin/secrets) cannot use import() on Node 20 without an
-  // experimental flag, so the lazy libraries load with require(), which takes ES modules
-  // since Node 20.19 (the engines floor).
-  supported: { 'dynamic-import': false },
-  external: ['@github/keytar', 'pg', 'mysql2', 'mysql2/*', '@inquirer/prompts', 'yaml', 'chalk', 'croner', 'libsodium-wrappers-sumo'],
-  // import.meta does not exist in CommonJS: the modules that use it (keytar's createRequire and
-  // the completions/ lookup) get the bundle's own URL, which sits inside the package too.
-  banner: { js: "const __secrets_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-  define: { 'import.meta.url': '__secrets_bundle_url', __SECRETS_TEST_HOOKS__: String(hooks) },
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+])
+  await build({
+    entryPoints: [join(root, entry)],
+    outfile: join(root, outfile),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    // Code compiled through vm.Script (bin/secrets) cannot use import() on Node 20 without an
+    // experimental flag, so the lazy libraries load with require(), which takes ES modules
+    // since Node 20.19 (the engines floor).
+    supported: { 'dynamic-import': false },
+    external: ['@github/keytar', 'pg', 'mysql2', 'mysql2/*', '@inquirer/prompts', 'yaml', 'chalk', 'croner', 'libsodium-wrappers-sumo'],
+    // import.meta does not exist in CommonJS: the modules that use it (keytar's createRequire and
+    // the completions/ lookup) get the bundle's own URL, which sits inside the package too.
+    banner: { js: "const __secrets_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__secrets_bundle_url', __SECRETS_TEST_HOOKS__: String(hooks) },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });

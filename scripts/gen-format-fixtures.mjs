@@ -67,7 +67,11 @@ try {
     { username: 'app', password: 'db-password-v2 é ✓', port: 5432 },
     { username: 'app', password: 'db-password-v3', port: 5433, nested: { hosts: ['a', 'b'] } },
   ].map((v) => JSON.stringify(v));
-  const dbV1 = json('alice', ['create', 'app/db', '--value-stdin', '--description', 'the app database', '--tag', 'env=prod', '--tag', 'team=core'], db[0]).VersionId;
+  const dbV1 = json(
+    'alice',
+    ['create', 'app/db', '--value-stdin', '--description', 'the app database', '--tag', 'env=prod', '--tag', 'team=core'],
+    db[0],
+  ).VersionId;
   json('alice', ['put', 'app/db', '--value-stdin'], db[1]);
   // By carol, an admin removed below; as its version id, a client request token.
   json('carol', ['put', 'app/db', '--value-stdin', '--client-request-token', 'fixture-client-request-token-0000000001'], db[2]);
@@ -84,9 +88,22 @@ try {
     writeFileSync(f, JSON.stringify({ Version: '2012-10-17', Statement: statements }));
     return f;
   };
-  secrets('alice', ['policy', 'put', 'read-app-token', '-f', policy([{ Effect: 'Allow', Action: ['secrets:GetSecretValue', 'secrets:DescribeSecret'], Resource: 'app/token' }])]);
+  secrets('alice', [
+    'policy',
+    'put',
+    'read-app-token',
+    '-f',
+    policy([{ Effect: 'Allow', Action: ['secrets:GetSecretValue', 'secrets:DescribeSecret'], Resource: 'app/token' }]),
+  ]);
   secrets('alice', ['policy', 'attach', 'read-app-token', 'bob']);
-  secrets('alice', ['policy', 'put', '--secret', 'ci/deploy-key', '-f', policy([{ Effect: 'Allow', Principal: { Member: 'bob' }, Action: 'secrets:GetSecretValue', Resource: '*' }])]);
+  secrets('alice', [
+    'policy',
+    'put',
+    '--secret',
+    'ci/deploy-key',
+    '-f',
+    policy([{ Effect: 'Allow', Principal: { Member: 'bob' }, Action: 'secrets:GetSecretValue', Resource: '*' }]),
+  ]);
   // A rotated secret (a RotateSecret version, a rotation map on the record).
   json('alice', ['create', 'svc/password', '--value-stdin'], 'password-before-rotation');
   secrets('alice', ['rotate', 'svc/password', '--handler', 'password', '--every', '30']);
@@ -102,7 +119,13 @@ try {
     const described = json('alice', ['describe', name]);
     for (const [id, stages] of Object.entries(described.VersionIdsToStages)) {
       const v = json('alice', ['get', name, '--version-id', id]);
-      versions.push({ Name: name, VersionId: id, VersionStages: stages, CreatedDate: v.CreatedDate, ...(v.SecretString !== undefined ? { SecretString: v.SecretString } : { SecretBinary: v.SecretBinary }) });
+      versions.push({
+        Name: name,
+        VersionId: id,
+        VersionStages: stages,
+        CreatedDate: v.CreatedDate,
+        ...(v.SecretString !== undefined ? { SecretString: v.SecretString } : { SecretBinary: v.SecretBinary }),
+      });
     }
   }
   // What was read back is what was written (the rotated value is random, so it is only read back).

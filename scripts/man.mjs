@@ -16,7 +16,11 @@ const app = { io: { writeOut() {}, writeErr() {}, env: {} }, deps() {}, emit() {
 const program = createProgram(app, await commandModules(['--help']));
 
 /** roff-escapes text: backslashes, leading dots and quotes, hyphens in flags. */
-const esc = (t) => String(t).replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1');
+const esc = (t) =>
+  String(t)
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1');
 
 const lines = [
   `.TH SECRETS 1 "" "secrets ${VERSION}" "User Commands"`,
@@ -52,11 +56,21 @@ lines.push('.SH EXIT STATUS');
 for (const [code, meaning] of EXIT_CODES) lines.push('.TP', `.B ${esc(code)}`, esc(meaning));
 lines.push(
   '.SH ENVIRONMENT',
-  '.TP', '.B SECRETS_VAULT', 'the vault file (default $XDG_DATA_HOME/secrets/vault.yaml)',
-  '.TP', '.B SECRETS_IDENTITY_KEY', 'the identity key itself, for CI; never put it on a command line',
-  '.TP', '.B SECRETS_IDENTITY_FILE', 'a file holding the identity key (mode 0600)',
-  '.TP', '.B SECRETS_AUDIT', 'required (default) or best\\-effort',
-  '.TP', '.B NO_COLOR', 'no colour in output',
+  '.TP',
+  '.B SECRETS_VAULT',
+  'the vault file (default $XDG_DATA_HOME/secrets/vault.yaml)',
+  '.TP',
+  '.B SECRETS_IDENTITY_KEY',
+  'the identity key itself, for CI; never put it on a command line',
+  '.TP',
+  '.B SECRETS_IDENTITY_FILE',
+  'a file holding the identity key (mode 0600)',
+  '.TP',
+  '.B SECRETS_AUDIT',
+  'required (default) or best\\-effort',
+  '.TP',
+  '.B NO_COLOR',
+  'no colour in output',
   '.SH SEE ALSO',
   'README.md and docs/ in the package: commands.md, programs.md, policies.md, audit.md, rotation.md, sync.md.',
 );

@@ -117,7 +117,14 @@ function assertChain(lines: readonly string[], vaultId: string): void {
 }
 
 /** Runs `audit verify --json` and returns exit code, JSON and the plain run's stderr. */
-async function verify(sb: Sandbox): Promise<{ code: number | null; json: { Events: number; Intact: boolean; Broken?: { Seq: number; Problem: string }; Anchor?: { seq: number; hash: string }; TornTail: boolean }; stderr: string; stdout: string }> {
+async function verify(
+  sb: Sandbox,
+): Promise<{
+  code: number | null;
+  json: { Events: number; Intact: boolean; Broken?: { Seq: number; Problem: string }; Anchor?: { seq: number; hash: string }; TornTail: boolean };
+  stderr: string;
+  stdout: string;
+}> {
   const plain = await sb.run(['audit', 'verify']);
   const j = await sb.run(['audit', 'verify', '--json']);
   assert.equal(j.code, plain.code, `verify and verify --json agree on the exit code\n${plain.stderr}\n--json: ${j.stdout}${j.stderr}`);
@@ -127,7 +134,12 @@ async function verify(sb: Sandbox): Promise<{ code: number | null; json: { Event
 /** The events `secrets audit ARGS` prints in a pipe (JSON lines). */
 async function query(sb: Sandbox, args: readonly string[]): Promise<Event[]> {
   const out = await sb.ok(['audit', ...args]);
-  return out === '' ? [] : out.trimEnd().split('\n').map((l) => JSON.parse(l) as Event);
+  return out === ''
+    ? []
+    : out
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Event);
 }
 
 const seqs = (events: readonly Event[]): number[] => events.map((e) => e.seq);
@@ -209,9 +221,18 @@ describe('audit trail', () => {
       const rpFile = join(sb.home, 'rp.json');
       const pFile = join(sb.home, 'p.json');
       writeFileSync(pFile, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:DescribeSecret', Resource: '*' }] }));
-      writeFileSync(rpFile, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Member: 'bob' }, Action: 'secrets:DescribeSecret', Resource: '*' }] }));
+      writeFileSync(
+        rpFile,
+        JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Member: 'bob' }, Action: 'secrets:DescribeSecret', Resource: '*' }],
+        }),
+      );
 
-      const created = JSON.parse(await sb.ok(['create', DB, '--value-stdin', '--description', 'db', '--json'], { input: v1.value })) as { ARN?: string; VersionId: string };
+      const created = JSON.parse(await sb.ok(['create', DB, '--value-stdin', '--description', 'db', '--json'], { input: v1.value })) as {
+        ARN?: string;
+        VersionId: string;
+      };
       assert.equal(await sb.ok(['get', DB]), v1.value);
       const put = JSON.parse(await sb.ok(['put', DB, '--value-stdin', '--json'], { input: v2.value })) as { VersionId: string };
       assert.equal(await sb.ok(['get', DB, '--version-stage', 'PREVIOUS']), v1.value);
@@ -267,7 +288,15 @@ describe('audit trail', () => {
         { eventName: 'GetSecretValue', principal: alice, secretName: 'app/missing', outcome: 'error', errorCode: 'NOT_FOUND' },
         { eventName: 'AddMember', principal: alice, target: 'bob', outcome: 'success' },
         // A denial names the version that was asked for (CURRENT), though nothing was read.
-        { eventName: 'GetSecretValue', principal: { id: bob.id, name: 'bob' }, ...onDb, versionId: put.VersionId, versionStage: ['CURRENT'], outcome: 'denied', errorCode: 'DENIED' },
+        {
+          eventName: 'GetSecretValue',
+          principal: { id: bob.id, name: 'bob' },
+          ...onDb,
+          versionId: put.VersionId,
+          versionStage: ['CURRENT'],
+          outcome: 'denied',
+          errorCode: 'DENIED',
+        },
         { eventName: 'PutPolicy', principal: alice, target: 'readers', outcome: 'success' },
         { eventName: 'AttachPolicy', principal: alice, target: 'readers bob', outcome: 'success' },
         { eventName: 'DetachPolicy', principal: alice, target: 'readers bob', outcome: 'success' },
@@ -339,7 +368,12 @@ describe('audit trail', () => {
 
       // On a terminal the event says so (script(1) gives the command a pty).
       if (spawnSync('script', ['--version']).status === 0) {
-        const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} describe ${DB}`, '/dev/null'], { env: sb.env, cwd: sb.home, encoding: 'utf8', input: '' });
+        const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} describe ${DB}`, '/dev/null'], {
+          env: sb.env,
+          cwd: sb.home,
+          encoding: 'utf8',
+          input: '',
+        });
         assert.equal(r.status, 0, r.stdout);
         const last = logEvents(sb).at(-1);
         assert.equal(last?.eventName, 'DescribeSecret');
@@ -390,7 +424,10 @@ describe('audit trail', () => {
       // The scan looks at a real trail: the session and its failures are in it.
       const events = logEvents(sb);
       assert.ok(events.length >= 9 + failing.length - 2, `the session is in the log (${events.length} events)`);
-      assert.ok(events.some((e) => e.outcome === 'error' && e.secretName === 'leak/missing'), 'failures are in the log');
+      assert.ok(
+        events.some((e) => e.outcome === 'error' && e.secretName === 'leak/missing'),
+        'failures are in the log',
+      );
       const leakA = events.find((e) => e.secretName === 'leak/a')?.secretId as string;
       // CloudTrail records carry ids only; every other output names the secret.
       for (const [what, text] of outputs) assert.ok(text.includes(what.includes('cloudtrail') ? leakA : 'leak/a'), `${what} covers the session`);
@@ -416,7 +453,10 @@ describe('audit trail', () => {
         try {
           const r = await sb.run(['get', 'fc/a']);
           assertNothingReleased('get with the log a directory', r, v1.value, path);
-          for (const args of [['get', 'fc/a', '--json'], ['get', 'fc/a', '--version-stage', 'CURRENT']]) {
+          for (const args of [
+            ['get', 'fc/a', '--json'],
+            ['get', 'fc/a', '--version-stage', 'CURRENT'],
+          ]) {
             assertNothingReleased(`secrets ${args.join(' ')}`, await sb.run(args), v1.value, path);
           }
           // A write: the vault change commits first, then its event cannot be written. The user
@@ -491,7 +531,10 @@ describe('audit trail', () => {
         assert.equal(again.stdout, v.value, explain('get after the permissions are restored', again));
         const gets = logEvents(sb).filter((e) => e.eventName === 'GetSecretValue');
         assert.equal(gets.length, 2, 'the control and the last get are recorded; the refused ones are not');
-        assert.ok(gets.every((e) => e.user === user), 'the events name the non-root user');
+        assert.ok(
+          gets.every((e) => e.user === user),
+          'the events name the non-root user',
+        );
       } finally {
         sb.cleanup();
         spawnSync('userdel', [user]);
@@ -565,7 +608,12 @@ describe('audit trail', () => {
           assert.match(r.stderr, /^secrets: warning: cannot append to the audit log /m);
           // Precedence: the flag beats the environment and the config file.
           assertNothingReleased('--audit required over config.json', await sb.run(['--audit', 'required', 'get', 'fc/e']), v.value, path);
-          assertNothingReleased('SECRETS_AUDIT=required over config.json', await sb.run(['get', 'fc/e'], { env: { SECRETS_AUDIT: 'required' } }), v.value, path);
+          assertNothingReleased(
+            'SECRETS_AUDIT=required over config.json',
+            await sb.run(['get', 'fc/e'], { env: { SECRETS_AUDIT: 'required' } }),
+            v.value,
+            path,
+          );
           const bad = await sb.run(['--audit', 'sometimes', 'get', 'fc/e']);
           assert.equal(bad.code, 2, explain('--audit sometimes', bad));
           assert.equal(bad.stdout, '');
@@ -637,7 +685,12 @@ describe('audit trail', () => {
 
         // Edited: event 3 claims to be a DescribeSecret; event 4 no longer chains to it.
         const edited = edit(2, (e) => (e['eventName'] = 'DescribeSecret'));
-        assertBroken('eventName of event 3 edited', await withLogText(sb, joinLines(edited), () => verify(sb)), 4, /event 4 does not chain to event 3: event 3 was edited/);
+        assertBroken(
+          'eventName of event 3 edited',
+          await withLogText(sb, joinLines(edited), () => verify(sb)),
+          4,
+          /event 4 does not chain to event 3: event 3 was edited/,
+        );
         // Edited by a single byte outside any field (whitespace), still caught.
         const spaced = [...lines];
         spaced[6] = `${spaced[6] as string} `;
@@ -664,7 +717,12 @@ describe('audit trail', () => {
         forged['pid'] = 4242;
         forged['prev'] = sha256(lines[6] as string);
         const inserted = [...lines.slice(0, 7), JSON.stringify(forged), ...lines.slice(7)];
-        assertBroken('a chained forgery inserted before event 8', await withLogText(sb, joinLines(inserted), () => verify(sb)), 8, /event 8 appears again after event 8 \(inserted/);
+        assertBroken(
+          'a chained forgery inserted before event 8',
+          await withLogText(sb, joinLines(inserted), () => verify(sb)),
+          8,
+          /event 8 appears again after event 8 \(inserted/,
+        );
         // Inserted: a copy of event 3 after itself, and an arbitrary line.
         const dup = [...lines.slice(0, 3), lines[2] as string, ...lines.slice(3)];
         assertBroken('event 3 duplicated', await withLogText(sb, joinLines(dup), () => verify(sb)), 3, /event 3 appears again/);
@@ -676,18 +734,34 @@ describe('audit trail', () => {
         appended['seq'] = 10;
         appended['prev'] = sha256(lines[8] as string);
         const withForgedTail = [...lines, JSON.stringify(appended)];
-        assert.equal((await withLogText(sb, joinLines(withForgedTail), () => verify(sb))).code, 0, 'an appended chained event is indistinguishable (documented limit)');
+        assert.equal(
+          (await withLogText(sb, joinLines(withForgedTail), () => verify(sb))).code,
+          0,
+          'an appended chained event is indistinguishable (documented limit)',
+        );
 
         // Truncated before the anchored event 5: the head says event 5 existed.
         const truncated = lines.slice(0, 4);
-        assertBroken('tail cut before the anchor', await withLogText(sb, joinLines(truncated), () => verify(sb)), 5, /the log ends at event 4, but the vault anchors event 5: the tail was truncated/);
+        assertBroken(
+          'tail cut before the anchor',
+          await withLogText(sb, joinLines(truncated), () => verify(sb)),
+          5,
+          /the log ends at event 4, but the vault anchors event 5: the tail was truncated/,
+        );
         assertBroken('all but event 1 cut', await withLogText(sb, joinLines(lines.slice(0, 1)), () => verify(sb)), 2, /the tail was truncated/);
         // Truncated after the anchor: only the unanchored tail is lost, which the anchor cannot show.
-        assert.equal((await withLogText(sb, joinLines(lines.slice(0, 5)), () => verify(sb))).code, 0, 'the unanchored tail can be cut unnoticed (documented limit)');
+        assert.equal(
+          (await withLogText(sb, joinLines(lines.slice(0, 5)), () => verify(sb))).code,
+          0,
+          'the unanchored tail can be cut unnoticed (documented limit)',
+        );
 
         // Rewritten and re-hashed: event 2 (a read) becomes a DescribeSecret and every later prev
         // is recomputed, so the chain itself is valid; only the signed anchor catches it.
-        const rewritten = rechain(edit(1, (e) => (e['eventName'] = 'DescribeSecret')), 1);
+        const rewritten = rechain(
+          edit(1, (e) => (e['eventName'] = 'DescribeSecret')),
+          1,
+        );
         assertChain(rewritten, vaultIdOf(sb));
         assertBroken(
           'event 2 rewritten and the chain re-hashed',
@@ -696,15 +770,24 @@ describe('audit trail', () => {
           /event 5 differs from the copy anchored in the vault's signed head: the log was rewritten/,
         );
         // The anchored event itself rewritten.
-        const rewrittenAnchor = rechain(edit(4, (e) => (e['pid'] = 1)), 4);
+        const rewrittenAnchor = rechain(
+          edit(4, (e) => (e['pid'] = 1)),
+          4,
+        );
         assertBroken('event 5 rewritten', await withLogText(sb, joinLines(rewrittenAnchor), () => verify(sb)), 5, /differs from the copy anchored/);
         // Rewritten after the anchor: undetectable until the next write anchors it (documented).
-        const rewrittenTail = rechain(edit(6, (e) => (e['eventName'] = 'DescribeSecret')), 6);
+        const rewrittenTail = rechain(
+          edit(6, (e) => (e['eventName'] = 'DescribeSecret')),
+          6,
+        );
         assertChain(rewrittenTail, vaultIdOf(sb));
         assert.equal((await withLogText(sb, joinLines(rewrittenTail), () => verify(sb))).code, 0, 'a rewritten unanchored tail passes (documented limit)');
 
         // Event 1 replaced by one for another vault, and a log moved from another vault.
-        const otherVault = rechain(edit(0, (e) => (e['vaultId'] = '00000000-0000-4000-8000-000000000000')), 0);
+        const otherVault = rechain(
+          edit(0, (e) => (e['vaultId'] = '00000000-0000-4000-8000-000000000000')),
+          0,
+        );
         assertBroken('event 1 of another vault', await withLogText(sb, joinLines(otherVault), () => verify(sb)), 1, /another vault/);
 
         // After all that the real log is back and intact.
@@ -746,7 +829,10 @@ describe('audit trail', () => {
         const evs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
         (evs[0] as Record<string, unknown>)['log'] = randomBytes(8).toString('hex');
         (evs[1] as Record<string, unknown>)['eventName'] = 'DescribeSecret';
-        const forged = rechain(evs.map((e) => JSON.stringify(e)), 0);
+        const forged = rechain(
+          evs.map((e) => JSON.stringify(e)),
+          0,
+        );
         const first = JSON.parse(forged[0] as string) as Record<string, unknown>;
         first['prev'] = genesis(vaultIdOf(sb));
         forged[0] = JSON.stringify(first);
@@ -814,34 +900,89 @@ describe('audit trail', () => {
       assert.deepEqual(seqs(await query(sb, [])), [9, 8, 7, 6, 5, 4, 3, 2, 1], 'newest first');
       const piped = await sb.ok(['audit']);
       const asArray = JSON.parse(await sb.ok(['audit', '--json'])) as Event[];
-      assert.deepEqual(piped.trimEnd().split('\n').map((l) => JSON.parse(l) as Event), asArray, 'JSON lines in a pipe = --json array');
+      assert.deepEqual(
+        piped
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Event),
+        asArray,
+        'JSON lines in a pipe = --json array',
+      );
       assert.deepEqual(asArray, [...events].reverse(), 'the query prints the stored events');
 
       const cases: [string[], number[]][] = [
-        [['--secret', 'q/alpha'], [9, 8, 5, 3, 1]],
-        [['--secret', alphaId], [9, 8, 5, 3, 1]],
+        [
+          ['--secret', 'q/alpha'],
+          [9, 8, 5, 3, 1],
+        ],
+        [
+          ['--secret', alphaId],
+          [9, 8, 5, 3, 1],
+        ],
         [['--secret', 'q/missing'], [6]],
-        [['--event', 'GetSecretValue'], [8, 6, 5, 4, 3]],
-        [['--event', 'getsecretvalue'], [8, 6, 5, 4, 3]],
+        [
+          ['--event', 'GetSecretValue'],
+          [8, 6, 5, 4, 3],
+        ],
+        [
+          ['--event', 'getsecretvalue'],
+          [8, 6, 5, 4, 3],
+        ],
         [['--event', 'AddMember'], [7]],
         [['--principal', 'bob'], [8]],
         [['--principal', bob.id], [8]],
-        [['--principal', 'alice'], [9, 7, 6, 5, 4, 3, 2, 1]],
-        [['--principal', aliceId], [9, 7, 6, 5, 4, 3, 2, 1]],
+        [
+          ['--principal', 'alice'],
+          [9, 7, 6, 5, 4, 3, 2, 1],
+        ],
+        [
+          ['--principal', aliceId],
+          [9, 7, 6, 5, 4, 3, 2, 1],
+        ],
         [['--outcome', 'denied'], [8]],
         [['--outcome', 'error'], [6]],
-        [['--outcome', 'success'], [9, 7, 5, 4, 3, 2, 1]],
-        [['--since', '1h'], [9, 8, 7, 6, 5, 4, 3, 2, 1]],
-        [['--since', '30m', '--until', '2099-01-01'], [9, 8, 7, 6, 5, 4, 3, 2, 1]],
+        [
+          ['--outcome', 'success'],
+          [9, 7, 5, 4, 3, 2, 1],
+        ],
+        [
+          ['--since', '1h'],
+          [9, 8, 7, 6, 5, 4, 3, 2, 1],
+        ],
+        [
+          ['--since', '30m', '--until', '2099-01-01'],
+          [9, 8, 7, 6, 5, 4, 3, 2, 1],
+        ],
         [['--since', '2099-01-01'], []],
         [['--until', '2000-01-01'], []],
-        [['--since', (events[4] as Event).eventTime], [9, 8, 7, 6, 5]],
-        [['--until', (events[3] as Event).eventTime], [4, 3, 2, 1]],
-        [['--since', (events[2] as Event).eventTime, '--until', (events[4] as Event).eventTime], [5, 4, 3]],
-        [['--limit', '2'], [9, 8]],
-        [['--limit', '100'], [9, 8, 7, 6, 5, 4, 3, 2, 1]],
-        [['--event', 'GetSecretValue', '--limit', '2'], [8, 6]],
-        [['--secret', 'q/alpha', '--event', 'GetSecretValue', '--outcome', 'success'], [5, 3]],
+        [
+          ['--since', (events[4] as Event).eventTime],
+          [9, 8, 7, 6, 5],
+        ],
+        [
+          ['--until', (events[3] as Event).eventTime],
+          [4, 3, 2, 1],
+        ],
+        [
+          ['--since', (events[2] as Event).eventTime, '--until', (events[4] as Event).eventTime],
+          [5, 4, 3],
+        ],
+        [
+          ['--limit', '2'],
+          [9, 8],
+        ],
+        [
+          ['--limit', '100'],
+          [9, 8, 7, 6, 5, 4, 3, 2, 1],
+        ],
+        [
+          ['--event', 'GetSecretValue', '--limit', '2'],
+          [8, 6],
+        ],
+        [
+          ['--secret', 'q/alpha', '--event', 'GetSecretValue', '--outcome', 'success'],
+          [5, 3],
+        ],
         [['--secret', 'q/beta', '--principal', 'bob'], []],
       ];
       for (const [args, want] of cases) {
@@ -871,11 +1012,16 @@ describe('audit trail', () => {
 
       // On a terminal: a table.
       if (spawnSync('script', ['--version']).status === 0) {
-        const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} audit --limit 3`, '/dev/null'], { env: sb.env, cwd: sb.home, encoding: 'utf8', input: '' });
+        const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} audit --limit 3`, '/dev/null'], {
+          env: sb.env,
+          cwd: sb.home,
+          encoding: 'utf8',
+          input: '',
+        });
         assert.equal(r.status, 0, r.stdout);
         // A terminal gets colour by default (a bold header); the text under the styles is the table.
         assert.ok(r.stdout.includes('\u001b[1mTIME'), 'coloured on a terminal');
-         
+
         const table = r.stdout.replace(/\u001b\[\d+m/g, '');
         assert.match(table, /TIME\s+EVENT\s+PRINCIPAL\s+SECRET\s+OUTCOME/);
         assert.match(table, /DescribeSecret\s+alice\s+q\/alpha\s+success/);
@@ -912,7 +1058,8 @@ describe('audit trail', () => {
           assert.equal(params['secretId'], e.secretId, label);
         }
         if (params !== null) {
-          for (const k of Object.keys(params)) assert.ok(['secretId', 'versionId', 'versionStage'].includes(k), `${label}: requestParameters.${k} is not an id`);
+          for (const k of Object.keys(params))
+            assert.ok(['secretId', 'versionId', 'versionStage'].includes(k), `${label}: requestParameters.${k} is not an id`);
           const text = JSON.stringify(params);
           for (const n of names) assert.ok(!text.includes(n), `${label}: requestParameters names ${n}`);
         }

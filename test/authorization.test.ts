@@ -86,7 +86,10 @@ interface Team {
 }
 
 async function identityFromKeyFile(path: string): Promise<Identity> {
-  const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   equal(lines.length, 1, `${path} holds one key line`);
   return identityFromSeed(decodeKey(lines[0] as string, path));
 }
@@ -347,7 +350,11 @@ async function assertVerifyRejects(sb: Sandbox, leaks: readonly string[], expect
   assertNoLeak(r, leaks);
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('secrets: error: '));
   equal(errors.length, expected.length, ctx);
-  for (const re of expected) ok(errors.some((l) => re.test(l)), `verify names ${re}: ${ctx}`);
+  for (const re of expected)
+    ok(
+      errors.some((l) => re.test(l)),
+      `verify names ${re}: ${ctx}`,
+    );
   match(r.stderr, new RegExp(`${expected.length} record\\(s\\) rejected out of \\d+`), ctx);
   const json = await sb.run(['verify', '--json']);
   equal(json.code, 6, json.stderr);
@@ -373,7 +380,10 @@ async function assertDoctorFails(sb: Sandbox, leaks: readonly string[], detail: 
   match(integrity.Detail, detail);
 }
 
-const byBob = (t: Team) => (r: Rec): boolean => r['by'] === t.bob.identity.id;
+const byBob =
+  (t: Team) =>
+  (r: Rec): boolean =>
+    r['by'] === t.bob.identity.id;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -396,11 +406,27 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const recs = recordsOf(t.sb.vault);
       // The insider's write is well formed: signed by bob, with the action a CLI `put` would name.
       for (const r of recs.filter(byBob(t)).filter((r) => r.kind !== 'head')) equal(r['act'], 'PutSecretValue');
-      deepEqual(recs.filter(byBob(t)).map((r) => r.kind).sort(), ['head', 'secret', 'version']);
+      deepEqual(
+        recs
+          .filter(byBob(t))
+          .map((r) => r.kind)
+          .sort(),
+        ['head', 'secret', 'version'],
+      );
 
       const notAllowed = 'is not authorized: bob is not allowed secrets:PutSecretValue on app/db';
-      for (const args of [['get', DB], ['get', DB, '--json'], ['get', DB, '--version-id', versionId], ['describe', DB]]) {
-        const first = assertFails(await t.sb.run(args), 6, leaks, new RegExp(`^secrets: error: (secret|version) record at line \\d+ \\(app/db\\) ${notAllowed}`));
+      for (const args of [
+        ['get', DB],
+        ['get', DB, '--json'],
+        ['get', DB, '--version-id', versionId],
+        ['describe', DB],
+      ]) {
+        const first = assertFails(
+          await t.sb.run(args),
+          6,
+          leaks,
+          new RegExp(`^secrets: error: (secret|version) record at line \\d+ \\(app/db\\) ${notAllowed}`),
+        );
         // It names a line bob wrote (get checks the secret record before the version record).
         const named = Number(/ at line (\d+) /.exec(first)?.[1]);
         ok(named === secretLine || named === versionLine, `names line ${secretLine} or ${versionLine}: ${first}`);
@@ -465,7 +491,9 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const trustFile = join(t.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust', `${vaultId}.json`);
       const trusted = readFileSync(trustFile);
       const line = lineWhere(t.sb.vault, (r) => r.kind === 'secret' && r['name'] === DB, 'app/db');
-      const notAllowed = new RegExp(`secret record at line ${line} \\(app/db\\) is not authorized: bob is not allowed secrets:UpdateSecretVersionStage on app/db`);
+      const notAllowed = new RegExp(
+        `secret record at line ${line} \\(app/db\\) is not authorized: bob is not allowed secrets:UpdateSecretVersionStage on app/db`,
+      );
       assertFails(await t.sb.run(['get', DB]), 6, t.leaks, notAllowed);
       const dbId = entryOfFile(t.sb, DB)['id'];
       const other = find(recordsOf(t.sb.vault), (r) => r.kind === 'version' && r['secret'] === dbId, 'a version of app/db')['id'] as string;
@@ -487,7 +515,9 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
         assertNoLeak(r, [...t.leaks, ...fresh.encodings]);
         const get = await t.sb.run(['get', DB]);
         if (r.code !== 6 || !readFileSync(t.sb.vault).equals(forged)) {
-          laundered.push(`secrets ${args.join(' ')} exited ${r.code}${get.code === 0 && get.stdout === t.db[0]?.value ? ' and get then served the rolled-back value' : ''}`);
+          laundered.push(
+            `secrets ${args.join(' ')} exited ${r.code}${get.code === 0 && get.stdout === t.db[0]?.value ? ' and get then served the rolled-back value' : ''}`,
+          );
         } else {
           match(r.stderr, notAllowed);
         }
@@ -500,7 +530,14 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const written = marker();
       await insiderWrite(t.sb, t.bob.identity, async (s) => (await forgeVersion(s, DB, written.value, { moveCurrent: true })).state);
       const recs = recordsOf(t.sb.vault);
-      deepEqual(recs.filter(byBob(t)).map((r) => r.kind).sort(), ['head', 'secret', 'version'], 'bob’s records stay his');
+      deepEqual(
+        recs
+          .filter(byBob(t))
+          .map((r) => r.kind)
+          .sort(),
+        ['head', 'secret', 'version'],
+        'bob’s records stay his',
+      );
       equal(await t.sb.ok(['get', DB]), written.value);
       const asBob = await t.asBob(['get', DB]);
       equal(asBob.code, 0, asBob.stderr);
@@ -608,7 +645,12 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const fresh = marker();
       const leaks = [...t.leaks, ...fresh.encodings];
       // Before: the deny holds.
-      assertFails(await t.asBob(['put', DB, '--value-stdin'], { input: fresh.value }), 5, leaks, /bob is not allowed secrets:PutSecretValue on app\/db: explicit deny/);
+      assertFails(
+        await t.asBob(['put', DB, '--value-stdin'], { input: fresh.value }),
+        5,
+        leaks,
+        /bob is not allowed secrets:PutSecretValue on app\/db: explicit deny/,
+      );
       const tampered = await editVault(t.sb.vault, (recs) => {
         const p = find(recs, (r) => r.kind === 'policy' && r['name'] === 'bob-policy', 'policy');
         const statements = (p['doc'] as { Statement: { Sid: string; Effect: string }[] }).Statement;
@@ -652,7 +694,12 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const file = readFileSync(t.sb.vault);
       const line = lineWhere(t.sb.vault, (r) => r.kind === 'secret' && r['name'] === DB, 'app/db');
       const notAllowed = new RegExp(`secret record at line ${line} \\(app/db\\) is not authorized: bob is not allowed secrets:TagResource on app/db`);
-      for (const args of [['get', DB], ['describe', DB], ['versions', DB]]) assertFails(await t.sb.run(args), 6, t.leaks, notAllowed);
+      for (const args of [
+        ['get', DB],
+        ['describe', DB],
+        ['versions', DB],
+      ])
+        assertFails(await t.sb.run(args), 6, t.leaks, notAllowed);
       await assertVerifyRejects(t.sb, t.leaks, [notAllowed]);
       assertUnchanged(t.sb, file, 'the refused commands');
     }));
@@ -705,7 +752,14 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const v2 = marker();
       await t.asBob(['put', DB, '--value-stdin'], { input: v1.value }).then((r) => equal(r.code, 0, r.stderr));
       let recs = recordsOf(t.sb.vault);
-      deepEqual(recs.filter(byBob(t)).map((r) => r.kind).sort(), ['head', 'secret', 'version'], 'bob wrote the version and the secret record');
+      deepEqual(
+        recs
+          .filter(byBob(t))
+          .map((r) => r.kind)
+          .sort(),
+        ['head', 'secret', 'version'],
+        'bob wrote the version and the secret record',
+      );
       await assertVerifyPasses(t.sb);
 
       // Detach: bob may no longer PutSecretValue. What he wrote stays his, kept valid by the
@@ -714,7 +768,11 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       recs = recordsOf(t.sb.vault);
       const bobsNow = recs.filter(byBob(t)).filter((r) => r.kind !== 'head');
       // (His version lost his data key in the same change, so alice re-sealed and signed it.)
-      deepEqual(bobsNow.map((r) => r.kind), ['secret'], 'bob’s secret record keeps its author');
+      deepEqual(
+        bobsNow.map((r) => r.kind),
+        ['secret'],
+        'bob’s secret record keeps its author',
+      );
       const bobRec = find(recs, (r) => r.kind === 'member' && r['id'] === t.bob.identity.id, 'bob’s member record');
       equal(bobRec['by'], t.alice.id);
       deepEqual(bobRec['kept'], bobsNow.map((r) => r['sig']).sort(), 'alice’s record of bob lists exactly those signatures');
@@ -735,7 +793,11 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const bobMember = find(recs, (r) => r.kind === 'member' && r['id'] === t.bob.identity.id, 'bob’s member record');
       ok(typeof bobMember['removed'] === 'string' && bobMember['by'] === t.alice.id, 'bob’s member record is marked removed by alice');
       const stillBobs = recs.filter(byBob(t));
-      deepEqual(stillBobs.map((r) => r.kind), ['secret', 'secret'], 'his secret records (app/api, and app/db from before) keep their author; his versions were re-sealed without his key');
+      deepEqual(
+        stillBobs.map((r) => r.kind),
+        ['secret', 'secret'],
+        'his secret records (app/api, and app/db from before) keep their author; his versions were re-sealed without his key',
+      );
       deepEqual(bobMember['kept'], stillBobs.map((r) => r['sig']).sort(), 'and the removal keeps exactly those signatures');
       for (const v of recs.filter((r) => r.kind === 'version')) {
         ok(!Object.keys(v['keys'] as Record<string, string>).includes(t.bob.identity.id), 'no data key is left sealed to bob');
@@ -744,7 +806,13 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       equal(await t.sb.ok(['get', API]), v2.value);
       equal(await t.sb.ok(['get', DB]), v1.value);
       const members = JSON.parse(await t.sb.ok(['member', 'list', '--removed', '--json'])) as { Members: { Name: string; Status: string }[] };
-      deepEqual(members.Members.map((m) => [m.Name, m.Status]), [['alice', 'active'], ['bob', 'removed']]);
+      deepEqual(
+        members.Members.map((m) => [m.Name, m.Status]),
+        [
+          ['alice', 'active'],
+          ['bob', 'removed'],
+        ],
+      );
     }));
 
   test('T14: a removed member’s key signs nothing valid', () =>
@@ -834,7 +902,9 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const file = readFileSync(t.sb.vault);
       const line = lineWhere(t.sb.vault, (r) => r.kind === 'version' && r['id'] === relayed, 'relayed version');
       equal(find(recordsOf(t.sb.vault), (r) => r['id'] === relayed, 'relayed')['by'], t.bob.identity.id, 'the relayed version is bob’s signature');
-      const notMember = new RegExp(`version record at line ${line} \\(app/db\\) is not authorized: it is signed by ${t.bob.identity.id}, who is not a current member`);
+      const notMember = new RegExp(
+        `version record at line ${line} \\(app/db\\) is not authorized: it is signed by ${t.bob.identity.id}, who is not a current member`,
+      );
       assertFails(await t.sb.run(['get', DB, '--version-id', relayed]), 6, leaks, notMember);
       await assertVerifyRejects(t.sb, leaks, [notMember]);
       assertUnchanged(t.sb, file, 'the refused commands');
@@ -852,7 +922,12 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       const carol = await t.addMember('carol', 'admin');
       const asCarol = (args: readonly string[]): Promise<CliResult> => t.sb.run(['--identity-file', carol.keyFile, ...args]);
       const withCarol = readFileSync(t.sb.vault);
-      assertFails(await asCarol(['member', 'remove', 'alice', '--yes']), 2, t.leaks, /alice created this vault and is its root of trust; the creator cannot be removed/);
+      assertFails(
+        await asCarol(['member', 'remove', 'alice', '--yes']),
+        2,
+        t.leaks,
+        /alice created this vault and is its root of trust; the creator cannot be removed/,
+      );
       assertFails(await asCarol(['member', 'remove', 'carol', '--yes']), 2, t.leaks, /cannot remove yourself/);
       assertFails(await t.sb.run(['member', 'remove', 'alice', '--yes']), 2, t.leaks, /cannot remove yourself/);
       assertFails(await t.asBob(['member', 'remove', 'carol', '--yes']), 5, t.leaks, /only an admin can remove members/);
@@ -871,10 +946,20 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
       assertUnchanged(t.sb, beforeCarol, 'a removal that would leave dave on no admin’s word');
       await t.sb.ok(['member', 'remove', 'carol', '--yes', '--confirm-records']);
       const recs = recordsOf(t.sb.vault);
-      deepEqual(recs.filter((r) => r['by'] === carol.identity.id), [], 'nothing is left signed by carol');
+      deepEqual(
+        recs.filter((r) => r['by'] === carol.identity.id),
+        [],
+        'nothing is left signed by carol',
+      );
       equal(find(recs, (r) => r.kind === 'member' && r['name'] === 'dave', 'dave')['by'], t.alice.id);
       const members = JSON.parse(await t.sb.ok(['member', 'list', '--json'])) as { Members: { Name: string; Role: string }[] };
-      deepEqual(members.Members.map((m) => [m.Name, m.Role]), [['alice', 'admin'], ['dave', 'member']]);
+      deepEqual(
+        members.Members.map((m) => [m.Name, m.Role]),
+        [
+          ['alice', 'admin'],
+          ['dave', 'member'],
+        ],
+      );
       const last = readFileSync(t.sb.vault);
       assertFails(await t.sb.run(['member', 'remove', 'alice', '--yes']), 2, t.leaks, /cannot remove yourself/);
       assertFails(await asCarol(['member', 'remove', 'alice', '--yes']), 5, t.leaks, /was removed from the vault/);

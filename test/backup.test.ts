@@ -22,9 +22,12 @@ async function snapshot(sb: Sandbox, names: readonly string[], prefix = ''): Pro
   const out: unknown[] = [];
   for (const name of names) {
     const d = JSON.parse(await sb.ok(['describe', `${prefix}${name}`, '--json'])) as Record<string, unknown>;
-    const v = JSON.parse(await sb.ok(['versions', `${prefix}${name}`, '--json'])) as { Versions: { VersionId: string; VersionStages: string[]; CreatedDate: string }[] };
+    const v = JSON.parse(await sb.ok(['versions', `${prefix}${name}`, '--json'])) as {
+      Versions: { VersionId: string; VersionStages: string[]; CreatedDate: string }[];
+    };
     const values: string[] = [];
-    for (const version of v.Versions) values.push((await sb.run(['get', `${prefix}${name}`, '--version-id', version.VersionId])).stdoutBytes.toString('base64'));
+    for (const version of v.Versions)
+      values.push((await sb.run(['get', `${prefix}${name}`, '--version-id', version.VersionId])).stdoutBytes.toString('base64'));
     out.push({
       Description: d['Description'],
       Tags: d['Tags'],
@@ -54,7 +57,9 @@ describe('backup: export --format backup, import --format backup', () => {
   before(async () => {
     sb = await initialisedSandbox();
     other = await initialisedSandbox();
-    await sb.ok(['create', 'app/db', '--value-stdin', '--description', 'primary database', '--tag', 'env=prod', '--tag', 'team=payments'], { input: `${mark.value}-1` });
+    await sb.ok(['create', 'app/db', '--value-stdin', '--description', 'primary database', '--tag', 'env=prod', '--tag', 'team=payments'], {
+      input: `${mark.value}-1`,
+    });
     await sb.ok(['put', 'app/db', '--value-stdin'], { input: `${mark.value}-2` });
     await sb.ok(['put', 'app/db', '--value-stdin', '--version-stage', 'CANARY'], { input: `${mark.value}-3` });
     await sb.ok(['put', 'app/db', '--value-stdin'], { input: `${mark.value}-4` });

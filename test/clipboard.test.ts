@@ -54,7 +54,12 @@ describe('secrets get --clip', { skip: skipReason(clipboardCheck()) }, () => {
     return r.status === 0 ? r.stdout.toString('utf8') : undefined;
   };
   const copy = (text: string): void => {
-    spawnSync('xclip', ['-selection', 'clipboard', '-in'], { env: { ...process.env, DISPLAY: x.display }, input: text, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5_000 });
+    spawnSync('xclip', ['-selection', 'clipboard', '-in'], {
+      env: { ...process.env, DISPLAY: x.display },
+      input: text,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      timeout: 5_000,
+    });
   };
   const clip = (args: string[], delayMs: number, env: Record<string, string | undefined> = {}): Promise<CliResult> =>
     sb.run(['get', ...args, '--clip'], { env: { DISPLAY: x.display, SECRETS_TEST_CLIP_CLEAR_MS: String(delayMs), ...env } });
@@ -118,7 +123,8 @@ describe('secrets get --clip', { skip: skipReason(clipboardCheck()) }, () => {
   });
 
   test('no clipboard tool, no display, or a request for several values is a usage error', async () => {
-    const reads = async (): Promise<number> => (JSON.parse(await sb.ok(['audit', '--secret', 'app/pw', '--event', 'GetSecretValue', '--json'])) as unknown[]).length;
+    const reads = async (): Promise<number> =>
+      (JSON.parse(await sb.ok(['audit', '--secret', 'app/pw', '--event', 'GetSecretValue', '--json'])) as unknown[]).length;
     const readsBefore = await reads();
     const empty = mkdtempSync(join(tmpdir(), 'secrets-no-tools-'));
     try {
@@ -132,7 +138,11 @@ describe('secrets get --clip', { skip: skipReason(clipboardCheck()) }, () => {
     const noDisplay = await clip(['app/pw'], 1_000, { DISPLAY: undefined });
     assert.equal(noDisplay.code, 2);
     assert.match(noDisplay.stderr, /no clipboard: neither WAYLAND_DISPLAY nor DISPLAY is set/);
-    for (const args of [['app/pw', '--json'], ['app/pw', 'app/db'], ['--filter', 'name=app']]) {
+    for (const args of [
+      ['app/pw', '--json'],
+      ['app/pw', 'app/db'],
+      ['--filter', 'name=app'],
+    ]) {
       const r = await clip(args, 1_000);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /--clip copies one value/);

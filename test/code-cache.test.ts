@@ -19,7 +19,10 @@ describe('the code cache', () => {
   let bundle: string;
   let cache: string;
   const run = (): string => {
-    const r = spawnSync(process.execPath, [join(dir, 'bin', 'secrets'), 'get', 'x'], { env: { PATH: process.env['PATH'] ?? '', HOME: dir, XDG_CACHE_HOME: cache }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(dir, 'bin', 'secrets'), 'get', 'x'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir, XDG_CACHE_HOME: cache },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     return r.stdout;
   };

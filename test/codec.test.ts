@@ -154,8 +154,28 @@ const anyJson: fc.Arbitrary<Json> = fc.oneof(
 );
 
 const HUGE_NUMBERS = [
-  '1e400', '-1e400', '9007199254740993', '9007199254740992', '12345678901234567890123', '1e21', '1E2', '1.0', '1.5',
-  '-1', '-0', '0', '01', '0x10', '2e0', '4294967296', '18446744073709551616', 'NaN', 'Infinity', '"1"', 'null', 'true',
+  '1e400',
+  '-1e400',
+  '9007199254740993',
+  '9007199254740992',
+  '12345678901234567890123',
+  '1e21',
+  '1E2',
+  '1.0',
+  '1.5',
+  '-1',
+  '-0',
+  '0',
+  '01',
+  '0x10',
+  '2e0',
+  '4294967296',
+  '18446744073709551616',
+  'NaN',
+  'Infinity',
+  '"1"',
+  'null',
+  'true',
 ];
 
 const B64_FIELD = /"(sig|n|ct|enc|sign)":"([A-Za-z0-9+/=]*)"|"[0-9a-f]{16}":"([A-Za-z0-9+/=]{20,})"/g;
@@ -208,7 +228,24 @@ const mutation = fc.oneof(
     line: fc.oneof(
       fc.string(),
       fc.string({ unit: 'binary' }),
-      fc.constantFrom('', '- {}', '- null', '- []', '- "x"', '- 1', '#', '-', '- ', ' - {}', '-  {}', '- {"kind":"vault"}', '- {"kind":"nope"}', '- {"kind":null}', '- {"kind":"head","ctrs":{}}', '\r'),
+      fc.constantFrom(
+        '',
+        '- {}',
+        '- null',
+        '- []',
+        '- "x"',
+        '- 1',
+        '#',
+        '-',
+        '- ',
+        ' - {}',
+        '-  {}',
+        '- {"kind":"vault"}',
+        '- {"kind":"nope"}',
+        '- {"kind":null}',
+        '- {"kind":"head","ctrs":{}}',
+        '\r',
+      ),
       fc.jsonValue().map((v) => `- ${JSON.stringify(v)}`),
     ),
   }),
@@ -384,8 +421,14 @@ describe('vault file codec', () => {
     const kinds = new Set(parsed.records.map((r) => r.kind));
     assert.deepEqual([...kinds].sort(), ['head', 'member', 'secret', 'vault', 'version']);
     const versions = parsed.records.filter((r) => r.kind === 'version');
-    assert.ok(versions.some((v) => v.type === 'binary'), 'a binary version');
-    assert.ok(versions.some((v) => v.type === 'string'), 'a string version');
+    assert.ok(
+      versions.some((v) => v.type === 'binary'),
+      'a binary version',
+    );
+    assert.ok(
+      versions.some((v) => v.type === 'string'),
+      'a string version',
+    );
     const secrets = parsed.records.filter((r): r is SecretRecord => r.kind === 'secret');
     const byName = new Map(secrets.map((s) => [s.name, s]));
     assert.deepEqual([...byName.keys()].sort(), ['app/bin', 'app/json', 'app/old', 'app/text']);

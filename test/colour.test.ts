@@ -50,7 +50,7 @@ describe('colour', () => {
       assert.ok(!out.includes(ESC), `${what}: no escape sequences`);
       assert.equal(out, plainText, `${what}: the same text`);
     }
-     
+
     assert.equal(coloured.replace(/\u001b\[\d+m/g, ''), plainText, 'colour only adds styles');
     snapshot('versions-plain', normalise(plainText));
   });

@@ -47,7 +47,12 @@ let env: Record<string, string>;
 let otherVault: string;
 
 /** Runs a program to the end; rejects after `timeoutMs`. */
-function run(file: string, args: readonly string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: { ...env, ...extraEnv }, cwd: sb.home, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -210,7 +215,12 @@ printf '%s\\n' "\${COMP_WORDBREAKS//[[:space:]]/}" "\${COMPREPLY[@]}"
 async function bashComplete(line: string, opts: { bashCompletion?: boolean; env?: Record<string, string> } = {}): Promise<string[]> {
   const driver = join(sb.home, 'bash-driver.sh');
   if (!existsSync(driver)) writeFileSync(driver, BASH_DRIVER);
-  const r = await run('bash', ['--norc', '--noprofile', driver], { SCRIPT: SCRIPTS.bash, LINE: line, BASH_COMPLETION: opts.bashCompletion === false ? '0' : '1', ...opts.env });
+  const r = await run('bash', ['--norc', '--noprofile', driver], {
+    SCRIPT: SCRIPTS.bash,
+    LINE: line,
+    BASH_COMPLETION: opts.bashCompletion === false ? '0' : '1',
+    ...opts.env,
+  });
   assert.equal(r.stderr, '', `bash wrote to stderr for ${JSON.stringify(line)}`);
   const [breaks = '', ...replies] = r.stdout.split('\n').slice(0, -1);
   const word = line.slice(line.search(/\S*$/));

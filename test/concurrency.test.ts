@@ -49,9 +49,7 @@ describe('concurrent writers on one vault', () => {
   it('32 concurrent puts to one secret: all acknowledged, none lost, each value readable', async (t) => {
     const name = 'race/one';
     const original = marker();
-    const created = JSON.parse(
-      await sb.ok(['create', name, '--value-stdin', '--json'], { input: original.value }),
-    ) as PutOutput;
+    const created = JSON.parse(await sb.ok(['create', name, '--value-stdin', '--json'], { input: original.value })) as PutOutput;
     assert.equal(created.Name, name);
 
     const values = Array.from({ length: 32 }, () => marker().value);
@@ -111,7 +109,10 @@ describe('concurrent writers on one vault', () => {
     const failures = results.map((r, i) => (r.code === 0 ? '' : explain(`create ${names[i]}`, r))).filter(Boolean);
     assert.deepEqual(failures, [], 'every concurrent create must exit 0');
     const acked = results.map((r) => JSON.parse(r.stdout) as PutOutput);
-    assert.deepEqual(acked.map((a) => a.Name), names);
+    assert.deepEqual(
+      acked.map((a) => a.Name),
+      names,
+    );
 
     const doctor = await sb.run(['doctor']);
     assert.equal(doctor.code, 0, explain('doctor', doctor));

@@ -41,7 +41,10 @@ describe('use cases', () => {
     }
     const { Versions } = await listSecretVersions(deps, { name: 'a' });
     assert.equal(Versions.length, MAX_VERSIONS);
-    assert.ok(Versions.some((v) => v.VersionId === first), 'the labelled first version is kept');
+    assert.ok(
+      Versions.some((v) => v.VersionId === first),
+      'the labelled first version is kept',
+    );
     assert.equal((await getSecretValue(deps, { name: 'a', versionStage: 'keep' })).value.revealText(), 'v0');
     assert.equal((await getSecretValue(deps, { name: 'a' })).value.revealText(), `v${MAX_VERSIONS + 5}`);
   });
@@ -135,7 +138,10 @@ describe('audit through the use cases (fakes)', () => {
     });
     await createSecret(deps, { name: 'b', tags: new Map(), value: text('v') });
     deps.audit.failWith = new SecretsError('AUDIT_UNAVAILABLE', 'disk full');
-    await assert.rejects(putSecretValue(deps, { name: 'b', value: text('w'), labels: [] }), (e: unknown) => e instanceof SecretsError && /the change was saved/.test(e.message));
+    await assert.rejects(
+      putSecretValue(deps, { name: 'b', value: text('w'), labels: [] }),
+      (e: unknown) => e instanceof SecretsError && /the change was saved/.test(e.message),
+    );
     assert.equal(deps.vault.state.secrets.find((e) => e.secret.name === 'b')?.versions.length, 2);
   });
 });

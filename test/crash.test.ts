@@ -138,7 +138,11 @@ describe('SIGKILL during writes', () => {
     const dir = dirname(sb.vault);
     const base = basename(sb.vault);
     const names = readdirSync(dir);
-    assert.deepEqual(names.filter((n) => n.startsWith(`.${base}.tmp-`)), [], 'no temp file may remain after a successful write');
+    assert.deepEqual(
+      names.filter((n) => n.startsWith(`.${base}.tmp-`)),
+      [],
+      'no temp file may remain after a successful write',
+    );
     assert.ok(!existsSync(`${sb.vault}.lock`), 'the last successful write must release its lock');
 
     const doctor = await sb.run(['doctor']);
@@ -171,8 +175,7 @@ describe('SIGKILL during writes', () => {
       `of the ${killed} killed writers ${landedUnacked} landed anyway (killed after the rename), ${killed - landedUnacked} did not; ${acked.length} acknowledged versions verified in total (incl. ${SECRETS.length} creates, ${calibrationPuts} calibration puts and 1 final put)`,
     );
     t.diagnostic(
-      `leftovers: ${names.includes(`${base}.lock.break`) ? 'a' : 'no'} stale breaker lock; ` +
-        `${trustTemps} temp file(s) of dead writers in ${trustDir}`,
+      `leftovers: ${names.includes(`${base}.lock.break`) ? 'a' : 'no'} stale breaker lock; ` + `${trustTemps} temp file(s) of dead writers in ${trustDir}`,
     );
     t.diagnostic(`took ${Math.round((Date.now() - started) / 1000)} s`);
     // The spread must exercise both outcomes, or the test proves nothing.

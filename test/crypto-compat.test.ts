@@ -36,9 +36,14 @@ before(async () => {
 describe('primitives match libsodium', () => {
   it('crypto_generichash, keyed and unkeyed, every output length', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 16, max: 64 }), fc.uint8Array({ maxLength: 300 }), fc.option(fc.uint8Array({ minLength: 16, maxLength: 64 }), { nil: undefined }), (len, input, key) => {
-        assert.equal(hex(genericHash(len, input, key)), hex(sodium.crypto_generichash(len, input, key ?? null)));
-      }),
+      fc.property(
+        fc.integer({ min: 16, max: 64 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.option(fc.uint8Array({ minLength: 16, maxLength: 64 }), { nil: undefined }),
+        (len, input, key) => {
+          assert.equal(hex(genericHash(len, input, key)), hex(sodium.crypto_generichash(len, input, key ?? null)));
+        },
+      ),
       RUNS,
     );
     // The identity fingerprint uses 8 bytes, below crypto_generichash's minimum in the wrappers' checks.
@@ -48,9 +53,15 @@ describe('primitives match libsodium', () => {
   it('crypto_kdf_derive_from_key for any key, subkey id and context', () => {
     fc.assert(
       // The wrappers pass the subkey id through a signed 32-bit int; ours use 1 to 3.
-      fc.property(bytes(32), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.stringMatching(/^[a-zA-Z0-9]{8}$/), fc.integer({ min: 16, max: 64 }), (key, id, ctx, len) => {
-        assert.equal(hex(kdfDerive(len, id, ctx, key)), hex(sodium.crypto_kdf_derive_from_key(len, id, ctx, key)));
-      }),
+      fc.property(
+        bytes(32),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.stringMatching(/^[a-zA-Z0-9]{8}$/),
+        fc.integer({ min: 16, max: 64 }),
+        (key, id, ctx, len) => {
+          assert.equal(hex(kdfDerive(len, id, ctx, key)), hex(sodium.crypto_kdf_derive_from_key(len, id, ctx, key)));
+        },
+      ),
       RUNS,
     );
   });
@@ -97,7 +108,7 @@ describe('primitives match libsodium', () => {
         assert.equal(hex(sig), hex(sodium.crypto_sign_detached(message, privateKey)));
         assert.equal(verifyDetached(sig, message, publicKey), true);
         const bad = new Uint8Array(sig);
-        bad[flip % 64] = (bad[flip % 64] as number) ^ (1 << flip % 8);
+        bad[flip % 64] = (bad[flip % 64] as number) ^ (1 << (flip % 8));
         assert.equal(verifyDetached(bad, message, publicKey), false);
         assert.equal(sodium.crypto_sign_verify_detached(bad, message, publicKey), false);
         if (message.length > 0) {
@@ -127,7 +138,12 @@ describe('primitives match libsodium', () => {
     assert.equal(sodium.crypto_sign_verify_detached(malleable, message, publicKey), false);
     assert.equal(verifyDetached(malleable, message, publicKey), false);
     // Small-order public keys (the identity, and order 2/4/8 points) never verify.
-    const smallOrder = ['0100000000000000000000000000000000000000000000000000000000000000', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', '0000000000000000000000000000000000000000000000000000000000000000', 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a'];
+    const smallOrder = [
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    ];
     for (const k of smallOrder) {
       const key = Buffer.from(k, 'hex');
       assert.equal(verifyDetached(sig, message, key), false, k);
@@ -379,13 +395,20 @@ describe('Ed25519 verification matches libsodium on adversarial keys and signatu
 
   it('any bit flipped in R, S or A of a valid signature, and random keys and signatures: the same verdict', () => {
     fc.assert(
-      fc.property(bytes(32), fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 767 }), bytes(32), bytes(64), (seed, message, bit, randomKey, randomSig) => {
-        const { privateKey, publicKey } = sodium.crypto_sign_seed_keypair(seed);
-        const both = cat(sodium.crypto_sign_detached(message, privateKey), publicKey);
-        both[bit >> 3] = (both[bit >> 3] as number) ^ (1 << (bit & 7));
-        assert.equal(agree(both.subarray(0, 64), message, both.subarray(64), `bit ${bit}`), false);
-        agree(randomSig, message, randomKey, 'random');
-      }),
+      fc.property(
+        bytes(32),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.integer({ min: 0, max: 767 }),
+        bytes(32),
+        bytes(64),
+        (seed, message, bit, randomKey, randomSig) => {
+          const { privateKey, publicKey } = sodium.crypto_sign_seed_keypair(seed);
+          const both = cat(sodium.crypto_sign_detached(message, privateKey), publicKey);
+          both[bit >> 3] = (both[bit >> 3] as number) ^ (1 << (bit & 7));
+          assert.equal(agree(both.subarray(0, 64), message, both.subarray(64), `bit ${bit}`), false);
+          agree(randomSig, message, randomKey, 'random');
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -432,7 +455,7 @@ describe('X25519 small-order keys are refused as libsodium refuses them', () => 
     }
   });
 
-  it('other keys, non-canonical ones included, seal as libsodium seals (each opens the other\'s box)', () => {
+  it("other keys, non-canonical ones included, seal as libsodium seals (each opens the other's box)", () => {
     fc.assert(
       fc.property(bytes(32), fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 2, max: 18 }), bytes(32), (seed, message, k, random) => {
         const kp = sodium.crypto_box_seed_keypair(seed);

@@ -44,11 +44,15 @@ function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
 
 /** Asserts that `p` rejects with a SecretsError of `code` (so it never returned a value). */
 async function rejectsWith(p: Promise<unknown>, code: string, what: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof SecretsError, `${what}: threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-    assert.equal(e.code, code, `${what}: ${e.message}`);
-    return true;
-  }, what);
+  await assert.rejects(
+    p,
+    (e: unknown) => {
+      assert.ok(e instanceof SecretsError, `${what}: threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      assert.equal(e.code, code, `${what}: ${e.message}`);
+      return true;
+    },
+    what,
+  );
 }
 
 const ctxArb: fc.Arbitrary<ValueContext> = fc.record({
@@ -88,7 +92,13 @@ describe('envelope encryption', () => {
         assert.equal(sealed.ciphertext.length, size + 16);
         assert.ok(bytesEqual((await openValue(sealed, ctx, alice)).reveal(), value));
       }),
-      { numRuns: 20, examples: [[64 * 1024, CTX], [4097, CTX]] },
+      {
+        numRuns: 20,
+        examples: [
+          [64 * 1024, CTX],
+          [4097, CTX],
+        ],
+      },
     );
     const empty = await sealValue(new SecretBytes(new Uint8Array(0)), CTX, [pub(alice)]);
     assert.equal((await openValue(empty, CTX, alice)).length, 0);
@@ -297,13 +307,22 @@ describe('identities and key strings', () => {
     const marker = fc.stringMatching(/^[A-Za-z0-9_-]{16}$/);
     const garbage = fc.oneof(
       // wrong payload length (short, long), with a marker inside (the 16-char marker is 12 bytes)
-      fc.tuple(marker, fc.uint8Array({ maxLength: 64 }).filter((b) => b.length !== SEED_BYTES - 12)).map(([m, b]) => ({ text: KEY_PREFIX + m + toBase64Url(b), secret: m })),
+      fc
+        .tuple(
+          marker,
+          fc.uint8Array({ maxLength: 64 }).filter((b) => b.length !== SEED_BYTES - 12),
+        )
+        .map(([m, b]) => ({ text: KEY_PREFIX + m + toBase64Url(b), secret: m })),
       fc.tuple(validPayload, fc.integer({ min: 8, max: 42 })).map(([p, n]) => ({ text: KEY_PREFIX + p.slice(0, n), secret: p.slice(0, n) })),
       fc.tuple(validPayload, marker).map(([p, m]) => ({ text: KEY_PREFIX + p + m, secret: p + m })),
       // wrong or mangled prefix
-      fc.tuple(validPayload, fc.constantFrom('SECRETS-KEY-2', 'secrets-key-1', 'AGE-SECRET-KEY-1', '', 'SECRETS-KEY-', ' SECRETS-KEY-1 ')).map(([p, pre]) => ({ text: pre + p, secret: p })),
+      fc
+        .tuple(validPayload, fc.constantFrom('SECRETS-KEY-2', 'secrets-key-1', 'AGE-SECRET-KEY-1', '', 'SECRETS-KEY-', ' SECRETS-KEY-1 '))
+        .map(([p, pre]) => ({ text: pre + p, secret: p })),
       // characters outside base64url, padding, non-canonical trailing bits
-      fc.tuple(validPayload, fc.constantFrom('+', '/', '=', ' ', '.', '\n', '\u00e9')).map(([p, c]) => ({ text: `${KEY_PREFIX}${p.slice(0, 20)}${c}${p.slice(21)}`, secret: p.slice(0, 20) })),
+      fc
+        .tuple(validPayload, fc.constantFrom('+', '/', '=', ' ', '.', '\n', '\u00e9'))
+        .map(([p, c]) => ({ text: `${KEY_PREFIX}${p.slice(0, 20)}${c}${p.slice(21)}`, secret: p.slice(0, 20) })),
       fc.tuple(validPayload).map(([p]) => ({ text: `${KEY_PREFIX}${p}=`, secret: p })),
       fc.tuple(validPayload).map(([p]) => {
         // 32 bytes = 43 chars: the last one carries 2 unused bits; setting them is non-canonical.
@@ -400,4 +419,3 @@ describe('record signatures', () => {
     assert.equal(await verifyRecord(alice.sign, CTX.vaultId, canonical, sig), true);
   });
 });
-

@@ -119,7 +119,6 @@ async function assertRefused(what: string, damage: Damage, exit: number, namesLi
   assert.equal(doctor.code, exit, `doctor exit code; ${where}`);
   assert.match(doctor.stdout, /^integrity\s+fail\s+\S/m, `doctor names no failed integrity check; ${where}`);
   assert.ok(message !== undefined && doctor.stdout.includes(message), `doctor does not name the problem get reported (${message}); ${where}`);
-
 }
 
 function file(text: string | Uint8Array): Damage {
@@ -138,7 +137,11 @@ describe('a damaged vault file is refused by get, list, put and doctor, and left
     await assertRefused('truncated inside the header', file(good.subarray(0, 20)), EXIT_INTEGRITY, true);
     // Whole lines only: every line parses, but the signed head no longer matches the file…
     const head = goodLines.findIndex((l) => l.includes('"kind":"head"'));
-    const through = (n: number): string => `${HEADER}${goodLines.slice(0, n).map((l) => `${l}\n`).join('')}`;
+    const through = (n: number): string =>
+      `${HEADER}${goodLines
+        .slice(0, n)
+        .map((l) => `${l}\n`)
+        .join('')}`;
     await assertRefused('truncated after the head record', file(through(head + 1)), EXIT_INTEGRITY, false);
     // …or a secret's CURRENT stage points to a version that was cut off.
     await assertRefused('truncated after the first secret record', file(through(head + 2)), EXIT_INTEGRITY, true);

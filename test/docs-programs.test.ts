@@ -9,6 +9,13 @@ import { checkTranscripts } from './support/doc-transcripts.js';
 test('every transcript of `secrets env` in docs/programs.md prints exactly what the docs show', () => {
   const { setup, steps } = checkTranscripts('docs/programs.md', '### What each format prints');
   ok(setup.length >= 3, 'the setup block was found');
-  for (const format of ['shell', 'docker', 'json', 'yaml']) ok(steps.some((s) => s.command.includes(`--format ${format}`)), `a transcript of --format ${format}`);
-  ok(steps.some((s) => s.command.startsWith('secrets env') && !s.command.includes('--format')), 'a transcript of the default format (dotenv)');
+  for (const format of ['shell', 'docker', 'json', 'yaml'])
+    ok(
+      steps.some((s) => s.command.includes(`--format ${format}`)),
+      `a transcript of --format ${format}`,
+    );
+  ok(
+    steps.some((s) => s.command.startsWith('secrets env') && !s.command.includes('--format')),
+    'a transcript of the default format (dotenv)',
+  );
 });

@@ -48,7 +48,12 @@ function parseTrace(text: string): Call[] {
 }
 
 /** Runs the binary under strace; returns its exit code, stdout and the parsed trace. */
-function traced(sb: Sandbox, args: readonly string[], syscalls: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string; calls: Call[]; raw: string }> {
+function traced(
+  sb: Sandbox,
+  args: readonly string[],
+  syscalls: string,
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string; calls: Call[]; raw: string }> {
   const traceFile = join(sb.home, `trace-${Date.now()}-${Math.random().toString(16).slice(2)}`);
   return new Promise((resolve, reject) => {
     const child = spawn('strace', ['-f', '-y', '-qq', '-s', '48', '-o', traceFile, '-e', `trace=${syscalls}`, process.execPath, BIN, ...args], {
@@ -77,10 +82,16 @@ function find(calls: readonly Call[], what: string, test: (c: Call) => boolean, 
 }
 
 /** `fsync(N</path>)` or `fdatasync(N</path>)` of exactly `path`. */
-const syncs = (path: string) => (c: Call): boolean => (c.name === 'fsync' || c.name === 'fdatasync') && c.args.startsWith(`${/^\d+/.exec(c.args)?.[0] ?? ''}<${path}>)`);
+const syncs =
+  (path: string) =>
+  (c: Call): boolean =>
+    (c.name === 'fsync' || c.name === 'fdatasync') && c.args.startsWith(`${/^\d+/.exec(c.args)?.[0] ?? ''}<${path}>)`);
 
 /** A rename of `from` (a path prefix) to exactly `to`, whichever rename call libc used. */
-const renames = (fromPrefix: string, to: string) => (c: Call): boolean => c.name.startsWith('rename') && c.args.includes(`"${fromPrefix}`) && c.args.includes(`"${to}"`);
+const renames =
+  (fromPrefix: string, to: string) =>
+  (c: Call): boolean =>
+    c.name.startsWith('rename') && c.args.includes(`"${fromPrefix}`) && c.args.includes(`"${to}"`);
 
 const VAULT_WRITE_CALLS = 'fsync,fdatasync,rename,renameat,renameat2,openat';
 
@@ -88,7 +99,12 @@ const VAULT_WRITE_CALLS = 'fsync,fdatasync,rename,renameat,renameat2,openat';
 function assertAtomicWrite(calls: readonly Call[], target: string, from = -1): Call {
   const dir = dirname(target);
   const tmpPrefix = join(dir, `.${basename(target)}.tmp-`);
-  const open = find(calls, `an O_EXCL open of a temp file for ${target}`, (c) => c.name === 'openat' && c.args.includes(`"${tmpPrefix}`) && /O_CREAT\|O_EXCL/.test(c.args), from);
+  const open = find(
+    calls,
+    `an O_EXCL open of a temp file for ${target}`,
+    (c) => c.name === 'openat' && c.args.includes(`"${tmpPrefix}`) && /O_CREAT\|O_EXCL/.test(c.args),
+    from,
+  );
   const tmp = /"([^"]+)"/.exec(open.args)?.[1] as string;
   const tmpSync = find(calls, `an fsync of ${tmp}`, syncs(tmp), open.index);
   const rename = find(calls, `the rename of ${tmp} over ${target}`, renames(tmp, target), open.index);
@@ -112,7 +128,7 @@ describe('durable writes, by their system calls', { skip: skipReason(straceUnava
     const vaultDirSync = assertAtomicWrite(r.calls, sb.vault);
     const trustDir = join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
     const trustFile = find(r.calls, 'the trust file write', (c) => c.name === 'openat' && c.args.includes(`"${trustDir}/.`) && c.args.includes('O_EXCL'));
-    const trustTarget = join(trustDir, (/"[^"]*\/\.([^"]+\.json)\.tmp-/.exec(trustFile.args)?.[1]) ?? '');
+    const trustTarget = join(trustDir, /"[^"]*\/\.([^"]+\.json)\.tmp-/.exec(trustFile.args)?.[1] ?? '');
     assertAtomicWrite(r.calls, trustTarget);
     const auditDir = join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit');
     const auditSync = find(r.calls, 'an fsync of the audit log', (c) => c.name === 'fsync' && c.args.includes(`<${auditDir}/`) && c.args.includes('.jsonl>'));
@@ -126,7 +142,11 @@ describe('durable writes, by their system calls', { skip: skipReason(straceUnava
     assert.equal(r.code, 0, `get under strace: ${r.stderr}`);
     assert.equal(r.stdout, v);
     const auditDir = join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit');
-    const out = find(r.calls, 'the write of the value to stdout', (c) => /^(write|writev|pwrite64|pwritev)$/.test(c.name) && /^1</.test(c.args) && c.args.includes('MARKER-'));
+    const out = find(
+      r.calls,
+      'the write of the value to stdout',
+      (c) => /^(write|writev|pwrite64|pwritev)$/.test(c.name) && /^1</.test(c.args) && c.args.includes('MARKER-'),
+    );
     const auditSync = find(r.calls, 'an fsync of the audit log', (c) => c.name === 'fsync' && c.args.includes(`<${auditDir}/`) && c.args.includes('.jsonl>'));
     assert.ok(auditSync.index < out.index, `the audit log is fsynced (#${auditSync.index}) before the value is written (#${out.index})`);
   });

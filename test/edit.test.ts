@@ -51,7 +51,8 @@ describe('secrets edit', { skip: skipReason(shmCheck()) }, () => {
   let editor: string;
   const VALUE = 'hunter2-7f3a91c4';
   const log = (): string[] => readFileSync(join(sb.home, 'editor.log'), 'utf8').split('\n');
-  const versionCount = async (name: string): Promise<number> => (JSON.parse(await sb.ok(['versions', name, '--json'])) as { Versions: unknown[] }).Versions.length;
+  const versionCount = async (name: string): Promise<number> =>
+    (JSON.parse(await sb.ok(['versions', name, '--json'])) as { Versions: unknown[] }).Versions.length;
   const edit = (name: string, env: Record<string, string> = {}, extra: string[] = []): Promise<CliResult> =>
     sb.run(['edit', name, ...extra], { env: { EDITOR: `${editor} --wait`, XDG_RUNTIME_DIR: runtime, ...env } });
 
@@ -104,7 +105,11 @@ describe('secrets edit', { skip: skipReason(shmCheck()) }, () => {
 
   test('an editor that fails, or is not found, writes nothing and leaves nothing', async () => {
     const before = await versionCount('app/pw');
-    assertUserError(await edit('app/pw', { EDIT_SED: 's/hunter/lost/', EDIT_EXIT: '1' }), 2, /the editor .* failed: it exited with status 1; nothing was written/);
+    assertUserError(
+      await edit('app/pw', { EDIT_SED: 's/hunter/lost/', EDIT_EXIT: '1' }),
+      2,
+      /the editor .* failed: it exited with status 1; nothing was written/,
+    );
     assertUserError(await sb.run(['edit', 'app/pw'], { env: { EDITOR: 'no-such-editor-x', XDG_RUNTIME_DIR: runtime } }), 2, /not found \(exit 127\)/);
     assert.equal(await versionCount('app/pw'), before);
     assert.equal(await sb.ok(['get', 'app/pw']), 'hunter3-7f3a91c4');

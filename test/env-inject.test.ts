@@ -40,7 +40,7 @@ const VALUES: Record<string, string> = {
   FORMFEED: 'ff\fvt\v',
   // A single quote with shell syntax: a double-quoted dotenv value would expand in bash.
   SQUOTE_DOLLAR: "it's $HOME `id` $(touch pwned)",
-  SQUOTE_BACKSLASH: "it's a \\ and \\\" too",
+  SQUOTE_BACKSLASH: 'it\'s a \\ and \\" too',
   ALL: ' \'"$`\\\n\r\t#=; ☃ ',
 };
 const NAMES = Object.keys(VALUES);
@@ -109,11 +109,10 @@ describe('env formats read back by their consumers', () => {
   test('--format shell: eval "$(secrets env …)" in bash reproduces every value byte-exactly', () => {
     const dir = join(sb.home, 'eval-out');
     mkdirSync(dir);
-    const r = bash(
-      sb,
-      'set -eu; out="$("$NODE" "$BIN" env --prefix t/ --format shell)"; eval "$out"; for v in $VARS; do printf %s "${!v}" > "$DIR/$v"; done',
-      { VARS: NAMES.join(' '), DIR: dir },
-    );
+    const r = bash(sb, 'set -eu; out="$("$NODE" "$BIN" env --prefix t/ --format shell)"; eval "$out"; for v in $VARS; do printf %s "${!v}" > "$DIR/$v"; done', {
+      VARS: NAMES.join(' '),
+      DIR: dir,
+    });
     assert.equal(r.status, 0, r.stderr);
     for (const n of NAMES) assert.deepEqual(readFileSync(join(dir, n)), Buffer.from(VALUES[n] as string, 'utf8'), `${n} after eval`);
     assert.equal(r.stderr, '');
@@ -292,7 +291,11 @@ describe('inject', () => {
       }
     });
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn('sh', ['-c', 'umask 000; exec "$@"', 'sh', process.execPath, BIN, 'inject', '-i', tpl, '-o', out], { env: sb.env, cwd: sb.home, stdio: 'ignore' });
+      const child = spawn('sh', ['-c', 'umask 000; exec "$@"', 'sh', process.execPath, BIN, 'inject', '-i', tpl, '-o', out], {
+        env: sb.env,
+        cwd: sb.home,
+        stdio: 'ignore',
+      });
       child.on('error', reject);
       child.on('close', resolve);
     });
@@ -441,11 +444,22 @@ describe('batch get --json', () => {
     assert.equal(none.code, 3, none.stderr);
     const parsed = JSON.parse(none.stdout) as Batch;
     assert.deepEqual(parsed.SecretValues, []);
-    assert.deepEqual(parsed.Errors.map((e) => [e.SecretId, e.ErrorCode]), [['nope/1', 'NOT_FOUND'], ['nope/2', 'NOT_FOUND']]);
+    assert.deepEqual(
+      parsed.Errors.map((e) => [e.SecretId, e.ErrorCode]),
+      [
+        ['nope/1', 'NOT_FOUND'],
+        ['nope/2', 'NOT_FOUND'],
+      ],
+    );
   });
 
   test('several names or --filter without --json is a usage error (exit 2), with no value printed', async () => {
-    for (const args of [['get', 'prod/a', 'prod/b'], ['get', '--filter', 'name=prod/'], ['get', 'prod/a', 'prod/b', '--json', '--field', 'x'], ['get', 'prod/a', 'prod/b', '--json', '--version-stage', 'PREVIOUS']]) {
+    for (const args of [
+      ['get', 'prod/a', 'prod/b'],
+      ['get', '--filter', 'name=prod/'],
+      ['get', 'prod/a', 'prod/b', '--json', '--field', 'x'],
+      ['get', 'prod/a', 'prod/b', '--json', '--version-stage', 'PREVIOUS'],
+    ]) {
       const r = await sb.run(args);
       assertExit(r, 2, args.join(' '));
       assert.equal(r.stdout, '');
@@ -508,15 +522,15 @@ describe('inject filters: | yaml, | json, | shell read back exactly by their par
     const dir = join(sb.home, 'shell');
     mkdirSync(dir);
     const out = join(dir, 'vars.sh');
-    const tpl = [
-      'password={{ secret://inj/hostile | shell }}',
-      ...NAMES.map((n) => `${n}={{ secret://inj/all#${n} | shell }}`),
-      '',
-    ].join('\n');
+    const tpl = ['password={{ secret://inj/hostile | shell }}', ...NAMES.map((n) => `${n}={{ secret://inj/all#${n} | shell }}`), ''].join('\n');
     await sb.ok(['inject', '-i', '-', '-o', out], { input: tpl });
     const canary = join(dir, 'pwned');
     for (const [variable, expected] of [['password', HOSTILE], ...NAMES.map((n) => [n, VALUES[n] as string])] as const) {
-      const r = spawnSync('sh', ['-c', `. "$1"; printf %s "$${variable}"`, 'sh', out], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sb.home } });
+      const r = spawnSync('sh', ['-c', `. "$1"; printf %s "$${variable}"`, 'sh', out], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: sb.home },
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, expected, variable);
     }
@@ -528,9 +542,19 @@ describe('inject filters: | yaml, | json, | shell read back exactly by their par
   });
 
   test('the template comes from stdin when -i is absent; an unknown filter is a usage error naming the line, and nothing is written', async () => {
-    assert.equal(await sb.ok(['inject'], { input: 'v={{ secret://inj/hostile | json }}\n' }), `v=${JSON.stringify(HOSTILE).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')}\n`);
+    assert.equal(
+      await sb.ok(['inject'], { input: 'v={{ secret://inj/hostile | json }}\n' }),
+      `v=${JSON.stringify(HOSTILE)
+        .replace(/\u2028/g, '\\u2028')
+        .replace(/\u2029/g, '\\u2029')}\n`,
+    );
     const out = join(sb.home, 'never.conf');
-    for (const tpl of ['a\nb={{ secret://inj/hostile | toml }}\n', 'b={{ secret://inj/hostile | }}\n', 'b={{ secret://inj/hostile | yaml | json }}\n', 'b={{ secret://inj/hostile yaml }}\n']) {
+    for (const tpl of [
+      'a\nb={{ secret://inj/hostile | toml }}\n',
+      'b={{ secret://inj/hostile | }}\n',
+      'b={{ secret://inj/hostile | yaml | json }}\n',
+      'b={{ secret://inj/hostile yaml }}\n',
+    ]) {
       const r = await sb.run(['inject', '-o', out], { input: tpl });
       assert.equal(r.code, 2, `${JSON.stringify(tpl)}: ${r.stderr}`);
       assert.match(r.stderr, /^secrets: error: /m);

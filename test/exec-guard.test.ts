@@ -96,7 +96,10 @@ describe('a name chosen by a secret cannot take over the program', () => {
     const pub = (await sb.ok(['identity', 'new', '--name', 'mallory', '--out', malloryKey])).trim();
     await sb.ok(['member', 'add', 'mallory', pub]);
     const policy = join(sb.home, 'mallory-policy.json');
-    writeFileSync(policy, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:CreateSecret', Resource: ['dev/*', 'a*'] }] }));
+    writeFileSync(
+      policy,
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:CreateSecret', Resource: ['dev/*', 'a*'] }] }),
+    );
     await sb.ok(['policy', 'put', 'dev-create', '-f', policy]);
     await sb.ok(['policy', 'attach', 'dev-create', 'mallory']);
     // The owner's own secrets under dev/, which the team reads with --prefix dev/.
@@ -120,8 +123,12 @@ describe('a name chosen by a secret cannot take over the program', () => {
 
   after(() => sb?.cleanup());
 
-  it('exec --prefix dev/ with mallory\'s dev/node_options: exit 5 naming the secret and NODE_OPTIONS, nothing runs', async () => {
-    for (const flags of [['--prefix', 'dev/'], ['--prefix', 'dev/', '--pristine'], ['--prefix', 'dev/', '--strict']]) {
+  it("exec --prefix dev/ with mallory's dev/node_options: exit 5 naming the secret and NODE_OPTIONS, nothing runs", async () => {
+    for (const flags of [
+      ['--prefix', 'dev/'],
+      ['--prefix', 'dev/', '--pristine'],
+      ['--prefix', 'dev/', '--strict'],
+    ]) {
       const { r, env } = await dump(sb, flags);
       assert.equal(r.code, 5, explain(flags.join(' '), r));
       assert.equal(env, undefined, `${flags.join(' ')}: the command did not run`);
@@ -156,7 +163,10 @@ describe('a name chosen by a secret cannot take over the program', () => {
   }
 
   it('a JSON key is a derived name, also under an explicit base: --secret a8/cfg=NODE and --prefix a9/ (a9/node) cannot set NODE_OPTIONS', async () => {
-    for (const flags of [['--secret', 'a8/cfg=NODE'], ['--prefix', 'a9/']]) {
+    for (const flags of [
+      ['--secret', 'a8/cfg=NODE'],
+      ['--prefix', 'a9/'],
+    ]) {
       const { r, env } = await dump(sb, flags);
       assert.equal(r.code, 5, explain(flags.join(' '), r));
       assert.equal(env, undefined);
@@ -193,7 +203,7 @@ describe('a name chosen by a secret cannot take over the program', () => {
     const a = await dump(sb, ['--secret', 'opts/node=NODE_OPTIONS', '--secret', 'ovr/app_mode=APP_MODE'], { env: { APP_MODE: 'from-the-caller' } });
     assert.equal(a.r.code, 0, explain('explicit mappings', a.r));
     assert.equal(a.env?.['NODE_OPTIONS'], '--max-old-space-size=123');
-    assert.equal(a.env?.['APP_MODE'], 'from-the-vault', 'an explicit mapping replaces the caller\'s variable');
+    assert.equal(a.env?.['APP_MODE'], 'from-the-vault', "an explicit mapping replaces the caller's variable");
     const file = join(sb.home, 'refs.env');
     writeFileSync(file, 'NODE_OPTIONS=secret://opts/node\nPYTHONPATH=/opt/lib\nLEVEL=secret://a8/cfg#level\n');
     const b = await dump(sb, ['--env-file', file]);
@@ -209,7 +219,7 @@ describe('a name chosen by a secret cannot take over the program', () => {
     assert.ok(!existsSync(pwned));
   });
 
-  it('ordinary derived names still work: --prefix dev/ without mallory\'s secret', async () => {
+  it("ordinary derived names still work: --prefix dev/ without mallory's secret", async () => {
     const { r, env } = await dump(sb, ['--secret', 'dev/api_token']);
     assert.equal(r.code, 0, explain('--secret dev/api_token', r));
     assert.equal(env?.['DEV_API_TOKEN'], 'dev-token-value');
@@ -221,19 +231,99 @@ describe('a name chosen by a secret cannot take over the program', () => {
 describe('the protected list', () => {
   it('covers each family by name or prefix, and leaves ordinary names alone', () => {
     for (const v of [
-      'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'PATH', 'HOME', 'TMPDIR', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'PS4',
-      'PROMPT_COMMAND', 'IFS', 'CDPATH', 'ZDOTDIR', 'BASH_FUNC_X__', 'NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'NPM_CONFIG_SCRIPT_SHELL',
-      'PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PERL5LIB', 'PERL5OPT', 'PERLLIB', 'RUBYOPT', 'RUBYLIB', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS',
-      'JDK_JAVA_OPTIONS', 'CLASSPATH', 'GCONV_PATH', 'LOCPATH', 'MALLOC_CHECK_', 'GLIBC_TUNABLES', 'GIT_SSH_COMMAND', 'GIT_EXEC_PATH',
-      'GIT_CONFIG_COUNT', 'SSH_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER', 'GIT_PAGER', 'LESSOPEN', 'XDG_CONFIG_HOME', 'SECRETS_VAULT',
-      'SECRETS_IDENTITY_FILE', 'DOTNET_STARTUP_HOOKS', 'HTTPS_PROXY', 'SSLKEYLOGFILE', 'KUBECONFIG', 'AWS_CONFIG_FILE',
+      'LD_PRELOAD',
+      'LD_LIBRARY_PATH',
+      'LD_AUDIT',
+      'DYLD_INSERT_LIBRARIES',
+      'PATH',
+      'HOME',
+      'TMPDIR',
+      'BASH_ENV',
+      'ENV',
+      'SHELLOPTS',
+      'BASHOPTS',
+      'PS4',
+      'PROMPT_COMMAND',
+      'IFS',
+      'CDPATH',
+      'ZDOTDIR',
+      'BASH_FUNC_X__',
+      'NODE_OPTIONS',
+      'NODE_PATH',
+      'NODE_EXTRA_CA_CERTS',
+      'NPM_CONFIG_SCRIPT_SHELL',
+      'PYTHONPATH',
+      'PYTHONSTARTUP',
+      'PYTHONHOME',
+      'PERL5LIB',
+      'PERL5OPT',
+      'PERLLIB',
+      'RUBYOPT',
+      'RUBYLIB',
+      'JAVA_TOOL_OPTIONS',
+      '_JAVA_OPTIONS',
+      'JDK_JAVA_OPTIONS',
+      'CLASSPATH',
+      'GCONV_PATH',
+      'LOCPATH',
+      'MALLOC_CHECK_',
+      'GLIBC_TUNABLES',
+      'GIT_SSH_COMMAND',
+      'GIT_EXEC_PATH',
+      'GIT_CONFIG_COUNT',
+      'SSH_ASKPASS',
+      'EDITOR',
+      'VISUAL',
+      'PAGER',
+      'GIT_PAGER',
+      'LESSOPEN',
+      'XDG_CONFIG_HOME',
+      'SECRETS_VAULT',
+      'SECRETS_IDENTITY_FILE',
+      'DOTNET_STARTUP_HOOKS',
+      'HTTPS_PROXY',
+      'SSLKEYLOGFILE',
+      'KUBECONFIG',
+      'AWS_CONFIG_FILE',
       // Found by a review as a member would: prompts that run code, package indexes, editors.
-      'PS0', 'PROMPT', 'RPROMPT', 'PIP_INDEX_URL', 'UV_INDEX_URL', 'JAVA_HOME', 'KUBE_EDITOR', 'SUDO_EDITOR', 'VIMINIT', 'EXINIT', 'FCEDIT',
-      'GRADLE_USER_HOME', 'SBT_OPTS', 'CMAKE_C_COMPILER_LAUNCHER', 'CCACHE_PREFIX', 'GOENV', 'GOFLAGS', 'PGHOST', 'PGPASSFILE', 'MYSQL_HOST',
+      'PS0',
+      'PROMPT',
+      'RPROMPT',
+      'PIP_INDEX_URL',
+      'UV_INDEX_URL',
+      'JAVA_HOME',
+      'KUBE_EDITOR',
+      'SUDO_EDITOR',
+      'VIMINIT',
+      'EXINIT',
+      'FCEDIT',
+      'GRADLE_USER_HOME',
+      'SBT_OPTS',
+      'CMAKE_C_COMPILER_LAUNCHER',
+      'CCACHE_PREFIX',
+      'GOENV',
+      'GOFLAGS',
+      'PGHOST',
+      'PGPASSFILE',
+      'MYSQL_HOST',
     ]) {
       assert.ok(protectedFamily(v) !== undefined, `${v} is protected`);
     }
-    for (const v of ['DATABASE_URL', 'API_KEY', 'DB_PASSWORD', 'STRIPE_KEY', 'APP_MODE', 'AWS_ACCESS_KEY_ID', 'REDIS_URL', 'PATH_PREFIX', 'HOMEPAGE_URL', 'GOOGLE_API_KEY', 'PGPASSWORD', 'MYSQL_PASSWORD', 'KUBERNETES_TOKEN']) {
+    for (const v of [
+      'DATABASE_URL',
+      'API_KEY',
+      'DB_PASSWORD',
+      'STRIPE_KEY',
+      'APP_MODE',
+      'AWS_ACCESS_KEY_ID',
+      'REDIS_URL',
+      'PATH_PREFIX',
+      'HOMEPAGE_URL',
+      'GOOGLE_API_KEY',
+      'PGPASSWORD',
+      'MYSQL_PASSWORD',
+      'KUBERNETES_TOKEN',
+    ]) {
       assert.equal(protectedFamily(v), undefined, `${v} is an ordinary name`);
     }
   });
@@ -258,7 +348,10 @@ describe('our identity never reaches the child', () => {
       const env = { SECRETS_IDENTITY_FILE: key, SECRETS_IDENTITY_LATER: 'x', SECRETS_VAULT: ci.vault, SECRETS_AUDIT: 'required' };
       await ci.ok(['init'], { env });
       await ci.ok(['create', 'ci/token', '--value-stdin'], { input: 'ci-token-value', env });
-      for (const flags of [['--secret', 'ci/token'], ['--pristine', '--secret', 'ci/token']]) {
+      for (const flags of [
+        ['--secret', 'ci/token'],
+        ['--pristine', '--secret', 'ci/token'],
+      ]) {
         const { r, env: child } = await dump(ci, flags, { env });
         assert.equal(r.code, 0, explain(flags.join(' '), r));
         assert.equal(child?.['CI_TOKEN'], 'ci-token-value', 'the identity file did unlock the vault');
@@ -300,32 +393,40 @@ describe('no value in a core file', () => {
   });
   after(() => sb?.cleanup());
 
-  it('the secrets process of a running `exec --mask -- sleep` has coredump_filter 0; the child keeps the caller\'s filter', { skip: linux ? undefined : 'not Linux' }, async () => {
-    const ours = readFileSync('/proc/self/coredump_filter', 'utf8').trim();
-    assert.notEqual(Number.parseInt(ours, 16), 0, 'sanity: the test runs with a non-zero filter');
-    for (const flags of [['--mask'], ['--no-mask']]) {
-      const proc = spawn(NODE, [BIN, 'exec', ...flags, '--secret', 'core/v', '--', 'sleep', '10'], { env: sb.env, cwd: sb.home, stdio: 'ignore' });
-      const pid = proc.pid as number;
-      const closed = new Promise((resolve) => proc.on('close', resolve));
-      let child = 0;
-      try {
-        child = await childOf(pid);
-        await until('the child to exec sleep', () => commOf(child) === 'sleep');
-        assert.equal(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8').trim(), '00000000', `${flags.join(' ')}: the secrets process dumps no memory`);
-        // Written into the child's /proc entry right after the spawn: wait for it.
-        await until("the child's filter", () => readFileSync(`/proc/${child}/coredump_filter`, 'utf8').trim() === ours);
-      } finally {
-        if (child > 0) killQuietly(child);
-        killQuietly(pid);
-        await closed;
+  it(
+    "the secrets process of a running `exec --mask -- sleep` has coredump_filter 0; the child keeps the caller's filter",
+    { skip: linux ? undefined : 'not Linux' },
+    async () => {
+      const ours = readFileSync('/proc/self/coredump_filter', 'utf8').trim();
+      assert.notEqual(Number.parseInt(ours, 16), 0, 'sanity: the test runs with a non-zero filter');
+      for (const flags of [['--mask'], ['--no-mask']]) {
+        const proc = spawn(NODE, [BIN, 'exec', ...flags, '--secret', 'core/v', '--', 'sleep', '10'], { env: sb.env, cwd: sb.home, stdio: 'ignore' });
+        const pid = proc.pid as number;
+        const closed = new Promise((resolve) => proc.on('close', resolve));
+        let child = 0;
+        try {
+          child = await childOf(pid);
+          await until('the child to exec sleep', () => commOf(child) === 'sleep');
+          assert.equal(readFileSync(`/proc/${pid}/coredump_filter`, 'utf8').trim(), '00000000', `${flags.join(' ')}: the secrets process dumps no memory`);
+          // Written into the child's /proc entry right after the spawn: wait for it.
+          await until("the child's filter", () => readFileSync(`/proc/${child}/coredump_filter`, 'utf8').trim() === ours);
+        } finally {
+          if (child > 0) killQuietly(child);
+          killQuietly(pid);
+          await closed;
+        }
       }
-    }
-  });
+    },
+  );
 
   it('a real core of `exec --mask` killed by SIGABRT while its child runs holds no value, in no encoding', { skip: noRealCore }, async () => {
     const dir = join(sb.home, 'crash');
     mkdirSync(dir, { recursive: true });
-    const proc = spawn('/bin/sh', ['-c', 'ulimit -c unlimited && exec "$@"', 'sh', NODE, BIN, 'exec', '--mask', '--secret', 'core/v', '--', 'sleep', '10'], { env: sb.env, cwd: dir, stdio: 'ignore' });
+    const proc = spawn('/bin/sh', ['-c', 'ulimit -c unlimited && exec "$@"', 'sh', NODE, BIN, 'exec', '--mask', '--secret', 'core/v', '--', 'sleep', '10'], {
+      env: sb.env,
+      cwd: dir,
+      stdio: 'ignore',
+    });
     const pid = proc.pid as number;
     const closed = new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_code, signal) => resolve(signal)));
     let child = 0;
@@ -387,7 +488,14 @@ describe('masking catches the common encodings of a value', () => {
     const lines = `${r.stdout}${r.stderr}`.trim().split('\n');
     assert.equal(lines.length, 16, explain('all lines printed', r));
     const bytes = Buffer.from(value);
-    const forms = [value, bytes.toString('hex'), bytes.toString('hex').toUpperCase(), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url'), encodeURIComponent(value)];
+    const forms = [
+      value,
+      bytes.toString('hex'),
+      bytes.toString('hex').toUpperCase(),
+      bytes.toString('base64').replace(/=+$/, ''),
+      bytes.toString('base64url'),
+      encodeURIComponent(value),
+    ];
     for (const line of lines) {
       assert.match(line, /^\S+ .*\*{5}/, `masked: ${line}`);
       for (const f of forms) assert.ok(!line.includes(f), `${line} holds ${f}`);
@@ -400,7 +508,10 @@ describe('masking catches the common encodings of a value', () => {
       // Each edge: the whole groups of the text around, and one group that mixes in value bytes.
       assert.ok(head.length <= 4 * Math.ceil((pre + 2) / 3), `${line}: only the start edge stays visible`);
       assert.ok(tail.length <= 4 * Math.ceil((' trailer'.length + 2) / 3), `${line}: only the end edge stays visible`);
-      assert.ok(Buffer.from(head, line.startsWith('innerurl') ? 'base64url' : 'base64').length <= pre + 2, `${line}: at most 2 bytes of the value before the mask`);
+      assert.ok(
+        Buffer.from(head, line.startsWith('innerurl') ? 'base64url' : 'base64').length <= pre + 2,
+        `${line}: at most 2 bytes of the value before the mask`,
+      );
     }
   });
 });

@@ -126,7 +126,8 @@ function argvHits(markers: readonly Marker[]): string[] {
       continue;
     }
     const s = bytes.toString('latin1');
-    for (const m of markers) for (const e of m.encodings) if (s.includes(e)) hits.push(`/proc/${pid}/cmdline contains ${e}: ${s.replace(/\0/g, ' ').slice(0, 200)}`);
+    for (const m of markers)
+      for (const e of m.encodings) if (s.includes(e)) hits.push(`/proc/${pid}/cmdline contains ${e}: ${s.replace(/\0/g, ' ').slice(0, 200)}`);
   }
   return hits;
 }
@@ -197,9 +198,21 @@ class Terminal {
   /** Runs `command` with the sandbox's environment; `stdinFrom`: a file piped into it (stdin not a terminal). */
   constructor(sb: Sandbox, command: string, stdinFrom?: string) {
     this.#socket = join(sb.home, `tmux-${++outSeq}.sock`);
-    const env = Object.entries(sb.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+    const env = Object.entries(sb.env)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
     const pipe = stdinFrom !== undefined ? `cat ${stdinFrom} | ` : '';
-    this.#tmux('new-session', '-d', '-s', 't', '-x', '200', '-y', '40', `cd ${JSON.stringify(sb.home)}; ${pipe}env -i TERM=xterm ${env} ${command}; echo EXIT=$?; sleep 60`);
+    this.#tmux(
+      'new-session',
+      '-d',
+      '-s',
+      't',
+      '-x',
+      '200',
+      '-y',
+      '40',
+      `cd ${JSON.stringify(sb.home)}; ${pipe}env -i TERM=xterm ${env} ${command}; echo EXIT=$?; sleep 60`,
+    );
   }
   #tmux(...args: string[]): string {
     return execFileSync('tmux', ['-S', this.#socket, ...args], { encoding: 'utf8' });
@@ -246,7 +259,9 @@ describe('secrets exec', () => {
     await sb.ok(['create', 'prod/json', '--value-stdin'], { input: JSON.stringify(JSON_VALUE) });
     rotOldId = (JSON.parse(await sb.ok(['create', 'prod/rot', '--value-stdin', '--json'], { input: rotOld.value })) as { VersionId: string }).VersionId;
     await sb.ok(['put', 'prod/rot', '--value-stdin'], { input: rotNew.value });
-    cfgOldId = (JSON.parse(await sb.ok(['create', 'prod/cfg', '--value-stdin', '--json'], { input: '{"k":"cfg-old-value","j":"cfg-j-old"}' })) as { VersionId: string }).VersionId;
+    cfgOldId = (
+      JSON.parse(await sb.ok(['create', 'prod/cfg', '--value-stdin', '--json'], { input: '{"k":"cfg-old-value","j":"cfg-j-old"}' })) as { VersionId: string }
+    ).VersionId;
     await sb.ok(['put', 'prod/cfg', '--value-stdin'], { input: '{"k":"cfg-new-value","j":"cfg-j-new"}' });
     await sb.ok(['create', 'prod/app/db-url', '--value-stdin'], { input: 'postgres://app@db/app' });
     await sb.ok(['create', 'prod/app/sub/api.key', '--value-stdin'], { input: 'api-key-value' });
@@ -295,13 +310,20 @@ describe('secrets exec', () => {
 
     it('secret:// references on --secret: #field, ?stage=PREVIOUS, ?version=ID, both orders, with and without =VAR', async () => {
       const d = await dumpOk(sb, [
-        '--secret', 'secret://prod/json#password',
-        '--secret', 'secret://prod/json#user=U',
-        '--secret', 'secret://prod/rot?stage=PREVIOUS=OLD',
-        '--secret', `secret://prod/rot?version=${rotOldId}=BY_ID`,
-        '--secret', 'secret://prod/rot=NOW',
-        '--secret', 'secret://prod/cfg#k?stage=PREVIOUS=CFG_PREV',
-        '--secret', `secret://prod/cfg?version=${cfgOldId}#j=CFG_J`,
+        '--secret',
+        'secret://prod/json#password',
+        '--secret',
+        'secret://prod/json#user=U',
+        '--secret',
+        'secret://prod/rot?stage=PREVIOUS=OLD',
+        '--secret',
+        `secret://prod/rot?version=${rotOldId}=BY_ID`,
+        '--secret',
+        'secret://prod/rot=NOW',
+        '--secret',
+        'secret://prod/cfg#k?stage=PREVIOUS=CFG_PREV',
+        '--secret',
+        `secret://prod/cfg?version=${cfgOldId}#j=CFG_J`,
       ]);
       assert.deepEqual(added(d.env, parentEnv(sb)), {
         PROD_JSON_PASSWORD: JSON_VALUE.password,
@@ -339,7 +361,7 @@ describe('secrets exec', () => {
           'CFG_OLD=secret://prod/cfg#k?stage=PREVIOUS',
           `CFG_J=secret://prod/cfg?version=${cfgOldId}#j`,
           'PLAIN=just text  # a comment',
-          "SINGLE='lit $HOME \\n \"q\"'",
+          'SINGLE=\'lit $HOME \\n "q"\'',
           'DOUBLE="two\\nlines \\"q\\" $HOME"',
           '',
         ].join('\n'),
@@ -365,7 +387,9 @@ describe('secrets exec', () => {
       writeFileSync(join(dir, 'secrets.env'), 'NOT_READ=secret://prod/db\n');
       writeFileSync(join(dir, 'a.env'), 'A_PLAIN=alpha = beta\nA_REF=secret://prod/rot\n');
       writeFileSync(join(dir, 'b.env'), 'B_PLAIN="  spaced  "\nB_EMPTY=\n');
-      const d = await dumpOk(sb, ['--env-file', join(dir, 'a.env'), '--env-file', 'b.env', '--secret', 'prod/db=X_DB', '--prefix', 'prod/app/sub/'], { cwd: dir });
+      const d = await dumpOk(sb, ['--env-file', join(dir, 'a.env'), '--env-file', 'b.env', '--secret', 'prod/db=X_DB', '--prefix', 'prod/app/sub/'], {
+        cwd: dir,
+      });
       assert.deepEqual(added(d.env, parentEnv(sb)), {
         A_PLAIN: 'alpha = beta',
         A_REF: rotNew.value,
@@ -391,7 +415,7 @@ describe('secrets exec', () => {
       assert.deepEqual(d.argv, args);
     });
 
-    it('stdin is the child\'s', async () => {
+    it("stdin is the child's", async () => {
       const r = await sb.run(['exec', '--secret', 'prod/db', '--', 'cat'], { input: 'to the child\nsecond line' });
       assert.equal(r.code, 0, explain('exec cat', r));
       assert.equal(r.stdout, 'to the child\nsecond line');
@@ -431,13 +455,28 @@ describe('secrets exec', () => {
 
   // -------------------------------------------------------------------------------------------
   describe('2. what else the child gets', () => {
-    const extra = { LOGNAME: 'tester', SHELL: '/bin/sh', TERM: 'xterm-test', PARENT_ONLY: 'parent-value', AWS_SECRET_ACCESS_KEY: 'x', SECRETS_VAULT: undefined };
+    const extra = {
+      LOGNAME: 'tester',
+      SHELL: '/bin/sh',
+      TERM: 'xterm-test',
+      PARENT_ONLY: 'parent-value',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      SECRETS_VAULT: undefined,
+    };
 
     it('without --pristine the parent environment passes through whole, plus the secrets', async () => {
       const d = await dumpOk(sb, ['--secret', 'prod/db', '--secret', 'prod/json'], { env: extra });
       const parent = parentEnv(sb, extra);
       const secrets = added(d.env, parent);
-      assert.deepEqual(Object.keys(secrets).sort(), ['PROD_DB', 'PROD_JSON_DB_HOST', 'PROD_JSON_FLAG', 'PROD_JSON_NESTED', 'PROD_JSON_PASSWORD', 'PROD_JSON_PORT', 'PROD_JSON_USER']);
+      assert.deepEqual(Object.keys(secrets).sort(), [
+        'PROD_DB',
+        'PROD_JSON_DB_HOST',
+        'PROD_JSON_FLAG',
+        'PROD_JSON_NESTED',
+        'PROD_JSON_PASSWORD',
+        'PROD_JSON_PORT',
+        'PROD_JSON_USER',
+      ]);
       assert.deepEqual(d.env, { ...parent, ...secrets });
     });
 
@@ -457,7 +496,10 @@ describe('secrets exec', () => {
       const keyed = await initialisedSandbox({ SECRETS_IDENTITY_KEY: key });
       try {
         await keyed.ok(['create', 'k/v', '--value-stdin'], { input: 'released-with-env-key' });
-        for (const flags of [['--secret', 'k/v'], ['--pristine', '--secret', 'k/v']]) {
+        for (const flags of [
+          ['--secret', 'k/v'],
+          ['--pristine', '--secret', 'k/v'],
+        ]) {
           const d = await dumpOk(keyed, flags);
           assert.equal(d.env['K_V'], 'released-with-env-key', 'the key in env did unlock the vault');
           assert.ok(!('SECRETS_IDENTITY_KEY' in d.env), `${flags.join(' ')}: SECRETS_IDENTITY_KEY reached the child`);
@@ -481,7 +523,10 @@ describe('secrets exec', () => {
       });
     }
 
-    for (const [sig, code] of [['KILL', 137], ['TERM', 143]] as const) {
+    for (const [sig, code] of [
+      ['KILL', 137],
+      ['TERM', 143],
+    ] as const) {
       it(`a child killed by SIG${sig} gives ${code}`, async () => {
         const r = await sb.run(['exec', '--secret', 'prod/db', '--', 'sh', '-c', `kill -${sig} $$`]);
         assert.equal(r.code, code, explain(`SIG${sig}`, r));
@@ -491,13 +536,17 @@ describe('secrets exec', () => {
     /** Child: traps the three signals, writes which one it got to argv[2] and exits 20/21/22. */
     const TRAP = [
       "const fs = require('fs');",
-      "const [ready, got] = process.argv.slice(1);",
+      'const [ready, got] = process.argv.slice(1);',
       "for (const [s, c] of [['SIGTERM', 20], ['SIGINT', 21], ['SIGHUP', 22]]) process.on(s, () => { fs.writeFileSync(got, s); process.exit(c); });",
       'fs.writeFileSync(ready, String(process.pid));',
       'setTimeout(() => process.exit(99), 20000);',
     ].join('\n');
 
-    for (const [sig, code] of [['SIGTERM', 20], ['SIGINT', 21], ['SIGHUP', 22]] as const) {
+    for (const [sig, code] of [
+      ['SIGTERM', 20],
+      ['SIGINT', 21],
+      ['SIGHUP', 22],
+    ] as const) {
       it(`${sig} sent to secrets reaches the child, whose exit code is ours`, async () => {
         const ready = outPath(sb, 'ready');
         const got = outPath(sb, 'got');
@@ -512,7 +561,16 @@ describe('secrets exec', () => {
 
     it('SIGTERM to secrets with a child that does not trap it: 143', async () => {
       const ready = outPath(sb, 'ready');
-      const run = start(sb, ['exec', '--secret', 'prod/db', '--', NODE, '-e', "require('fs').writeFileSync(process.argv[1], 'x'); setTimeout(() => process.exit(99), 20000)", ready]);
+      const run = start(sb, [
+        'exec',
+        '--secret',
+        'prod/db',
+        '--',
+        NODE,
+        '-e',
+        "require('fs').writeFileSync(process.argv[1], 'x'); setTimeout(() => process.exit(99), 20000)",
+        ready,
+      ]);
       await until('the child started', () => existsSync(ready));
       run.child.kill('SIGTERM');
       const r = await run.done;
@@ -554,7 +612,8 @@ describe('secrets exec', () => {
       writeFileSync(file, 'GOOD=secret://prod/db\nMISSING_VAR=secret://prod/missing\nNO_FIELD=secret://prod/json#nope\n');
       const d = await dumpOk(sb, ['--env-file', file, '--secret', 'prod/absent']);
       assert.deepEqual(added(d.env, parentEnv(sb)), { GOOD: db.value });
-      for (const name of ['MISSING_VAR', 'NO_FIELD', 'prod/absent']) assert.match(d.r.stderr, new RegExp(`warning: .*${name}`), `the warning names ${name}:\n${d.r.stderr}`);
+      for (const name of ['MISSING_VAR', 'NO_FIELD', 'prod/absent'])
+        assert.match(d.r.stderr, new RegExp(`warning: .*${name}`), `the warning names ${name}:\n${d.r.stderr}`);
     });
 
     it('a member denied by policy: exit 5 with --strict before the child starts; without it the allowed secrets only', async () => {
@@ -580,13 +639,32 @@ describe('secrets exec', () => {
   // -------------------------------------------------------------------------------------------
   describe('5. masking', () => {
     /** Child: for each variable named in argv, `<value>` on stdout and `[value]` on stderr. */
-    const PRINT = "for (const n of process.argv.slice(1)) { process.stdout.write('<' + process.env[n] + '>\\n'); process.stderr.write('[' + process.env[n] + ']\\n'); }";
+    const PRINT =
+      "for (const n of process.argv.slice(1)) { process.stdout.write('<' + process.env[n] + '>\\n'); process.stderr.write('[' + process.env[n] + ']\\n'); }";
 
     it('--mask (stdout piped): every secret value on stdout and stderr becomes *****; plain and short values stay', async () => {
       const file = join(sb.home, 'mask.env');
       writeFileSync(file, 'PLAIN=plain-visible-value\nPW=secret://prod/json#password\n');
       const names = ['PROD_DB', 'E2E_WEIRD', 'PW', 'SHORT_AB', 'PLAIN', 'ROT'];
-      const r = await sb.run(['exec', '--mask', '--secret', 'prod/db', '--secret', 'e2e/weird', '--secret', 'short/ab', '--secret', 'prod/rot=ROT', '--env-file', file, '--', NODE, '-e', PRINT, ...names]);
+      const r = await sb.run([
+        'exec',
+        '--mask',
+        '--secret',
+        'prod/db',
+        '--secret',
+        'e2e/weird',
+        '--secret',
+        'short/ab',
+        '--secret',
+        'prod/rot=ROT',
+        '--env-file',
+        file,
+        '--',
+        NODE,
+        '-e',
+        PRINT,
+        ...names,
+      ]);
       assert.equal(r.code, 0, explain('--mask', r));
       const shown = ['*****', '*****', '*****', 'ab', 'plain-visible-value', '*****'];
       assert.equal(r.stdout, shown.map((v) => `<${v}>\n`).join(''));
@@ -595,7 +673,7 @@ describe('secrets exec', () => {
 
     it('--mask: a value split across writes (a pause between, a cut inside a UTF-8 character) is still masked', async () => {
       const SPLIT = [
-        "const v = Buffer.from(process.env[process.argv[1]]);",
+        'const v = Buffer.from(process.env[process.argv[1]]);',
         'const cut = Number(process.argv[2]);',
         "process.stdout.write(Buffer.concat([Buffer.from('x'), v.subarray(0, cut)]));",
         'setTimeout(() => {',
@@ -605,7 +683,11 @@ describe('secrets exec', () => {
         '}, 250);',
       ].join('\n');
       const key = Buffer.from(WEIRD).indexOf(Buffer.from('🔑'));
-      for (const [name, cut] of [['PROD_DB', 10], ['E2E_WEIRD', key + 2], ['E2E_WEIRD', Buffer.byteLength(WEIRD) - 1]] as const) {
+      for (const [name, cut] of [
+        ['PROD_DB', 10],
+        ['E2E_WEIRD', key + 2],
+        ['E2E_WEIRD', Buffer.byteLength(WEIRD) - 1],
+      ] as const) {
         const r = await sb.run(['exec', '--mask', '--secret', 'prod/db', '--secret', 'e2e/weird', '--', NODE, '-e', SPLIT, name, String(cut)]);
         assert.equal(r.code, 0, explain(`split ${name} at ${cut}`, r));
         assert.equal(r.stdout, 'x*****y\n', `${name} cut at byte ${cut} (stdout)`);
@@ -657,41 +739,45 @@ describe('secrets exec', () => {
       }
     });
 
-    it('in a terminal, with no flag: the screen shows *****, the child still has a terminal, exit code and no value on argv', { skip: noTerminal }, async () => {
-      const ready = join(sb.home, 'tty-ready');
-      const go = join(sb.home, 'tty-go');
-      const script = join(sb.home, 'tty.sh');
-      writeFileSync(
-        script,
-        [
-          '[ -t 1 ] && echo "stdout-is-a-tty"',
-          '[ -t 0 ] && echo "stdin-is-a-tty"',
-          'printf "out=%s.\\n" "$PROD_DB"',
-          'printf "err=%s.\\n" "$PROD_DB" >&2',
-          `: > ${ready}`,
-          `while [ ! -e ${go} ]; do sleep 0.05; done`,
-          'exit 42',
-        ].join('\n'),
-      );
-      const term = new Terminal(sb, `${NODE} ${BIN} exec --secret prod/db -- sh ${script}`);
-      let hits: string[] = [];
-      try {
-        await until('the child in the terminal', () => existsSync(ready));
-        hits = argvHits([db]);
-        writeFileSync(go, '');
-        const screen = await term.waitFor(/EXIT=\d+/);
-        assert.match(screen, /EXIT=42/);
-        assert.match(screen, /stdout-is-a-tty/);
-        assert.match(screen, /stdin-is-a-tty/);
-        assert.match(screen, /out=\*\*\*\*\*\./);
-        assert.match(screen, /err=\*\*\*\*\*\./);
-        assert.ok(!screen.includes(db.value) && !screen.includes(db.value.slice(0, 20)), `the value is on screen:\n${screen}`);
-      } finally {
-        writeFileSync(go, '');
-        term.close();
-      }
-      assert.deepEqual(hits, [], 'no process has the value on its command line');
-    });
+    it(
+      'in a terminal, with no flag: the screen shows *****, the child still has a terminal, exit code and no value on argv',
+      { skip: noTerminal },
+      async () => {
+        const ready = join(sb.home, 'tty-ready');
+        const go = join(sb.home, 'tty-go');
+        const script = join(sb.home, 'tty.sh');
+        writeFileSync(
+          script,
+          [
+            '[ -t 1 ] && echo "stdout-is-a-tty"',
+            '[ -t 0 ] && echo "stdin-is-a-tty"',
+            'printf "out=%s.\\n" "$PROD_DB"',
+            'printf "err=%s.\\n" "$PROD_DB" >&2',
+            `: > ${ready}`,
+            `while [ ! -e ${go} ]; do sleep 0.05; done`,
+            'exit 42',
+          ].join('\n'),
+        );
+        const term = new Terminal(sb, `${NODE} ${BIN} exec --secret prod/db -- sh ${script}`);
+        let hits: string[] = [];
+        try {
+          await until('the child in the terminal', () => existsSync(ready));
+          hits = argvHits([db]);
+          writeFileSync(go, '');
+          const screen = await term.waitFor(/EXIT=\d+/);
+          assert.match(screen, /EXIT=42/);
+          assert.match(screen, /stdout-is-a-tty/);
+          assert.match(screen, /stdin-is-a-tty/);
+          assert.match(screen, /out=\*\*\*\*\*\./);
+          assert.match(screen, /err=\*\*\*\*\*\./);
+          assert.ok(!screen.includes(db.value) && !screen.includes(db.value.slice(0, 20)), `the value is on screen:\n${screen}`);
+        } finally {
+          writeFileSync(go, '');
+          term.close();
+        }
+        assert.deepEqual(hits, [], 'no process has the value on its command line');
+      },
+    );
 
     it('in a terminal with --no-mask the value is shown, and the child still has a terminal', { skip: noTerminal }, async () => {
       const script = join(sb.home, 'tty2.sh');
@@ -735,8 +821,8 @@ describe('secrets exec', () => {
         assert.match(screen, /EXIT=0/);
         assert.match(screen, /to-stdout/);
         const problems: string[] = [];
-        if (screen.includes('to-stderr')) problems.push('the child\'s stderr is on the screen');
-        if (screen.includes('child-stderr-is-a-tty')) problems.push('the child\'s stderr is a terminal although ours is a file');
+        if (screen.includes('to-stderr')) problems.push("the child's stderr is on the screen");
+        if (screen.includes('child-stderr-is-a-tty')) problems.push("the child's stderr is a terminal although ours is a file");
         const err = readFileSync(errFile, 'utf8');
         if (err !== 'to-stderr *****\n') problems.push(`2>FILE holds ${JSON.stringify(err)}, not "to-stderr *****\\n"`);
         assert.deepEqual(problems, [], `screen:\n${clip(screen)}`);
@@ -751,7 +837,10 @@ describe('secrets exec', () => {
       writeFileSync(input, data);
       const out = join(sb.home, 'stdin-got.txt');
       const reader = join(sb.home, 'stdin-reader.cjs');
-      writeFileSync(reader, "const c = []; process.stdin.on('data', (d) => c.push(d)); process.stdin.on('end', () => require('fs').writeFileSync(process.argv[2], Buffer.concat(c)));\n");
+      writeFileSync(
+        reader,
+        "const c = []; process.stdin.on('data', (d) => c.push(d)); process.stdin.on('end', () => require('fs').writeFileSync(process.argv[2], Buffer.concat(c)));\n",
+      );
       const term = new Terminal(sb, `timeout 6 ${NODE} ${BIN} exec --secret prod/db -- ${NODE} ${reader} ${out}`, input);
       try {
         const screen = await term.waitFor(/EXIT=\d+/, 15_000);
@@ -760,7 +849,8 @@ describe('secrets exec', () => {
         if (exit !== '0') problems.push(`exit ${exit}${exit === '124' ? ' (still waiting for end of file after 6 s: killed by timeout)' : ''}`);
         if (screen.includes('piped-input-data')) problems.push('the piped input is echoed on the screen');
         const got = existsSync(out) ? readFileSync(out, 'latin1') : undefined;
-        if (got !== data) problems.push(got === undefined ? 'the child never saw end of file' : `the child read ${got.length} bytes that differ from the ${data.length} piped`);
+        if (got !== data)
+          problems.push(got === undefined ? 'the child never saw end of file' : `the child read ${got.length} bytes that differ from the ${data.length} piped`);
         assert.deepEqual(problems, [], `screen:\n${clip(screen)}`);
       } finally {
         term.close();
@@ -780,7 +870,11 @@ describe('secrets exec', () => {
         ].join('\n'),
       );
       const problems: string[] = [];
-      for (const [sig, code] of [['SIGTERM', 20], ['SIGINT', 21], ['SIGHUP', 22]] as const) {
+      for (const [sig, code] of [
+        ['SIGTERM', 20],
+        ['SIGINT', 21],
+        ['SIGHUP', 22],
+      ] as const) {
         const ready = outPath(sb, 'tty-ready');
         const got = outPath(sb, 'tty-got');
         const term = new Terminal(sb, `${NODE} ${BIN} exec --secret prod/db -- ${NODE} ${trap} ${ready} ${got}`);
@@ -800,7 +894,9 @@ describe('secrets exec', () => {
           const exit = /EXIT=(\d+)/.exec(screen)?.[1] ?? 'none (still running after 3 s)';
           const gotSig = existsSync(got) ? readFileSync(got, 'utf8') : 'nothing';
           if (gotSig !== sig || exit !== String(code)) {
-            problems.push(`${sig} to secrets: the child got ${gotSig}, secrets exited ${exit} (expected ${sig} and ${code}); screen: ${JSON.stringify(clip(screen.trim()))}`);
+            problems.push(
+              `${sig} to secrets: the child got ${gotSig}, secrets exited ${exit} (expected ${sig} and ${code}); screen: ${JSON.stringify(clip(screen.trim()))}`,
+            );
           }
         } finally {
           term.close();
@@ -876,16 +972,27 @@ describe('secrets exec', () => {
       const { lines, events } = await eventsOf(async () => {
         r = await sb.run([
           'exec',
-          '--secret', 'prod/db',
-          '--secret', 'secret://prod/json#user',
-          '--secret', 'secret://prod/json#password=PW',
-          '--', NODE, '-e', `/* ${sentinel} */ process.exit(0)`, sentinel,
+          '--secret',
+          'prod/db',
+          '--secret',
+          'secret://prod/json#user',
+          '--secret',
+          'secret://prod/json#password=PW',
+          '--',
+          NODE,
+          '-e',
+          `/* ${sentinel} */ process.exit(0)`,
+          sentinel,
         ]);
       });
       assert.ok(r);
       assert.equal(r.code, 0, explain('exec', r));
       const gets = events.filter((e) => e.eventName === 'GetSecretValue');
-      assert.deepEqual(gets.map((e) => e.secretName).sort(), ['prod/db', 'prod/json'], `one event per secret (prod/json gave two variables):\n${lines.join('\n')}`);
+      assert.deepEqual(
+        gets.map((e) => e.secretName).sort(),
+        ['prod/db', 'prod/json'],
+        `one event per secret (prod/json gave two variables):\n${lines.join('\n')}`,
+      );
       for (const e of gets) {
         assert.equal(e.outcome, 'success');
         assert.equal(e.command, basename(NODE), 'command is the basename of the program');
@@ -922,12 +1029,25 @@ describe('secrets exec', () => {
   // -------------------------------------------------------------------------------------------
   describe('8. --shell', () => {
     it('runs the joined arguments through /bin/sh -c: $VARS and pipes', async () => {
-      const r = await sb.run(['exec', '--shell', '--secret', 'short/ab', '--secret', 'prod/app/db-url=URL', '--', 'echo $SHORT_AB | tr a-z A-Z;', 'echo', '"$URL"', '|', 'wc -c']);
+      const r = await sb.run([
+        'exec',
+        '--shell',
+        '--secret',
+        'short/ab',
+        '--secret',
+        'prod/app/db-url=URL',
+        '--',
+        'echo $SHORT_AB | tr a-z A-Z;',
+        'echo',
+        '"$URL"',
+        '|',
+        'wc -c',
+      ]);
       assert.equal(r.code, 0, explain('--shell', r));
       assert.equal(r.stdout, `AB\n${'postgres://app@db/app'.length + 1}\n`);
     });
 
-    it('the shell\'s exit code is ours', async () => {
+    it("the shell's exit code is ours", async () => {
       const r = await sb.run(['exec', '--shell', '--secret', 'prod/db', '--', 'exit 7']);
       assert.equal(r.code, 7, explain('--shell exit 7', r));
     });

@@ -140,9 +140,11 @@ describe('no value leaves while its audit event cannot be written', () => {
     assert.equal(reply.values, undefined, `${what}: no values`);
     for (const v of values) assert.ok(!r.stdout.includes(v) && !r.stderr.includes(v), `${what}: no value anywhere in the child's output`);
   };
-  const printed = (...expected: string[]) => (r: CliResult): void => {
-    for (const v of expected) assert.ok(r.stdout.includes(v), explain(`the value is on stdout`, r));
-  };
+  const printed =
+    (...expected: string[]) =>
+    (r: CliResult): void => {
+      for (const v of expected) assert.ok(r.stdout.includes(v), explain(`the value is on stdout`, r));
+    };
 
   const cli = (name: string, args: readonly string[], released: (r: CliResult) => void, refused: (r: CliResult) => void = () => undefined): Row => ({
     name,
@@ -181,7 +183,9 @@ describe('no value leaves while its audit event cannot be written', () => {
       },
       () => assert.ok(!existsSync(ranFile), 'exec started its child without an audit event'),
     ),
-    cli('exec --prefix (the child must not start)', ['exec', '--prefix', 'fc/', '--', 'sh', '-c', `echo started > "${ranFile}"; printf '%s %s' "$A" "$B"`],
+    cli(
+      'exec --prefix (the child must not start)',
+      ['exec', '--prefix', 'fc/', '--', 'sh', '-c', `echo started > "${ranFile}"; printf '%s %s' "$A" "$B"`],
       (r) => {
         printed(a, b)(r);
         rmSync(ranFile);

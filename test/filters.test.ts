@@ -7,11 +7,14 @@ import { initialisedSandbox, type Sandbox } from './support/cli.js';
 describe('--filter tag:KEY=VALUE', () => {
   let sb: Sandbox;
   const listed = async (...filters: string[]): Promise<string[]> =>
-    (JSON.parse(await sb.ok(['list', '--json', ...filters.flatMap((f) => ['--filter', f])])) as { SecretList: { Name: string }[] }).SecretList.map((s) => s.Name);
+    (JSON.parse(await sb.ok(['list', '--json', ...filters.flatMap((f) => ['--filter', f])])) as { SecretList: { Name: string }[] }).SecretList.map(
+      (s) => s.Name,
+    );
 
   before(async () => {
     sb = await initialisedSandbox();
-    const create = (name: string, ...tags: string[]): Promise<string> => sb.ok(['create', name, '--value-stdin', ...tags.flatMap((t) => ['--tag', t])], { input: `value of ${name}` });
+    const create = (name: string, ...tags: string[]): Promise<string> =>
+      sb.ok(['create', name, '--value-stdin', ...tags.flatMap((t) => ['--tag', t])], { input: `value of ${name}` });
     await create('pay/api', 'owner=alice', 'team=payments');
     await create('pay/db', 'team=payments', 'env=prod');
     await create('web/api', 'owner=bob', 'team=web');
@@ -46,7 +49,10 @@ describe('--filter tag:KEY=VALUE', () => {
 
   test('get --filter and export --filter take it too', async () => {
     const got = JSON.parse(await sb.ok(['get', '--filter', 'tag:team=payments', '--json'])) as { SecretValues: { Name: string; SecretString: string }[] };
-    assert.deepEqual(got.SecretValues.map((v) => [v.Name, v.SecretString]).sort(), [['pay/api', 'value of pay/api'], ['pay/db', 'value of pay/db']]);
+    assert.deepEqual(got.SecretValues.map((v) => [v.Name, v.SecretString]).sort(), [
+      ['pay/api', 'value of pay/api'],
+      ['pay/db', 'value of pay/db'],
+    ]);
     const exported = await sb.ok(['export', '--format', 'dotenv', '--filter', 'tag:team=web', '--yes']);
     assert.equal(exported, "WEB_API='value of web/api'\n");
   });

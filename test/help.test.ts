@@ -54,7 +54,12 @@ describe('help', () => {
         // The command an example runs: the words after `secrets` (and any global option) that name commands.
         const at = line.indexOf('secrets ');
         assert.ok(at >= 0, `${path}: example runs secrets: ${line}`);
-        const words = line.slice(at + 'secrets '.length).replace(/#.*$/, '').replace(/"[^"]*"|'[^']*'/g, 'X').split(/\s+/).filter(Boolean);
+        const words = line
+          .slice(at + 'secrets '.length)
+          .replace(/#.*$/, '')
+          .replace(/"[^"]*"|'[^']*'/g, 'X')
+          .split(/\s+/)
+          .filter(Boolean);
         let target: Command = program;
         let i = 0;
         while (i < words.length && (words[i] ?? '').startsWith('--') && global.has(words[i])) i += 2;
@@ -63,7 +68,10 @@ describe('help', () => {
           if (!next) break;
           target = next;
         }
-        assert.ok(target === cmd || cmd.commands.includes(target) || path === 'exit-codes' || target.name() === path.split(' ')[0], `${path}: example runs ${path} (${line})`);
+        assert.ok(
+          target === cmd || cmd.commands.includes(target) || path === 'exit-codes' || target.name() === path.split(' ')[0],
+          `${path}: example runs ${path} (${line})`,
+        );
         const own = new Set(target.options.map((o) => o.long));
         for (const flag of flagsOf(line.slice(at))) {
           assert.ok(own.has(flag) || global.has(flag) || flag === '--help', `${path}: example flag ${flag} exists on ${target.name()} (${line})`);
@@ -97,7 +105,11 @@ describe('help', () => {
   it('an unknown command suggests the nearest (exit 2)', async () => {
     const sb = sandbox();
     try {
-      for (const [typo, near] of [['gett', 'get'], ['rotat', 'rotate'], ['snyc', 'sync']] as const) {
+      for (const [typo, near] of [
+        ['gett', 'get'],
+        ['rotat', 'rotate'],
+        ['snyc', 'sync'],
+      ] as const) {
         const r = await sb.run([typo]);
         assert.equal(r.code, 2);
         assert.match(r.stderr, /^secrets: error: unknown command/m);
@@ -113,7 +125,8 @@ describe('help', () => {
     try {
       const r = await sb.run(['help', 'exit-codes']);
       assert.equal(r.code, 0);
-      for (const code of ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '126', '127', '130']) assert.match(r.stdout, new RegExp(`^  ${code} +\\S`, 'm'), `code ${code}`);
+      for (const code of ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '126', '127', '130'])
+        assert.match(r.stdout, new RegExp(`^  ${code} +\\S`, 'm'), `code ${code}`);
       assert.equal(EXIT_CODES.length, 14);
     } finally {
       sb.cleanup();

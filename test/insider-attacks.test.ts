@@ -38,14 +38,20 @@ async function grant(alice: Person, dir: string, who: string, statements: unknow
   await alice.ok(['policy', 'attach', `${who}-policy`, who]);
 }
 
-describe('a secret cannot be moved into a member\'s scope', () => {
+describe("a secret cannot be moved into a member's scope", () => {
   let t: Awaited<ReturnType<typeof team>>;
   let alice: Person;
   let bob: Person;
   before(async () => {
     t = await team(['bob']);
     [alice, bob] = t.people as [Person, Person];
-    await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:TagResource', 'secrets:GetSecretValue', 'secrets:DescribeSecret', 'secrets:CreateSecret', 'secrets:PutSecretValue'], Resource: 'dev/*' }]);
+    await grant(alice, t.dir, 'bob', [
+      {
+        Effect: 'Allow',
+        Action: ['secrets:TagResource', 'secrets:GetSecretValue', 'secrets:DescribeSecret', 'secrets:CreateSecret', 'secrets:PutSecretValue'],
+        Resource: 'dev/*',
+      },
+    ]);
     await alice.ok(['create', 'prod/db', '--value-stdin'], { input: 'PROD-PASSWORD' });
   });
   after(() => t.cleanup());
@@ -58,7 +64,9 @@ describe('a secret cannot be moved into a member\'s scope', () => {
     const b = await person('bob', copy, bob.key);
     const carol = await person('carol', copy);
     try {
-      await forge(copy, bob.identity, (recs) => recs.map((r) => (r.kind === 'secret' && r['name'] === 'prod/db' ? { ...r, name: 'dev/stolen', act: 'TagResource' } : r)));
+      await forge(copy, bob.identity, (recs) =>
+        recs.map((r) => (r.kind === 'secret' && r['name'] === 'prod/db' ? { ...r, name: 'dev/stolen', act: 'TagResource' } : r)),
+      );
       const v = await a.run(['verify']);
       assert.equal(v.code, 6, explain('verify', v));
       assert.match(v.stderr, /its name does not match its id .*: a secret cannot be renamed/);
@@ -159,10 +167,18 @@ describe('a master secret is used only with the authority of someone who may rea
   before(async () => {
     t = await team(['bob']);
     [alice, bob] = t.people as [Person, Person];
-    await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:CreateSecret', 'secrets:PutSecretValue', 'secrets:RotateSecret', 'secrets:GetSecretValue', 'secrets:DescribeSecret'], Resource: 'dev/*' }]);
+    await grant(alice, t.dir, 'bob', [
+      {
+        Effect: 'Allow',
+        Action: ['secrets:CreateSecret', 'secrets:PutSecretValue', 'secrets:RotateSecret', 'secrets:GetSecretValue', 'secrets:DescribeSecret'],
+        Resource: 'dev/*',
+      },
+    ]);
     await alice.ok(['create', 'prod/db-admin', '--value-stdin'], { input: JSON.stringify({ username: 'postgres', password: 'PROD-MASTER-PW' }) });
     ({ server, port } = await fakePostgres(seen));
-    await bob.ok(['create', 'dev/db', '--value-stdin'], { input: JSON.stringify({ engine: 'postgres', host: '127.0.0.1', port, username: 'app', password: 'dev-pw', dbname: 'app', sslmode: 'disable' }) });
+    await bob.ok(['create', 'dev/db', '--value-stdin'], {
+      input: JSON.stringify({ engine: 'postgres', host: '127.0.0.1', port, username: 'app', password: 'dev-pw', dbname: 'app', sslmode: 'disable' }),
+    });
   });
   after(() => {
     server.close();
@@ -171,7 +187,17 @@ describe('a master secret is used only with the authority of someone who may rea
 
   it('bob may not name a master secret he cannot read (exit 5, nothing stored)', async () => {
     const before = readFileSync(t.vault);
-    const r = await bob.run(['rotate', 'dev/db', '--handler', 'postgres', '--strategy', 'alternating-users', '--master-secret', 'prod/db-admin', '--no-rotate-now']);
+    const r = await bob.run([
+      'rotate',
+      'dev/db',
+      '--handler',
+      'postgres',
+      '--strategy',
+      'alternating-users',
+      '--master-secret',
+      'prod/db-admin',
+      '--no-rotate-now',
+    ]);
     assert.equal(r.code, 5, explain('configure', r));
     assert.match(r.stderr, /secrets:GetSecretValue on prod\/db-admin/);
     assert.deepEqual(readFileSync(t.vault), before);
@@ -181,7 +207,11 @@ describe('a master secret is used only with the authority of someone who may rea
     await forge(t.vault, bob.identity, (recs) =>
       recs.map((r) =>
         r.kind === 'secret' && r['name'] === 'dev/db'
-          ? { ...r, act: 'RotateSecret', rotation: { handler: 'postgres', enabled: true, strategy: 'alternating-users', master: 'prod/db-admin', since: '2020-01-01T00:00:00.000Z' } }
+          ? {
+              ...r,
+              act: 'RotateSecret',
+              rotation: { handler: 'postgres', enabled: true, strategy: 'alternating-users', master: 'prod/db-admin', since: '2020-01-01T00:00:00.000Z' },
+            }
           : r,
       ),
     );
@@ -192,7 +222,7 @@ describe('a master secret is used only with the authority of someone who may rea
   });
 });
 
-describe('variables that run code cannot come from a secret\'s name', () => {
+describe("variables that run code cannot come from a secret's name", () => {
   let t: Awaited<ReturnType<typeof team>>;
   let alice: Person;
   before(async () => {
@@ -210,7 +240,11 @@ describe('variables that run code cannot come from a secret\'s name', () => {
     const env = await alice.run(['env', '--prefix', 'dev/', '--format', 'shell']);
     assert.equal(env.code, 5, explain('env', env));
     assert.equal(env.stdout, '');
-    const r = spawnSync('bash', ['--norc', '--noprofile', '-i'], { input: `eval "${env.stdout}"\ntrue\nexit\n`, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dir } });
+    const r = spawnSync('bash', ['--norc', '--noprofile', '-i'], {
+      input: `eval "${env.stdout}"\ntrue\nexit\n`,
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dir },
+    });
     assert.equal(r.status, 0);
     assert.equal(existsSync(join(t.dir, 'pwned')), false);
   });
@@ -224,7 +258,12 @@ describe('what a member took away or wrote is held when they lose the permission
       await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:UntagResource', 'secrets:DescribeSecret'], Resource: 'dev/*' }]);
       await grant(alice, t.dir, 'carol', [
         { Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: 'dev/*' },
-        { Effect: 'Deny', Action: 'secrets:GetSecretValue', Resource: '*', Condition: { StringEquals: { 'secrets:ResourceTag/classification': 'restricted' } } },
+        {
+          Effect: 'Deny',
+          Action: 'secrets:GetSecretValue',
+          Resource: '*',
+          Condition: { StringEquals: { 'secrets:ResourceTag/classification': 'restricted' } },
+        },
       ]);
       await alice.ok(['create', 'dev/payroll', '--value-stdin', '--tag', 'classification=restricted'], { input: 'PAYROLL-KEY' });
       await bob.ok(['untag', 'dev/payroll', 'classification']);
@@ -243,9 +282,13 @@ describe('what a member took away or wrote is held when they lose the permission
     const [alice, bob, carol] = t.people as [Person, Person, Person];
     try {
       await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:TagResource'], Resource: 'prod/ops' }]);
-      await grant(alice, t.dir, 'carol', [{ Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: '*', Condition: { StringLike: { 'secrets:Description': '*[ops-shared]*' } } }]);
+      await grant(alice, t.dir, 'carol', [
+        { Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: '*', Condition: { StringLike: { 'secrets:Description': '*[ops-shared]*' } } },
+      ]);
       await alice.ok(['create', 'prod/ops', '--value-stdin'], { input: 'PROD-OPS-KEY' });
-      await forge(t.vault, bob.identity, (recs) => recs.map((r) => (r.kind === 'secret' && r['name'] === 'prod/ops' ? { ...r, description: 'creds [ops-shared]', act: 'TagResource' } : r)));
+      await forge(t.vault, bob.identity, (recs) =>
+        recs.map((r) => (r.kind === 'secret' && r['name'] === 'prod/ops' ? { ...r, description: 'creds [ops-shared]', act: 'TagResource' } : r)),
+      );
       await alice.ok(['member', 'remove', 'bob', '--yes']);
       const got = await carol.run(['get', 'prod/ops']);
       assert.equal(got.code, 5, explain('carol get', got));
@@ -258,7 +301,13 @@ describe('what a member took away or wrote is held when they lose the permission
     const t = await team(['bob']);
     const [alice, bob] = t.people as [Person, Person];
     try {
-      await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:CreateSecret', 'secrets:TagResource', 'secrets:RotateSecret', 'secrets:DescribeSecret', 'secrets:GetSecretValue'], Resource: 'dev/*' }]);
+      await grant(alice, t.dir, 'bob', [
+        {
+          Effect: 'Allow',
+          Action: ['secrets:CreateSecret', 'secrets:TagResource', 'secrets:RotateSecret', 'secrets:DescribeSecret', 'secrets:GetSecretValue'],
+          Resource: 'dev/*',
+        },
+      ]);
       await bob.ok(['create', 'dev/app', '--value-stdin', '--tag', 'team=ops'], { input: 'x' });
       await bob.ok(['rotate', 'dev/app', '--handler', 'command:deploy', '--no-rotate-now']);
       await alice.ok(['policy', 'detach', 'bob-policy', 'bob', '--yes']);

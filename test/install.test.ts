@@ -40,7 +40,7 @@ function skipUnlessGit(): string | undefined {
   return undefined;
 }
 
-test('the package name is the one the docs import, and not the registry\'s `secrets`', () => {
+test("the package name is the one the docs import, and not the registry's `secrets`", () => {
   // `secrets` on the npm registry is another publisher's package (ADR 0017).
   notEqual(PKG.name, 'secrets');
   equal(Object.keys(PKG.bin).join(), 'secrets', 'the command is still `secrets`');

@@ -201,7 +201,10 @@ describe('secret values do not leak', () => {
 
     // A tampered vault: one character of the ciphertext of leak/plain's versions changed.
     const original = readFileSync(sb.vault, 'utf8');
-    const secretId = original.split('\n').find((l) => l.includes('"kind":"secret"') && l.includes('"name":"leak/plain"'))?.match(/"id":"([^"]+)"/)?.[1];
+    const secretId = original
+      .split('\n')
+      .find((l) => l.includes('"kind":"secret"') && l.includes('"name":"leak/plain"'))
+      ?.match(/"id":"([^"]+)"/)?.[1];
     assert.ok(secretId, 'the record of leak/plain is in the vault');
     const tampered = original
       .split('\n')
@@ -220,7 +223,12 @@ describe('secret values do not leak', () => {
     try {
       for (const [what, text] of variants) {
         writeFileSync(sb.vault, text, { mode: 0o600 });
-        for (const args of [['get', 'leak/plain'], ['get', 'leak/plain', '--version-stage', 'PREVIOUS'], ['get', 'leak/json', '--field', 'password'], ['doctor']]) {
+        for (const args of [
+          ['get', 'leak/plain'],
+          ['get', 'leak/plain', '--version-stage', 'PREVIOUS'],
+          ['get', 'leak/json', '--field', 'password'],
+          ['doctor'],
+        ]) {
           for (const env of [{}, { SECRETS_DEBUG: '1' }]) {
             const r = await sb.run(args, { env });
             assert.notEqual(r.code, 0, explain(`${what}: secrets ${args.join(' ')} must fail`, r));
@@ -257,7 +265,14 @@ describe('secret values do not leak', () => {
     assert.equal(await sb.ok(['get', name]), c.value);
     await sb.ok(['doctor']);
 
-    const roots = [sb.home, sb.env['TMPDIR'] as string, sb.env['XDG_STATE_HOME'] as string, sb.env['XDG_CONFIG_HOME'] as string, sb.env['XDG_DATA_HOME'] as string, '/dev/shm'];
+    const roots = [
+      sb.home,
+      sb.env['TMPDIR'] as string,
+      sb.env['XDG_STATE_HOME'] as string,
+      sb.env['XDG_CONFIG_HOME'] as string,
+      sb.env['XDG_DATA_HOME'] as string,
+      '/dev/shm',
+    ];
     const files = [...new Set(roots.filter((r) => existsSync(r)).flatMap(walk))];
     assert.ok(files.includes(sb.vault), 'the walk covers the vault file');
     const hits: string[] = [];

@@ -25,7 +25,12 @@ describe('the library in a Node process', () => {
 
   /** Runs `code` in a child Node (CommonJS or ES module) in the package's directory, so `secrets` resolves to this package. */
   const node = (code: string, type: 'commonjs' | 'module'): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync(process.execPath, [`--input-type=${type}`, '-e', code], { cwd: ROOT, env: { ...sb.env, SECRETS_VAULT: sb.vault }, encoding: 'utf8', timeout: 60_000 });
+    spawnSync(process.execPath, [`--input-type=${type}`, '-e', code], {
+      cwd: ROOT,
+      env: { ...sb.env, SECRETS_VAULT: sb.vault },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
   it('require("secrets") from CommonJS: SecretsClient reads a value; errors are SecretsError with a code', () => {
     const r = node(

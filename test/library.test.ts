@@ -93,7 +93,8 @@ class LibraryProcess {
       this.#pending.delete(reply.id);
     });
     this.#child.on('close', (code) => {
-      for (const resolve of this.#pending.values()) resolve({ id: -1, ok: false, error: { isSecretsError: false, isError: false, code: 'CHILD_EXITED', message: `exit ${code}: ${this.#stderr}` } });
+      for (const resolve of this.#pending.values())
+        resolve({ id: -1, ok: false, error: { isSecretsError: false, isError: false, code: 'CHILD_EXITED', message: `exit ${code}: ${this.#stderr}` } });
       this.#pending.clear();
     });
   }
@@ -228,17 +229,31 @@ describe('SecretsClient in a Node process', () => {
       SecretIdList: ['lib/token', 'nope/missing', 'lib/bin', 'lib/db'],
     });
     assert.deepEqual(r.keys, ['SecretValues', 'Errors']);
-    assert.deepEqual(r.SecretValues.map((v) => v.Name), ['lib/token', 'lib/bin', 'lib/db']);
+    assert.deepEqual(
+      r.SecretValues.map((v) => v.Name),
+      ['lib/token', 'lib/bin', 'lib/db'],
+    );
     assert.equal(r.SecretValues[0]?.SecretString, token2);
     assert.equal(r.SecretValues[1]?.SecretBinary, bin.toString('base64'));
     assert.equal(r.SecretValues[1]?.binaryIsUint8Array, true);
     assert.deepEqual(JSON.parse(r.SecretValues[2]?.SecretString ?? ''), db);
     assert.ok(r.SecretValues.every((v) => !v.CreatedDate.startsWith('not a Date')));
-    assert.deepEqual(r.Errors.map((e) => [e.SecretId, e.ErrorCode]), [['nope/missing', 'NOT_FOUND']]);
+    assert.deepEqual(
+      r.Errors.map((e) => [e.SecretId, e.ErrorCode]),
+      [['nope/missing', 'NOT_FOUND']],
+    );
     await lib.ok('new', 'bob', { vault: sb.vault, identityFile: bobKey });
-    const asBob = await lib.ok<{ SecretValues: Value[]; Errors: { SecretId: string; ErrorCode: string }[] }>('batch', 'bob', { SecretIdList: ['lib/token', 'lib/db'] });
-    assert.deepEqual(asBob.SecretValues.map((v) => [v.Name, v.SecretString]), [['lib/token', token2]]);
-    assert.deepEqual(asBob.Errors.map((e) => [e.SecretId, e.ErrorCode]), [['lib/db', 'DENIED']]);
+    const asBob = await lib.ok<{ SecretValues: Value[]; Errors: { SecretId: string; ErrorCode: string }[] }>('batch', 'bob', {
+      SecretIdList: ['lib/token', 'lib/db'],
+    });
+    assert.deepEqual(
+      asBob.SecretValues.map((v) => [v.Name, v.SecretString]),
+      [['lib/token', token2]],
+    );
+    assert.deepEqual(
+      asBob.Errors.map((e) => [e.SecretId, e.ErrorCode]),
+      [['lib/db', 'DENIED']],
+    );
   });
 
   test('errors are SecretsError with a stable code: NOT_FOUND, DENIED, USAGE; never cached', async () => {

@@ -110,7 +110,7 @@ describe('secret lifecycle', () => {
 
   test('put moves CURRENT and PREVIOUS; custom labels leave CURRENT alone', async () => {
     const v1 = (JSON.parse(await sb.ok(['get', 'app/token', '--json'])) as { VersionId: string }).VersionId;
-    const v2 = (JSON.parse(await sb.ok(['put', 'app/token', '--value-stdin', '--json'], { input: 'two' })) as { VersionId: string; VersionStages: string[] });
+    const v2 = JSON.parse(await sb.ok(['put', 'app/token', '--value-stdin', '--json'], { input: 'two' })) as { VersionId: string; VersionStages: string[] };
     assert.deepEqual(v2.VersionStages, ['CURRENT']);
     assert.equal(await sb.ok(['get', 'app/token']), 'two');
     assert.equal(await sb.ok(['get', 'app/token', '--version-stage', 'PREVIOUS']), 'line one\nline two\n');

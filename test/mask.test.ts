@@ -53,7 +53,8 @@ function run(values: readonly Buffer[], chunks: readonly Buffer[]): Buffer[] {
 // A small alphabet, so values overlap and repeat often; 'é' (2 bytes) and '😀' (4 bytes) make
 // byte lengths differ from character counts and let chunk boundaries split a character.
 const CHARS = ['a', 'b', 'c', 'é', '😀'];
-const alphaString = (min: number, max: number): fc.Arbitrary<string> => fc.array(fc.constantFrom(...CHARS), { minLength: min, maxLength: max }).map((a) => a.join(''));
+const alphaString = (min: number, max: number): fc.Arbitrary<string> =>
+  fc.array(fc.constantFrom(...CHARS), { minLength: min, maxLength: max }).map((a) => a.join(''));
 
 /** Values that are substrings of one seed (so prefixes, suffixes and overlaps of each other), plus some independent ones. */
 const valuesArb = fc
@@ -76,9 +77,16 @@ const caseArb = valuesArb.chain((values) =>
   fc.record({
     values: fc.constant(values),
     text: fc
-      .array(fc.oneof(fc.constantFrom(...values), fc.constantFrom('x', 'xx', '\n').map((s) => Buffer.from(s)), alphaString(1, 4).map((s) => Buffer.from(s))), {
-        maxLength: 25,
-      })
+      .array(
+        fc.oneof(
+          fc.constantFrom(...values),
+          fc.constantFrom('x', 'xx', '\n').map((s) => Buffer.from(s)),
+          alphaString(1, 4).map((s) => Buffer.from(s)),
+        ),
+        {
+          maxLength: 25,
+        },
+      )
       .map((parts) => Buffer.concat(parts)),
     cuts: fc.array(fc.nat(), { maxLength: 12 }),
   }),
@@ -112,7 +120,12 @@ describe('Masker', () => {
   test('one byte at a time equals the whole text at once (property)', () => {
     fc.assert(
       fc.property(caseArb, ({ values, text }) => {
-        const bytewise = Buffer.concat(run(values, [...text].map((b) => Buffer.from([b]))));
+        const bytewise = Buffer.concat(
+          run(
+            values,
+            [...text].map((b) => Buffer.from([b])),
+          ),
+        );
         const whole = Buffer.concat(run(values, [text]));
         assert.deepEqual(bytewise, whole);
         assert.deepEqual(whole, reference(text, values));
@@ -122,9 +135,9 @@ describe('Masker', () => {
   });
 
   test('values shorter than 3 bytes are never masked (property)', () => {
-    const shortValues = fc.array(fc.oneof(fc.constantFrom('a', 'b', 'ab', 'ba', 'é', 'cc'), alphaString(1, 2)), { minLength: 1, maxLength: 4 }).map((vs) =>
-      vs.map((v) => Buffer.from(v, 'utf8')).filter((b) => b.length > 0 && b.length < MIN_MASKED_BYTES),
-    );
+    const shortValues = fc
+      .array(fc.oneof(fc.constantFrom('a', 'b', 'ab', 'ba', 'é', 'cc'), alphaString(1, 2)), { minLength: 1, maxLength: 4 })
+      .map((vs) => vs.map((v) => Buffer.from(v, 'utf8')).filter((b) => b.length > 0 && b.length < MIN_MASKED_BYTES));
     fc.assert(
       fc.property(shortValues, alphaString(0, 30), fc.array(fc.nat(), { maxLength: 8 }), (values, text, cuts) => {
         const bytes = Buffer.from(text, 'utf8');
@@ -164,15 +177,20 @@ describe('maskedForms', () => {
 
   test('a value inside a longer base64 text is masked at every alignment, in both alphabets, leaving at most 2 of its bytes before the mask (property)', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: MIN_ENCODED_BYTES, maxLength: 64 }), fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ maxLength: 20 }), (value, pre, post) => {
-        const whole = Buffer.concat([pre, value, post]);
-        for (const encoding of ['base64', 'base64url'] as const) {
-          const out = masked([value], whole.toString(encoding));
-          const at = out.indexOf(MASK.toString());
-          assert.ok(at >= 0, `masked: ${out}`);
-          assert.ok(Buffer.from(out.slice(0, at), encoding).length <= pre.length + 2, `at most 2 bytes of the value before the mask: ${out}`);
-        }
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: MIN_ENCODED_BYTES, maxLength: 64 }),
+        fc.uint8Array({ maxLength: 20 }),
+        fc.uint8Array({ maxLength: 20 }),
+        (value, pre, post) => {
+          const whole = Buffer.concat([pre, value, post]);
+          for (const encoding of ['base64', 'base64url'] as const) {
+            const out = masked([value], whole.toString(encoding));
+            const at = out.indexOf(MASK.toString());
+            assert.ok(at >= 0, `masked: ${out}`);
+            assert.ok(Buffer.from(out.slice(0, at), encoding).length <= pre.length + 2, `at most 2 bytes of the value before the mask: ${out}`);
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -183,8 +201,13 @@ describe('maskedForms', () => {
         const v = Buffer.from(text, 'utf8');
         const b64 = v.toString('base64');
         const forms = [
-          v.toString('hex'), v.toString('hex').toUpperCase(), b64, b64.replace(/=+$/, ''), v.toString('base64url'),
-          encodeURIComponent(text), encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+          v.toString('hex'),
+          v.toString('hex').toUpperCase(),
+          b64,
+          b64.replace(/=+$/, ''),
+          v.toString('base64url'),
+          encodeURIComponent(text),
+          encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
           new URLSearchParams({ k: text }).toString().slice(2),
         ];
         for (const f of forms) assert.equal(masked([v], `<${f}>`), `<${MASK.toString()}>`, `${f} of ${JSON.stringify(text)}`);

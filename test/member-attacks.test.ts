@@ -42,7 +42,10 @@ describe('a member cannot make another member run a program', () => {
     await alice.ok(['member', 'add', 'bob', bobId]);
     await alice.ok(['create', 'prod/api', '--value-stdin'], { input: 'api-key-1' });
     // Bob may configure rotation and tag prod/api; he cannot read it.
-    const doc = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['secrets:RotateSecret', 'secrets:TagResource', 'secrets:DescribeSecret'], Resource: 'prod/*' }] };
+    const doc = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['secrets:RotateSecret', 'secrets:TagResource', 'secrets:DescribeSecret'], Resource: 'prod/*' }],
+    };
     await alice.ok(['policy', 'put', 'bob-rotates', '-f', policyFile(dir, 'bob', doc)]);
     await alice.ok(['policy', 'attach', 'bob-rotates', 'bob']);
     // Alice works in a directory holding files named after the steps, as a checkout might.
@@ -63,7 +66,7 @@ describe('a member cannot make another member run a program', () => {
     assert.deepEqual(readFileSync(vault), before);
   });
 
-  it("a handler name this machine has not allowed does not run: exit 5 names it and how to allow it; nothing runs, nothing changes", async () => {
+  it('a handler name this machine has not allowed does not run: exit 5 names it and how to allow it; nothing runs, nothing changes', async () => {
     await bob.ok(['rotate', 'prod/api', '--handler', 'command:sh', '--no-rotate-now']);
     const before = readFileSync(vault);
     const r = await alice.run(['rotate', 'prod/api'], { cwd: aliceCwd });
@@ -72,7 +75,7 @@ describe('a member cannot make another member run a program', () => {
     assert.match(r.stderr, /hint: .*secrets handler allow sh /);
     assert.equal(existsSync(marker), false, 'no program ran');
     assert.deepEqual(readFileSync(vault), before, 'the vault is unchanged');
-    assert.equal((await alice.ok(['get', 'prod/api'])), 'api-key-1');
+    assert.equal(await alice.ok(['get', 'prod/api']), 'api-key-1');
   });
 
   it('a path written by a modified client (signed under TagResource) is never run, by rotate or by rotate --due', async () => {
@@ -91,15 +94,21 @@ describe('a member cannot make another member run a program', () => {
     const due = await alice.run(['rotate', '--due', '--json'], { cwd: aliceCwd });
     assert.equal(due.code, 0, explain('alice rotate --due', due));
     const items = (JSON.parse(due.stdout) as { Items: { Name: string; Outcome: string; ErrorCode?: string }[] }).Items;
-    assert.deepEqual(items.map((i) => [i.Name, i.Outcome, i.ErrorCode]), [['prod/api', 'skipped', 'DENIED']]);
+    assert.deepEqual(
+      items.map((i) => [i.Name, i.Outcome, i.ErrorCode]),
+      [['prod/api', 'skipped', 'DENIED']],
+    );
     assert.equal(existsSync(marker), false, 'no program ran');
     assert.deepEqual(readFileSync(vault), before);
   });
 
-  it('an allowed handler runs in an empty private directory, never the caller\'s', async () => {
+  it("an allowed handler runs in an empty private directory, never the caller's", async () => {
     const prog = join(dir, 'rotate-api.sh');
     const seen = join(dir, 'seen');
-    writeFileSync(prog, `#!/bin/sh\ncat >/dev/null\nif [ "$1" = createSecret ]; then env > '${seen}.env'; pwd > '${seen}'; ls -A >> '${seen}'; printf 'api-key-2'; fi\nexit 0\n`);
+    writeFileSync(
+      prog,
+      `#!/bin/sh\ncat >/dev/null\nif [ "$1" = createSecret ]; then env > '${seen}.env'; pwd > '${seen}'; ls -A >> '${seen}'; printf 'api-key-2'; fi\nexit 0\n`,
+    );
     chmodSync(prog, 0o755);
     await alice.ok(['handler', 'allow', 'rotate-api', prog]);
     await alice.ok(['rotate', 'prod/api', '--handler', 'command:rotate-api'], { cwd: aliceCwd, env: { SECRETS_IDENTITY_FILE: join(dir, 'unused.key') } });
@@ -152,7 +161,20 @@ describe('removing a member launders nothing they wrote', () => {
     await alice.ok(['member', 'add', 'carol', (await carol.ok(['identity', 'show'])).trim()]);
     const bobDoc = {
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: ['secrets:CreateSecret', 'secrets:PutSecretValue', 'secrets:TagResource', 'secrets:RotateSecret', 'secrets:DescribeSecret', 'secrets:GetSecretValue'], Resource: 'dev/*' }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: [
+            'secrets:CreateSecret',
+            'secrets:PutSecretValue',
+            'secrets:TagResource',
+            'secrets:RotateSecret',
+            'secrets:DescribeSecret',
+            'secrets:GetSecretValue',
+          ],
+          Resource: 'dev/*',
+        },
+      ],
     };
     // Carol reads what is tagged for her team: the tag decides.
     const carolDoc = {
@@ -223,7 +245,11 @@ describe('removing a member launders nothing they wrote', () => {
     try {
       const vaultId = readRecords(copy).recs.find((r) => r.kind === 'vault')?.['id'] as string;
       // Bob signs a new handler under his old counter; carol (a current member) signs the head.
-      const forged: Rec = { ...secretRecord(copy, 'dev/plain'), rotation: { handler: 'command:deploy', enabled: true, since: '2020-01-01T00:00:00.000Z' }, act: 'RotateSecret' };
+      const forged: Rec = {
+        ...secretRecord(copy, 'dev/plain'),
+        rotation: { handler: 'command:deploy', enabled: true, since: '2020-01-01T00:00:00.000Z' },
+        act: 'RotateSecret',
+      };
       await sign(forged, bob.identity, vaultId);
       await forge(copy, carol.identity, (all) => all.map((r) => (r.kind === 'secret' && r['name'] === 'dev/plain' ? forged : r)), false);
       assert.equal(secretRecord(copy, 'dev/plain').by, bob.identity.id);
@@ -286,7 +312,10 @@ describe('test hooks are not in the installed command', () => {
       const bad = run(['list'], { SECRETS_TEST_NOW: 'not a time', SECRETS_FAULT_KILL: 'nonsense' });
       assert.equal(bad.status, 0, 'the variables are not even read');
       // The test build does read them (so the suites that use them test something).
-      const hooked = spawnSync(process.execPath, [join(BIN, '..', '..', 'dist', 'secrets-test-hooks.cjs'), 'list'], { env: { ...sb.env, SECRETS_TEST_NOW: 'not a time' }, encoding: 'utf8' });
+      const hooked = spawnSync(process.execPath, [join(BIN, '..', '..', 'dist', 'secrets-test-hooks.cjs'), 'list'], {
+        env: { ...sb.env, SECRETS_TEST_NOW: 'not a time' },
+        encoding: 'utf8',
+      });
       assert.equal(hooked.status, 2);
     } finally {
       sb.cleanup();

@@ -31,11 +31,33 @@ const VAULT: VaultRecord = { kind: 'vault', id: 'vault-1', format: 1, name: 'tea
 
 function member(id: string, extra: Partial<MemberRecord> = {}): MemberRecord {
   const name = id.replace(/-id$/, '');
-  return { kind: 'member', id, name, enc: `enc-${name}`, sign: `sign-${name}`, roles: id === ALICE || id === BOB ? ['admin'] : ['member'], added: T(0), by: ALICE, ctr: 1, sig: sig(`member-${name}`), ...extra };
+  return {
+    kind: 'member',
+    id,
+    name,
+    enc: `enc-${name}`,
+    sign: `sign-${name}`,
+    roles: id === ALICE || id === BOB ? ['admin'] : ['member'],
+    added: T(0),
+    by: ALICE,
+    ctr: 1,
+    sig: sig(`member-${name}`),
+    ...extra,
+  };
 }
 
 function policy(name: string, changed: string, extra: Partial<PolicyRecord> = {}): PolicyRecord {
-  return { kind: 'policy', name, doc: { Version: '2012-10-17', Statement: [] }, attached: [CAROL], changed, by: ALICE, ctr: 1, sig: sig(`policy-${name}`), ...extra };
+  return {
+    kind: 'policy',
+    name,
+    doc: { Version: '2012-10-17', Statement: [] },
+    attached: [CAROL],
+    changed,
+    by: ALICE,
+    ctr: 1,
+    sig: sig(`policy-${name}`),
+    ...extra,
+  };
 }
 
 function secret(id: string, name: string, stages: Record<string, string>, extra: Partial<SecretRecord> = {}): SecretRecord {
@@ -74,10 +96,24 @@ function version(secretId: string, id: string, created: string, readers: readonl
 }
 
 function head(ctrs: Record<string, number>, audit?: Record<string, string>): HeadRecord {
-  return { kind: 'head', ctrs: new Map(Object.entries(ctrs)), digest: 'digest', at: T(0), ...(audit ? { audit: new Map(Object.entries(audit)) } : {}), by: ALICE, ctr: 1, sig: sig('head') };
+  return {
+    kind: 'head',
+    ctrs: new Map(Object.entries(ctrs)),
+    digest: 'digest',
+    at: T(0),
+    ...(audit ? { audit: new Map(Object.entries(audit)) } : {}),
+    by: ALICE,
+    ctr: 1,
+    sig: sig('head'),
+  };
 }
 
-function state(parts: { members?: readonly MemberRecord[]; policies?: readonly PolicyRecord[]; secrets?: readonly SecretEntry[]; head?: HeadRecord }): VaultState {
+function state(parts: {
+  members?: readonly MemberRecord[];
+  policies?: readonly PolicyRecord[];
+  secrets?: readonly SecretEntry[];
+  head?: HeadRecord;
+}): VaultState {
   return {
     vault: VAULT,
     members: parts.members ?? PEOPLE.map((id) => member(id)),
@@ -104,7 +140,10 @@ const entryOf = (s: VaultState, name: string): SecretEntry => {
   return e;
 };
 const stagesOf = (s: VaultState, name: string): Record<string, string> => Object.fromEntries(entryOf(s, name).secret.stages);
-const versionIds = (s: VaultState, name: string): string[] => entryOf(s, name).versions.map((v) => v.id).sort();
+const versionIds = (s: VaultState, name: string): string[] =>
+  entryOf(s, name)
+    .versions.map((v) => v.id)
+    .sort();
 const keysOf = (s: VaultState, name: string, versionId: string): Record<string, string> =>
   Object.fromEntries([...(entryOf(s, name).versions.find((v) => v.id === versionId)?.keys ?? new Map<string, string>())].sort());
 
@@ -181,7 +220,13 @@ function baseState(): VaultState {
 /** `put`: a new version taking CURRENT (the old CURRENT becomes PREVIOUS), signed by `by`. */
 function put(s: VaultState, name: string, versionId: string, at: string, by = BOB, ctr = 2): VaultState {
   const e = entryOf(s, name);
-  const v = version(e.secret.id, versionId, at, PEOPLE.filter((id) => s.members.some((m) => m.id === id && m.removed === undefined)), { by, ctr });
+  const v = version(
+    e.secret.id,
+    versionId,
+    at,
+    PEOPLE.filter((id) => s.members.some((m) => m.id === id && m.removed === undefined)),
+    { by, ctr },
+  );
   const rec = edit(e.secret, { stages: stagesForNewVersion(e.secret.stages, versionId, []), changed: at, act: 'PutSecretValue' }, by, ctr);
   return withEntry(s, e.secret.id, { secret: rec, versions: pruneVersions(rec, [...e.versions, v]) });
 }
@@ -209,7 +254,10 @@ function removeMember(s: VaultState, id: string, when: string, ctr = 2): VaultSt
 /** One version re-sealed: its key map replaced, signed by `by`. */
 function reseal(s: VaultState, name: string, versionId: string, keys: Record<string, string>, by = ALICE, ctr = 2): VaultState {
   const e = entryOf(s, name);
-  return withEntry(s, e.secret.id, { secret: e.secret, versions: e.versions.map((v) => (v.id === versionId ? edit(v, { keys: new Map(Object.entries(keys)) }, by, ctr) : v)) });
+  return withEntry(s, e.secret.id, {
+    secret: e.secret,
+    versions: e.versions.map((v) => (v.id === versionId ? edit(v, { keys: new Map(Object.entries(keys)) }, by, ctr) : v)),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,10 +276,20 @@ describe('three-way merge of vault copies', () => {
     const base = baseState();
     let theirs = put(base, 'db', 'v2', T(5));
     theirs = meta(theirs, 'api', { tags: new Map([['env', 'prod']]), changed: T(6), act: 'TagResource' }, CAROL, 2);
-    theirs = withEntry(theirs, 's-new', { secret: secret('s-new', 'new', { CURRENT: 'n1' }, { created: T(7), changed: T(7) }), versions: [version('s-new', 'n1', T(7))] });
+    theirs = withEntry(theirs, 's-new', {
+      secret: secret('s-new', 'new', { CURRENT: 'n1' }, { created: T(7), changed: T(7) }),
+      versions: [version('s-new', 'n1', T(7))],
+    });
     theirs = removeMember(theirs, DAVE, T(8), 3);
-    theirs = state({ ...theirs, policies: [edit(theirs.policies[0] as PolicyRecord, { changed: T(9), attached: [] })], head: head({ [ALICE]: 3, [BOB]: 2, [CAROL]: 2 }) });
-    for (const [o, t] of [[base, theirs], [theirs, base]] as const) {
+    theirs = state({
+      ...theirs,
+      policies: [edit(theirs.policies[0] as PolicyRecord, { changed: T(9), attached: [] })],
+      head: head({ [ALICE]: 3, [BOB]: 2, [CAROL]: 2 }),
+    });
+    for (const [o, t] of [
+      [base, theirs],
+      [theirs, base],
+    ] as const) {
       const r = mergeVaults(base, o, t, anyone);
       assert.deepEqual(semantic(r.state), semantic(theirs));
       assert.deepEqual(r.conflicts, []);
@@ -260,7 +318,14 @@ describe('three-way merge of vault copies', () => {
 
   test('different fields of one secret changed on both sides are merged field by field, unsigned for the merger', () => {
     const base = baseState();
-    const ours = meta(base, 'db', { tags: new Map([['team', 'core'], ['tier', '1']]), changed: T(5), act: 'TagResource' });
+    const ours = meta(base, 'db', {
+      tags: new Map([
+        ['team', 'core'],
+        ['tier', '1'],
+      ]),
+      changed: T(5),
+      act: 'TagResource',
+    });
     const theirs = put(meta(base, 'db', { description: 'primary database', changed: T(6), act: 'UpdateSecret' }, CAROL), 'db', 'v2', T(7), CAROL, 3);
     const r = mergeBoth(base, ours, theirs);
     const db = entryOf(r.state, 'db').secret;
@@ -291,7 +356,19 @@ describe('three-way merge of vault copies', () => {
   });
 
   test('a custom label moved on both sides goes to the newer version; no PREVIOUS shuffle for it', () => {
-    const b = meta(baseState(), 'db', { stages: new Map([['CURRENT', 'v1'], ['PREVIOUS', 'v0'], ['blue', 'v1']]) }, ALICE, 1);
+    const b = meta(
+      baseState(),
+      'db',
+      {
+        stages: new Map([
+          ['CURRENT', 'v1'],
+          ['PREVIOUS', 'v0'],
+          ['blue', 'v1'],
+        ]),
+      },
+      ALICE,
+      1,
+    );
     const ours = meta(b, 'db', { stages: moveLabel(entryOf(b, 'db').secret.stages, 'blue', 'v0'), changed: T(5) });
     const theirs0 = put(b, 'db', 'v2', T(6), CAROL, 2);
     const theirs = meta(theirs0, 'db', { stages: moveLabel(entryOf(theirs0, 'db').secret.stages, 'blue', 'v2'), changed: T(7) }, CAROL, 3);
@@ -347,7 +424,10 @@ describe('three-way merge of vault copies', () => {
   test('force-delete on one side with the other untouched: deleted, nothing reported', () => {
     const base = baseState();
     const r = mergeBoth(base, withEntry(base, 's-db', undefined), base);
-    assert.deepEqual(r.state.secrets.map((e) => e.secret.name), ['api']);
+    assert.deepEqual(
+      r.state.secrets.map((e) => e.secret.name),
+      ['api'],
+    );
     assert.deepEqual(r.conflicts, []);
   });
 
@@ -358,15 +438,26 @@ describe('three-way merge of vault copies', () => {
     assert.notEqual(entryOf(theirs, 'db').secret.sig, entryOf(base, 'db').secret.sig);
     const ours = withEntry(base, 's-db', undefined);
     const r = mergeBoth(base, ours, theirs);
-    assert.deepEqual(r.state.secrets.map((e) => e.secret.name), ['api']);
+    assert.deepEqual(
+      r.state.secrets.map((e) => e.secret.name),
+      ['api'],
+    );
     assert.ok(!hasConflict(r.conflicts, /was deleted in one copy/));
   });
 
   test('a member removed on one side and changed on the other: the removal wins', () => {
     const base = baseState();
     const carol = base.members.find((m) => m.id === CAROL) as MemberRecord;
-    const ours = state({ ...base, members: base.members.map((m) => (m.id === CAROL ? edit(m, { removed: T(5), exposed: ['s-db'] }) : m)), secrets: [...base.secrets] });
-    const theirs = state({ ...base, members: base.members.map((m) => (m.id === CAROL ? edit(m, { roles: ['admin'], exposed: ['s-api'] }, BOB, 2) : m)), secrets: [...base.secrets] });
+    const ours = state({
+      ...base,
+      members: base.members.map((m) => (m.id === CAROL ? edit(m, { removed: T(5), exposed: ['s-db'] }) : m)),
+      secrets: [...base.secrets],
+    });
+    const theirs = state({
+      ...base,
+      members: base.members.map((m) => (m.id === CAROL ? edit(m, { roles: ['admin'], exposed: ['s-api'] }, BOB, 2) : m)),
+      secrets: [...base.secrets],
+    });
     const r = mergeBoth(base, ours, theirs);
     const merged = r.state.members.find((m) => m.id === CAROL) as MemberRecord;
     assert.equal(merged.removed, T(5));
@@ -383,7 +474,10 @@ describe('three-way merge of vault copies', () => {
     // Meanwhile Dave, still a member in his copy, points rotation at his own program, adds a value and a secret.
     let theirs = meta(base, 'db', { rotation: { handler: 'command:/tmp/evil', enabled: true, since: T(6) }, changed: T(6), act: 'RotateSecret' }, DAVE, 2);
     theirs = put(theirs, 'api', 'a2', T(7), DAVE, 3);
-    theirs = withEntry(theirs, 's-dave', { secret: secret('s-dave', 'dave-secret', { CURRENT: 'd1' }, { by: DAVE, ctr: 4 }), versions: [version('s-dave', 'd1', T(8), PEOPLE, { by: DAVE, ctr: 4 })] });
+    theirs = withEntry(theirs, 's-dave', {
+      secret: secret('s-dave', 'dave-secret', { CURRENT: 'd1' }, { by: DAVE, ctr: 4 }),
+      versions: [version('s-dave', 'd1', T(8), PEOPLE, { by: DAVE, ctr: 4 })],
+    });
     const r = mergeBoth(base, ours, theirs);
     assert.equal(entryOf(r.state, 'db').secret.rotation, undefined, "Dave's rotation handler is not carried");
     assert.deepEqual(stagesOf(r.state, 'api'), { CURRENT: 'a1' });
@@ -415,13 +509,20 @@ describe('three-way merge of vault copies', () => {
   test('a policy deleted on one side and changed on the other stays deleted; changed on both, the newer wins', () => {
     const base = baseState();
     const deleted = state({ ...base, policies: [], secrets: [...base.secrets] });
-    const changed = state({ ...base, policies: [edit(base.policies[0] as PolicyRecord, { attached: [CAROL, DAVE], changed: T(5) })], secrets: [...base.secrets] });
+    const changed = state({
+      ...base,
+      policies: [edit(base.policies[0] as PolicyRecord, { attached: [CAROL, DAVE], changed: T(5) })],
+      secrets: [...base.secrets],
+    });
     const r = mergeBoth(base, deleted, changed);
     assert.deepEqual(r.state.policies, []);
     assert.ok(hasConflict(r.conflicts, /^policy "readers" was deleted in one copy and changed in the other; it stays deleted/));
     const later = state({ ...base, policies: [edit(base.policies[0] as PolicyRecord, { attached: [], changed: T(6) }, BOB)], secrets: [...base.secrets] });
     const both = mergeBoth(base, changed, later);
-    assert.deepEqual(both.state.policies.map((p) => p.attached), [[]]);
+    assert.deepEqual(
+      both.state.policies.map((p) => p.attached),
+      [[]],
+    );
     // Deleted on one side, untouched on the other: deleted, silently.
     assert.deepEqual(mergeBoth(base, deleted, base).state.policies, []);
   });
@@ -504,8 +605,14 @@ describe('three-way merge of vault copies', () => {
 
   test('the same name created on both sides: one secret, the one created first, the other reported', () => {
     const base = baseState();
-    const ours = withEntry(base, 's-o', { secret: secret('s-o', 'shared', { CURRENT: 'o1' }, { created: T(5), changed: T(5), by: BOB }), versions: [version('s-o', 'o1', T(5))] });
-    const theirs = withEntry(base, 's-t', { secret: secret('s-t', 'shared', { CURRENT: 't1' }, { created: T(6), changed: T(6), by: CAROL }), versions: [version('s-t', 't1', T(6))] });
+    const ours = withEntry(base, 's-o', {
+      secret: secret('s-o', 'shared', { CURRENT: 'o1' }, { created: T(5), changed: T(5), by: BOB }),
+      versions: [version('s-o', 'o1', T(5))],
+    });
+    const theirs = withEntry(base, 's-t', {
+      secret: secret('s-t', 'shared', { CURRENT: 't1' }, { created: T(6), changed: T(6), by: CAROL }),
+      versions: [version('s-t', 't1', T(6))],
+    });
     const r = mergeBoth(base, ours, theirs);
     assert.equal(entryOf(r.state, 'shared').secret.id, 's-o');
     assert.ok(hasConflict(r.conflicts, /^secret shared was created in both copies; kept the one created first \(s-o\); the other \(s-t\) is dropped/));
@@ -531,7 +638,11 @@ describe('three-way merge of vault copies', () => {
   test("head counters are each writer's maximum; audit anchors come from the copy with that writer's later write", () => {
     const base = baseState();
     const ours = state({ ...base, head: head({ [ALICE]: 5, [BOB]: 2 }, { [ALICE]: 'log-a:9:h9', [BOB]: 'log-b:1:h1' }), secrets: [...base.secrets] });
-    const theirs = state({ ...base, head: head({ [ALICE]: 3, [BOB]: 4, [CAROL]: 7 }, { [ALICE]: 'log-a:4:h4', [BOB]: 'log-b:3:h3', [CAROL]: 'log-c:2:h2' }), secrets: [...base.secrets] });
+    const theirs = state({
+      ...base,
+      head: head({ [ALICE]: 3, [BOB]: 4, [CAROL]: 7 }, { [ALICE]: 'log-a:4:h4', [BOB]: 'log-b:3:h3', [CAROL]: 'log-c:2:h2' }),
+      secrets: [...base.secrets],
+    });
     const r = mergeBoth(base, ours, theirs);
     assert.deepEqual(Object.fromEntries(r.state.head.ctrs), { [ALICE]: 5, [BOB]: 4, [CAROL]: 7 });
     assert.deepEqual(Object.fromEntries(r.state.head.audit ?? new Map()), { [ALICE]: 'log-a:9:h9', [BOB]: 'log-b:3:h3', [CAROL]: 'log-c:2:h2' });
@@ -547,21 +658,35 @@ describe('three-way merge of vault copies', () => {
     const ours = removeMember(base, DAVE, T(5));
     const daves = put(base, 'api', 'a2', T(6), DAVE, 2);
     // Bob then moves a custom label onto Dave's version: his own record, signed by a current member.
-    const theirs = meta(daves, 'api', { stages: moveLabel(entryOf(daves, 'api').secret.stages, 'blue', 'a2'), changed: T(7), act: 'UpdateSecretVersionStage' }, BOB, 2);
+    const theirs = meta(
+      daves,
+      'api',
+      { stages: moveLabel(entryOf(daves, 'api').secret.stages, 'blue', 'a2'), changed: T(7), act: 'UpdateSecretVersionStage' },
+      BOB,
+      2,
+    );
     const r = mergeBoth(base, ours, theirs);
     assertWellFormed(r.state);
     const api = entryOf(r.state, 'api');
     assert.equal(api.secret.stages.get('blue'), 'a2');
     const a2 = api.versions.find((v) => v.id === 'a2');
     assert.ok(a2 && a2.sig === undefined && !a2.keys.has(DAVE), 'kept, without his key, for the merger to re-sign');
-    assert.ok(hasConflict(r.conflicts, /version a2 of api was written by dave-id, who is removed from the vault in the other copy; it is kept because a label points at it/));
+    assert.ok(
+      hasConflict(
+        r.conflicts,
+        /version a2 of api was written by dave-id, who is removed from the vault in the other copy; it is kept because a label points at it/,
+      ),
+    );
   });
 
   test('the same client request token with two different values on the two sides: one value, the newer, reported', () => {
     const base = baseState();
     const ours = put(base, 'db', 'tok', T(5), BOB);
     const theirs0 = put(base, 'db', 'tok', T(6), CAROL);
-    const theirs = withEntry(theirs0, 's-db', { ...entryOf(theirs0, 'db'), versions: entryOf(theirs0, 'db').versions.map((v) => (v.id === 'tok' ? { ...v, ct: 'ct-other' } : v)) });
+    const theirs = withEntry(theirs0, 's-db', {
+      ...entryOf(theirs0, 'db'),
+      versions: entryOf(theirs0, 'db').versions.map((v) => (v.id === 'tok' ? { ...v, ct: 'ct-other' } : v)),
+    });
     const r = mergeBoth(base, ours, theirs);
     assert.equal(entryOf(r.state, 'db').versions.find((v) => v.id === 'tok')?.ct, 'ct-other');
     assert.ok(hasConflict(r.conflicts, /^version tok of db holds different values in the two copies; kept the newer/));
@@ -571,7 +696,10 @@ describe('three-way merge of vault copies', () => {
   test('two copies of different vaults are refused', () => {
     const base = baseState();
     const other = { ...base, vault: { ...VAULT, id: 'vault-2', sig: 'sig:other' } };
-    assert.throws(() => mergeVaults(base, base, other, anyone), (e: unknown) => e instanceof Error && /two different vaults/.test(e.message));
+    assert.throws(
+      () => mergeVaults(base, base, other, anyone),
+      (e: unknown) => e instanceof Error && /two different vaults/.test(e.message),
+    );
   });
 });
 
@@ -597,13 +725,27 @@ const idx = fc.nat(5);
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('put' as const), s: idx, t: at, w: idx }),
   fc.record({ op: fc.constant('token' as const), s: idx, t: at, w: idx }),
-  fc.record({ op: fc.constant('label' as const), s: idx, v: fc.integer({ min: -1, max: 6 }), label: fc.constantFrom('CURRENT', 'PENDING', 'blue'), t: at, w: idx }),
+  fc.record({
+    op: fc.constant('label' as const),
+    s: idx,
+    v: fc.integer({ min: -1, max: 6 }),
+    label: fc.constantFrom('CURRENT', 'PENDING', 'blue'),
+    t: at,
+    w: idx,
+  }),
   fc.record({ op: fc.constant('tag' as const), s: idx, k: fc.constantFrom('x', 'y'), value: fc.constantFrom('1', '2', null), t: at, w: idx }),
   fc.record({ op: fc.constant('desc' as const), s: idx, value: fc.constantFrom('d1', 'd2', null), t: at, w: idx }),
   fc.record({ op: fc.constant('delete' as const), s: idx, t: at, w: idx }),
   fc.record({ op: fc.constant('force' as const), s: idx, w: idx }),
   fc.record({ op: fc.constant('create' as const), name: fc.constantFrom('a', 'b', 'c', 'd'), t: at, w: idx }),
-  fc.record({ op: fc.constant('reseal' as const), s: idx, v: idx, who: fc.nat(3), how: fc.constantFrom('add' as const, 'drop' as const, 'renew' as const), w: idx }),
+  fc.record({
+    op: fc.constant('reseal' as const),
+    s: idx,
+    v: idx,
+    who: fc.nat(3),
+    how: fc.constantFrom('add' as const, 'drop' as const, 'renew' as const),
+    w: idx,
+  }),
   fc.record({ op: fc.constant('remove' as const), who: fc.nat(1), t: at }),
   fc.record({ op: fc.constant('policy' as const), name: fc.constantFrom('p1', 'p2'), drop: fc.boolean(), t: at }),
   fc.record({ op: fc.constant('rotation' as const), s: idx, handler: fc.constantFrom('password', 'command:/bin/rotate', null), t: at, w: idx }),
@@ -655,7 +797,10 @@ function applyStep(s: VaultState, side: string, step: Step, fresh: () => string)
       if (!live || entry.versions.length === 0) return s;
       const to = step.v < 0 ? undefined : entry.versions[step.v % entry.versions.length]?.id;
       if (to === undefined && step.label === 'CURRENT') return s;
-      next = replace({ secret: unsign({ ...entry.secret, stages: moveLabel(entry.secret.stages, step.label, to), changed: T(step.t), act: 'UpdateSecretVersionStage' }), versions: entry.versions });
+      next = replace({
+        secret: unsign({ ...entry.secret, stages: moveLabel(entry.secret.stages, step.label, to), changed: T(step.t), act: 'UpdateSecretVersionStage' }),
+        versions: entry.versions,
+      });
       break;
     }
     case 'tag': {
@@ -669,13 +814,19 @@ function applyStep(s: VaultState, side: string, step: Step, fresh: () => string)
     case 'desc': {
       if (!live) return s;
       const { description: _d, ...rest } = entry.secret;
-      next = replace({ secret: unsign({ ...rest, ...(step.value !== null ? { description: step.value } : {}), changed: T(step.t), act: 'UpdateSecret' }), versions: entry.versions });
+      next = replace({
+        secret: unsign({ ...rest, ...(step.value !== null ? { description: step.value } : {}), changed: T(step.t), act: 'UpdateSecret' }),
+        versions: entry.versions,
+      });
       break;
     }
     case 'delete': {
       if (!entry) return s;
       if (entry.secret.deleted === undefined) {
-        next = replace({ secret: unsign({ ...entry.secret, deleted: T(step.t), purge: '2026-03-01T00:00:00.000Z', changed: T(step.t), act: 'DeleteSecret' }), versions: entry.versions });
+        next = replace({
+          secret: unsign({ ...entry.secret, deleted: T(step.t), purge: '2026-03-01T00:00:00.000Z', changed: T(step.t), act: 'DeleteSecret' }),
+          versions: entry.versions,
+        });
       } else {
         const { deleted: _d, purge: _p, ...rest } = entry.secret;
         next = replace({ secret: unsign({ ...rest, changed: T(step.t), act: 'RestoreSecret' }), versions: entry.versions });
@@ -732,7 +883,15 @@ function applyStep(s: VaultState, side: string, step: Step, fresh: () => string)
     case 'rotation': {
       if (!live) return s;
       const { rotation: _r, ...rest } = entry.secret;
-      next = replace({ secret: unsign({ ...rest, ...(step.handler !== null ? { rotation: { handler: step.handler, enabled: true, since: T(step.t) } } : {}), changed: T(step.t), act: 'RotateSecret' }), versions: entry.versions });
+      next = replace({
+        secret: unsign({
+          ...rest,
+          ...(step.handler !== null ? { rotation: { handler: step.handler, enabled: true, since: T(step.t) } } : {}),
+          changed: T(step.t),
+          act: 'RotateSecret',
+        }),
+        versions: entry.versions,
+      });
       break;
     }
   }

@@ -39,9 +39,19 @@ describe('policies IAM accepts: warnings, and errors only with --strict', () => 
     assert.match(strict.stdout, new RegExp(`${file}:4:40: error: action "secrets:Frob\\*" matches no action`));
     assert.match(strict.stdout, new RegExp(`${file}:8:38: error: secrets:ResourceTag/rotated`));
     assert.match(strict.stdout, /2 errors, 0 warnings/);
-    const json = JSON.parse(await sb.ok(['policy', 'validate', '-f', file, '--json'])) as { Valid: boolean; Warnings: number; Issues: { Level: string; Line: number; Column: number }[] };
+    const json = JSON.parse(await sb.ok(['policy', 'validate', '-f', file, '--json'])) as {
+      Valid: boolean;
+      Warnings: number;
+      Issues: { Level: string; Line: number; Column: number }[];
+    };
     assert.equal(json.Valid, true);
-    assert.deepEqual(json.Issues.map((i) => [i.Level, i.Line, i.Column]), [['warning', 4, 40], ['warning', 8, 38]]);
+    assert.deepEqual(
+      json.Issues.map((i) => [i.Level, i.Line, i.Column]),
+      [
+        ['warning', 4, 40],
+        ['warning', 8, 38],
+      ],
+    );
   });
 
   test('put: stored with the warnings on stderr, and Bool on a tag compares the tag text; --strict refuses it and writes nothing', async () => {
@@ -64,7 +74,11 @@ describe('policies IAM accepts: warnings, and errors only with --strict', () => 
     await sb.ok(['create', 'dev/yes', '--value-stdin', '--tag', 'rotated=true'], { input: 'v' });
     await sb.ok(['create', 'dev/no', '--value-stdin', '--tag', 'rotated=no'], { input: 'v' });
     const simulate = async (secret: string): Promise<string> =>
-      (JSON.parse(await sb.ok(['policy', 'simulate', '--member', 'bob', '--action', 'secrets:GetSecretValue', '--secret', secret, '--json'])) as { Decision: string }).Decision;
+      (
+        JSON.parse(await sb.ok(['policy', 'simulate', '--member', 'bob', '--action', 'secrets:GetSecretValue', '--secret', secret, '--json'])) as {
+          Decision: string;
+        }
+      ).Decision;
     assert.equal(await simulate('dev/yes'), 'allowed');
     assert.equal(await simulate('dev/no'), 'implicitDeny');
     assert.equal(await sb.ok(['get', 'dev/yes'], { env: { SECRETS_IDENTITY_FILE: bobKey } }), 'v');

@@ -205,60 +205,215 @@ const CONDITION_CASES: ConditionCase[] = [
   { name: 'StringEquals different', condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'prod' } }, ctx: { [ENV]: 'dev' }, expect: false },
   { name: 'StringEquals is case-sensitive', condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'prod' } }, ctx: { [ENV]: 'Prod' }, expect: false },
   { name: 'StringEquals absent key', condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'prod' } }, expect: false },
-  { name: 'StringEquals takes * literally (no match)', condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'pr*' } }, ctx: { [ENV]: 'prod' }, expect: false },
-  { name: 'StringEquals takes * literally (match)', condition: { StringEquals: { 'secrets:ResourceTag/Environment': '*' } }, ctx: { [ENV]: '*' }, expect: true },
+  {
+    name: 'StringEquals takes * literally (no match)',
+    condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'pr*' } },
+    ctx: { [ENV]: 'prod' },
+    expect: false,
+  },
+  {
+    name: 'StringEquals takes * literally (match)',
+    condition: { StringEquals: { 'secrets:ResourceTag/Environment': '*' } },
+    ctx: { [ENV]: '*' },
+    expect: true,
+  },
   { name: 'StringEquals takes ? literally', condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'pro?' } }, ctx: { [ENV]: 'prod' }, expect: false },
   { name: 'StringLike * wildcard', condition: { StringLike: { 'secrets:ResourceTag/Environment': 'pr*' } }, ctx: { [ENV]: 'prod' }, expect: true },
   { name: 'StringLike * alone', condition: { StringLike: { 'secrets:ResourceTag/Environment': '*' } }, ctx: { [ENV]: 'anything' }, expect: true },
   { name: 'StringLike * on an absent key', condition: { StringLike: { 'secrets:ResourceTag/Environment': '*' } }, expect: false },
   { name: 'StringLike ? is one character', condition: { StringLike: { 'secrets:ResourceTag/Environment': 'p?od' } }, ctx: { [ENV]: 'prod' }, expect: true },
-  { name: 'StringLike ? is not zero characters', condition: { StringLike: { 'secrets:ResourceTag/Environment': 'p?rod' } }, ctx: { [ENV]: 'prod' }, expect: false },
-  { name: 'StringLike: a literal * in the value is matched by a pattern *', condition: { StringLike: { 'secrets:Description': 'draft*' } }, ctx: { 'secrets:description': 'draft*v2' }, expect: true },
-  { name: 'StringLike * matches a value starting with *', condition: { StringLike: { 'secrets:Description': '*' } }, ctx: { 'secrets:description': '*deprecated*' }, expect: true },
-  { name: 'StringNotLike * on a value with a literal *', condition: { StringNotLike: { 'secrets:Description': '*old*' } }, ctx: { 'secrets:description': '**old** key' }, expect: false },
-  { name: 'StringEqualsIgnoreCase', condition: { StringEqualsIgnoreCase: { 'secrets:ResourceTag/Environment': 'PROD' } }, ctx: { [ENV]: 'prod' }, expect: true },
+  {
+    name: 'StringLike ? is not zero characters',
+    condition: { StringLike: { 'secrets:ResourceTag/Environment': 'p?rod' } },
+    ctx: { [ENV]: 'prod' },
+    expect: false,
+  },
+  {
+    name: 'StringLike: a literal * in the value is matched by a pattern *',
+    condition: { StringLike: { 'secrets:Description': 'draft*' } },
+    ctx: { 'secrets:description': 'draft*v2' },
+    expect: true,
+  },
+  {
+    name: 'StringLike * matches a value starting with *',
+    condition: { StringLike: { 'secrets:Description': '*' } },
+    ctx: { 'secrets:description': '*deprecated*' },
+    expect: true,
+  },
+  {
+    name: 'StringNotLike * on a value with a literal *',
+    condition: { StringNotLike: { 'secrets:Description': '*old*' } },
+    ctx: { 'secrets:description': '**old** key' },
+    expect: false,
+  },
+  {
+    name: 'StringEqualsIgnoreCase',
+    condition: { StringEqualsIgnoreCase: { 'secrets:ResourceTag/Environment': 'PROD' } },
+    ctx: { [ENV]: 'prod' },
+    expect: true,
+  },
   { name: 'multiple values are OR', condition: { StringEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } }, ctx: { [ENV]: 'dev' }, expect: true },
-  { name: 'multiple values, none equal', condition: { StringEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } }, ctx: { [ENV]: 'test' }, expect: false },
+  {
+    name: 'multiple values, none equal',
+    condition: { StringEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } },
+    ctx: { [ENV]: 'test' },
+    expect: false,
+  },
 
   // …IfExists.
   { name: 'StringEqualsIfExists absent key is true', condition: { StringEqualsIfExists: { 'secrets:ResourceTag/Environment': 'prod' } }, expect: true },
-  { name: 'StringEqualsIfExists present and equal', condition: { StringEqualsIfExists: { 'secrets:ResourceTag/Environment': 'prod' } }, ctx: { [ENV]: 'prod' }, expect: true },
-  { name: 'StringEqualsIfExists present and different', condition: { StringEqualsIfExists: { 'secrets:ResourceTag/Environment': 'prod' } }, ctx: { [ENV]: 'dev' }, expect: false },
+  {
+    name: 'StringEqualsIfExists present and equal',
+    condition: { StringEqualsIfExists: { 'secrets:ResourceTag/Environment': 'prod' } },
+    ctx: { [ENV]: 'prod' },
+    expect: true,
+  },
+  {
+    name: 'StringEqualsIfExists present and different',
+    condition: { StringEqualsIfExists: { 'secrets:ResourceTag/Environment': 'prod' } },
+    ctx: { [ENV]: 'dev' },
+    expect: false,
+  },
   { name: 'DateLessThanIfExists absent key is true', condition: { DateLessThanIfExists: { 'secrets:CurrentTime': T0 } }, expect: true },
   { name: 'NumericLessThanIfExists absent key is true', condition: { NumericLessThanIfExists: { 'secrets:RecoveryWindowInDays': 7 } }, expect: true },
   { name: 'BoolIfExists absent key is true', condition: { BoolIfExists: { 'secrets:Tty': 'true' } }, expect: true },
 
   // Negated operators.
   { name: 'StringNotEquals absent key is true', condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': 'prod' } }, expect: true },
-  { name: 'StringNotEquals equal value is false', condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': 'prod' } }, ctx: { [ENV]: 'prod' }, expect: false },
-  { name: 'StringNotEquals list: differs from every value', condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } }, ctx: { [ENV]: 'test' }, expect: true },
-  { name: 'StringNotEquals list: equal to the second value', condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } }, ctx: { [ENV]: 'dev' }, expect: false },
-  { name: 'StringNotEquals list: equal to the first value', condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } }, ctx: { [ENV]: 'prod' }, expect: false },
+  {
+    name: 'StringNotEquals equal value is false',
+    condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': 'prod' } },
+    ctx: { [ENV]: 'prod' },
+    expect: false,
+  },
+  {
+    name: 'StringNotEquals list: differs from every value',
+    condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } },
+    ctx: { [ENV]: 'test' },
+    expect: true,
+  },
+  {
+    name: 'StringNotEquals list: equal to the second value',
+    condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } },
+    ctx: { [ENV]: 'dev' },
+    expect: false,
+  },
+  {
+    name: 'StringNotEquals list: equal to the first value',
+    condition: { StringNotEquals: { 'secrets:ResourceTag/Environment': ['prod', 'dev'] } },
+    ctx: { [ENV]: 'prod' },
+    expect: false,
+  },
   { name: 'StringNotLike absent key is true', condition: { StringNotLike: { 'secrets:ResourceTag/Environment': 'prod*' } }, expect: true },
-  { name: 'StringNotLike matching value is false', condition: { StringNotLike: { 'secrets:ResourceTag/Environment': 'prod*' } }, ctx: { [ENV]: 'production' }, expect: false },
-  { name: 'StringNotLike other value is true', condition: { StringNotLike: { 'secrets:ResourceTag/Environment': 'prod*' } }, ctx: { [ENV]: 'dev' }, expect: true },
-  { name: 'StringNotLike list: matching any is false', condition: { StringNotLike: { 'secrets:ResourceTag/Environment': ['prod*', 'dev*'] } }, ctx: { [ENV]: 'dev1' }, expect: false },
-  { name: 'StringNotEqualsIgnoreCase', condition: { StringNotEqualsIgnoreCase: { 'secrets:ResourceTag/Environment': 'PROD' } }, ctx: { [ENV]: 'prod' }, expect: false },
+  {
+    name: 'StringNotLike matching value is false',
+    condition: { StringNotLike: { 'secrets:ResourceTag/Environment': 'prod*' } },
+    ctx: { [ENV]: 'production' },
+    expect: false,
+  },
+  {
+    name: 'StringNotLike other value is true',
+    condition: { StringNotLike: { 'secrets:ResourceTag/Environment': 'prod*' } },
+    ctx: { [ENV]: 'dev' },
+    expect: true,
+  },
+  {
+    name: 'StringNotLike list: matching any is false',
+    condition: { StringNotLike: { 'secrets:ResourceTag/Environment': ['prod*', 'dev*'] } },
+    ctx: { [ENV]: 'dev1' },
+    expect: false,
+  },
+  {
+    name: 'StringNotEqualsIgnoreCase',
+    condition: { StringNotEqualsIgnoreCase: { 'secrets:ResourceTag/Environment': 'PROD' } },
+    ctx: { [ENV]: 'prod' },
+    expect: false,
+  },
   { name: 'NumericNotEquals absent key is true', condition: { NumericNotEquals: { 'secrets:RecoveryWindowInDays': 7 } }, expect: true },
   { name: 'DateNotEquals absent key is true', condition: { DateNotEquals: { 'secrets:CurrentTime': T0 } }, expect: true },
 
   // Set qualifiers.
   { name: 'ForAnyValue absent key is false', condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': 'env' } }, expect: false },
   { name: 'ForAllValues absent key is true', condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': 'env' } }, expect: true },
-  { name: 'ForAllValues empty list is true', condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': [] }, expect: true },
-  { name: 'ForAnyValue empty list is false', condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': [] }, expect: false },
-  { name: 'ForAnyValue one of several matches', condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } }, ctx: { 'secrets:tagkeys': ['owner', 'env'] }, expect: true },
-  { name: 'ForAnyValue none matches', condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } }, ctx: { 'secrets:tagkeys': ['owner'] }, expect: false },
-  { name: 'ForAnyValue:StringLike', condition: { 'ForAnyValue:StringLike': { 'secrets:TagKeys': 'own*' } }, ctx: { 'secrets:tagkeys': ['env', 'owner'] }, expect: true },
-  { name: 'ForAllValues all in the set', condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } }, ctx: { 'secrets:tagkeys': ['team', 'env'] }, expect: true },
-  { name: 'ForAllValues one outside the set', condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } }, ctx: { 'secrets:tagkeys': ['env', 'owner'] }, expect: false },
-  { name: 'ForAllValues:StringNotEquals none forbidden', condition: { 'ForAllValues:StringNotEquals': { 'secrets:TagKeys': ['admin', 'root'] } }, ctx: { 'secrets:tagkeys': ['env', 'team'] }, expect: true },
-  { name: 'ForAllValues:StringNotEquals one forbidden', condition: { 'ForAllValues:StringNotEquals': { 'secrets:TagKeys': ['admin', 'root'] } }, ctx: { 'secrets:tagkeys': ['env', 'root'] }, expect: false },
+  {
+    name: 'ForAllValues empty list is true',
+    condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': [] },
+    expect: true,
+  },
+  {
+    name: 'ForAnyValue empty list is false',
+    condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': [] },
+    expect: false,
+  },
+  {
+    name: 'ForAnyValue one of several matches',
+    condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } },
+    ctx: { 'secrets:tagkeys': ['owner', 'env'] },
+    expect: true,
+  },
+  {
+    name: 'ForAnyValue none matches',
+    condition: { 'ForAnyValue:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } },
+    ctx: { 'secrets:tagkeys': ['owner'] },
+    expect: false,
+  },
+  {
+    name: 'ForAnyValue:StringLike',
+    condition: { 'ForAnyValue:StringLike': { 'secrets:TagKeys': 'own*' } },
+    ctx: { 'secrets:tagkeys': ['env', 'owner'] },
+    expect: true,
+  },
+  {
+    name: 'ForAllValues all in the set',
+    condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } },
+    ctx: { 'secrets:tagkeys': ['team', 'env'] },
+    expect: true,
+  },
+  {
+    name: 'ForAllValues one outside the set',
+    condition: { 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['env', 'team'] } },
+    ctx: { 'secrets:tagkeys': ['env', 'owner'] },
+    expect: false,
+  },
+  {
+    name: 'ForAllValues:StringNotEquals none forbidden',
+    condition: { 'ForAllValues:StringNotEquals': { 'secrets:TagKeys': ['admin', 'root'] } },
+    ctx: { 'secrets:tagkeys': ['env', 'team'] },
+    expect: true,
+  },
+  {
+    name: 'ForAllValues:StringNotEquals one forbidden',
+    condition: { 'ForAllValues:StringNotEquals': { 'secrets:TagKeys': ['admin', 'root'] } },
+    ctx: { 'secrets:tagkeys': ['env', 'root'] },
+    expect: false,
+  },
   { name: 'ForAllValues:StringNotEquals absent key is true', condition: { 'ForAllValues:StringNotEquals': { 'secrets:TagKeys': ['admin'] } }, expect: true },
-  { name: 'ForAnyValue:StringNotEquals all forbidden', condition: { 'ForAnyValue:StringNotEquals': { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': ['env'] }, expect: false },
-  { name: 'ForAnyValue:StringNotEquals one other', condition: { 'ForAnyValue:StringNotEquals': { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': ['env', 'x'] }, expect: true },
-  { name: 'unqualified on a multi-valued key: any value', condition: { StringEquals: { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': ['x', 'env'] }, expect: true },
-  { name: 'unqualified negated on a multi-valued key: differs from all', condition: { StringNotEquals: { 'secrets:TagKeys': 'env' } }, ctx: { 'secrets:tagkeys': ['x', 'env'] }, expect: false },
+  {
+    name: 'ForAnyValue:StringNotEquals all forbidden',
+    condition: { 'ForAnyValue:StringNotEquals': { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': ['env'] },
+    expect: false,
+  },
+  {
+    name: 'ForAnyValue:StringNotEquals one other',
+    condition: { 'ForAnyValue:StringNotEquals': { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': ['env', 'x'] },
+    expect: true,
+  },
+  {
+    name: 'unqualified on a multi-valued key: any value',
+    condition: { StringEquals: { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': ['x', 'env'] },
+    expect: true,
+  },
+  {
+    name: 'unqualified negated on a multi-valued key: differs from all',
+    condition: { StringNotEquals: { 'secrets:TagKeys': 'env' } },
+    ctx: { 'secrets:tagkeys': ['x', 'env'] },
+    expect: false,
+  },
 
   // Null.
   { name: 'Null true: key absent', condition: { Null: { 'secrets:RequestTag/Owner': 'true' } }, expect: true },
@@ -267,26 +422,106 @@ const CONDITION_CASES: ConditionCase[] = [
   { name: 'Null false: key present', condition: { Null: { 'secrets:RequestTag/Owner': false } }, ctx: { 'secrets:requesttag/owner': 'a' }, expect: true },
 
   // Dates: strict bounds, ISO and epoch seconds.
-  { name: 'DateLessThan at the bound is false', condition: { DateLessThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': T0 }, expect: false },
-  { name: 'DateLessThan before the bound', condition: { DateLessThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': '2025-12-31T23:59:59.999Z' }, expect: true },
-  { name: 'DateLessThanEquals at the bound is true', condition: { DateLessThanEquals: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': T0 }, expect: true },
-  { name: 'DateGreaterThan at the bound is false', condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': T0 }, expect: false },
-  { name: 'DateGreaterThanEquals at the bound is true', condition: { DateGreaterThanEquals: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': T0 }, expect: true },
-  { name: 'DateGreaterThan after the bound', condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } }, ctx: { 'secrets:currenttime': '2026-01-01T00:00:00.001Z' }, expect: true },
+  {
+    name: 'DateLessThan at the bound is false',
+    condition: { DateLessThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: false,
+  },
+  {
+    name: 'DateLessThan before the bound',
+    condition: { DateLessThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': '2025-12-31T23:59:59.999Z' },
+    expect: true,
+  },
+  {
+    name: 'DateLessThanEquals at the bound is true',
+    condition: { DateLessThanEquals: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: true,
+  },
+  {
+    name: 'DateGreaterThan at the bound is false',
+    condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: false,
+  },
+  {
+    name: 'DateGreaterThanEquals at the bound is true',
+    condition: { DateGreaterThanEquals: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: true,
+  },
+  {
+    name: 'DateGreaterThan after the bound',
+    condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } },
+    ctx: { 'secrets:currenttime': '2026-01-01T00:00:00.001Z' },
+    expect: true,
+  },
   { name: 'DateEquals with epoch seconds', condition: { DateEquals: { 'secrets:CurrentTime': T0_EPOCH } }, ctx: { 'secrets:currenttime': T0 }, expect: true },
-  { name: 'DateLessThan epoch seconds at the bound', condition: { DateLessThan: { 'secrets:CurrentTime': Number(T0_EPOCH) } }, ctx: { 'secrets:currenttime': T0 }, expect: false },
-  { name: 'DateLessThan with a date only', condition: { DateLessThan: { 'secrets:CurrentTime': '2026-06-01' } }, ctx: { 'secrets:currenttime': T0 }, expect: true },
-  { name: 'DateGreaterThan with a time zone offset', condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T01:00:00+02:00' } }, ctx: { 'secrets:currenttime': T0 }, expect: true },
+  {
+    name: 'DateLessThan epoch seconds at the bound',
+    condition: { DateLessThan: { 'secrets:CurrentTime': Number(T0_EPOCH) } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: false,
+  },
+  {
+    name: 'DateLessThan with a date only',
+    condition: { DateLessThan: { 'secrets:CurrentTime': '2026-06-01' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: true,
+  },
+  {
+    name: 'DateGreaterThan with a time zone offset',
+    condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T01:00:00+02:00' } },
+    ctx: { 'secrets:currenttime': T0 },
+    expect: true,
+  },
   { name: 'DateLessThan absent key is false', condition: { DateLessThan: { 'secrets:CurrentTime': '2030-01-01T00:00:00Z' } }, expect: false },
 
   // Numbers.
-  { name: 'NumericGreaterThanEquals at the bound', condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 } }, ctx: { 'secrets:recoverywindowindays': '7' }, expect: true },
-  { name: 'NumericGreaterThanEquals below', condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 } }, ctx: { 'secrets:recoverywindowindays': '6' }, expect: false },
-  { name: 'NumericLessThan at the bound is false', condition: { NumericLessThan: { 'secrets:RecoveryWindowInDays': '30' } }, ctx: { 'secrets:recoverywindowindays': '30' }, expect: false },
-  { name: 'NumericLessThanEquals at the bound', condition: { NumericLessThanEquals: { 'secrets:RecoveryWindowInDays': '30' } }, ctx: { 'secrets:recoverywindowindays': '30' }, expect: true },
-  { name: 'NumericGreaterThan compares numbers, not strings', condition: { NumericGreaterThan: { 'secrets:RecoveryWindowInDays': 9 } }, ctx: { 'secrets:recoverywindowindays': '10' }, expect: true },
-  { name: 'NumericEquals 7 = 7.0', condition: { NumericEquals: { 'secrets:RecoveryWindowInDays': '7.0' } }, ctx: { 'secrets:recoverywindowindays': '7' }, expect: true },
-  { name: 'NumericNotEquals different', condition: { NumericNotEquals: { 'secrets:RecoveryWindowInDays': [7, 30] } }, ctx: { 'secrets:recoverywindowindays': '10' }, expect: true },
+  {
+    name: 'NumericGreaterThanEquals at the bound',
+    condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 } },
+    ctx: { 'secrets:recoverywindowindays': '7' },
+    expect: true,
+  },
+  {
+    name: 'NumericGreaterThanEquals below',
+    condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 } },
+    ctx: { 'secrets:recoverywindowindays': '6' },
+    expect: false,
+  },
+  {
+    name: 'NumericLessThan at the bound is false',
+    condition: { NumericLessThan: { 'secrets:RecoveryWindowInDays': '30' } },
+    ctx: { 'secrets:recoverywindowindays': '30' },
+    expect: false,
+  },
+  {
+    name: 'NumericLessThanEquals at the bound',
+    condition: { NumericLessThanEquals: { 'secrets:RecoveryWindowInDays': '30' } },
+    ctx: { 'secrets:recoverywindowindays': '30' },
+    expect: true,
+  },
+  {
+    name: 'NumericGreaterThan compares numbers, not strings',
+    condition: { NumericGreaterThan: { 'secrets:RecoveryWindowInDays': 9 } },
+    ctx: { 'secrets:recoverywindowindays': '10' },
+    expect: true,
+  },
+  {
+    name: 'NumericEquals 7 = 7.0',
+    condition: { NumericEquals: { 'secrets:RecoveryWindowInDays': '7.0' } },
+    ctx: { 'secrets:recoverywindowindays': '7' },
+    expect: true,
+  },
+  {
+    name: 'NumericNotEquals different',
+    condition: { NumericNotEquals: { 'secrets:RecoveryWindowInDays': [7, 30] } },
+    ctx: { 'secrets:recoverywindowindays': '10' },
+    expect: true,
+  },
   { name: 'NumericLessThan absent key is false', condition: { NumericLessThan: { 'secrets:RecoveryWindowInDays': 30 } }, expect: false },
 
   // Bool.
@@ -296,11 +531,31 @@ const CONDITION_CASES: ConditionCase[] = [
   { name: 'Bool absent key is false', condition: { Bool: { 'secrets:Tty': 'true' } }, expect: false },
 
   // Tags and key case.
-  { name: 'RequestTag equal', condition: { StringEquals: { 'secrets:RequestTag/Owner': 'team-a' } }, ctx: { 'secrets:requesttag/owner': 'team-a' }, expect: true },
+  {
+    name: 'RequestTag equal',
+    condition: { StringEquals: { 'secrets:RequestTag/Owner': 'team-a' } },
+    ctx: { 'secrets:requesttag/owner': 'team-a' },
+    expect: true,
+  },
   { name: 'RequestTag is not ResourceTag', condition: { StringEquals: { 'secrets:RequestTag/Environment': 'prod' } }, ctx: { [ENV]: 'prod' }, expect: false },
-  { name: 'condition keys are case-insensitive (upper)', condition: { StringEquals: { 'SECRETS:RESOURCETAG/ENVIRONMENT': 'prod' } }, ctx: { [ENV]: 'prod' }, expect: true },
-  { name: 'condition keys are case-insensitive (lower)', condition: { StringEquals: { 'secrets:resourcetag/environment': 'prod' } }, ctx: { [ENV]: 'prod' }, expect: true },
-  { name: 'condition keys are case-insensitive (Name)', condition: { StringEquals: { 'Secrets:NAME': 'prod/db' } }, ctx: { 'secrets:name': 'prod/db' }, expect: true },
+  {
+    name: 'condition keys are case-insensitive (upper)',
+    condition: { StringEquals: { 'SECRETS:RESOURCETAG/ENVIRONMENT': 'prod' } },
+    ctx: { [ENV]: 'prod' },
+    expect: true,
+  },
+  {
+    name: 'condition keys are case-insensitive (lower)',
+    condition: { StringEquals: { 'secrets:resourcetag/environment': 'prod' } },
+    ctx: { [ENV]: 'prod' },
+    expect: true,
+  },
+  {
+    name: 'condition keys are case-insensitive (Name)',
+    condition: { StringEquals: { 'Secrets:NAME': 'prod/db' } },
+    ctx: { 'secrets:name': 'prod/db' },
+    expect: true,
+  },
 
   // AND across keys and operators.
   {
@@ -556,11 +811,21 @@ const ERROR_CASES: GrammarCase[] = [
   { name: 'a statement that is not a mapping', doc: docOf(allow(), 'Allow' as unknown as Json), path: ['Statement', 1] },
   { name: 'bad Effect', doc: docOf({ ...allow(), Effect: 'allow' }), path: ['Statement', 0, 'Effect'], message: /Effect/ },
   { name: 'missing Effect', doc: docOf({ Action: 'secrets:GetSecretValue', Resource: '*' }), path: ['Statement', 0], message: /Effect/ },
-  { name: 'unknown statement field (suggestion)', doc: docOf({ ...allow(), Conditions: {} }), path: ['Statement', 0, 'Conditions'], message: /did you mean Condition/ },
+  {
+    name: 'unknown statement field (suggestion)',
+    doc: docOf({ ...allow(), Conditions: {} }),
+    path: ['Statement', 0, 'Conditions'],
+    message: /did you mean Condition/,
+  },
   { name: 'both Action and NotAction', doc: docOf({ ...allow(), NotAction: 'secrets:DeleteSecret' }), path: ['Statement', 0], message: /Action or NotAction/ },
   { name: 'neither Action nor NotAction', doc: docOf({ Effect: 'Allow', Resource: '*' }), path: ['Statement', 0], message: /Action or NotAction/ },
   { name: 'both Resource and NotResource', doc: docOf({ ...allow(), NotResource: 'dev/*' }), path: ['Statement', 0], message: /Resource or NotResource/ },
-  { name: 'neither Resource nor NotResource', doc: docOf({ Effect: 'Allow', Action: 'secrets:GetSecretValue' }), path: ['Statement', 0], message: /Resource or NotResource/ },
+  {
+    name: 'neither Resource nor NotResource',
+    doc: docOf({ Effect: 'Allow', Action: 'secrets:GetSecretValue' }),
+    path: ['Statement', 0],
+    message: /Resource or NotResource/,
+  },
   { name: 'action without secrets: prefix', doc: docOf(allow('GetSecretValue')), path: ['Statement', 0, 'Action'], message: /secrets:/ },
   { name: 'empty Action list', doc: docOf(allow([])), path: ['Statement', 0, 'Action'] },
   {
@@ -633,7 +898,13 @@ const ERROR_CASES: GrammarCase[] = [
     doc: docOf(deny('secrets:GetSecretValue', '*', { NotPrincipal: { Member: 'bob' } })),
     path: ['Statement', 0, 'NotPrincipal'],
   },
-  { name: 'missing Principal in a resource policy', doc: docOf(allow('secrets:GetSecretValue', 'prod/db')), kind: 'resource', path: ['Statement', 0], message: /Principal/ },
+  {
+    name: 'missing Principal in a resource policy',
+    doc: docOf(allow('secrets:GetSecretValue', 'prod/db')),
+    kind: 'resource',
+    path: ['Statement', 0],
+    message: /Principal/,
+  },
   {
     name: 'malformed Principal',
     doc: docOf(allow('secrets:GetSecretValue', 'prod/db', { Principal: { AWS: 'arn:aws:iam::1:root' } })),
@@ -642,7 +913,12 @@ const ERROR_CASES: GrammarCase[] = [
   },
   { name: 'duplicate Sid', doc: docOf({ Sid: 'Read', ...allow() }, { Sid: 'Read', ...deny() }), path: ['Statement', 1, 'Sid'], message: /duplicate Sid/ },
   { name: 'Sid with punctuation', doc: docOf({ Sid: 'read-all', ...allow() }), path: ['Statement', 0, 'Sid'] },
-  { name: 'bad resource characters (space)', doc: docOf(allow('secrets:GetSecretValue', 'prod/my db')), path: ['Statement', 0, 'Resource'], message: /invalid resource/ },
+  {
+    name: 'bad resource characters (space)',
+    doc: docOf(allow('secrets:GetSecretValue', 'prod/my db')),
+    path: ['Statement', 0, 'Resource'],
+    message: /invalid resource/,
+  },
   { name: 'bad resource characters (in a list)', doc: docOf(allow('secrets:GetSecretValue', ['prod/*', 'dev/$x'])), path: ['Statement', 0, 'Resource', 1] },
   { name: 'empty resource', doc: docOf(allow('secrets:GetSecretValue', '')), path: ['Statement', 0, 'Resource'] },
   { name: 'bad NotResource', doc: docOf({ Effect: 'Deny', Action: 'secrets:GetSecretValue', NotResource: 'a\nb' }), path: ['Statement', 0, 'NotResource'] },
@@ -666,10 +942,19 @@ const WARNING_CASES: WarningCase[] = [
   { name: '"Action": ["…", "secrets:*"]', doc: docOf(allow(['secrets:GetSecretValue', 'secrets:*'], 'prod/*')), path: ['Statement', 0, 'Action', 1] },
   { name: '"Resource": "*"', doc: docOf(allow('secrets:GetSecretValue', '*')), path: ['Statement', 0, 'Resource'] },
   { name: 'Allow with NotAction', doc: docOf({ Effect: 'Allow', NotAction: 'secrets:DeleteSecret', Resource: 'prod/*' }), path: ['Statement', 0, 'NotAction'] },
-  { name: 'Allow with NotResource', doc: docOf({ Effect: 'Allow', Action: 'secrets:GetSecretValue', NotResource: 'prod/*' }), path: ['Statement', 0, 'NotResource'] },
+  {
+    name: 'Allow with NotResource',
+    doc: docOf({ Effect: 'Allow', Action: 'secrets:GetSecretValue', NotResource: 'prod/*' }),
+    path: ['Statement', 0, 'NotResource'],
+  },
 
   // IAM accepts these; they match nothing or compare across types, so they are warnings (errors with --strict).
-  { name: 'unknown action (suggestion)', doc: docOf(allow('secrets:GetSecretValu')), path: ['Statement', 0, 'Action'], message: /did you mean secrets:GetSecretValue\?/ },
+  {
+    name: 'unknown action (suggestion)',
+    doc: docOf(allow('secrets:GetSecretValu')),
+    path: ['Statement', 0, 'Action'],
+    message: /did you mean secrets:GetSecretValue\?/,
+  },
   {
     name: 'unknown action in a list (suggestion, index in path)',
     doc: docOf(allow(['secrets:DescribeSecret', 'secrets:PutSecretVaule'])),
@@ -716,7 +1001,14 @@ describe('policy grammar (checkPolicy)', () => {
   it('valid documents pass with no issues', () => {
     const valid: { doc: Json; kind: PolicyKind }[] = [
       { doc: docOf(allow('secrets:GetSecretValue', 'prod/db')), kind: 'identity' },
-      { doc: { Version: VERSION, Id: 'ci-read', Statement: [{ Sid: 'Read1', ...allow(['secrets:GetSecretValue', 'secrets:DescribeSecret'], ['prod/*', 'dev/?b']) }] }, kind: 'identity' },
+      {
+        doc: {
+          Version: VERSION,
+          Id: 'ci-read',
+          Statement: [{ Sid: 'Read1', ...allow(['secrets:GetSecretValue', 'secrets:DescribeSecret'], ['prod/*', 'dev/?b']) }],
+        },
+        kind: 'identity',
+      },
       { doc: docOf(allow('secrets:Get*', 'prod/*')), kind: 'identity' },
       { doc: docOf(allow('SECRETS:getsecretvalue', 'prod/*')), kind: 'identity' },
       { doc: docOf(deny('*', '*'), deny('secrets:*', '*')), kind: 'identity' },
@@ -853,7 +1145,15 @@ describe('policy grammar (checkPolicy)', () => {
     for (const a of ['secrets:GetSecretValue', 'secrets:PutSecretValue', 'secrets:DescribeSecret', 'secrets:DeleteSecret', 'secrets:ListSecrets']) {
       assert.ok(ACTIONS.includes(a), a);
     }
-    for (const k of ['secrets:name', 'secrets:resourcetag/', 'secrets:requesttag/', 'secrets:tagkeys', 'secrets:versionstage', 'secrets:recoverywindowindays', 'secrets:currenttime']) {
+    for (const k of [
+      'secrets:name',
+      'secrets:resourcetag/',
+      'secrets:requesttag/',
+      'secrets:tagkeys',
+      'secrets:versionstage',
+      'secrets:recoverywindowindays',
+      'secrets:currenttime',
+    ]) {
       assert.ok(CONDITION_KEYS.has(k), k);
     }
     assert.equal(CONDITION_KEYS.get('secrets:tagkeys')?.multi, true);
@@ -1001,7 +1301,14 @@ describe('policy evaluation properties', () => {
 
   it('evaluation is deterministic and independent of policy and statement order', () => {
     const arb = docsArb.chain((docs) =>
-      fc.tuple(fc.constant(docs), fc.shuffledSubarray(docs.map((_, i) => i), { minLength: docs.length, maxLength: docs.length }), fc.boolean()),
+      fc.tuple(
+        fc.constant(docs),
+        fc.shuffledSubarray(
+          docs.map((_, i) => i),
+          { minLength: docs.length, maxLength: docs.length },
+        ),
+        fc.boolean(),
+      ),
     );
     fc.assert(
       fc.property(arb, requestArb, ([docs, order, reverseStatements], req) => {
@@ -1036,9 +1343,7 @@ describe('policy evaluation properties', () => {
   });
 
   const reference = (pattern: string, text: string, ignoreCase = false): boolean => {
-    const body = [...pattern]
-      .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')))
-      .join('');
+    const body = [...pattern].map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'))).join('');
     return new RegExp(`^${body}$`, ignoreCase ? 'si' : 's').test(text);
   };
 
@@ -1047,7 +1352,14 @@ describe('policy evaluation properties', () => {
     let body = '';
     for (let i = 0; i < pattern.length; i++) {
       const ch = pattern[i] as string;
-      body += ch === '*' ? '.*' : ch === '?' ? '.' : /[\uD800-\uDFFF]/.test(ch) ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+      body +=
+        ch === '*'
+          ? '.*'
+          : ch === '?'
+            ? '.'
+            : /[\uD800-\uDFFF]/.test(ch)
+              ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`
+              : ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
     }
     return new RegExp(`^${body}$`, ignoreCase ? 'si' : 's').test(text);
   };
@@ -1058,7 +1370,11 @@ describe('policy evaluation properties', () => {
   /** A text made from a pattern by filling its wildcards, so that many pairs match. */
   const matchingPairArb = patternArb.chain((pattern) =>
     fc
-      .tuple(...[...pattern].map((ch) => (ch === '*' ? fc.string({ unit: alphabet, maxLength: 4 }) : ch === '?' ? fc.constantFrom('a', '/', '\n', '*', '?') : fc.constant(ch))))
+      .tuple(
+        ...[...pattern].map((ch) =>
+          ch === '*' ? fc.string({ unit: alphabet, maxLength: 4 }) : ch === '?' ? fc.constantFrom('a', '/', '\n', '*', '?') : fc.constant(ch),
+        ),
+      )
       .map((parts) => ({ pattern, text: parts.join('') })),
   );
 
@@ -1075,7 +1391,14 @@ describe('policy evaluation properties', () => {
     fc.assert(
       fc.property(matchingPairArb, fc.nat(), fc.constantFrom('keep', 'drop', 'add', 'swap'), ({ pattern, text }, at, how) => {
         const i = text.length === 0 ? 0 : at % text.length;
-        const mutated = how === 'keep' ? text : how === 'drop' ? text.slice(0, i) + text.slice(i + 1) : how === 'add' ? `${text.slice(0, i)}x${text.slice(i)}` : `${text.slice(0, i)}B${text.slice(i + 1)}`;
+        const mutated =
+          how === 'keep'
+            ? text
+            : how === 'drop'
+              ? text.slice(0, i) + text.slice(i + 1)
+              : how === 'add'
+                ? `${text.slice(0, i)}x${text.slice(i)}`
+                : `${text.slice(0, i)}B${text.slice(i + 1)}`;
         if (how === 'keep') assert.equal(wildcardMatch(pattern, text), true, `${JSON.stringify(pattern)} vs ${JSON.stringify(text)}`);
         assert.equal(wildcardMatch(pattern, mutated), referenceUnits(pattern, mutated), `${JSON.stringify(pattern)} vs ${JSON.stringify(mutated)}`);
       }),
@@ -1172,10 +1495,22 @@ describe('access decisions (access.ts)', () => {
     [
       identityPolicy('read-all', [reader.id, denied.id, gone.id, timedDeny.id, admin.id], allow('secrets:GetSecretValue', '*')),
       identityPolicy('no-prod', [denied.id, admin.id], deny('secrets:*', 'prod/*')),
-      identityPolicy('read-until-2027', [timed.id], allow('secrets:GetSecretValue', 'prod/*', { Condition: { DateLessThan: { 'secrets:CurrentTime': '2027-01-01T00:00:00Z' } } })),
+      identityPolicy(
+        'read-until-2027',
+        [timed.id],
+        allow('secrets:GetSecretValue', 'prod/*', { Condition: { DateLessThan: { 'secrets:CurrentTime': '2027-01-01T00:00:00Z' } } }),
+      ),
       identityPolicy('write', [writer.id, gone.id], allow(['secrets:PutSecretValue', 'secrets:GetSecretValue'], 'prod/*')),
-      identityPolicy('dev-only', [notProd.id], allow('secrets:GetSecretValue', '*', { Condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'dev' } } })),
-      identityPolicy('no-night', [timedDeny.id], deny('secrets:GetSecretValue', '*', { Condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } } })),
+      identityPolicy(
+        'dev-only',
+        [notProd.id],
+        allow('secrets:GetSecretValue', '*', { Condition: { StringEquals: { 'secrets:ResourceTag/Environment': 'dev' } } }),
+      ),
+      identityPolicy(
+        'no-night',
+        [timedDeny.id],
+        deny('secrets:GetSecretValue', '*', { Condition: { DateGreaterThan: { 'secrets:CurrentTime': '2026-01-01T00:00:00Z' } } }),
+      ),
     ],
   );
   const env = { now: new Date(T0), tty: false };
@@ -1208,10 +1543,7 @@ describe('access decisions (access.ts)', () => {
     // Time comes from the environment; context overrides win.
     assert.equal(decide(state, timed, 'GetSecretValue', ENTRY, {}, env).decision, 'allowed');
     assert.equal(decide(state, timed, 'GetSecretValue', ENTRY, {}, { now: new Date('2028-01-01T00:00:00Z'), tty: false }).decision, 'implicitDeny');
-    assert.equal(
-      decide(state, timed, 'GetSecretValue', ENTRY, {}, env, new Map([['Secrets:CurrentTime', ['2028-01-01T00:00:00Z']]])).decision,
-      'implicitDeny',
-    );
+    assert.equal(decide(state, timed, 'GetSecretValue', ENTRY, {}, env, new Map([['Secrets:CurrentTime', ['2028-01-01T00:00:00Z']]])).decision, 'implicitDeny');
     assert.equal(decide(state, timedDeny, 'GetSecretValue', ENTRY, {}, { now: new Date('2026-06-01T00:00:00Z'), tty: true }).decision, 'explicitDeny');
     assert.equal(decide(state, timedDeny, 'GetSecretValue', ENTRY, {}, env).decision, 'allowed');
   });
@@ -1221,12 +1553,20 @@ describe('access decisions (access.ts)', () => {
     const s = vaultState(
       [admin, m],
       [
-        identityPolicy('tagging', [m.id], allow('secrets:TagResource', 'prod/*', {
-          Condition: { StringEquals: { 'secrets:RequestTag/Owner': 'team-a' }, 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['Owner'] } },
-        })),
-        identityPolicy('delete', [m.id], allow('secrets:DeleteSecret', 'prod/*', {
-          Condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 }, Bool: { 'secrets:Tty': 'true' } },
-        })),
+        identityPolicy(
+          'tagging',
+          [m.id],
+          allow('secrets:TagResource', 'prod/*', {
+            Condition: { StringEquals: { 'secrets:RequestTag/Owner': 'team-a' }, 'ForAllValues:StringEquals': { 'secrets:TagKeys': ['Owner'] } },
+          }),
+        ),
+        identityPolicy(
+          'delete',
+          [m.id],
+          allow('secrets:DeleteSecret', 'prod/*', {
+            Condition: { NumericGreaterThanEquals: { 'secrets:RecoveryWindowInDays': 7 }, Bool: { 'secrets:Tty': 'true' } },
+          }),
+        ),
       ],
     );
     const tag = (owner: string, keys: string[]): Decision =>
@@ -1251,7 +1591,10 @@ describe('access decisions (access.ts)', () => {
     assert.equal(mayRead(state, notProd, ENTRY), false, 'a condition on a resource tag is known to the vault');
     assert.equal(mayRead(state, gone, ENTRY), false, 'a removed member reads nothing');
     const readers = readersOf(state, ENTRY).map((m) => m.name);
-    assert.deepEqual(readers, [reader, timed, writer, timedDeny, admin].sort((a, b) => (a.id < b.id ? -1 : 1)).map((m) => m.name));
+    assert.deepEqual(
+      readers,
+      [reader, timed, writer, timedDeny, admin].sort((a, b) => (a.id < b.id ? -1 : 1)).map((m) => m.name),
+    );
     assert.ok(readers.includes('carol'));
     assert.ok(!readers.includes('dave'));
   });

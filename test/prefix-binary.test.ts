@@ -37,7 +37,10 @@ describe('--prefix with a binary secret under it', () => {
     const marker = join(sb.home, 'ran');
     const e = await sb.run(['exec', '--strict', '--prefix', 'app/', '--', 'touch', marker]);
     assert.equal(e.code, 2);
-    assert.match(e.stderr, /^secrets: error: secret app\/cert is binary, and an environment variable holds text\nsecrets: hint: read it with `secrets get app\/cert > FILE`\n$/);
+    assert.match(
+      e.stderr,
+      /^secrets: error: secret app\/cert is binary, and an environment variable holds text\nsecrets: hint: read it with `secrets get app\/cert > FILE`\n$/,
+    );
     assert.equal(existsSync(marker), false);
     const v = await sb.run(['env', '--strict', '--prefix', 'app/']);
     assert.equal(v.code, 2);

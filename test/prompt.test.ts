@@ -15,7 +15,9 @@ class Terminal {
   readonly #socket: string;
   constructor(sb: Sandbox, command: string) {
     this.#socket = `${sb.home}/tmux.sock`;
-    const env = Object.entries(sb.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+    const env = Object.entries(sb.env)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ');
     this.#tmux('new-session', '-d', '-s', 't', '-x', '150', '-y', '30', `env -i ${env} ${command}; echo EXIT=$?; sleep 60`);
   }
   #tmux(...args: string[]): string {

@@ -22,7 +22,11 @@ const SETTLE_MS = 2300;
 
 function indexFiles(sb: Sandbox): string[] {
   const dir = join(sb.home, '.cache', 'secrets', 'index');
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.idx')).map((f) => join(dir, f)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.idx'))
+        .map((f) => join(dir, f))
+    : [];
 }
 
 /**
@@ -149,7 +153,13 @@ describe('the read index', () => {
       // The forger's note: this spliced file "matched" the digest the original file had.
       const dir = join(sb.home, '.cache', 'secrets', 'index');
       const forge = (key: Uint8Array): Promise<void> =>
-        new ReadIndex(dir).save(sb.vault, statSync(sb.vault, { bigint: true }), key, { vault: meta.vault, digest: meta.digest, buf: spliced, headerEnd: meta.headerEnd, firstLine: meta.firstLine });
+        new ReadIndex(dir).save(sb.vault, statSync(sb.vault, { bigint: true }), key, {
+          vault: meta.vault,
+          digest: meta.digest,
+          buf: spliced,
+          headerEnd: meta.headerEnd,
+          firstLine: meta.firstLine,
+        });
       await forge(randomBytes(32));
       assert.notDeepEqual(readFileSync(file), note, 'the forged note replaced the real one');
       const refused = await sb.run(['get', 'prod/db']);
@@ -157,7 +167,16 @@ describe('the read index', () => {
       // The same forgery with the key that only the seed gives is accepted: the MAC is the guard.
       const keyFile = findFile(sb.home, 'identity.key');
       assert.ok(keyFile, 'the sandbox identity file');
-      const key = readIndexKey(await identityFromSeed(decodeKey(readFileSync(keyFile, 'utf8').split('\n').find((l) => l.startsWith('SECRETS-KEY-1')) ?? '', 'identity file')));
+      const key = readIndexKey(
+        await identityFromSeed(
+          decodeKey(
+            readFileSync(keyFile, 'utf8')
+              .split('\n')
+              .find((l) => l.startsWith('SECRETS-KEY-1')) ?? '',
+            'identity file',
+          ),
+        ),
+      );
       await forge(key);
       assert.equal(await sb.ok(['get', 'prod/db']), 'the-right-one');
     } finally {
@@ -202,55 +221,62 @@ async function replayUnderNote(sb: Sandbox, name: string, older: Buffer, newer: 
   }
 }
 
-describe('the read index against an edit that changes no timestamp', { skip: skipReason(hasPython ? { ok: true } : { ok: false, reason: 'needs python3 for mmap' }) }, () => {
-  let sb: Sandbox;
-  beforeEach(async () => {
-    sb = await initialisedSandbox();
-  });
-  afterEach(() => sb.cleanup());
+describe(
+  'the read index against an edit that changes no timestamp',
+  { skip: skipReason(hasPython ? { ok: true } : { ok: false, reason: 'needs python3 for mmap' }) },
+  () => {
+    let sb: Sandbox;
+    beforeEach(async () => {
+      sb = await initialisedSandbox();
+    });
+    afterEach(() => sb.cleanup());
 
-  it("never serves a secret's bytes it did not check: an older signed record put back is refused", async () => {
-    await sb.ok(['create', 'app/key', '--value-stdin'], { input: 'value-1' });
-    await sb.ok(['put', 'app/key', '--value-stdin'], { input: 'value-2' });
-    // The record that said CURRENT = value-2: validly signed, then replaced.
-    const older = lineWith(readFileSync(sb.vault), '"kind":"secret"', '"name":"app/key"');
-    await sb.ok(['put', 'app/key', '--value-stdin'], { input: 'value-3' });
-    const newer = lineWith(readFileSync(sb.vault), '"kind":"secret"', '"name":"app/key"');
-    const { get, full } = await replayUnderNote(sb, 'app/key', older, newer, 'value-3');
-    assert.equal(full.code, 6, `the full read refuses the file: ${full.stderr}`);
-    assert.notEqual(get.stdout, 'value-2', 'the index served the replaced record');
-    assert.equal(get.code, 6, get.stderr);
-    assert.equal(get.stdout, '');
+    it("never serves a secret's bytes it did not check: an older signed record put back is refused", async () => {
+      await sb.ok(['create', 'app/key', '--value-stdin'], { input: 'value-1' });
+      await sb.ok(['put', 'app/key', '--value-stdin'], { input: 'value-2' });
+      // The record that said CURRENT = value-2: validly signed, then replaced.
+      const older = lineWith(readFileSync(sb.vault), '"kind":"secret"', '"name":"app/key"');
+      await sb.ok(['put', 'app/key', '--value-stdin'], { input: 'value-3' });
+      const newer = lineWith(readFileSync(sb.vault), '"kind":"secret"', '"name":"app/key"');
+      const { get, full } = await replayUnderNote(sb, 'app/key', older, newer, 'value-3');
+      assert.equal(full.code, 6, `the full read refuses the file: ${full.stderr}`);
+      assert.notEqual(get.stdout, 'value-2', 'the index served the replaced record');
+      assert.equal(get.code, 6, get.stderr);
+      assert.equal(get.stdout, '');
 
-    // A note whose row is rewritten to the hash of the replayed lines is refused too: the
-    // buckets are under the MAC, and only the identity's key makes one.
-    const [file] = indexFiles(sb);
-    assert.ok(file);
-    const note = readFileSync(file);
-    const vault = readFileSync(sb.vault);
-    const rowAt = note.indexOf('app/key\t');
-    assert.ok(rowAt > 0, 'the note lists app/key');
-    const row = note.toString('latin1', rowAt, note.indexOf('\n', rowAt));
-    const [, start, stop] = row.split('\t');
-    assert.equal(Number(start), vault.indexOf(older), 'the row points at the replayed record');
-    const forged = `${row.slice(0, row.lastIndexOf('\t'))}\t${createHash('sha256').update(vault.subarray(Number(start), Number(stop))).digest('hex')}`;
-    assert.equal(forged.length, row.length);
-    writeFileSync(file, Buffer.concat([note.subarray(0, rowAt), Buffer.from(forged, 'latin1'), note.subarray(rowAt + row.length)]));
-    const refused = await sb.run(['get', 'app/key']);
-    assert.notEqual(refused.stdout, 'value-2', 'the index took a row rewritten without the key');
-    assert.equal(refused.code, 6, refused.stderr);
-  });
+      // A note whose row is rewritten to the hash of the replayed lines is refused too: the
+      // buckets are under the MAC, and only the identity's key makes one.
+      const [file] = indexFiles(sb);
+      assert.ok(file);
+      const note = readFileSync(file);
+      const vault = readFileSync(sb.vault);
+      const rowAt = note.indexOf('app/key\t');
+      assert.ok(rowAt > 0, 'the note lists app/key');
+      const row = note.toString('latin1', rowAt, note.indexOf('\n', rowAt));
+      const [, start, stop] = row.split('\t');
+      assert.equal(Number(start), vault.indexOf(older), 'the row points at the replayed record');
+      const forged = `${row.slice(0, row.lastIndexOf('\t'))}\t${createHash('sha256')
+        .update(vault.subarray(Number(start), Number(stop)))
+        .digest('hex')}`;
+      assert.equal(forged.length, row.length);
+      writeFileSync(file, Buffer.concat([note.subarray(0, rowAt), Buffer.from(forged, 'latin1'), note.subarray(rowAt + row.length)]));
+      const refused = await sb.run(['get', 'app/key']);
+      assert.notEqual(refused.stdout, 'value-2', 'the index took a row rewritten without the key');
+      assert.equal(refused.code, 6, refused.stderr);
+    });
 
-  it('never serves a header it did not check: an older signed policy put back is refused', async () => {
-    await sb.ok(['create', 'app/key', '--value-stdin'], { input: 'value-1' });
-    const policy = (sid: string): string => JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: sid, Effect: 'Allow', Action: 'secrets:ListSecrets', Resource: '*' }] });
-    await sb.ok(['policy', 'put', 'lister', '-f', '-'], { input: policy('One') });
-    const older = lineWith(readFileSync(sb.vault), '"kind":"policy"');
-    await sb.ok(['policy', 'put', 'lister', '-f', '-'], { input: policy('Two') });
-    const newer = lineWith(readFileSync(sb.vault), '"kind":"policy"');
-    const { get, full } = await replayUnderNote(sb, 'app/key', older, newer, 'value-1');
-    assert.equal(full.code, 6, `the full read refuses the file: ${full.stderr}`);
-    assert.equal(get.code, 6, `the index path took a header it did not check: ${get.stderr}`);
-    assert.equal(get.stdout, '');
-  });
-});
+    it('never serves a header it did not check: an older signed policy put back is refused', async () => {
+      await sb.ok(['create', 'app/key', '--value-stdin'], { input: 'value-1' });
+      const policy = (sid: string): string =>
+        JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: sid, Effect: 'Allow', Action: 'secrets:ListSecrets', Resource: '*' }] });
+      await sb.ok(['policy', 'put', 'lister', '-f', '-'], { input: policy('One') });
+      const older = lineWith(readFileSync(sb.vault), '"kind":"policy"');
+      await sb.ok(['policy', 'put', 'lister', '-f', '-'], { input: policy('Two') });
+      const newer = lineWith(readFileSync(sb.vault), '"kind":"policy"');
+      const { get, full } = await replayUnderNote(sb, 'app/key', older, newer, 'value-1');
+      assert.equal(full.code, 6, `the full read refuses the file: ${full.stderr}`);
+      assert.equal(get.code, 6, `the index path took a header it did not check: ${get.stderr}`);
+      assert.equal(get.stdout, '');
+    });
+  },
+);

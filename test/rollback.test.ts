@@ -92,10 +92,18 @@ describe('labels as versions, and rollback', () => {
     const token = 'release-candidate-0123456789abcdef';
     // A label named like a version id...
     assertUserError(await sb.run(['stage', 'svc/key', ids[0] as string, '--to', 'CURRENT']), 4, /both a staging label and a version id/);
-    assertUserError(await sb.run(['put', 'svc/key', '--value-stdin', '--version-stage', ids[0] as string], { input: 'x' }), 4, /both a staging label and a version id/);
+    assertUserError(
+      await sb.run(['put', 'svc/key', '--value-stdin', '--version-stage', ids[0] as string], { input: 'x' }),
+      4,
+      /both a staging label and a version id/,
+    );
     // ...and a version id named like a label.
     await sb.ok(['stage', 'svc/key', token, '--to', 'CURRENT']);
-    assertUserError(await sb.run(['put', 'svc/key', '--value-stdin', '--client-request-token', token], { input: 'x' }), 4, /both a staging label and a version id/);
+    assertUserError(
+      await sb.run(['put', 'svc/key', '--value-stdin', '--client-request-token', token], { input: 'x' }),
+      4,
+      /both a staging label and a version id/,
+    );
     assert.equal(await sb.ok(['get', 'svc/key']), 'three');
   });
 });

@@ -29,7 +29,13 @@ describe('rotation schedules', () => {
     ['every 7 with a 1h window, missed: waits for the next slot', { every: 7, window: '1h' }, '2026-01-08T01:00:00.000Z', false, '2026-01-15T00:00:00.000Z'],
     ['cron daily 03:00, before', { cron: '0 3 * * *' }, '2026-01-01T02:00:00.000Z', false, '2026-01-01T03:00:00.000Z'],
     ['cron daily 03:00, after', { cron: '0 3 * * *' }, '2026-01-01T05:00:00.000Z', true, '2026-01-01T03:00:00.000Z'],
-    ['cron daily 03:00, already rotated today', { cron: '0 3 * * *', last: '2026-01-01T03:00:05.000Z' }, '2026-01-01T05:00:00.000Z', false, '2026-01-02T03:00:00.000Z'],
+    [
+      'cron daily 03:00, already rotated today',
+      { cron: '0 3 * * *', last: '2026-01-01T03:00:05.000Z' },
+      '2026-01-01T05:00:00.000Z',
+      false,
+      '2026-01-02T03:00:00.000Z',
+    ],
     ['cron with 30m window, missed', { cron: '0 3 * * *', window: '30m' }, '2026-01-01T03:30:00.000Z', false, '2026-01-02T03:00:00.000Z'],
     ['cron Mondays (2026-01-05 is one)', { cron: '0 0 * * 1' }, '2026-01-03T00:00:00.000Z', false, '2026-01-05T00:00:00.000Z'],
     ['disabled', { every: 1, enabled: false }, '2026-06-01T00:00:00.000Z', false, undefined],
@@ -89,7 +95,10 @@ describe('rotation steps over fakes', () => {
       await createSecret(deps, { name: 's', tags: new Map(), value: text('v0') });
       await configureRotation(deps, ports, { name: 's', settings: { handler: 'x' }, rotateNow: false });
       handler.failAt = step;
-      await assert.rejects(rotateSecret(deps, ports, { name: 's' }), (e: SecretsError) => e.code === 'ROTATION_FAILED' && e.message.includes(`failed at ${step}`));
+      await assert.rejects(
+        rotateSecret(deps, ports, { name: 's' }),
+        (e: SecretsError) => e.code === 'ROTATION_FAILED' && e.message.includes(`failed at ${step}`),
+      );
       assert.equal(await current(deps, 's'), 'v0');
       const failed = deps.audit.events.filter((e) => e.eventName === 'RotationFailed');
       assert.equal(failed.length, 1);
@@ -143,14 +152,27 @@ describe('rotation steps over fakes', () => {
 
   it('rotateDue with an injected clock rotates exactly the due secrets', async () => {
     const { deps, ports } = setup();
-    for (const [name, every] of [['a', 1], ['b', 10], ['c', undefined]] as const) {
+    for (const [name, every] of [
+      ['a', 1],
+      ['b', 10],
+      ['c', undefined],
+    ] as const) {
       await createSecret(deps, { name, tags: new Map(), value: text('v0') });
       await configureRotation(deps, ports, { name, settings: { handler: 'x', ...(every !== undefined ? { every } : {}) }, rotateNow: false });
     }
     deps.clock.advanceDays(2);
-    assert.deepEqual((await rotateDue(deps, ports)).Items.map((i) => [i.Name, i.Outcome]), [['a', 'rotated']]);
+    assert.deepEqual(
+      (await rotateDue(deps, ports)).Items.map((i) => [i.Name, i.Outcome]),
+      [['a', 'rotated']],
+    );
     deps.clock.advanceDays(9);
-    assert.deepEqual((await rotateDue(deps, ports)).Items.map((i) => [i.Name, i.Outcome]), [['a', 'rotated'], ['b', 'rotated']]);
+    assert.deepEqual(
+      (await rotateDue(deps, ports)).Items.map((i) => [i.Name, i.Outcome]),
+      [
+        ['a', 'rotated'],
+        ['b', 'rotated'],
+      ],
+    );
     assert.deepEqual((await rotateDue(deps, ports)).Items, []);
     assert.equal(await current(deps, 'c'), 'v0');
   });

@@ -33,7 +33,14 @@ function encodings(text: string): string[] {
 }
 
 function secretFor(db: DatabaseServer, engine: 'postgres' | 'mysql', username: string, password: string): string {
-  return JSON.stringify({ engine, host: db.host, port: db.port, username, password, ...(engine === 'postgres' ? { dbname: 'postgres', sslmode: 'disable' } : {}) });
+  return JSON.stringify({
+    engine,
+    host: db.host,
+    port: db.port,
+    username,
+    password,
+    ...(engine === 'postgres' ? { dbname: 'postgres', sslmode: 'disable' } : {}),
+  });
 }
 
 const pgSkip = skipReason(postgresAvailable());

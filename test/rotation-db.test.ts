@@ -122,7 +122,10 @@ describe('database rotation helpers', () => {
       assert.equal(pw.length, 32);
       for (const c of DB_EXCLUDED_CHARACTERS) assert.ok(!pw.includes(c), `generated password contains ${c}`);
     }
-    const alt = (await new MysqlRotation().createSecret(request('createSecret', config('mysql', 'alternating-users'), { current: current.replace('postgres', 'mysql') }))).revealText() ?? '';
+    const alt =
+      (
+        await new MysqlRotation().createSecret(request('createSecret', config('mysql', 'alternating-users'), { current: current.replace('postgres', 'mysql') }))
+      ).revealText() ?? '';
     assert.equal(field(alt, 'username'), 'app_clone');
     const custom = config('postgres', 'single-user', { random: { length: 12, excludePunctuation: true } });
     const short = (await new PostgresRotation().createSecret(request('createSecret', custom, { current }))).revealText() ?? '';
@@ -132,15 +135,26 @@ describe('database rotation helpers', () => {
   test('malformed values are INVALID_VALUE, without the value in the message', async () => {
     const secret = 'hunter2-not-json';
     await rejectsWith(() => new PostgresRotation().createSecret(request('createSecret', config('postgres'), { current: secret })), 'INVALID_VALUE', [secret]);
-    await rejectsWith(() => new MysqlRotation().createSecret(request('createSecret', config('mysql'), { current: JSON.stringify({ host: 'h', password: 'pw1' }) })), 'INVALID_VALUE', ['pw1'], /username/);
     await rejectsWith(
-      () => new PostgresRotation().createSecret(request('createSecret', config('postgres'), { current: JSON.stringify({ engine: 'mysql', host: 'h', username: 'u', password: 'pw1' }) })),
+      () => new MysqlRotation().createSecret(request('createSecret', config('mysql'), { current: JSON.stringify({ host: 'h', password: 'pw1' }) })),
+      'INVALID_VALUE',
+      ['pw1'],
+      /username/,
+    );
+    await rejectsWith(
+      () =>
+        new PostgresRotation().createSecret(
+          request('createSecret', config('postgres'), { current: JSON.stringify({ engine: 'mysql', host: 'h', username: 'u', password: 'pw1' }) }),
+        ),
       'INVALID_VALUE',
       ['pw1'],
       /engine/,
     );
     await rejectsWith(
-      () => new PostgresRotation().createSecret(request('createSecret', config('postgres'), { current: JSON.stringify({ host: 'h', username: 'u', password: 'pw1', port: 99999 }) })),
+      () =>
+        new PostgresRotation().createSecret(
+          request('createSecret', config('postgres'), { current: JSON.stringify({ host: 'h', username: 'u', password: 'pw1', port: 99999 }) }),
+        ),
       'INVALID_VALUE',
       ['pw1'],
       /port/,
@@ -150,7 +164,12 @@ describe('database rotation helpers', () => {
   test('sslmode prefer/allow and ssl "preferred" are refused (they downgrade silently)', async () => {
     for (const sslmode of ['prefer', 'allow', 'PREFER', 'bogus']) {
       const current = JSON.stringify({ host: '127.0.0.1', username: 'u', password: 'pw-x1', sslmode });
-      await rejectsWith(() => new PostgresRotation().createSecret(request('createSecret', config('postgres'), { current })), 'INVALID_VALUE', ['pw-x1'], /sslmode/);
+      await rejectsWith(
+        () => new PostgresRotation().createSecret(request('createSecret', config('postgres'), { current })),
+        'INVALID_VALUE',
+        ['pw-x1'],
+        /sslmode/,
+      );
     }
     for (const ssl of ['prefer', 'preferred', 'PREFERRED', 1]) {
       const current = JSON.stringify({ host: '127.0.0.1', username: 'u', password: 'pw-x1', ssl });
@@ -160,16 +179,24 @@ describe('database rotation helpers', () => {
 
   test('PostgreSQL role names longer than 63 bytes are refused before anything changes', async () => {
     const current = JSON.stringify({ host: '127.0.0.1', username: 'u'.repeat(60), password: 'pw' });
-    await rejectsWith(() => new PostgresRotation().createSecret(request('createSecret', config('postgres', 'alternating-users'), { current })), 'INVALID_VALUE', ['pw'], /63/);
+    await rejectsWith(
+      () => new PostgresRotation().createSecret(request('createSecret', config('postgres', 'alternating-users'), { current })),
+      'INVALID_VALUE',
+      ['pw'],
+      /63/,
+    );
   });
 
   test('non-ASCII PostgreSQL passwords are refused (no SASLprep)', () => {
-    assert.throws(() => scramSha256Verifier('pässwort'), (e: unknown) => isSecretsError(e) && e.code === 'INVALID_VALUE');
+    assert.throws(
+      () => scramSha256Verifier('pässwort'),
+      (e: unknown) => isSecretsError(e) && e.code === 'INVALID_VALUE',
+    );
     assert.match(scramSha256Verifier('pencil'), /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
   });
 
   test('the redactor removes passwords and their SQL/JSON-escaped forms', () => {
-    const r = new Redactor().add("it's\\a \"pw\"");
+    const r = new Redactor().add('it\'s\\a "pw"');
     const out = r.redact(`near 'it''s\\a "pw"' or 'it\\'s\\\\a \\"pw\\"' or "it's\\\\a \\"pw\\""`);
     assert.ok(!out.includes('pw'), out);
   });
@@ -270,7 +297,12 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     const previous = pgSecret(db, user, 'Wrong-pass-2');
     const pending = pgSecret(db, user, 'Pending-pass-1');
     const cfg = config('postgres');
-    await rejectsWith(() => pgh.setSecret(request('setSecret', cfg, { current, previous, pending })), 'ROTATION_FAILED', ['Wrong-pass-1', 'Wrong-pass-2', 'Pending-pass-1', 'Actual-pass-1'], /CURRENT or PREVIOUS/);
+    await rejectsWith(
+      () => pgh.setSecret(request('setSecret', cfg, { current, previous, pending })),
+      'ROTATION_FAILED',
+      ['Wrong-pass-1', 'Wrong-pass-2', 'Pending-pass-1', 'Actual-pass-1'],
+      /CURRENT or PREVIOUS/,
+    );
     await rejectsWith(() => pgh.testSecret(request('testSecret', cfg, { current, pending })), 'ROTATION_FAILED', ['Wrong-pass-1', 'Pending-pass-1'], /PENDING/);
     assert.equal(await db.canLogin(user, 'Actual-pass-1'), true);
   });
@@ -281,7 +313,7 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     await rejectsWith(() => pgh.setSecret(request('setSecret', config('postgres'), { current, pending })), 'INVALID_VALUE', ['pw-a1', 'pw-b1']);
   });
 
-  test('alternating-users: the clone is created with the base user\'s privileges; the previous user keeps working; the next rotation alternates back', async () => {
+  test("alternating-users: the clone is created with the base user's privileges; the previous user keeps working; the next rotation alternates back", async () => {
     const base = unique('alt');
     const basePw = 'Base-pass-1';
     await db.createUser(base, basePw);
@@ -340,7 +372,12 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     const pending = pgSecret(db, `${base}_clone`, 'Clone-pass-2');
     await rejectsWith(() => pgh.setSecret(request('setSecret', cfg, { current, pending })), 'INVALID_VALUE', ['Base-pass-2', 'Clone-pass-2'], /master/);
     const master = JSON.stringify({ username: db.superuser.username, password: 'Bad-master-pw' });
-    await rejectsWith(() => pgh.setSecret(request('setSecret', cfg, { current, pending, master })), 'ROTATION_FAILED', ['Base-pass-2', 'Clone-pass-2', 'Bad-master-pw', db.superuser.password], /master user/);
+    await rejectsWith(
+      () => pgh.setSecret(request('setSecret', cfg, { current, pending, master })),
+      'ROTATION_FAILED',
+      ['Base-pass-2', 'Clone-pass-2', 'Bad-master-pw', db.superuser.password],
+      /master user/,
+    );
     assert.equal(await db.canLogin(`${base}_clone`, 'Clone-pass-2'), false);
   });
 
@@ -360,7 +397,12 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     const pending = await rotate(pgh, config('postgres'), { current: pgSecret(tlsDb, user, 'Verify-pass-1', { sslmode: 'verify-full', sslrootcert: ca }) });
     assert.equal(await tlsDb.canLogin(user, field(pending, 'password')), true);
     const untrusted = JSON.stringify({ ...JSON.parse(pending), sslmode: 'verify-full', sslrootcert: undefined });
-    await rejectsWith(() => pgh.testSecret(request('testSecret', config('postgres'), { current: untrusted, pending: untrusted })), 'ROTATION_FAILED', [field(pending, 'password')], /certificate/);
+    await rejectsWith(
+      () => pgh.testSecret(request('testSecret', config('postgres'), { current: untrusted, pending: untrusted })),
+      'ROTATION_FAILED',
+      [field(pending, 'password')],
+      /certificate/,
+    );
   });
 
   test('sslmode=require against a server without TLS fails (no silent downgrade)', async () => {
@@ -369,7 +411,10 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     const current = pgSecret(db, user, 'NoTls-pass-1', { sslmode: 'require' });
     const cfg = config('postgres');
     const pending = (await pgh.createSecret(request('createSecret', cfg, { current }))).revealText() ?? '';
-    const err = await rejectsWith(() => pgh.setSecret(request('setSecret', cfg, { current, pending })), 'ROTATION_FAILED', ['NoTls-pass-1', field(pending, 'password')]);
+    const err = await rejectsWith(() => pgh.setSecret(request('setSecret', cfg, { current, pending })), 'ROTATION_FAILED', [
+      'NoTls-pass-1',
+      field(pending, 'password'),
+    ]);
     assert.match(err.message, /SSL/i);
     await rejectsWith(() => pgh.testSecret(request('testSecret', cfg, { current, pending: current })), 'ROTATION_FAILED', ['NoTls-pass-1'], /SSL/i);
     assert.equal(await db.canLogin(user, 'NoTls-pass-1'), true, 'nothing changed');
@@ -380,7 +425,12 @@ describe('postgres handler against a real PostgreSQL', { skip: pgSkip }, () => {
     await db.createUser(user, 'Prefer-pass-1');
     const current = pgSecret(db, user, 'Prefer-pass-1', { sslmode: 'prefer' });
     const pending = pgSecret(db, user, 'Prefer-pass-2', { sslmode: 'prefer' });
-    await rejectsWith(() => pgh.setSecret(request('setSecret', config('postgres'), { current, pending })), 'INVALID_VALUE', ['Prefer-pass-1', 'Prefer-pass-2'], /prefer/);
+    await rejectsWith(
+      () => pgh.setSecret(request('setSecret', config('postgres'), { current, pending })),
+      'INVALID_VALUE',
+      ['Prefer-pass-1', 'Prefer-pass-2'],
+      /prefer/,
+    );
     assert.equal(await db.canLogin(user, 'Prefer-pass-1'), true);
   });
 });
@@ -406,7 +456,7 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     await Promise.all([db?.stop(), tlsDb?.stop()]);
   });
 
-  test('our mysql_native_password hash is the server\'s PASSWORD()', async () => {
+  test("our mysql_native_password hash is the server's PASSWORD()", async () => {
     const [row] = await db.query('SELECT PASSWORD(?) AS h', ['pencil-Zx9!']);
     assert.equal(mysqlNativePasswordHash('pencil-Zx9!'), row?.['h']);
   });
@@ -452,7 +502,12 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     const previous = mySecret(db, user, 'Wrong-pass-2');
     const pending = mySecret(db, user, 'Pending-pass-1');
     const cfg = config('mysql');
-    await rejectsWith(() => myh.setSecret(request('setSecret', cfg, { current, previous, pending })), 'ROTATION_FAILED', ['Wrong-pass-1', 'Wrong-pass-2', 'Pending-pass-1', 'Actual-pass-1'], /CURRENT or PREVIOUS/);
+    await rejectsWith(
+      () => myh.setSecret(request('setSecret', cfg, { current, previous, pending })),
+      'ROTATION_FAILED',
+      ['Wrong-pass-1', 'Wrong-pass-2', 'Pending-pass-1', 'Actual-pass-1'],
+      /CURRENT or PREVIOUS/,
+    );
     await rejectsWith(() => myh.testSecret(request('testSecret', cfg, { current, pending })), 'ROTATION_FAILED', ['Pending-pass-1'], /PENDING/);
   });
 
@@ -465,7 +520,7 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     assert.equal(await db.canLogin(user, field(pending, 'password')), true);
   });
 
-  test('alternating-users: the clone gets the base user\'s grants; the previous user keeps working; the next rotation alternates back', async () => {
+  test("alternating-users: the clone gets the base user's grants; the previous user keeps working; the next rotation alternates back", async () => {
     const base = unique('alt');
     const basePw = 'Base-pass-1';
     await db.createUser(base, basePw);
@@ -483,7 +538,10 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     assert.equal(await db.canLogin(`${base}_clone`, clonePw), true);
     assert.equal(await db.canLogin(base, basePw), true, 'the previous user keeps working');
     const grants = (await db.query("SHOW GRANTS FOR ?@'%'", [`${base}_clone`])).map((r) => String(Object.values(r)[0]));
-    assert.ok(grants.some((g) => g.startsWith(`GRANT SELECT ON \`${base}_db\`.*`)), grants.join('\n'));
+    assert.ok(
+      grants.some((g) => g.startsWith(`GRANT SELECT ON \`${base}_db\`.*`)),
+      grants.join('\n'),
+    );
     const { createConnection } = await import('mysql2/promise');
     const conn = await createConnection({ host: db.host, port: db.port, user: `${base}_clone`, password: clonePw });
     try {
@@ -523,7 +581,10 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     const pending = await rotate(myh, config('mysql', 'alternating-users'), { current: mySecret(db, base, 'Base-pass-3'), master });
     assert.equal(await db.canLogin(`${base}_clone`, field(pending, 'password')), true);
     const grants = (await db.query("SHOW GRANTS FOR ?@'%'", [`${base}_clone`])).map((r) => String(Object.values(r)[0]));
-    assert.ok(grants.some((g) => g.startsWith(`GRANT SELECT ON \`${base}_db\`.*`)), grants.join('\n'));
+    assert.ok(
+      grants.some((g) => g.startsWith(`GRANT SELECT ON \`${base}_db\`.*`)),
+      grants.join('\n'),
+    );
   });
 
   test('alternating-users: a wrong master password is ROTATION_FAILED without any password in it', async () => {
@@ -532,7 +593,10 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     const cfg = config('mysql', 'alternating-users');
     const master = JSON.stringify({ username: db.superuser.username, password: 'Bad-master-pw' });
     await rejectsWith(
-      () => myh.setSecret(request('setSecret', cfg, { current: mySecret(db, base, 'Base-pass-2'), pending: mySecret(db, `${base}_clone`, 'Clone-pass-2'), master })),
+      () =>
+        myh.setSecret(
+          request('setSecret', cfg, { current: mySecret(db, base, 'Base-pass-2'), pending: mySecret(db, `${base}_clone`, 'Clone-pass-2'), master }),
+        ),
       'ROTATION_FAILED',
       ['Base-pass-2', 'Clone-pass-2', 'Bad-master-pw', db.superuser.password],
       /master user/,
@@ -555,7 +619,12 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     const pending = await rotate(myh, config('mysql'), { current: mySecret(tlsDb, user, 'Verify-pass-1', { ssl: 'verify-full', sslrootcert: ca }) });
     assert.equal(await tlsDb.canLogin(user, field(pending, 'password')), true);
     const untrusted = JSON.stringify({ ...JSON.parse(pending), sslrootcert: undefined });
-    await rejectsWith(() => myh.testSecret(request('testSecret', config('mysql'), { current: untrusted, pending: untrusted })), 'ROTATION_FAILED', [field(pending, 'password')], /certificate/);
+    await rejectsWith(
+      () => myh.testSecret(request('testSecret', config('mysql'), { current: untrusted, pending: untrusted })),
+      'ROTATION_FAILED',
+      [field(pending, 'password')],
+      /certificate/,
+    );
   });
 
   test('ssl=require against a server without TLS fails (no silent downgrade)', async () => {
@@ -564,7 +633,12 @@ describe('mysql handler against a real MariaDB', { skip: mySkip }, () => {
     const current = mySecret(db, user, 'NoTls-pass-1', { ssl: true });
     const cfg = config('mysql');
     const pending = (await myh.createSecret(request('createSecret', cfg, { current }))).revealText() ?? '';
-    await rejectsWith(() => myh.setSecret(request('setSecret', cfg, { current, pending })), 'ROTATION_FAILED', ['NoTls-pass-1', field(pending, 'password')], /secure|SSL|TLS/i);
+    await rejectsWith(
+      () => myh.setSecret(request('setSecret', cfg, { current, pending })),
+      'ROTATION_FAILED',
+      ['NoTls-pass-1', field(pending, 'password')],
+      /secure|SSL|TLS/i,
+    );
     assert.equal(await db.canLogin(user, 'NoTls-pass-1'), true, 'nothing changed');
   });
 

@@ -69,16 +69,31 @@ function auditLines(sb: Sandbox): AuditLine[] {
   const dir = join(sb.home, '.local', 'state', 'secrets', 'audit');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditLine));
+    .flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as AuditLine),
+    );
 }
 
 function auditText(sb: Sandbox): string {
   const dir = join(sb.home, '.local', 'state', 'secrets', 'audit');
-  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+  return readdirSync(dir)
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
 }
 
 /** A service directory with the script and its accepted password, allowed as a handler in `sb`. */
-async function service(sb: Sandbox, accepted: string): Promise<{ dir: string; handler: string; accepted(): string; calls(): { argv: string[]; envKeys: string[]; env: string; cwd: string; hasCurrent: boolean; hasPending: boolean }[] }> {
+async function service(
+  sb: Sandbox,
+  accepted: string,
+): Promise<{
+  dir: string;
+  handler: string;
+  accepted(): string;
+  calls(): { argv: string[]; envKeys: string[]; env: string; cwd: string; hasCurrent: boolean; hasPending: boolean }[];
+}> {
   const name = `svc-${randomBytes(4).toString('hex')}`;
   const dir = join(sb.home, name);
   const script = join(dir, 'service.cjs');
@@ -222,8 +237,19 @@ describe('rotation', () => {
         const r = await keyed.run(['rotate', 'svc/a', '--handler', svc.handler]);
         assert.equal(r.code, 0, explain('rotate', r));
         const calls = svc.calls();
-        assert.deepEqual(calls.map((c) => c.argv), [['createSecret'], ['setSecret'], ['testSecret'], ['finishSecret']]);
-        assert.deepEqual(calls.map((c) => [c.hasCurrent, c.hasPending]), [[true, false], [true, true], [true, true], [true, true]]);
+        assert.deepEqual(
+          calls.map((c) => c.argv),
+          [['createSecret'], ['setSecret'], ['testSecret'], ['finishSecret']],
+        );
+        assert.deepEqual(
+          calls.map((c) => [c.hasCurrent, c.hasPending]),
+          [
+            [true, false],
+            [true, true],
+            [true, true],
+            [true, true],
+          ],
+        );
         const now = await value(keyed, 'svc/a');
         assert.equal(svc.accepted(), password(now), 'the service accepts the new CURRENT');
         for (const c of calls) {
@@ -294,7 +320,10 @@ describe('rotation', () => {
       assert.equal(after.has('PENDING'), false, 'PENDING is gone');
       assert.equal(after.get('CURRENT'), before.get('CURRENT'));
       const versions = JSON.parse(await sb.ok(['versions', 'svc/test', '--json'])) as Versions;
-      assert.ok(versions.Versions.some((v) => v.VersionId === mid.get('PENDING')), 'the pending value is kept as a version');
+      assert.ok(
+        versions.Versions.some((v) => v.VersionId === mid.get('PENDING')),
+        'the pending value is kept as a version',
+      );
       const d = JSON.parse(await sb.ok(['describe', 'svc/test', '--json'])) as Record<string, unknown>;
       assert.equal(d['RotationEnabled'], false);
       assert.equal(d['NextRotationDate'], undefined, 'no next rotation while off');
@@ -341,7 +370,11 @@ describe('rotation', () => {
         if (!point.startsWith('setSecret:after') && !point.startsWith('testSecret') && point !== 'finishSecret:before') {
           assert.equal(svc.accepted(), current, 'CURRENT still works');
         }
-        assert.deepEqual(readdirSync(dirname(sb.vault)).filter((f) => f !== 'vault.yaml'), [], 'no temp or lock file left');
+        assert.deepEqual(
+          readdirSync(dirname(sb.vault)).filter((f) => f !== 'vault.yaml'),
+          [],
+          'no temp or lock file left',
+        );
 
         const again = await sb.run(['rotate', name, '--json']);
         assert.equal(again.code, 0, explain('re-run', again));
@@ -449,7 +482,10 @@ describe('rotation', () => {
         const denied = await team.run(['rotate', 'team/key'], asBob);
         assert.equal(denied.code, 5, explain('bob rotates', denied));
         assert.match(denied.stderr, /secrets:RotateSecret/);
-        assert.ok(auditLines(team).some((e) => e.eventName === 'RotationStarted' && e.outcome === 'denied'), 'the denial is audited');
+        assert.ok(
+          auditLines(team).some((e) => e.eventName === 'RotationStarted' && e.outcome === 'denied'),
+          'the denial is audited',
+        );
         assert.equal(await team.ok(['get', 'team/key']), 'team-v0');
 
         await team.ok(['policy', 'put', 'rotator', '-f', policy(['secrets:GetSecretValue', 'secrets:DescribeSecret', 'secrets:RotateSecret'])]);
@@ -468,7 +504,10 @@ describe('rotation', () => {
         const exposed = await team.run(['rotate', '--exposed-to', 'bob', '--json']);
         assert.equal(exposed.code, 0, explain('rotate --exposed-to', exposed));
         const items = (JSON.parse(exposed.stdout) as { Items: { Name: string; Outcome: string }[] }).Items;
-        assert.deepEqual(items.map((x) => [x.Name, x.Outcome]).sort(), [['team/key', 'rotated'], ['team/plain', 'skipped']]);
+        assert.deepEqual(items.map((x) => [x.Name, x.Outcome]).sort(), [
+          ['team/key', 'rotated'],
+          ['team/plain', 'skipped'],
+        ]);
         assert.notEqual(await team.ok(['get', 'team/key']), now, 'rotated after bob left');
         const notRemoved = await team.run(['rotate', '--exposed-to', 'nobody']);
         assert.equal(notRemoved.code, 3, explain('unknown member', notRemoved));

@@ -22,9 +22,11 @@ test('no file cites design notes, research notes or issue numbers from outside t
   const found: string[] = [];
   for (const file of PLACES.flatMap((p) => files(join(ROOT, p)))) {
     if (/\.(svg|png)$/.test(file)) continue;
-    readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-      if (CITATION.test(line)) found.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
-    });
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (CITATION.test(line)) found.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+      });
   }
   ok(found.length === 0, `state the fact instead of citing it:\n${found.join('\n')}`);
 });

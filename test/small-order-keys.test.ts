@@ -150,7 +150,9 @@ function bumpHead(v: VaultText, by: string, ctr: number): Rec {
 
 async function adminIdentity(sb: Sandbox): Promise<Identity> {
   const path = join(sb.env['XDG_CONFIG_HOME'] as string, 'secrets', 'identity.key');
-  const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('SECRETS-KEY-1'));
+  const line = readFileSync(path, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('SECRETS-KEY-1'));
   assert.ok(line);
   return identityFromSeed(decodeKey(line, path));
 }
@@ -166,7 +168,16 @@ async function enrol(sb: Sandbox, keys: { enc: Uint8Array; sign: Uint8Array }): 
   const head = find(v, 'head');
   const ctr = (head['ctr'] as number) + 1;
   const id = await fingerprint(keys.enc, keys.sign);
-  const member: Rec = { kind: 'member', added: new Date().toISOString(), ctr, enc: toBase64(keys.enc), id, name: 'mallory', roles: ['admin'], sign: toBase64(keys.sign) };
+  const member: Rec = {
+    kind: 'member',
+    added: new Date().toISOString(),
+    ctr,
+    enc: toBase64(keys.enc),
+    id,
+    name: 'mallory',
+    roles: ['admin'],
+    sign: toBase64(keys.sign),
+  };
   await signAs(member, admin, vaultId);
   // Member records come right after the vault record, sorted by id.
   const members = [...v.recs.filter((r) => r.kind === 'member'), member].sort((a, b) => ((a['id'] as string) < (b['id'] as string) ? -1 : 1));
@@ -234,7 +245,10 @@ describe('a vault file that already holds a member with a small-order key', { co
       const secret = find(v, 'secret');
       const planted = marker();
       const versionId = '00000000-0000-4000-8000-000000000001';
-      const sealed = await sealValue(SecretBytes.fromString(planted.value), { vaultId, secretId: secret['id'] as string, versionId, type: 'string' }, [admin, mallory]);
+      const sealed = await sealValue(SecretBytes.fromString(planted.value), { vaultId, secretId: secret['id'] as string, versionId, type: 'string' }, [
+        admin,
+        mallory,
+      ]);
       const version: Rec = {
         kind: 'version',
         act: 'PutSecretValue',

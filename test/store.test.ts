@@ -29,7 +29,10 @@ before(async () => {
     vault,
     clock,
     cipher: new SodiumValueCipher(),
-    ids: { newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, secretId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` },
+    ids: {
+      newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
+      secretId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
+    },
     tty: false,
     audit: new MemoryAudit(),
     identities: {
@@ -58,9 +61,15 @@ test('a deleted secret is purged once its recovery window has passed', async () 
   await createSecret(deps, { name: 'temp', tags: new Map(), value: text('t') });
   await deleteSecret(deps, { name: 'temp', force: false, recoveryWindowDays: 7 });
   deps.clock.advanceDays(6.9);
-  assert.equal((await listSecrets(deps, { filters: [], includeDeleted: true })).SecretList.some((s) => s.Name === 'temp'), true);
+  assert.equal(
+    (await listSecrets(deps, { filters: [], includeDeleted: true })).SecretList.some((s) => s.Name === 'temp'),
+    true,
+  );
   deps.clock.advanceDays(0.2);
-  assert.equal((await listSecrets(deps, { filters: [], includeDeleted: true })).SecretList.some((s) => s.Name === 'temp'), false);
+  assert.equal(
+    (await listSecrets(deps, { filters: [], includeDeleted: true })).SecretList.some((s) => s.Name === 'temp'),
+    false,
+  );
   await assert.rejects(getSecretValue(deps, { name: 'temp' }), /not found/);
   // The next write drops its records from the file.
   await putSecretValue(deps, { name: 'alpha', value: text('a2'), labels: [] });
@@ -73,7 +82,12 @@ test('a deleted secret is purged once its recovery window has passed', async () 
 test('trust state remembers the highest counter of each writer', () => {
   const vaultId = (JSON.parse(readFileSync(path, 'utf8').split('\n')[1]?.slice(2) ?? '{}') as { id: string }).id;
   const trust = new TrustStore(join(dir, 'trust')).get(vaultId);
-  const head = JSON.parse(readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('- {"kind":"head"'))?.slice(2) ?? '{}') as {
+  const head = JSON.parse(
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('- {"kind":"head"'))
+      ?.slice(2) ?? '{}',
+  ) as {
     ctrs: Record<string, number>;
   };
   assert.ok(trust);

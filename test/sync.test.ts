@@ -187,7 +187,10 @@ describe('git sync', () => {
     });
 
     it('the same secret changed in two clones converges to the newer write, whoever merges, and the conflict is reported', async () => {
-      for (const order of [['a', 'b'], ['b', 'a']] as const) {
+      for (const order of [
+        ['a', 'b'],
+        ['b', 'a'],
+      ] as const) {
         const name = `both/${order.join('')}`;
         await t.a.ok(['create', name, '--value-stdin'], 'v0');
         await syncOk(t.a);
@@ -388,7 +391,10 @@ describe('git sync', () => {
       const r = await t.c.run(['audit', 'verify', '--all-members']);
       assert.equal(r.code, 0, explain('audit verify --all-members', r));
       for (const who of ['alice', 'bob', 'carol']) assert.match(r.stderr, new RegExp(`${who}: \\d+ events, chain and signatures intact`));
-      const events = JSON.parse(await t.c.ok(['audit', '--all-members', '--json', '--limit', '10000'])) as { principal: { name?: string }; eventName: string }[];
+      const events = JSON.parse(await t.c.ok(['audit', '--all-members', '--json', '--limit', '10000'])) as {
+        principal: { name?: string };
+        eventName: string;
+      }[];
       const byWho = new Set(events.map((e) => e.principal.name));
       for (const who of ['alice', 'bob', 'carol']) assert.ok(byWho.has(who), `events of ${who} are in the team trail`);
       assert.ok(events.some((e) => e.principal.name === 'bob' && e.eventName === 'PutSecretValue'));
@@ -403,7 +409,8 @@ describe('git sync', () => {
           assert.ok(!conv.includes(enc), `${x.name}: nor through the diff driver`);
         }
         const subjects = git(x.dir, ['log', '--all', '--format=%s']);
-        for (const name of ['shared/marker', 'a/one', 'b/one', 'c/one', 'pull/x']) assert.ok(!subjects.includes(name), `${x.name}: no secret name in commit messages`);
+        for (const name of ['shared/marker', 'a/one', 'b/one', 'c/one', 'pull/x'])
+          assert.ok(!subjects.includes(name), `${x.name}: no secret name in commit messages`);
       }
     });
   });

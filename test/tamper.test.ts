@@ -183,7 +183,10 @@ async function resignHead(v: VaultText, signer: Identity, ctr?: number): Promise
 /** The member's own identity, read from the sandbox's fallback identity file. */
 async function memberIdentity(sb: Sandbox): Promise<Identity> {
   const path = join(sb.env['XDG_CONFIG_HOME'] as string, 'secrets', 'identity.key');
-  const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   equal(lines.length, 1, 'the identity file holds one key line');
   return identityFromSeed(decodeKey(lines[0] as string, path));
 }
@@ -455,9 +458,7 @@ describe('tampered vault files are refused with exit 6', { concurrency: 6 }, () 
         s['ctr'] = 1;
         await signAs(s, outsider, id);
         // Members are sorted by id, as the CLI writes them.
-        const members = [...v.recs.filter((r) => r.kind === 'member'), member].sort((a, b) =>
-          (a['id'] as string) < (b['id'] as string) ? -1 : 1,
-        );
+        const members = [...v.recs.filter((r) => r.kind === 'member'), member].sort((a, b) => ((a['id'] as string) < (b['id'] as string) ? -1 : 1));
         const recs = [v.recs[0] as Rec, ...members, ...v.recs.filter((r) => r.kind !== 'vault' && r.kind !== 'member')];
         v.recs.splice(0, v.recs.length, ...recs);
         await resignHead(v, outsider, 1);

@@ -100,14 +100,20 @@ describe('team trail: publish and --all-members', () => {
     ['an edited line', (lines: string[]) => void (lines[0] = (lines[0] as string).replace('"success"', '"denied"')), /event 1 is not signed by bob/],
     ['a deleted line', (lines: string[]) => void lines.splice(1, 1), /event 3 where event 2 was expected/],
     ['two lines swapped', (lines: string[]) => void lines.splice(0, 2, lines[1] as string, lines[0] as string), /event 2 where event 1 was expected/],
-    ['a line re-signed by another member', (lines: string[], alice: string[]) => void (lines[1] = (alice[0] as string).replace(/"seq":\d+/, '"seq":2')), /event 2 does not chain|not signed by bob/],
+    [
+      'a line re-signed by another member',
+      (lines: string[], alice: string[]) => void (lines[1] = (alice[0] as string).replace(/"seq":\d+/, '"seq":2')),
+      /event 2 does not chain|not signed by bob/,
+    ],
   ] as const) {
     test(`${name} in a member's file is refused, naming the member and the event`, async () => {
       const path = join(trailDir, `${bobId}.jsonl`);
       const original = readFileSync(path, 'utf8');
       try {
         const lines = original.trimEnd().split('\n');
-        const alice = readFileSync(join(trailDir, `${aliceId}.jsonl`), 'utf8').trimEnd().split('\n');
+        const alice = readFileSync(join(trailDir, `${aliceId}.jsonl`), 'utf8')
+          .trimEnd()
+          .split('\n');
         tamper(lines, alice);
         writeFileSync(path, `${lines.join('\n')}\n`);
         const query = await sb.run(['audit', '--all-members']);
@@ -143,10 +149,14 @@ describe('team trail: publish and --all-members', () => {
     const file = join(log, readdirSync(log).find((f) => f.endsWith('.jsonl')) ?? '');
     const last = readFileSync(file, 'utf8').trimEnd().split('\n').at(-1) ?? '';
     writeFileSync(file, `${`${last}\n`.repeat(2000)}`, { flag: 'a' });
-    const r = spawnSync('bash', ['-c', `set -o pipefail; node ${JSON.stringify(BIN)} audit export --format cloudtrail | head -c 20 >/dev/null; echo "rc=\${PIPESTATUS[0]}" >&2`], {
-      env: sb.env,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'bash',
+      ['-c', `set -o pipefail; node ${JSON.stringify(BIN)} audit export --format cloudtrail | head -c 20 >/dev/null; echo "rc=\${PIPESTATUS[0]}" >&2`],
+      {
+        env: sb.env,
+        encoding: 'utf8',
+      },
+    );
     match(r.stderr, /rc=0/);
     ok(!/EPIPE|at .*\.js:\d+/.test(r.stderr), r.stderr);
   });

@@ -358,7 +358,7 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     assert.match(made.stdout, /^secrets-identity-1[A-Za-z0-9_-]+\n$/);
     carolLine = made.stdout.trim();
     carolId = (await decodePublicIdentity(carolLine)).id;
-    assert.equal(await secretToolLookup(keyring.env, 'secrets', carolId), null, "a new machine identity is stored nowhere but --out");
+    assert.equal(await secretToolLookup(keyring.env, 'secrets', carolId), null, 'a new machine identity is stored nowhere but --out');
     carol = person('carol', {}, vault, ['--identity-file', keyFile]);
     await alice.ok(['member', 'add', 'carol', carolLine]);
   });
@@ -390,7 +390,10 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     assert.deepEqual(readFileSync(vault), unchanged, 'a denied command leaves the vault byte for byte unchanged');
 
     // Without a policy carol can do nothing at all.
-    assertDenied(await carol.run(['put', 'dev/x', '--value-stdin'], { input: value() }), /carol is not allowed secrets:PutSecretValue on dev\/x: implicit deny/);
+    assertDenied(
+      await carol.run(['put', 'dev/x', '--value-stdin'], { input: value() }),
+      /carol is not allowed secrets:PutSecretValue on dev\/x: implicit deny/,
+    );
 
     await alice.ok(['policy', 'attach', 'dev-write', 'carol']);
     const mine = value();
@@ -444,7 +447,9 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     });
     await alice.ok(['policy', 'put', 'no-deletes', '-f', denyDelete]);
     await alice.ok(['policy', 'attach', 'no-deletes', 'carol']);
-    const explicit = JSON.parse(await alice.ok(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:DeleteSecret', '--secret', 'dev/x', '--json'])) as {
+    const explicit = JSON.parse(
+      await alice.ok(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:DeleteSecret', '--secret', 'dev/x', '--json']),
+    ) as {
       Decision: string;
       DecidedBy?: { Policy: string; Sid?: string };
       Reason: string;
@@ -455,7 +460,10 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     const explicitText = await alice.ok(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:DeleteSecret', '--secret', 'dev/x']);
     assert.match(explicitText, /Decision:\s+deny \(explicit\)/);
     // And the real command agrees with the simulation.
-    assertDenied(await carol.run(['delete', 'dev/x', '--yes']), /carol is not allowed secrets:DeleteSecret on dev\/x: explicit deny in policy "no-deletes", statement "NeverDelete"/);
+    assertDenied(
+      await carol.run(['delete', 'dev/x', '--yes']),
+      /carol is not allowed secrets:DeleteSecret on dev\/x: explicit deny in policy "no-deletes", statement "NeverDelete"/,
+    );
 
     const until = policyFile(dir, 'until-2030', {
       Version: '2012-10-17',
@@ -473,7 +481,19 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     await alice.ok(['policy', 'attach', 'until-2030', 'carol']);
     const at = async (time: string): Promise<{ Decision: string; DecidedBy?: { Sid?: string } }> =>
       JSON.parse(
-        await alice.ok(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:GetSecretValue', '--secret', 'prod/db', '--context', `secrets:CurrentTime=${time}`, '--json']),
+        await alice.ok([
+          'policy',
+          'simulate',
+          '--member',
+          'carol',
+          '--action',
+          'secrets:GetSecretValue',
+          '--secret',
+          'prod/db',
+          '--context',
+          `secrets:CurrentTime=${time}`,
+          '--json',
+        ]),
       ) as { Decision: string; DecidedBy?: { Sid?: string } };
     const early = await at('2029-12-31T23:59:59Z');
     assert.equal(early.Decision, 'allowed');
@@ -498,7 +518,18 @@ describe('a member (not an admin) does only what policies allow', { skip }, () =
     const admin = await alice.ok(['policy', 'simulate', '--member', 'alice', '--action', 'secrets:DeleteSecret', '--secret', 'prod/db']);
     assert.match(admin, /Decision:\s+allow\n/);
     assert.match(admin, /admin role/);
-    const bad = await alice.run(['policy', 'simulate', '--member', 'carol', '--action', 'secrets:GetSecretValue', '--secret', 'prod/db', '--context', 'nonsense']);
+    const bad = await alice.run([
+      'policy',
+      'simulate',
+      '--member',
+      'carol',
+      '--action',
+      'secrets:GetSecretValue',
+      '--secret',
+      'prod/db',
+      '--context',
+      'nonsense',
+    ]);
     assert.equal(bad.code, 2);
   });
 

@@ -24,7 +24,32 @@ function prng(seed: number): () => number {
   };
 }
 
-const PIECES = ['a', 'Z', '0', ' ', '\n', '\r\n', '\t', '"', "'", '\\', '$HOME', '`', '#', '=', 'é', '中文', '😀', 'ß', '\u0301', '\u2028', '{"k":1}', '--', '%s', '\u00a0'];
+const PIECES = [
+  'a',
+  'Z',
+  '0',
+  ' ',
+  '\n',
+  '\r\n',
+  '\t',
+  '"',
+  "'",
+  '\\',
+  '$HOME',
+  '`',
+  '#',
+  '=',
+  'é',
+  '中文',
+  '😀',
+  'ß',
+  '\u0301',
+  '\u2028',
+  '{"k":1}',
+  '--',
+  '%s',
+  '\u00a0',
+];
 
 /** 10,000 names → values: unicode, newlines, quotes, empty, long. */
 function generate(count: number, seed: number): Record<string, string> {
@@ -140,7 +165,9 @@ describe('import/export of 10,000 secrets', () => {
     assert.equal(created.length, COUNT, 'one CreateSecret event per imported secret');
     assert.ok(created.every((e) => e.outcome === 'success'));
     assert.deepEqual(new Set(created.map((e) => e.secretName)), new Set(Object.keys(data)), 'each secret has its event');
-    const log = readdirSync(join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit')).map((f) => readFileSync(join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit', f), 'utf8'));
+    const log = readdirSync(join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit')).map((f) =>
+      readFileSync(join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit', f), 'utf8'),
+    );
     assert.ok(!log.some((l) => l.includes(data['bulk/s00002'] as string)), 'no value in the audit log');
 
     const exp = await sb.run(['export', '--format', 'json', '--yes'], { timeoutMs: 60_000 });
@@ -312,7 +339,13 @@ describe('import and export in detail', () => {
       ['bad base64', [{ Name: 'bin/bad', SecretBinary: 'not base64!' }]],
       ['no value', [{ Name: 'bin/none' }]],
       ['no Name', [{ SecretString: 'x' }]],
-      ['twice', [{ Name: 'bin/dup', SecretString: 'x' }, { Name: 'bin/dup', SecretString: 'y' }]],
+      [
+        'twice',
+        [
+          { Name: 'bin/dup', SecretString: 'x' },
+          { Name: 'bin/dup', SecretString: 'y' },
+        ],
+      ],
     ] as const) {
       assertExit(await other.run(['import', '--format', 'aws', '-'], { input: JSON.stringify(input) }), 2, what);
     }

@@ -27,7 +27,10 @@ describe('unknown commands', () => {
     assert.equal(r.stderr, "secrets: error: unknown command 'gett'\nsecrets: hint: did you mean `secrets get`? (`secrets --help` lists the commands)\n");
     const sub = await sb.run(['policy', 'lst', '--help']);
     assert.equal(sub.code, 2);
-    assert.equal(sub.stderr, "secrets: error: unknown command 'policy lst'\nsecrets: hint: did you mean `secrets policy list`? (`secrets policy --help` lists the commands)\n");
+    assert.equal(
+      sub.stderr,
+      "secrets: error: unknown command 'policy lst'\nsecrets: hint: did you mean `secrets policy list`? (`secrets policy --help` lists the commands)\n",
+    );
     const audit = await sb.run(['audit', '--secret', 'x', 'verfy']);
     assert.equal(audit.code, 2);
     assert.match(audit.stderr, /unknown command 'audit verfy'\nsecrets: hint: did you mean `secrets audit verify`\?/);

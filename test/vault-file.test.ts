@@ -34,7 +34,9 @@ function encodingsOf(bytes: Buffer): string[] {
 
 function identityKeyLine(sb: Sandbox): string {
   const path = join(sb.env['XDG_CONFIG_HOME'] as string, 'secrets', 'identity.key');
-  const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('SECRETS-KEY-1'));
+  const line = readFileSync(path, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('SECRETS-KEY-1'));
   ok(line, 'the sandbox identity is in the fallback file');
   return line;
 }

@@ -58,7 +58,10 @@ describe('the golden vault of format 1 opens with the current code', () => {
   const keyOf = (who: 'alice' | 'bob'): string => join(sb.home, 'keys', `${who}.key`);
   /** Runs as `who` against the copy, with the clock at the fixture's `now`. */
   const as = (who: 'alice' | 'bob', args: readonly string[], input?: string): Promise<CliResult> =>
-    sb.run(args, { env: { SECRETS_VAULT: vault, SECRETS_IDENTITY_FILE: keyOf(who), SECRETS_TEST_NOW: expected.now }, ...(input !== undefined ? { input } : {}) });
+    sb.run(args, {
+      env: { SECRETS_VAULT: vault, SECRETS_IDENTITY_FILE: keyOf(who), SECRETS_TEST_NOW: expected.now },
+      ...(input !== undefined ? { input } : {}),
+    });
   const ok = async (who: 'alice' | 'bob', args: readonly string[], input?: string): Promise<string> => {
     const r = await as(who, args, input);
     assert.equal(r.code, 0, explain(`secrets ${args.join(' ')} as ${who}`, r));
@@ -152,12 +155,14 @@ function canonical(value: unknown): string {
 
 /** u32be(len) ‖ bytes, per part. */
 function frame(parts: readonly string[]): Buffer {
-  return Buffer.concat(parts.flatMap((p) => {
-    const b = Buffer.from(p, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    return [len, b];
-  }));
+  return Buffer.concat(
+    parts.flatMap((p) => {
+      const b = Buffer.from(p, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(b.length);
+      return [len, b];
+    }),
+  );
 }
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -187,7 +192,14 @@ describe('the golden vault matches docs/vault-format.md', () => {
     const recordLines = lines.slice(1, -1);
     const records = recordLines.map((l) => JSON.parse(l.slice(2)) as Record<string, unknown>);
     const head = records.find((r) => r['kind'] === 'head');
-    const digest = createHash('sha256').update(recordLines.filter((l) => !l.startsWith('- {"kind":"head"')).map((l) => `${l}\n`).join('')).digest('hex');
+    const digest = createHash('sha256')
+      .update(
+        recordLines
+          .filter((l) => !l.startsWith('- {"kind":"head"'))
+          .map((l) => `${l}\n`)
+          .join(''),
+      )
+      .digest('hex');
     assert.equal(head?.['digest'], digest);
     const vaultId = records[0]?.['id'] as string;
     assert.equal(vaultId, expected.vaultId);

@@ -84,7 +84,7 @@ export interface VerifyResult {
 function parse(line: string): Partial<AuditEvent> | undefined {
   try {
     const v = JSON.parse(line) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v) : undefined;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
   } catch {
     return undefined;
   }
@@ -119,7 +119,13 @@ export function verifyLog(
   let tornTail = false;
   const it = rawLines(path);
   let next = it.next();
-  const brokenAt = (seq: number, problem: string): VerifyResult => ({ events: expected - 1, ...(log ? { log } : {}), broken: { seq, problem }, ...(anchor ? { anchor } : {}), tornTail });
+  const brokenAt = (seq: number, problem: string): VerifyResult => ({
+    events: expected - 1,
+    ...(log ? { log } : {}),
+    broken: { seq, problem },
+    ...(anchor ? { anchor } : {}),
+    tornTail,
+  });
   while (!next.done) {
     const { bytes, terminated } = next.value;
     next = it.next();
@@ -173,11 +179,22 @@ export function verifyLog(
   const events = expected - 1;
   progress?.(totalMiB, totalMiB);
   if (events === 0 && mine) {
-    return { events, broken: { seq: 1, problem: `the log is missing or empty, but the vault anchors event ${mine.seq} of it for this identity: it was deleted or emptied` }, anchor: mine, tornTail };
+    return {
+      events,
+      broken: { seq: 1, problem: `the log is missing or empty, but the vault anchors event ${mine.seq} of it for this identity: it was deleted or emptied` },
+      anchor: mine,
+      tornTail,
+    };
   }
   const beyond = checks.find((a) => a.seq > events);
   if (beyond) {
-    return { events, ...(log ? { log } : {}), broken: { seq: events + 1, problem: `the log ends at event ${events}, but the vault anchors event ${beyond.seq}: the tail was truncated` }, anchor: beyond, tornTail };
+    return {
+      events,
+      ...(log ? { log } : {}),
+      broken: { seq: events + 1, problem: `the log ends at event ${events}, but the vault anchors event ${beyond.seq}: the tail was truncated` },
+      anchor: beyond,
+      tornTail,
+    };
   }
   return { events, ...(log ? { log } : {}), ...(anchor ? { anchor } : {}), tornTail };
 }
@@ -252,7 +269,15 @@ export function toCloudTrail(e: AuditEvent, version: string): Record<string, unk
     requestParameters: Object.keys(requestParameters).length > 0 ? requestParameters : null,
     responseElements: null,
     ...(e.outcome !== 'success' ? { errorCode: e.errorCode ?? (e.outcome === 'denied' ? 'AccessDenied' : 'Error') } : {}),
-    additionalEventData: { outcome: e.outcome, seq: e.seq, host: e.host, pid: e.pid, user: e.user, tty: e.tty, ...(e.command !== undefined ? { command: e.command } : {}) },
+    additionalEventData: {
+      outcome: e.outcome,
+      seq: e.seq,
+      host: e.host,
+      pid: e.pid,
+      user: e.user,
+      tty: e.tty,
+      ...(e.command !== undefined ? { command: e.command } : {}),
+    },
   };
 }
 

@@ -94,7 +94,11 @@ export async function readTeamTrail(opts: {
   const dir = teamTrailDir(opts.vaultPath);
   const events: PublishedEvent[] = [];
   const files: { member: string; events: number; broken?: { seq: number; problem: string } }[] = [];
-  const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort() : [];
+  const names = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .sort()
+    : [];
   for (const name of names) {
     const id = name.slice(0, -'.jsonl'.length);
     const member = opts.members.find((m) => m.id === id);
@@ -117,7 +121,10 @@ export async function readTeamTrail(opts: {
         e = undefined;
       }
       if (!e || e.seq !== expected) {
-        broken = { seq: expected, problem: e ? `event ${e.seq} where event ${expected} was expected (deleted, inserted or reordered)` : `event ${expected} is not valid JSON` };
+        broken = {
+          seq: expected,
+          problem: e ? `event ${e.seq} where event ${expected} was expected (deleted, inserted or reordered)` : `event ${expected} is not valid JSON`,
+        };
         break;
       }
       if (e.prev !== prev) {
@@ -143,6 +150,10 @@ export async function readTeamTrail(opts: {
 export function assertTeamTrailIntact(files: readonly { member: string; broken?: { seq: number; problem: string } }[]): void {
   const bad = files.find((f) => f.broken);
   if (bad?.broken) {
-    throw new SecretsError('INTEGRITY', `the published audit trail of ${bad.member} is broken at event ${bad.broken.seq}: ${bad.broken.problem}`, 'restore audit/ from git; events after the break cannot be trusted');
+    throw new SecretsError(
+      'INTEGRITY',
+      `the published audit trail of ${bad.member} is broken at event ${bad.broken.seq}: ${bad.broken.problem}`,
+      'restore audit/ from git; events after the break cannot be trusted',
+    );
   }
 }

@@ -32,7 +32,12 @@ const XCLIP: ClipboardTool = {
   // xclip has no clear: it takes ownership with an empty value.
   clear: ['xclip', '-selection', 'clipboard', '-in'],
 };
-const XSEL: ClipboardTool = { name: 'xsel', copy: ['xsel', '--clipboard', '--input'], paste: ['xsel', '--clipboard', '--output'], clear: ['xsel', '--clipboard', '--clear'] };
+const XSEL: ClipboardTool = {
+  name: 'xsel',
+  copy: ['xsel', '--clipboard', '--input'],
+  paste: ['xsel', '--clipboard', '--output'],
+  clear: ['xsel', '--clipboard', '--clear'],
+};
 
 function onPath(name: string, env: Readonly<Record<string, string | undefined>>): boolean {
   for (const dir of (env['PATH'] ?? '').split(delimiter)) {
@@ -55,7 +60,11 @@ export function clipboardTool(env: Readonly<Record<string, string | undefined>>)
   if (x11 && onPath('xclip', env)) return XCLIP;
   if (x11 && onPath('xsel', env)) return XSEL;
   if (!wayland && !x11) {
-    throw new SecretsError('USAGE', 'no clipboard: neither WAYLAND_DISPLAY nor DISPLAY is set', 'run it in a graphical session, or pipe the value instead: secrets get NAME | …');
+    throw new SecretsError(
+      'USAGE',
+      'no clipboard: neither WAYLAND_DISPLAY nor DISPLAY is set',
+      'run it in a graphical session, or pipe the value instead: secrets get NAME | …',
+    );
   }
   throw new SecretsError(
     'USAGE',
@@ -78,7 +87,13 @@ export function copyToClipboard(tool: ClipboardTool, value: Uint8Array, env: Rec
       clearTimeout(timer);
       child.stderr.destroy();
       const detail = Buffer.concat(err).toString('utf8').trim().split('\n')[0] ?? '';
-      reject(new SecretsError('USAGE', `${tool.name} could not set the clipboard: ${why}${detail ? ` (${detail})` : ''}`, 'check that the display is reachable from this shell'));
+      reject(
+        new SecretsError(
+          'USAGE',
+          `${tool.name} could not set the clipboard: ${why}${detail ? ` (${detail})` : ''}`,
+          'check that the display is reachable from this shell',
+        ),
+      );
     };
     child.on('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message));
     child.on('exit', (code, signal) => {

@@ -104,7 +104,8 @@ function clockFrom(env: Readonly<Record<string, string | undefined>>): { now(): 
   const fixed = TEST_HOOKS ? env['SECRETS_TEST_NOW'] : undefined;
   if (fixed === undefined || fixed === '') return { now: () => new Date() };
   const t = Date.parse(fixed);
-  if (Number.isNaN(t)) throw new SecretsError('USAGE', `SECRETS_TEST_NOW is not a time: ${JSON.stringify(fixed)}`, 'use an ISO time such as 2026-01-01T00:00:00Z, or unset it');
+  if (Number.isNaN(t))
+    throw new SecretsError('USAGE', `SECRETS_TEST_NOW is not a time: ${JSON.stringify(fixed)}`, 'use an ISO time such as 2026-01-01T00:00:00Z, or unset it');
   return { now: () => new Date(t) };
 }
 

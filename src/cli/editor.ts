@@ -52,7 +52,11 @@ export function editorCommand(env: Readonly<Record<string, string | undefined>>,
   const chosen = (env['TERM'] !== 'dumb' ? env['VISUAL'] : undefined) || env['EDITOR'] || undefined;
   if (chosen !== undefined) return chosen;
   if (!interactive) {
-    throw new SecretsError('USAGE', 'no editor: VISUAL and EDITOR are unset, and vi needs a terminal', 'set EDITOR to a program that edits the file it is given, e.g. EDITOR="code --wait"');
+    throw new SecretsError(
+      'USAGE',
+      'no editor: VISUAL and EDITOR are unset, and vi needs a terminal',
+      'set EDITOR to a program that edits the file it is given, e.g. EDITOR="code --wait"',
+    );
   }
   return 'vi';
 }

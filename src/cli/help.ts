@@ -20,11 +20,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets get --filter tag:team=payments --json',
     'secrets get prod/db --field password --clip   # to the clipboard, cleared after 45 s',
   ],
-  put: ["printf 'hunter3' | secrets put demo/password --value-stdin", 'secrets put prod/db --generate --version-stage STAGED   # a new version without moving CURRENT'],
-  edit: [
-    'secrets edit prod/db   # in $VISUAL or $EDITOR (vi); a new version if it changed',
-    'EDITOR="code --wait" secrets edit prod/config',
+  put: [
+    "printf 'hunter3' | secrets put demo/password --value-stdin",
+    'secrets put prod/db --generate --version-stage STAGED   # a new version without moving CURRENT',
   ],
+  edit: ['secrets edit prod/db   # in $VISUAL or $EDITOR (vi); a new version if it changed', 'EDITOR="code --wait" secrets edit prod/config'],
   update: ['secrets update prod/db --description "primary database"', 'secrets update prod/db --value-stdin < db.json'],
   describe: ['secrets describe prod/db', 'secrets describe prod/db --json'],
   versions: ['secrets versions prod/db', 'secrets versions prod/db --json'],
@@ -34,10 +34,18 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets stage prod/db CANARY --to VERSION_ID',
   ],
   rollback: ['secrets rollback prod/db   # CURRENT back to PREVIOUS, PREVIOUS to the old CURRENT', 'secrets rollback prod/db --json'],
-  list: ['secrets list', 'secrets list --filter tag:team=payments   # secrets tagged team=payments', "secrets list --filter tag-key=env --filter 'name=!prod' --json"],
+  list: [
+    'secrets list',
+    'secrets list --filter tag:team=payments   # secrets tagged team=payments',
+    "secrets list --filter tag-key=env --filter 'name=!prod' --json",
+  ],
   tag: ['secrets tag prod/db owner=alice env=prod', 'secrets tag prod/db team=payments'],
   untag: ['secrets untag prod/db owner', 'secrets untag prod/db owner env'],
-  delete: ['secrets delete prod/db --yes   # restorable for 30 days', 'secrets delete prod/db --recovery-window-days 7 --yes', 'secrets delete prod/db --force --yes'],
+  delete: [
+    'secrets delete prod/db --yes   # restorable for 30 days',
+    'secrets delete prod/db --recovery-window-days 7 --yes',
+    'secrets delete prod/db --force --yes',
+  ],
   restore: ['secrets restore prod/db', 'secrets restore prod/db --json'],
   rotate: [
     'secrets rotate prod/api-key --handler password --every 30',
@@ -49,10 +57,17 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets rotate prod/hook --handler command:rotate-hook   # a program each rotating machine allows',
   ],
   handler: ['secrets handler allow rotate-hook /usr/local/bin/rotate-hook', 'secrets handler list'],
-  'handler allow': ['secrets handler allow rotate-hook /usr/local/bin/rotate-hook', 'secrets handler allow rotate-hook /opt/hooks/v2/rotate   # point the name elsewhere'],
+  'handler allow': [
+    'secrets handler allow rotate-hook /usr/local/bin/rotate-hook',
+    'secrets handler allow rotate-hook /opt/hooks/v2/rotate   # point the name elsewhere',
+  ],
   'handler remove': ['secrets handler remove rotate-hook', 'secrets handler remove rotate-db   # rotate refuses command:rotate-db here from now on'],
   'handler list': ['secrets handler list', 'secrets handler list --json'],
-  exec: ['secrets exec -- npm start          # variables from ./secrets.env', 'secrets exec --secret prod/db --pristine --strict -- ./migrate', 'secrets exec --prefix prod/app/ -- env'],
+  exec: [
+    'secrets exec -- npm start          # variables from ./secrets.env',
+    'secrets exec --secret prod/db --pristine --strict -- ./migrate',
+    'secrets exec --prefix prod/app/ -- env',
+  ],
   env: ['eval "$(secrets env --format shell --prefix prod/app/)"', 'secrets env --secret prod/db --format docker > .env.docker'],
   inject: [
     'secrets inject -i config.tmpl -o config.yaml   # password: {{ secret://prod/db#password | yaml }}',
@@ -77,8 +92,15 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'identity new': ['secrets identity new --name ci --out ci.key', 'secrets identity new --name deploy   # prints the key once, for a CI secret store'],
   member: ['secrets member add bob secrets-identity-1…', 'secrets member list'],
   'member add': ['secrets member add bob secrets-identity-1…', 'secrets member add carol secrets-identity-1… --role admin'],
-  'member remove': ['secrets member remove bob --yes', 'secrets member remove bob --yes --json', 'secrets member remove dave --yes --confirm-records   # an admin, after checking what they signed'],
-  'member confirm': ['secrets member confirm bob prod/hook   # after `secrets describe prod/hook`', 'secrets member confirm bob   # everything bob left on hold'],
+  'member remove': [
+    'secrets member remove bob --yes',
+    'secrets member remove bob --yes --json',
+    'secrets member remove dave --yes --confirm-records   # an admin, after checking what they signed',
+  ],
+  'member confirm': [
+    'secrets member confirm bob prod/hook   # after `secrets describe prod/hook`',
+    'secrets member confirm bob   # everything bob left on hold',
+  ],
   'member list': ['secrets member list', 'secrets member list --removed --json'],
   policy: ['secrets policy put dev-read -f dev-read.yaml', 'secrets policy simulate --member bob --action secrets:GetSecretValue --secret prod/db'],
   'policy put': [
@@ -91,7 +113,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'policy delete': ['secrets policy delete dev-read          # asks first on a terminal', 'secrets policy delete --secret prod/db --yes --json'],
   'policy attach': ['secrets policy attach dev-read bob', 'secrets policy attach ci-read ci'],
   'policy detach': ['secrets policy detach dev-read bob      # asks first on a terminal', 'secrets policy detach ci-read ci --yes'],
-  'policy validate': ['secrets policy validate -f dev-read.yaml', 'secrets policy validate -f resource.json --json', 'secrets policy validate -f ci-read.yaml --strict   # in CI: warnings fail too'],
+  'policy validate': [
+    'secrets policy validate -f dev-read.yaml',
+    'secrets policy validate -f resource.json --json',
+    'secrets policy validate -f ci-read.yaml --strict   # in CI: warnings fail too',
+  ],
   'policy simulate': [
     'secrets policy simulate --member bob --action secrets:GetSecretValue --secret prod/db',
     'secrets policy simulate --member ci --action secrets:PutSecretValue --secret prod/db --context secrets:CurrentTime=2026-01-01T00:00:00Z',
@@ -106,7 +132,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'audit verify': ['secrets audit verify', 'secrets audit verify --all-members'],
   'audit export': ['secrets audit export > events.jsonl', 'secrets audit export --format cloudtrail > cloudtrail.json'],
   doctor: ['secrets doctor', 'secrets doctor --json'],
-  completion: ['secrets completion bash > ~/.local/share/bash-completion/completions/secrets', 'secrets completion zsh > "${fpath[1]}/_secrets"', 'secrets completion fish > ~/.config/fish/completions/secrets.fish'],
+  completion: [
+    'secrets completion bash > ~/.local/share/bash-completion/completions/secrets',
+    'secrets completion zsh > "${fpath[1]}/_secrets"',
+    'secrets completion fish > ~/.config/fish/completions/secrets.fish',
+  ],
   'exit-codes': ['secrets help exit-codes', 'secrets get prod/db || echo "exit $?"'],
 };
 

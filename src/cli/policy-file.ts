@@ -61,7 +61,9 @@ export async function readPolicyFile(path: string, io: Io): Promise<PolicyFile> 
     try {
       value = doc.toJS({ maxAliasCount: 0 });
     } catch (err) {
-      syntax.push(`${name}: error: YAML: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : 'cannot read the document'} (anchors and aliases are not allowed)`);
+      syntax.push(
+        `${name}: error: YAML: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : 'cannot read the document'} (anchors and aliases are not allowed)`,
+      );
     }
   }
   const locate = (path: readonly (string | number)[]): { line: number; col: number } | undefined => {
@@ -87,7 +89,11 @@ export async function readPolicyFile(path: string, io: Io): Promise<PolicyFile> 
 /** The document of a policy file, or USAGE naming each YAML problem. */
 export function policyDocument(file: PolicyFile): unknown {
   if (file.syntax.length > 0) {
-    throw new SecretsError('USAGE', `${file.name} is not valid YAML or JSON: ${file.syntax.join('; ')}`, 'fix the file; `secrets policy validate -f FILE` shows every problem');
+    throw new SecretsError(
+      'USAGE',
+      `${file.name} is not valid YAML or JSON: ${file.syntax.join('; ')}`,
+      'fix the file; `secrets policy validate -f FILE` shows every problem',
+    );
   }
   return file.doc;
 }

@@ -126,7 +126,10 @@ export function commandLine(program: Command, argv: readonly string[]): CommandL
 }
 
 function unknownCommand(group: Command, path: readonly string[], word: string): SecretsError {
-  const names = group.createHelp().visibleCommands(group).flatMap((c) => [c.name(), ...c.aliases()]);
+  const names = group
+    .createHelp()
+    .visibleCommands(group)
+    .flatMap((c) => [c.name(), ...c.aliases()]);
   const near = nearest(word, names);
   const prefix = ['secrets', ...path].join(' ');
   const list = `\`${prefix} --help\` lists the commands`;

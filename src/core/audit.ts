@@ -173,12 +173,7 @@ export class AuditScope {
  * anything else is recorded when `body` returns (a write has committed by then, so a trail that
  * cannot be written is reported as such) or throws.
  */
-export async function audited<T>(
-  trail: AuditTrail,
-  eventName: string,
-  identityId: string | undefined,
-  body: (scope: AuditScope) => Promise<T>,
-): Promise<T> {
+export async function audited<T>(trail: AuditTrail, eventName: string, identityId: string | undefined, body: (scope: AuditScope) => Promise<T>): Promise<T> {
   const scope = new AuditScope(trail, eventName, identityId);
   let result: T;
   try {

@@ -25,7 +25,8 @@ export function parseDotenv(text: string, source: string): DotenvEntry[] {
     if (line === '' || line.startsWith('#')) continue;
     const body = line.startsWith('export ') ? line.slice(7).trimStart() : line;
     const eq = body.indexOf('=');
-    const fail = (why: string): SecretsError => new SecretsError('USAGE', `${source}:${lineNo}: ${why}`, 'each line is KEY=VALUE (values may be quoted); # starts a comment');
+    const fail = (why: string): SecretsError =>
+      new SecretsError('USAGE', `${source}:${lineNo}: ${why}`, 'each line is KEY=VALUE (values may be quoted); # starts a comment');
     if (eq <= 0) throw fail('expected KEY=VALUE');
     const key = body.slice(0, eq).trim();
     // Never quote the line: a value whose quotes went wrong (a PEM body with base64 `=` padding,

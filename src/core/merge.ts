@@ -55,7 +55,12 @@ function newer<T extends { sig?: string }>(a: T, at: string, b: T, bt: string): 
 }
 
 /** The three-way choice for one field: unchanged sides defer to the changed one. */
-function pick3<V>(base: V | undefined, ours: V | undefined, theirs: V | undefined, eq: (x: V | undefined, y: V | undefined) => boolean): { value: V | undefined; conflict: boolean } {
+function pick3<V>(
+  base: V | undefined,
+  ours: V | undefined,
+  theirs: V | undefined,
+  eq: (x: V | undefined, y: V | undefined) => boolean,
+): { value: V | undefined; conflict: boolean } {
   if (eq(ours, theirs)) return { value: ours, conflict: false };
   if (eq(ours, base)) return { value: theirs, conflict: false };
   if (eq(theirs, base)) return { value: ours, conflict: false };
@@ -141,7 +146,11 @@ function mergeMembers(base: readonly MemberRecord[], ours: readonly MemberRecord
     }
     // A removal must win: it is how access is withdrawn.
     const kept =
-      om.removed !== undefined && tm.removed === undefined ? om : tm.removed !== undefined && om.removed === undefined ? tm : newer(om, om.removed ?? om.added, tm, tm.removed ?? tm.added);
+      om.removed !== undefined && tm.removed === undefined
+        ? om
+        : tm.removed !== undefined && om.removed === undefined
+          ? tm
+          : newer(om, om.removed ?? om.added, tm, tm.removed ?? tm.added);
     conflicts.push(`member ${JSON.stringify(kept.name)} was changed in both copies; kept ${kept.removed !== undefined ? 'the removal' : 'the newer record'}`);
     out.push(kept);
   }
@@ -151,7 +160,10 @@ function mergeMembers(base: readonly MemberRecord[], ours: readonly MemberRecord
     if (m.removed !== undefined) continue;
     const other = names.get(m.name);
     if (other === undefined) names.set(m.name, m.id);
-    else conflicts.push(`members ${other} and ${m.id} were both added as ${JSON.stringify(m.name)} in the two copies; both are members: remove the one that is not meant`);
+    else
+      conflicts.push(
+        `members ${other} and ${m.id} were both added as ${JSON.stringify(m.name)} in the two copies; both are members: remove the one that is not meant`,
+      );
   }
   return out;
 }
@@ -306,7 +318,9 @@ function mergeVersions(
     const readers = new Set([...ov.keys.keys(), ...tv.keys.keys()]);
     const left = [...readers].filter((k) => !keys.has(k)).sort(byText);
     if (bv === undefined && left.length > 0) {
-      conflicts.push(`version ${id} of ${name} has different readers in the two copies and no common ancestor; only the readers of both keep a key (${left.join(', ')} do not; an admin's \`secrets reseal\` restores who may read)`);
+      conflicts.push(
+        `version ${id} of ${name} has different readers in the two copies and no common ancestor; only the readers of both keep a key (${left.join(', ')} do not; an admin's \`secrets reseal\` restores who may read)`,
+      );
     }
     if (sameMap(keys, ov.keys) || sameMap(keys, tv.keys)) {
       // One side already holds exactly the merged keys: keep it as signed.
@@ -386,10 +400,14 @@ function mergeSecretRecord(
   // A label must point at a version the merge keeps: else the newest version either copy had it on.
   for (const [label, id] of [...stages]) {
     if (pool.has(id)) continue;
-    const alt = [o.stages.get(label), t.stages.get(label), base?.stages.get(label)].filter((v): v is string => v !== undefined && pool.has(v)).reduce<string | undefined>((a, v) => newerVersion(pool, a, v), undefined);
+    const alt = [o.stages.get(label), t.stages.get(label), base?.stages.get(label)]
+      .filter((v): v is string => v !== undefined && pool.has(v))
+      .reduce<string | undefined>((a, v) => newerVersion(pool, a, v), undefined);
     if (alt !== undefined) stages.set(label, alt);
     else stages.delete(label);
-    conflicts.push(`label ${label} of ${name} was on version ${id}, which the merge does not keep; ${alt !== undefined ? `it is on version ${alt}` : 'it is removed'}`);
+    conflicts.push(
+      `label ${label} of ${name} was on version ${id}, which the merge does not keep; ${alt !== undefined ? `it is on version ${alt}` : 'it is removed'}`,
+    );
   }
   for (const label of capMap(stages, newerSide.stages, new Set([CURRENT, PREVIOUS]), MAX_LABELS)) {
     conflicts.push(`label ${label} of ${name} is dropped: with both copies' labels the secret would have more than ${MAX_LABELS}`);
@@ -397,12 +415,16 @@ function mergeSecretRecord(
   for (const [label, lose] of moved) {
     const now = stages.get(label);
     const also = label === CURRENT && lose !== undefined && lose !== now && stages.get(PREVIOUS) === lose ? ` (${lose} is PREVIOUS)` : '';
-    conflicts.push(`label ${label} of ${name} was moved in both copies; it is on version ${now ?? '(none)'}${lose !== undefined && lose !== now ? `, not ${lose}` : ''}${also}`);
+    conflicts.push(
+      `label ${label} of ${name} was moved in both copies; it is on version ${now ?? '(none)'}${lose !== undefined && lose !== now ? `, not ${lose}` : ''}${also}`,
+    );
   }
   const deleted = field('the deletion', base?.deleted, o.deleted, t.deleted);
   const purge = deleted === undefined ? undefined : field('the purge date', base?.purge, o.purge, t.purge);
   if (deleted !== undefined && (o.deleted === undefined) !== (t.deleted === undefined) && base?.deleted === undefined) {
-    conflicts.push(`secret ${name} was scheduled for deletion in one copy and changed in the other; it stays scheduled for deletion, with the change (restore it if it is still needed)`);
+    conflicts.push(
+      `secret ${name} was scheduled for deletion in one copy and changed in the other; it stays scheduled for deletion, with the change (restore it if it is still needed)`,
+    );
   }
   const rotation = field('the rotation', base?.rotation, o.rotation, t.rotation);
   const draft: SecretRecord = {
@@ -438,7 +460,13 @@ function isKeptSig(kept: ReadonlySet<string>, r: Signed): boolean {
   return r.sig !== undefined && kept.has(r.sig);
 }
 
-function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, kept: ReadonlySet<string>, mayResign: MayResign, conflicts: string[]): SecretEntry {
+function forCurrentMembers(
+  entry: SecretEntry,
+  current: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
+  mayResign: MayResign,
+  conflicts: string[],
+): SecretEntry {
   const name = entry.secret.name;
   let changed = false;
   const strip = <R extends SecretRecord | VersionRecord>(r: R): R => {
@@ -451,7 +479,9 @@ function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, kep
       secret = strip(secret);
       changed = true;
     } else {
-      conflicts.push(`the record of ${name} is signed by ${secret.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`);
+      conflicts.push(
+        `the record of ${name} is signed by ${secret.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`,
+      );
     }
   }
   const versions = entry.versions.map((v) => {
@@ -463,8 +493,12 @@ function forCurrentMembers(entry: SecretEntry, current: ReadonlySet<string>, kep
       changed = true;
       return draft;
     }
-    if (gone.length > 0) conflicts.push(`version ${v.id} of ${name} still gives a key to ${gone.join(', ')}, no longer a member; an admin's \`secrets reseal\` withdraws it`);
-    if (former) conflicts.push(`version ${v.id} of ${name} is signed by ${v.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`);
+    if (gone.length > 0)
+      conflicts.push(`version ${v.id} of ${name} still gives a key to ${gone.join(', ')}, no longer a member; an admin's \`secrets reseal\` withdraws it`);
+    if (former)
+      conflicts.push(
+        `version ${v.id} of ${name} is signed by ${v.by}, no longer a member, and this identity may not re-sign it: readers will refuse it (\`secrets verify\` lists it)`,
+      );
     return v;
   });
   return changed ? { secret, versions } : entry;
@@ -559,7 +593,9 @@ function mergeSecrets(
         `secret ${e.secret.name} was deleted and created again in one copy and changed in the other; kept the new secret (${clash.secret.id}); the changed old one (${e.secret.id}) is dropped`,
       );
     } else {
-      conflicts.push(`secret ${e.secret.name} was created in both copies; kept the one created first (${clash.secret.id}); the other (${e.secret.id}) is dropped`);
+      conflicts.push(
+        `secret ${e.secret.name} was created in both copies; kept the one created first (${clash.secret.id}); the other (${e.secret.id}) is dropped`,
+      );
     }
   }
   const candidates = (id: string): VersionRecord[] => [...(rawO.get(id)?.versions ?? []), ...(rawT.get(id)?.versions ?? []), ...(b.get(id)?.versions ?? [])];
@@ -567,7 +603,10 @@ function mergeSecrets(
     .map((e) => {
       for (const vid of suspects.get(e.secret.id) ?? []) {
         const v = e.versions.find((x) => x.id === vid);
-        if (v && !current.has(v.by)) conflicts.push(`version ${vid} of ${e.secret.name} was written by ${v.by}, who is removed from the vault in the other copy; it is kept because a label points at it`);
+        if (v && !current.has(v.by))
+          conflicts.push(
+            `version ${vid} of ${e.secret.name} was written by ${v.by}, who is removed from the vault in the other copy; it is kept because a label points at it`,
+          );
       }
       return forCurrentMembers(withLabelledVersions(e, candidates(e.secret.id), conflicts), current, kept, mayResign, conflicts);
     })
@@ -611,7 +650,11 @@ function mergeHeads(ours: HeadRecord, theirs: HeadRecord): HeadRecord {
  */
 export function mergeVaults(base: VaultState | undefined, ours: VaultState, theirs: VaultState, mayResign: MayResign): MergeResult {
   if (ours.vault.id !== theirs.vault.id || !same(ours.vault, theirs.vault)) {
-    throw new SecretsError('INTEGRITY', `these are two different vaults (${ours.vault.id} and ${theirs.vault.id}), not two copies of one`, 'check the remote: it should hold the vault you cloned');
+    throw new SecretsError(
+      'INTEGRITY',
+      `these are two different vaults (${ours.vault.id} and ${theirs.vault.id}), not two copies of one`,
+      'check the remote: it should hold the vault you cloned',
+    );
   }
   const b = base !== undefined && base.vault.id === ours.vault.id ? base : undefined;
   const conflicts: string[] = [];

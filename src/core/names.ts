@@ -55,11 +55,7 @@ const TOKEN = /^[A-Za-z0-9-]{32,64}$/;
 /** Throws unless `token` is a valid client request token (AWS: 32–64 characters). */
 export function assertClientRequestToken(token: string): void {
   if (!TOKEN.test(token)) {
-    throw new SecretsError(
-      'USAGE',
-      'invalid --client-request-token',
-      'use 32-64 characters of A-Z a-z 0-9 -, for example the output of `uuidgen`',
-    );
+    throw new SecretsError('USAGE', 'invalid --client-request-token', 'use 32-64 characters of A-Z a-z 0-9 -, for example the output of `uuidgen`');
   }
 }
 
@@ -123,7 +119,11 @@ export function isMemberName(name: string): boolean {
 /** Throws unless `name` is a valid member name. */
 export function assertMemberName(name: string, flag = 'member name'): void {
   if (!isMemberName(name)) {
-    throw new SecretsError('INVALID_NAME', `invalid ${flag} ${JSON.stringify(name.slice(0, 100))}`, 'member names are 1-64 characters of A-Z a-z 0-9 . _ @ + -');
+    throw new SecretsError(
+      'INVALID_NAME',
+      `invalid ${flag} ${JSON.stringify(name.slice(0, 100))}`,
+      'member names are 1-64 characters of A-Z a-z 0-9 . _ @ + -',
+    );
   }
 }
 

@@ -51,7 +51,6 @@ export interface Policy {
 /** Identity policies attach to members; resource policies to one secret and name principals. */
 export type PolicyKind = 'identity' | 'resource';
 
-
 /** A name that matches none the language knows, and the names it may be a typo of. */
 export interface Misspelling {
   /** Where in the issue's message a suggestion goes. */
@@ -202,7 +201,8 @@ function checkStatement(
   const broad = effect === 'Allow' && kind === 'identity' && secretLevel && own(raw, 'Condition') === undefined;
   const resources = checkResources(resource, at('Resource'), err, warn, broad);
   const notResources = checkResources(notResource, at('NotResource'), err, () => undefined, false);
-  if (notResource !== undefined && effect === 'Allow') warn(at('NotResource'), 'Allow with NotResource grants every other secret, including ones created later');
+  if (notResource !== undefined && effect === 'Allow')
+    warn(at('NotResource'), 'Allow with NotResource grants every other secret, including ones created later');
 
   const conditions = checkConditions(own(raw, 'Condition'), at, err, warn);
   if (before.errors > 0) return undefined;
@@ -246,13 +246,7 @@ const ACTION_SYNTAX = /^[A-Za-z0-9-]+:[A-Za-z0-9*?]+$/;
  * that matches no action here is a warning (it grants or denies nothing), an error only with
  * `--strict`. `allow` adds the warnings about broad grants.
  */
-function checkActions(
-  v: unknown,
-  path: (string | number)[],
-  err: Report,
-  warn: Report,
-  allow: boolean,
-): string[] | undefined {
+function checkActions(v: unknown, path: (string | number)[], err: Report, warn: Report, allow: boolean): string[] | undefined {
   if (v === undefined) return undefined;
   const list = stringList(v);
   if (!list) {
@@ -283,13 +277,7 @@ function checkActions(
   return list;
 }
 
-function checkResources(
-  v: unknown,
-  path: (string | number)[],
-  err: Report,
-  warn: Report,
-  allow: boolean,
-): string[] | undefined {
+function checkResources(v: unknown, path: (string | number)[], err: Report, warn: Report, allow: boolean): string[] | undefined {
   if (v === undefined) return undefined;
   const list = stringList(v);
   if (!list) {
@@ -332,7 +320,8 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       if (!info) {
         const slash = key.indexOf('/');
         // A misspelled tag key prefix keeps its tag (`secrets:ResourceTags/env`); else any key will do.
-        const tag: NameLookup[] = slash > 0 ? [{ word: key.slice(0, slash), names: ['secrets:ResourceTag', 'secrets:RequestTag'], suffix: key.slice(slash) }] : [];
+        const tag: NameLookup[] =
+          slash > 0 ? [{ word: key.slice(0, slash), names: ['secrets:ResourceTag', 'secrets:RequestTag'], suffix: key.slice(slash) }] : [];
         const any: NameLookup = { word: key, names: CONDITION_KEY_NAMES.filter((n) => !n.includes('<')) };
         err(path, ...atEnd(`unknown condition key ${JSON.stringify(key)}`, ...tag, any));
         continue;
@@ -351,7 +340,10 @@ function checkConditions(v: unknown, at: (...rest: (string | number)[]) => (stri
       }
       // IAM accepts any operator on any key and compares the key's value as the operator says.
       if (opType !== 'null' && opType !== info.type) {
-        warn(path, `${key} is a ${info.type} key and ${parsed.base} compares ${opType ?? '?'} values: its value is read as one, and a value that is not never matches`);
+        warn(
+          path,
+          `${key} is a ${info.type} key and ${parsed.base} compares ${opType ?? '?'} values: its value is read as one, and a value that is not never matches`,
+        );
       }
       out.push({ ...parsed, key, values });
     }
@@ -365,7 +357,7 @@ function conditionValues(v: unknown): string[] | undefined {
   if (Array.isArray(v)) {
     if (v.length === 0) return undefined;
     const out = v.map(scalar);
-    return out.every((x) => x !== undefined) ? (out) : undefined;
+    return out.every((x) => x !== undefined) ? out : undefined;
   }
   const one = scalar(v);
   return one === undefined ? undefined : [one];

@@ -26,7 +26,11 @@ export function isReference(text: string): boolean {
  */
 export function parseReference(text: string): SecretReference {
   const bad = (why: string): SecretsError =>
-    new SecretsError('USAGE', `invalid secret reference ${JSON.stringify(text.slice(0, 300))}: ${why}`, 'write secret://NAME, secret://NAME#FIELD, secret://NAME?stage=LABEL or secret://NAME?version=ID');
+    new SecretsError(
+      'USAGE',
+      `invalid secret reference ${JSON.stringify(text.slice(0, 300))}: ${why}`,
+      'write secret://NAME, secret://NAME#FIELD, secret://NAME?stage=LABEL or secret://NAME?version=ID',
+    );
   if (!isReference(text)) throw bad('it does not start with secret://');
   let rest = text.slice(REFERENCE_SCHEME.length);
   let field: string | undefined;
@@ -92,6 +96,10 @@ export function isEnvName(name: string): boolean {
 /** Throws USAGE unless `name` is a portable environment variable name. */
 export function assertEnvName(name: string, where: string): void {
   if (!isEnvName(name)) {
-    throw new SecretsError('USAGE', `${where}: ${JSON.stringify(name.slice(0, 100))} is not a valid environment variable name`, 'use letters, digits and _, not starting with a digit');
+    throw new SecretsError(
+      'USAGE',
+      `${where}: ${JSON.stringify(name.slice(0, 100))} is not a valid environment variable name`,
+      'use letters, digits and _, not starting with a digit',
+    );
   }
 }

@@ -35,7 +35,11 @@ export async function parseCron(expr: string): Promise<{ next(after: Date): Date
   try {
     cron = new Cron(expr, { timezone: 'UTC', paused: true });
   } catch (err) {
-    throw new SecretsError('USAGE', `invalid --cron ${JSON.stringify(expr)}: ${err instanceof Error ? err.message : String(err)}`, 'for example --cron "0 3 * * 1"');
+    throw new SecretsError(
+      'USAGE',
+      `invalid --cron ${JSON.stringify(expr)}: ${err instanceof Error ? err.message : String(err)}`,
+      'for example --cron "0 3 * * 1"',
+    );
   }
   return {
     next: (after) => cron.nextRun(after),

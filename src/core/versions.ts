@@ -13,7 +13,10 @@ export const PENDING = 'PENDING';
 
 /** Labels of one version. */
 export function labelsOf(secret: SecretRecord, versionId: string): string[] {
-  return [...secret.stages].filter(([, v]) => v === versionId).map(([label]) => label).sort();
+  return [...secret.stages]
+    .filter(([, v]) => v === versionId)
+    .map(([label]) => label)
+    .sort();
 }
 
 /** Version id → labels, for every version that has any. */
@@ -42,11 +45,7 @@ export function moveLabel(stages: ReadonlyMap<string, string>, label: string, to
 }
 
 /** Labels given to a new version: CURRENT (and PREVIOUS moving) unless labels are named. */
-export function stagesForNewVersion(
-  stages: ReadonlyMap<string, string>,
-  versionId: string,
-  labels: readonly string[],
-): Map<string, string> {
+export function stagesForNewVersion(stages: ReadonlyMap<string, string>, versionId: string, labels: readonly string[]): Map<string, string> {
   let next = new Map(stages);
   for (const label of labels.length > 0 ? labels : [CURRENT]) next = moveLabel(next, label, versionId);
   return next;
@@ -104,16 +103,17 @@ export function assertDistinctRefs(name: string, labels: Iterable<string>, versi
   const ids = new Set(versionIds);
   for (const label of labels) {
     if (ids.has(label)) {
-      throw new SecretsError('CONFLICT', `${label} would be both a staging label and a version id of ${name}`, 'choose another label (or another --client-request-token)');
+      throw new SecretsError(
+        'CONFLICT',
+        `${label} would be both a staging label and a version id of ${name}`,
+        'choose another label (or another --client-request-token)',
+      );
     }
   }
 }
 
 /** Finds the version a read asks for: by id, by label, or CURRENT. */
-export function selectVersion(
-  entry: SecretEntry,
-  select: { versionId?: string | undefined; versionStage?: string | undefined },
-): VersionRecord {
+export function selectVersion(entry: SecretEntry, select: { versionId?: string | undefined; versionStage?: string | undefined }): VersionRecord {
   const name = entry.secret.name;
   let id: string | undefined;
   if (select.versionId !== undefined) {
@@ -128,7 +128,10 @@ export function selectVersion(
   const version = entry.versions.find((v) => v.id === id);
   if (!version) {
     // An id is only an id here (AWS VersionId): labels have their own flag and reference parameter.
-    const hint = select.versionId !== undefined && entry.secret.stages.has(id) ? `${id} is a staging label, not a version id: read it with --version-stage ${id} (?stage=${id} in a reference)` : `\`secrets versions ${name}\` lists its versions`;
+    const hint =
+      select.versionId !== undefined && entry.secret.stages.has(id)
+        ? `${id} is a staging label, not a version id: read it with --version-stage ${id} (?stage=${id} in a reference)`
+        : `\`secrets versions ${name}\` lists its versions`;
     throw new SecretsError('NOT_FOUND', `secret ${name} has no version ${id}`, hint);
   }
   return version;

@@ -75,7 +75,19 @@ export function sealBackup(payload: Uint8Array, lock: BackupLock, signer: Identi
       try {
         const params = frame([PASSPHRASE_DOMAIN, String(logN), String(SCRYPT.r), String(SCRYPT.p)]);
         const key = toBase64(aeadEncrypt(fileKey, params, keyNonce, kek));
-        header = { v: 1, to: 'passphrase', kdf: 'scrypt', logN, r: SCRYPT.r, p: SCRYPT.p, salt: toBase64(salt), keyNonce: toBase64(keyNonce), key, signer: signerLine, nonce };
+        header = {
+          v: 1,
+          to: 'passphrase',
+          kdf: 'scrypt',
+          logN,
+          r: SCRYPT.r,
+          p: SCRYPT.p,
+          salt: toBase64(salt),
+          keyNonce: toBase64(keyNonce),
+          key,
+          signer: signerLine,
+          nonce,
+        };
       } finally {
         kek.fill(0);
       }
@@ -105,7 +117,12 @@ function parseHeader(line: string): Header {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('the header is not an object');
   const h = raw as Record<string, unknown>;
-  const fields = h['to'] === 'identity' ? ['v', 'to', 'id', 'key', 'signer', 'nonce'] : h['to'] === 'passphrase' ? ['v', 'to', 'kdf', 'logN', 'r', 'p', 'salt', 'keyNonce', 'key', 'signer', 'nonce'] : undefined;
+  const fields =
+    h['to'] === 'identity'
+      ? ['v', 'to', 'id', 'key', 'signer', 'nonce']
+      : h['to'] === 'passphrase'
+        ? ['v', 'to', 'kdf', 'logN', 'r', 'p', 'salt', 'keyNonce', 'key', 'signer', 'nonce']
+        : undefined;
   if (!fields) throw bad('the header says neither identity nor passphrase');
   const keys = Object.keys(h);
   if (h['v'] !== 1 || keys.length !== fields.length || !keys.every((k, i) => k === fields[i])) throw bad('unknown header version or fields');
@@ -167,9 +184,14 @@ export function openBackup(envelope: BackupEnvelope, key: { identity: Identity }
   let fileKey: Uint8Array;
   const wrapped = fromBase64(h.key) as Uint8Array;
   if (h.to === 'identity') {
-    if (!('identity' in key)) throw new SecretsError('USAGE', 'this backup is encrypted to an identity, not a passphrase', 'run the import with the identity it was exported to');
+    if (!('identity' in key))
+      throw new SecretsError('USAGE', 'this backup is encrypted to an identity, not a passphrase', 'run the import with the identity it was exported to');
     if (h.id !== key.identity.id) {
-      throw new SecretsError('DECRYPTION_FAILED', `this backup is encrypted to identity ${h.id}, not to this one (${key.identity.id})`, 'import it with the identity it was exported to (SECRETS_IDENTITY_FILE)');
+      throw new SecretsError(
+        'DECRYPTION_FAILED',
+        `this backup is encrypted to identity ${h.id}, not to this one (${key.identity.id})`,
+        'import it with the identity it was exported to (SECRETS_IDENTITY_FILE)',
+      );
     }
     try {
       fileKey = boxSealOpen(wrapped, key.identity.enc, key.identity.encSecret.reveal());
@@ -177,7 +199,8 @@ export function openBackup(envelope: BackupEnvelope, key: { identity: Identity }
       throw bad('the file key does not open with this identity');
     }
   } else {
-    if (!('passphrase' in key)) throw new SecretsError('USAGE', 'this backup is encrypted to a passphrase', 'pass --passphrase-file FILE, or run on a terminal to be asked');
+    if (!('passphrase' in key))
+      throw new SecretsError('USAGE', 'this backup is encrypted to a passphrase', 'pass --passphrase-file FILE, or run on a terminal to be asked');
     const kek = scryptKey(key.passphrase, fromBase64(h.salt) as Uint8Array, h.logN, h.r, h.p);
     try {
       fileKey = aeadDecrypt(wrapped, frame([PASSPHRASE_DOMAIN, String(h.logN), String(h.r), String(h.p)]), fromBase64(h.keyNonce) as Uint8Array, kek);

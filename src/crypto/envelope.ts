@@ -38,11 +38,7 @@ function aad(ctx: ValueContext): Uint8Array {
 }
 
 /** Encrypts `value` under a fresh data key sealed to every reader. */
-export async function sealValue(
-  value: SecretBytes,
-  ctx: ValueContext,
-  readers: readonly PublicIdentity[],
-): Promise<SealedValue> {
+export async function sealValue(value: SecretBytes, ctx: ValueContext, readers: readonly PublicIdentity[]): Promise<SealedValue> {
   const dataKey = new Uint8Array(randomBytes(DATA_KEY_BYTES));
   const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
   try {

@@ -24,7 +24,6 @@ export const KEY_PREFIX = 'SECRETS-KEY-1';
 /** Bytes of the fingerprint that makes the id: 64 bits is plenty to name members. */
 const ID_BYTES = 8;
 
-
 /** A fresh random seed. */
 export function generateSeed(): SecretBytes {
   return new SecretBytes(new Uint8Array(randomBytes(SEED_BYTES)));
@@ -74,11 +73,7 @@ export function decodeKey(text: string, source: string): SecretBytes {
   const trimmed = text.trim();
   const seed = trimmed.startsWith(KEY_PREFIX) ? fromBase64Url(trimmed.slice(KEY_PREFIX.length)) : undefined;
   if (!seed || seed.length !== SEED_BYTES) {
-    throw new SecretsError(
-      'IDENTITY_UNAVAILABLE',
-      `${source} does not hold a valid identity key`,
-      `an identity key is one line starting with ${KEY_PREFIX}`,
-    );
+    throw new SecretsError('IDENTITY_UNAVAILABLE', `${source} does not hold a valid identity key`, `an identity key is one line starting with ${KEY_PREFIX}`);
   }
   return new SecretBytes(seed);
 }
@@ -106,7 +101,11 @@ export function encodePublicIdentity(id: { enc: Uint8Array; sign: Uint8Array }):
 export async function decodePublicIdentity(text: string): Promise<PublicIdentity> {
   const trimmed = text.trim();
   const bad = (why: string): SecretsError =>
-    new SecretsError('USAGE', `not a public identity: ${why}`, `run \`secrets identity show\` on the member's machine and pass the line starting with ${PUBLIC_PREFIX}`);
+    new SecretsError(
+      'USAGE',
+      `not a public identity: ${why}`,
+      `run \`secrets identity show\` on the member's machine and pass the line starting with ${PUBLIC_PREFIX}`,
+    );
   if (!trimmed.startsWith(PUBLIC_PREFIX)) throw bad(`it does not start with ${PUBLIC_PREFIX}`);
   const all = fromBase64Url(trimmed.slice(PUBLIC_PREFIX.length));
   if (!all || all.length !== 64 + CHECKSUM_BYTES) throw bad('wrong length');
@@ -118,8 +117,10 @@ export async function decodePublicIdentity(text: string): Promise<PublicIdentity
   // The checksum only catches typos: these keys come from whoever sent the line. A small-order
   // signing key would let anyone forge this member's signatures, a small-order encryption key
   // would seal data keys that anyone can open; no seed yields either.
-  if (!isEd25519PublicKey(sign)) throw bad('its signing key is not a usable Ed25519 public key (small order, non-canonical or off the curve), so `secrets identity` did not make it');
-  if (!isX25519PublicKey(enc)) throw bad('its encryption key is not a usable X25519 public key (small order or non-canonical), so `secrets identity` did not make it');
+  if (!isEd25519PublicKey(sign))
+    throw bad('its signing key is not a usable Ed25519 public key (small order, non-canonical or off the curve), so `secrets identity` did not make it');
+  if (!isX25519PublicKey(enc))
+    throw bad('its encryption key is not a usable X25519 public key (small order or non-canonical), so `secrets identity` did not make it');
   return { id: await fingerprint(enc, sign), enc, sign };
 }
 

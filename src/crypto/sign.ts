@@ -18,12 +18,7 @@ export async function signRecord(identity: Identity, vaultId: string, canonical:
 }
 
 /** True when `sig` is a valid signature by `publicKey` over the record. */
-export async function verifyRecord(
-  publicKey: Uint8Array,
-  vaultId: string,
-  canonical: string,
-  sig: Uint8Array,
-): Promise<boolean> {
+export async function verifyRecord(publicKey: Uint8Array, vaultId: string, canonical: string, sig: Uint8Array): Promise<boolean> {
   return verifyDetached(sig, message(vaultId, canonical), publicKey);
 }
 

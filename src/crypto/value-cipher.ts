@@ -40,12 +40,7 @@ export class SodiumValueCipher implements ValueCipher {
     return openValue(sealedOf(version), contextOf(version, vaultId), identity);
   }
 
-  async shareKey(
-    version: VersionRecord,
-    vaultId: string,
-    identity: Identity,
-    readers: readonly PublicIdentity[],
-  ): Promise<ReadonlyMap<string, string>> {
+  async shareKey(version: VersionRecord, vaultId: string, identity: Identity, readers: readonly PublicIdentity[]): Promise<ReadonlyMap<string, string>> {
     const keys = await shareDataKey(sealedOf(version), contextOf(version, vaultId), identity, readers);
     return new Map([...keys].map(([id, key]) => [id, toBase64(key)]));
   }

@@ -51,7 +51,10 @@ async function readKeyFile(files: FileAccess, path: string, label: string): Prom
     if (code === 'ENOENT') throw new SecretsError('IDENTITY_UNAVAILABLE', `${label} ${path} does not exist`);
     throw new SecretsError('IDENTITY_UNAVAILABLE', `cannot read ${label} ${path}: ${code ?? 'error'}`, `check the permissions of ${path}`);
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   return decodeKey(lines.length === 1 ? (lines[0] as string) : '', `${label} ${path}`);
 }
 
@@ -67,7 +70,9 @@ export async function createMachineIdentity(name: string): Promise<{ identity: I
   const seed = generateSeed();
   const identity = await identityFromSeed(seed);
   const keyLine = encodeKey(seed);
-  const keyFile = SecretBytes.fromString(keyFileText(keyLine, identity.id, `machine identity "${name}": give it to that machine only, as --identity-file or SECRETS_IDENTITY_KEY.`));
+  const keyFile = SecretBytes.fromString(
+    keyFileText(keyLine, identity.id, `machine identity "${name}": give it to that machine only, as --identity-file or SECRETS_IDENTITY_KEY.`),
+  );
   return { identity, keyLine, keyFile };
 }
 
@@ -164,11 +169,7 @@ export class DefaultIdentityProvider implements IdentityProvider {
   async load(): Promise<LoadedIdentity> {
     const found = await this.#find();
     if (!found) {
-      throw new SecretsError(
-        'IDENTITY_UNAVAILABLE',
-        'this machine has no identity yet',
-        'run `secrets init`, or set SECRETS_IDENTITY_KEY / --identity-file',
-      );
+      throw new SecretsError('IDENTITY_UNAVAILABLE', 'this machine has no identity yet', 'run `secrets init`, or set SECRETS_IDENTITY_KEY / --identity-file');
     }
     return found;
   }

@@ -55,7 +55,12 @@ interface CacheEntry {
 
 /** A caller may wipe or change what it got; the cache keeps its own copy. */
 function copyOf(v: SecretValue): SecretValue {
-  return { ...v, VersionStages: [...v.VersionStages], CreatedDate: new Date(v.CreatedDate), ...(v.SecretBinary ? { SecretBinary: new Uint8Array(v.SecretBinary) } : {}) };
+  return {
+    ...v,
+    VersionStages: [...v.VersionStages],
+    CreatedDate: new Date(v.CreatedDate),
+    ...(v.SecretBinary ? { SecretBinary: new Uint8Array(v.SecretBinary) } : {}),
+  };
 }
 
 const DEFAULT_TTL_MS = 5 * 60_000;
@@ -80,11 +85,15 @@ export class SecretsClient {
       writeOut: () => undefined,
       writeErr: (data) => warn(typeof data === 'string' ? data.replace(/^secrets: warning: /, '').trimEnd() : Buffer.from(data).toString().trimEnd()),
     };
-    this.#deps = buildDeps(io, {
-      ...(options.vault !== undefined ? { vault: options.vault } : {}),
-      ...(options.identityFile !== undefined ? { identityFile: options.identityFile } : {}),
-      ...(options.audit !== undefined ? { audit: options.audit } : {}),
-    }, ASYNC_FILES);
+    this.#deps = buildDeps(
+      io,
+      {
+        ...(options.vault !== undefined ? { vault: options.vault } : {}),
+        ...(options.identityFile !== undefined ? { identityFile: options.identityFile } : {}),
+        ...(options.audit !== undefined ? { audit: options.audit } : {}),
+      },
+      ASYNC_FILES,
+    );
     this.#ttlMs = options.cache === false ? 0 : (options.cache?.ttlMs ?? DEFAULT_TTL_MS);
     this.#maxEntries = options.cache === false ? 0 : (options.cache?.maxEntries ?? DEFAULT_MAX_ENTRIES);
   }
@@ -138,7 +147,9 @@ export class SecretsClient {
   }
 
   /** Several secrets at once (AWS BatchGetSecretValue): values and per-secret errors. */
-  async batchGetSecretValue(input: { SecretIdList: readonly string[] }): Promise<{ SecretValues: SecretValue[]; Errors: { SecretId: string; ErrorCode: string; Message: string }[] }> {
+  async batchGetSecretValue(input: {
+    SecretIdList: readonly string[];
+  }): Promise<{ SecretValues: SecretValue[]; Errors: { SecretId: string; ErrorCode: string; Message: string }[] }> {
     const r = await batchGetSecretValue(this.#deps, { names: input.SecretIdList });
     const SecretValues = r.values.map((v) => {
       const text = v.type === 'string' ? v.value.revealText() : undefined;

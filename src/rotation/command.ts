@@ -94,32 +94,45 @@ export class CommandRotation implements RotationHandler {
     });
     const cwd = privateDir();
     const done = <T>(p: Promise<T>): Promise<T> => p.finally(() => rmSync(cwd, { recursive: true, force: true }));
-    return done(new Promise((resolve, reject) => {
-      const child = spawn(this.#path, [step], { cwd, env, stdio: ['pipe', wantOutput ? 'pipe' : 'ignore', 'inherit'] });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let tooBig = false;
-      const timer = setTimeout(() => child.kill('SIGTERM'), STEP_TIMEOUT_MS);
-      child.stdout?.on('data', (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_OUTPUT_BYTES) {
-          tooBig = true;
-          child.kill('SIGTERM');
-        } else chunks.push(d);
-      });
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new SecretsError('ROTATION_FAILED', `cannot run handler ${this.#name} (${this.#path}): ${err.code ?? err.message}`, 'check the program, then `secrets handler allow` it again'));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (tooBig) return reject(new SecretsError('ROTATION_FAILED', `handler ${this.#name} printed more than the 64 KiB a value may hold`));
-        if (code === 0) return resolve(Buffer.concat(chunks));
-        reject(new SecretsError('ROTATION_FAILED', signal ? `handler ${this.#name} (${step}) was killed by ${signal}` : `handler ${this.#name} (${step}) exited ${code ?? '?'}`));
-      });
-      // A command that does not read its event must not crash us with EPIPE.
-      child.stdin?.on('error', () => undefined);
-      child.stdin?.end(event);
-    }));
+    return done(
+      new Promise((resolve, reject) => {
+        const child = spawn(this.#path, [step], { cwd, env, stdio: ['pipe', wantOutput ? 'pipe' : 'ignore', 'inherit'] });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let tooBig = false;
+        const timer = setTimeout(() => child.kill('SIGTERM'), STEP_TIMEOUT_MS);
+        child.stdout?.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size > MAX_OUTPUT_BYTES) {
+            tooBig = true;
+            child.kill('SIGTERM');
+          } else chunks.push(d);
+        });
+        child.on('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          reject(
+            new SecretsError(
+              'ROTATION_FAILED',
+              `cannot run handler ${this.#name} (${this.#path}): ${err.code ?? err.message}`,
+              'check the program, then `secrets handler allow` it again',
+            ),
+          );
+        });
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          if (tooBig) return reject(new SecretsError('ROTATION_FAILED', `handler ${this.#name} printed more than the 64 KiB a value may hold`));
+          if (code === 0) return resolve(Buffer.concat(chunks));
+          reject(
+            new SecretsError(
+              'ROTATION_FAILED',
+              signal ? `handler ${this.#name} (${step}) was killed by ${signal}` : `handler ${this.#name} (${step}) exited ${code ?? '?'}`,
+            ),
+          );
+        });
+        // A command that does not read its event must not crash us with EPIPE.
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(event);
+      }),
+    );
   }
 }

@@ -109,7 +109,11 @@ export function checkEngine(obj: Record<string, unknown>, label: ValueLabel, acc
   if (!has(obj, 'engine')) return;
   const v = obj['engine'];
   if (typeof v !== 'string' || !accepted.includes(v.toLowerCase())) {
-    throw new SecretsError('INVALID_VALUE', `the ${label} value's "engine" is not one the ${handler} handler rotates`, `use "engine": "${accepted[0]}", or another handler`);
+    throw new SecretsError(
+      'INVALID_VALUE',
+      `the ${label} value's "engine" is not one the ${handler} handler rotates`,
+      `use "engine": "${accepted[0]}", or another handler`,
+    );
   }
 }
 
@@ -147,7 +151,11 @@ export function strategyOf(req: RotationRequest): 'single-user' | 'alternating-u
 /** The master value of an alternating-users request, or INVALID_VALUE. */
 export function requireMaster(req: RotationRequest): SecretBytes {
   if (req.master === undefined) {
-    throw new SecretsError('INVALID_VALUE', 'alternating-users rotation needs the master secret', 'configure it with --master NAME (a secret holding the administrator\'s {"username","password"})');
+    throw new SecretsError(
+      'INVALID_VALUE',
+      'alternating-users rotation needs the master secret',
+      'configure it with --master NAME (a secret holding the administrator\'s {"username","password"})',
+    );
   }
   return req.master;
 }
@@ -201,7 +209,10 @@ export function describeDriverError(e: unknown, redactor: Redactor): string {
   const err = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; errno?: unknown; message?: unknown };
   const code = typeof err.code === 'string' || typeof err.code === 'number' ? String(err.code) : undefined;
   let message = typeof err.message === 'string' ? err.message : typeof e === 'string' ? e : '';
-  message = message.replace(/ near '[\s\S]*$/, ' near [SQL omitted]').replace(/\s+/g, ' ').trim();
+  message = message
+    .replace(/ near '[\s\S]*$/, ' near [SQL omitted]')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (message.length > 300) message = `${message.slice(0, 300)}…`;
   const text = [code, message].filter((s) => s !== undefined && s !== '').join(': ');
   return redactor.redact(text === '' ? 'unknown error' : text);
@@ -238,5 +249,9 @@ export async function connectCurrentOrPrevious<T extends { username: string }, C
       // report CURRENT's failure below
     }
   }
-  throw rotationFailed(`cannot log in to ${opts.where(current)} as ${JSON.stringify(current.username)} with the CURRENT or PREVIOUS password`, firstError, opts.redactor);
+  throw rotationFailed(
+    `cannot log in to ${opts.where(current)} as ${JSON.stringify(current.username)} with the CURRENT or PREVIOUS password`,
+    firstError,
+    opts.redactor,
+  );
 }

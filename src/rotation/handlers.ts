@@ -29,7 +29,11 @@ function localName(handler: string, running: boolean): string {
     );
   }
   if (!HANDLER_NAME.test(name)) {
-    throw new SecretsError('USAGE', `invalid rotation handler name ${JSON.stringify(name.slice(0, 70))}`, 'a handler name is 1-64 characters of a-z 0-9 . _ - and starts with a letter or digit');
+    throw new SecretsError(
+      'USAGE',
+      `invalid rotation handler name ${JSON.stringify(name.slice(0, 70))}`,
+      'a handler name is 1-64 characters of a-z 0-9 . _ - and starts with a letter or digit',
+    );
   }
   return name;
 }

@@ -145,7 +145,9 @@ function masterTarget(value: SecretBytes, rotated: MyTarget): MyTarget {
   const host = stringField(obj, 'host', 'master', false);
   const sameHost = host === undefined || host === rotated.host;
   const effectiveHost = host ?? rotated.host;
-  const tls = tlsOf(obj, 'master', effectiveHost) ?? (sameHost ? { tls: rotated.tls, sslrootcert: rotated.sslrootcert } : { tls: defaultTlsMode(effectiveHost), sslrootcert: undefined });
+  const tls =
+    tlsOf(obj, 'master', effectiveHost) ??
+    (sameHost ? { tls: rotated.tls, sslrootcert: rotated.sslrootcert } : { tls: defaultTlsMode(effectiveHost), sslrootcert: undefined });
   return {
     username: stringField(obj, 'username', 'master', true),
     password: stringField(obj, 'password', 'master', true),
@@ -182,7 +184,9 @@ export function rewriteGrant(line: string, base: { user: string; host: string },
       const at = line.lastIndexOf(` TO ${ident}`);
       if (at < 0) continue;
       const rest = line.slice(at + ` TO ${ident}`.length);
-      const options = [/\bWITH GRANT OPTION\b/i.test(rest) ? ' WITH GRANT OPTION' : '', /\bWITH ADMIN OPTION\b/i.test(rest) ? ' WITH ADMIN OPTION' : ''].join('');
+      const options = [/\bWITH GRANT OPTION\b/i.test(rest) ? ' WITH GRANT OPTION' : '', /\bWITH ADMIN OPTION\b/i.test(rest) ? ' WITH ADMIN OPTION' : ''].join(
+        '',
+      );
       return `${line.slice(0, at)} TO ${cloneIdent}${options}`;
     }
     if (/^SET DEFAULT ROLE /i.test(line)) {
@@ -208,7 +212,7 @@ function isNativeAccount(showCreateUser: string): boolean {
 }
 
 const PLAINTEXT_NOTE =
-  'MariaDB: this account does not use mysql_native_password (or the server refuses pre-hashed passwords), so the new password was sent as SET PASSWORD … = PASSWORD(…), which MariaDB\'s general query log records in clear if it is on';
+  "MariaDB: this account does not use mysql_native_password (or the server refuses pre-hashed passwords), so the new password was sent as SET PASSWORD … = PASSWORD(…), which MariaDB's general query log records in clear if it is on";
 
 /** Rotates MySQL and MariaDB passwords. */
 export class MysqlRotation implements RotationHandler {
@@ -231,7 +235,11 @@ export class MysqlRotation implements RotationHandler {
     redactor.add(mysqlNativePasswordHash(pending.password));
     const alternating = strategyOf(req) === 'alternating-users';
     if (!alternating && pending.username !== current.username) {
-      throw new SecretsError('INVALID_VALUE', 'single-user rotation: the PENDING username differs from the CURRENT one', 'rotate with --strategy alternating-users, or cancel and restart the rotation');
+      throw new SecretsError(
+        'INVALID_VALUE',
+        'single-user rotation: the PENDING username differs from the CURRENT one',
+        'rotate with --strategy alternating-users, or cancel and restart the rotation',
+      );
     }
     if (alternating && baseUsername(pending.username) !== baseUsername(current.username)) {
       throw new SecretsError('INVALID_VALUE', 'alternating-users rotation: the PENDING username is neither the CURRENT user nor its _clone');
@@ -327,7 +335,11 @@ export class MysqlRotation implements RotationHandler {
       };
       const baseHosts = await hostsOf(base);
       if (baseHosts.length === 0) {
-        throw new SecretsError('ROTATION_FAILED', `the user ${JSON.stringify(base)} does not exist on ${where(master)}`, 'create the base user, or fix the username in the secret');
+        throw new SecretsError(
+          'ROTATION_FAILED',
+          `the user ${JSON.stringify(base)} does not exist on ${where(master)}`,
+          'create the base user, or fix the username in the secret',
+        );
       }
       let hosts = baseHosts;
       if (user !== base) {
@@ -365,7 +377,11 @@ export class MysqlRotation implements RotationHandler {
   /** One ALTER USER for every host (so the password changes everywhere at once), hashed on MariaDB. */
   async #setPasswordAsMaster(req: PendingRequest, conn: Connection, mariadb: boolean, user: string, hosts: readonly string[], password: string): Promise<void> {
     if (!mariadb) {
-      await this.#exec(conn, `ALTER USER ${hosts.map(() => '?@? IDENTIFIED BY ?').join(', ')}`, hosts.flatMap((h) => [user, h, password]));
+      await this.#exec(
+        conn,
+        `ALTER USER ${hosts.map(() => '?@? IDENTIFIED BY ?').join(', ')}`,
+        hosts.flatMap((h) => [user, h, password]),
+      );
       return;
     }
     let native = true;
@@ -373,7 +389,11 @@ export class MysqlRotation implements RotationHandler {
     if (native) {
       const hash = mysqlNativePasswordHash(password);
       try {
-        await this.#exec(conn, `ALTER USER ${hosts.map(() => '?@? IDENTIFIED BY PASSWORD ?').join(', ')}`, hosts.flatMap((h) => [user, h, hash]));
+        await this.#exec(
+          conn,
+          `ALTER USER ${hosts.map(() => '?@? IDENTIFIED BY PASSWORD ?').join(', ')}`,
+          hosts.flatMap((h) => [user, h, hash]),
+        );
         return;
       } catch (e) {
         if ((e as { errno?: number }).errno !== ER_NOT_VALID_PASSWORD) throw e;

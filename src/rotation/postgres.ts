@@ -138,7 +138,9 @@ function masterTarget(value: SecretBytes, rotated: PgTarget): PgTarget {
   const host = stringField(obj, 'host', 'master', false);
   const sameHost = host === undefined || host === rotated.host;
   const effectiveHost = host ?? rotated.host;
-  const tls = tlsOf(obj, 'master', effectiveHost) ?? (sameHost ? { tls: rotated.tls, sslrootcert: rotated.sslrootcert } : { tls: defaultTlsMode(effectiveHost), sslrootcert: undefined });
+  const tls =
+    tlsOf(obj, 'master', effectiveHost) ??
+    (sameHost ? { tls: rotated.tls, sslrootcert: rotated.sslrootcert } : { tls: defaultTlsMode(effectiveHost), sslrootcert: undefined });
   return {
     username: stringField(obj, 'username', 'master', true),
     password: stringField(obj, 'password', 'master', true),
@@ -197,7 +199,11 @@ export class PostgresRotation implements RotationHandler {
     const { fields, target } = parseValue(req.current, 'CURRENT');
     const username = strategyOf(req) === 'alternating-users' ? alternateUsername(target.username) : target.username;
     if (Buffer.byteLength(username, 'utf8') > MAX_ROLE_NAME_BYTES) {
-      throw new SecretsError('INVALID_VALUE', `the user name ${JSON.stringify(username)} is longer than PostgreSQL's ${MAX_ROLE_NAME_BYTES} bytes`, 'use a shorter base user name');
+      throw new SecretsError(
+        'INVALID_VALUE',
+        `the user name ${JSON.stringify(username)} is longer than PostgreSQL's ${MAX_ROLE_NAME_BYTES} bytes`,
+        'use a shorter base user name',
+      );
     }
     return newDatabaseValue(req, fields, username);
   }
@@ -210,7 +216,11 @@ export class PostgresRotation implements RotationHandler {
     redactor.add(verifier);
     const alternating = strategyOf(req) === 'alternating-users';
     if (!alternating && pending.username !== current.username) {
-      throw new SecretsError('INVALID_VALUE', 'single-user rotation: the PENDING username differs from the CURRENT one', 'rotate with --strategy alternating-users, or cancel and restart the rotation');
+      throw new SecretsError(
+        'INVALID_VALUE',
+        'single-user rotation: the PENDING username differs from the CURRENT one',
+        'rotate with --strategy alternating-users, or cancel and restart the rotation',
+      );
     }
     if (alternating && baseUsername(pending.username) !== baseUsername(current.username)) {
       throw new SecretsError('INVALID_VALUE', 'alternating-users rotation: the PENDING username is neither the CURRENT user nor its _clone');
@@ -284,7 +294,11 @@ export class PostgresRotation implements RotationHandler {
         return (r.rowCount ?? 0) > 0;
       };
       if (!(await exists(base))) {
-        throw new SecretsError('ROTATION_FAILED', `the role ${JSON.stringify(base)} does not exist on ${where(master)}`, 'create the base user, or fix the username in the secret');
+        throw new SecretsError(
+          'ROTATION_FAILED',
+          `the role ${JSON.stringify(base)} does not exist on ${where(master)}`,
+          'create the base user, or fix the username in the secret',
+        );
       }
       if (user === base) {
         step = `ALTER ROLE ${JSON.stringify(user)}`;

@@ -36,7 +36,11 @@ export function encodeBackup(backup: Backup): Uint8Array {
 }
 
 function bad(what: string): SecretsError {
-  return new SecretsError('INTEGRITY', `the backup's content is not valid: ${what}`, 'it decrypted, so it was written by a different version of secrets or by hand');
+  return new SecretsError(
+    'INTEGRITY',
+    `the backup's content is not valid: ${what}`,
+    'it decrypted, so it was written by a different version of secrets or by hand',
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -46,7 +50,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Exactly these keys (the optional ones may be absent), or `bad`. */
 function fields(v: unknown, where: string, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
   if (!isObject(v)) throw bad(`${where} is not an object`);
-  for (const k of Object.keys(v)) if (!required.includes(k) && !optional.includes(k)) throw bad(`${where} has an unknown field ${JSON.stringify(k.slice(0, 40))}`);
+  for (const k of Object.keys(v))
+    if (!required.includes(k) && !optional.includes(k)) throw bad(`${where} has an unknown field ${JSON.stringify(k.slice(0, 40))}`);
   for (const k of required) if (!Object.prototype.hasOwnProperty.call(v, k)) throw bad(`${where} has no ${k}`);
   return v;
 }

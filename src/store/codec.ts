@@ -5,15 +5,7 @@
  * prototype keys. Every failure is a DAMAGED_VAULT error naming the line.
  */
 import { SecretsError } from '../core/errors.js';
-import type {
-  HeadRecord,
-  MemberRecord,
-  PolicyRecord,
-  SecretRecord,
-  VaultFileRecord,
-  VaultRecord,
-  VersionRecord,
-} from '../core/model.js';
+import type { HeadRecord, MemberRecord, PolicyRecord, SecretRecord, VaultFileRecord, VaultRecord, VersionRecord } from '../core/model.js';
 import { MAX_KEPT } from '../core/model.js';
 import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 import { checkPolicy, isPolicyName } from '../core/policy.js';
@@ -273,7 +265,8 @@ class Fields {
     if (!Array.isArray(v) || v.length > max) throw this.fail(`field "${key}" is not a list of signatures`);
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i];
-      if (typeof x !== 'string' || x.length !== 88 || Buffer.from(x, 'base64').toString('base64') !== x) throw this.fail(`field "${key}" is not a list of signatures`);
+      if (typeof x !== 'string' || x.length !== 88 || Buffer.from(x, 'base64').toString('base64') !== x)
+        throw this.fail(`field "${key}" is not a list of signatures`);
       if (i > 0 && !((v[i - 1] as string) < x)) throw this.fail(`field "${key}" is not sorted`);
     }
     return v as string[];

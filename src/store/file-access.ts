@@ -66,7 +66,7 @@ export const SYNC_FILES: FileAccess = {
         return at;
       },
       async write(bytes) {
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
       },
       async truncate(length) {
         ftruncateSync(fd, length);
@@ -112,7 +112,7 @@ export const ASYNC_FILES: FileAccess = {
         return at;
       },
       async write(bytes) {
-        for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten;
+        for (let at = 0; at < bytes.length;) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten;
       },
       truncate: (length) => fh.truncate(length),
       sync: () => fh.sync(),
@@ -154,7 +154,7 @@ export async function sha256HexPaced(files: FileAccess, chunks: readonly Uint8Ar
   const hash = createHash('sha256');
   let since = 0;
   for (const chunk of chunks) {
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       const piece = chunk.subarray(at, at + STEP_BYTES - since);
       hash.update(piece);
       at += piece.length;

@@ -207,7 +207,12 @@ export class FileVaultRepository implements VaultRepository {
         });
         this.#rememberTrust(loaded);
         if (stat && parsed.layout) {
-          await this.#opts.index?.save(this.location, stat, readIndexKey(identity), { vault: loaded.state.vault.id, digest: parsed.digest, buf, ...parsed.layout });
+          await this.#opts.index?.save(this.location, stat, readIndexKey(identity), {
+            vault: loaded.state.vault.id,
+            digest: parsed.digest,
+            buf,
+            ...parsed.layout,
+          });
         }
         return loaded.state;
       } catch (err) {
@@ -273,8 +278,19 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   /** The header records of `buf` (magic line to head), strictly parsed, or undefined for an unusual layout. */
-  #parseHeader(buf: Buffer):
-    | { parsed: Pick<Parsed, 'vault' | 'members' | 'policies' | 'head' | 'genesisLine'>; records: VaultFileRecord[]; lineOf: Map<VaultFileRecord, number>; secretsFrom: number; firstSecretLine: number; headStart: number; headEnd: number; first: number }
+  #parseHeader(
+    buf: Buffer,
+  ):
+    | {
+        parsed: Pick<Parsed, 'vault' | 'members' | 'policies' | 'head' | 'genesisLine'>;
+        records: VaultFileRecord[];
+        lineOf: Map<VaultFileRecord, number>;
+        secretsFrom: number;
+        firstSecretLine: number;
+        headStart: number;
+        headEnd: number;
+        first: number;
+      }
     | undefined {
     const first = buf.indexOf(NL);
     if (first === -1 || buf[buf.length - 1] !== NL || buf.toString('utf8', 0, first) !== HEADER_LINE) return undefined;
@@ -496,7 +512,7 @@ export class FileVaultRepository implements VaultRepository {
     const established = new Map<string, MemberRecord>();
     await this.#verifyOne(creator, vault.id, memberById, lineOf.get(creator));
     established.set(creator.id, creator);
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const m of members) {
         if (established.has(m.id)) continue;
@@ -517,7 +533,10 @@ export class FileVaultRepository implements VaultRepository {
     for (const p of policies) {
       const signer = memberById.get(p.by);
       if (!signer || !isAdmin(signer)) {
-        throw integrity(`policy record at line ${lineOf.get(p)} is not signed by an admin of this vault`, 'run `secrets verify`; an admin must put the policy again');
+        throw integrity(
+          `policy record at line ${lineOf.get(p)} is not signed by an admin of this vault`,
+          'run `secrets verify`; an admin must put the policy again',
+        );
       }
       await this.#verifyOne(p, vault.id, memberById, lineOf.get(p));
     }
@@ -583,12 +602,7 @@ export class FileVaultRepository implements VaultRepository {
     return { state: { vault, members, policies, head, secrets: live }, lineOf, genesis, trusted, pinned };
   }
 
-  async #verifyOne(
-    record: VaultFileRecord,
-    vaultId: string,
-    members: ReadonlyMap<string, MemberRecord>,
-    line: number | undefined,
-  ): Promise<void> {
+  async #verifyOne(record: VaultFileRecord, vaultId: string, members: ReadonlyMap<string, MemberRecord>, line: number | undefined): Promise<void> {
     const signer = members.get(record.by);
     const where = `${record.kind} record at line ${line ?? '?'}`;
     if (!signer) throw integrity(`${where} is signed by ${record.by}, who is not a member of this vault`);
@@ -686,7 +700,11 @@ export class FileVaultRepository implements VaultRepository {
       const entry = byId.get(r.kind === 'secret' ? r.id : r.secret);
       // A derived id names its secret: a record that carries another name was renamed.
       const renamed = r.kind === 'secret' && isDerivedSecretId(r.id) && r.id !== secretIdFor(state.vault.id, r.name);
-      const problem = renamed ? `its name does not match its id ${r.id}: a secret cannot be renamed` : entry ? writeProblem(state, r, entry) : 'it belongs to no secret';
+      const problem = renamed
+        ? `its name does not match its id ${r.id}: a secret cannot be renamed`
+        : entry
+          ? writeProblem(state, r, entry)
+          : 'it belongs to no secret';
       if (problem !== undefined) {
         throw integrity(
           `${r.kind} record at line ${this.#lines.get(r) ?? '?'} (${entry?.secret.name ?? '?'}) is not authorized: ${problem}`,
@@ -710,10 +728,7 @@ export class FileVaultRepository implements VaultRepository {
     return { checked: orderedRecords(state).length, problems };
   }
 
-  async transact<T>(
-    identity: Identity,
-    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
-  ): Promise<T> {
+  async transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T> {
     const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
     try {
       removeStaleTemps(this.#opts.path);
@@ -748,7 +763,9 @@ export class FileVaultRepository implements VaultRepository {
     const ctrs = new Map(state.head.ctrs);
     ctrs.set(identity.id, ctr);
     const draft: VaultState = { vault, members, policies, head: { ...state.head, ctrs }, secrets };
-    const lines = orderedRecords(draft).filter((r) => r.kind !== 'head').map(serializeRecord);
+    const lines = orderedRecords(draft)
+      .filter((r) => r.kind !== 'head')
+      .map(serializeRecord);
     const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
     const audit = new Map(state.head.audit ?? []);
     const tail = await this.#opts.auditTail?.(state.vault.id);

@@ -106,11 +106,19 @@ export class FileHandlerAllowlist implements HandlerAllowlist {
   }
 
   #untrusted(why: string): SecretsError {
-    return new SecretsError('DENIED', `the handler allowlist ${this.#file} is not trusted: ${why}`, `only you may write it: chmod 600 ${this.#file} and chmod 700 ${dirname(this.#file)}, after checking what it allows`);
+    return new SecretsError(
+      'DENIED',
+      `the handler allowlist ${this.#file} is not trusted: ${why}`,
+      `only you may write it: chmod 600 ${this.#file} and chmod 700 ${dirname(this.#file)}, after checking what it allows`,
+    );
   }
 
   #damaged(): SecretsError {
-    return new SecretsError('USAGE', `the handler allowlist ${this.#file} is not valid`, 'fix it or remove it, then allow handlers again with `secrets handler allow NAME PATH`');
+    return new SecretsError(
+      'USAGE',
+      `the handler allowlist ${this.#file} is not valid`,
+      'fix it or remove it, then allow handlers again with `secrets handler allow NAME PATH`',
+    );
   }
 
   #write(handlers: ReadonlyMap<string, { path: string; allowed: string }>): void {
@@ -124,7 +132,11 @@ export class FileHandlerAllowlist implements HandlerAllowlist {
     if (path === undefined) return undefined;
     const problem = handlerProgramProblem(path);
     if (problem) {
-      throw new SecretsError('DENIED', `rotation handler ${name} (${path}) will not run: ${problem}`, `fix the program's permissions, or allow it again: \`secrets handler allow ${name} PATH\``);
+      throw new SecretsError(
+        'DENIED',
+        `rotation handler ${name} (${path}) will not run: ${problem}`,
+        `fix the program's permissions, or allow it again: \`secrets handler allow ${name} PATH\``,
+      );
     }
     return path;
   }
@@ -137,10 +149,15 @@ export class FileHandlerAllowlist implements HandlerAllowlist {
   /** Allows `name` to mean the program at `path` on this machine (replacing what it meant). */
   allow(name: string, path: string, now: string): AllowedHandler {
     if (!HANDLER_NAME.test(name)) {
-      throw new SecretsError('USAGE', `invalid handler name ${JSON.stringify(name.slice(0, 70))}`, 'a handler name is 1-64 characters of a-z 0-9 . _ - and starts with a letter or digit');
+      throw new SecretsError(
+        'USAGE',
+        `invalid handler name ${JSON.stringify(name.slice(0, 70))}`,
+        'a handler name is 1-64 characters of a-z 0-9 . _ - and starts with a letter or digit',
+      );
     }
     const problem = handlerProgramProblem(path);
-    if (problem) throw new SecretsError('USAGE', `cannot allow ${path}: ${problem}`, 'give the absolute path of an executable that only you (or root) can change');
+    if (problem)
+      throw new SecretsError('USAGE', `cannot allow ${path}: ${problem}`, 'give the absolute path of an executable that only you (or root) can change');
     const handlers = this.#read();
     handlers.set(name, { path, allowed: now });
     this.#write(handlers);

@@ -134,11 +134,7 @@ export async function acquireLock(path: string, timeoutMs: number, files: FileAc
     }
     if (Date.now() > deadline) {
       const who = owner ? `process ${owner.pid} on ${owner.host}` : 'another process';
-      throw new SecretsError(
-        'LOCKED',
-        `the vault is locked by ${who}`,
-        `wait for it to finish; if no secrets command is running, remove ${path}`,
-      );
+      throw new SecretsError('LOCKED', `the vault is locked by ${who}`, `wait for it to finish; if no secrets command is running, remove ${path}`);
     }
     await sleep(wait + Math.random() * wait);
     wait = Math.min(wait * 2, 50);

@@ -222,7 +222,12 @@ export class ReadIndex {
    * the hash of its header and of each secret's lines. Does nothing for a file changed in the
    * last two seconds; failures only cost the speed-up. Hashing pauses after each STEP_BYTES.
    */
-  async save(vaultPath: string, st: BigIntStats, key: Uint8Array, note: { vault: string; digest: string; buf: Buffer; headerEnd: number; firstLine: number }): Promise<void> {
+  async save(
+    vaultPath: string,
+    st: BigIntStats,
+    key: Uint8Array,
+    note: { vault: string; digest: string; buf: Buffer; headerEnd: number; firstLine: number },
+  ): Promise<void> {
     if (isRacy(st)) return;
     const files = this.#files;
     const tmp = `${this.#file(vaultPath)}.${process.pid}.tmp`;
@@ -242,7 +247,16 @@ export class ReadIndex {
         }
       }
       const header = sha256Hex(note.buf.subarray(0, note.headerEnd));
-      const meta: Meta = { path: vaultPath, vault: note.vault, file: fileIdentity(st), digest: note.digest, header, headerEnd: note.headerEnd, firstLine: note.firstLine, buckets };
+      const meta: Meta = {
+        path: vaultPath,
+        vault: note.vault,
+        file: fileIdentity(st),
+        digest: note.digest,
+        header,
+        headerEnd: note.headerEnd,
+        firstLine: note.firstLine,
+        buckets,
+      };
       const metaText = JSON.stringify(meta);
       const metaMac = macOf(key, metaText);
       const data = rows.map((r, b) => {

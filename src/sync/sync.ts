@@ -67,7 +67,10 @@ function syncStatePath(ctx: SyncContext, vaultId: string): string {
 function readSyncState(ctx: SyncContext, vaultId: string): SyncState {
   try {
     const raw = JSON.parse(readFileSync(syncStatePath(ctx, vaultId), 'utf8')) as Partial<SyncState>;
-    return { ...(typeof raw.lastSync === 'string' ? { lastSync: raw.lastSync } : {}), remote: typeof raw.remote === 'object' && raw.remote !== null ? raw.remote : {} };
+    return {
+      ...(typeof raw.lastSync === 'string' ? { lastSync: raw.lastSync } : {}),
+      remote: typeof raw.remote === 'object' && raw.remote !== null ? raw.remote : {},
+    };
   } catch {
     return { remote: {} };
   }
@@ -99,7 +102,12 @@ async function isWorkTree(g: Git): Promise<boolean> {
 async function authorEnv(g: Git, name: string, identityId: string): Promise<Record<string, string>> {
   const email = (await g.run(['config', 'user.email'])).stdout.trim();
   if (email !== '') return {};
-  return { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: `${identityId}@secrets.invalid`, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: `${identityId}@secrets.invalid` };
+  return {
+    GIT_AUTHOR_NAME: name,
+    GIT_AUTHOR_EMAIL: `${identityId}@secrets.invalid`,
+    GIT_COMMITTER_NAME: name,
+    GIT_COMMITTER_EMAIL: `${identityId}@secrets.invalid`,
+  };
 }
 
 /** Registers the merge and diff drivers in the work tree's own git config. */
@@ -133,7 +141,8 @@ export async function setupSync(ctx: SyncContext, opts: { remote?: string | unde
   ensureFile(join(dir, '.gitignore'), GITIGNORE);
   if (!ensureFile(join(dir, '.gitattributes'), GITATTRIBUTES)) {
     const text = readFileSync(join(dir, '.gitattributes'), 'utf8');
-    if (!text.includes('merge=secrets')) writeFileSync(join(dir, '.gitattributes'), `${text.endsWith('\n') || text === '' ? text : `${text}\n`}${GITATTRIBUTES}`);
+    if (!text.includes('merge=secrets'))
+      writeFileSync(join(dir, '.gitattributes'), `${text.endsWith('\n') || text === '' ? text : `${text}\n`}${GITATTRIBUTES}`);
   }
   await registerDrivers(ctx, g);
   if (opts.remote !== undefined) {
@@ -176,7 +185,11 @@ export async function cloneVault(
   const { state, genesis } = await repo.inspect(text);
   const all = await repo.verifyAll(state);
   if (all.problems.length > 0) {
-    throw new SecretsError('INTEGRITY', `the cloned vault holds ${all.problems.length} record(s) that fail verification: ${all.problems[0] ?? ''}`, `do not use it; ${dir} was left for inspection`);
+    throw new SecretsError(
+      'INTEGRITY',
+      `the cloned vault holds ${all.problems.length} record(s) that fail verification: ${all.problems[0] ?? ''}`,
+      `do not use it; ${dir} was left for inspection`,
+    );
   }
   const full: SyncContext = { ...ctx, vaultPath, repo };
   await registerDrivers(full, new Git(dir, ctx.env));
@@ -211,7 +224,8 @@ function assertNotRolledBack(ctx: SyncContext, state: VaultState, identityId: st
  * and policies allow it, so the answer does not depend on which copy is local.
  */
 function resignCheck(a: VaultState, b: VaultState, identityId: string): (record: SecretRecord | VersionRecord, entry: SecretEntry) => boolean {
-  return (record, entry) => writeProblem(a, { ...record, by: identityId }, entry) === undefined && writeProblem(b, { ...record, by: identityId }, entry) === undefined;
+  return (record, entry) =>
+    writeProblem(a, { ...record, by: identityId }, entry) === undefined && writeProblem(b, { ...record, by: identityId }, entry) === undefined;
 }
 
 /** Merges three texts of the vault file as `identity`; returns the signed text and the conflicts. */
@@ -232,9 +246,18 @@ export async function mergeTexts(
     }
   }
   const merger = ours.state.members.find((m) => m.id === identity.id && m.removed === undefined);
-  if (!merger) throw new SecretsError('DENIED', `this identity (${identity.id}) is not a member of the vault, so it cannot merge it`, 'ask an admin to add it: `secrets identity show`');
+  if (!merger)
+    throw new SecretsError(
+      'DENIED',
+      `this identity (${identity.id}) is not a member of the vault, so it cannot merge it`,
+      'ask an admin to add it: `secrets identity show`',
+    );
   if (theirs.state.members.some((m) => m.id === identity.id && m.removed !== undefined)) {
-    throw new SecretsError('DENIED', `this identity (${identity.id}) was removed from the vault in the remote's copy, so it cannot merge it`, 'ask an admin; your local changes stay committed here');
+    throw new SecretsError(
+      'DENIED',
+      `this identity (${identity.id}) was removed from the vault in the remote's copy, so it cannot merge it`,
+      'ask an admin; your local changes stay committed here',
+    );
   }
   const merged = mergeVaults(base, ours.state, theirs.state, resignCheck(ours.state, theirs.state, identity.id));
   let state = merged.state;
@@ -243,7 +266,8 @@ export async function mergeTexts(
   if (isAdmin(merger)) {
     const sealed = await reseal(ctx.deps, identity, state);
     state = sealed.state;
-    if (sealed.report.unshared.length > 0) conflicts.push(`this identity holds no key for ${sealed.report.unshared.join(', ')}; an admin who does should run \`secrets reseal\``);
+    if (sealed.report.unshared.length > 0)
+      conflicts.push(`this identity holds no key for ${sealed.report.unshared.join(', ')}; an admin who does should run \`secrets reseal\``);
   }
   const text = await ctx.repo.signMerged(identity, state);
   return { text, conflicts, state };
@@ -291,7 +315,11 @@ async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Pr
   const others = conflicted.filter((f) => f !== VAULT_FILE);
   if (others.length > 0) {
     await g.run(['merge', '--abort']);
-    throw new SecretsError('CONFLICT', `git could not merge ${others.join(', ')} (not the vault file); nothing was merged`, `resolve it in ${g.dir} with git, then run \`secrets sync\` again`);
+    throw new SecretsError(
+      'CONFLICT',
+      `git could not merge ${others.join(', ')} (not the vault file); nothing was merged`,
+      `resolve it in ${g.dir} with git, then run \`secrets sync\` again`,
+    );
   }
   const base = await g.show(':1', VAULT_FILE);
   const ours = await g.show(':2', VAULT_FILE);
@@ -375,7 +403,11 @@ async function trackRemoteBranch(ctx: SyncContext, g: Git, remote: string): Prom
 export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
   const g = git(ctx);
   if (!(await isWorkTree(g))) {
-    throw new SecretsError('USAGE', `${g.dir} is not a git work tree of its own`, 'share the vault first: `secrets sync --setup --remote URL` (or `secrets clone URL` to use a shared one)');
+    throw new SecretsError(
+      'USAGE',
+      `${g.dir} is not a git work tree of its own`,
+      'share the vault first: `secrets sync --setup --remote URL` (or `secrets clone URL` to use a shared one)',
+    );
   }
   const { identity } = await ctx.deps.identities.load();
   // A plain `git pull` without the driver may have left vault.yaml conflicted: finish that merge first.
@@ -414,7 +446,9 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       const before = (await g.ok(['rev-parse', 'HEAD'])).trim();
       // The merge driver git runs is this program: it needs the identity, wherever it comes from.
       const key = ctx.env['SECRETS_IDENTITY_KEY'];
-      const m = await g.run(['merge', '-q', '--no-edit', remoteRef], { env: { ...(await authorEnv(g, 'secrets', identity.id)), ...(key !== undefined ? { SECRETS_IDENTITY_KEY: key } : {}) } });
+      const m = await g.run(['merge', '-q', '--no-edit', remoteRef], {
+        env: { ...(await authorEnv(g, 'secrets', identity.id)), ...(key !== undefined ? { SECRETS_IDENTITY_KEY: key } : {}) },
+      });
       conflicts.push(...driverReports(m.stderr));
       if (m.code !== 0) {
         const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.trim();
@@ -444,7 +478,10 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
 }
 
 /** `secrets status`. */
-export async function syncStatus(ctx: SyncContext, opts: { fetch: boolean }): Promise<{
+export async function syncStatus(
+  ctx: SyncContext,
+  opts: { fetch: boolean },
+): Promise<{
   Vault: string;
   VaultId: string;
   Git: boolean;
@@ -504,12 +541,22 @@ export function diffText(text: string): string {
     const kind = r['kind'];
     const obj = (v: unknown): Record<string, string> => (typeof v === 'object' && v !== null ? (v as Record<string, string>) : {});
     if (kind === 'vault') out.push(`vault ${String(r['id'])} ${JSON.stringify(r['name'])}`);
-    else if (kind === 'member') out.push(`member ${String(r['name'])} ${String(r['id'])} ${(r['roles'] as string[] | undefined)?.join(',') ?? ''}${r['removed'] ? ' (removed)' : ''}`);
-    else if (kind === 'policy') out.push(typeof r['name'] === 'string' ? `policy ${r['name']} attached to ${JSON.stringify(r['attached'])}` : `resource policy of ${String(r['secret'])}`);
+    else if (kind === 'member')
+      out.push(`member ${String(r['name'])} ${String(r['id'])} ${(r['roles'] as string[] | undefined)?.join(',') ?? ''}${r['removed'] ? ' (removed)' : ''}`);
+    else if (kind === 'policy')
+      out.push(
+        typeof r['name'] === 'string' ? `policy ${r['name']} attached to ${JSON.stringify(r['attached'])}` : `resource policy of ${String(r['secret'])}`,
+      );
     else if (kind === 'secret') {
-      const tags = Object.entries(obj(r['tags'])).map(([k, v]) => `${k}=${v}`).join(' ');
-      const stages = Object.entries(obj(r['stages'])).map(([k, v]) => `${k}:${v}`).join(' ');
-      out.push(`secret ${String(r['name'])}${r['deleted'] ? ' (deleted)' : ''}${tags ? ` tags[${tags}]` : ''} stages[${stages}]${r['rotation'] ? ' rotation' : ''}`);
+      const tags = Object.entries(obj(r['tags']))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      const stages = Object.entries(obj(r['stages']))
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' ');
+      out.push(
+        `secret ${String(r['name'])}${r['deleted'] ? ' (deleted)' : ''}${tags ? ` tags[${tags}]` : ''} stages[${stages}]${r['rotation'] ? ' rotation' : ''}`,
+      );
     } else if (kind === 'version') {
       out.push(`  version ${String(r['id'])} ${String(r['created'])} readers=${Object.keys(obj(r['keys'])).length} by ${String(r['by'])}`);
     }

@@ -132,8 +132,13 @@ const SBIN = ['/usr/sbin', '/sbin', '/usr/bin'];
 
 function commonCheck(server: string, user: string, pkg: string): DatabaseCheck | undefined {
   if (process.platform !== 'linux') return { ok: false, reason: `real ${server} servers are only started on Linux` };
-  if (process.getuid?.() !== 0) return { ok: false, reason: `starting ${server} as system user ${user} needs root (run the tests as root, e.g. in the CI container)` };
-  for (const [bin, from] of [['setpriv', 'util-linux'], ['runuser', 'util-linux'], ['openssl', 'openssl']] as const) {
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: `starting ${server} as system user ${user} needs root (run the tests as root, e.g. in the CI container)` };
+  for (const [bin, from] of [
+    ['setpriv', 'util-linux'],
+    ['runuser', 'util-linux'],
+    ['openssl', 'openssl'],
+  ] as const) {
     if (which(bin, SBIN) === undefined) return { ok: false, reason: `${bin} not found (apt-get install ${from})` };
   }
   if (systemUser(user) === undefined) return { ok: false, reason: `no system user ${user} (apt-get install ${pkg})` };
@@ -296,11 +301,11 @@ async function startDaemon(
   const fd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(
-      which('setpriv', SBIN) ?? 'setpriv',
-      [`--reuid=${user}`, `--regid=${user}`, '--init-groups', '--pdeathsig', 'TERM', '--', ...argv],
-      { cwd, env: daemonEnv(), stdio: ['ignore', fd, fd] },
-    );
+    child = spawn(which('setpriv', SBIN) ?? 'setpriv', [`--reuid=${user}`, `--regid=${user}`, '--init-groups', '--pdeathsig', 'TERM', '--', ...argv], {
+      cwd,
+      env: daemonEnv(),
+      stdio: ['ignore', fd, fd],
+    });
   } finally {
     closeSync(fd);
   }
@@ -330,9 +335,23 @@ async function makeCertificate(dir: string, owner: { uid: number; gid: number })
     'openssl req',
     which('openssl', SBIN) ?? 'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', key, '-out', cert,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
     ],
     { cwd: dir },
   );
@@ -419,7 +438,23 @@ export async function startPostgres(opts?: PostgresOptions): Promise<DatabaseSer
     await runOk(
       'initdb',
       which('runuser', SBIN) ?? 'runuser',
-      ['-u', 'postgres', '--', join(bin, 'initdb'), '-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '-A', 'scram-sha-256', '-N', '-E', 'UTF8', '--locale=C'],
+      [
+        '-u',
+        'postgres',
+        '--',
+        join(bin, 'initdb'),
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        `--pwfile=${pwfile}`,
+        '-A',
+        'scram-sha-256',
+        '-N',
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ],
       { cwd: root },
     );
     await rm(pwfile, { force: true });
@@ -574,7 +609,15 @@ export async function startMariadb(opts?: MariadbOptions): Promise<DatabaseServe
         await runOk(
           'mariadb-install-db',
           which('mariadb-install-db', SBIN) ?? 'mariadb-install-db',
-          ['--no-defaults', '--user=mysql', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db', '--skip-name-resolve', ...innodb],
+          [
+            '--no-defaults',
+            '--user=mysql',
+            `--datadir=${data}`,
+            '--auth-root-authentication-method=socket',
+            '--skip-test-db',
+            '--skip-name-resolve',
+            ...innodb,
+          ],
           { cwd: root },
         );
         break;
@@ -627,10 +670,15 @@ export async function startMariadb(opts?: MariadbOptions): Promise<DatabaseServe
         `GRANT ALL PRIVILEGES ON *.* TO 'admin'@'${h}' WITH GRANT OPTION;`,
       ]),
     ].join('\n');
-    await runOk('mariadb (create admin)', which('mariadb', SBIN) ?? 'mariadb', ['--no-defaults', '--protocol=socket', `--socket=${socket}`, '--user=root', '--batch'], {
-      cwd: root,
-      input: sql,
-    });
+    await runOk(
+      'mariadb (create admin)',
+      which('mariadb', SBIN) ?? 'mariadb',
+      ['--no-defaults', '--protocol=socket', `--socket=${socket}`, '--user=root', '--batch'],
+      {
+        cwd: root,
+        input: sql,
+      },
+    );
     const probe = await myConnect(port, superuser.username, superuser.password);
     await probe.end();
   } catch (e) {

@@ -107,4 +107,3 @@ export function policyFile(dir: string, name: string, doc: unknown): string {
   writeFileSync(path, JSON.stringify(doc));
   return path;
 }
-

@@ -105,13 +105,7 @@ async function nameHasOwner(address: string, name: string): Promise<boolean> {
 
 async function ownerPid(address: string, name: string): Promise<number | undefined> {
   try {
-    const out = await dbusCall(
-      address,
-      'org.freedesktop.DBus',
-      '/org/freedesktop/DBus',
-      'org.freedesktop.DBus.GetConnectionUnixProcessID',
-      `string:${name}`,
-    );
+    const out = await dbusCall(address, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetConnectionUnixProcessID', `string:${name}`);
     const m = /uint32 (\d+)/.exec(out);
     return m?.[1] === undefined ? undefined : Number(m[1]);
   } catch {
@@ -201,16 +195,9 @@ function installExitHook(): void {
 }
 
 /** Spawn a daemon; with setpriv available it gets SIGTERM if this process dies, so even a crashed test leaks nothing. */
-function spawnDaemon(
-  file: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  stdio: ['ignore' | 'pipe', 'pipe' | number, number],
-): ChildProcess {
+function spawnDaemon(file: string, args: readonly string[], env: NodeJS.ProcessEnv, stdio: ['ignore' | 'pipe', 'pipe' | number, number]): ChildProcess {
   const setpriv = which('setpriv');
-  return setpriv === undefined
-    ? spawn(file, args, { env, stdio })
-    : spawn(setpriv, ['--pdeathsig', 'TERM', '--', file, ...args], { env, stdio });
+  return setpriv === undefined ? spawn(file, args, { env, stdio }) : spawn(setpriv, ['--pdeathsig', 'TERM', '--', file, ...args], { env, stdio });
 }
 
 function readAddress(bus: ChildProcess, timeoutMs: number): Promise<string> {
@@ -302,21 +289,19 @@ export async function startKeyring(opts?: { password?: string }): Promise<Keyrin
 
   const logFd = openSync(logPath, 'a');
   try {
-    bus = spawnDaemon(
-      'dbus-daemon',
-      ['--session', '--nofork', `--address=unix:path=${join(root, 'bus')}`, '--print-address=1'],
-      daemonEnv,
-      ['ignore', 'pipe', logFd],
-    );
+    bus = spawnDaemon('dbus-daemon', ['--session', '--nofork', `--address=unix:path=${join(root, 'bus')}`, '--print-address=1'], daemonEnv, [
+      'ignore',
+      'pipe',
+      logFd,
+    ]);
     address = await readAddress(bus, START_TIMEOUT_MS);
 
     // --foreground keeps the daemon our own child (a daemonised --unlock is reparented to init and can leak).
-    keyring = spawnDaemon(
-      'gnome-keyring-daemon',
-      ['--foreground', '--unlock', '--components=secrets'],
-      { ...daemonEnv, DBUS_SESSION_BUS_ADDRESS: address },
-      ['pipe', logFd, logFd],
-    );
+    keyring = spawnDaemon('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { ...daemonEnv, DBUS_SESSION_BUS_ADDRESS: address }, [
+      'pipe',
+      logFd,
+      logFd,
+    ]);
     const kr = keyring;
     let spawnError: Error | undefined;
     kr.on('error', (e) => (spawnError = e));

@@ -52,45 +52,63 @@ export function register(program: Command, app: App): void {
     .option('--limit <n>', 'at most N events (the newest)', intArg('--limit'))
     .option('--all-members', "every member's published trail (audit/<id>.jsonl beside the vault), each chain and signature verified")
     .option('--json', 'print a JSON array')
-    .action(async (opts: { secret?: string; event?: string; principal?: string; since?: string; until?: string; outcome?: string; limit?: number; allMembers?: boolean; json?: boolean }, cmd: Command) => {
-      if (opts.outcome !== undefined && !['success', 'denied', 'error'].includes(opts.outcome)) {
-        throw new SecretsError('USAGE', `--outcome must be success, denied or error, not ${JSON.stringify(opts.outcome)}`);
-      }
-      if (opts.limit !== undefined && opts.limit < 1) throw new SecretsError('USAGE', '--limit must be at least 1');
-      const deps = app.deps(cmd);
-      const now = deps.clock.now();
-      const q: AuditQuery = {
-        secret: opts.secret,
-        event: opts.event,
-        principal: opts.principal,
-        since: opts.since !== undefined ? parseWhen('--since', opts.since, now) : undefined,
-        until: opts.until !== undefined ? parseWhen('--until', opts.until, now) : undefined,
-        outcome: opts.outcome,
-        limit: opts.limit,
-      };
-      const src = await source(deps);
-      let events: (AuditEvent & { src?: string })[];
-      if (opts.allMembers) {
-        const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId: src.vaultId, members: src.state.members });
-        assertTeamTrailIntact(team.files);
-        events = team.events
-          .filter((e) => matches(e, q))
-          .sort((a, b) => (a.eventTime < b.eventTime ? 1 : a.eventTime > b.eventTime ? -1 : 0))
-          .slice(0, q.limit ?? Infinity);
-      } else {
-        events = queryLog(src.path, q);
-      }
-      if (opts.json) return app.emit({ stdout: formatJson(events) });
-      if (!app.io.stdoutIsTTY) return app.emit({ stdout: events.map((e) => `${JSON.stringify(e)}\n`).join('') });
-      const rows = events.map((e) => [
-        e.eventTime.replace(/\.\d{3}Z$/, 'Z'),
-        e.eventName,
-        e.principal.name ?? e.principal.id,
-        e.secretName ?? e.target ?? '-',
-        e.outcome === 'success' ? 'success' : `${e.outcome} (${e.errorCode ?? '?'})`,
-      ]);
-      app.emit({ stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows, [0]) : '', stderr: rows.length === 0 ? 'No events match.\n' : '' });
-    });
+    .action(
+      async (
+        opts: {
+          secret?: string;
+          event?: string;
+          principal?: string;
+          since?: string;
+          until?: string;
+          outcome?: string;
+          limit?: number;
+          allMembers?: boolean;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (opts.outcome !== undefined && !['success', 'denied', 'error'].includes(opts.outcome)) {
+          throw new SecretsError('USAGE', `--outcome must be success, denied or error, not ${JSON.stringify(opts.outcome)}`);
+        }
+        if (opts.limit !== undefined && opts.limit < 1) throw new SecretsError('USAGE', '--limit must be at least 1');
+        const deps = app.deps(cmd);
+        const now = deps.clock.now();
+        const q: AuditQuery = {
+          secret: opts.secret,
+          event: opts.event,
+          principal: opts.principal,
+          since: opts.since !== undefined ? parseWhen('--since', opts.since, now) : undefined,
+          until: opts.until !== undefined ? parseWhen('--until', opts.until, now) : undefined,
+          outcome: opts.outcome,
+          limit: opts.limit,
+        };
+        const src = await source(deps);
+        let events: (AuditEvent & { src?: string })[];
+        if (opts.allMembers) {
+          const team = await readTeamTrail({ vaultPath: deps.vault.location, vaultId: src.vaultId, members: src.state.members });
+          assertTeamTrailIntact(team.files);
+          events = team.events
+            .filter((e) => matches(e, q))
+            .sort((a, b) => (a.eventTime < b.eventTime ? 1 : a.eventTime > b.eventTime ? -1 : 0))
+            .slice(0, q.limit ?? Infinity);
+        } else {
+          events = queryLog(src.path, q);
+        }
+        if (opts.json) return app.emit({ stdout: formatJson(events) });
+        if (!app.io.stdoutIsTTY) return app.emit({ stdout: events.map((e) => `${JSON.stringify(e)}\n`).join('') });
+        const rows = events.map((e) => [
+          e.eventTime.replace(/\.\d{3}Z$/, 'Z'),
+          e.eventName,
+          e.principal.name ?? e.principal.id,
+          e.secretName ?? e.target ?? '-',
+          e.outcome === 'success' ? 'success' : `${e.outcome} (${e.errorCode ?? '?'})`,
+        ]);
+        app.emit({
+          stdout: rows.length > 0 ? formatTable(['TIME', 'EVENT', 'PRINCIPAL', 'SECRET', 'OUTCOME'], rows, [0]) : '',
+          stderr: rows.length === 0 ? 'No events match.\n' : '',
+        });
+      },
+    );
   audit
     .command('publish')
     .description("append this identity's new events to its published trail beside the vault (audit/<identity-id>.jsonl); `secrets sync` does this too")
@@ -120,7 +138,9 @@ export function register(program: Command, app: App): void {
         const exitCode = broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
         if (opts.json) return app.emit({ stdout: formatJson({ Files: team.files }), exitCode });
         const lines = team.files.map((f) =>
-          f.broken ? formatError(`the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}`) : `${f.member}: ${f.events} events, chain and signatures intact\n`,
+          f.broken
+            ? formatError(`the published trail of ${f.member} is broken at event ${f.broken.seq}: ${f.broken.problem}`)
+            : `${f.member}: ${f.events} events, chain and signatures intact\n`,
         );
         return app.emit({ stderr: lines.join('') || 'No published trails yet (`secrets audit publish`).\n', exitCode });
       }
@@ -128,17 +148,29 @@ export function register(program: Command, app: App): void {
       const exitCode = r.broken ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) {
         return app.emit({
-          stdout: formatJson({ Path: path, Events: r.events, Intact: !r.broken, ...(r.broken ? { Broken: { Seq: r.broken.seq, Problem: r.broken.problem } } : {}), ...(r.anchor ? { Anchor: r.anchor } : {}), TornTail: r.tornTail }),
+          stdout: formatJson({
+            Path: path,
+            Events: r.events,
+            Intact: !r.broken,
+            ...(r.broken ? { Broken: { Seq: r.broken.seq, Problem: r.broken.problem } } : {}),
+            ...(r.anchor ? { Anchor: r.anchor } : {}),
+            TornTail: r.tornTail,
+          }),
           exitCode,
         });
       }
       if (r.broken) {
         return app.emit({
-          stderr: formatError(`audit log ${path} is broken at event ${r.broken.seq}: ${r.broken.problem}`, 'keep a copy of the file for investigation; events after the break cannot be trusted'),
+          stderr: formatError(
+            `audit log ${path} is broken at event ${r.broken.seq}: ${r.broken.problem}`,
+            'keep a copy of the file for investigation; events after the break cannot be trusted',
+          ),
           exitCode,
         });
       }
-      const anchored = r.anchor ? `; event ${r.anchor.seq} matches the anchor in the vault's signed head` : '; no anchor in the vault yet (anchors are written with the next change to the vault)';
+      const anchored = r.anchor
+        ? `; event ${r.anchor.seq} matches the anchor in the vault's signed head`
+        : '; no anchor in the vault yet (anchors are written with the next change to the vault)';
       const torn = r.tornTail ? formatWarning('the last line is incomplete (an append died before it finished); it is not counted') : '';
       app.emit({ stderr: `audit log ${path}: ${r.events} events, chain intact${anchored}\n${torn}` });
     });

@@ -44,7 +44,11 @@ export function completionScript(shell: Shell): string {
   try {
     return readFileSync(join(completionsDir(), COMPLETION_FILES[shell]), 'utf8');
   } catch (err) {
-    throw new SecretsError('STORAGE', `cannot read the ${shell} completion script: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'reinstall secrets: the completions/ directory is part of the package');
+    throw new SecretsError(
+      'STORAGE',
+      `cannot read the ${shell} completion script: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      'reinstall secrets: the completions/ directory is part of the package',
+    );
   }
 }
 

@@ -22,7 +22,9 @@ export function register(program: Command, app: App): void {
         if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {
           throw new SecretsError('USAGE', `refusing to delete ${name} without confirmation`, 'pass --yes to confirm when not on a terminal');
         }
-        const what = opts.force ? `Delete ${name} now, with no way to recover it?` : `Delete ${name}? It can be restored for ${opts.recoveryWindowDays ?? 30} days.`;
+        const what = opts.force
+          ? `Delete ${name} now, with no way to recover it?`
+          : `Delete ${name}? It can be restored for ${opts.recoveryWindowDays ?? 30} days.`;
         if (!(await askConfirm(what))) throw new SecretsError('INTERRUPTED', 'not deleted');
       }
       const r = await deleteSecret(deps, { name, recoveryWindowDays: opts.recoveryWindowDays, force: opts.force === true });

@@ -56,7 +56,10 @@ function checkPermissions(path: string): Check {
   try {
     const file = statSync(path).mode & 0o777;
     const dir = statSync(dirname(path)).mode & 0o777;
-    const loose = [file & 0o077 ? `${path} is mode ${file.toString(8)}` : '', dir & 0o022 ? `${dirname(path)} is writable by others (mode ${dir.toString(8)})` : '']
+    const loose = [
+      file & 0o077 ? `${path} is mode ${file.toString(8)}` : '',
+      dir & 0o022 ? `${dirname(path)} is writable by others (mode ${dir.toString(8)})` : '',
+    ]
       .filter(Boolean)
       .join('; ');
     return loose
@@ -116,6 +119,12 @@ export function register(program: Command, app: App): void {
       if (opts.json) {
         return app.emit({ stdout: formatJson({ Checks: checks.map(({ exit: _e, ...c }) => c) }), exitCode });
       }
-      app.emit({ stdout: formatTable(['CHECK', 'STATUS', 'DETAIL'], checks.map((c) => [c.Name, c.Status, c.Detail])), exitCode });
+      app.emit({
+        stdout: formatTable(
+          ['CHECK', 'STATUS', 'DETAIL'],
+          checks.map((c) => [c.Name, c.Status, c.Detail]),
+        ),
+        exitCode,
+      });
     });
 }

@@ -55,7 +55,11 @@ export function register(program: Command, app: App): void {
       const text = current.type === 'string' ? before.revealText() : undefined;
       if (text === undefined || text.includes('\0')) {
         before.wipe();
-        throw new SecretsError('INVALID_VALUE', `${current.Name} is binary, and an editor edits text`, `write a new value from a file: secrets put ${current.Name} --from-file PATH`);
+        throw new SecretsError(
+          'INVALID_VALUE',
+          `${current.Name} is binary, and an editor edits text`,
+          `write a new value from a file: secrets put ${current.Name} --from-file PATH`,
+        );
       }
       const wasJson = isJsonDocument(text);
       if (!where.inMemory) app.warn(`the copy is on disk in ${where.parent} (--unsafe-tmp); it is overwritten and removed afterwards`);
@@ -78,14 +82,26 @@ export function register(program: Command, app: App): void {
       const after = new SecretBytes(withoutAddedNewline(before.reveal(), edited));
       try {
         if (after.equals(before)) {
-          return app.emit(opts.json ? { stdout: formatJson({ Name: current.Name, VersionId: current.VersionId, Unchanged: true }) } : { stderr: `${current.Name}: unchanged; nothing written\n` });
+          return app.emit(
+            opts.json
+              ? { stdout: formatJson({ Name: current.Name, VersionId: current.VersionId, Unchanged: true }) }
+              : { stderr: `${current.Name}: unchanged; nothing written\n` },
+          );
         }
         if (after.length === 0) {
-          throw new SecretsError('USAGE', 'the file was emptied; nothing was written', `to store an empty value on purpose: printf '' | secrets put ${current.Name} --value-stdin`);
+          throw new SecretsError(
+            'USAGE',
+            'the file was emptied; nothing was written',
+            `to store an empty value on purpose: printf '' | secrets put ${current.Name} --value-stdin`,
+          );
         }
         const afterText = after.revealText();
         if (afterText === undefined) {
-          throw new SecretsError('INVALID_VALUE', 'the edited file is not UTF-8 text; nothing was written', `for bytes, use secrets put ${current.Name} --from-file PATH`);
+          throw new SecretsError(
+            'INVALID_VALUE',
+            'the edited file is not UTF-8 text; nothing was written',
+            `for bytes, use secrets put ${current.Name} --from-file PATH`,
+          );
         }
         if (wasJson && !isJsonDocument(afterText)) {
           throw new SecretsError(

@@ -20,7 +20,11 @@ export function formatEnvironment(vars: readonly { variable: string; value: stri
       // docker --env-file takes everything after `=` literally, up to the end of the line.
       for (const v of vars) {
         if (/[\n\r\0]/.test(v.value)) {
-          throw new SecretsError('INVALID_VALUE', `${v.variable} spans several lines, which docker --env-file cannot carry`, 'use --format shell (for eval) or pass it with docker -e');
+          throw new SecretsError(
+            'INVALID_VALUE',
+            `${v.variable} spans several lines, which docker --env-file cannot carry`,
+            'use --format shell (for eval) or pass it with docker -e',
+          );
         }
       }
       return vars.map((v) => `${v.variable}=${v.value}\n`).join('');
@@ -37,7 +41,11 @@ export function textValues(released: readonly Released[]): { variable: string; v
   return released.map((r) => {
     const text = r.value.revealText();
     if (text === undefined || text.includes('\0')) {
-      throw new SecretsError('INVALID_VALUE', `${r.variable} (${r.origin}) is binary and cannot be printed as text`, 'use `secrets get NAME > FILE` for binary secrets');
+      throw new SecretsError(
+        'INVALID_VALUE',
+        `${r.variable} (${r.origin}) is binary and cannot be printed as text`,
+        'use `secrets get NAME > FILE` for binary secrets',
+      );
     }
     return { variable: r.variable, value: text };
   });

@@ -57,7 +57,11 @@ export function childEnvironment(inherited: Readonly<Record<string, string>>, re
   for (const r of released) {
     const text = r.value.revealText();
     if (text === undefined || text.includes('\0')) {
-      throw new SecretsError('INVALID_VALUE', `${r.variable} (${r.origin}) is binary, and an environment variable holds text`, 'use `secrets get` to write it to a file instead');
+      throw new SecretsError(
+        'INVALID_VALUE',
+        `${r.variable} (${r.origin}) is binary, and an environment variable holds text`,
+        'use `secrets get` to write it to a file instead',
+      );
     }
     env[r.variable] = text;
   }

@@ -42,6 +42,11 @@ export function register(program: Command, app: App): void {
       const list = app.deps(cmd).handlerAllowlist().list();
       if (opts.json) return app.emit({ stdout: formatJson({ Handlers: list }) });
       if (list.length === 0) return app.emit({ stderr: 'No handlers are allowed on this machine (password, postgres and mysql need no allowing).\n' });
-      app.emit({ stdout: formatTable(['NAME', 'PROGRAM', 'ALLOWED'], list.map((h) => [`command:${h.Name}`, h.Path, h.Allowed])) });
+      app.emit({
+        stdout: formatTable(
+          ['NAME', 'PROGRAM', 'ALLOWED'],
+          list.map((h) => [`command:${h.Name}`, h.Path, h.Allowed]),
+        ),
+      });
     });
 }

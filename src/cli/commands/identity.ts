@@ -19,7 +19,13 @@ export function register(program: Command, app: App): void {
       const pub = encodePublicIdentity(loaded.identity);
       if (opts.json) {
         return app.emit({
-          stdout: formatJson({ Identity: pub, Id: loaded.identity.id, Fingerprint: formatFingerprint(loaded.identity.id), Source: loaded.source, Location: loaded.where }),
+          stdout: formatJson({
+            Identity: pub,
+            Id: loaded.identity.id,
+            Fingerprint: formatFingerprint(loaded.identity.id),
+            Source: loaded.source,
+            Location: loaded.where,
+          }),
         });
       }
       app.emit({ stdout: `${pub}\n`, stderr: `${note}fingerprint ${formatFingerprint(loaded.identity.id)} (this machine's identity, from ${loaded.where})\n` });
@@ -44,9 +50,17 @@ export function register(program: Command, app: App): void {
         return app.emit({ stdout: `${pub}\n`, stderr: `Wrote the private key of ${opts.name} (${made.identity.id}) to ${opts.out} (mode 0600).\n${next}` });
       }
       // Printed once, for a CI secret store (SECRETS_IDENTITY_KEY); the public identity goes to stderr.
-      const warn = app.io.stdoutIsTTY ? formatWarning('this private key is shown once; store it in your CI secret store as SECRETS_IDENTITY_KEY, then clear your screen') : '';
+      const warn = app.io.stdoutIsTTY
+        ? formatWarning('this private key is shown once; store it in your CI secret store as SECRETS_IDENTITY_KEY, then clear your screen')
+        : '';
       if (opts.json) {
-        const out = formatJson({ Name: opts.name, Identity: pub, Id: made.identity.id, Fingerprint: formatFingerprint(made.identity.id), PrivateKey: made.keyLine.revealText() });
+        const out = formatJson({
+          Name: opts.name,
+          Identity: pub,
+          Id: made.identity.id,
+          Fingerprint: formatFingerprint(made.identity.id),
+          PrivateKey: made.keyLine.revealText(),
+        });
         made.keyLine.wipe();
         return app.emit({ stdout: out, stderr: warn });
       }

@@ -9,7 +9,12 @@ export function register(program: Command, app: App): void {
   program
     .command('list')
     .description('list secrets (metadata only; nothing is decrypted)')
-    .option('--filter <key=value>', 'tag:KEY=VALUE (that tag pair, exactly), or name, description, tag-key, tag-value or all (prefix match); !value negates (repeatable)', collect, [])
+    .option(
+      '--filter <key=value>',
+      'tag:KEY=VALUE (that tag pair, exactly), or name, description, tag-key, tag-value or all (prefix match); !value negates (repeatable)',
+      collect,
+      [],
+    )
     .option('--include-deleted', 'also list secrets scheduled for deletion')
     .option('--json', 'print JSON')
     .action(async (opts: { filter: string[]; includeDeleted?: boolean; json?: boolean }, cmd: Command) => {

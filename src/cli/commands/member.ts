@@ -78,7 +78,7 @@ export function register(program: Command, app: App): void {
     });
   member
     .command('confirm')
-    .description("confirm the settings a removed member left (rotation handler, tags) so they take effect again; check them first with `secrets describe`")
+    .description('confirm the settings a removed member left (rotation handler, tags) so they take effect again; check them first with `secrets describe`')
     .argument('<name>', 'the removed member')
     .argument('[secrets...]', 'only these secrets (default: all they left)')
     .option('--json', 'print JSON')

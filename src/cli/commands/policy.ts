@@ -16,7 +16,8 @@ async function confirmAccessChange(app: App, yes: boolean | undefined, what: str
   if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {
     throw new SecretsError('USAGE', `refusing to ${what} without confirmation: it reduces access`, 'pass --yes to confirm when not on a terminal');
   }
-  if (!(await askConfirm(`${what[0]?.toUpperCase() ?? ''}${what.slice(1)}? Members may lose access.`))) throw new SecretsError('INTERRUPTED', 'nothing changed');
+  if (!(await askConfirm(`${what[0]?.toUpperCase() ?? ''}${what.slice(1)}? Members may lose access.`)))
+    throw new SecretsError('INTERRUPTED', 'nothing changed');
 }
 
 /** Exactly one of a policy NAME or --secret SECRET. */
@@ -40,7 +41,11 @@ function contextMap(pairs: readonly string[]): Map<string, string[]> {
     const at = pair.indexOf('=');
     const key = at < 0 ? pair : pair.slice(0, at);
     if (at < 0 || !conditionKeyInfo(key)) {
-      throw new SecretsError('USAGE', `invalid --context ${JSON.stringify(pair)}`, 'use --context KEY=VALUE with a condition key from docs/policies.md, e.g. secrets:CurrentTime=2026-01-01T00:00:00Z');
+      throw new SecretsError(
+        'USAGE',
+        `invalid --context ${JSON.stringify(pair)}`,
+        'use --context KEY=VALUE with a condition key from docs/policies.md, e.g. secrets:CurrentTime=2026-01-01T00:00:00Z',
+      );
     }
     const k = key.toLowerCase();
     out.set(k, [...(out.get(k) ?? []), pair.slice(at + 1)]);
@@ -77,7 +82,9 @@ export function register(program: Command, app: App): void {
       const r = await putPolicy(app.deps(cmd), { ...which, doc, describe: file.describe }, progressOnTty(app.io, 're-sealing data keys'));
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const what = r.Kind === 'resource' ? `the resource policy of ${r.Name}` : `policy ${r.Name}`;
-      const warnings = checkPolicy(doc, r.Kind).issues.filter((i) => i.level === 'warning').map((i) => formatWarning(file.describe(i)));
+      const warnings = checkPolicy(doc, r.Kind)
+        .issues.filter((i) => i.level === 'warning')
+        .map((i) => formatWarning(file.describe(i)));
       app.emit({ stderr: `${warnings.join('')}${r.Created ? 'Created' : 'Replaced'} ${what}.\n${resealSummary(r.Resealed)}` });
     });
   policy
@@ -133,7 +140,9 @@ export function register(program: Command, app: App): void {
   }
   policy
     .command('validate')
-    .description('check a policy file: grammar errors with line and column; warnings for broad grants and for what IAM accepts but matches nothing (errors with --strict)')
+    .description(
+      'check a policy file: grammar errors with line and column; warnings for broad grants and for what IAM accepts but matches nothing (errors with --strict)',
+    )
     .requiredOption('-f, --file <file>', 'the policy document (YAML or JSON; - for stdin)')
     .option('--type <type>', 'identity or resource (default: resource when a statement names a Principal)')
     .option('--strict', 'count warnings as errors (exit 2), for CI')
@@ -143,7 +152,7 @@ export function register(program: Command, app: App): void {
         throw new SecretsError('USAGE', `--type must be identity or resource, not ${JSON.stringify(opts.type)}`);
       }
       const file = await readPolicyFile(opts.file, app.io);
-      const kind: PolicyKind = (opts.type) ?? (hasPrincipal(file.doc) ? 'resource' : 'identity');
+      const kind: PolicyKind = opts.type ?? (hasPrincipal(file.doc) ? 'resource' : 'identity');
       const checked = file.syntax.length > 0 ? [] : checkPolicy(file.doc, kind).issues;
       // With --strict a warning is reported, and counted, as an error.
       const issues = opts.strict ? checked.map((i) => ({ ...i, level: 'error' as const })) : checked;
@@ -153,13 +162,21 @@ export function register(program: Command, app: App): void {
       if (opts.json) {
         const list = [
           ...file.syntax.map((m) => ({ Level: 'error', Message: m })),
-          ...issues.map((i) => ({ Level: i.level, ...(file.locate(i.path) ? { Line: file.locate(i.path)?.line, Column: file.locate(i.path)?.col } : {}), Path: i.path, Message: i.message })),
+          ...issues.map((i) => ({
+            Level: i.level,
+            ...(file.locate(i.path) ? { Line: file.locate(i.path)?.line, Column: file.locate(i.path)?.col } : {}),
+            Path: i.path,
+            Message: i.message,
+          })),
         ];
         return app.emit({ stdout: formatJson({ Valid: errors === 0, Kind: kind, Errors: errors, Warnings: warnings, Issues: list }), exitCode });
       }
       const lines = [...file.syntax, ...issues.map(file.describe)].map((l) => `${l}\n`).join('');
       const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
-      const summary = errors === 0 ? `${file.name}: valid ${kind} policy${warnings ? ` (${plural(warnings, 'warning')})` : ''}\n` : `${file.name}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}\n`;
+      const summary =
+        errors === 0
+          ? `${file.name}: valid ${kind} policy${warnings ? ` (${plural(warnings, 'warning')})` : ''}\n`
+          : `${file.name}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}\n`;
       app.emit({ stdout: `${lines}${summary}`, exitCode });
     });
   policy
@@ -182,7 +199,10 @@ export function register(program: Command, app: App): void {
           ['Action', r.Action],
           ['Secret', r.Secret],
           ['Evaluated', r.Evaluated.join(', ') || '(no policies)'],
-          ['Holds key', r.HoldsKey === undefined ? undefined : r.HoldsKey ? 'yes (can decrypt the current version)' : 'no (cannot decrypt the current version)'],
+          [
+            'Holds key',
+            r.HoldsKey === undefined ? undefined : r.HoldsKey ? 'yes (can decrypt the current version)' : 'no (cannot decrypt the current version)',
+          ],
         ]),
       });
     });

@@ -23,7 +23,10 @@ export function register(program: Command, app: App): void {
       app.emit(
         opts.json
           ? { stdout: formatJson(r) }
-          : { stderr: opts.to !== undefined ? `${label} is now on ${name} version ${on ?? opts.to}\n` : `${label} removed from ${name} version ${opts.from ?? ''}\n` },
+          : {
+              stderr:
+                opts.to !== undefined ? `${label} is now on ${name} version ${on ?? opts.to}\n` : `${label} removed from ${name} version ${opts.from ?? ''}\n`,
+            },
       );
     });
   program
@@ -33,10 +36,6 @@ export function register(program: Command, app: App): void {
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const r = await rollbackSecret(app.deps(cmd), { name });
-      app.emit(
-        opts.json
-          ? { stdout: formatJson(r) }
-          : { stderr: `CURRENT of ${name} is now version ${r.VersionId}; PREVIOUS is ${r.PreviousVersionId}\n` },
-      );
+      app.emit(opts.json ? { stdout: formatJson(r) } : { stderr: `CURRENT of ${name} is now version ${r.VersionId}; PREVIOUS is ${r.PreviousVersionId}\n` });
     });
 }

@@ -53,7 +53,8 @@ export function register(program: Command, app: App): void {
       if (opts.json) return app.emit({ stdout: formatJson(r) });
       const lines: string[] = [];
       for (const c of r.Conflicts) lines.push(formatNote(`merged: ${c}`));
-      if (r.Remote === undefined) lines.push(`${r.Committed ? 'Committed' : 'Nothing to commit'} locally; this vault has no remote (secrets sync --setup --remote URL).\n`);
+      if (r.Remote === undefined)
+        lines.push(`${r.Committed ? 'Committed' : 'Nothing to commit'} locally; this vault has no remote (secrets sync --setup --remote URL).\n`);
       else if (r.Offline) lines.push(`${r.Committed ? 'Committed locally' : 'Nothing new'}; not pushed: the remote could not be reached.\n`);
       else lines.push(`Synced with ${r.Remote}${r.Merged ? ' (merged)' : ''}${r.Committed ? ', local changes pushed' : ''}.\n`);
       app.emit({ stderr: lines.join('') });
@@ -77,7 +78,10 @@ export function register(program: Command, app: App): void {
             ['Vault id', r.VaultId],
             ['Vault file', r.VaultPath],
           ]) +
-          `Admins (compare these fingerprints with them out of band):\n${formatTable(['NAME', 'FINGERPRINT'], r.Admins.map((a) => [a.Name, a.Fingerprint]))}` +
+          `Admins (compare these fingerprints with them out of band):\n${formatTable(
+            ['NAME', 'FINGERPRINT'],
+            r.Admins.map((a) => [a.Name, a.Fingerprint]),
+          )}` +
           `Use it with: export SECRETS_VAULT=${r.VaultPath}\n` +
           'To join, send an admin the output of `secrets identity show`.\n',
       });
@@ -103,7 +107,11 @@ export function register(program: Command, app: App): void {
             ['Uncommitted', r.Git ? (r.UncommittedChanges ? 'yes' : 'no') : undefined],
             ['Ahead', r.Ahead?.toString()],
             ['Behind', r.Behind?.toString()],
-          ]) + `Members:\n${formatTable(['NAME', 'ROLE', 'FINGERPRINT'], r.Members.map((m) => [m.Name, m.Role, m.Fingerprint]))}`,
+          ]) +
+          `Members:\n${formatTable(
+            ['NAME', 'ROLE', 'FINGERPRINT'],
+            r.Members.map((m) => [m.Name, m.Role, m.Fingerprint]),
+          )}`,
       });
     });
 

@@ -101,7 +101,8 @@ async function importBackup(app: App, cmd: Command, file: string, opts: { prefix
   const lock = backupLockKind(envelope);
   let payload: Uint8Array;
   if (lock.kind === 'identity') {
-    if (opts.passphraseFile !== undefined) throw new SecretsError('USAGE', 'this backup is encrypted to an identity, not a passphrase', 'leave out --passphrase-file');
+    if (opts.passphraseFile !== undefined)
+      throw new SecretsError('USAGE', 'this backup is encrypted to an identity, not a passphrase', 'leave out --passphrase-file');
     const { identity } = await app.deps(cmd).identities.load();
     payload = openBackup(envelope, { identity });
   } else {
@@ -126,7 +127,9 @@ async function importBackup(app: App, cmd: Command, file: string, opts: { prefix
       progress: progressOnTty(app.io, 'restoring'),
     });
     if (opts.json) return app.emit({ stdout: formatJson(r) });
-    app.emit({ stderr: `Restored ${r.Created} secret(s) with ${r.Versions} version(s) from a backup of vault ${backup.vault.name} made ${backup.exported}.\n` });
+    app.emit({
+      stderr: `Restored ${r.Created} secret(s) with ${r.Versions} version(s) from a backup of vault ${backup.vault.name} made ${backup.exported}.\n`,
+    });
   } finally {
     wipeBackup(backup);
   }
@@ -136,7 +139,11 @@ async function importBackup(app: App, cmd: Command, file: string, opts: { prefix
 async function exportBackup(app: App, cmd: Command, opts: { filter?: string[]; to?: string; passphraseFile?: string; passphrase?: boolean }): Promise<void> {
   const ways = [opts.to !== undefined, opts.passphraseFile !== undefined, opts.passphrase === true].filter(Boolean).length;
   if (ways !== 1) {
-    throw new SecretsError('USAGE', '--format backup needs exactly one of --to, --passphrase-file and --passphrase', 'e.g. --to "$(secrets identity show)", or --passphrase-file FILE');
+    throw new SecretsError(
+      'USAGE',
+      '--format backup needs exactly one of --to, --passphrase-file and --passphrase',
+      'e.g. --to "$(secrets identity show)", or --passphrase-file FILE',
+    );
   }
   // Everything that can fail on input is checked before any value is decrypted.
   const recipient = opts.to !== undefined ? await decodePublicIdentity(opts.to) : undefined;
@@ -152,7 +159,10 @@ async function exportBackup(app: App, cmd: Command, opts: { filter?: string[]; t
       payload = encodeBackup(backup);
       const sealed = sealBackup(payload, lock, identity);
       const versions = backup.secrets.reduce((n, s) => n + s.versions.length, 0);
-      app.emit({ stdout: sealed, stderr: `Backed up ${backup.secrets.length} secret(s) with ${versions} version(s), encrypted to ${recipient !== undefined ? `identity ${recipient.id}` : 'a passphrase'}.\n` });
+      app.emit({
+        stdout: sealed,
+        stderr: `Backed up ${backup.secrets.length} secret(s) with ${versions} version(s), encrypted to ${recipient !== undefined ? `identity ${recipient.id}` : 'a passphrase'}.\n`,
+      });
     } finally {
       payload?.fill(0);
       wipeBackup(backup);
@@ -172,7 +182,8 @@ export function register(program: Command, app: App): void {
     .option('--passphrase-file <file>', 'backup: the passphrase is the first line of this file (default: asked on a terminal)')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { format: string; prefix: string; passphraseFile?: string; json?: boolean }, cmd: Command) => {
-      if (!['dotenv', 'json', 'aws', 'backup'].includes(opts.format)) throw new SecretsError('USAGE', `--format must be dotenv, json, aws or backup, not ${JSON.stringify(opts.format)}`);
+      if (!['dotenv', 'json', 'aws', 'backup'].includes(opts.format))
+        throw new SecretsError('USAGE', `--format must be dotenv, json, aws or backup, not ${JSON.stringify(opts.format)}`);
       if (opts.format === 'backup') return importBackup(app, cmd, file, opts);
       if (opts.passphraseFile !== undefined) throw new SecretsError('USAGE', '--passphrase-file is for --format backup');
       const input = await readInput(app, file);
@@ -184,8 +195,14 @@ export function register(program: Command, app: App): void {
     });
   program
     .command('export')
-    .description('print the CURRENT value of every secret (or those matching --filter) as dotenv or AWS get-secret-value JSON; or everything, encrypted, as a backup')
-    .option('--format <format>', 'dotenv, json (current values only), or backup (every version, label, tag, description and rotation setting, encrypted)', 'json')
+    .description(
+      'print the CURRENT value of every secret (or those matching --filter) as dotenv or AWS get-secret-value JSON; or everything, encrypted, as a backup',
+    )
+    .option(
+      '--format <format>',
+      'dotenv, json (current values only), or backup (every version, label, tag, description and rotation setting, encrypted)',
+      'json',
+    )
     .option('--filter <key=value>', 'as `list --filter` (repeatable)', collect)
     .option('--to <identity>', 'backup: encrypt to this public identity (secrets-identity-1…, as `secrets identity show` prints)')
     .option('--passphrase-file <file>', 'backup: encrypt to the passphrase on the first line of this file')
@@ -196,7 +213,8 @@ export function register(program: Command, app: App): void {
       if (opts.to !== undefined || opts.passphraseFile !== undefined || opts.passphrase === true) {
         throw new SecretsError('USAGE', '--to, --passphrase-file and --passphrase are for --format backup');
       }
-      if (opts.format !== 'dotenv' && opts.format !== 'json') throw new SecretsError('USAGE', `--format must be dotenv, json or backup, not ${JSON.stringify(opts.format)}`);
+      if (opts.format !== 'dotenv' && opts.format !== 'json')
+        throw new SecretsError('USAGE', `--format must be dotenv, json or backup, not ${JSON.stringify(opts.format)}`);
       const filters = parseFilters(opts.filter ?? []);
       if (!opts.yes) {
         if (!app.io.stdinIsTTY || !app.io.stderrIsTTY) {

@@ -16,7 +16,9 @@ export function register(program: Command, app: App): void {
       if (opts.json) return app.emit({ stdout: formatJson(r), exitCode });
       const lines = r.Problems.map((p) => formatError(p)).join('');
       const drift = r.Drift.map((d) =>
-        formatWarning(`${d.Secret}: ${d.Versions} version(s) are sealed to a different set of members than the policy allows; an admin's \`secrets reseal\` fixes it`),
+        formatWarning(
+          `${d.Secret}: ${d.Versions} version(s) are sealed to a different set of members than the policy allows; an admin's \`secrets reseal\` fixes it`,
+        ),
       ).join('');
       const summary =
         r.Problems.length > 0

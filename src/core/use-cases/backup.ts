@@ -53,10 +53,7 @@ export function wipeBackup(backup: Backup): void {
  * identity may not read fails the backup (exit 5) rather than leaving a hole in it; --filter
  * leaves secrets out on purpose. Every version read is audited before any value is returned.
  */
-export async function backupSecrets(
-  deps: CoreDeps,
-  input: { filter: (entry: SecretEntry) => boolean; progress?: Progress | undefined },
-): Promise<Backup> {
+export async function backupSecrets(deps: CoreDeps, input: { filter: (entry: SecretEntry) => boolean; progress?: Progress | undefined }): Promise<Backup> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
   const entries = state.secrets.filter((e) => e.secret.deleted === undefined && input.filter(e));
@@ -116,7 +113,8 @@ function assertRestorable(backup: Backup, prefix: string): void {
     if (s.description !== undefined) assertDescription(s.description);
     if (s.tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `${name} has more than ${MAX_TAGS} tags`);
     for (const [k, v] of s.tags) assertTag(k, v);
-    if (s.versions.length === 0 || s.versions.length > MAX_VERSIONS) throw new SecretsError('INTEGRITY', `${name} has ${s.versions.length} versions in the backup`);
+    if (s.versions.length === 0 || s.versions.length > MAX_VERSIONS)
+      throw new SecretsError('INTEGRITY', `${name} has ${s.versions.length} versions in the backup`);
     const ids = new Set<string>();
     const labels = new Set<string>();
     for (const v of s.versions) {
@@ -177,7 +175,11 @@ export async function restoreBackup(
         const name = `${prefix}${s.name}`;
         // A master secret restored alongside moves under the prefix with it.
         const rotation: RotationConfig | undefined =
-          s.rotation === undefined ? undefined : s.rotation.master !== undefined && restoredNames.has(s.rotation.master) ? { ...s.rotation, master: `${prefix}${s.rotation.master}` } : s.rotation;
+          s.rotation === undefined
+            ? undefined
+            : s.rotation.master !== undefined && restoredNames.has(s.rotation.master)
+              ? { ...s.rotation, master: `${prefix}${s.rotation.master}` }
+              : s.rotation;
         const entry = await audited(batch, 'CreateSecret', identity.id, async (scope): Promise<SecretEntry> => {
           scope.vault(start, identity.id).secretName(name);
           const stages = new Map<string, string>();
@@ -206,7 +208,19 @@ export async function restoreBackup(
           const records: VersionRecord[] = [];
           for (const v of s.versions) {
             const sealed = await deps.cipher.seal(v.value, { vaultId: start.vault.id, secretId: secret.id, versionId: v.id, type: v.type }, readers);
-            records.push({ kind: 'version', secret: secret.id, id: v.id, created: v.created, type: v.type, n: sealed.n, ct: sealed.ct, keys: sealed.keys, act: 'CreateSecret', by: identity.id, ctr: 0 });
+            records.push({
+              kind: 'version',
+              secret: secret.id,
+              id: v.id,
+              created: v.created,
+              type: v.type,
+              n: sealed.n,
+              ct: sealed.ct,
+              keys: sealed.keys,
+              act: 'CreateSecret',
+              by: identity.id,
+              ctr: 0,
+            });
           }
           scope.version({ id: stages.get(CURRENT) as string }, [CURRENT]);
           return { secret, versions: records };

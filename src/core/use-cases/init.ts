@@ -16,10 +16,7 @@ export interface InitResult {
 }
 
 /** Creates the vault; refuses (exit 4) when one exists, before creating any identity. */
-export async function initVault(
-  deps: CoreDeps,
-  input: { name: string; memberName: string; warn: (message: string) => void },
-): Promise<InitResult> {
+export async function initVault(deps: CoreDeps, input: { name: string; memberName: string; warn: (message: string) => void }): Promise<InitResult> {
   if (input.name.length < 1 || input.name.length > 256 || !isPrintable(input.name)) {
     throw new SecretsError('USAGE', '--name must be 1-256 characters without control characters');
   }

@@ -60,7 +60,11 @@ export function readField(value: SecretBytes, name: string, field: string): stri
     parsed = undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SecretsError('INVALID_VALUE', `secret ${name} is not a JSON object, so --field cannot read it`, `read the whole value with \`secrets get ${name}\``);
+    throw new SecretsError(
+      'INVALID_VALUE',
+      `secret ${name} is not a JSON object, so --field cannot read it`,
+      `read the whole value with \`secrets get ${name}\``,
+    );
   }
   if (!Object.prototype.hasOwnProperty.call(parsed, field)) {
     throw new SecretsError('NOT_FOUND', `secret ${name} has no field ${JSON.stringify(field)}`, `\`secrets get ${name} --json\` shows the whole value`);

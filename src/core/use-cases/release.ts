@@ -151,7 +151,11 @@ export async function releaseSecrets(
   const add = (variable: string, value: SecretBytes, secret: boolean, origin: string, derived?: DerivedFrom): void => {
     const clash = byVariable.get(variable);
     if (clash) {
-      throw new SecretsError('USAGE', `${variable} would be set twice: by ${clash.origin} and by ${origin}`, 'rename one with --secret NAME=VAR, or drop one source');
+      throw new SecretsError(
+        'USAGE',
+        `${variable} would be set twice: by ${clash.origin} and by ${origin}`,
+        'rename one with --secret NAME=VAR, or drop one source',
+      );
     }
     const r: Released = { variable, value, secret, origin, ...(derived !== undefined ? { derived } : {}) };
     byVariable.set(variable, r);
@@ -202,7 +206,11 @@ export async function releaseSecrets(
             await attempt(src.origin, base, async () => {
               const { value } = await read({ name });
               if (input.textOnly === true && !isEnvironmentText(value)) {
-                throw new SecretsError('INVALID_VALUE', `secret ${name} is binary, and an environment variable holds text`, `read it with \`secrets get ${name} > FILE\``);
+                throw new SecretsError(
+                  'INVALID_VALUE',
+                  `secret ${name} is binary, and an environment variable holds text`,
+                  `read it with \`secrets get ${name} > FILE\``,
+                );
               }
               const fields = jsonFields(value);
               if (!fields) return add(base, value, true, `${src.origin} (${name})`, { secret: name });
@@ -254,7 +262,14 @@ export async function batchGetSecretValue(
     try {
       const { entry, value } = await readForRelease(deps, batch, identity.id, identity, state, { name }, undefined);
       const version = selectVersion(entry, {});
-      values.push({ Name: name, VersionId: version.id, VersionStages: labelsOf(entry.secret, version.id), CreatedDate: version.created, type: version.type, value });
+      values.push({
+        Name: name,
+        VersionId: version.id,
+        VersionStages: labelsOf(entry.secret, version.id),
+        CreatedDate: version.created,
+        type: version.type,
+        value,
+      });
     } catch (err) {
       if (!(err instanceof SecretsError) || !SKIPPABLE.has(err.code)) {
         for (const v of values) v.value.wipe();

@@ -21,7 +21,6 @@ export interface ResealReport {
   readonly unshared: readonly string[];
 }
 
-
 function sameKeys(have: ReadonlyMap<string, string>, want: ReadonlySet<string>): boolean {
   return have.size === want.size && [...have.keys()].every((k) => want.has(k));
 }
@@ -86,9 +85,7 @@ export async function reseal(
     if (!sameKeys(version.keys, new Set(keys.keys()))) replaced.set(version, unsign({ ...version, keys }));
     progress?.(++done, todo.length);
   }
-  const secrets = state.secrets.map((e) =>
-    e.versions.some((v) => replaced.has(v)) ? { ...e, versions: e.versions.map((v) => replaced.get(v) ?? v) } : e,
-  );
+  const secrets = state.secrets.map((e) => (e.versions.some((v) => replaced.has(v)) ? { ...e, versions: e.versions.map((v) => replaced.get(v) ?? v) } : e));
   return { state: { ...state, secrets }, report: { changed: replaced.size, unshared: [...unshared].sort() }, withdrawn };
 }
 

@@ -16,7 +16,17 @@ import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState } from '../model.js';
 import { isSecretName } from '../names.js';
 import type { Identity } from '../ports.js';
-import type { PendingRequest, RotationConfig, RotationHandler, RotationHandlers, RotationProbe, RotationRandom, RotationRequest, RotationStep, RotationStrategy } from '../rotation.js';
+import type {
+  PendingRequest,
+  RotationConfig,
+  RotationHandler,
+  RotationHandlers,
+  RotationProbe,
+  RotationRandom,
+  RotationRequest,
+  RotationStep,
+  RotationStrategy,
+} from '../rotation.js';
 import { parseCron, parseWindow, scheduleAt } from '../schedule.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { CURRENT, moveLabel, PENDING, PREVIOUS } from '../versions.js';
@@ -68,10 +78,15 @@ async function configure(ports: RotationPorts, old: RotationConfig | undefined, 
   }
   if (s.cron !== undefined) await parseCron(s.cron);
   if (s.window !== undefined) parseWindow(s.window);
-  if (s.master !== undefined && !isSecretName(s.master)) throw new SecretsError('INVALID_NAME', `--master-secret ${JSON.stringify(s.master)} is not a secret name`);
+  if (s.master !== undefined && !isSecretName(s.master))
+    throw new SecretsError('INVALID_NAME', `--master-secret ${JSON.stringify(s.master)} is not a secret name`);
   // A new schedule replaces the old one; otherwise the old one stays.
   const schedule =
-    s.every !== undefined ? { every: s.every } : s.cron !== undefined ? { cron: s.cron.trim().split(/\s+/).join(' ') } : { ...(old?.every !== undefined ? { every: old.every } : {}), ...(old?.cron !== undefined ? { cron: old.cron } : {}) };
+    s.every !== undefined
+      ? { every: s.every }
+      : s.cron !== undefined
+        ? { cron: s.cron.trim().split(/\s+/).join(' ') }
+        : { ...(old?.every !== undefined ? { every: old.every } : {}), ...(old?.cron !== undefined ? { cron: old.cron } : {}) };
   const window = s.window ?? old?.window;
   const strategy = s.strategy ?? old?.strategy;
   const master = s.master ?? old?.master;
@@ -80,7 +95,11 @@ async function configure(ports: RotationPorts, old: RotationConfig | undefined, 
     throw new SecretsError('USAGE', `--strategy applies to the postgres and mysql handlers, not ${handler}`);
   }
   if (strategy === 'alternating-users' && master === undefined) {
-    throw new SecretsError('USAGE', 'alternating-users needs the administrator credentials', 'pass --master-secret NAME (a secret holding {"username","password"} of a user that can create users)');
+    throw new SecretsError(
+      'USAGE',
+      'alternating-users needs the administrator credentials',
+      'pass --master-secret NAME (a secret holding {"username","password"} of a user that can create users)',
+    );
   }
   if (window !== undefined && schedule.every === undefined && schedule.cron === undefined) {
     throw new SecretsError('USAGE', '--window needs a schedule', 'add --every DAYS or --cron EXPR');
@@ -162,7 +181,9 @@ function stepFailure(name: string, step: RotationStep, err: unknown, pendingId: 
     : applied && strategy === 'single-user'
       ? `the service may already accept only the PENDING value (version ${pendingId}); `
       : `CURRENT is unchanged; the new value is kept as PENDING (version ${pendingId}); `;
-  const next = stored ? `fix the cause and run \`secrets rotate ${name}\` to resume, or \`secrets rotate ${name} --cancel\`` : `fix the cause and run \`secrets rotate ${name}\` again`;
+  const next = stored
+    ? `fix the cause and run \`secrets rotate ${name}\` to resume, or \`secrets rotate ${name} --cancel\``
+    : `fix the cause and run \`secrets rotate ${name}\` again`;
   return new SecretsError(err instanceof SecretsError ? err.code : 'ROTATION_FAILED', `rotation of ${name} failed at ${step}: ${reason}`, state + next);
 }
 
@@ -201,7 +222,10 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
       const master = state.secrets.find((e) => e.secret.name === config.master);
       const writer = state.members.find((m) => m.id === entry.secret.by);
       const env = { now: deps.clock.now(), tty: deps.tty };
-      if (master !== undefined && (writer === undefined || decide(state, writer, 'GetSecretValue', master, { versionStages: [CURRENT] }, env).decision !== 'allowed')) {
+      if (
+        master !== undefined &&
+        (writer === undefined || decide(state, writer, 'GetSecretValue', master, { versionStages: [CURRENT] }, env).decision !== 'allowed')
+      ) {
         throw new SecretsError(
           'DENIED',
           `the rotation of ${name} uses the master secret ${config.master}, which ${writer?.name ?? entry.secret.by} (who last wrote ${name}'s settings) may not read`,
@@ -307,7 +331,10 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
       return await fail('finishSecret', err);
     }
     await audited(deps.audit, done.finished ? 'RotationSucceeded' : 'RotationAbandoned', identity.id, async (scope) => {
-      scope.vault(done.state, identity.id).secret(done.entry).version({ id: token }, done.finished ? [CURRENT] : []);
+      scope
+        .vault(done.state, identity.id)
+        .secret(done.entry)
+        .version({ id: token }, done.finished ? [CURRENT] : []);
     });
     if (!done.finished) {
       throw new SecretsError(
@@ -379,7 +406,10 @@ export async function cancelRotation(deps: CoreDeps, input: { name: string }): P
         changed: now,
         act: 'CancelRotateSecret',
       });
-      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, ...(unfinished !== undefined ? { CancelledVersionId: unfinished } : {}) } };
+      return {
+        state: withEntry(state, { ...entry, secret }),
+        result: { Name: input.name, ...(unfinished !== undefined ? { CancelledVersionId: unfinished } : {}) },
+      };
     }),
   );
 }
@@ -419,7 +449,11 @@ async function rotateEach(
 }
 
 /** `secrets rotate --due`: every live secret whose schedule says it is due now, in name order. */
-export async function rotateDue(deps: CoreDeps, ports: RotationPorts, progress?: (done: number, total: number) => void): Promise<{ Items: BulkRotationItem[] }> {
+export async function rotateDue(
+  deps: CoreDeps,
+  ports: RotationPorts,
+  progress?: (done: number, total: number) => void,
+): Promise<{ Items: BulkRotationItem[] }> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
   const now = deps.clock.now();

@@ -45,7 +45,6 @@ function roleOf(m: MemberRecord): 'admin' | 'member' {
   return m.roles.includes('admin') ? 'admin' : 'member';
 }
 
-
 function info(state: VaultState, m: MemberRecord): MemberInfo {
   const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));
   return {
@@ -170,7 +169,9 @@ function heldReport(state: VaultState, ids: readonly string[]): HeldSecret[] {
   return ids
     .flatMap((id) => {
       const s = byId.get(id);
-      return s ? [{ Secret: s.name, ...(s.rotation && handlerActs(s.rotation.handler) ? { Handler: s.rotation.handler } : {}), Tags: Object.fromEntries(s.tags) }] : [];
+      return s
+        ? [{ Secret: s.name, ...(s.rotation && handlerActs(s.rotation.handler) ? { Handler: s.rotation.handler } : {}), Tags: Object.fromEntries(s.tags) }]
+        : [];
     })
     .sort((a, b) => (a.Secret < b.Secret ? -1 : 1));
 }
@@ -188,7 +189,13 @@ function adminRecordsBy(state: VaultState, id: string): string[] {
     ...state.members
       .filter((m) => m.by === id && m.id !== id && (m.removed === undefined || (m.kept?.length ?? 0) > 0))
       .map((m) => (m.removed === undefined ? `member ${m.name}` : `the removal of ${m.name} (which keeps ${m.kept?.length ?? 0} of their records valid)`)),
-    ...state.policies.filter((p) => p.by === id).map((p) => (p.name !== undefined ? `policy ${p.name}` : `the resource policy of ${state.secrets.find((e) => e.secret.id === p.secret)?.secret.name ?? p.secret ?? '?'}`)),
+    ...state.policies
+      .filter((p) => p.by === id)
+      .map((p) =>
+        p.name !== undefined
+          ? `policy ${p.name}`
+          : `the resource policy of ${state.secrets.find((e) => e.secret.id === p.secret)?.secret.name ?? p.secret ?? '?'}`,
+      ),
   ].sort();
 }
 
@@ -212,7 +219,11 @@ export async function removeMember(
       const target = memberNamed(state, input.name);
       if (target.id === me.id) throw new SecretsError('USAGE', 'you cannot remove yourself', 'ask another admin to remove this identity');
       if (target.id === state.vault.by) {
-        throw new SecretsError('USAGE', `${target.name} created this vault and is its root of trust; the creator cannot be removed`, 'see docs/decisions/0006-admins-and-the-root-of-trust.md');
+        throw new SecretsError(
+          'USAGE',
+          `${target.name} created this vault and is its root of trust; the creator cannot be removed`,
+          'see docs/decisions/0006-admins-and-the-root-of-trust.md',
+        );
       }
       if (isAdmin(target) && currentMembers(state).filter(isAdmin).length < 2) {
         throw new SecretsError('USAGE', 'the vault would have no admin left');
@@ -259,7 +270,13 @@ export async function removeMember(
       const names = new Map(state.secrets.map((e) => [e.secret.id, e.secret.name]));
       return {
         state: next,
-        result: { Name: target.name, Id: target.id, Exposed: exposedIds.map((id) => names.get(id) ?? id).sort(), Held: heldReport(state, held), Confirmed: adminRecords },
+        result: {
+          Name: target.name,
+          Id: target.id,
+          Exposed: exposedIds.map((id) => names.get(id) ?? id).sort(),
+          Held: heldReport(state, held),
+          Confirmed: adminRecords,
+        },
       };
     },
     progress,
@@ -292,7 +309,12 @@ export async function confirmHeld(
       const held = target.held ?? [];
       const wanted = input.secrets.map((n) => findEntry(state, n).secret.id);
       for (const [i, id] of wanted.entries()) {
-        if (!held.includes(id)) throw new SecretsError('NOT_FOUND', `nothing ${target.name} set on ${input.secrets[i] ?? id} is on hold`, `\`secrets member list --removed\` shows what is held`);
+        if (!held.includes(id))
+          throw new SecretsError(
+            'NOT_FOUND',
+            `nothing ${target.name} set on ${input.secrets[i] ?? id} is on hold`,
+            `\`secrets member list --removed\` shows what is held`,
+          );
       }
       const confirmed = wanted.length > 0 ? wanted : held;
       const rest = held.filter((id) => !confirmed.includes(id));
@@ -356,7 +378,11 @@ export function assertValidPolicy(doc: unknown, kind: PolicyKind, describe: (iss
 
 function assertPolicyName(name: string): void {
   if (!isPolicyName(name)) {
-    throw new SecretsError('INVALID_NAME', `invalid policy name ${JSON.stringify(name.slice(0, 130))}`, 'policy names are 1-128 characters of A-Z a-z 0-9 _ + = , . @ -');
+    throw new SecretsError(
+      'INVALID_NAME',
+      `invalid policy name ${JSON.stringify(name.slice(0, 130))}`,
+      'policy names are 1-128 characters of A-Z a-z 0-9 _ + = , . @ -',
+    );
   }
 }
 
@@ -496,7 +522,12 @@ export async function getPolicy(deps: CoreDeps, input: { name?: string | undefin
       throw new SecretsError('DENIED', `${me.name} is not allowed secrets:GetResourcePolicy on ${entry.secret.name}: ${explain(d)}`);
     }
     const p = resourcePolicyOf(state, entry.secret.id);
-    if (!p) throw new SecretsError('NOT_FOUND', `secret ${entry.secret.name} has no resource policy`, `add one with \`secrets policy put --secret ${entry.secret.name} -f FILE\``);
+    if (!p)
+      throw new SecretsError(
+        'NOT_FOUND',
+        `secret ${entry.secret.name} has no resource policy`,
+        `add one with \`secrets policy put --secret ${entry.secret.name} -f FILE\``,
+      );
     return policyInfo(state, p);
   }
   return policyInfo(state, findPolicy(state, input.name as string));
@@ -548,7 +579,9 @@ export async function simulatePolicy(
     Action: action,
     Secret: entry?.secret.name ?? input.secret ?? '*',
     Decision: d.decision,
-    ...(d.decidedBy ? { DecidedBy: { Policy: d.decidedBy.policy, ...(d.decidedBy.sid !== undefined ? { Sid: d.decidedBy.sid } : {}), Statement: d.decidedBy.index + 1 } } : {}),
+    ...(d.decidedBy
+      ? { DecidedBy: { Policy: d.decidedBy.policy, ...(d.decidedBy.sid !== undefined ? { Sid: d.decidedBy.sid } : {}), Statement: d.decidedBy.index + 1 } }
+      : {}),
     Reason: explain(d),
     Evaluated: d.admin ? ['admin role'] : applicablePolicies(state, member, entry).map((p) => p.label),
     ...(current ? { HoldsKey: current.keys.has(member.id) } : {}),

@@ -37,79 +37,85 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
   }
   const { identity } = await deps.identities.load();
   const batch = new AuditBatch(deps.audit);
-  const result = await deps.vault.transact(identity, async (start) => {
-    // Members and policies do not change during an import, so every check runs against `start`;
-    // the entries written are collected by name and put in the state once, at the end (one
-    // pass, not one copy of the secret list per item).
-    const state = start;
-    const byName = new Map(start.secrets.map((e) => [e.secret.name, e]));
-    const written = new Map<string, SecretEntry>();
-    let created = 0;
-    let updated = 0;
-    let unchanged = 0;
-    let done = 0;
-    for (const item of input.items) {
-      const existing = byName.get(item.name);
-      const event = existing ? 'PutSecretValue' : 'CreateSecret';
-      const next = await audited(batch, event, identity.id, async (scope): Promise<SecretEntry | undefined> => {
-        scope.vault(state, identity.id).secretName(item.name);
-        if (existing) {
-          scope.secret(existing);
-          if (existing.secret.deleted !== undefined) {
-            throw new SecretsError('CONFLICT', `${item.name} is scheduled for deletion`, `restore it first (\`secrets restore ${item.name}\`), or leave it out of the import`);
-          }
-          check(deps, state, identity.id, 'PutSecretValue', existing, { versionStages: ['CURRENT'] });
-          await deps.vault.verifyRecords(state, [existing.secret]);
-          const current = existing.versions.find((v) => v.id === existing.secret.stages.get('CURRENT'));
-          if (current && current.type === item.value.type) {
-            await deps.vault.verifyRecords(state, [current]);
-            const old = await deps.cipher.open(current, state.vault.id, identity);
-            const same = old.equals(item.value.bytes);
-            old.wipe();
-            if (same) {
-              unchanged++;
-              scope.version(current, labelsOf(existing.secret, current.id));
-              return undefined;
+  const result = await deps.vault
+    .transact(identity, async (start) => {
+      // Members and policies do not change during an import, so every check runs against `start`;
+      // the entries written are collected by name and put in the state once, at the end (one
+      // pass, not one copy of the secret list per item).
+      const state = start;
+      const byName = new Map(start.secrets.map((e) => [e.secret.name, e]));
+      const written = new Map<string, SecretEntry>();
+      let created = 0;
+      let updated = 0;
+      let unchanged = 0;
+      let done = 0;
+      for (const item of input.items) {
+        const existing = byName.get(item.name);
+        const event = existing ? 'PutSecretValue' : 'CreateSecret';
+        const next = await audited(batch, event, identity.id, async (scope): Promise<SecretEntry | undefined> => {
+          scope.vault(state, identity.id).secretName(item.name);
+          if (existing) {
+            scope.secret(existing);
+            if (existing.secret.deleted !== undefined) {
+              throw new SecretsError(
+                'CONFLICT',
+                `${item.name} is scheduled for deletion`,
+                `restore it first (\`secrets restore ${item.name}\`), or leave it out of the import`,
+              );
             }
+            check(deps, state, identity.id, 'PutSecretValue', existing, { versionStages: ['CURRENT'] });
+            await deps.vault.verifyRecords(state, [existing.secret]);
+            const current = existing.versions.find((v) => v.id === existing.secret.stages.get('CURRENT'));
+            if (current && current.type === item.value.type) {
+              await deps.vault.verifyRecords(state, [current]);
+              const old = await deps.cipher.open(current, state.vault.id, identity);
+              const same = old.equals(item.value.bytes);
+              old.wipe();
+              if (same) {
+                unchanged++;
+                scope.version(current, labelsOf(existing.secret, current.id));
+                return undefined;
+              }
+            }
+            const added = await addVersion(deps, identity, state, existing, item.value, { act: 'PutSecretValue' });
+            scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+            updated++;
+            return added.entry;
           }
-          const added = await addVersion(deps, identity, state, existing, item.value, { act: 'PutSecretValue' });
+          const now = deps.clock.now().toISOString();
+          const secret: SecretRecord = {
+            kind: 'secret',
+            id: deps.ids.secretId(state.vault.id, item.name),
+            name: item.name,
+            tags: new Map(),
+            stages: new Map(),
+            created: now,
+            changed: now,
+            act: 'CreateSecret',
+            by: identity.id,
+            ctr: 0,
+          };
+          const fresh: SecretEntry = { secret, versions: [] };
+          scope.secret(fresh);
+          check(deps, state, identity.id, 'CreateSecret', fresh, { tagKeys: [] });
+          const added = await addVersion(deps, identity, state, fresh, item.value, { act: 'CreateSecret' });
           scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
-          updated++;
+          created++;
           return added.entry;
-        }
-        const now = deps.clock.now().toISOString();
-        const secret: SecretRecord = {
-          kind: 'secret',
-          id: deps.ids.secretId(state.vault.id, item.name),
-          name: item.name,
-          tags: new Map(),
-          stages: new Map(),
-          created: now,
-          changed: now,
-          act: 'CreateSecret',
-          by: identity.id,
-          ctr: 0,
-        };
-        const fresh: SecretEntry = { secret, versions: [] };
-        scope.secret(fresh);
-        check(deps, state, identity.id, 'CreateSecret', fresh, { tagKeys: [] });
-        const added = await addVersion(deps, identity, state, fresh, item.value, { act: 'CreateSecret' });
-        scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
-        created++;
-        return added.entry;
-      });
-      if (next) written.set(item.name, next);
-      input.progress?.(++done, input.items.length);
-    }
-    if (written.size === 0) return { state, result: { Created: created, Updated: updated, Unchanged: unchanged } };
-    const secrets = start.secrets.map((e) => written.get(e.secret.name) ?? e);
-    for (const [name, e] of written) if (!byName.has(name)) secrets.push(e);
-    return { state: { ...start, secrets }, result: { Created: created, Updated: updated, Unchanged: unchanged } };
-  }).catch(async (err: unknown) => {
-    // The failed item's event (denied, error) is still recorded; nothing was written.
-    await batch.flush().catch(() => undefined);
-    throw err;
-  });
+        });
+        if (next) written.set(item.name, next);
+        input.progress?.(++done, input.items.length);
+      }
+      if (written.size === 0) return { state, result: { Created: created, Updated: updated, Unchanged: unchanged } };
+      const secrets = start.secrets.map((e) => written.get(e.secret.name) ?? e);
+      for (const [name, e] of written) if (!byName.has(name)) secrets.push(e);
+      return { state: { ...start, secrets }, result: { Created: created, Updated: updated, Unchanged: unchanged } };
+    })
+    .catch(async (err: unknown) => {
+      // The failed item's event (denied, error) is still recorded; nothing was written.
+      await batch.flush().catch(() => undefined);
+      throw err;
+    });
   await batch.flushSaved('import');
   return result;
 }

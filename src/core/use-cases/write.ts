@@ -112,7 +112,6 @@ export async function addVersion(
   };
 }
 
-
 /** `secrets create`. */
 export async function createSecret(
   deps: CoreDeps,
@@ -300,7 +299,11 @@ export async function updateVersionStage(
 ): Promise<StageResult> {
   assertLabel(input.label);
   if (input.to === undefined && input.from === undefined) {
-    throw new SecretsError('USAGE', 'say where the label goes', 'pass --to VERSION (and --from VERSION if it is on another version); a version is an id or a label');
+    throw new SecretsError(
+      'USAGE',
+      'say where the label goes',
+      'pass --to VERSION (and --from VERSION if it is on another version); a version is an id or a label',
+    );
   }
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
@@ -332,7 +335,12 @@ export async function updateVersionStage(
       if (to === undefined && input.label === CURRENT) {
         throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION');
       }
-      if (to !== undefined) assertDistinctRefs(input.name, [input.label], entry.versions.map((v) => v.id));
+      if (to !== undefined)
+        assertDistinctRefs(
+          input.name,
+          [input.label],
+          entry.versions.map((v) => v.id),
+        );
       if (to !== undefined && holder === to) return { state, result: stageReport(secret) };
       const next = movedStage(deps, entry, input.label, to);
       return { state: withEntry(state, next), result: stageReport(next.secret) };
@@ -382,10 +390,18 @@ export async function rollbackSecret(deps: CoreDeps, input: { name: string }): P
       });
       await deps.vault.verifyRecords(state, [entry.secret]);
       if (previous === undefined || !entry.versions.some((v) => v.id === previous)) {
-        throw new SecretsError('NOT_FOUND', `secret ${input.name} has no PREVIOUS version to roll back to`, `\`secrets versions ${input.name}\` lists its versions; \`secrets stage ${input.name} CURRENT --from CURRENT --to VERSION_ID\` picks one`);
+        throw new SecretsError(
+          'NOT_FOUND',
+          `secret ${input.name} has no PREVIOUS version to roll back to`,
+          `\`secrets versions ${input.name}\` lists its versions; \`secrets stage ${input.name} CURRENT --from CURRENT --to VERSION_ID\` picks one`,
+        );
       }
       if (current === undefined || current === previous) {
-        throw new SecretsError('CONFLICT', `CURRENT and PREVIOUS of ${input.name} are on the same version`, `\`secrets versions ${input.name}\` lists its versions`);
+        throw new SecretsError(
+          'CONFLICT',
+          `CURRENT and PREVIOUS of ${input.name} are on the same version`,
+          `\`secrets versions ${input.name}\` lists its versions`,
+        );
       }
       scope.version({ id: previous }, [CURRENT]);
       const next = movedStage(deps, entry, CURRENT, previous);
