@@ -117,9 +117,7 @@ function assertChain(lines: readonly string[], vaultId: string): void {
 }
 
 /** Runs `audit verify --json` and returns exit code, JSON and the plain run's stderr. */
-async function verify(
-  sb: Sandbox,
-): Promise<{
+async function verify(sb: Sandbox): Promise<{
   code: number | null;
   json: { Events: number; Intact: boolean; Broken?: { Seq: number; Problem: string }; Anchor?: { seq: number; hash: string }; TornTail: boolean };
   stderr: string;

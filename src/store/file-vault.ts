@@ -278,9 +278,7 @@ export class FileVaultRepository implements VaultRepository {
   }
 
   /** The header records of `buf` (magic line to head), strictly parsed, or undefined for an unusual layout. */
-  #parseHeader(
-    buf: Buffer,
-  ):
+  #parseHeader(buf: Buffer):
     | {
         parsed: Pick<Parsed, 'vault' | 'members' | 'policies' | 'head' | 'genesisLine'>;
         records: VaultFileRecord[];
