@@ -445,9 +445,11 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       }
       const before = (await g.ok(['rev-parse', 'HEAD'])).trim();
       // The merge driver git runs is this program: it needs the identity, wherever it comes from.
-      const key = ctx.env['SECRETS_IDENTITY_KEY'];
+      const identityEnv = Object.fromEntries(
+        ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE'].flatMap((k) => (ctx.env[k] !== undefined ? [[k, ctx.env[k] as string]] : [])),
+      );
       const m = await g.run(['merge', '-q', '--no-edit', remoteRef], {
-        env: { ...(await authorEnv(g, 'secrets', identity.id)), ...(key !== undefined ? { SECRETS_IDENTITY_KEY: key } : {}) },
+        env: { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv },
       });
       conflicts.push(...driverReports(m.stderr));
       if (m.code !== 0) {
