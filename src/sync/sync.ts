@@ -446,7 +446,7 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       const before = (await g.ok(['rev-parse', 'HEAD'])).trim();
       // The merge driver git runs is this program: it needs the identity, wherever it comes from.
       const identityEnv = Object.fromEntries(
-        ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE'].flatMap((k) => (ctx.env[k] !== undefined ? [[k, ctx.env[k] as string]] : [])),
+        ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE'].flatMap((k) => (ctx.env[k] !== undefined ? [[k, ctx.env[k]]] : [])),
       );
       const m = await g.run(['merge', '-q', '--no-edit', remoteRef], {
         env: { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv },
