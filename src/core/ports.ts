@@ -1,6 +1,6 @@
 /**
  * The ports through which the pure core reaches the world. Adapters implement them; the
- * composition root (cli/deps.ts) wires them. Unit tests use in-memory fakes.
+ * composition root (app/compose.ts) wires them. Unit tests use in-memory fakes.
  */
 import type { SecretRecord, VaultState, VersionRecord } from './model.js';
 import type { PendingRequest, RotationRequest, RotationStep } from './rotation.js';

@@ -1,4 +1,4 @@
-/** What every use case receives: the ports, built once in cli/deps.ts. */
+/** What every use case receives: the ports, built once in app/compose.ts. */
 import { authorize, type RequestFacts, requireMember } from '../access.js';
 import { SecretsError } from '../errors.js';
 import type { MemberRecord, SecretEntry, VaultState } from '../model.js';
