@@ -1,5 +1,6 @@
 // Lint: type-aware typescript-eslint plus the layers as import restrictions: core is pure (no
-// I/O, no adapters); one importer each for @noble/* and keytar; only cli talks to people.
+// I/O, no adapters); one importer each for @noble/* and keytar; only cli talks to people; the
+// composition root (app/) is imported by cli and lib, and imports no cli.
 import tseslint from 'typescript-eslint';
 
 const restrict = (patterns, message) => patterns.map((group) => ({ group: [group], message }));
@@ -53,6 +54,7 @@ export default tseslint.config(
         ],
         'core must not import adapters',
       ),
+      ...restrict(['../app/*', '../../app/*'], 'core must not import the composition root: it receives its ports'),
       ...restrict(['pg', 'mysql2', 'mysql2/*'], 'database drivers belong to the rotation handlers'),
     ],
   ),
@@ -93,6 +95,17 @@ export default tseslint.config(
       ...restrict(['../cli/*', '../store/*', '../keychain/*'], 'rotation handlers import only core types and the password generator'),
     ],
   ),
+  layer(
+    ['src/app/**/*.ts'],
+    [
+      ...restrict(
+        ['commander', '@inquirer/*', 'chalk', 'libsodium-wrappers-sumo', '@noble/*', '@github/keytar'],
+        'app wires adapters; it uses no library itself',
+      ),
+      ...restrict(['../cli/*', '../lib/*'], 'the composition root serves cli and lib and imports neither'),
+    ],
+  ),
+  layer(['src/lib/**/*.ts'], [...restrict(['../cli/*'], 'the library builds its ports through app/compose.ts, not through cli')]),
   layer(['src/cli/**/*.ts'], [...restrict(['libsodium-wrappers-sumo', '@noble/*', '@github/keytar'], 'cli reaches crypto and the keychain through adapters')]),
   {
     files: ['test/**/*.ts', 'scripts/**', 'eslint.config.js'],

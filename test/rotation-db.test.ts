@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isSecretsError, type SecretsError } from '../src/core/errors.js';
-import type { PendingRequest, RotationConfig, RotationHandler, RotationRequest, RotationStep } from '../src/core/rotation.js';
+import type { RotationHandler } from '../src/core/ports.js';
+import type { PendingRequest, RotationConfig, RotationRequest, RotationStep } from '../src/core/rotation.js';
 import { SecretBytes } from '../src/core/secret-bytes.js';
 import { alternateUsername, baseUsername, defaultTlsMode, DB_EXCLUDED_CHARACTERS, isLoopbackHost, Redactor } from '../src/rotation/database.js';
 import { MysqlRotation, mysqlNativePasswordHash, rewriteGrant } from '../src/rotation/mysql.js';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditEntry, AuditTrail } from '../core/audit.js';
+import type { AuditEntry, AuditTrail } from '../core/ports.js';
 import { SecretsError } from '../core/errors.js';
 import type { Clock } from '../core/ports.js';
 import { type FileAccess, type OpenFile, SYNC_FILES, syncDirectory } from '../store/file-access.js';

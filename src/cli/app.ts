@@ -1,6 +1,6 @@
 /** What a command module receives: the streams, the ports, and a place to put its output. */
 import type { Command } from 'commander';
-import type { AppDeps } from './deps.js';
+import type { AppDeps } from '../app/compose.js';
 import type { Io } from './io.js';
 
 /** A command's result; only cli/main.ts writes it out and sets the exit code. */

@@ -4,14 +4,14 @@
  * printed as an internal error without a stack trace unless SECRETS_DEBUG is set.
  */
 import { type Command, CommanderError } from 'commander';
+import { composeDeps, type GlobalOptions } from '../app/compose.js';
 import { ExitCode, isSecretsError } from '../core/errors.js';
 import type { App, Output } from './app.js';
-import { buildDeps, type GlobalOptions } from './deps.js';
 import { type Io, processIo } from './io.js';
 import { commandLine, commandModules, createProgram, parseErrorHint } from './program.js';
 import { colourLevel } from './colour.js';
 import { excludeMemoryFromCoreDumps } from './core-dumps.js';
-import { formatError, formatHint, formatWarning, setColours } from './ui.js';
+import { formatError, formatHint, formatNote, formatWarning, setColours } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
@@ -24,7 +24,15 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   let output: Output | undefined;
   const app: App = {
     io,
-    deps: (cmd) => buildDeps(io, cmd.optsWithGlobals<GlobalOptions>()),
+    deps: (cmd) =>
+      composeDeps({
+        env: io.env,
+        warn: (message) => io.writeErr(formatWarning(message)),
+        note: (message) => io.writeErr(formatNote(message)),
+        // secrets:Tty: a person at a terminal (stdin is where a person would type).
+        tty: io.stdinIsTTY,
+        globals: cmd.optsWithGlobals<GlobalOptions>(),
+      }),
     emit: (o) => {
       output = o;
     },

@@ -7,32 +7,7 @@
  */
 import { SecretsError } from './errors.js';
 import type { MemberRecord, SecretEntry, VaultState, VersionRecord } from './model.js';
-
-/** What the core knows about an event; the adapter adds time, host, pid, user, tty, ids and the chain. */
-export interface AuditEntry {
-  readonly vaultId: string;
-  readonly eventName: string;
-  readonly principal: { readonly id: string; readonly name?: string };
-  readonly secretName?: string;
-  readonly secretId?: string;
-  readonly versionId?: string;
-  readonly versionStage?: readonly string[];
-  readonly outcome: 'success' | 'denied' | 'error';
-  readonly errorCode?: string;
-  /** For exec: the program started (never its arguments). */
-  readonly command?: string;
-  /** For member and policy changes: the member or policy acted on. */
-  readonly target?: string;
-}
-
-/** The durable, append-only trail. `append` returns only once the event is on disk. */
-export interface AuditTrail {
-  append(entry: AuditEntry): Promise<void>;
-  /** Appends several events with one lock and one fsync (import, export, exec of a prefix). */
-  appendAll(entries: readonly AuditEntry[]): Promise<void>;
-  /** When this machine last read the secret's value (for `describe`), if ever. */
-  lastAccess(vaultId: string, secretId: string): Promise<string | undefined>;
-}
+import type { AuditEntry, AuditTrail } from './ports.js';
 
 /**
  * Events of a bulk operation, held until `flush` appends them all durably at once. Used as the

@@ -1,8 +1,9 @@
 /**
  * The ports through which the pure core reaches the world. Adapters implement them; the
- * composition root (cli/deps.ts) wires them. Unit tests use in-memory fakes.
+ * composition root (app/compose.ts) wires them. Unit tests use in-memory fakes.
  */
 import type { SecretRecord, VaultState, VersionRecord } from './model.js';
+import type { PendingRequest, RotationRequest, RotationStep } from './rotation.js';
 import type { SecretBytes } from './secret-bytes.js';
 
 /** The public half of an identity. */
@@ -107,3 +108,64 @@ export interface Keychain {
   set(account: string, secret: string): Promise<void>;
   delete(account: string): Promise<boolean>;
 }
+
+/** What the core knows about an event; the adapter adds time, host, pid, user, tty, ids and the chain. */
+export interface AuditEntry {
+  readonly vaultId: string;
+  readonly eventName: string;
+  readonly principal: { readonly id: string; readonly name?: string };
+  readonly secretName?: string;
+  readonly secretId?: string;
+  readonly versionId?: string;
+  readonly versionStage?: readonly string[];
+  readonly outcome: 'success' | 'denied' | 'error';
+  readonly errorCode?: string;
+  /** For exec: the program started (never its arguments). */
+  readonly command?: string;
+  /** For member and policy changes: the member or policy acted on. */
+  readonly target?: string;
+}
+
+/** The durable, append-only trail. `append` returns only once the event is on disk. */
+export interface AuditTrail {
+  append(entry: AuditEntry): Promise<void>;
+  /** Appends several events with one lock and one fsync (import, export, exec of a prefix). */
+  appendAll(entries: readonly AuditEntry[]): Promise<void>;
+  /** When this machine last read the secret's value (for `describe`), if ever. */
+  lastAccess(vaultId: string, secretId: string): Promise<string | undefined>;
+}
+
+/**
+ * One rotation handler (password, postgres, mysql, command:NAME). Each step must be safe to run again after a crash at any point: setSecret first
+ * checks whether the pending value already works. Failures throw SecretsError('ROTATION_FAILED').
+ */
+export interface RotationHandler {
+  /** Makes the new value (stored as PENDING before anything external changes). */
+  createSecret(req: RotationRequest): Promise<SecretBytes>;
+  /** Applies the pending value to the service. */
+  setSecret(req: PendingRequest): Promise<void>;
+  /** Logs in with the pending value. */
+  testSecret(req: PendingRequest): Promise<void>;
+  /** Anything the service needs once the pending value is CURRENT (usually nothing). */
+  finishSecret(req: PendingRequest): Promise<void>;
+}
+
+/**
+ * This machine's choice of program for each local handler name. Only the machine's user writes
+ * it; a vault can name a handler but never say what it runs.
+ */
+export interface HandlerAllowlist {
+  /** The program `name` means here, or undefined if this machine has not allowed it. */
+  lookup(name: string): string | undefined;
+}
+
+/** Finds handlers by name, loading their drivers only when used. */
+export interface RotationHandlers {
+  /** Throws USAGE for an unknown handler name. */
+  load(handler: string): Promise<RotationHandler>;
+  /** Validates a handler name at configuration time (USAGE if unknown or unusable). */
+  check(handler: string): void;
+}
+
+/** Test hook: called before and after each rotation step (the composition root wires a fault injector to it). */
+export type RotationProbe = (step: RotationStep, phase: 'before' | 'after') => void;

@@ -1,7 +1,7 @@
 /**
  * Rotation as the core sees it (docs/rotation.md): the four steps of AWS rotation, the
- * configuration stored (signed, plaintext) on the secret record, and the port through which a
- * handler (password, postgres, mysql, command:NAME) does the work of each step.
+ * configuration stored (signed, plaintext) on the secret record, and what a handler receives
+ * for each step (the handler ports themselves are in ports.ts).
  */
 import type { SecretBytes } from './secret-bytes.js';
 
@@ -75,43 +75,8 @@ export interface RotationRequest {
 /** A request from setSecret on: the pending value is there. */
 export type PendingRequest = RotationRequest & { readonly pending: SecretBytes };
 
-/**
- * One handler. Each step must be safe to run again after a crash at any point: setSecret first
- * checks whether the pending value already works. Failures throw SecretsError('ROTATION_FAILED').
- */
-export interface RotationHandler {
-  /** Makes the new value (stored as PENDING before anything external changes). */
-  createSecret(req: RotationRequest): Promise<SecretBytes>;
-  /** Applies the pending value to the service. */
-  setSecret(req: PendingRequest): Promise<void>;
-  /** Logs in with the pending value. */
-  testSecret(req: PendingRequest): Promise<void>;
-  /** Anything the service needs once the pending value is CURRENT (usually nothing). */
-  finishSecret(req: PendingRequest): Promise<void>;
-}
-
 /** The handlers built in: they run no program a vault names, so no machine needs to allow them. */
 export const BUILTIN_HANDLERS = ['password', 'postgres', 'mysql'] as const;
 
 /** A local handler's name, as stored after `command:`. */
 export const HANDLER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
-/**
- * This machine's choice of program for each local handler name. Only the machine's user writes
- * it; a vault can name a handler but never say what it runs.
- */
-export interface HandlerAllowlist {
-  /** The program `name` means here, or undefined if this machine has not allowed it. */
-  lookup(name: string): string | undefined;
-}
-
-/** Finds handlers by name, loading their drivers only when used. */
-export interface RotationHandlers {
-  /** Throws USAGE for an unknown handler name. */
-  load(handler: string): Promise<RotationHandler>;
-  /** Validates a handler name at configuration time (USAGE if unknown or unusable). */
-  check(handler: string): void;
-}
-
-/** Test hook: called before and after each step (the CLI wires a fault injector to it). */
-export type RotationProbe = (step: RotationStep, phase: 'before' | 'after') => void;

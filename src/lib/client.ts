@@ -8,8 +8,7 @@ import { stat } from 'node:fs/promises';
 import { SecretsError } from '../core/errors.js';
 import { getSecretValue } from '../core/use-cases/read.js';
 import { batchGetSecretValue } from '../core/use-cases/release.js';
-import { type AppDeps, buildDeps } from '../cli/deps.js';
-import type { Io } from '../cli/io.js';
+import { type AppDeps, composeDeps } from '../app/compose.js';
 import { ASYNC_FILES } from '../store/file-access.js';
 
 /** How a client finds the vault and identity, and how it caches. */
@@ -76,24 +75,19 @@ export class SecretsClient {
   constructor(options: SecretsClientOptions = {}) {
     const env = { ...(options.env ?? process.env) };
     const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'SECRETS' }));
-    const io: Io = {
+    this.#deps = composeDeps({
       env,
-      stdinIsTTY: false,
-      stdoutIsTTY: false,
-      stderrIsTTY: false,
-      readStdin: () => Promise.resolve(new Uint8Array()),
-      writeOut: () => undefined,
-      writeErr: (data) => warn(typeof data === 'string' ? data.replace(/^secrets: warning: /, '').trimEnd() : Buffer.from(data).toString().trimEnd()),
-    };
-    this.#deps = buildDeps(
-      io,
-      {
+      warn,
+      note: warn,
+      // A library call has no person at a terminal.
+      tty: false,
+      globals: {
         ...(options.vault !== undefined ? { vault: options.vault } : {}),
         ...(options.identityFile !== undefined ? { identityFile: options.identityFile } : {}),
         ...(options.audit !== undefined ? { audit: options.audit } : {}),
       },
-      ASYNC_FILES,
-    );
+      files: ASYNC_FILES,
+    });
     this.#ttlMs = options.cache === false ? 0 : (options.cache?.ttlMs ?? DEFAULT_TTL_MS);
     this.#maxEntries = options.cache === false ? 0 : (options.cache?.maxEntries ?? DEFAULT_MAX_ENTRIES);
   }

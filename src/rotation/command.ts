@@ -18,7 +18,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
-import type { PendingRequest, RotationHandler, RotationRequest, RotationStep } from '../core/rotation.js';
+import type { RotationHandler } from '../core/ports.js';
+import type { PendingRequest, RotationRequest, RotationStep } from '../core/rotation.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { passwordOptionsOf, withNewPassword } from './password.js';
 

@@ -4,7 +4,8 @@
  * machine allowed under NAME, never a path taken from the vault.
  */
 import { SecretsError } from '../core/errors.js';
-import { BUILTIN_HANDLERS, HANDLER_NAME, type HandlerAllowlist, type RotationHandler, type RotationHandlers } from '../core/rotation.js';
+import type { HandlerAllowlist, RotationHandler, RotationHandlers } from '../core/ports.js';
+import { BUILTIN_HANDLERS, HANDLER_NAME } from '../core/rotation.js';
 import { CommandRotation } from './command.js';
 import { PasswordRotation } from './password.js';
 

@@ -51,7 +51,8 @@ import { readFile } from 'node:fs/promises';
 import type * as Mysql2 from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket, SslOptions } from 'mysql2/promise';
 import { SecretsError } from '../core/errors.js';
-import type { PendingRequest, RotationHandler, RotationRequest } from '../core/rotation.js';
+import type { RotationHandler } from '../core/ports.js';
+import type { PendingRequest, RotationRequest } from '../core/rotation.js';
 import type { SecretBytes } from '../core/secret-bytes.js';
 import {
   alternateUsername,

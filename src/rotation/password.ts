@@ -4,7 +4,8 @@
  * the vault changes, so setSecret, testSecret and finishSecret have nothing to do.
  */
 import { SecretsError } from '../core/errors.js';
-import type { RotationConfig, RotationHandler, RotationRequest } from '../core/rotation.js';
+import type { RotationHandler } from '../core/ports.js';
+import type { RotationConfig, RotationRequest } from '../core/rotation.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { DEFAULT_PASSWORD_OPTIONS, type PasswordOptions, randomPassword } from '../crypto/password.js';
 

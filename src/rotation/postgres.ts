@@ -47,7 +47,8 @@ import type pg from 'pg';
 import type { Client, ClientConfig } from 'pg';
 import type { ConnectionOptions } from 'node:tls';
 import { SecretsError } from '../core/errors.js';
-import type { PendingRequest, RotationHandler, RotationRequest } from '../core/rotation.js';
+import type { RotationHandler } from '../core/ports.js';
+import type { PendingRequest, RotationRequest } from '../core/rotation.js';
 import type { SecretBytes } from '../core/secret-bytes.js';
 import {
   alternateUsername,

@@ -8,7 +8,8 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
-import { HANDLER_NAME, type HandlerAllowlist } from '../core/rotation.js';
+import type { HandlerAllowlist } from '../core/ports.js';
+import { HANDLER_NAME } from '../core/rotation.js';
 import { writeFileAtomic } from './atomic.js';
 
 /** One allowed handler. */

@@ -4,9 +4,8 @@
  */
 import { SecretsError } from '../../src/core/errors.js';
 import type { SecretRecord, VaultState, VersionRecord } from '../../src/core/model.js';
-import type { Identity, IdentityProvider, LoadedIdentity, PublicIdentity, ValueCipher, VaultRepository } from '../../src/core/ports.js';
+import type { AuditEntry, AuditTrail, Identity, IdentityProvider, LoadedIdentity, PublicIdentity, ValueCipher, VaultRepository } from '../../src/core/ports.js';
 import { SecretBytes } from '../../src/core/secret-bytes.js';
-import type { AuditEntry, AuditTrail } from '../../src/core/audit.js';
 import type { CoreDeps } from '../../src/core/use-cases/deps.js';
 
 /** A fixed identity. */

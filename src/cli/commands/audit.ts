@@ -6,7 +6,7 @@ import { assertTeamTrailIntact, publishTrail, readTeamTrail } from '../../audit/
 import type { VaultState } from '../../core/model.js';
 import { ExitCode, SecretsError } from '../../core/errors.js';
 import type { App } from '../app.js';
-import type { AppDeps } from '../deps.js';
+import type { AppDeps } from '../../app/compose.js';
 import { VERSION } from '../version.js';
 import { formatError, formatJson, formatTable, formatWarning, progressOnTty } from '../ui.js';
 import { intArg } from '../value-source.js';

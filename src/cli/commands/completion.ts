@@ -12,8 +12,8 @@ import { SecretsError } from '../../core/errors.js';
 import { FileHandlerAllowlist } from '../../store/handler-allowlist.js';
 import { type NamedKind, readPlaintextNames } from '../../store/plaintext-names.js';
 import type { App } from '../app.js';
-import type { GlobalOptions } from '../deps.js';
-import { resolvePaths } from '../paths.js';
+import type { GlobalOptions } from '../../app/compose.js';
+import { resolvePaths } from '../../app/paths.js';
 
 /** The shells we ship a completion script for, and its file in completions/. */
 export const COMPLETION_FILES = { bash: 'secrets.bash', zsh: '_secrets', fish: 'secrets.fish' } as const;

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { ExitCode, type ExitCodeValue, isSecretsError, SecretsError } from '../../core/errors.js';
 import type { LoadedIdentity } from '../../core/ports.js';
 import type { App } from '../app.js';
-import type { AppDeps } from '../deps.js';
+import type { AppDeps } from '../../app/compose.js';
 import { formatJson, formatTable } from '../ui.js';
 
 interface Check {

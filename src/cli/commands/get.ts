@@ -6,7 +6,7 @@ import { getSecretValue, matchesFilters, parseFilters, readField } from '../../c
 import { batchGetSecretValue } from '../../core/use-cases/release.js';
 import { collect } from '../selection.js';
 import type { App } from '../app.js';
-import { clipboardTool, copyToClipboard, scheduleClear } from '../clipboard.js';
+import { CLIP_CLEAR_MS, clipboardTool, copyToClipboard, scheduleClear } from '../clipboard.js';
 import { inheritedEnvironment } from './exec.js';
 
 /** "45 s", or "1.5 s" for the short delays of tests. */
@@ -86,7 +86,7 @@ export function register(program: Command, app: App): void {
                 `write it to a file instead: secrets get ${v.Name} > FILE`,
               );
             }
-            const delayMs = deps.clipClearMs;
+            const delayMs = deps.clipClearMs ?? CLIP_CLEAR_MS;
             // The tools and the helper did not ask for our identity.
             const env = inheritedEnvironment(app.io.env, false);
             // The helper first: once the value is on the clipboard, its clearing is already on its way.

@@ -8,7 +8,7 @@ import { SecretsError } from '../../core/errors.js';
 import type * as SyncModule from '../../sync/sync.js';
 import type { SyncContext } from '../../sync/sync.js';
 import type { App } from '../app.js';
-import type { AppDeps } from '../deps.js';
+import type { AppDeps } from '../../app/compose.js';
 import { formatFields, formatJson, formatNote, formatTable } from '../ui.js';
 
 /** How git should run this very program: the same node and the same entry script. */

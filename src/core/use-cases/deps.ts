@@ -1,9 +1,8 @@
-/** What every use case receives: the ports, built once in cli/deps.ts. */
+/** What every use case receives: the ports, built once in app/compose.ts. */
 import { authorize, type RequestFacts, requireMember } from '../access.js';
-import type { AuditTrail } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { MemberRecord, SecretEntry, VaultState } from '../model.js';
-import type { Clock, IdentityProvider, IdSource, ValueCipher, VaultRepository } from '../ports.js';
+import type { AuditTrail, Clock, IdentityProvider, IdSource, ValueCipher, VaultRepository } from '../ports.js';
 
 export interface CoreDeps {
   readonly vault: VaultRepository;

@@ -4,9 +4,10 @@
  * verified, decrypted and audited (one GetSecretValue event, fail-closed) before any value
  * leaves; `exec`, `env`, `inject` and batch `get` all come through here.
  */
-import { AuditBatch, type AuditTrail, audited } from '../audit.js';
+import { AuditBatch, audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, VaultState } from '../model.js';
+import type { AuditTrail } from '../ports.js';
 import { assertDerivedNamesSafe, type DerivedFrom } from '../protected-variables.js';
 import { envName, type SecretReference } from '../references.js';
 import { SecretBytes } from '../secret-bytes.js';

@@ -15,18 +15,8 @@ import { audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
 import type { SecretEntry, SecretRecord, VaultState } from '../model.js';
 import { isSecretName } from '../names.js';
-import type { Identity } from '../ports.js';
-import type {
-  PendingRequest,
-  RotationConfig,
-  RotationHandler,
-  RotationHandlers,
-  RotationProbe,
-  RotationRandom,
-  RotationRequest,
-  RotationStep,
-  RotationStrategy,
-} from '../rotation.js';
+import type { Identity, RotationHandler, RotationHandlers, RotationProbe } from '../ports.js';
+import type { PendingRequest, RotationConfig, RotationRandom, RotationRequest, RotationStep, RotationStrategy } from '../rotation.js';
 import { parseCron, parseWindow, scheduleAt } from '../schedule.js';
 import type { SecretBytes } from '../secret-bytes.js';
 import { CURRENT, moveLabel, PENDING, PREVIOUS } from '../versions.js';

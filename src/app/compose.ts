@@ -1,6 +1,7 @@
 /**
- * The composition root: builds the core's ports from the global options and environment.
- * Adapters are created on first use, so `secrets --help` loads neither libsodium nor keytar.
+ * The composition root: builds the core's ports from a plain context (environment, global
+ * options, where warnings go), for the CLI and the library alike. Adapters are created on
+ * first use, so `secrets --help` loads neither libsodium nor keytar.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,8 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type AuditMode, FileAuditLog } from '../audit/file-audit-log.js';
 import { SecretsError } from '../core/errors.js';
-import { ROTATION_STEPS, type RotationProbe } from '../core/rotation.js';
+import type { RotationProbe } from '../core/ports.js';
+import { ROTATION_STEPS } from '../core/rotation.js';
 import type { RotationPorts } from '../core/use-cases/rotate.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
 import { secretIdFor } from '../crypto/digest.js';
@@ -20,24 +22,40 @@ import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
-import { CLIP_CLEAR_MS } from './clipboard.js';
-import type { Io } from './io.js';
 import { type Paths, resolvePaths } from './paths.js';
-import { formatNote, formatWarning } from './ui.js';
 
 /**
  * True only in the test build (dist/secrets-test-hooks.cjs, which scripts/bundle.mjs makes for
- * the test suites and no package ships): the installed command has no test clock and no fault
- * injection, whatever its environment says.
+ * the test suites and no package ships): the installed command and the library (tsc's
+ * dist/src, where nothing defines it, and dist/index.cjs, bundled with it false) have no test
+ * clock and no fault injection, whatever their environment says.
  */
 declare const __SECRETS_TEST_HOOKS__: boolean | undefined;
 const TEST_HOOKS = typeof __SECRETS_TEST_HOOKS__ !== 'undefined' && __SECRETS_TEST_HOOKS__;
 
-/** Global options every command accepts. */
+/** Global options every command accepts (the library takes the same ones as client options). */
 export interface GlobalOptions {
   readonly vault?: string;
   readonly identityFile?: string;
   readonly audit?: string;
+}
+
+/** What the composition root needs from whoever runs it: the CLI's process or a library caller. */
+export interface AppContext {
+  /** The environment paths, the identity, the audit mode and the lock timeout are resolved from. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where a warning goes (a message without prefix or newline). */
+  readonly warn: (message: string) => void;
+  /** Where a note that is no problem goes (rotation's progress). */
+  readonly note: (message: string) => void;
+  /** Whether a person is at a terminal (the `secrets:Tty` condition key, and audit events). */
+  readonly tty: boolean;
+  readonly globals: GlobalOptions;
+  /**
+   * How the read path reaches the disk: the CLI keeps the synchronous default; the library
+   * passes ASYNC_FILES so a server's loop keeps turning.
+   */
+  readonly files?: FileAccess;
 }
 
 /** `$XDG_CONFIG_HOME/secrets/config.json`: a small JSON object; absent is fine. */
@@ -92,8 +110,8 @@ export interface AppDeps extends CoreDeps {
   readonly fileVault: FileVaultRepository;
   /** A vault file adapter for another path (clone). */
   readonly repoFor: (path: string) => FileVaultRepository;
-  /** How long `get --clip` leaves a value on the clipboard, in ms. */
-  readonly clipClearMs: number;
+  /** Test hook: how long `get --clip` leaves a value on the clipboard, in ms (absent: the clipboard's own delay). */
+  readonly clipClearMs?: number;
 }
 
 /**
@@ -129,30 +147,29 @@ function faultProbe(env: Readonly<Record<string, string | undefined>>): Rotation
  * Test hook, in the test build only: SECRETS_TEST_CLIP_CLEAR_MS shortens the 45 s a value
  * copied by `get --clip` stays on the clipboard, so the clearing can be watched.
  */
-function clipClearDelay(env: Readonly<Record<string, string | undefined>>): number {
+function clipClearDelay(env: Readonly<Record<string, string | undefined>>): number | undefined {
   const ms = TEST_HOOKS ? env['SECRETS_TEST_CLIP_CLEAR_MS'] : undefined;
-  if (ms === undefined || ms === '') return CLIP_CLEAR_MS;
+  if (ms === undefined || ms === '') return undefined;
   if (!/^\d+$/.test(ms)) throw new SecretsError('USAGE', `SECRETS_TEST_CLIP_CLEAR_MS is not a number of milliseconds: ${JSON.stringify(ms)}`);
   return Number(ms);
 }
 
-/**
- * Builds the ports for one command run. `files` is how the read path reaches the disk: the CLI
- * keeps the synchronous default; the library passes ASYNC_FILES so a server's loop keeps turning.
- */
-export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SYNC_FILES): AppDeps {
-  const paths = resolvePaths(io.env, globals.vault);
-  const clock = clockFrom(io.env);
+/** Builds the ports for one command run or one library client. */
+export function composeDeps(context: AppContext): AppDeps {
+  const { env, globals } = context;
+  const files = context.files ?? SYNC_FILES;
+  const paths = resolvePaths(env, globals.vault);
+  const clock = clockFrom(env);
   let keychain: OsKeychain | undefined;
   const getKeychain = (): OsKeychain => (keychain ??= new OsKeychain());
   const identityProvider = new DefaultIdentityProvider({
-    envKey: io.env['SECRETS_IDENTITY_KEY'],
-    identityFile: globals.identityFile ?? (io.env['SECRETS_IDENTITY_FILE'] || undefined),
+    envKey: env['SECRETS_IDENTITY_KEY'],
+    identityFile: globals.identityFile ?? (env['SECRETS_IDENTITY_FILE'] || undefined),
     configDir: paths.configDir,
     keychain: getKeychain,
     files,
   });
-  const timeout = Number(io.env['SECRETS_LOCK_TIMEOUT'] ?? DEFAULT_LOCK_TIMEOUT_S);
+  const timeout = Number(env['SECRETS_LOCK_TIMEOUT'] ?? DEFAULT_LOCK_TIMEOUT_S);
   const repoFor = (path: string): FileVaultRepository =>
     new FileVaultRepository({
       path,
@@ -160,10 +177,11 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
       clock,
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
-      ...(io.env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
+      ...(env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
       files,
     });
   const vault = repoFor(paths.vault);
+  const clipClearMs = clipClearDelay(env);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
   const auditLog = (): FileAuditLog =>
@@ -171,9 +189,9 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
       dir: join(paths.stateDir, 'audit'),
       clock,
       lockTimeoutMs,
-      mode: auditMode(globals.audit, io.env['SECRETS_AUDIT'], paths.configDir),
-      warn: (m) => io.writeErr(formatWarning(m)),
-      context: { host: hostname(), pid: process.pid, user: userName(io.env), tty: io.stdinIsTTY, requestId: randomUUID() },
+      mode: auditMode(globals.audit, env['SECRETS_AUDIT'], paths.configDir),
+      warn: context.warn,
+      context: { host: hostname(), pid: process.pid, user: userName(env), tty: context.tty, requestId: randomUUID() },
       files,
     }));
   return {
@@ -188,21 +206,20 @@ export function buildDeps(io: Io, globals: GlobalOptions, files: FileAccess = SY
     cipher: new SodiumValueCipher(),
     clock,
     ids: { newId: () => randomUUID(), secretId: secretIdFor },
-    // secrets:Tty: a person at a terminal (stdin is where a person would type).
-    tty: io.stdinIsTTY,
+    tty: context.tty,
     paths,
     keychain: getKeychain,
     fileVault: vault,
     repoFor,
     handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
-    clipClearMs: clipClearDelay(io.env),
+    ...(clipClearMs !== undefined ? { clipClearMs } : {}),
     rotation: async () => {
-      const probe = faultProbe(io.env);
+      const probe = faultProbe(env);
       const { DefaultRotationHandlers } = await import('../rotation/handlers.js');
       const allowlist = new FileHandlerAllowlist(paths.configDir);
       return {
-        handlers: new DefaultRotationHandlers(io.env, allowlist, allowlist.path),
-        note: (m) => io.writeErr(formatNote(m)),
+        handlers: new DefaultRotationHandlers(env, allowlist, allowlist.path),
+        note: context.note,
         ...(probe ? { probe } : {}),
       };
     },
