@@ -44,7 +44,22 @@ export const METADATA_ACTIONS = new Set([
   'CancelRotateSecret',
 ]);
 
-export function isAdmin(member: MemberRecord): boolean {
+/** What a policy decision reads of a member: a format-1 member record, or a replayed member. */
+export type MemberLike = Pick<MemberRecord, 'id' | 'name' | 'roles' | 'removed'>;
+
+/** What a policy decision reads of a policy record. */
+export type PolicyLike = Pick<PolicyRecord, 'name' | 'secret' | 'doc' | 'attached'>;
+
+/** What a policy decision reads of a secret: its name, id, description and tags. */
+export type SecretLike = Pick<SecretRecord, 'id' | 'name' | 'description' | 'tags'>;
+
+/** What a policy decision reads of a vault: its members (for holds) and its policies. */
+export interface PolicyView {
+  readonly members: readonly (MemberLike & Pick<MemberRecord, 'held'>)[];
+  readonly policies: readonly PolicyLike[];
+}
+
+export function isAdmin(member: MemberLike): boolean {
   return member.roles.includes('admin') && member.removed === undefined;
 }
 
@@ -79,10 +94,10 @@ export function requireAdmin(member: MemberRecord, what: string): void {
   }
 }
 
-const parsed = new WeakMap<PolicyRecord, Policy>();
+const parsed = new WeakMap<PolicyLike, Policy>();
 
 /** The checked policy of a record (checked once per process). */
-export function policyOf(record: PolicyRecord): Policy {
+export function policyOf(record: PolicyLike): Policy {
   const cached = parsed.get(record);
   if (cached) return cached;
   const kind: PolicyKind = record.secret !== undefined ? 'resource' : 'identity';
@@ -95,12 +110,12 @@ export function policyOf(record: PolicyRecord): Policy {
 }
 
 /** The resource policy record of a secret, if any. */
-export function resourcePolicyOf(state: VaultState, secretId: string): PolicyRecord | undefined {
+export function resourcePolicyOf<P extends PolicyLike>(state: { readonly policies: readonly P[] }, secretId: string): P | undefined {
   return state.policies.find((p) => p.secret === secretId);
 }
 
 /** The identity policies attached to a member, and the secret's resource policy. */
-export function applicablePolicies(state: VaultState, member: MemberRecord, entry: SecretEntry | undefined): ApplicablePolicy[] {
+export function applicablePolicies(state: PolicyView, member: MemberLike, entry: { readonly secret: SecretLike } | undefined): ApplicablePolicy[] {
   const out: ApplicablePolicy[] = [];
   for (const p of state.policies) {
     if (p.name !== undefined && p.attached.includes(member.id)) out.push({ label: `policy ${JSON.stringify(p.name)}`, policy: policyOf(p) });
@@ -112,8 +127,8 @@ export function applicablePolicies(state: VaultState, member: MemberRecord, entr
 
 /** The condition keys of a request, lower-cased. */
 export function requestContext(
-  member: MemberRecord,
-  secret: SecretRecord | undefined,
+  member: MemberLike,
+  secret: SecretLike | undefined,
   facts: RequestFacts,
   env: RequestEnvironment | undefined,
 ): Map<string, string[]> {
@@ -164,6 +179,27 @@ export function decide(
   const full = action.includes(':') ? action : `secrets:${action}`;
   const req: AccessRequest = { action: full, resource: entry?.secret.name ?? '*', principal: member, context, ...heldKeys(state, entry) };
   return evaluate(applicablePolicies(state, member, entry), req);
+}
+
+/** Keys only a live request knows (its time and terminal): unknown when a recorded op is judged. */
+const LIVE_KEYS: ReadonlySet<string> = new Set(['secrets:currenttime', 'secrets:epochtime', 'secrets:tty']);
+
+/**
+ * Evaluates a recorded request (an op of a format-2 log) against a state before it: the facts
+ * its body carries are known, the secret's tags and description are the state's, and the keys
+ * only a live request knows are unknown, as in the vault-side decisions of format 1 (an Allow
+ * that depends on them counts, a Deny that depends on them does not).
+ */
+export function decideRecorded(view: PolicyView, member: MemberLike, action: string, secret: SecretLike | undefined, facts: RequestFacts): AccessDecision {
+  if (isAdmin(member)) return { decision: 'allowed', admin: true };
+  const req: AccessRequest = {
+    action: `secrets:${action}`,
+    resource: secret?.name ?? '*',
+    principal: member,
+    context: requestContext(member, secret, facts, undefined),
+    unknown: (key) => LIVE_KEYS.has(key),
+  };
+  return evaluate(applicablePolicies(view, member, secret && { secret }), req);
 }
 
 /** One line saying why a request was decided so. */

@@ -1,0 +1,676 @@
+// Unit and property tests of format-2 replay (core/replay.ts) over in-memory logs: no files, no
+// real keys. Hashes are SHA-256 of a canonical text of each entry, as the store will compute
+// them; a signature is a SHA-256 over the signer's public key, the vault hash and the entry,
+// which the test's SignatureCheck recomputes.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { Action, Entry, LogEntry, MemberKeys, OpBodies, Payload, SignatureCheck, VersionRef } from '../src/core/ops.js';
+import { authorizeEntry, replay, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
+import { canonicalState, type ReplayState } from '../src/core/state.js';
+
+// ---------------------------------------------------------------------------------------------
+// Building logs by hand
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('base64');
+
+/** A stable text of a value: maps as sorted entry lists, object keys sorted. */
+function canon(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Map) return [...(v as Map<string, unknown>)].sort(([x], [y]) => (x < y ? -1 : 1));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)));
+    return v;
+  });
+}
+
+const ALICE = 'alice-id';
+const BOB = 'bob-id';
+const CAROL = 'carol-id';
+const DAVE = 'dave-id';
+const MALLORY = 'mallory-id';
+
+const keysOf = (id: string): MemberKeys => ({ id, name: id.replace(/-id$/, ''), enc: `enc-${id}`, sign: `sign-${id}` });
+
+const fakeSig = (entry: Omit<Entry, 'sig'>, signKey: string, vaultHash: string): string => `sig:${sha(`${signKey}|${vaultHash}|${canon(entry)}`)}`;
+
+const signatureValid: SignatureCheck = (item, signKey, vaultHash) => {
+  const { sig, ...rest } = item.entry;
+  return sig === fakeSig(rest, signKey, vaultHash);
+};
+
+const secretIdOf = (vaultHash: string, name: string): string => `sec-${sha(`${vaultHash}|${name}`).slice(0, 16)}`;
+
+const OPTIONS: ReplayOptions = { signatureValid, secretIdOf };
+
+/** Minute `n` of the test day. */
+const T = (n: number): string => new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString();
+
+/** Policy allowing every action on `app/*`. */
+const APP_RW = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:*', Resource: 'app/*' }] };
+
+type Extra = { seq?: number; at?: string; signKey?: string };
+
+/** An append-only log under construction. Entries are kept in file order. */
+class Log {
+  readonly entries: LogEntry[] = [];
+  readonly payloads = new Map<string, Payload>();
+  private readonly byHash = new Map<string, LogEntry>();
+  G = '';
+  private versions = 0;
+
+  ancestors(parents: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    const stack = [...parents];
+    while (stack.length > 0) {
+      const h = stack.pop() as string;
+      if (out.has(h)) continue;
+      out.add(h);
+      stack.push(...(this.byHash.get(h)?.entry.parents ?? []));
+    }
+    return out;
+  }
+
+  /** Builds a signed entry on `parents` (seq and time follow the ancestors unless given). */
+  build(by: string, what: { op: Action; body: unknown } | 'merge', parents: readonly string[], extra: Extra = {}): LogEntry {
+    const anc = this.ancestors(parents);
+    const seq =
+      extra.seq ??
+      1 +
+        Math.max(
+          0,
+          ...[...anc]
+            .map((h) => this.byHash.get(h)?.entry)
+            .filter((e) => e?.by === by)
+            .map((e) => e?.seq ?? 0),
+        );
+    const minute = Math.max(0, ...parents.map((p) => Date.parse(this.byHash.get(p)?.entry.at ?? T(0)) / 60_000 - Date.UTC(2026, 0, 1) / 60_000));
+    const common = { by, seq, parents: [...parents].sort(), at: extra.at ?? T(minute + 1) };
+    const unsigned = (what === 'merge' ? { kind: 'merge', ...common } : { kind: 'op', op: what.op, body: what.body, ...common }) as Omit<Entry, 'sig'>;
+    const genesis = what !== 'merge' && what.op === 'CreateVault';
+    const entry = { ...unsigned, sig: fakeSig(unsigned, extra.signKey ?? `sign-${by}`, genesis ? '' : this.G) } as Entry;
+    return { hash: sha(canon(entry)), entry };
+  }
+
+  has(hash: string): boolean {
+    return this.byHash.has(hash);
+  }
+
+  add(item: LogEntry): string {
+    this.entries.push(item);
+    this.byHash.set(item.hash, item);
+    if (item.entry.kind === 'op' && item.entry.op === 'CreateVault') this.G = item.hash;
+    return item.hash;
+  }
+
+  op<A extends Action>(by: string, op: A, body: OpBodies[A], parents: readonly string[], extra: Extra = {}): string {
+    return this.add(this.build(by, { op, body }, parents, extra));
+  }
+
+  merge(by: string, parents: readonly string[]): string {
+    return this.add(this.build(by, 'merge', parents));
+  }
+
+  /** A new version's payloads, sealed to `readers`. */
+  value(readers: readonly string[] = [ALICE]): VersionRef {
+    const n = ++this.versions;
+    const value: Payload = { kind: 'value', n: `n${n}`, ct: `ct${n}` };
+    const keys: Payload = { kind: 'keys', keys: new Map(readers.map((r) => [r, `sealed-${n}-${r}`])) };
+    const v = sha(canon(value));
+    const k = sha(canon(keys));
+    this.payloads.set(v, value).set(k, keys);
+    return { version: `ver-${n}`, type: 'string', v, k };
+  }
+
+  id(name: string): string {
+    return secretIdOf(this.G, name);
+  }
+
+  /** The log as replay reads it: these entries (default: all, in file order) and the payloads they reference. */
+  input(order: readonly string[] = this.entries.map((e) => e.hash)): ReplayInput {
+    const entries = order.map((h) => this.byHash.get(h) as LogEntry);
+    const payloads = new Map<string, Payload>();
+    for (const { entry } of entries) {
+      if (entry.kind !== 'op') continue;
+      const b = entry.body as { value?: VersionRef };
+      if (b.value) {
+        payloads.set(b.value.v, this.payloads.get(b.value.v) as Payload);
+        payloads.set(b.value.k, this.payloads.get(b.value.k) as Payload);
+      }
+    }
+    return { entries, payloads };
+  }
+
+  replay(order?: readonly string[]): ReplayResult {
+    return replay(this.input(order), OPTIONS);
+  }
+}
+
+/**
+ * A team vault: alice (creator) and bob are admins; carol and dave are members with the
+ * `app-rw` policy; secret app/a exists with one version. Returns the log and its head.
+ */
+function team(): { log: Log; head: string } {
+  const log = new Log();
+  let h = log.op(ALICE, 'CreateVault', { vault: 'vault-uuid', name: 'team', format: 2, creator: keysOf(ALICE) }, []);
+  h = log.op(ALICE, 'AddMember', { member: keysOf(BOB), roles: ['admin'] }, [h]);
+  h = log.op(ALICE, 'AddMember', { member: keysOf(CAROL), roles: ['member'] }, [h]);
+  h = log.op(ALICE, 'AddMember', { member: keysOf(DAVE), roles: ['member'] }, [h]);
+  h = log.op(ALICE, 'PutPolicy', { policy: 'app-rw', doc: APP_RW }, [h]);
+  h = log.op(ALICE, 'AttachPolicy', { policy: 'app-rw', member: CAROL }, [h]);
+  h = log.op(ALICE, 'AttachPolicy', { policy: 'app-rw', member: DAVE }, [h]);
+  h = log.op(ALICE, 'CreateSecret', { secret: log.id('app/a'), name: 'app/a', value: log.value([ALICE, BOB, CAROL, DAVE]) }, [h]);
+  return { log, head: h };
+}
+
+const secret = (state: ReplayState, log: Log, name: string) => state.secrets.get(log.id(name));
+
+function refused(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.equal((e as { code?: string }).code, 'INTEGRITY');
+    assert.match((e as Error).message, pattern);
+    return true;
+  });
+}
+
+function dropped(result: ReplayResult, hash: string, pattern: RegExp): void {
+  const v = result.verdicts.get(hash);
+  assert.ok(v && !v.accepted, `expected ${hash} dropped`);
+  assert.match(v.reason, pattern);
+  assert.ok(
+    result.notes.some((n) => n.entry === hash && (n.kind === 'dropped' || n.kind === 'dispute')),
+    'a dropped entry is reported',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization against the state before the op
+
+describe('authorization uses the state before the op', () => {
+  const TAGGED = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: ['secrets:TagResource', 'secrets:PutSecretValue'],
+        Resource: '*',
+        Condition: { StringEquals: { 'secrets:ResourceTag/team': 'web' } },
+      },
+    ],
+  };
+
+  function tagged(): { log: Log; head: string } {
+    const { log, head } = team();
+    let h = log.op(ALICE, 'PutPolicy', { policy: 'web', doc: TAGGED }, [head]);
+    h = log.op(ALICE, 'AttachPolicy', { policy: 'web', member: DAVE }, [h]);
+    h = log.op(ALICE, 'CreateSecret', { secret: log.id('db/x'), name: 'db/x', value: log.value() }, [h]);
+    return { log, head: h };
+  }
+
+  test('a tag that would authorise its own write is refused', () => {
+    const { log, head } = tagged();
+    log.op(DAVE, 'TagResource', { secret: log.id('db/x'), name: 'db/x', tags: new Map([['team', 'web']]) }, [head]);
+    refused(() => log.replay(), /dave is not allowed secrets:TagResource on db\/x: implicit deny/);
+  });
+
+  test('a tag an admin set authorises a later write', () => {
+    const { log, head } = tagged();
+    let h = log.op(ALICE, 'TagResource', { secret: log.id('db/x'), name: 'db/x', tags: new Map([['team', 'web']]) }, [head]);
+    h = log.op(DAVE, 'PutSecretValue', { secret: log.id('db/x'), name: 'db/x', value: log.value() }, [h]);
+    const result = log.replay();
+    assert.equal(result.verdicts.get(h)?.accepted, true);
+    assert.equal(secret(result.state, log, 'db/x')?.stages.get('CURRENT'), 'ver-3');
+  });
+
+  test('CreateSecret on an existing name is refused, even by an admin', () => {
+    const { log, head } = team();
+    log.op(BOB, 'CreateSecret', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [head]);
+    refused(() => log.replay(), /secret app\/a exists already/);
+  });
+
+  test('a secret id that is not derived from its name is refused', () => {
+    const { log, head } = team();
+    log.op(BOB, 'CreateSecret', { secret: log.id('app/other'), name: 'app/new' }, [head]);
+    refused(() => log.replay(), /is not the id of the name app\/new/);
+  });
+
+  test('an op that names a secret by another name is refused', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/b', tags: new Map([['k', 'v']]) }, [head]);
+    refused(() => log.replay(), /is named app\/a, not app\/b/);
+  });
+
+  test('nothing a removed member signs after the removal is valid', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [removal]);
+    refused(() => log.replay(), /carol \(carol-id\) was removed from the vault/);
+  });
+
+  test('a removed member cannot be added back', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    const back = log.op(ALICE, 'AddMember', { member: keysOf(CAROL), roles: ['admin'] }, [removal]);
+    const result = log.replay();
+    dropped(result, back, /removal is final/);
+    assert.ok(result.state.members.get(CAROL)?.removed !== undefined);
+  });
+
+  test('governance needs an admin', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'AttachPolicy', { policy: 'app-rw', member: CAROL }, [head]);
+    refused(() => log.replay(), /only an admin can AttachPolicy/);
+  });
+
+  test('an entry signed with another key is refused', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [head], { signKey: 'sign-mallory-id' });
+    refused(() => log.replay(), /signature does not verify/);
+  });
+
+  test('a widened policy on a concurrent branch does not rescue a write its author was denied', () => {
+    const { log, head } = team();
+    const narrow = log.op(ALICE, 'DetachPolicy', { policy: 'app-rw', member: CAROL }, [head]);
+    const widen = log.op(BOB, 'AttachPolicy', { policy: 'app-rw', member: CAROL }, [head]);
+    log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [narrow]);
+    void widen;
+    refused(() => log.replay(), /carol is not allowed secrets:PutSecretValue/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Links, seq and rollback
+
+describe('the parse rules stop rollback and splicing', () => {
+  test('re-appending an old op is refused: its hash occurs already', () => {
+    const { log, head } = team();
+    const old = log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [head]);
+    const h = log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [old]);
+    void h;
+    const input = log.input();
+    const again = input.entries.find((e) => e.hash === old) as LogEntry;
+    refused(() => replay({ ...input, entries: [...input.entries, again] }, OPTIONS), /occurs twice/);
+  });
+
+  test('an old op re-signed on the current head with its old seq is refused', () => {
+    const { log, head } = team();
+    const value = log.value();
+    const old = log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value }, [head]);
+    const later = log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [old]);
+    const oldSeq = log.input().entries.find((e) => e.hash === old)?.entry.seq as number;
+    log.op(CAROL, 'UpdateSecretVersionStage', { secret: log.id('app/a'), name: 'app/a', stage: 'CURRENT', version: value.version }, [later], { seq: oldSeq });
+    refused(() => log.replay(), /seq \d+ is not above/);
+  });
+
+  test('putting an old version back under a new op is refused: the version exists', () => {
+    const { log, head } = team();
+    const value = log.value();
+    const old = log.op(CAROL, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value }, [head]);
+    log.op(DAVE, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value }, [old]);
+    refused(() => log.replay(), /version ver-2 of app\/a exists already/);
+  });
+
+  test('a missing or later parent is refused', () => {
+    const { log, head } = team();
+    const a = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['k', '1']]) }, [head]);
+    const b = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['k', '2']]) }, [a]);
+    const hashes = log.entries.map((e) => e.hash);
+    refused(() => log.replay(hashes.filter((h) => h !== a)), /parent .* is missing or comes later/);
+    refused(() => log.replay([...hashes.filter((h) => h !== a && h !== b), b, a]), /missing or comes later/);
+  });
+
+  test('a time earlier than a parent, and unsorted parents, are refused', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['k', '1']]) }, [head], { at: T(0) });
+    refused(() => log.replay(), /earlier than its parent/);
+  });
+
+  test('a payload no entry references is refused', () => {
+    const { log } = team();
+    const input = log.input();
+    const stray: Payload = { kind: 'value', n: 'x', ct: 'y' };
+    refused(() => replay({ ...input, payloads: new Map([...input.payloads, ['stray', stray]]) }, OPTIONS), /a payload no entry references/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency: the two-pass check and the conflict table
+
+describe('concurrent branches', () => {
+  const put = (log: Log, by: string, parent: string, readers?: string[]): string =>
+    log.op(by, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value(readers) }, [parent]);
+
+  test("a removed member's concurrent op is dropped and reported", () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    const write = put(log, CAROL, head);
+    log.merge(BOB, [removal, write]);
+    const result = log.replay();
+    dropped(result, write, /carol \(carol-id\) was removed/);
+    assert.equal(secret(result.state, log, 'app/a')?.stages.get('CURRENT'), 'ver-1');
+  });
+
+  test("a removed member's op is dropped even when a longer chain puts the removal later in L", () => {
+    const { log, head } = team();
+    // Carol's tag (class 2) is ready before alice's value (class 3), which the removal follows.
+    const a = put(log, ALICE, head);
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [a]);
+    const write = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['x', '1']]) }, [head]);
+    log.merge(BOB, [removal, write]);
+    const result = log.replay();
+    assert.ok(result.order.indexOf(write) < result.order.indexOf(removal));
+    dropped(result, write, /was removed/);
+  });
+
+  test('a member added by an admin removed on the other branch loses their ops too', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: BOB }, [head]);
+    const add = log.op(BOB, 'AddMember', { member: keysOf(MALLORY), roles: ['member'] }, [head]);
+    const attach = log.op(BOB, 'AttachPolicy', { policy: 'app-rw', member: MALLORY }, [add]);
+    const write = put(log, MALLORY, attach);
+    log.merge(ALICE, [removal, write]);
+    const result = log.replay();
+    dropped(result, add, /bob \(bob-id\) was removed/);
+    dropped(result, write, /mallory-id is not a member/);
+    assert.equal(result.state.members.has(MALLORY), false);
+  });
+
+  test('writes that needed a policy narrowed concurrently are dropped', () => {
+    const { log, head } = team();
+    const narrow = log.op(ALICE, 'DetachPolicy', { policy: 'app-rw', member: CAROL }, [head]);
+    const write = put(log, CAROL, head);
+    log.merge(BOB, [narrow, write]);
+    dropped(log.replay(), write, /carol is not allowed secrets:PutSecretValue on app\/a: implicit deny/);
+  });
+
+  test('two PutSecretValue: both versions kept, the later in L CURRENT, the other PREVIOUS', () => {
+    const { log, head } = team();
+    const a = put(log, CAROL, head);
+    const b = put(log, DAVE, head);
+    log.merge(ALICE, [a, b]);
+    const result = log.replay();
+    const s = secret(result.state, log, 'app/a');
+    const [first, second] = result.order.indexOf(a) < result.order.indexOf(b) ? ['ver-2', 'ver-3'] : ['ver-3', 'ver-2'];
+    assert.equal(s?.stages.get('CURRENT'), second);
+    assert.equal(s?.stages.get('PREVIOUS'), first);
+    assert.equal(s?.versions.length, 3);
+    assert.ok(result.notes.some((n) => n.kind === 'conflict' && /value/.test(n.message)));
+  });
+
+  test('one label moved on both: the later in L wins, a displaced CURRENT becomes PREVIOUS', () => {
+    const { log, head } = team();
+    const v2 = put(log, ALICE, head);
+    const moveA = log.op(CAROL, 'UpdateSecretVersionStage', { secret: log.id('app/a'), name: 'app/a', stage: 'CURRENT', version: 'ver-1' }, [v2]);
+    const moveB = log.op(DAVE, 'UpdateSecretVersionStage', { secret: log.id('app/a'), name: 'app/a', stage: 'STAGED', version: 'ver-1' }, [v2]);
+    const moveC = log.op(BOB, 'UpdateSecretVersionStage', { secret: log.id('app/a'), name: 'app/a', stage: 'STAGED', version: 'ver-2' }, [v2]);
+    log.merge(ALICE, [moveA, moveB, moveC].sort());
+    const result = log.replay();
+    const s = secret(result.state, log, 'app/a');
+    assert.equal(s?.stages.get('CURRENT'), 'ver-1');
+    assert.equal(s?.stages.get('PREVIOUS'), 'ver-2');
+    const later = result.order.indexOf(moveB) > result.order.indexOf(moveC) ? 'ver-1' : 'ver-2';
+    assert.equal(s?.stages.get('STAGED'), later);
+    assert.ok(result.notes.some((n) => n.kind === 'conflict' && /label STAGED/.test(n.message)));
+  });
+
+  test('one tag key set on both: the later in L wins', () => {
+    const { log, head } = team();
+    const a = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['env', 'a']]) }, [head]);
+    const b = log.op(DAVE, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['env', 'b']]) }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    const later = result.order.indexOf(a) > result.order.indexOf(b) ? 'a' : 'b';
+    assert.equal(secret(result.state, log, 'app/a')?.tags.get('env'), later);
+    assert.ok(result.notes.some((n) => n.kind === 'conflict' && /tag env/.test(n.message)));
+  });
+
+  test('CreateSecret of one name on both: one id, the first in L kept, the second dropped', () => {
+    const { log, head } = team();
+    const a = log.op(CAROL, 'CreateSecret', { secret: log.id('app/new'), name: 'app/new', description: 'a' }, [head]);
+    const b = log.op(DAVE, 'CreateSecret', { secret: log.id('app/new'), name: 'app/new', description: 'b' }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    const [first, second] = result.order.indexOf(a) < result.order.indexOf(b) ? [a, b] : [b, a];
+    dropped(result, second, /exists already/);
+    assert.equal(secret(result.state, log, 'app/new')?.description, first === a ? 'a' : 'b');
+  });
+
+  for (const where of ['earlier', 'later'] as const) {
+    test(`DeleteSecret and a concurrent change: the delete is dropped (change ${where} in L)`, () => {
+      const { log, head } = team();
+      // A merge (class 5) in front of the change puts it after the delete (class 4) in L.
+      let base = head;
+      if (where === 'later') {
+        const p = log.op(ALICE, 'AddMember', { member: keysOf(MALLORY), roles: ['member'] }, [head]);
+        const q = log.op(
+          BOB,
+          'PutPolicy',
+          { policy: 'none', doc: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: 'none/*' }] } },
+          [head],
+        );
+        base = log.merge(ALICE, [p, q].sort());
+      }
+      const change = put(log, CAROL, base);
+      const del = log.op(DAVE, 'DeleteSecret', { secret: log.id('app/a'), name: 'app/a', days: 7 }, [head]);
+      log.merge(ALICE, [change, del].sort());
+      const result = log.replay();
+      assert.equal(result.order.indexOf(change) < result.order.indexOf(del), where === 'earlier');
+      dropped(result, del, /concurrent change .*beats its deletion/);
+      const s = secret(result.state, log, 'app/a');
+      assert.equal(s?.deleted, undefined);
+      assert.equal(s?.stages.get('CURRENT'), 'ver-2');
+    });
+  }
+
+  test('two admins removing each other: the first in L wins, the other is a dispute', () => {
+    const { log, head } = team();
+    const a = log.op(ALICE, 'AddMember', { member: keysOf(MALLORY), roles: ['admin'] }, [head]);
+    const x = log.op(MALLORY, 'RemoveMember', { member: BOB }, [a]);
+    const y = log.op(BOB, 'RemoveMember', { member: MALLORY }, [a]);
+    log.merge(ALICE, [x, y].sort());
+    const result = log.replay();
+    const [first, second] = result.order.indexOf(x) < result.order.indexOf(y) ? [x, y] : [y, x];
+    assert.equal(result.verdicts.get(first)?.accepted, true);
+    dropped(result, second, /was removed/);
+    assert.ok(result.notes.some((n) => n.kind === 'dispute' && n.entry === second));
+    assert.equal([BOB, MALLORY].filter((m) => result.state.members.get(m)?.removed === undefined).length, 1);
+  });
+
+  test('a version sealed to a member removed concurrently stays, and is reported as an exposure', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: DAVE }, [head]);
+    const write = put(log, CAROL, head, [ALICE, BOB, CAROL, DAVE]);
+    log.merge(BOB, [removal, write].sort());
+    const result = log.replay();
+    assert.equal(result.verdicts.get(write)?.accepted, true);
+    assert.ok(result.notes.some((n) => n.kind === 'exposure' && n.entry === write && /dave-id/.test(n.message)));
+  });
+
+  test('one identity writing on both branches is allowed and reported', () => {
+    const { log, head } = team();
+    const a = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['p', '1']]) }, [head]);
+    const b = log.op(CAROL, 'TagResource', { secret: log.id('app/a'), name: 'app/a', tags: new Map([['q', '1']]) }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    assert.equal(result.verdicts.get(a)?.accepted, true);
+    assert.equal(result.verdicts.get(b)?.accepted, true);
+    assert.ok(result.notes.some((n) => n.kind === 'two-devices'));
+  });
+
+  test('an op that depends on a dropped op drops in turn', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    const write = put(log, CAROL, head);
+    const label = log.op(DAVE, 'UpdateSecretVersionStage', { secret: log.id('app/a'), name: 'app/a', stage: 'CURRENT', version: 'ver-2' }, [write]);
+    log.merge(BOB, [removal, label].sort());
+    const result = log.replay();
+    dropped(result, write, /was removed/);
+    dropped(result, label, /has no version ver-2/);
+  });
+
+  test('authorizeEntry reads the state it is given', () => {
+    const { log, head } = team();
+    const write = log.build(CAROL, { op: 'PutSecretValue', body: { secret: log.id('app/a'), name: 'app/a', value: log.value() } }, [head]);
+    const before = log.replay().state;
+    assert.equal(authorizeEntry(before, write, OPTIONS), undefined);
+    log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    assert.match(authorizeEntry(log.replay().state, write, OPTIONS) ?? '', /was removed/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+
+const NAMES = ['app/a', 'app/b', 'app/c'];
+const ACTORS = [ALICE, BOB, CAROL, DAVE];
+
+interface Step {
+  readonly actor: number;
+  readonly kind: 'put' | 'tag' | 'untag' | 'stage' | 'create' | 'delete' | 'restore' | 'remove' | 'narrow' | 'describe';
+  readonly pick: number;
+}
+
+const stepArb: fc.Arbitrary<Step> = fc.record({
+  actor: fc.nat({ max: ACTORS.length - 1 }),
+  kind: fc.constantFrom('put', 'tag', 'untag', 'stage', 'create', 'delete', 'restore', 'remove', 'narrow', 'describe'),
+  pick: fc.nat({ max: 5 }),
+});
+
+/** Appends the ops of `steps` on a chain from `head`, skipping any its author's state would deny. */
+function branch(log: Log, head: string, steps: readonly Step[]): string {
+  for (const step of steps) {
+    const by = ACTORS[step.actor] as string;
+    const name = NAMES[step.pick % NAMES.length] as string;
+    const ref = { secret: log.id(name), name };
+    const seen = log.ancestors([head]);
+    const state = log.replay(log.entries.map((e) => e.hash).filter((h) => seen.has(h))).state;
+    const s = state.secrets.get(ref.secret);
+    let what: { op: Action; body: unknown };
+    switch (step.kind) {
+      case 'put':
+        what = { op: 'PutSecretValue', body: { ...ref, value: log.value([ALICE, BOB, CAROL, DAVE]) } };
+        break;
+      case 'tag':
+        what = { op: 'TagResource', body: { ...ref, tags: new Map([[`t${step.pick % 2}`, `${by}-${step.pick}`]]) } };
+        break;
+      case 'untag':
+        what = { op: 'UntagResource', body: { ...ref, keys: [`t${step.pick % 2}`] } };
+        break;
+      case 'describe':
+        what = { op: 'UpdateSecret', body: { ...ref, description: `by ${by}` } };
+        break;
+      case 'stage': {
+        const versions = s?.versions ?? [];
+        const v = versions[step.pick % Math.max(1, versions.length)];
+        what = { op: 'UpdateSecretVersionStage', body: { ...ref, stage: step.pick % 2 === 0 ? 'CURRENT' : 'STAGED', ...(v ? { version: v.id } : {}) } };
+        break;
+      }
+      case 'create':
+        what = { op: 'CreateSecret', body: { ...ref, value: log.value([ALICE, BOB, CAROL, DAVE]) } };
+        break;
+      case 'delete':
+        what = { op: 'DeleteSecret', body: { ...ref, days: 7 } };
+        break;
+      case 'restore':
+        what = { op: 'RestoreSecret', body: ref };
+        break;
+      case 'remove':
+        what = { op: 'RemoveMember', body: { member: ACTORS[(step.actor + 1 + (step.pick % 3)) % ACTORS.length] as string } };
+        break;
+      case 'narrow':
+        what = { op: 'DetachPolicy', body: { policy: 'app-rw', member: step.pick % 2 === 0 ? CAROL : DAVE } };
+        break;
+    }
+    const item = log.build(by, what, [head]);
+    // Keep only what its author's state allows (a valid history) and what applies on the chain.
+    // The same op on both branches is one entry (same bytes, same hash), not two.
+    if (authorizeEntry(state, item, OPTIONS) !== undefined || log.has(item.hash)) continue;
+    log.add(item);
+    head = item.hash;
+  }
+  return head;
+}
+
+/** Two branches from one base, joined by a merge from an admin still current after both. */
+function forked(a: readonly Step[], b: readonly Step[]): { log: Log; base: string; left: string; right: string; merged: string | undefined } {
+  const { log, head } = team();
+  const left = branch(log, head, a);
+  const right = branch(log, head, b);
+  let merged: string | undefined;
+  if (left !== head && right !== head) {
+    const state = log.replay().state;
+    const merger = [ALICE, BOB].find((m) => state.members.get(m)?.removed === undefined) as string;
+    merged = log.merge(merger, [left, right].sort());
+  }
+  return { log, base: head, left, right, merged };
+}
+
+/** What a replay decided, as comparable text. */
+function outcome(r: ReplayResult): string {
+  const verdicts = [...r.verdicts].sort(([x], [y]) => (x < y ? -1 : 1));
+  const notes = [...r.notes].map((n) => canon(n)).sort();
+  return canon({ state: canonicalState(r.state), order: r.order, verdicts, notes, heads: r.heads });
+}
+
+describe('properties', () => {
+  test('replay(merge(A, B)) = replay(merge(B, A)), byte for byte', () => {
+    let merges = 0;
+    let drops = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 7 }), fc.array(stepArb, { minLength: 1, maxLength: 7 }), (a, b) => {
+        const { log, base, left, right, merged } = forked(a, b);
+        const all = log.entries.map((e) => e.hash);
+        const baseSet = log.ancestors([base]);
+        const leftSet = log.ancestors([left]);
+        const rightSet = log.ancestors([right]);
+        const common = all.filter((h) => baseSet.has(h));
+        const ours = all.filter((h) => leftSet.has(h) && !baseSet.has(h));
+        const theirs = all.filter((h) => rightSet.has(h) && !baseSet.has(h));
+        const tail = merged === undefined ? [] : [merged];
+        const ab = log.replay([...common, ...ours, ...theirs, ...tail]);
+        const ba = log.replay([...common, ...theirs, ...ours, ...tail]);
+        assert.equal(outcome(ab), outcome(ba));
+        if (merged !== undefined) merges++;
+        if ([...ab.verdicts.values()].some((v) => !v.accepted)) drops++;
+      }),
+      { numRuns: 60 },
+    );
+    // The generator reaches the cases that matter: real forks, and merges that drop entries.
+    assert.ok(merges >= 15, `only ${merges} runs merged`);
+    assert.ok(drops >= 2, `only ${drops} runs dropped an entry`);
+  });
+
+  test('the state does not depend on the file order of concurrent entries', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 6 }), fc.infiniteStream(fc.nat()), (a, b, picks) => {
+        const { log } = forked(a, b);
+        const expected = outcome(log.replay());
+        // Another topological order of the same entries: pick a random ready entry each time.
+        const left = [...log.entries];
+        const placed = new Set<string>();
+        const order: string[] = [];
+        const it = picks[Symbol.iterator]();
+        while (left.length > 0) {
+          const ready = left.filter((e) => e.entry.parents.every((p) => placed.has(p)));
+          const chosen = ready[(it.next().value as number) % ready.length] as LogEntry;
+          left.splice(left.indexOf(chosen), 1);
+          placed.add(chosen.hash);
+          order.push(chosen.hash);
+        }
+        assert.equal(outcome(log.replay(order)), expected);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('every prefix of a valid history replays', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 6 }), (a, b) => {
+        const { log } = forked(a, b);
+        const all = log.entries.map((e) => e.hash);
+        for (let n = 1; n <= all.length; n++) log.replay(all.slice(0, n));
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
