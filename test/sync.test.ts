@@ -142,9 +142,9 @@ describe('git sync', () => {
       const dir = join(root, 't1');
       mkdirSync(dir);
       t = await team(dir);
-      await t.a.ok(['create', 'shared/delete-me', '--value-stdin'], 'doomed');
-      await t.a.ok(['create', 'shared/tag-me', '--value-stdin'], 'tagged');
-      await t.a.ok(['create', 'shared/marker', '--value-stdin'], m.value);
+      await t.a.ok(['create', 'common/delete-me', '--value-stdin'], 'doomed');
+      await t.a.ok(['create', 'common/tag-me', '--value-stdin'], 'tagged');
+      await t.a.ok(['create', 'common/marker', '--value-stdin'], m.value);
       await syncOk(t.a);
       await syncOk(t.b);
       await syncOk(t.c);
@@ -153,11 +153,11 @@ describe('git sync', () => {
 
     it('concurrent creates, puts, tags and deletes of different secrets converge to identical files, in any order', async () => {
       await t.a.ok(['create', 'a/one', '--value-stdin'], 'a1');
-      await t.a.ok(['put', 'shared/marker', '--value-stdin'], `${m.value}-2`);
+      await t.a.ok(['put', 'common/marker', '--value-stdin'], `${m.value}-2`);
       await t.b.ok(['create', 'b/one', '--value-stdin'], 'b1');
-      await t.b.ok(['tag', 'shared/tag-me', 'owner=bob']);
+      await t.b.ok(['tag', 'common/tag-me', 'owner=bob']);
       await t.c.ok(['create', 'c/one', '--value-stdin'], 'c1');
-      await t.c.ok(['delete', 'shared/delete-me', '--force', '--yes']);
+      await t.c.ok(['delete', 'common/delete-me', '--force', '--yes']);
       for (const x of [t.b, t.c, t.a, t.b, t.c]) await syncOk(x);
       const files = [t.a, t.b, t.c].map((x) => readFileSync(x.vault, 'utf8'));
       assert.equal(files[1], files[0], "bob's vault file is alice's");
@@ -168,12 +168,12 @@ describe('git sync', () => {
       assert.match(seen, /^a\/one .*CURRENT=a1$/m);
       assert.match(seen, /^b\/one .*CURRENT=b1$/m);
       assert.match(seen, /^c\/one .*CURRENT=c1$/m);
-      assert.match(seen, /^shared\/tag-me \[\{"Key":"owner","Value":"bob"\}\]/m);
-      assert.doesNotMatch(seen, /shared\/delete-me/);
+      assert.match(seen, /^common\/tag-me \[\{"Key":"owner","Value":"bob"\}\]/m);
+      assert.doesNotMatch(seen, /common\/delete-me/);
 
       // Another round in another order.
       await t.c.ok(['create', 'c/two', '--value-stdin'], 'c2');
-      await t.a.ok(['untag', 'shared/tag-me', 'owner']);
+      await t.a.ok(['untag', 'common/tag-me', 'owner']);
       await t.b.ok(['put', 'b/one', '--value-stdin'], 'b2');
       for (const x of [t.c, t.a, t.b, t.c, t.a]) await syncOk(x);
       const again = [t.a, t.b, t.c].map((x) => readFileSync(x.vault, 'utf8'));
@@ -182,7 +182,7 @@ describe('git sync', () => {
       const v = await view(t.c);
       assert.match(v, /^b\/one .*CURRENT=b2 PREVIOUS=b1$/m);
       assert.match(v, /^c\/two .*CURRENT=c2$/m);
-      assert.match(v, /^shared\/tag-me \[\] /m);
+      assert.match(v, /^common\/tag-me \[\] /m);
       for (const x of [t.a, t.b, t.c]) assert.equal((await x.run(['verify'])).code, 0, `${x.name}: verify`);
     });
 
@@ -409,7 +409,7 @@ describe('git sync', () => {
           assert.ok(!conv.includes(enc), `${x.name}: nor through the diff driver`);
         }
         const subjects = git(x.dir, ['log', '--all', '--format=%s']);
-        for (const name of ['shared/marker', 'a/one', 'b/one', 'c/one', 'pull/x'])
+        for (const name of ['common/marker', 'a/one', 'b/one', 'c/one', 'pull/x'])
           assert.ok(!subjects.includes(name), `${x.name}: no secret name in commit messages`);
       }
     });

@@ -8,6 +8,16 @@
  */
 import { SecretsError } from './errors.js';
 
+/**
+ * Whether a variable leads to our identity: SECRETS_IDENTITY_KEY is the key,
+ * SECRETS_IDENTITY_FILE says where it is, and any later SECRETS_IDENTITY_* will be about the key
+ * too. No program `secrets` starts inherits one (exec's child, a rotation handler, git and its
+ * hooks), except git's merge step, whose driver is `secrets` itself.
+ */
+export function leadsToIdentity(variable: string): boolean {
+  return variable.startsWith('SECRETS_IDENTITY_');
+}
+
 /** Exact names a derived name never sets, by family (the family appears in the error). */
 const PROTECTED_NAMES: Readonly<Record<string, readonly string[]>> = {
   'the program search path and the user': [

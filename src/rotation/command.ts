@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import type { RotationHandler } from '../core/ports.js';
+import { leadsToIdentity } from '../core/protected-variables.js';
 import type { PendingRequest, RotationRequest, RotationStep } from '../core/rotation.js';
 import { SecretBytes } from '../core/secret-bytes.js';
 import { passwordOptionsOf, withNewPassword } from './password.js';
@@ -29,7 +30,7 @@ const STEP_TIMEOUT_MS = 10 * 60_000;
 const MAX_OUTPUT_BYTES = 64 * 1024 + 2;
 
 /** Variables a rotation command never inherits: they would lead it to our identity, or are test hooks. */
-const withheld = (k: string): boolean => k.startsWith('SECRETS_IDENTITY_') || k === 'SECRETS_FAULT_KILL' || k === 'SECRETS_TEST_NOW';
+const withheld = (k: string): boolean => leadsToIdentity(k) || k === 'SECRETS_FAULT_KILL' || k === 'SECRETS_TEST_NOW';
 
 function valueFields(label: string, value: SecretBytes | undefined): Record<string, string> {
   if (value === undefined) return {};

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { SecretsError } from '../core/errors.js';
+import { leadsToIdentity } from '../core/protected-variables.js';
 
 /** One git run. */
 export interface GitResult {
@@ -28,7 +29,7 @@ export class Git {
     // No prompts (a sync from cron must fail, not wait), stable messages to parse, and our
     // identity is not git's business: hooks and helpers it runs inherit neither the key nor
     // where it is (SECRETS_IDENTITY_KEY, SECRETS_IDENTITY_FILE, any SECRETS_IDENTITY_*).
-    for (const k of Object.keys(clean)) if (k.startsWith('SECRETS_IDENTITY_')) delete clean[k];
+    for (const k of Object.keys(clean)) if (leadsToIdentity(k)) delete clean[k];
     this.#env = { ...clean, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_ASKPASS: 'true', SSH_ASKPASS: 'true' };
   }
 

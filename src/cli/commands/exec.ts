@@ -14,6 +14,7 @@ import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { shellQuote } from '../../core/dotenv.js';
 import { SecretsError, SIGNAL_EXIT_BASE } from '../../core/errors.js';
+import { leadsToIdentity } from '../../core/protected-variables.js';
 import { type Released, releaseSecrets } from '../../core/use-cases/release.js';
 import type { App } from '../app.js';
 import { restoreCoreDumpFilter } from '../core-dumps.js';
@@ -22,14 +23,6 @@ import { collect, selectionSources, type SelectionFlags } from '../selection.js'
 
 /** What a pristine child keeps from our environment. */
 const PRISTINE_KEEP = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
-
-/**
- * Our own credentials never reach a child that did not ask for them: SECRETS_IDENTITY_KEY is
- * the key, SECRETS_IDENTITY_FILE says where it is, and any later SECRETS_IDENTITY_* will be
- * about the key too. The other SECRETS_* variables are settings (the vault, the audit mode, the
- * lock timeout) that a `secrets` run by the child should share, so they pass.
- */
-const WITHHELD_PREFIX = 'SECRETS_IDENTITY_';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -40,11 +33,15 @@ interface ExecFlags extends SelectionFlags {
   readonly shell?: boolean;
 }
 
-/** What the child inherits before any secret is added: ours (or the pristine few), minus our credentials. */
+/**
+ * What the child inherits before any secret is added: ours (or the pristine few), minus what
+ * leads to our identity. The other SECRETS_* variables are settings (the vault, the audit mode,
+ * the lock timeout) that a `secrets` run by the child should share, so they pass.
+ */
 export function inheritedEnvironment(parent: Readonly<Record<string, string | undefined>>, pristine: boolean): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(parent)) {
-    if (v === undefined || k.startsWith(WITHHELD_PREFIX)) continue;
+    if (v === undefined || leadsToIdentity(k)) continue;
     if (pristine && !PRISTINE_KEEP.includes(k)) continue;
     env[k] = v;
   }

@@ -14,6 +14,7 @@ import { readersOf } from '../access.js';
 import { CURRENT, labelsOf } from '../versions.js';
 import { check, type CoreDeps } from './deps.js';
 import type { Progress } from './reseal.js';
+import { newSecretRecord } from './write.js';
 
 /** One version as a backup holds it. */
 export interface BackupVersion {
@@ -185,19 +186,16 @@ export async function restoreBackup(
           const stages = new Map<string, string>();
           for (const v of s.versions) for (const l of v.stages) stages.set(l, v.id);
           const secret: SecretRecord = {
-            kind: 'secret',
-            id: deps.ids.secretId(start.vault.id, name),
-            name,
-            ...(s.description !== undefined ? { description: s.description } : {}),
-            tags: new Map(s.tags),
+            ...newSecretRecord(deps, start, identity.id, name, {
+              ...(s.description !== undefined ? { description: s.description } : {}),
+              tags: new Map(s.tags),
+            }),
             stages,
             created: s.created,
             changed: now,
             // The record's action is the strongest one it needs, so the vault checks that one too.
             act: rotation !== undefined ? 'RotateSecret' : 'CreateSecret',
             ...(rotation !== undefined ? { rotation } : {}),
-            by: identity.id,
-            ctr: 0,
           };
           const bare: SecretEntry = { secret, versions: [] };
           scope.secret(bare);

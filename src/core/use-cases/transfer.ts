@@ -5,13 +5,13 @@
  */
 import { AuditBatch, audited } from '../audit.js';
 import { SecretsError } from '../errors.js';
-import type { SecretEntry, SecretRecord } from '../model.js';
+import type { SecretEntry } from '../model.js';
 import { assertSecretName, MAX_VALUE_BYTES } from '../names.js';
 import { labelsOf } from '../versions.js';
 import { check, type CoreDeps } from './deps.js';
 import type { Progress } from './reseal.js';
 import { batchGetSecretValue, type BatchValue } from './release.js';
-import { addVersion, type NewValue } from './write.js';
+import { addVersion, type NewValue, newSecretRecord } from './write.js';
 
 /** One secret to import. */
 export interface ImportItem {
@@ -82,19 +82,7 @@ export async function importSecrets(deps: CoreDeps, input: { items: readonly Imp
             updated++;
             return added.entry;
           }
-          const now = deps.clock.now().toISOString();
-          const secret: SecretRecord = {
-            kind: 'secret',
-            id: deps.ids.secretId(state.vault.id, item.name),
-            name: item.name,
-            tags: new Map(),
-            stages: new Map(),
-            created: now,
-            changed: now,
-            act: 'CreateSecret',
-            by: identity.id,
-            ctr: 0,
-          };
+          const secret = newSecretRecord(deps, state, identity.id, item.name);
           const fresh: SecretEntry = { secret, versions: [] };
           scope.secret(fresh);
           check(deps, state, identity.id, 'CreateSecret', fresh, { tagKeys: [] });

@@ -112,6 +112,33 @@ export async function addVersion(
   };
 }
 
+/**
+ * The record of a secret about to be created: its id derived from the vault and the name, no
+ * versions yet, written with CreateSecret by `identityId` now.
+ */
+export function newSecretRecord(
+  deps: CoreDeps,
+  state: VaultState,
+  identityId: string,
+  name: string,
+  extra: { readonly description?: string; readonly tags?: ReadonlyMap<string, string> } = {},
+): SecretRecord {
+  const now = deps.clock.now().toISOString();
+  return {
+    kind: 'secret',
+    id: deps.ids.secretId(state.vault.id, name),
+    name,
+    ...(extra.description !== undefined ? { description: extra.description } : {}),
+    tags: extra.tags ?? new Map(),
+    stages: new Map(),
+    created: now,
+    changed: now,
+    act: 'CreateSecret',
+    by: identityId,
+    ctr: 0,
+  };
+}
+
 /** `secrets create`. */
 export async function createSecret(
   deps: CoreDeps,
@@ -150,20 +177,10 @@ export async function createSecret(
         }
         throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
       }
-      const now = deps.clock.now().toISOString();
-      const secret: SecretRecord = {
-        kind: 'secret',
-        id: deps.ids.secretId(state.vault.id, input.name),
-        name: input.name,
+      const secret = newSecretRecord(deps, state, identity.id, input.name, {
         ...(input.description !== undefined ? { description: input.description } : {}),
         tags: new Map(input.tags),
-        stages: new Map(),
-        created: now,
-        changed: now,
-        act: 'CreateSecret',
-        by: identity.id,
-        ctr: 0,
-      };
+      });
       scope.secret({ secret, versions: [] });
       check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
       const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
