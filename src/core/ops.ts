@@ -4,6 +4,7 @@
  * hash-linked history, and the unsigned payloads (`value`, `keys`) an entry binds by hash.
  * Types and small pure helpers only: the codec parses lines into these, replay folds them.
  */
+import type { RotationConfig } from './rotation.js';
 
 /** A member's public identity as an op carries it. */
 export interface MemberKeys {
@@ -24,6 +25,9 @@ export interface VersionRef {
   /** h(keys line). */
   readonly k: string;
 }
+
+/** Rotation settings as an op sets them; replay adds when (`since`) and who. */
+export type RotationSpec = Omit<RotationConfig, 'since' | 'last'>;
 
 /** A data op names its secret by id, and by name so that a diff reads well. */
 export interface SecretRef {
@@ -57,6 +61,18 @@ export interface OpBodies {
   /** `days` is the recovery window; 0 deletes without recovery. */
   readonly DeleteSecret: SecretRef & { readonly days: number };
   readonly RestoreSecret: SecretRef;
+  /**
+   * Rotation, in up to three steps a rotation run writes as separate ops: `rotation` sets the
+   * settings; `value` adds a version labelled PENDING; `finish` moves CURRENT to that version,
+   * drops PENDING and records the rotation's time.
+   */
+  readonly RotateSecret: SecretRef & { readonly rotation?: RotationSpec; readonly value?: VersionRef; readonly finish?: string };
+  /** Turns automatic rotation off and drops a PENDING label. */
+  readonly CancelRotateSecret: SecretRef;
+  /** An admin vouches for a secret's tags, description and rotation after their writer was removed. */
+  readonly ConfirmSecret: SecretRef;
+  /** An admin re-seals existing versions: version id → h(new keys line). */
+  readonly Reseal: SecretRef & { readonly keys: ReadonlyMap<string, string> };
 }
 
 /** Every action an `op` entry can carry. */
@@ -86,7 +102,14 @@ export const DATA_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'UpdateSecretVersionStage',
   'DeleteSecret',
   'RestoreSecret',
+  'RotateSecret',
+  'CancelRotateSecret',
+  'ConfirmSecret',
+  'Reseal',
 ]);
+
+/** Data ops on one secret that only an admin may sign. */
+export const ADMIN_DATA_ACTIONS: ReadonlySet<Action> = new Set<Action>(['ConfirmSecret', 'Reseal']);
 
 /** Every action replay knows; an op naming another is refused. */
 export const ACTIONS: ReadonlySet<string> = new Set<string>([...GOVERNANCE_ACTIONS, ...DATA_ACTIONS]);
@@ -181,7 +204,7 @@ export function classOf(entry: Entry): number {
 /** Data ops that change what condition keys read: tags, and a description. */
 export function isAccessRelevant(entry: Entry): boolean {
   if (entry.kind !== 'op') return false;
-  if (entry.op === 'TagResource' || entry.op === 'UntagResource') return true;
+  if (entry.op === 'TagResource' || entry.op === 'UntagResource' || entry.op === 'ConfirmSecret') return true;
   return entry.op === 'UpdateSecret' && entry.body.description !== undefined;
 }
 
@@ -198,10 +221,23 @@ export function versionOf(entry: Entry): VersionRef | undefined {
     case 'UpdateSecret':
       return entry.body.value;
     case 'PutSecretValue':
+    case 'RotateSecret':
       return entry.body.value;
     default:
       return undefined;
   }
+}
+
+/** Every payload an entry binds: hash and kind. */
+export function payloadsOf(entry: Entry): { readonly hash: string; readonly kind: Payload['kind'] }[] {
+  const version = versionOf(entry);
+  if (version)
+    return [
+      { hash: version.v, kind: 'value' },
+      { hash: version.k, kind: 'keys' },
+    ];
+  if (entry.kind === 'op' && entry.op === 'Reseal') return [...entry.body.keys.values()].map((hash) => ({ hash, kind: 'keys' as const }));
+  return [];
 }
 
 /** The secret id a data op (or a resource-policy op) is about. */
