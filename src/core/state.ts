@@ -341,7 +341,7 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       return withSecret(state, rest);
     }
     default: {
-      const s = target(state, e as OpEntry & { readonly body: { readonly secret: string; readonly name: string } });
+      const s = target(state, e);
       const r = typeof s === 'string' ? s : applyData(state, e, hash, s);
       return typeof r === 'string' ? { problem: r } : withSecret(state, r);
     }
