@@ -109,7 +109,7 @@ function remove<V>(node: Slot<V>, hash: number, key: string, shift: number): Slo
   if (isBucket(node)) {
     const leaves = node.leaves.filter((l) => l.key !== key);
     if (leaves.length === node.leaves.length) return node;
-    return leaves.length === 1 ? (leaves[0]) : { hash: node.hash, leaves };
+    return leaves.length === 1 ? leaves[0] : { hash: node.hash, leaves };
   }
   const bit = 1 << ((hash >>> shift) & MASK);
   if ((node.bitmap & bit) === 0) return node;
@@ -170,7 +170,7 @@ export class PMap<V> implements ReadonlyMap<string, V> {
   delete(key: string): PMap<V> {
     const root = remove(this.root, hashOf(key), key, 0);
     if (root === this.root) return this;
-    return new PMap(root ?? (EMPTY_BRANCH), this.size - 1);
+    return new PMap(root ?? EMPTY_BRANCH, this.size - 1);
   }
 
   *entries(): MapIterator<[string, V]> {
