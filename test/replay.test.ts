@@ -17,7 +17,7 @@ import {
   type SignatureCheck,
   type VersionRef,
 } from '../src/core/ops.js';
-import { authorizeEntry, readersOfSecret, replay, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
+import { authorizeEntry, readersOfSecret, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
 import { applyEntry, canonicalState, type ReplayState } from '../src/core/state.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -836,6 +836,49 @@ describe('properties', () => {
       { numRuns: 60 },
     );
     assert.ok(regions >= 10, `only ${regions} runs had a second fork`);
+  });
+
+  test('a replay continued from the state an earlier replay left equals a replay from scratch', () => {
+    let continued = 0;
+    let full = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 4 }), (a, b, c) => {
+        const { log, left, merged } = forked(a, b);
+        branch(log, merged ?? left, c);
+        const all = log.entries.map((e) => e.hash);
+        const whole = log.replay();
+        for (let k = 1; k < all.length; k++) {
+          const earlier = log.replay(all.slice(0, k));
+          const base = earlier.base;
+          assert.ok(base !== undefined, 'the genesis at least is a cut');
+          const after = all.slice(all.indexOf(base.cut) + 1);
+          const next = replayFrom(base, log.input(after), OPTIONS);
+          if (next === undefined) {
+            const known = new Set([base.cut, ...after]);
+            assert.ok(
+              after.some((h) => log.entries.find((e) => e.hash === h)?.entry.parents.some((p) => !known.has(p))),
+              'a continued replay gives up only when an entry names a parent before the cut',
+            );
+            full++;
+            continue;
+          }
+          continued++;
+          assert.equal(canonicalState(next.state), canonicalState(whole.state));
+          assert.deepEqual(next.heads, whole.heads);
+          assert.deepEqual([...next.seqs].sort(), [...whole.seqs].sort());
+          assert.deepEqual(next.order, whole.order.slice(whole.order.length - next.order.length));
+          for (const h of after) assert.deepEqual(next.verdicts.get(h), whole.verdicts.get(h));
+          const mine = (r: ReplayResult) =>
+            r.notes
+              .filter((n) => after.includes(n.entry))
+              .map((n) => canon(n))
+              .sort();
+          assert.deepEqual(mine(next), mine(whole));
+        }
+      }),
+      { numRuns: 40 },
+    );
+    assert.ok(continued >= 100 && full >= 5, `continued ${continued} times, gave up ${full} times`);
   });
 
   test('every prefix of a valid history replays', () => {

@@ -93,6 +93,8 @@ export interface ReplayResult {
   readonly notes: readonly ReplayNote[];
   /** Each signer's highest `seq`. */
   readonly seqs: ReadonlyMap<string, number>;
+  /** Where a later replay can continue: the last entry concurrent with no other, and the state after it. */
+  readonly base?: ReplayBase;
 }
 
 const REFUSED_HINT = 'the history was not changed; `secrets verify` names the entry, and `git log -p` shows where it came from';
@@ -117,16 +119,40 @@ interface History {
   readonly items: readonly LogEntry[];
   readonly byHash: ReadonlyMap<string, LogEntry>;
   readonly segments: readonly Segment[];
+  /** Each signer's highest seq among an entry's ancestors and the entry itself. */
+  readonly seqs: ReadonlyMap<string, PMap<number>>;
 }
 
+/**
+ * Where an earlier replay can be continued: its last entry concurrent with no other (a cut),
+ * the state after it, and what the parse rules need of the history up to it. A machine keeps
+ * this so that a read replays only what was appended after the cut.
+ */
+export interface ReplayBase {
+  readonly cut: string;
+  readonly at: string;
+  readonly state: ReplayState;
+  /** Each signer's highest seq among the cut and its ancestors. */
+  readonly seen: PMap<number>;
+}
+
+/** Thrown inside a continued replay when an entry names a parent before the base's cut. */
+class BeforeTheCut extends Error {}
+
 /** Applies the parse rules of §1 that concern links, order and payloads; refuses the first break. */
-function checkStructure(input: ReplayInput, wholeHistory: boolean): History {
+function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayBase | undefined): History {
   const byHash = new Map<string, LogEntry>();
   const position = new Map<string, number>();
-  /** Each signer's highest seq among an entry's ancestors and the entry itself. */
   const seqs = new Map<string, PMap<number>>();
   const referenced = new Set<string>();
-  const heads = new Set<string>();
+  const heads = new Set<string>(base ? [base.cut] : []);
+  const known = (p: string): { at: string; seen: PMap<number>; position: number } | undefined => {
+    const parent = byHash.get(p);
+    if (parent !== undefined) return { at: parent.entry.at, seen: seqs.get(p) as PMap<number>, position: position.get(p) as number };
+    if (base === undefined) return undefined;
+    if (p === base.cut) return { at: base.at, seen: base.seen, position: -1 };
+    throw new BeforeTheCut();
+  };
   /** Whether every entry before this one is its ancestor; and its latest parent's position. */
   const closes: boolean[] = [];
   const latestParent: number[] = [];
@@ -136,7 +162,8 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean): History {
     if (entry.kind === 'checkpoint') refuse(hash, 'checkpoints are not replayed by this version');
     if (entry.kind === 'op' && !ACTIONS.has(entry.op)) refuse(hash, `unknown op ${JSON.stringify(entry.op)}`);
     const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
-    if (genesis !== (i === 0)) refuse(hash, i === 0 ? 'the first entry is not the genesis' : 'a second genesis');
+    const first = i === 0 && base === undefined;
+    if (genesis !== first) refuse(hash, first ? 'the first entry is not the genesis' : 'a second genesis');
     if (genesis !== (entry.parents.length === 0)) refuse(hash, genesis ? 'the genesis names parents' : 'an entry names no parent');
     if (entry.kind === 'merge' && entry.parents.length < 2) refuse(hash, 'a merge joins fewer than two heads');
     let seen = PMap.empty<number>();
@@ -145,13 +172,12 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean): History {
     for (const p of entry.parents) {
       if (p <= previous) refuse(hash, 'its parents are not sorted without repeats');
       previous = p;
-      const parent = byHash.get(p);
+      const parent = known(p);
       if (parent === undefined) refuse(hash, `its parent ${p} is missing or comes later`);
-      if (Date.parse(entry.at) < Date.parse(parent.entry.at)) refuse(hash, `its time is earlier than its parent ${p}'s`);
-      const theirs = seqs.get(p) as PMap<number>;
-      if (seen.size === 0) seen = theirs;
-      else for (const [by, n] of theirs) if ((seen.get(by) ?? 0) < n) seen = seen.set(by, n);
-      latest = Math.max(latest, position.get(p) as number);
+      if (Date.parse(entry.at) < Date.parse(parent.at)) refuse(hash, `its time is earlier than its parent ${p}'s`);
+      if (seen.size === 0) seen = parent.seen;
+      else for (const [by, n] of parent.seen) if ((seen.get(by) ?? 0) < n) seen = seen.set(by, n);
+      latest = Math.max(latest, parent.position);
     }
     const mine = seen.get(entry.by);
     if (mine !== undefined && mine >= entry.seq) refuse(hash, `its seq ${entry.seq} is not above ${entry.by}'s seq ${mine} among its ancestors`);
@@ -168,7 +194,7 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean): History {
     seqs.set(hash, seen.set(entry.by, entry.seq));
   });
   for (const h of input.payloads.keys()) if (!referenced.has(h)) refuse(h, 'a payload no entry references');
-  return { items: input.entries, byHash, segments: segmentsOf(input.entries, closes, latestParent, wholeHistory) };
+  return { items: input.entries, byHash, seqs, segments: segmentsOf(input.entries, closes, latestParent, wholeHistory) };
 }
 
 /**
@@ -608,8 +634,27 @@ function report(region: Region, result: Run, payloads: ReadonlyMap<string, Paylo
  * such entries pay for the two pre-states, so a chain replays in linear time.
  */
 export function replay(input: ReplayInput, options: ReplayOptions): ReplayResult {
-  const history = checkStructure(input, options.wholeHistory === true);
-  let state = EMPTY_STATE;
+  return replayOn(input, options, undefined);
+}
+
+/**
+ * Continues a replay from `base` with the entries appended after its cut: the same result as
+ * replaying the whole history, for the appended entries. Undefined when an appended entry names
+ * a parent before the cut (a branch that forked earlier was merged): replay the whole history.
+ */
+export function replayFrom(base: ReplayBase, input: ReplayInput, options: ReplayOptions): ReplayResult | undefined {
+  try {
+    return replayOn(input, options, base);
+  } catch (err) {
+    if (err instanceof BeforeTheCut) return undefined;
+    throw err;
+  }
+}
+
+function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase | undefined): ReplayResult {
+  const history = checkStructure(input, options.wholeHistory === true, start);
+  let state = start?.state ?? EMPTY_STATE;
+  let base = start;
   const order: string[] = [];
   const verdicts = new Map<string, Verdict>();
   const notes: ReplayNote[] = [];
@@ -635,6 +680,7 @@ export function replay(input: ReplayInput, options: ReplayOptions): ReplayResult
           message: `dropped: ${r.problem}`,
         });
       }
+      base = { cut: item.hash, at: item.entry.at, state, seen: history.seqs.get(item.hash) as PMap<number> };
       continue;
     }
     const region = regionOf(history, options, state, segment.region);
@@ -646,14 +692,8 @@ export function replay(input: ReplayInput, options: ReplayOptions): ReplayResult
     notes.push(...report(region, result, input.payloads));
   }
   const named = new Set(input.entries.flatMap((i) => i.entry.parents));
-  const seqs = new Map<string, number>();
+  const seqs = new Map<string, number>(start?.seen ?? []);
   for (const { entry } of input.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));
-  return {
-    state,
-    order,
-    heads: [...history.byHash.keys()].filter((h) => !named.has(h)).sort(byText),
-    verdicts,
-    notes,
-    seqs,
-  };
+  const heads = [...history.byHash.keys(), ...(start ? [start.cut] : [])].filter((h) => !named.has(h)).sort(byText);
+  return { state, order, heads, verdicts, notes, seqs, ...(base ? { base } : {}) };
 }
