@@ -45,7 +45,14 @@ export interface IdentityProvider {
 export interface ValueCipher {
   seal(
     value: SecretBytes,
-    ctx: { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' },
+    ctx: {
+      vaultId: string;
+      secretId: string;
+      versionId: string;
+      type: 'string' | 'binary';
+      /** Format 2: h(genesis) and the writer, bound into the AAD. */
+      bound?: { vault: string; writer: string };
+    },
     readers: readonly PublicIdentity[],
   ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }>;
   open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes>;

@@ -65,6 +65,8 @@ export interface SecretState {
 export interface ReplayState {
   /** h(genesis): the vault's identity. Empty before the genesis. */
   readonly vault: string;
+  /** The vault's UUID, its name in messages; secret ids derive from it. */
+  readonly id: string;
   readonly name: string;
   readonly creator: string;
   readonly members: PMap<MemberState>;
@@ -83,6 +85,7 @@ export interface ReplayState {
 /** The state before the genesis. */
 export const EMPTY_STATE: ReplayState = {
   vault: '',
+  id: '',
   name: '',
   creator: '',
   members: PMap.empty(),
@@ -167,6 +170,10 @@ function addVersion(
 ): SecretState | string {
   if (s.versions.some((v) => v.id === value.version)) return `version ${value.version} of ${s.name} exists already`;
   const stages = stagesForNewVersion(s.stages, value.version, labels);
+  // A new CURRENT written by hand while a rotation is pending abandons the rotation, as in AWS:
+  // its PENDING label goes (the version stays).
+  const pending = stages.get(PENDING);
+  if (e.op !== 'RotateSecret' && stages.get(CURRENT) === value.version && pending !== undefined && pending !== value.version) stages.delete(PENDING);
   const version: VersionState = { id: value.version, at: e.at, by: e.by, type: value.type, v: value.v, k: value.k, entry: hash };
   return { ...s, stages, versions: prune([...s.versions, version], stages) };
 }
@@ -268,7 +275,7 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       if (state.vault !== '') return { problem: 'the vault exists already' };
       const c = e.body.creator;
       const creator: MemberState = { id: c.id, name: c.name, enc: c.enc, sign: c.sign, roles: ['admin'], added: e.at };
-      return { state: { ...EMPTY_STATE, vault: hash, name: e.body.name, creator: c.id, members: EMPTY_STATE.members.set(c.id, creator) } };
+      return { state: { ...EMPTY_STATE, vault: hash, id: e.body.vault, name: e.body.name, creator: c.id, members: EMPTY_STATE.members.set(c.id, creator) } };
     }
     case 'AddMember': {
       const m = e.body.member;
