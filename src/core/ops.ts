@@ -4,6 +4,7 @@
  * hash-linked history, and the unsigned payloads (`value`, `keys`) an entry binds by hash.
  * Types and small pure helpers only: the codec parses lines into these, replay folds them.
  */
+import type { RotationRandom, RotationStrategy } from './rotation.js';
 
 /** A member's public identity as an op carries it. */
 export interface MemberKeys {
@@ -57,6 +58,26 @@ export interface OpBodies {
   /** `days` is the recovery window; 0 deletes without recovery. */
   readonly DeleteSecret: SecretRef & { readonly days: number };
   readonly RestoreSecret: SecretRef;
+  /** Lifts the hold on a secret whose tags, description or rotation a removed member set last. */
+  readonly ConfirmSecret: SecretRef;
+  /**
+   * Configures rotation (AWS RotateSecret): the handler, the schedule (`rules`: every `days`, or a
+   * cron `schedule`, with a `duration` window), the database strategy and master secret, the
+   * generator options, whether to rotate now, and the new version a rotation stores.
+   */
+  readonly RotateSecret: SecretRef & {
+    readonly handler?: string;
+    readonly rules?: { readonly days?: number; readonly schedule?: string; readonly duration?: string };
+    readonly strategy?: RotationStrategy;
+    readonly master?: string;
+    readonly random?: RotationRandom;
+    readonly immediately?: boolean;
+    readonly value?: VersionRef;
+  };
+  /** Turns automatic rotation off. */
+  readonly CancelRotateSecret: SecretRef;
+  /** New `keys` lines for existing versions (version id → h(keys)), sealed to exactly the readers. */
+  readonly Reseal: SecretRef & { readonly keys: ReadonlyMap<string, string> };
 }
 
 /** Every action an `op` entry can carry. */
@@ -74,6 +95,8 @@ export const GOVERNANCE_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'DetachPolicy',
   'PutResourcePolicy',
   'DeleteResourcePolicy',
+  'ConfirmSecret',
+  'Reseal',
 ]);
 
 /** The AWS actions on one secret. */
@@ -86,6 +109,8 @@ export const DATA_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'UpdateSecretVersionStage',
   'DeleteSecret',
   'RestoreSecret',
+  'RotateSecret',
+  'CancelRotateSecret',
 ]);
 
 /** Every action replay knows; an op naming another is refused. */

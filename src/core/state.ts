@@ -274,6 +274,12 @@ export function applyEntry(state: ReplayState, hash: string, entry: Entry): Appl
       if (typeof s === 'string') return { problem: s };
       return withSecret(state, { ...s, deleted: { at: e.at, purge: purgeTime(e.at, e.body.days), entry: hash } });
     }
+    case 'ConfirmSecret':
+    case 'RotateSecret':
+    case 'CancelRotateSecret':
+    case 'Reseal':
+      // Their effects come with the hold, rotation settings and the readers check; until then they change nothing.
+      return { problem: `${e.op} is not replayed by this version` };
     case 'RestoreSecret': {
       const s = state.secrets.get(e.body.secret);
       if (s?.deleted === undefined || !isLive(s, e.at)) return { problem: `secret ${e.body.name} is not scheduled for deletion` };
