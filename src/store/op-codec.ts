@@ -476,9 +476,12 @@ export function signedText(entry: Entry): string {
   return canonicalJson(toJson(unsigned));
 }
 
+/** An entry before it is signed (each kind and action keeps its own fields). */
+export type UnsignedEntry<E extends Entry = Entry> = E extends Entry ? Omit<E, 'sig'> : never;
+
 /** Signs an unsigned entry for the vault `vaultHash` (G; empty for the genesis) and returns it with `sig`. */
-export function signedEntry<E extends Entry>(identity: Identity, vaultHash: string, unsigned: Omit<E, 'sig'>): E {
-  const entry = { ...unsigned, sig: '' } as E;
+export function signedEntry<E extends Entry>(identity: Identity, vaultHash: string, unsigned: UnsignedEntry<E>): E {
+  const entry = { ...unsigned, sig: '' } as unknown as E;
   const sig = Buffer.from(signEntry(identity, vaultHash, signedText(entry))).toString('base64');
   return { ...entry, sig };
 }

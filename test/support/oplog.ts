@@ -8,7 +8,7 @@ import type { ReplayOptions } from '../../src/core/replay.js';
 import { SecretBytes } from '../../src/core/secret-bytes.js';
 import { secretIdInLog } from '../../src/crypto/digest.js';
 import { identityFromSeed } from '../../src/crypto/identity.js';
-import { encodeLine, entrySignatureValid, type Line, lineHash, signedEntry } from '../../src/store/op-codec.js';
+import { encodeLine, entrySignatureValid, type Line, lineHash, signedEntry, type UnsignedEntry } from '../../src/store/op-codec.js';
 
 /** A member of the test vaults: **test keys**, each seed the text `TEST KEY <name> fixture v2` padded with dots. */
 export interface TestMember {
@@ -76,7 +76,7 @@ export class LinearLog {
     const seq = (this.#seqs.get(by.keys.id) ?? 0) + 1;
     this.#seqs.set(by.keys.id, seq);
     const when = at ?? minute(++this.#at);
-    const unsigned = { kind: 'op', op, body, by: by.keys.id, seq, parents: this.#head === undefined ? [] : [this.#head], at: when } as Omit<Entry, 'sig'>;
+    const unsigned = { kind: 'op', op, body, by: by.keys.id, seq, parents: this.#head === undefined ? [] : [this.#head], at: when } as UnsignedEntry;
     const entry = signedEntry<Entry>(by.identity, op === 'CreateVault' ? '' : this.G, unsigned);
     const hash = lineHash(encodeLine(entry));
     if (op === 'CreateVault') this.G = hash;
