@@ -411,7 +411,7 @@ function toLine(obj: Record<string, unknown>, line: number): Line {
       out = checkpointLine(f);
       break;
     case 'value':
-      out = { kind, n: bytesField(f, 'n', 24), ct: f.b64('ct', MAX_CT_CHARS) } satisfies ValuePayload;
+      out = { kind, n: bytesField(f, 'n', 24), ct: f.str('ct', MAX_CT_CHARS) } satisfies ValuePayload;
       if (fromBase64(out.ct) === undefined) throw f.fail('field "ct" is not canonical base64');
       break;
     case 'keys': {
