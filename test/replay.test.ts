@@ -175,7 +175,7 @@ class Log {
   }
 
   id(name: string): string {
-    return secretIdOf('vault-uuid', name);
+    return secretIdOf(this.G, name);
   }
 
   /** The log as replay reads it: these entries (default: all, in file order) and the payloads they reference. */

@@ -13,7 +13,7 @@ import type { RotationProbe } from '../core/ports.js';
 import { ROTATION_STEPS } from '../core/rotation.js';
 import type { RotationPorts } from '../core/use-cases/rotate.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
-import { secretIdFor } from '../crypto/digest.js';
+import { secretIdFor, secretIdInLog } from '../crypto/digest.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
@@ -205,7 +205,7 @@ export function composeDeps(context: AppContext): AppDeps {
     identities: identityProvider,
     cipher: new SodiumValueCipher(),
     clock,
-    ids: { newId: () => randomUUID(), secretId: secretIdFor },
+    ids: { newId: () => randomUUID(), secretId: (vault, name) => (vault.hash !== undefined ? secretIdInLog(vault.hash, name) : secretIdFor(vault.id, name)) },
     tty: context.tty,
     paths,
     keychain: getKeychain,

@@ -99,11 +99,12 @@ export interface Clock {
 export interface IdSource {
   newId(): string;
   /**
-   * The id a new secret called `name` gets in vault `vaultId`. Derived, so that a reader can
-   * check a secret record's name against its id: no writer can rename a secret into a scope
-   * of theirs (the id is bound into every version's encryption).
+   * The id a new secret called `name` gets in this vault. Derived, so that a reader can check a
+   * secret's name against its id: no writer can rename a secret into a scope of theirs (the id
+   * is bound into every version's encryption). Format 1 derives it from the vault's UUID,
+   * format 2 from h(genesis).
    */
-  secretId(vaultId: string, name: string): string;
+  secretId(vault: { readonly id: string; readonly hash?: string }, name: string): string;
 }
 
 /** A platform credential store (OS keychain). Throws KEYCHAIN_UNAVAILABLE when unreachable. */

@@ -48,8 +48,11 @@ import { CURRENT } from './versions.js';
 export interface ReplayOptions {
   /** Checks an entry's signature with a member's Ed25519 key. */
   readonly signatureValid: SignatureCheck;
-  /** The id a new secret of this name must have in the vault with this UUID (derived, as in format 1). */
-  readonly secretIdOf: (vaultId: string, name: string) => string;
+  /**
+   * The id a new secret of this name must have: a version 8 UUID of
+   * SHA-256(frame("secrets secret id v2", G, name)).
+   */
+  readonly secretIdOf: (vaultHash: string, name: string) => string;
   /**
    * Judge the whole history as one region of possibly concurrent entries (quadratic). Only
    * tests set it, to check that replaying chains and regions apart gives the same result.
@@ -270,7 +273,7 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
   const ref = e.body as SecretRef;
   let secret = pre.secrets.get(ref.secret);
   if (e.op === 'CreateSecret') {
-    if (ref.secret !== options.secretIdOf(pre.id, ref.name)) return `secret id ${ref.secret} is not the id of the name ${ref.name}`;
+    if (ref.secret !== options.secretIdOf(pre.vault, ref.name)) return `secret id ${ref.secret} is not the id of the name ${ref.name}`;
     if (secretNamed(pre, ref.name, e.at) !== undefined) return `secret ${ref.name} exists already`;
     secret = undefined;
   } else {

@@ -22,6 +22,25 @@ export async function verifyRecord(publicKey: Uint8Array, vaultId: string, canon
   return verifyDetached(sig, message(vaultId, canonical), publicKey);
 }
 
+/**
+ * Domain of a format-2 entry's signature. It differs from RECORD_SIGNATURE_DOMAIN, so no
+ * format-1 record signature verifies as an entry, and from every other domain here.
+ */
+const ENTRY_SIGNATURE_DOMAIN = 'secrets-entry-v2';
+
+/**
+ * Signs a format-2 entry: `canonical` is the entry without `sig`, `vaultHash` is G (empty for the
+ * genesis, whose hash is G). Synchronous: replay checks signatures through a synchronous port.
+ */
+export function signEntry(identity: Identity, vaultHash: string, canonical: string): Uint8Array {
+  return signDetached(frame([ENTRY_SIGNATURE_DOMAIN, vaultHash, canonical]), identity.signSecret.reveal());
+}
+
+/** True when `sig` is a valid signature by `publicKey` over a format-2 entry (libsodium-exact). */
+export function verifyEntry(publicKey: Uint8Array, vaultHash: string, canonical: string, sig: Uint8Array): boolean {
+  return verifyDetached(sig, frame([ENTRY_SIGNATURE_DOMAIN, vaultHash, canonical]), publicKey);
+}
+
 const AUDIT_SIGNATURE_DOMAIN = 'secrets-audit-v1';
 
 /** Signs one published audit line (the team trail); a different domain from vault records. */

@@ -5,7 +5,7 @@
  * mix; a failure leaves the old file and no temp file behind.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 
@@ -24,12 +24,16 @@ export function storageError(err: unknown, action: string, path: string): Secret
     EPERM: `check the permissions and attributes (chattr) of ${dirname(path)} and ${path}`,
     EROFS: 'the file system is read-only',
     EIO: 'the disk reported an I/O error',
+    EEXIST: `${path} exists already; pick another path, or remove it first`,
   };
   return new SecretsError('STORAGE', `cannot ${action} ${path}: ${code}`, hints[code]);
 }
 
-/** Writes `data` to `path` atomically with mode 0600. Injected faults are for tests only. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/**
+ * Writes `data` to `path` atomically with mode 0600. `replace` renames over whatever is there;
+ * `create` links instead, so it fails with EEXIST rather than replace a file.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, how: 'replace' | 'create' = 'replace'): void {
   const dir = dirname(path);
   const tmp = join(dir, `${tempPrefix(path)}${process.pid}-${randomBytes(6).toString('hex')}`);
   let fd: number | undefined;
@@ -41,7 +45,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    renameSync(tmp, path);
+    if (how === 'replace') renameSync(tmp, path);
+    else {
+      linkSync(tmp, path);
+      unlinkSync(tmp);
+    }
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
     try {

@@ -9,6 +9,7 @@ import type { HeadRecord, MemberRecord, PolicyRecord, SecretRecord, VaultFileRec
 import { MAX_KEPT } from '../core/model.js';
 import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 import { checkPolicy, isPolicyName } from '../core/policy.js';
+import type { RotationSpec } from '../core/ops.js';
 import type { RotationConfig, RotationRandom } from '../core/rotation.js';
 
 /** The first line of every vault file. */
@@ -22,7 +23,8 @@ const LINE_PREFIX = '- ';
 export const SECRET_LINE_PREFIX = Buffer.from(`${LINE_PREFIX}{"kind":"secret",`);
 export const VERSION_LINE_PREFIX = Buffer.from(`${LINE_PREFIX}{"kind":"version",`);
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A JSON value as the canonical codecs (format 1 and format 2) read and write it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Records nest at most three levels; anything deeper is refused before it can exhaust the stack. */
 const MAX_DEPTH = 8;
@@ -56,7 +58,8 @@ function inCanonicalOrder(value: Json, depth = 0): boolean {
   return true;
 }
 
-function mapToJson<V extends Json>(map: ReadonlyMap<string, V>): { [key: string]: Json } {
+/** A map as a JSON object; `defineProperty`, so a key such as `__proto__` stays an own key. */
+export function mapToJson<V extends Json>(map: ReadonlyMap<string, V>): { [key: string]: Json } {
   const out: { [key: string]: Json } = {};
   for (const [k, v] of map) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   return out;
@@ -103,7 +106,8 @@ export function quote(text: string): string {
   return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 }
 
-function damaged(line: number, what: string): SecretsError {
+/** The codec's one error: DAMAGED_VAULT naming the line. */
+export function damaged(line: number, what: string): SecretsError {
   return new SecretsError(
     'DAMAGED_VAULT',
     `vault file is damaged at line ${line}: ${what}`,
@@ -136,7 +140,14 @@ export function parseFile(text: string): ParsedFile {
 export function parseRecordLine(line: string, lineNo: number): VaultFileRecord {
   if (line.length > MAX_LINE_BYTES) throw damaged(lineNo, 'record is larger than the 1 MiB limit');
   if (!line.startsWith(LINE_PREFIX)) throw damaged(lineNo, 'not a record line');
-  const body = line.slice(LINE_PREFIX.length);
+  return toRecord(parseCanonicalObject(line.slice(LINE_PREFIX.length), lineNo), lineNo);
+}
+
+/**
+ * A record's JSON text as an object, if it is one in canonical form: valid JSON, an object,
+ * nested at most MAX_DEPTH, and byte for byte what canonicalJson gives back. DAMAGED_VAULT otherwise.
+ */
+export function parseCanonicalObject(body: string, lineNo: number): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -152,13 +163,13 @@ export function parseRecordLine(line: string, lineNo: number): VaultFileRecord {
     throw err;
   }
   if (canonical !== body) throw damaged(lineNo, 'record is not in canonical form');
-  const record = toRecord(value as Record<string, unknown>, lineNo);
-  return record;
+  return value as Record<string, unknown>;
 }
 
 // ---- strict field readers ----
 
-class Fields {
+/** Reads a record's fields strictly: each reader checks type and size; `done` refuses any field not read. */
+export class Fields {
   readonly #obj: Record<string, unknown>;
   readonly #line: number;
   readonly #seen = new Set<string>();
@@ -315,14 +326,18 @@ class Fields {
   }
 }
 
-const IDENTITY_ID = /^[0-9a-f]{16}$/;
-const ID = /^[A-Za-z0-9-]{1,64}$/;
+/** A member's id: 16 hex digits. */
+export const IDENTITY_ID = /^[0-9a-f]{16}$/;
+/** A secret's or version's id. */
+export const ID = /^[A-Za-z0-9-]{1,64}$/;
 
-function isIsoTime(v: string): boolean {
+/** An ISO time with milliseconds, as `Date.prototype.toISOString` writes it. */
+export function isIsoTime(v: string): boolean {
   return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v) && !Number.isNaN(Date.parse(v));
 }
 
-function printable(f: Fields, key: string, max: number): string {
+/** A string field without control characters. */
+export function printable(f: Fields, key: string, max: number): string {
   const v = f.str(key, max);
   if (!isPrintable(v)) throw f.fail(`field "${key}" contains control characters`);
   return v;
@@ -345,15 +360,34 @@ function optAct(f: Fields): { act?: string } {
 
 /** Built-in handlers, a local handler's name, or (from older vaults, never run) a path. */
 const HANDLER = /^(?:password|postgres|mysql|command:[a-z0-9][a-z0-9._-]{0,63}|command:\/[^\u0000-\u001f]{1,1023})$/;
-const DURATION = /^[1-9]\d{0,4}[mhd]$/;
-const CRON = /^[0-9A-Za-z*?/,\-#LW ]{1,256}$/;
+/** A rotation window: 1 to 99999 minutes, hours or days. */
+export const DURATION = /^[1-9]\d{0,4}[mhd]$/;
+/** The characters of a cron expression (parsed in full by core/schedule.ts when it is used). */
+export const CRON = /^[0-9A-Za-z*?/,\-#LW ]{1,256}$/;
 const RANDOM_FLAGS = ['excludeNumbers', 'excludePunctuation', 'excludeUppercase', 'excludeLowercase', 'includeSpace', 'requireEachIncludedType'] as const;
 
-/** The optional `rotation` map of a secret record, read as strictly as a record. */
-function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
-  const raw = f.optObject('rotation');
-  if (raw === undefined) return {};
-  const r = new Fields(raw, line, 'rotation.');
+/** The password generator's options, read strictly from `g` (the caller calls `g.done()`). */
+export function readRotationRandom(g: Fields, what: string): RotationRandom {
+  const out: Record<string, unknown> = {};
+  const length = g.optInt('length');
+  if (length !== undefined) {
+    if (length < 1 || length > 4096) throw g.fail(`field "${what}.length" must be 1 to 4096`);
+    out['length'] = length;
+  }
+  const exclude = g.optStr('excludeCharacters', 4096);
+  if (exclude !== undefined) out['excludeCharacters'] = exclude;
+  for (const flag of RANDOM_FLAGS) {
+    const v = g.optBool(flag);
+    if (v !== undefined) out[flag] = v;
+  }
+  return out;
+}
+
+/**
+ * The settings of a rotation (all but its times), read from `r`, whose unread fields the caller
+ * refuses: a secret record's `rotation` map, or a format-2 RotateSecret's.
+ */
+export function readRotationSpec(r: Fields, line: number): RotationSpec {
   const handler = r.str('handler', 1032);
   if (!HANDLER.test(handler)) throw r.fail('field "rotation.handler" is not a rotation handler');
   const enabled = r.bool('enabled');
@@ -372,38 +406,31 @@ function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
   let random: RotationRandom | undefined;
   if (randomRaw !== undefined) {
     const g = new Fields(randomRaw, line, 'rotation.random.');
-    const out: Record<string, unknown> = {};
-    const length = g.optInt('length');
-    if (length !== undefined) {
-      if (length < 1 || length > 4096) throw g.fail('field "rotation.random.length" must be 1 to 4096');
-      out['length'] = length;
-    }
-    const exclude = g.optStr('excludeCharacters', 4096);
-    if (exclude !== undefined) out['excludeCharacters'] = exclude;
-    for (const flag of RANDOM_FLAGS) {
-      const v = g.optBool(flag);
-      if (v !== undefined) out[flag] = v;
-    }
+    random = readRotationRandom(g, 'rotation.random');
     g.done();
-    random = out;
   }
+  return {
+    handler,
+    enabled,
+    ...(every !== undefined ? { every } : {}),
+    ...(cron !== undefined ? { cron } : {}),
+    ...(window !== undefined ? { window } : {}),
+    ...(strategy !== undefined ? { strategy } : {}),
+    ...(master !== undefined ? { master } : {}),
+    ...(random !== undefined ? { random } : {}),
+  };
+}
+
+/** The optional `rotation` map of a secret record, read as strictly as a record. */
+function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
+  const raw = f.optObject('rotation');
+  if (raw === undefined) return {};
+  const r = new Fields(raw, line, 'rotation.');
+  const spec = readRotationSpec(r, line);
   const since = r.time('since');
   const last = r.optTime('last');
   r.done();
-  return {
-    rotation: {
-      handler,
-      enabled,
-      ...(every !== undefined ? { every } : {}),
-      ...(cron !== undefined ? { cron } : {}),
-      ...(window !== undefined ? { window } : {}),
-      ...(strategy !== undefined ? { strategy } : {}),
-      ...(master !== undefined ? { master } : {}),
-      ...(random !== undefined ? { random } : {}),
-      since,
-      ...(last !== undefined ? { last } : {}),
-    },
-  };
+  return { rotation: { ...spec, since, ...(last !== undefined ? { last } : {}) } };
 }
 
 /** A `rotation` map read exactly as strictly as in a secret record (the backup payload uses it). */

@@ -138,7 +138,7 @@ export function newSecretRecord(
   const now = deps.clock.now().toISOString();
   return {
     kind: 'secret',
-    id: deps.ids.secretId(state.vault.id, name),
+    id: deps.ids.secretId(state.vault, name),
     name,
     ...(extra.description !== undefined ? { description: extra.description } : {}),
     tags: extra.tags ?? new Map(),

@@ -1,0 +1,364 @@
+/**
+ * The format-2 vault file as an append-only log (docs/decisions/0018-operation-log.md §1, §4, §6).
+ *
+ * - Reading: from the start or from a byte offset a reader verified before, so it parses only
+ *   what was appended since. Each line is hashed (h = SHA-256 of its JSON bytes) and parsed by
+ *   the strict codec. The store checks what needs neither state nor links: the header, the line
+ *   framing, the codec, `state` lines only in the run a checkpoint closes. Links and payload
+ *   references are replay's (core/replay.ts), which gets `replayInput(read)`.
+ * - Non-entry lines (payloads, state) are committed by the entry after them. A trailing run of
+ *   payload lines with no entry after it is a write in progress or a torn one, and so is a last
+ *   line without its newline: readers ignore both, and the next writer truncates exactly those
+ *   bytes, under the lock.
+ * - Appending: under the lock (store/lock.ts), on an `O_APPEND | O_NOFOLLOW` descriptor, the
+ *   payload lines then the entry in one write, then fsync.
+ * - `pread` of one payload by its position, checked against its hash.
+ * - Compaction replaces the whole file through the atomic rename (store/atomic.ts).
+ */
+import { isUtf8 } from 'node:buffer';
+import { constants } from 'node:fs';
+import { SecretsError } from '../core/errors.js';
+import type { Entry, LogEntry, Payload } from '../core/ops.js';
+import type { ReplayInput } from '../core/replay.js';
+import { storageError, writeFileAtomic } from './atomic.js';
+import { damaged, MAX_FILE_BYTES, MAX_LINE_BYTES } from './codec.js';
+import { type FileAccess, type OpenFile, STEP_BYTES, SYNC_FILES } from './file-access.js';
+import { acquireLock } from './lock.js';
+import { encodeLine, HEADER_LINE_V2, isEntry, type Line, lineHash, parseLine, type StateLine } from './op-codec.js';
+
+const NL = 0x0a;
+const HEADER = Buffer.from(`${HEADER_LINE_V2}\n`);
+const LINE_PREFIX = Buffer.from('- ');
+const VALUE_PREFIX = Buffer.from('- {"kind":"value",');
+const KEYS_PREFIX = Buffer.from('- {"kind":"keys",');
+
+/** Where a line is: the byte offset of its `- ` and its length without the newline, and its number. */
+export interface LinePosition {
+  readonly offset: number;
+  readonly length: number;
+  readonly line: number;
+}
+
+/** An entry as read: named by its hash, with its place in the file. */
+export interface PositionedEntry extends LogEntry {
+  readonly at: LinePosition;
+}
+
+/** A payload line as read: where it is, its kind, and (unless only indexed) its content. */
+export interface PayloadAt {
+  readonly at: LinePosition;
+  readonly kind: Payload['kind'];
+  readonly payload?: Payload;
+}
+
+/** What one read found. */
+export interface LogRead {
+  /** The offset and line number the read started at. */
+  readonly from: number;
+  readonly fromLine: number;
+  /** Just past the last complete entry's newline: where a reader's verification stops, and where the next write goes. */
+  readonly end: number;
+  /** The line number of the line at `end`. */
+  readonly endLine: number;
+  /** Entries from `from` to `end`, in file order. */
+  readonly entries: readonly PositionedEntry[];
+  /** Payloads from `from` to `end` by h(line); a payload that occurs twice is indexed at its first place. */
+  readonly payloads: ReadonlyMap<string, PayloadAt>;
+  /** `state` lines (only in a compacted file, in the run its checkpoint closes). */
+  readonly states: readonly StateLine[];
+  /** Bytes after `end` that readers ignore: a trailing run of payloads and a torn last line. */
+  readonly ignored: number;
+  /** The file's device and inode when read, so a writer can tell it still has the same file. */
+  readonly file: string;
+}
+
+/** How much of a payload a read keeps: parsed (default), or only hashed and indexed, parsed when `pread`. */
+export type PayloadMode = 'parse' | 'index';
+
+/** Where a read starts: the start of the file, or a line boundary a reader verified before. */
+export interface ReadFrom {
+  readonly offset: number;
+  readonly line: number;
+}
+
+/** What a writer appends: payload lines, then the entry that binds them. */
+export interface AppendBatch {
+  readonly payloads: readonly Payload[];
+  readonly entry: Entry;
+}
+
+/** What an append wrote: the entry's and the payloads' hashes and where they are. */
+export interface Appended {
+  readonly hash: string;
+  readonly payloads: readonly string[];
+  /** The offset the batch starts at (the log's end before it) and the new end. */
+  readonly offset: number;
+  readonly end: number;
+  /** The line number at `end`, so a writer can read on from there. */
+  readonly endLine: number;
+  /** Bytes of a torn or abandoned write that this writer truncated first. */
+  readonly truncated: number;
+}
+
+/** Options of the log store. */
+export interface OpLogOptions {
+  readonly path: string;
+  readonly lockTimeoutMs: number;
+  /** How the file is reached (default synchronous; the library passes ASYNC_FILES). */
+  readonly files?: FileAccess;
+}
+
+const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
+
+function lineText(line: Line): Buffer {
+  return Buffer.from(`- ${encodeLine(line)}\n`);
+}
+
+/** The bytes of a new file: the header and these lines (the genesis and its payloads). */
+export function serializeLog(lines: readonly Line[]): Buffer {
+  return Buffer.concat([HEADER, ...lines.map(lineText)]);
+}
+
+function identityOf(st: { dev: bigint; ino: bigint }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+function startsWith(buf: Buffer, at: number, prefix: Buffer): boolean {
+  return buf.length - at >= prefix.length && buf.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
+/**
+ * Parses `buf`, the file's bytes from `from` on (a line boundary, `line` its number). Pure but
+ * for the pauses `files` makes between steps. DAMAGED_VAULT names the first bad line.
+ */
+async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: FileAccess): Promise<Omit<LogRead, 'file'>> {
+  let pos = 0;
+  let lineNo = from.line;
+  if (from.offset === 0) {
+    if (!startsWith(buf, 0, HEADER)) throw damaged(1, 'missing or altered header line (is this a format-2 secrets vault?)');
+    pos = HEADER.length;
+    lineNo = 2;
+  }
+  const entries: PositionedEntry[] = [];
+  const payloads = new Map<string, PayloadAt>();
+  const states: StateLine[] = [];
+  let run: { hash: string; at: PayloadAt }[] = [];
+  let runStates: StateLine[] = [];
+  let end = pos;
+  let endLine = lineNo;
+  let sincePause = 0;
+  for (;;) {
+    const nl = buf.indexOf(NL, pos);
+    if (nl < 0) break;
+    const at: LinePosition = { offset: from.offset + pos, length: nl - pos, line: lineNo };
+    if (nl - pos > MAX_LINE_BYTES) throw damaged(lineNo, 'line is larger than the 1 MiB limit');
+    if (!startsWith(buf, pos, LINE_PREFIX)) throw damaged(lineNo, 'not a record line');
+    const json = buf.subarray(pos + LINE_PREFIX.length, nl);
+    if (!isUtf8(json)) throw damaged(lineNo, 'line is not UTF-8');
+    const hash = lineHash(json);
+    if (mode === 'index' && (startsWith(buf, pos, VALUE_PREFIX) || startsWith(buf, pos, KEYS_PREFIX))) {
+      run.push({ hash, at: { at, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
+    } else {
+      const line = parseLine(json.toString('utf8'), lineNo);
+      if (isEntry(line)) {
+        if (runStates.length > 0 && line.kind !== 'checkpoint') throw damaged(lineNo, '`state` lines that no checkpoint closes');
+        for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.at);
+        states.push(...runStates);
+        run = [];
+        runStates = [];
+        entries.push({ hash, entry: line, at });
+        end = nl + 1;
+        endLine = lineNo + 1;
+      } else if (line.kind === 'state') runStates.push(line);
+      else run.push({ hash, at: { at, kind: line.kind, payload: line } });
+    }
+    sincePause += nl + 1 - pos;
+    if (sincePause >= STEP_BYTES) {
+      sincePause = 0;
+      await files.pause();
+    }
+    pos = nl + 1;
+    lineNo++;
+  }
+  // Appends never write `state` lines: a trailing run holding one is not a torn write.
+  if (runStates.length > 0) throw damaged(endLine, '`state` lines that no checkpoint closes');
+  return {
+    from: from.offset,
+    fromLine: from.line,
+    end: from.offset + end,
+    endLine,
+    entries,
+    payloads,
+    states,
+    ignored: buf.length - end,
+  };
+}
+
+/** The entries and payloads of a read as replay takes them; a payload read only as an index is absent. */
+export function replayInput(read: LogRead): ReplayInput {
+  const payloads = new Map<string, Payload>();
+  for (const [hash, p] of read.payloads) if (p.payload !== undefined) payloads.set(hash, p.payload);
+  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads };
+}
+
+/** The format-2 vault file. */
+export class OpLog {
+  readonly #opts: OpLogOptions;
+  readonly #files: FileAccess;
+
+  constructor(opts: OpLogOptions) {
+    this.#opts = opts;
+    this.#files = opts.files ?? SYNC_FILES;
+  }
+
+  get path(): string {
+    return this.#opts.path;
+  }
+
+  /**
+   * Creates the file with the header and `lines` (the genesis, after its payloads if any). Never
+   * replaces a file: the bytes go to a private temp file first, which is then linked to the path
+   * (EEXIST if anything is there), so a crash leaves no vault or a whole one.
+   */
+  create(lines: readonly Line[]): void {
+    const last = lines[lines.length - 1];
+    if (last === undefined || !isEntry(last)) throw new SecretsError('INTERNAL', 'a new log must end with an entry');
+    writeFileAtomic(this.#opts.path, serializeLog(lines), 'create');
+  }
+
+  async #open(flags: number): Promise<OpenFile> {
+    const path = this.#opts.path;
+    try {
+      return await this.#files.open(path, flags | constants.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT')
+        throw new SecretsError('VAULT_NOT_FOUND', `no vault at ${path}`, 'create one with `secrets init`, or point --vault / SECRETS_VAULT at yours');
+      if (code === 'ELOOP') throw new SecretsError('STORAGE', `${path} is a symbolic link`, 'point --vault / SECRETS_VAULT at the vault file itself');
+      throw storageError(err, 'open', path);
+    }
+  }
+
+  /** Reads the open file from `from` to its end. */
+  async #readOpen(file: OpenFile, from: ReadFrom, mode: PayloadMode): Promise<LogRead> {
+    const st = await file.stat();
+    if (!st.isFile()) throw new SecretsError('STORAGE', `${this.#opts.path} is not a file`);
+    const size = Number(st.size);
+    if (size > MAX_FILE_BYTES) throw new SecretsError('DAMAGED_VAULT', `vault file ${this.#opts.path} is larger than 1 GiB`, HINT_RESTORE);
+    if (from.offset > size)
+      throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path} is shorter than the ${from.offset} bytes verified before`, HINT_RESTORE);
+    // One byte before `from` must end a line: a reader resumes only at a boundary it verified.
+    const start = from.offset === 0 ? 0 : from.offset - 1;
+    const buf = Buffer.alloc(size - start);
+    for (let at = 0; at < buf.length;) {
+      const n = await file.read(buf.subarray(at, Math.min(buf.length, at + STEP_BYTES)), start + at);
+      if (n === 0) break;
+      at += n;
+    }
+    if (from.offset > 0 && buf[0] !== NL)
+      throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path} has no line boundary at byte ${from.offset}`, HINT_RESTORE);
+    const parsed = await parseLog(from.offset === 0 ? buf : buf.subarray(1), from, mode, this.#files);
+    return { ...parsed, file: identityOf(st) };
+  }
+
+  /**
+   * Reads the log from `from` (default: the whole file). Takes no lock: an append in progress
+   * is a trailing run or a torn line, which the read ignores.
+   */
+  async read(from: ReadFrom = { offset: 0, line: 1 }, mode: PayloadMode = 'parse'): Promise<LogRead> {
+    const file = await this.#open(constants.O_RDONLY);
+    try {
+      return await this.#readOpen(file, from, mode);
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** One payload, `pread` at its position and checked against its hash; DAMAGED_VAULT or INTEGRITY otherwise. */
+  async payload(hash: string, at: LinePosition): Promise<Payload> {
+    const file = await this.#open(constants.O_RDONLY);
+    const buf = Buffer.alloc(at.length + 1);
+    try {
+      if ((await file.read(buf, at.offset)) !== buf.length) throw damaged(at.line, 'the file ends inside this line');
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      await file.close();
+    }
+    if (!startsWith(buf, 0, LINE_PREFIX) || buf[at.length] !== NL) throw damaged(at.line, 'not a record line where the index says');
+    const json = buf.subarray(LINE_PREFIX.length, at.length);
+    if (lineHash(json) !== hash) throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: line ${at.line} does not hash to ${hash}`, HINT_RESTORE);
+    if (!isUtf8(json)) throw damaged(at.line, 'line is not UTF-8');
+    const line = parseLine(json.toString('utf8'), at.line);
+    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(at.line, 'not a payload line');
+    return line;
+  }
+
+  /**
+   * Appends under the lock. `build` sees the log from `from` as it stands (a writer catches up,
+   * then authorises) and returns the batch, or undefined to write nothing. The bytes after the
+   * last complete entry (a torn or abandoned write) are truncated first, and only those; then the
+   * payload lines and the entry go in one write on an `O_APPEND | O_NOFOLLOW` descriptor, and
+   * the file is fsynced before the lock is released.
+   */
+  async append(
+    build: (log: LogRead) => Promise<AppendBatch | undefined> | AppendBatch | undefined,
+    from: ReadFrom = { offset: 0, line: 1 },
+    mode: PayloadMode = 'parse',
+  ): Promise<Appended | undefined> {
+    const path = this.#opts.path;
+    const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs, this.#files);
+    try {
+      const file = await this.#open(constants.O_RDWR | constants.O_APPEND);
+      try {
+        const log = await this.#readOpen(file, from, mode);
+        const batch = await build(log);
+        if (batch === undefined) return undefined;
+        const lines: Line[] = [...batch.payloads, batch.entry];
+        const texts = lines.map(lineText);
+        const bytes = Buffer.concat(texts);
+        const truncated = log.ignored;
+        try {
+          if (truncated > 0) await file.truncate(log.end);
+          await file.write(bytes);
+          await file.sync();
+        } catch (err) {
+          // Leave no part of this batch for readers to skip: back to the last entry.
+          try {
+            await file.truncate(log.end);
+          } catch {
+            // the next writer truncates it
+          }
+          throw storageError(err, 'append to', path);
+        }
+        const hashes = texts.map((t) => lineHash(t.subarray(LINE_PREFIX.length, t.length - 1)));
+        return {
+          hash: hashes[hashes.length - 1] as string,
+          payloads: hashes.slice(0, -1),
+          offset: log.end,
+          end: log.end + bytes.length,
+          endLine: log.endLine + lines.length,
+          truncated,
+        };
+      } finally {
+        await file.close();
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Replaces the whole file with `lines` after the header, under the lock, through the atomic rename (compaction). */
+  async replace(lines: readonly Line[]): Promise<void> {
+    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs, this.#files);
+    try {
+      writeFileAtomic(this.#opts.path, serializeLog(lines));
+    } finally {
+      await lock.release();
+    }
+  }
+}
