@@ -182,7 +182,7 @@ async function examples(): Promise<Line[]> {
       name: 'app/db',
       tags: new Map(),
       stages: new Map([['CURRENT', 'v-1']]),
-      versions: [{ id: 'v-1', at: common.at, by: alice.keys.id, type: 'binary', v: H('v'), k: H('k'), entry: H('e') }],
+      versions: [{ id: 'v-1', at: common.at, by: alice.keys.id, type: 'binary', v: H('v'), k: H('k'), entry: H('e'), act: 'PutSecretValue' }],
       created: common.at,
       deleted: { at: common.at, purge: '2026-01-12T09:00:00.000Z', entry: H('d') },
       rotation: { handler: 'command:renew', enabled: false, every: 30, since: common.at, last: common.at, by: alice.keys.id },

@@ -17,8 +17,8 @@ import {
   type SignatureCheck,
   type VersionRef,
 } from '../src/core/ops.js';
-import { authorizeEntry, readersOfSecret, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
-import { applyEntry, canonicalState, type ReplayState } from '../src/core/state.js';
+import { authorizeEntry, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
+import { applyEntry, canonicalState, readersOfSecret, type ReplayState } from '../src/core/state.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building logs by hand

@@ -22,6 +22,8 @@ import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
+import { LogVaultRepository } from '../store/log-vault.js';
+import { VaultOfEitherFormat } from '../store/vault-format.js';
 import { type Paths, resolvePaths } from './paths.js';
 
 /**
@@ -180,7 +182,20 @@ export function composeDeps(context: AppContext): AppDeps {
       ...(env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
       files,
     });
-  const vault = repoFor(paths.vault);
+  const fileVault = repoFor(paths.vault);
+  const vault = new VaultOfEitherFormat(
+    paths.vault,
+    fileVault,
+    () =>
+      new LogVaultRepository({
+        path: paths.vault,
+        trust: new TrustStore(paths.trustDir, files),
+        clock,
+        lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+        auditTail: (vaultId) => auditLog().tail(vaultId),
+        files,
+      }),
+  );
   const clipClearMs = clipClearDelay(env);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
@@ -209,7 +224,7 @@ export function composeDeps(context: AppContext): AppDeps {
     tty: context.tty,
     paths,
     keychain: getKeychain,
-    fileVault: vault,
+    fileVault,
     repoFor,
     handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
     ...(clipClearMs !== undefined ? { clipClearMs } : {}),

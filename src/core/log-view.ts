@@ -12,7 +12,7 @@ import { isHeld, type ReplayState, type SecretState, type VersionState } from '.
 /** Looks a payload up by hash (the store reads it from the file). */
 export type PayloadLookup = (hash: string) => Payload | undefined;
 
-function versionRecord(state: ReplayState, s: SecretState, v: VersionState, payload: PayloadLookup, act: string | undefined): VersionRecord {
+function versionRecord(state: ReplayState, s: SecretState, v: VersionState, payload: PayloadLookup): VersionRecord {
   const value = payload(v.v);
   const keys = payload(v.k);
   return {
@@ -27,7 +27,7 @@ function versionRecord(state: ReplayState, s: SecretState, v: VersionState, payl
     by: v.by,
     ctr: 0,
     bound: state.vault,
-    ...(act !== undefined ? { act } : {}),
+    act: v.act,
   };
 }
 
@@ -55,14 +55,25 @@ function secretRecord(s: SecretState): SecretRecord {
  * The records of `state`. `at` is now: a secret past its purge time is gone. `only`, when
  * given, keeps just the secrets of those names (a read of a few secrets loads only theirs).
  */
-export function vaultView(state: ReplayState, payload: PayloadLookup, at: string, seqs: ReadonlyMap<string, number>, only?: ReadonlySet<string>): VaultState {
+export function vaultView(
+  state: ReplayState,
+  payload: PayloadLookup,
+  at: string,
+  seqs: ReadonlyMap<string, number>,
+  opts: {
+    readonly only?: ReadonlySet<string>;
+    /** Secret id → every member any version of it was ever sealed to (what a removed member could read). */
+    readonly sealedTo?: ReadonlyMap<string, ReadonlySet<string>>;
+  } = {},
+): VaultState {
+  const only = opts.only;
   const held = new Map<string, string[]>();
   const secrets: SecretEntry[] = [];
   for (const s of state.secrets.values()) {
     if (s.deleted !== undefined && s.deleted.purge <= at) continue;
     if (only !== undefined && !only.has(s.name)) continue;
     if (isHeld(state, s)) held.set(s.setBy, [...(held.get(s.setBy) ?? []), s.id]);
-    secrets.push({ secret: secretRecord(s), versions: s.versions.map((v) => versionRecord(state, s, v, payload, undefined)) });
+    secrets.push({ secret: secretRecord(s), versions: s.versions.map((v) => versionRecord(state, s, v, payload)) });
   }
   secrets.sort((a, b) => (a.secret.name < b.secret.name ? -1 : a.secret.name > b.secret.name ? 1 : 0));
   const members: MemberRecord[] = [...state.members.values()].map((m) => ({
@@ -74,6 +85,8 @@ export function vaultView(state: ReplayState, payload: PayloadLookup, at: string
     roles: m.roles,
     added: m.added,
     ...(m.removed !== undefined ? { removed: m.removed } : {}),
+    // What they could read, now or once (a key withdrawn since): a value once readable may have been read.
+    exposed: exposedOf(m.id, m.exposed ?? [], opts.sealedTo),
     ...(held.has(m.id) ? { held: (held.get(m.id) as string[]).sort() } : {}),
     by: state.creator,
     ctr: 0,
@@ -88,11 +101,8 @@ export function vaultView(state: ReplayState, payload: PayloadLookup, at: string
     by: state.creator,
     ctr: 0,
   }));
-  const audit = new Map<string, string>();
-  for (const anchor of state.anchors.values()) {
-    const [log, seq, hash] = anchor.split(':');
-    if (log !== undefined && seq !== undefined && hash !== undefined) audit.set(log, `${seq}:${hash}`);
-  }
+  // Keyed by the writer, as in format 1: each member's own signed statement about their log.
+  const audit = new Map(state.anchors);
   const head: HeadRecord = { kind: 'head', ctrs: seqs, digest: '', at, ...(audit.size > 0 ? { audit } : {}), by: state.creator, ctr: 0 };
   return {
     vault: {
@@ -110,4 +120,11 @@ export function vaultView(state: ReplayState, payload: PayloadLookup, at: string
     head,
     secrets,
   };
+}
+
+/** What a removed member could read: what policies let them read when removed, and every secret a version of which was sealed to them. */
+function exposedOf(member: string, atRemoval: readonly string[], sealedTo: ReadonlyMap<string, ReadonlySet<string>> | undefined): string[] {
+  const out = new Set(atRemoval);
+  for (const [secret, members] of sealedTo ?? []) if (members.has(member)) out.add(secret);
+  return [...out].sort();
 }

@@ -86,8 +86,8 @@ export interface VaultRepository {
    * `change` returns the new state (or the same object for "no change") and a result.
    */
   transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T>;
-  /** Creates a new vault file; refuses (exit 4) if one exists. */
-  create(identity: Identity, name: string, memberName: string): Promise<VaultState>;
+  /** Creates a new vault file (format 1 unless asked for 2); refuses (exit 4) if one exists. */
+  create(identity: Identity, name: string, memberName: string, format?: 1 | 2): Promise<VaultState>;
 }
 
 /** Wall-clock time. */

@@ -7,7 +7,7 @@
  * and reported. Pure: entries arrive parsed and hashed; signatures are checked through a
  * function the caller's crypto provides; no I/O.
  */
-import { decideRecorded, explain, mayEverRecorded, type RequestFacts } from './access.js';
+import { decideRecorded, explain, type RequestFacts } from './access.js';
 import { SecretsError } from './errors.js';
 import {
   ACTIONS,
@@ -35,10 +35,11 @@ import {
   EMPTY_STATE,
   isHeld,
   isLive,
+  mayReadSecret,
   type MemberState,
   policyView,
+  readersOfSecret,
   type ReplayState,
-  type SecretState,
   secretNamed,
   undoDelete,
 } from './state.js';
@@ -315,19 +316,6 @@ function rotationProblem(pre: ReplayState, signer: MemberState, body: OpBodies['
   const master = secretNamed(pre, r.master, at);
   if (master === undefined) return `the master secret ${r.master} does not exist`;
   return mayReadSecret(pre, signer, master) ? undefined : `${signer.name} cannot read the master secret ${r.master}`;
-}
-
-/** Whether the vault gives `member` the data keys of `secret` in `state`. */
-export function mayReadSecret(state: ReplayState, member: MemberState, secret: SecretState): boolean {
-  return member.removed === undefined && mayEverRecorded(policyView(state), member, 'GetSecretValue', secret, isHeld(state, secret));
-}
-
-/** The current members who receive the data keys of `secret` in `state`, sorted by id. */
-export function readersOfSecret(state: ReplayState, secret: SecretState): string[] {
-  return [...state.members.values()]
-    .filter((m) => mayReadSecret(state, m, secret))
-    .map((m) => m.id)
-    .sort(byText);
 }
 
 /** One region of possibly concurrent entries, and what its replay shares with its sub-replays. */

@@ -4,6 +4,7 @@
  * Authorization is not here (replay.ts asks it first); `applyEntry` refuses only what cannot
  * apply to this state at all (a secret that is gone, a version that exists, a name in use).
  */
+import { mayEverRecorded } from './access.js';
 import { SecretsError } from './errors.js';
 import type { Entry, MemberKeys, OpEntry, OpOf } from './ops.js';
 import { MAX_TAGS, MAX_VERSIONS } from './names.js';
@@ -16,6 +17,8 @@ export interface MemberState extends MemberKeys {
   readonly roles: readonly string[];
   readonly added: string;
   readonly removed?: string;
+  /** Ids of the secrets they could read when removed (to rotate them). */
+  readonly exposed?: readonly string[];
 }
 
 /** An identity policy (attached to members) or a resource policy (of one secret). */
@@ -35,8 +38,9 @@ export interface VersionState {
   readonly type: 'string' | 'binary';
   readonly v: string;
   readonly k: string;
-  /** The entry that introduced it. */
+  /** The entry that introduced it, and its action. */
   readonly entry: string;
+  readonly act: string;
 }
 
 /** A secret as replay left it. */
@@ -127,6 +131,19 @@ export function policyView(state: ReplayState): { members: MemberState[]; polici
   return { members: [...state.members.values()], policies: [...state.policies.values(), ...state.resourcePolicies.values()] };
 }
 
+/** Whether the vault gives `member` the data keys of `secret` in `state`. */
+export function mayReadSecret(state: ReplayState, member: MemberState, secret: SecretState): boolean {
+  return member.removed === undefined && mayEverRecorded(policyView(state), member, 'GetSecretValue', secret, isHeld(state, secret));
+}
+
+/** The current members who receive the data keys of `secret` in `state`, sorted by id. */
+export function readersOfSecret(state: ReplayState, secret: SecretState): string[] {
+  return [...state.members.values()]
+    .filter((m) => mayReadSecret(state, m, secret))
+    .map((m) => m.id)
+    .sort(byText);
+}
+
 /** Current admins. */
 export function adminsOf(state: ReplayState): string[] {
   return [...state.members.values()].filter((m) => isCurrent(m) && m.roles.includes('admin')).map((m) => m.id);
@@ -174,7 +191,7 @@ function addVersion(
   // its PENDING label goes (the version stays).
   const pending = stages.get(PENDING);
   if (e.op !== 'RotateSecret' && stages.get(CURRENT) === value.version && pending !== undefined && pending !== value.version) stages.delete(PENDING);
-  const version: VersionState = { id: value.version, at: e.at, by: e.by, type: value.type, v: value.v, k: value.k, entry: hash };
+  const version: VersionState = { id: value.version, at: e.at, by: e.by, type: value.type, v: value.v, k: value.k, entry: hash, act: e.op };
   return { ...s, stages, versions: prune([...s.versions, version], stages) };
 }
 
@@ -289,7 +306,8 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       if (m.id === state.creator) return { problem: 'the creator cannot be removed' };
       if (m.id === e.by) return { problem: 'a member cannot remove themselves' };
       if (m.roles.includes('admin') && adminsOf(state).length <= 1) return { problem: 'the last admin cannot be removed' };
-      return { state: { ...state, members: state.members.set(m.id, { ...m, removed: e.at }) } };
+      const exposed = [...state.secrets.values()].filter((s) => isLive(s, e.at) && mayReadSecret(state, m, s)).map((s) => s.id);
+      return { state: { ...state, members: state.members.set(m.id, { ...m, removed: e.at, exposed: exposed.sort(byText) }) } };
     }
     case 'SetRole': {
       const m = state.members.get(e.body.member);

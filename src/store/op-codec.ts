@@ -300,6 +300,13 @@ function isAction(op: string): op is Action {
   return Object.prototype.hasOwnProperty.call(BODIES, op);
 }
 
+/** The action that introduced a version, in a `state` line. */
+function action(g: Fields): string {
+  const op = g.str('act', 64);
+  if (!isAction(op)) throw g.fail(`field "act" is not an action`);
+  return op;
+}
+
 // ---- lines ----
 
 /** The fields every entry carries. */
@@ -354,6 +361,7 @@ function versionState(g: Fields): VersionState {
     v: hashField(g, 'v'),
     k: hashField(g, 'k'),
     entry: hashField(g, 'entry'),
+    act: action(g),
   };
 }
 

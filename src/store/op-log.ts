@@ -300,13 +300,13 @@ export class OpLog {
 
   /**
    * Appends under the lock. `build` sees the log from `from` as it stands (a writer catches up,
-   * then authorises) and returns the batch, or undefined to write nothing. The bytes after the
+   * then authorises) and returns the batch or batches, or undefined to write nothing. The bytes after the
    * last complete entry (a torn or abandoned write) are truncated first, and only those; then the
    * payload lines and the entry go in one write on an `O_APPEND | O_NOFOLLOW` descriptor, and
    * the file is fsynced before the lock is released.
    */
   async append(
-    build: (log: LogRead) => Promise<AppendBatch | undefined> | AppendBatch | undefined,
+    build: (log: LogRead) => Promise<AppendBatch | readonly AppendBatch[] | undefined> | AppendBatch | readonly AppendBatch[] | undefined,
     from: ReadFrom = { offset: 0, line: 1 },
     mode: PayloadMode = 'parse',
   ): Promise<Appended | undefined> {
@@ -316,9 +316,11 @@ export class OpLog {
       const file = await this.#open(constants.O_RDWR | constants.O_APPEND);
       try {
         const log = await this.#readOpen(file, from, mode);
-        const batch = await build(log);
-        if (batch === undefined) return undefined;
-        const lines: Line[] = [...batch.payloads, batch.entry];
+        const built = await build(log);
+        const batches: readonly AppendBatch[] = built === undefined ? [] : 'entry' in built ? [built] : built;
+        if (batches.length === 0) return undefined;
+        // Several entries (one write's ops, each naming the one before) go in the same write.
+        const lines: Line[] = batches.flatMap((b) => [...b.payloads, b.entry]);
         const texts = lines.map(lineText);
         const bytes = Buffer.concat(texts);
         const truncated = log.ignored;
