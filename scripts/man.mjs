@@ -33,7 +33,7 @@ const lines = [
   esc(program.description()),
   '.SH GLOBAL OPTIONS',
 ];
-for (const o of program.options) lines.push('.TP', `.B ${esc(o.flags)}`, esc(o.description));
+for (const o of program.options.filter((x) => !x.hidden)) lines.push('.TP', `.B ${esc(o.flags)}`, esc(o.description));
 lines.push('.SH COMMANDS');
 const walk = (cmd, path) => {
   for (const sub of cmd.commands) {
@@ -41,7 +41,7 @@ const walk = (cmd, path) => {
     const p = [...path, sub.name()];
     const args = sub.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`)).join(' ');
     lines.push('.SS', `.B secrets ${esc(p.join(' '))}${args ? ` ${esc(args)}` : ''}`, esc(sub.description()));
-    for (const o of sub.options) lines.push('.TP', `.B ${esc(o.flags)}`, esc(o.description));
+    for (const o of sub.options.filter((x) => !x.hidden)) lines.push('.TP', `.B ${esc(o.flags)}`, esc(o.description));
     const ex = EXAMPLES[p.join(' ')];
     if (ex) {
       lines.push('.PP', 'Examples:', '.RS', '.nf');

@@ -1,0 +1,298 @@
+/**
+ * Attacks on a format-2 vault (the operation log) by members, ex-members and anyone holding a
+ * member's key, end to end through the built binary. Each forged history is written into the
+ * shared file the way an insider would (lines signed with a real member key, appended or
+ * spliced by hand); then the honest admin's next command must refuse it with exit 6, name the
+ * entry, and leave the vault file and this machine's trust state byte for byte as they were.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Action, Entry, OpBodies, Payload, VersionRef } from '../src/core/ops.js';
+import type { Identity } from '../src/core/ports.js';
+import { SecretBytes } from '../src/core/secret-bytes.js';
+import { secretIdInLog } from '../src/crypto/digest.js';
+import { toBase64 } from '../src/crypto/encoding.js';
+import { sealValue } from '../src/crypto/envelope.js';
+import { encodeLine, lineHash, signedEntry, type UnsignedEntry } from '../src/store/op-codec.js';
+import { OpLog } from '../src/store/op-log.js';
+import { explain, type Person, person, policyFile } from './support/insider.js';
+
+/** The log as it stands: G, the heads, each signer's seq, the latest time. */
+async function logOf(vault: string): Promise<{ G: string; heads: string[]; seqs: Map<string, number>; at: string; hashes: string[] }> {
+  const read = await new OpLog({ path: vault, lockTimeoutMs: 5000 }).read();
+  const named = new Set(read.entries.flatMap((e) => e.entry.parents));
+  const seqs = new Map<string, number>();
+  for (const { entry } of read.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));
+  return {
+    G: read.entries[0]?.hash as string,
+    heads: read.entries.map((e) => e.hash).filter((h) => !named.has(h)),
+    seqs,
+    at: read.entries
+      .map((e) => e.entry.at)
+      .sort()
+      .at(-1) as string,
+    hashes: read.entries.map((e) => e.hash),
+  };
+}
+
+/** A line of the file for `line`. */
+const text = (line: Entry | Payload): string => `- ${encodeLine(line)}\n`;
+
+/**
+ * Signs an op as `signer` (as a modified client would) on `parents` (default: the heads) and
+ * appends it with its payloads to the file, bypassing every check of the real client.
+ */
+async function forge<A extends Action>(
+  vault: string,
+  signer: Identity,
+  op: A,
+  body: OpBodies[A],
+  opts: { payloads?: readonly Payload[]; parents?: readonly string[] } = {},
+): Promise<string> {
+  const log = await logOf(vault);
+  const entry = signedEntry<Entry>(signer, log.G, {
+    kind: 'op',
+    op,
+    body,
+    by: signer.id,
+    seq: (log.seqs.get(signer.id) ?? 0) + 1,
+    parents: [...(opts.parents ?? log.heads)].sort(),
+    at: log.at,
+  } as UnsignedEntry);
+  appendFileSync(vault, [...(opts.payloads ?? []), entry].map(text).join(''));
+  return lineHash(encodeLine(entry));
+}
+
+/** A correctly encrypted value as `writer`, sealed to `readers`, with its payloads. */
+async function value(
+  G: string,
+  secret: string,
+  writer: Identity,
+  readers: readonly Identity[],
+  plain: string,
+): Promise<{ ref: VersionRef; payloads: Payload[] }> {
+  const version = randomUUID();
+  const sealed = await sealValue(
+    new SecretBytes(new Uint8Array(Buffer.from(plain))),
+    { vaultId: '', secretId: secret, versionId: version, type: 'string', bound: { vault: G, writer: writer.id } },
+    readers.map((r) => ({ id: r.id, enc: r.enc, sign: r.sign })),
+  );
+  const v: Payload = { kind: 'value', n: toBase64(sealed.nonce), ct: toBase64(sealed.ciphertext) };
+  const k: Payload = { kind: 'keys', keys: new Map([...sealed.keys].map(([id, key]) => [id, toBase64(key)])) };
+  return { ref: { version, type: 'string', v: lineHash(encodeLine(v)), k: lineHash(encodeLine(k)) }, payloads: [v, k] };
+}
+
+/** The bytes of the vault and of every trust file of `who`. */
+function snapshot(vault: string, who: Person): string {
+  const dir = join(who.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
+  const trust = readdirSync(dir)
+    .sort()
+    .map((f) => `${f}:${readFileSync(join(dir, f), 'utf8')}`);
+  return [readFileSync(vault, 'utf8'), ...trust].join('\n---\n');
+}
+
+/** Runs `args` as `who` and checks the refusal: exit 6, the entry named, nothing changed. */
+async function refused(vault: string, who: Person, entry: string | RegExp, args: readonly string[] = ['get', 'app/db']): Promise<string> {
+  const before = snapshot(vault, who);
+  const r = await who.run(args);
+  assert.equal(r.code, 6, explain(`${who.name}: secrets ${args.join(' ')}`, r));
+  assert.match(r.stderr, typeof entry === 'string' ? new RegExp(entry.replace(/[+/=]/g, (c) => `\\${c}`)) : entry);
+  assert.equal(r.stdout, '', 'no value on stdout');
+  assert.equal(snapshot(vault, who), before, 'the vault file and the trust state are unchanged');
+  return r.stderr;
+}
+
+describe('format 2: attacks by members on the history', () => {
+  let dir: string;
+  let vault: string;
+  let alice: Person;
+  let bob: Person;
+  let pristine: string;
+  let aliceTrust: string;
+
+  /** Puts the shared file (and alice's trust state) back as set up. */
+  function reset(): void {
+    writeFileSync(vault, pristine);
+    const trustDir = join(alice.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
+    for (const f of readdirSync(trustDir)) rmSync(join(trustDir, f));
+    for (const [f, t] of JSON.parse(aliceTrust) as [string, string][]) writeFileSync(join(trustDir, f), t);
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'secrets-log-attack-'));
+    vault = join(dir, 'vault.yaml');
+    alice = await person('alice', vault);
+    bob = await person('bob', vault);
+    await alice.ok(['init', '--format', '2']);
+    await alice.ok(['member', 'add', 'bob', (await bob.ok(['identity', 'show'])).trim()]);
+    // bob may write dev/* and secrets tagged team=dev; read dev/*.
+    const doc = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: ['secrets:GetSecretValue', 'secrets:PutSecretValue', 'secrets:CreateSecret', 'secrets:TagResource'], Resource: 'dev/*' },
+        { Effect: 'Allow', Action: 'secrets:PutSecretValue', Resource: '*', Condition: { StringEquals: { 'secrets:ResourceTag/team': 'dev' } } },
+      ],
+    };
+    await alice.ok(['policy', 'put', 'dev', '-f', policyFile(dir, 'dev', doc)]);
+    await alice.ok(['policy', 'attach', 'dev', 'bob']);
+    await alice.ok(['create', 'app/db', '--value-stdin'], { input: 'prod-password-1' });
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-2' });
+    await alice.ok(['create', 'dev/db', '--value-stdin'], { input: 'dev-password' });
+    assert.equal(await bob.ok(['get', 'dev/db']), 'dev-password');
+    assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-2');
+    pristine = readFileSync(vault, 'utf8');
+    const trustDir = join(alice.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
+    aliceTrust = JSON.stringify(readdirSync(trustDir).map((f) => [f, readFileSync(join(trustDir, f), 'utf8')]));
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a tag that would authorise its own write is refused: the op is judged on the tags before it', async () => {
+    reset();
+    const log = await logOf(vault);
+    const id = secretIdInLog(log.G, 'app/db');
+    const tag = await forge(vault, bob.identity, 'TagResource', { secret: id, name: 'app/db', tags: new Map([['team', 'dev']]) });
+    const stderr = await refused(vault, alice, tag);
+    assert.match(stderr, /bob is not allowed secrets:TagResource on app\/db/);
+  });
+
+  it('a write under a tag bob set in the same history is refused the same way', async () => {
+    reset();
+    const log = await logOf(vault);
+    const id = secretIdInLog(log.G, 'app/db');
+    const v = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'attacker-value');
+    const put = await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'app/db', value: v.ref }, { payloads: v.payloads });
+    const stderr = await refused(vault, alice, put);
+    assert.match(stderr, /bob is not allowed secrets:PutSecretValue on app\/db/);
+  });
+
+  it('CreateSecret on an existing name is refused, and so is a name that is not its id', async () => {
+    reset();
+    const log = await logOf(vault);
+    const v = await value(log.G, secretIdInLog(log.G, 'dev/db'), bob.identity, [alice.identity, bob.identity], 'x');
+    const create = await forge(
+      vault,
+      bob.identity,
+      'CreateSecret',
+      { secret: secretIdInLog(log.G, 'dev/db'), name: 'dev/db', value: v.ref },
+      { payloads: v.payloads },
+    );
+    assert.match(await refused(vault, alice, create), /secret dev\/db exists already/);
+    reset();
+    const renamed = await forge(vault, bob.identity, 'TagResource', { secret: secretIdInLog(log.G, 'app/db'), name: 'dev/db', tags: new Map([['k', 'v']]) });
+    assert.match(await refused(vault, alice, renamed), /is named app\/db, not dev\/db/);
+  });
+
+  it('rollback: re-appending an old op (alice put prod-password-1) is refused, its hash occurs already', async () => {
+    reset();
+    const lines = pristine.split('\n');
+    const create = lines.findIndex((l) => l.includes('"op":"CreateSecret"') && l.includes('"name":"app/db"'));
+    appendFileSync(vault, `${lines.slice(create - 2, create + 1).join('\n')}\n`);
+    const hash = lineHash((lines[create] as string).slice(2));
+    await refused(vault, alice, hash);
+  });
+
+  it('dropping an entry mid-log, or a payload an entry needs, is refused', async () => {
+    reset();
+    const lines = pristine.split('\n');
+    const put = lines.findIndex((l) => l.includes('"op":"PutSecretValue"'));
+    writeFileSync(vault, [...lines.slice(0, put), ...lines.slice(put + 1)].join('\n'));
+    await refused(vault, alice, /entry \S+ is refused: its parent \S+ is missing or comes later/);
+    reset();
+    const payload = put - 2;
+    assert.match(lines[payload] as string, /"kind":"value"/);
+    writeFileSync(vault, [...lines.slice(0, payload), ...lines.slice(payload + 1)].join('\n'));
+    await refused(vault, alice, /its value payload \S+ is missing/);
+  });
+
+  it('reordering two entries is refused', async () => {
+    reset();
+    const lines = pristine.split('\n');
+    const entries = lines.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('- {"kind":"op"'));
+    const [a, b] = [entries.at(-2)?.[1] as number, entries.at(-1)?.[1] as number];
+    const swapped = [...lines];
+    swapped[a] = lines[b] as string;
+    swapped[b] = lines[a] as string;
+    writeFileSync(vault, swapped.join('\n'));
+    await refused(vault, alice, /is missing or comes later|payload/);
+  });
+
+  it('truncating the log is refused by the machine that verified more of it', async () => {
+    reset();
+    const lines = pristine.split('\n');
+    const last = lines
+      .map((l, i) => [l, i] as const)
+      .filter(([l]) => l.startsWith('- {"kind":"op"'))
+      .at(-1)?.[1] as number;
+    // Cut the last write (dev/db's creation) and its payloads: a valid, shorter history.
+    writeFileSync(vault, `${lines.slice(0, last - 2).join('\n')}\n`);
+    const stderr = await refused(vault, alice, /rolled back|lost entry/, ['get', 'app/db']);
+    assert.match(stderr, /this machine verified/);
+  });
+
+  it("another vault's entries replayed into this one are refused: G is in every signature", async () => {
+    reset();
+    const otherDir = mkdtempSync(join(tmpdir(), 'secrets-other-'));
+    try {
+      const other = join(otherDir, 'vault.yaml');
+      const mallory = await person('alice-elsewhere', other, alice.key);
+      await mallory.ok(['init', '--format', '2']);
+      await mallory.ok(['create', 'app/db', '--value-stdin'], { input: 'from-another-vault' });
+      const theirs = readFileSync(other, 'utf8').split('\n');
+      const create = theirs.findIndex((l) => l.includes('"op":"CreateSecret"'));
+      appendFileSync(vault, `${theirs.slice(create - 2, create + 1).join('\n')}\n`);
+      await refused(vault, alice, /missing or comes later|signature does not verify/);
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it("after removal, nothing bob signs on the history that holds his removal is valid; bob's old AddMember spliced back is refused", async () => {
+    reset();
+    await alice.ok(['member', 'remove', 'bob', '--yes']);
+    const removedState = readFileSync(vault, 'utf8');
+    const log = await logOf(vault);
+    const id = secretIdInLog(log.G, 'dev/db');
+    const v = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'after-removal');
+    const put = await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads });
+    assert.match(await refused(vault, alice, put, ['get', 'dev/db']), /bob \(\S+\) was removed from the vault/);
+    writeFileSync(vault, removedState);
+    const add = removedState.split('\n').find((l) => l.includes('"op":"AddMember"')) as string;
+    appendFileSync(vault, `${add}\n`);
+    await refused(vault, alice, lineHash(add.slice(2)), ['member', 'list']);
+  });
+
+  it("bob's write on a branch forked from before his removal is dropped and reported, not applied", async () => {
+    reset();
+    const before = await logOf(vault);
+    await alice.ok(['member', 'remove', 'bob', '--yes']);
+    const id = secretIdInLog(before.G, 'dev/db');
+    const v = await value(before.G, id, bob.identity, [alice.identity, bob.identity], 'forked-value');
+    // A valid op against the history bob saw before his removal, on a branch beside it.
+    await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads, parents: before.heads });
+    const r = await alice.run(['get', 'dev/db']);
+    assert.equal(r.code, 0, explain('get dev/db', r));
+    assert.equal(r.stdout, 'dev-password', 'the removed member’s concurrent write has no effect');
+  });
+
+  it('a value re-attached by someone else than its writer does not decrypt: the AAD binds the writer', async () => {
+    reset();
+    const lines = pristine.split('\n');
+    // alice's first value of app/db, as a new version of dev/db by bob (allowed to put dev/*).
+    const create = lines.findIndex((l) => l.includes('"op":"CreateSecret"') && l.includes('"name":"app/db"'));
+    const oldValue = JSON.parse((lines[create - 2] as string).slice(2)) as { n: string; ct: string };
+    const log = await logOf(vault);
+    const id = secretIdInLog(log.G, 'dev/db');
+    const fresh = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'placeholder');
+    const v: Payload = { kind: 'value', n: oldValue.n, ct: oldValue.ct };
+    const ref: VersionRef = { ...fresh.ref, v: lineHash(encodeLine(v)) };
+    await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: ref }, { payloads: [v, fresh.payloads[1] as Payload] });
+    const r = await alice.run(['get', 'dev/db']);
+    assert.notEqual(r.code, 0, explain('get dev/db', r));
+    assert.doesNotMatch(r.stdout, /prod-password/);
+  });
+});
