@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeLine, lineHash, signedEntry } from '../dist/src/store/op-codec.js';
 import { OpLog } from '../dist/src/store/op-log.js';
-import { bytesOf, LinearLog, testMember } from '../dist/test/support/oplog.js';
+import { LinearLog, testMember } from '../dist/test/support/oplog.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 const alice = await testMember('alice');
