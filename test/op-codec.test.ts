@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
-import type { Action, Entry, LogEntry, OpBodies } from '../src/core/ops.js';
+import { type Action, ACTIONS, type Entry, type LogEntry, type OpBodies } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
 import { signRecord, verifyEntry, verifyRecord } from '../src/crypto/sign.js';
 import { encodeLine, entrySignatureValid, HEADER_LINE_V2, isEntry, type Line, lineHash, parseLine, signedText } from '../src/store/op-codec.js';
@@ -194,6 +194,11 @@ describe('round trips', () => {
       assert.deepEqual(back, line);
       assert.equal(encodeLine(back), json);
     }
+  });
+
+  it('the codec reads exactly the actions replay knows', async () => {
+    const ops = new Set((await examples()).flatMap((l) => (l.kind === 'op' ? [l.op] : [])));
+    assert.deepEqual([...ops].sort(), [...ACTIONS].sort());
   });
 
   it('a key such as __proto__ stays a map key', async () => {

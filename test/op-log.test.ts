@@ -46,6 +46,7 @@ function bobPuts(read: LogRead, label: string, after?: { hash: string; seq: numb
   const { bob, log } = fixture;
   const last = read.entries[read.entries.length - 1];
   const parent = last?.hash ?? after?.hash ?? log.head;
+  assert.ok(parent !== undefined);
   const seq = (after?.seq ?? Math.max(...read.entries.filter((e) => e.entry.by === bob.keys.id).map((e) => e.entry.seq))) + 1;
   const at = after !== undefined ? new Date(Date.parse(after.at) + 60_000).toISOString() : '2026-01-05T10:00:00.000Z';
   const value: Payload = { kind: 'value', n: Buffer.alloc(24, 1).toString('base64'), ct: Buffer.from(label).toString('base64') };

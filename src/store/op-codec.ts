@@ -9,21 +9,22 @@
  * change. Every failure is DAMAGED_VAULT naming the line; links between lines are replay's
  * (core/replay.ts).
  */
-import type {
-  Action,
-  CheckpointEntry,
-  Entry,
-  KeysPayload,
-  LogEntry,
-  MemberKeys,
-  MergeEntry,
-  OpBodies,
-  OpEntry,
-  Payload,
-  SecretRef,
-  SignatureCheck,
-  ValuePayload,
-  VersionRef,
+import {
+  ACTIONS,
+  type Action,
+  type CheckpointEntry,
+  type Entry,
+  type KeysPayload,
+  type LogEntry,
+  type MemberKeys,
+  type MergeEntry,
+  type OpBodies,
+  type OpEntry,
+  type Payload,
+  type SecretRef,
+  type SignatureCheck,
+  type ValuePayload,
+  type VersionRef,
 } from '../core/ops.js';
 import type { SecretState, VersionState } from '../core/state.js';
 import {
@@ -319,8 +320,9 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
   Reseal: (f) => ({ ...secretRef(f), keys: f.strMap('keys', MAX_VERSIONS + MAX_LABELS, (k, v) => ID.test(k) && isHash(v)) }),
 };
 
+/** The one check of an op's name (replay takes entries this codec typed). */
 function isAction(op: string): op is Action {
-  return Object.prototype.hasOwnProperty.call(BODIES, op);
+  return ACTIONS.has(op);
 }
 
 // ---- lines ----
