@@ -277,25 +277,50 @@ export class OpLog {
     }
   }
 
-  /** One payload, `pread` at its position and checked against its hash; DAMAGED_VAULT or INTEGRITY otherwise. */
+  /** The JSON bytes of the line at `at` in the open file if they hash to `hash`; a reason otherwise. */
+  async #lineAt(file: OpenFile, hash: string, at: LinePosition): Promise<Buffer | string> {
+    const buf = Buffer.alloc(at.length + 1);
+    if ((await file.read(buf, at.offset)) !== buf.length) return `the file ends inside line ${at.line}`;
+    if (!startsWith(buf, 0, LINE_PREFIX) || buf[at.length] !== NL) return `line ${at.line} is not where it was`;
+    const json = buf.subarray(LINE_PREFIX.length, at.length);
+    return lineHash(json) === hash ? json : `line ${at.line} does not hash to ${hash}`;
+  }
+
+  /** One payload, `pread` at its position and checked against its hash; INTEGRITY or DAMAGED_VAULT otherwise. */
   async payload(hash: string, at: LinePosition): Promise<Payload> {
     const file = await this.#open(constants.O_RDONLY);
-    const buf = Buffer.alloc(at.length + 1);
+    let json: Buffer | string;
     try {
-      if ((await file.read(buf, at.offset)) !== buf.length) throw damaged(at.line, 'the file ends inside this line');
+      json = await this.#lineAt(file, hash, at);
+    } catch (err) {
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      await file.close();
+    }
+    if (typeof json === 'string') throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: ${json}`, HINT_RESTORE);
+    if (!isUtf8(json)) throw damaged(at.line, 'line is not UTF-8');
+    const line = parseLine(json.toString('utf8'), at.line);
+    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(at.line, 'not a payload line');
+    return line;
+  }
+
+  /**
+   * Reads on after an entry a reader verified before (`tail`: its hash and place), on one
+   * descriptor: the entry's line must still hash to `tail.hash`, and the read starts just after
+   * it. `rewritten` says why not (the file was cut or changed before that point).
+   */
+  async readAfter(tail: { readonly hash: string; readonly at: LinePosition }, mode: PayloadMode = 'parse'): Promise<{ read: LogRead } | { rewritten: string }> {
+    const file = await this.#open(constants.O_RDONLY);
+    try {
+      const json = await this.#lineAt(file, tail.hash, tail.at);
+      if (typeof json === 'string') return { rewritten: json };
+      return { read: await this.#readOpen(file, { offset: tail.at.offset + tail.at.length + 1, line: tail.at.line + 1 }, mode) };
     } catch (err) {
       if (err instanceof SecretsError) throw err;
       throw storageError(err, 'read', this.#opts.path);
     } finally {
       await file.close();
     }
-    if (!startsWith(buf, 0, LINE_PREFIX) || buf[at.length] !== NL) throw damaged(at.line, 'not a record line where the index says');
-    const json = buf.subarray(LINE_PREFIX.length, at.length);
-    if (lineHash(json) !== hash) throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: line ${at.line} does not hash to ${hash}`, HINT_RESTORE);
-    if (!isUtf8(json)) throw damaged(at.line, 'line is not UTF-8');
-    const line = parseLine(json.toString('utf8'), at.line);
-    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(at.line, 'not a payload line');
-    return line;
   }
 
   /**
