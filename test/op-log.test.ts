@@ -177,18 +177,48 @@ describe('appending', () => {
     assert.equal(first.truncated, 0);
     assert.equal(first.offset, before.length);
     assert.deepEqual(readFileSync(store.path).subarray(0, before.length), before);
-    const second = await store.append((r) => bobPuts(r, 'v-b', { hash: first.hash, seq: 3, at: '2026-01-05T10:00:00.000Z' }), {
-      offset: first.end,
-      line: first.endLine,
-    });
+    const second = await store.append((r) => {
+      assert.deepEqual(r.entries, []);
+      return bobPuts(r, 'v-b', { hash: first.hash, seq: 3, at: '2026-01-05T10:00:00.000Z' });
+    }, first);
     assert.ok(second);
     const read = await store.read();
     assert.deepEqual(hashes(read).slice(-2), [first.hash, second.hash]);
+    assert.deepEqual(
+      read.entries.slice(-2).map((e) => e.at),
+      [first.at, second.at],
+    );
     assert.equal(read.endLine, second.endLine);
     for (const h of [...first.payloads, ...second.payloads]) assert.ok(read.payloads.has(h));
     const result = replay(replayInput(read), REAL_REPLAY);
     assert.deepEqual(result.notes, []);
     assert.equal([...result.state.secrets.values()][0]?.versions.length, 4);
+  });
+
+  it('an append after an entry whose line no longer hashes to it is refused, and writes nothing', async () => {
+    const store = copy();
+    const first = await store.append((r) => bobPuts(r, 'v-a'));
+    assert.ok(first);
+    const text = readFileSync(store.path, 'utf8');
+    writeFileSync(store.path, text.replace('"owner":"bob"', '"owner":"bub"'));
+    const changed = readFileSync(store.path);
+    await assert.rejects(
+      store.append((r) => bobPuts(r, 'v-b'), { ...first, at: { ...first.at, offset: first.at.offset - 200 } }),
+      code('INTEGRITY', /changed before what this writer verified/),
+    );
+    await assert.rejects(
+      store.append((r) => bobPuts(r, 'v-b'), { ...first, hash: lineHash('another') }),
+      code('INTEGRITY'),
+    );
+    assert.deepEqual(readFileSync(store.path), changed);
+  });
+
+  it('appends through asynchronous file access', async () => {
+    const store = copy();
+    const async = new OpLog({ path: store.path, lockTimeoutMs: 10_000, files: ASYNC_FILES });
+    const first = await async.append((r) => bobPuts(r, 'v-a'));
+    assert.ok(first);
+    assert.deepEqual(hashes(await store.read()).slice(-1), [first.hash]);
   });
 
   it('a build that returns nothing writes nothing', async () => {
@@ -283,9 +313,10 @@ interface Run {
 }
 
 /** Runs the writer process; kills it with SIGKILL after `killAfterMs` if given. */
-function writer(path: string, member: string, count: number, valueBytes: number, killAfterMs?: number): Promise<Run> {
+function writer(path: string, member: string, count: number, valueBytes: number, killAfterMs?: number, tear?: number): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [WRITER, path, member, String(count), String(valueBytes)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [WRITER, path, member, String(count), String(valueBytes), ...(tear !== undefined ? [String(tear)] : [])];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -335,48 +366,55 @@ describe('processes', () => {
     assert.equal(result.heads.length, 1);
   });
 
-  it('writers killed at random points never leave a log that readers refuse, nor lose an acknowledged entry', { timeout: 300_000 }, async (t) => {
-    const store = await teamVault(2);
-    const ROUNDS = 40;
-    const acked = new Set<string>();
-    let killed = 0;
-    let truncatedBytes = 0;
-    let truncations = 0;
-    let tornSeen = 0;
-    // A typical run of one writer doing 3 appends of 60 KB values, to aim the kills.
-    const t0 = Date.now();
-    const calibration = await writer(store.path, 'w0', 3, 60_000);
-    assert.equal(calibration.code, 0, calibration.stderr);
-    const typical = Date.now() - t0;
-    for (const a of calibration.acked) acked.add(a.hash);
-    for (let round = 0; round < ROUNDS; round++) {
-      const runs = await Promise.all([
-        writer(store.path, 'w0', 3, 60_000, Math.floor(Math.random() * typical * 1.2)),
-        writer(store.path, 'w1', 3, 60_000, round % 2 === 0 ? Math.floor(typical * (0.5 + Math.random() * 0.6)) : undefined),
-      ]);
-      for (const r of runs) {
-        if (r.signal === 'SIGKILL') killed++;
-        else assert.equal(r.code, 0, r.stderr);
-        for (const a of r.acked) {
-          acked.add(a.hash);
-          if (a.truncated > 0) {
-            truncations++;
-            truncatedBytes += a.truncated;
+  it(
+    'writers killed at random points, and one per round killed mid-write holding the lock, never leave a log that readers refuse, nor lose an acknowledged entry',
+    { timeout: 300_000 },
+    async (t) => {
+      const store = await teamVault(3);
+      const ROUNDS = 40;
+      const acked = new Set<string>();
+      let killed = 0;
+      let truncatedBytes = 0;
+      let truncations = 0;
+      let tornSeen = 0;
+      // A typical run of one writer doing 3 appends of 60 KB values, to aim the kills.
+      const t0 = Date.now();
+      const calibration = await writer(store.path, 'w0', 3, 60_000);
+      assert.equal(calibration.code, 0, calibration.stderr);
+      const typical = Date.now() - t0;
+      for (const a of calibration.acked) acked.add(a.hash);
+      for (let round = 0; round < ROUNDS; round++) {
+        const runs = await Promise.all([
+          writer(store.path, 'w0', 3, 60_000, Math.floor(Math.random() * typical * 1.2)),
+          writer(store.path, 'w1', 3, 60_000, round % 2 === 0 ? Math.floor(typical * (0.5 + Math.random() * 0.6)) : undefined),
+          writer(store.path, 'w2', 1, 60_000, undefined, 0.01 + Math.random() * 0.98),
+        ]);
+        for (const r of runs) {
+          if (r.signal === 'SIGKILL') killed++;
+          else assert.equal(r.code, 0, r.stderr);
+          for (const a of r.acked) {
+            acked.add(a.hash);
+            if (a.truncated > 0) {
+              truncations++;
+              truncatedBytes += a.truncated;
+            }
           }
         }
+        // No writer is alive: the file is whatever the kills left, and it must read and replay.
+        assert.equal(runs[2]?.signal, 'SIGKILL', runs[2]?.stderr);
+        const read = await store.read();
+        if (read.ignored > 0) tornSeen++;
+        const present = new Set(hashes(read));
+        for (const h of acked) assert.ok(present.has(h), `round ${round}: acknowledged ${h} is missing`);
+        const result = replay(replayInput(read), REAL_REPLAY);
+        assert.deepEqual(result.notes, []);
+        assert.equal(result.heads.length, 1);
       }
-      // No writer is alive: the file is whatever the kills left, and it must read and replay.
-      const read = await store.read();
-      if (read.ignored > 0) tornSeen++;
-      const present = new Set(hashes(read));
-      for (const h of acked) assert.ok(present.has(h), `round ${round}: acknowledged ${h} is missing`);
-      const result = replay(replayInput(read), REAL_REPLAY);
-      assert.deepEqual(result.notes, []);
-      assert.equal(result.heads.length, 1);
-    }
-    t.diagnostic(
-      `${ROUNDS} rounds, typical writer ${typical} ms: ${killed} kills, ${tornSeen} torn tails seen by readers, ${truncations} truncations by the next writer (${truncatedBytes} bytes), ${acked.size} entries acknowledged`,
-    );
-    assert.ok(killed > 0);
-  });
+      t.diagnostic(
+        `${ROUNDS} rounds, typical writer ${typical} ms: ${killed} kills, ${tornSeen} torn tails seen by readers, ${truncations} truncations by the next writer (${truncatedBytes} bytes), ${acked.size} entries acknowledged`,
+      );
+      assert.ok(killed > ROUNDS);
+      assert.ok(truncations > 0);
+    },
+  );
 });

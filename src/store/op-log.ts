@@ -87,14 +87,19 @@ export interface AppendBatch {
   readonly entry: Entry;
 }
 
-/** What an append wrote: the entry's and the payloads' hashes and where they are. */
-export interface Appended {
+/** An entry a reader or writer verified, and where it is: later reads and appends resume after it. */
+export interface Tail {
   readonly hash: string;
+  readonly at: LinePosition;
+}
+
+/** What an append wrote: the entry's and the payloads' hashes and where they are. */
+export interface Appended extends Tail {
   readonly payloads: readonly string[];
   /** The offset the batch starts at (the log's end before it) and the new end. */
   readonly offset: number;
   readonly end: number;
-  /** The line number at `end`, so a writer can read on from there. */
+  /** The line number at `end`. */
   readonly endLine: number;
   /** Bytes of a torn or abandoned write that this writer truncated first. */
   readonly truncated: number;
@@ -309,12 +314,10 @@ export class OpLog {
    * descriptor: the entry's line must still hash to `tail.hash`, and the read starts just after
    * it. `rewritten` says why not (the file was cut or changed before that point).
    */
-  async readAfter(tail: { readonly hash: string; readonly at: LinePosition }, mode: PayloadMode = 'parse'): Promise<{ read: LogRead } | { rewritten: string }> {
+  async readAfter(tail: Tail, mode: PayloadMode = 'parse'): Promise<{ read: LogRead } | { rewritten: string }> {
     const file = await this.#open(constants.O_RDONLY);
     try {
-      const json = await this.#lineAt(file, tail.hash, tail.at);
-      if (typeof json === 'string') return { rewritten: json };
-      return { read: await this.#readOpen(file, { offset: tail.at.offset + tail.at.length + 1, line: tail.at.line + 1 }, mode) };
+      return await this.#readAfter(file, tail, mode);
     } catch (err) {
       if (err instanceof SecretsError) throw err;
       throw storageError(err, 'read', this.#opts.path);
@@ -323,16 +326,24 @@ export class OpLog {
     }
   }
 
+  async #readAfter(file: OpenFile, tail: Tail, mode: PayloadMode): Promise<{ read: LogRead } | { rewritten: string }> {
+    const json = await this.#lineAt(file, tail.hash, tail.at);
+    if (typeof json === 'string') return { rewritten: json };
+    return { read: await this.#readOpen(file, { offset: tail.at.offset + tail.at.length + 1, line: tail.at.line + 1 }, mode) };
+  }
+
   /**
-   * Appends under the lock. `build` sees the log from `from` as it stands (a writer catches up,
-   * then authorises) and returns the batch, or undefined to write nothing. The bytes after the
+   * Appends under the lock. `build` sees the log as it stands (a writer catches up, then
+   * authorises): all of it, or what follows `after`, an entry this writer verified, whose line
+   * must still hash to it (INTEGRITY otherwise: nothing is appended to a history the writer did
+   * not verify). It returns the batch, or undefined to write nothing. The bytes after the
    * last complete entry (a torn or abandoned write) are truncated first, and only those; then the
    * payload lines and the entry go in one write on an `O_APPEND | O_NOFOLLOW` descriptor, and
    * the file is fsynced before the lock is released.
    */
   async append(
     build: (log: LogRead) => Promise<AppendBatch | undefined> | AppendBatch | undefined,
-    from: ReadFrom = { offset: 0, line: 1 },
+    after?: Tail,
     mode: PayloadMode = 'parse',
   ): Promise<Appended | undefined> {
     const path = this.#opts.path;
@@ -340,7 +351,14 @@ export class OpLog {
     try {
       const file = await this.#open(constants.O_RDWR | constants.O_APPEND);
       try {
-        const log = await this.#readOpen(file, from, mode);
+        let log: LogRead;
+        if (after === undefined) log = await this.#readOpen(file, { offset: 0, line: 1 }, mode);
+        else {
+          const resumed = await this.#readAfter(file, after, mode);
+          if ('rewritten' in resumed)
+            throw new SecretsError('INTEGRITY', `vault file ${path} changed before what this writer verified: ${resumed.rewritten}`, HINT_RESTORE);
+          log = resumed.read;
+        }
         const batch = await build(log);
         if (batch === undefined) return undefined;
         const lines: Line[] = [...batch.payloads, batch.entry];
@@ -361,8 +379,10 @@ export class OpLog {
           throw storageError(err, 'append to', path);
         }
         const hashes = texts.map((t) => lineHash(t.subarray(LINE_PREFIX.length, t.length - 1)));
+        const last = texts[texts.length - 1] as Buffer;
         return {
           hash: hashes[hashes.length - 1] as string,
+          at: { offset: log.end + bytes.length - last.length, length: last.length - 1, line: log.endLine + lines.length - 1 },
           payloads: hashes.slice(0, -1),
           offset: log.end,
           end: log.end + bytes.length,
