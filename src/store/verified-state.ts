@@ -15,12 +15,11 @@
  * one bucket (checked against the header), and `pread`s two payload lines (checked against
  * their hashes). Anything that does not check sends the caller to a full verification.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
-import { writeFileAtomic } from './atomic.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
+import { MacFiles } from './mac-file.js';
 import type { LinePosition, LogRead, OpLog } from './op-log.js';
 
 const MAGIC = 'secrets-verified-state-1\n';
@@ -160,35 +159,19 @@ export function bucketsOf(state: ReplayState, read: LogRead): Map<number, Bucket
 
 /** The verified state of one vault for one identity, in one directory. */
 export class VerifiedStateStore {
-  readonly #dir: string;
-  readonly #key: Uint8Array;
-  readonly #files: FileAccess;
+  readonly #files: MacFiles;
 
   /** `key` authenticates the header (the identity's read-index key); `files` serves the reads. */
   constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
-    this.#dir = dir;
-    this.#key = key;
-    this.#files = files;
-  }
-
-  #mac(text: string): Buffer {
-    return createHmac('sha256', this.#key).update(MAGIC).update(text).digest();
+    this.#files = new MacFiles(dir, key, files);
   }
 
   /** The header if it is there and its MAC checks; undefined otherwise (missing, forged, another identity's). */
   async header(): Promise<VerifiedHeader | undefined> {
-    let raw: string;
+    const checked = await this.#files.readChecked('header', MAGIC).catch(() => 'missing' as const);
+    if (typeof checked === 'string') return undefined;
     try {
-      raw = (await this.#files.readFile(join(this.#dir, 'header'))).toString('utf8');
-    } catch {
-      return undefined;
-    }
-    if (!raw.startsWith(MAGIC)) return undefined;
-    const [text, mac, rest] = raw.slice(MAGIC.length).split('\n');
-    if (text === undefined || mac === undefined || rest !== '' || !/^[0-9a-f]{64}$/.test(mac)) return undefined;
-    if (!timingSafeEqual(this.#mac(text), Buffer.from(mac, 'hex'))) return undefined;
-    try {
-      return headerFromJson(text);
+      return headerFromJson(checked.text);
     } catch {
       return undefined;
     }
@@ -199,13 +182,8 @@ export class VerifiedStateStore {
     const want = header.buckets[index];
     if (want === undefined) return undefined;
     if (want === '') return [];
-    let text: string;
-    try {
-      text = (await this.#files.readFile(join(this.#dir, `b-${want}`))).toString('utf8');
-    } catch {
-      return undefined;
-    }
-    if (sha256Hex(text) !== want) return undefined;
+    const text = await this.#files.read(`b-${want}`).catch(() => undefined);
+    if (text === undefined || sha256Hex(text) !== want) return undefined;
     try {
       return bucketFromJson(text);
     } catch {
@@ -233,7 +211,6 @@ export class VerifiedStateStore {
    * header no longer names are removed last.
    */
   save(header: Omit<VerifiedHeader, 'buckets'>, changed: ReadonlyMap<number, readonly BucketSecret[]>, previous?: VerifiedHeader): VerifiedHeader {
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     const buckets = previous !== undefined && previous.vault === header.vault ? [...previous.buckets] : new Array<string>(BUCKETS).fill('');
     for (const [index, rows] of changed) {
       if (rows.length === 0) {
@@ -242,17 +219,17 @@ export class VerifiedStateStore {
       }
       const text = bucketJson(rows);
       const name = sha256Hex(text);
-      if (name !== buckets[index]) writeFileAtomic(join(this.#dir, `b-${name}`), text);
+      if (name !== buckets[index]) this.#files.write(`b-${name}`, text);
       buckets[index] = name;
     }
     const full: VerifiedHeader = { ...header, buckets };
     const text = headerJson(full);
-    writeFileAtomic(join(this.#dir, 'header'), `${MAGIC}${text}\n${this.#mac(text).toString('hex')}\n`);
+    this.#files.writeChecked('header', MAGIC, text);
     const kept = new Set(buckets);
     for (const old of previous?.buckets ?? []) {
       if (old === '' || kept.has(old)) continue;
       try {
-        unlinkSync(join(this.#dir, `b-${old}`));
+        unlinkSync(this.#files.path(`b-${old}`));
       } catch {
         // removed already
       }
