@@ -93,11 +93,11 @@ describe('reading', () => {
   it('a payload is read by its position and checked against its hash', async () => {
     const store = copy();
     const read = await store.read();
-    for (const [hash, p] of read.payloads) assert.deepEqual(await store.payload(hash, p.at), p.payload);
+    for (const [hash, p] of read.payloads) assert.deepEqual(await store.payload(hash, p.place), p.payload);
     const [first, second] = [...read.payloads];
     assert.ok(first && second);
-    await assert.rejects(store.payload(first[0], second[1].at), code('INTEGRITY', /does not hash/));
-    await assert.rejects(store.payload(first[0], { ...first[1].at, offset: first[1].at.offset + 1 }), code('INTEGRITY', /not where/));
+    await assert.rejects(store.payload(first[0], second[1].place), code('INTEGRITY', /does not hash/));
+    await assert.rejects(store.payload(first[0], { ...first[1].place, offset: first[1].place.offset + 1 }), code('INTEGRITY', /not where/));
   });
 
   it('an index-only read hashes payloads without parsing them, at the same positions', async () => {
@@ -105,19 +105,19 @@ describe('reading', () => {
     const full = await store.read();
     const index = await store.read(undefined, 'index');
     assert.deepEqual(hashes(index), hashes(full));
-    for (const [hash, p] of full.payloads) assert.deepEqual(index.payloads.get(hash)?.at, p.at);
+    for (const [hash, p] of full.payloads) assert.deepEqual(index.payloads.get(hash)?.place, p.place);
   });
 
   it('a read from the end of any entry equals the whole read from there on', async () => {
     const store = copy();
     const full = await store.read();
     for (const [i, e] of full.entries.entries()) {
-      const from = { offset: e.at.offset + e.at.length + 1, line: e.at.line + 1 };
+      const from = { offset: e.place.offset + e.place.length + 1, line: e.place.line + 1 };
       const part = await store.read(from);
       assert.deepEqual(part.entries, full.entries.slice(i + 1));
       assert.deepEqual(
         [...part.payloads.keys()],
-        [...full.payloads].filter(([, p]) => p.at.offset >= from.offset).map(([h]) => h),
+        [...full.payloads].filter(([, p]) => p.place.offset >= from.offset).map(([h]) => h),
       );
       assert.equal(part.end, full.end);
       assert.equal(part.endLine, full.endLine);
@@ -129,7 +129,7 @@ describe('reading', () => {
     const full = await store.read();
     const e = full.entries[2];
     assert.ok(e);
-    await assert.rejects(store.read({ offset: e.at.offset + 5, line: 4 }), code('INTEGRITY', /no line boundary/));
+    await assert.rejects(store.read({ offset: e.place.offset + 5, line: 4 }), code('INTEGRITY', /no line boundary/));
     await assert.rejects(store.read({ offset: full.end + 10, line: 99 }), code('INTEGRITY', /shorter/));
   });
 
@@ -185,8 +185,8 @@ describe('appending', () => {
     const read = await store.read();
     assert.deepEqual(hashes(read).slice(-2), [first.hash, second.hash]);
     assert.deepEqual(
-      read.entries.slice(-2).map((e) => e.at),
-      [first.at, second.at],
+      read.entries.slice(-2).map((e) => e.place),
+      [first.place, second.place],
     );
     assert.equal(read.endLine, second.endLine);
     for (const h of [...first.payloads, ...second.payloads]) assert.ok(read.payloads.has(h));
@@ -203,7 +203,7 @@ describe('appending', () => {
     writeFileSync(store.path, text.replace('"owner":"bob"', '"owner":"bub"'));
     const changed = readFileSync(store.path);
     await assert.rejects(
-      store.append((r) => bobPuts(r, 'v-b'), { ...first, at: { ...first.at, offset: first.at.offset - 200 } }),
+      store.append((r) => bobPuts(r, 'v-b'), { ...first, place: { ...first.place, offset: first.place.offset - 200 } }),
       code('INTEGRITY', /changed before what this writer verified/),
     );
     await assert.rejects(

@@ -55,7 +55,7 @@ async function verified(): Promise<{ log: OpLog; store: VerifiedStateStore; head
   const store = new VerifiedStateStore(stateDir, KEY);
   const { secrets: _secrets, ...governance } = result.state;
   const header = store.save(
-    { vault: result.state.vault, path, file: read.file, tail: { hash: last.hash, at: last.at }, heads: result.heads, seqs: result.seqs, governance },
+    { vault: result.state.vault, path, file: read.file, tail: { hash: last.hash, place: last.place }, heads: result.heads, seqs: result.seqs, governance },
     bucketsOf(result.state, read),
   );
   return { log, store, header, read, stateDir };
@@ -144,7 +144,7 @@ describe('verified state', () => {
 
   it('a cut or changed file is rewritten; another file at the path is replaced', async () => {
     const cut = await verified();
-    truncateSync(cut.log.path, cut.header.tail.at.offset + 10);
+    truncateSync(cut.log.path, cut.header.tail.place.offset + 10);
     assert.equal((await cut.store.freshness(cut.header, cut.log)).status, 'rewritten');
 
     const changed = await verified();

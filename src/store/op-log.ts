@@ -41,12 +41,12 @@ export interface LinePosition {
 
 /** An entry as read: named by its hash, with its place in the file. */
 export interface PositionedEntry extends LogEntry {
-  readonly at: LinePosition;
+  readonly place: LinePosition;
 }
 
 /** A payload line as read: where it is, its kind, and (unless only indexed) its content. */
 export interface PayloadAt {
-  readonly at: LinePosition;
+  readonly place: LinePosition;
   readonly kind: Payload['kind'];
   readonly payload?: Payload;
 }
@@ -90,7 +90,7 @@ export interface AppendBatch {
 /** An entry a reader or writer verified, and where it is: later reads and appends resume after it. */
 export interface Tail {
   readonly hash: string;
-  readonly at: LinePosition;
+  readonly place: LinePosition;
 }
 
 /** What an append wrote: the entry's and the payloads' hashes and where they are. */
@@ -147,7 +147,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   const entries: PositionedEntry[] = [];
   const payloads = new Map<string, PayloadAt>();
   const states: StateLine[] = [];
-  let run: { hash: string; at: PayloadAt }[] = [];
+  let run: { hash: string; payload: PayloadAt }[] = [];
   let runStates: StateLine[] = [];
   let end = pos;
   let endLine = lineNo;
@@ -155,27 +155,27 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   for (;;) {
     const nl = buf.indexOf(NL, pos);
     if (nl < 0) break;
-    const at: LinePosition = { offset: from.offset + pos, length: nl - pos, line: lineNo };
+    const place: LinePosition = { offset: from.offset + pos, length: nl - pos, line: lineNo };
     if (nl - pos > MAX_LINE_BYTES) throw damaged(lineNo, 'line is larger than the 1 MiB limit');
     if (!startsWith(buf, pos, LINE_PREFIX)) throw damaged(lineNo, 'not a record line');
     const json = buf.subarray(pos + LINE_PREFIX.length, nl);
     if (!isUtf8(json)) throw damaged(lineNo, 'line is not UTF-8');
     const hash = lineHash(json);
     if (mode === 'index' && (startsWith(buf, pos, VALUE_PREFIX) || startsWith(buf, pos, KEYS_PREFIX))) {
-      run.push({ hash, at: { at, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
+      run.push({ hash, payload: { place, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
     } else {
       const line = parseLine(json.toString('utf8'), lineNo);
       if (isEntry(line)) {
         if (runStates.length > 0 && line.kind !== 'checkpoint') throw damaged(lineNo, '`state` lines that no checkpoint closes');
-        for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.at);
+        for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.payload);
         states.push(...runStates);
         run = [];
         runStates = [];
-        entries.push({ hash, entry: line, at });
+        entries.push({ hash, entry: line, place });
         end = nl + 1;
         endLine = lineNo + 1;
       } else if (line.kind === 'state') runStates.push(line);
-      else run.push({ hash, at: { at, kind: line.kind, payload: line } });
+      else run.push({ hash, payload: { place, kind: line.kind, payload: line } });
     }
     sincePause += nl + 1 - pos;
     if (sincePause >= STEP_BYTES) {
@@ -282,30 +282,30 @@ export class OpLog {
     }
   }
 
-  /** The JSON bytes of the line at `at` in the open file if they hash to `hash`; a reason otherwise. */
-  async #lineAt(file: OpenFile, hash: string, at: LinePosition): Promise<Buffer | string> {
-    const buf = Buffer.alloc(at.length + 1);
-    if ((await file.read(buf, at.offset)) !== buf.length) return `the file ends inside line ${at.line}`;
-    if (!startsWith(buf, 0, LINE_PREFIX) || buf[at.length] !== NL) return `line ${at.line} is not where it was`;
-    const json = buf.subarray(LINE_PREFIX.length, at.length);
-    return lineHash(json) === hash ? json : `line ${at.line} does not hash to ${hash}`;
+  /** The JSON bytes of the line at `place` in the open file if they hash to `hash`; a reason otherwise. */
+  async #lineAt(file: OpenFile, hash: string, place: LinePosition): Promise<Buffer | string> {
+    const buf = Buffer.alloc(place.length + 1);
+    if ((await file.read(buf, place.offset)) !== buf.length) return `the file ends inside line ${place.line}`;
+    if (!startsWith(buf, 0, LINE_PREFIX) || buf[place.length] !== NL) return `line ${place.line} is not where it was`;
+    const json = buf.subarray(LINE_PREFIX.length, place.length);
+    return lineHash(json) === hash ? json : `line ${place.line} does not hash to ${hash}`;
   }
 
   /** One payload, `pread` at its position and checked against its hash; INTEGRITY or DAMAGED_VAULT otherwise. */
-  async payload(hash: string, at: LinePosition): Promise<Payload> {
+  async payload(hash: string, place: LinePosition): Promise<Payload> {
     const file = await this.#open(constants.O_RDONLY);
     let json: Buffer | string;
     try {
-      json = await this.#lineAt(file, hash, at);
+      json = await this.#lineAt(file, hash, place);
     } catch (err) {
       throw storageError(err, 'read', this.#opts.path);
     } finally {
       await file.close();
     }
     if (typeof json === 'string') throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: ${json}`, HINT_RESTORE);
-    if (!isUtf8(json)) throw damaged(at.line, 'line is not UTF-8');
-    const line = parseLine(json.toString('utf8'), at.line);
-    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(at.line, 'not a payload line');
+    if (!isUtf8(json)) throw damaged(place.line, 'line is not UTF-8');
+    const line = parseLine(json.toString('utf8'), place.line);
+    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(place.line, 'not a payload line');
     return line;
   }
 
@@ -327,9 +327,9 @@ export class OpLog {
   }
 
   async #readAfter(file: OpenFile, tail: Tail, mode: PayloadMode): Promise<{ read: LogRead } | { rewritten: string }> {
-    const json = await this.#lineAt(file, tail.hash, tail.at);
+    const json = await this.#lineAt(file, tail.hash, tail.place);
     if (typeof json === 'string') return { rewritten: json };
-    return { read: await this.#readOpen(file, { offset: tail.at.offset + tail.at.length + 1, line: tail.at.line + 1 }, mode) };
+    return { read: await this.#readOpen(file, { offset: tail.place.offset + tail.place.length + 1, line: tail.place.line + 1 }, mode) };
   }
 
   /**
@@ -382,7 +382,7 @@ export class OpLog {
         const last = texts[texts.length - 1] as Buffer;
         return {
           hash: hashes[hashes.length - 1] as string,
-          at: { offset: log.end + bytes.length - last.length, length: last.length - 1, line: log.endLine + lines.length - 1 },
+          place: { offset: log.end + bytes.length - last.length, length: last.length - 1, line: log.endLine + lines.length - 1 },
           payloads: hashes.slice(0, -1),
           offset: log.end,
           end: log.end + bytes.length,

@@ -20,7 +20,7 @@ import { unlinkSync } from 'node:fs';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { MacFiles } from './mac-file.js';
-import type { LinePosition, LogRead, OpLog } from './op-log.js';
+import type { LinePosition, LogRead, OpLog, Tail } from './op-log.js';
 
 const MAGIC = 'secrets-verified-state-1\n';
 /** Buckets of the state: a secret's bucket is the hash of its name; 1,024 keeps each small up to ~100,000 secrets. */
@@ -50,7 +50,7 @@ export interface VerifiedHeader {
   /** Device and inode of the verified file. */
   readonly file: string;
   /** The entry ending at the verified length, and where it is. */
-  readonly tail: { readonly hash: string; readonly at: LinePosition };
+  readonly tail: Tail;
   readonly heads: readonly string[];
   readonly seqs: ReadonlyMap<string, number>;
   readonly governance: GovernanceState;
@@ -101,7 +101,7 @@ interface HeaderJson {
   readonly vault: string;
   readonly path: string;
   readonly file: string;
-  readonly tail: { readonly hash: string; readonly at: LinePosition };
+  readonly tail: Tail;
   readonly heads: readonly string[];
   readonly seqs: Pairs<number>;
   readonly governance: Omit<GovernanceState, 'members' | 'policies' | 'resourcePolicies'> & {
@@ -148,7 +148,7 @@ export function bucketsOf(state: ReplayState, read: LogRead): Map<number, Bucket
     for (const v of secret.versions) {
       const value = read.payloads.get(v.v);
       const keys = read.payloads.get(v.k);
-      if (value !== undefined && keys !== undefined) payloads.set(v.id, { v: value.at, k: keys.at });
+      if (value !== undefined && keys !== undefined) payloads.set(v.id, { v: value.place, k: keys.place });
     }
     const b = bucketOf(secret.name);
     out.set(b, [...(out.get(b) ?? []), { secret, payloads }]);
