@@ -11,7 +11,7 @@ import { replay } from '../src/core/replay.js';
 import { SYNC_FILES, type FileAccess } from '../src/store/file-access.js';
 import { encodeLine, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { type LogRead, OpLog, replayInput } from '../src/store/op-log.js';
-import { BUCKETS, bucketOf, bucketsOf, type VerifiedHeader, VerifiedStateStore } from '../src/store/verified-state.js';
+import { BUCKETS, bucketOf, bucketsOf, type VerifiedHeader, verifiedStateDir, VerifiedStateStore } from '../src/store/verified-state.js';
 import { ROOT } from './support/cli.js';
 import { fixtureLog, REAL_REPLAY } from './support/oplog.js';
 
@@ -156,6 +156,13 @@ describe('verified state', () => {
     copyFileSync(other.log.path, `${other.log.path}.new`);
     renameSync(`${other.log.path}.new`, other.log.path);
     assert.equal((await other.store.freshness(other.header, other.log)).status, 'replaced');
+  });
+
+  it('lives under the cache directory, one directory per real path and identity', () => {
+    const a = verifiedStateDir('/c/secrets', '/home/a/vault.yaml', '7ffb40637ba68ebb');
+    assert.match(a, /^\/c\/secrets\/state\/[0-9a-f]{32}-7ffb40637ba68ebb$/);
+    assert.notEqual(a, verifiedStateDir('/c/secrets', '/home/a/other.yaml', '7ffb40637ba68ebb'));
+    assert.notEqual(a, verifiedStateDir('/c/secrets', '/home/a/vault.yaml', '322bc97887d933a2'));
   });
 
   it('a save rewrites only the buckets that changed, and removes the files it no longer names', async () => {

@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { MacFiles } from './mac-file.js';
@@ -68,6 +69,14 @@ export type Freshness =
   | { readonly status: 'replaced' }
   /** The file was cut or changed at or before `tail`: refused unless a checkpoint connects. */
   | { readonly status: 'rewritten'; readonly why: string };
+
+/**
+ * The directory of one vault's verified state for one identity, under the cache directory
+ * (`$XDG_CACHE_HOME/secrets`): `state/<first 32 hex of SHA-256(real path)>-<identity id>`.
+ */
+export function verifiedStateDir(cacheDir: string, realPath: string, identityId: string): string {
+  return join(cacheDir, 'state', `${createHash('sha256').update(realPath).digest('hex').slice(0, 32)}-${identityId}`);
+}
 
 /** The bucket of a secret's name. */
 export function bucketOf(name: string): number {
