@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import { type Action, ACTIONS, type Entry, type LogEntry, type OpBodies } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
+import { fromBase64, isBase64Of } from '../src/crypto/encoding.js';
 import { signRecord, verifyEntry, verifyRecord } from '../src/crypto/sign.js';
 import { encodeLine, entrySignatureValid, HEADER_LINE_V2, isEntry, type Line, lineHash, parseLine, signedText } from '../src/store/op-codec.js';
 import { serializeLog } from '../src/store/op-log.js';
@@ -283,6 +284,17 @@ describe('signatures', () => {
 // Fuzzing
 
 describe('fuzzing', () => {
+  it('the exact-length base64 check agrees with decoding and re-encoding', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(), fc.constantFrom(...'AQgwBa+/=_-.'), fc.nat({ max: 100 }), (bytes, at, c, n) => {
+        const text = Buffer.from(bytes).toString('base64');
+        const mutated = text.length === 0 ? c : text.slice(0, at % text.length) + c + text.slice((at % text.length) + 1);
+        for (const t of [text, mutated]) for (const len of [bytes.length, n]) assert.equal(isBase64Of(t, len), fromBase64(t)?.length === len, `${t} ${len}`);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   const valid = fixtureLines.map((l) => Buffer.from(l));
 
   it('random text never throws anything but DAMAGED_VAULT', () => {

@@ -41,7 +41,7 @@ import {
 } from '../core/names.js';
 import { isPolicyName } from '../core/policy.js';
 import { sha256Base64 } from '../crypto/digest.js';
-import { fromBase64 } from '../crypto/encoding.js';
+import { fromBase64, isBase64Of } from '../crypto/encoding.js';
 import { signEntry, verifyEntry } from '../crypto/sign.js';
 import type { Identity } from '../core/ports.js';
 import type { RotationStrategy } from '../core/rotation.js';
@@ -94,7 +94,7 @@ const HANDLER = /^(?:password|postgres|mysql|command:[a-z0-9][a-z0-9._-]{0,63})$
 /** Canonical base64 of exactly `bytes` bytes (a hash, a key, a signature, a nonce). */
 function bytesField(f: Fields, key: string, bytes: number): string {
   const v = f.str(key, Math.ceil(bytes / 3) * 4);
-  if (fromBase64(v)?.length !== bytes) throw f.fail(`field "${key}" is not ${bytes} bytes of canonical base64`);
+  if (!isBase64Of(v, bytes)) throw f.fail(`field "${key}" is not ${bytes} bytes of canonical base64`);
   return v;
 }
 
@@ -104,7 +104,7 @@ function hashField(f: Fields, key: string): string {
 }
 
 function isHash(v: string): boolean {
-  return v.length === 44 && fromBase64(v)?.length === 32;
+  return isBase64Of(v, 32);
 }
 
 function memberId(f: Fields, key: string): string {
@@ -417,7 +417,7 @@ function toLine(obj: Record<string, unknown>, line: number): Line {
       if (fromBase64(out.ct) === undefined) throw f.fail('field "ct" is not canonical base64');
       break;
     case 'keys': {
-      const keys = f.strMap('keys', MAX_MEMBERS, (k, v) => IDENTITY_ID.test(k) && v.length === 108 && fromBase64(v)?.length === SEALED_KEY_BYTES);
+      const keys = f.strMap('keys', MAX_MEMBERS, (k, v) => IDENTITY_ID.test(k) && isBase64Of(v, SEALED_KEY_BYTES));
       if (keys.size === 0) throw f.fail('field "keys" seals to no one');
       out = { kind, keys } satisfies KeysPayload;
       break;
