@@ -27,18 +27,7 @@ import {
   type VersionRef,
 } from '../core/ops.js';
 import type { SecretState, VersionState } from '../core/state.js';
-import {
-  isLabel,
-  isMemberName,
-  isPrintable,
-  isSecretName,
-  isTag,
-  MAX_DESCRIPTION,
-  MAX_LABELS,
-  MAX_TAGS,
-  MAX_VALUE_BYTES,
-  MAX_VERSIONS,
-} from '../core/names.js';
+import { isLabel, isPrintable, isSecretName, isTag, MAX_DESCRIPTION, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES, MAX_VERSIONS } from '../core/names.js';
 import { isPolicyName } from '../core/policy.js';
 import { sha256Base64 } from '../crypto/digest.js';
 import { fromBase64, isBase64Of } from '../crypto/encoding.js';
@@ -53,11 +42,12 @@ import {
   Fields,
   readRotationRandom,
   ID,
+  id,
   IDENTITY_ID,
-  isIsoTime,
   type Json,
   mapToJson,
   MAX_LINE_BYTES,
+  memberName,
   parseCanonicalObject,
   printable,
   quote,
@@ -113,21 +103,9 @@ function memberId(f: Fields, key: string): string {
   return v;
 }
 
-function id(f: Fields, key: string): string {
-  const v = f.str(key, 64);
-  if (!ID.test(v)) throw f.fail(`field "${key}" is not an id`);
-  return v;
-}
-
 function secretName(f: Fields, key: string): string {
   const v = f.str(key, 256);
   if (!isSecretName(v)) throw f.fail(`field "${key}" is not a secret name`);
-  return v;
-}
-
-function time(f: Fields, key: string): string {
-  const v = f.str(key, 64);
-  if (!isIsoTime(v)) throw f.fail(`field "${key}" is not a timestamp`);
   return v;
 }
 
@@ -193,9 +171,7 @@ function opt<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V 
 }
 
 function memberKeys(g: Fields): MemberKeys {
-  const name = printable(g, 'name', 128);
-  if (!isMemberName(name)) throw g.fail('field "name" is not a member name');
-  return { id: memberId(g, 'id'), name, enc: bytesField(g, 'enc', 32), sign: bytesField(g, 'sign', 32) };
+  return { id: memberId(g, 'id'), name: memberName(g), enc: bytesField(g, 'enc', 32), sign: bytesField(g, 'sign', 32) };
 }
 
 function roles(f: Fields): readonly string[] {
@@ -339,7 +315,7 @@ function entryCommon(f: Fields): { by: string; seq: number; parents: readonly st
       if (!isHash(p)) throw f.fail('field "parents" holds something other than a line hash');
       return p;
     }),
-    at: time(f, 'at'),
+    at: f.time('at'),
     ...opt('audit', audit),
     sig: bytesField(f, 'sig', 64),
   };
@@ -373,7 +349,7 @@ function checkpointLine(f: Fields): CheckpointEntry {
 function versionState(g: Fields): VersionState {
   return {
     id: id(g, 'id'),
-    at: time(g, 'at'),
+    at: g.time('at'),
     by: memberId(g, 'by'),
     type: valueType(g),
     v: hashField(g, 'v'),
@@ -383,7 +359,7 @@ function versionState(g: Fields): VersionState {
 }
 
 function stateLine(f: Fields, line: number): StateLine {
-  const deleted = optNested(f, 'deleted', line, (g) => ({ at: time(g, 'at'), purge: time(g, 'purge'), entry: hashField(g, 'entry') }));
+  const deleted = optNested(f, 'deleted', line, (g) => ({ at: g.time('at'), purge: g.time('purge'), entry: hashField(g, 'entry') }));
   return {
     kind: 'state',
     id: id(f, 'id'),
@@ -393,7 +369,7 @@ function stateLine(f: Fields, line: number): StateLine {
     stages: f.strMap('stages', MAX_LABELS, (k, v) => isLabel(k) && ID.test(v)),
     // A version that is its secret's only holder of a label survives pruning, so a few more than MAX_VERSIONS.
     versions: objects(f, 'versions', MAX_VERSIONS + MAX_LABELS, line, versionState),
-    created: time(f, 'created'),
+    created: f.time('created'),
     ...opt('deleted', deleted),
   };
 }
