@@ -26,6 +26,7 @@ export class MacFiles {
     this.#files = files;
   }
 
+  /** A file of this directory. */
   path(name: string): string {
     return join(this.#dir, name);
   }

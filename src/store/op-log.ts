@@ -216,6 +216,7 @@ export class OpLog {
     this.#files = opts.files ?? SYNC_FILES;
   }
 
+  /** The vault file's path. */
   get path(): string {
     return this.#opts.path;
   }

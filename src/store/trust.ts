@@ -144,6 +144,7 @@ const FLOOR_MAGIC = 'secrets-trust-floor-1\n';
 export class TrustFloorStore {
   readonly #files: MacFiles;
 
+  /** `key` is the identity's floor key (crypto/identity.ts); `files` serves the reads. */
   constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
     this.#files = new MacFiles(dir, key, files);
   }
