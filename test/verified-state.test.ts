@@ -178,5 +178,12 @@ describe('verified state', () => {
     const files = readdirSync(stateDir).filter((f) => f.startsWith('b-'));
     assert.deepEqual(files, [`b-${next.buckets[index]}`]);
     assert.equal((await store.secretsNamed(next, 'app/db'))?.[0]?.secret.description, 'changed');
+    // Saved again without the previous header (it was lost): files it named are found and removed.
+    writeFileSync(join(stateDir, `b-${'0'.repeat(64)}`), '[]');
+    const again = store.save(header, new Map([[index, [row]]]));
+    assert.deepEqual(
+      readdirSync(stateDir).filter((f) => f.startsWith('b-')),
+      [`b-${again.buckets[index]}`],
+    );
   });
 });

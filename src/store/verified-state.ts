@@ -16,7 +16,7 @@
  * their hashes). Anything that does not check sends the caller to a full verification.
  */
 import { createHash } from 'node:crypto';
-import { unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
@@ -216,8 +216,8 @@ export class VerifiedStateStore {
   /**
    * Saves a header and the buckets that changed (`changed`: index → its secrets, [] to empty it);
    * the others keep the hashes of `previous`. Buckets first, each a new file named by its hash,
-   * then the header, atomically: a crash leaves the old header with the old files. Files the new
-   * header no longer names are removed last.
+   * then the header, atomically: a crash leaves the old header with the old files. Bucket files
+   * the new header does not name are removed last.
    */
   save(header: Omit<VerifiedHeader, 'buckets'>, changed: ReadonlyMap<number, readonly BucketSecret[]>, previous?: VerifiedHeader): VerifiedHeader {
     const buckets = previous !== undefined && previous.vault === header.vault ? [...previous.buckets] : new Array<string>(BUCKETS).fill('');
@@ -234,11 +234,16 @@ export class VerifiedStateStore {
     const full: VerifiedHeader = { ...header, buckets };
     const text = headerJson(full);
     this.#files.writeChecked('header', MAGIC, text);
-    const kept = new Set(buckets);
-    for (const old of previous?.buckets ?? []) {
-      if (old === '' || kept.has(old)) continue;
+    // Without a previous header, files left by a lost one are found by listing the directory.
+    const kept = new Set(buckets.map((b) => `b-${b}`));
+    const old =
+      previous !== undefined
+        ? previous.buckets.filter((b) => b !== '').map((b) => `b-${b}`)
+        : readdirSync(this.#files.path('.')).filter((f) => f.startsWith('b-'));
+    for (const name of old) {
+      if (kept.has(name)) continue;
       try {
-        unlinkSync(this.#files.path(`b-${old}`));
+        unlinkSync(this.#files.path(name));
       } catch {
         // removed already
       }
