@@ -8,12 +8,14 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { Entry, Payload } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
 import { ASYNC_FILES } from '../src/store/file-access.js';
 import { encodeLine, lineHash, signedEntry, type StateLine } from '../src/store/op-codec.js';
 import { type AppendBatch, type LogRead, OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
+import { belowFloor, type TrustFloor } from '../src/store/trust.js';
 import { ROOT } from './support/cli.js';
 import { APP_RW, fixtureLog, LinearLog, REAL_REPLAY, type TestMember, testMember } from './support/oplog.js';
 
@@ -299,6 +301,45 @@ describe('appending', () => {
     await store.append((r) => bobPuts(r, 'gone'));
     await store.replace(fixture.log.lines);
     assert.deepEqual(readFileSync(store.path), readFileSync(FIXTURE));
+  });
+});
+
+describe('tampering', () => {
+  it('any single-byte change to the file is refused by the read or by replay, or leaves a history below the floor', async (t) => {
+    const original = readFileSync(FIXTURE);
+    const store = copy();
+    const before = replay(replayInput(await store.read()), REAL_REPLAY);
+    const floor: TrustFloor = { vault: before.state.vault, path: store.path, heads: before.heads, seqs: before.seqs };
+    const outcomes = new Map<string, number>();
+    const count = (what: string): void => void outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: original.length - 1 }), fc.integer({ min: 0, max: 255 }), async (at, byte) => {
+        if (original[at] === byte) return;
+        const changed = Buffer.from(original);
+        changed[at] = byte;
+        writeFileSync(store.path, changed);
+        let read: LogRead;
+        try {
+          read = await store.read();
+        } catch (err) {
+          assert.ok(err instanceof SecretsError && (err.code === 'DAMAGED_VAULT' || err.code === 'INTEGRITY'), String(err));
+          return count('read refused');
+        }
+        let result;
+        try {
+          result = replay(replayInput(read), REAL_REPLAY);
+        } catch (err) {
+          assert.ok(err instanceof SecretsError && err.code === 'INTEGRITY', String(err));
+          return count('replay refused');
+        }
+        assert.ok(belowFloor(floor, new Set(hashes(read)), result.seqs) !== undefined, `byte ${at} set to ${byte} went unnoticed`);
+        count('below the floor');
+      }),
+      { numRuns: 1500 },
+    );
+    writeFileSync(store.path, original);
+    t.diagnostic([...outcomes].map(([k, v]) => `${k}: ${v}`).join(', '));
+    assert.ok((outcomes.get('read refused') ?? 0) > 0 && (outcomes.get('replay refused') ?? 0) > 0);
   });
 });
 
