@@ -74,6 +74,24 @@ describe('trust floor', () => {
     );
   });
 
+  it("remembers the heads of each remote, MAC'd like the floor", async () => {
+    const alice = await testMember('alice');
+    const store = new TrustFloorStore(join(dir, 'd'), trustFloorKey(alice.identity));
+    assert.deepEqual(await store.remoteHeads(G), new Map());
+    await store.putRemoteHeads(G, 'origin', [lineHash('h1')]);
+    await store.putRemoteHeads(G, 'backup', [lineHash('h0')]);
+    await store.putRemoteHeads(G, 'origin', [lineHash('h2')]);
+    assert.deepEqual(
+      [...(await store.remoteHeads(G))],
+      [
+        ['backup', [lineHash('h0')]],
+        ['origin', [lineHash('h2')]],
+      ],
+    );
+    const bob = await testMember('bob');
+    await assert.rejects(new TrustFloorStore(join(dir, 'd'), trustFloorKey(bob.identity)).remoteHeads(G), refused);
+  });
+
   it('a history below the floor is named', () => {
     const entries = new Set([...floor.heads, lineHash('h3')]);
     assert.equal(belowFloor(floor, entries, new Map([['a'.repeat(16), 5]])), undefined);

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { storageError, writeFileAtomic } from './atomic.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 
@@ -45,9 +45,9 @@ export class MacFiles {
     }
   }
 
-  /** Writes a file atomically, mode 0600, in the directory (made 0700 if needed). */
+  /** Writes a file atomically, mode 0600, in the directory (`name` may hold a subdirectory; made 0700 if needed). */
   write(name: string, text: string): void {
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(this.path(name)), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.path(name), text);
   }
 

@@ -134,6 +134,7 @@ export interface TrustFloor {
 }
 
 const FLOOR_MAGIC = 'secrets-trust-floor-1\n';
+const REMOTES_MAGIC = 'secrets-remote-heads-1\n';
 
 /**
  * Trust floors, one file per vault (`<G as base64url>.json`), written atomically and MAC'd with
@@ -166,14 +167,36 @@ export class TrustFloorStore {
       checked === 'forged'
         ? undefined
         : (JSON.parse(checked.text) as { vault: string; path: string; heads: string[]; seqs: [string, number][]; checkpoint?: string });
-    if (j?.vault !== vault) {
-      throw new SecretsError(
-        'INTEGRITY',
-        `the trust floor ${this.path(vault)} does not check with this identity's key`,
-        'another program or identity wrote it; if you trust the vault as it is now, remove the file and read it again',
-      );
-    }
+    if (j?.vault !== vault) throw this.#forged(this.#name(vault));
     return { vault: j.vault, path: j.path, heads: j.heads, seqs: new Map(j.seqs), ...(j.checkpoint !== undefined ? { checkpoint: j.checkpoint } : {}) };
+  }
+
+  /**
+   * The heads each remote had when this machine last saw it (`sync/<G>.json`): a remote whose
+   * history does not contain them was forced back or rewritten. Empty when none were recorded.
+   */
+  async remoteHeads(vault: string): Promise<ReadonlyMap<string, readonly string[]>> {
+    const checked = await this.#files.readChecked(`sync/${this.#name(vault)}`, REMOTES_MAGIC);
+    if (checked === 'missing') return new Map();
+    const j = checked === 'forged' ? undefined : (JSON.parse(checked.text) as { vault: string; remotes: [string, string[]][] });
+    if (j?.vault !== vault) throw this.#forged(`sync/${this.#name(vault)}`);
+    return new Map(j.remotes);
+  }
+
+  /** Records the heads a remote has now (after a sync verified them). */
+  async putRemoteHeads(vault: string, remote: string, heads: readonly string[]): Promise<void> {
+    const remotes = new Map(await this.remoteHeads(vault));
+    remotes.set(remote, [...heads]);
+    const text = JSON.stringify({ vault, remotes: [...remotes].sort(([a], [b]) => (a < b ? -1 : 1)) });
+    this.#files.writeChecked(`sync/${this.#name(vault)}`, REMOTES_MAGIC, text);
+  }
+
+  #forged(name: string): SecretsError {
+    return new SecretsError(
+      'INTEGRITY',
+      `the trust floor ${this.#files.path(name)} does not check with this identity's key`,
+      'another program or identity wrote it; if you trust the vault as it is now, remove the file and read it again',
+    );
   }
 
   /** Records `floor`, keeping each signer's higher seq of the floor already there. */
