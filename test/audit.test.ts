@@ -16,7 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, sta
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BIN, type CliResult, type RunOptions, type Sandbox, initialisedSandbox, marker, sandbox } from './support/cli.js';
+import { BIN, type CliResult, type RunOptions, type Sandbox, initialisedSandbox, marker, sandbox, vaultIdIn } from './support/cli.js';
 
 type Marker = ReturnType<typeof marker>;
 
@@ -71,9 +71,7 @@ function vaultRecords(sb: Sandbox): Record<string, unknown>[] {
 }
 
 function vaultIdOf(sb: Sandbox): string {
-  const id = vaultRecords(sb).find((r) => r['kind'] === 'vault')?.['id'];
-  assert.equal(typeof id, 'string', 'the vault record has an id');
-  return id as string;
+  return vaultIdIn(sb.vault);
 }
 
 /** The signed head's audit anchors: writer identity id → `<log id>:<seq>:<sha256>`. */

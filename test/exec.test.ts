@@ -15,7 +15,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, type CliResult, type RunOptions, type Sandbox, initialisedSandbox, marker } from './support/cli.js';
+import { BIN, type CliResult, type RunOptions, type Sandbox, initialisedSandbox, marker, vaultIdIn } from './support/cli.js';
 
 type Marker = ReturnType<typeof marker>;
 type Env = Record<string, string>;
@@ -164,14 +164,7 @@ interface Event {
 }
 
 function vaultIdOf(sb: Sandbox): string {
-  const rec = readFileSync(sb.vault, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('- '))
-    .map((l) => JSON.parse(l.slice(2)) as Record<string, unknown>)
-    .find((r) => r['kind'] === 'vault');
-  const id = rec?.['id'];
-  assert.equal(typeof id, 'string', 'the vault record has an id');
-  return id as string;
+  return vaultIdIn(sb.vault);
 }
 
 /** The raw lines of this vault's audit log. */

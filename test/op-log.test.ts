@@ -52,7 +52,7 @@ function bobPuts(read: LogRead, label: string, after?: { hash: string; seq: numb
   const seq = (after?.seq ?? Math.max(...read.entries.filter((e) => e.entry.by === bob.keys.id).map((e) => e.entry.seq))) + 1;
   const at = after !== undefined ? new Date(Date.parse(after.at) + 60_000).toISOString() : '2026-01-05T10:00:00.000Z';
   const value: Payload = { kind: 'value', n: Buffer.alloc(24, 1).toString('base64'), ct: Buffer.from(label).toString('base64') };
-  const keys: Payload = { kind: 'keys', keys: new Map([[bob.keys.id, Buffer.alloc(80, 2).toString('base64')]]) };
+  const keys: Payload = { kind: 'keys', keys: new Map([fixture.alice.keys.id, bob.keys.id].map((id) => [id, Buffer.alloc(80, 2).toString('base64')])) };
   const entry = signedEntry<Entry>(bob.identity, log.G, {
     kind: 'op',
     op: 'PutSecretValue',
@@ -164,7 +164,16 @@ describe('reading', () => {
 
   it('state lines are read only in the run a checkpoint closes', async () => {
     const store = copy();
-    const state: StateLine = { kind: 'state', id: 'x', name: 'app/x', tags: new Map(), stages: new Map(), versions: [], created: '2026-01-05T09:00:00.000Z' };
+    const state: StateLine = {
+      kind: 'state',
+      id: 'x',
+      name: 'app/x',
+      tags: new Map(),
+      stages: new Map(),
+      versions: [],
+      created: '2026-01-05T09:00:00.000Z',
+      setBy: '0123456789abcdef',
+    };
     appendFileSync(store.path, `- ${encodeLine(state)}\n`);
     await assert.rejects(store.read(), code('DAMAGED_VAULT', /state/));
   });

@@ -6,9 +6,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { Action, Entry, LogEntry, MemberKeys, OpBodies, Payload, SignatureCheck, VersionRef } from '../src/core/ops.js';
-import { authorizeEntry, replay, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
-import { canonicalState, type ReplayState } from '../src/core/state.js';
+import {
+  type Action,
+  type Entry,
+  type LogEntry,
+  type MemberKeys,
+  type OpBodies,
+  type Payload,
+  payloadsOf,
+  type SignatureCheck,
+  type VersionRef,
+} from '../src/core/ops.js';
+import { authorizeEntry, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
+import { applyEntry, canonicalState, readersOfSecret, type ReplayState } from '../src/core/state.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building logs by hand
@@ -49,7 +59,7 @@ const T = (n: number): string => new Date(Date.UTC(2026, 0, 1, 0, n)).toISOStrin
 /** Policy allowing every action on `app/*`. */
 const APP_RW = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:*', Resource: 'app/*' }] };
 
-type Extra = { seq?: number; at?: string; signKey?: string };
+type Extra = { seq?: number; at?: string; signKey?: string; audit?: string };
 
 /** An append-only log under construction. Entries are kept in file order. */
 class Log {
@@ -58,6 +68,7 @@ class Log {
   private readonly byHash = new Map<string, LogEntry>();
   G = '';
   private versions = 0;
+  private readonly unsealed = new Set<string>();
 
   ancestors(parents: readonly string[]): Set<string> {
     const out = new Set<string>();
@@ -73,6 +84,11 @@ class Log {
 
   /** Builds a signed entry on `parents` (seq and time follow the ancestors unless given). */
   build(by: string, what: { op: Action; body: unknown } | 'merge', parents: readonly string[], extra: Extra = {}): LogEntry {
+    const body = what === 'merge' ? what : { op: what.op, body: this.sealed(by, what.op, what.body as OpBodies[Action], parents, extra) };
+    return this.signed(by, body, parents, extra);
+  }
+
+  private signed(by: string, what: { op: Action; body: unknown } | 'merge', parents: readonly string[], extra: Extra): LogEntry {
     const anc = this.ancestors(parents);
     const seq =
       extra.seq ??
@@ -85,7 +101,7 @@ class Log {
             .map((e) => e?.seq ?? 0),
         );
     const minute = Math.max(0, ...parents.map((p) => Date.parse(this.byHash.get(p)?.entry.at ?? T(0)) / 60_000 - Date.UTC(2026, 0, 1) / 60_000));
-    const common = { by, seq, parents: [...parents].sort(), at: extra.at ?? T(minute + 1) };
+    const common = { by, seq, parents: [...parents].sort(), at: extra.at ?? T(minute + 1), ...(extra.audit !== undefined ? { audit: extra.audit } : {}) };
     const unsigned = (what === 'merge' ? { kind: 'merge', ...common } : { kind: 'op', op: what.op, body: what.body, ...common }) as Omit<Entry, 'sig'>;
     const genesis = what !== 'merge' && what.op === 'CreateVault';
     const entry = { ...unsigned, sig: fakeSig(unsigned, extra.signKey ?? `sign-${by}`, genesis ? '' : this.G) } as Entry;
@@ -107,19 +123,55 @@ class Log {
     return this.add(this.build(by, { op, body }, parents, extra));
   }
 
+  /**
+   * A body whose new version, if `value()` made it without readers, is sealed as an honest
+   * writer seals it: to exactly the readers of the state the op leaves, computed by replaying
+   * the parents' history. A history that does not replay keeps the placeholder.
+   */
+  private sealed<A extends Action>(by: string, op: A, body: OpBodies[A], parents: readonly string[], extra: Extra): OpBodies[A] {
+    const value = (body as { value?: VersionRef }).value;
+    if (value === undefined || !this.unsealed.has(value.k)) return body;
+    let readers: string[];
+    try {
+      const anc = this.ancestors(parents);
+      const pre = this.replay(this.entries.map((e) => e.hash).filter((h) => anc.has(h))).state;
+      const probe = this.signed(by, { op, body }, parents, extra);
+      const after = applyEntry(pre, probe.hash, probe.entry);
+      const secret = 'state' in after ? after.state.secrets.get((body as { secret: string }).secret) : undefined;
+      if (secret === undefined || !('state' in after)) return body;
+      readers = readersOfSecret(after.state, secret);
+    } catch {
+      return body;
+    }
+    const n = value.version.slice('ver-'.length);
+    const keys: Payload = { kind: 'keys', keys: new Map(readers.map((r) => [r, `sealed-${n}-${r}`])) };
+    const k = sha(canon(keys));
+    this.payloads.set(k, keys);
+    return { ...body, value: { ...value, k } };
+  }
+
   merge(by: string, parents: readonly string[]): string {
     return this.add(this.build(by, 'merge', parents));
   }
 
-  /** A new version's payloads, sealed to `readers`. */
-  value(readers: readonly string[] = [ALICE]): VersionRef {
+  /** A new version's payloads, sealed to `readers`, or (without) to whoever `op` finds may read it. */
+  value(readers?: readonly string[]): VersionRef {
     const n = ++this.versions;
     const value: Payload = { kind: 'value', n: `n${n}`, ct: `ct${n}` };
-    const keys: Payload = { kind: 'keys', keys: new Map(readers.map((r) => [r, `sealed-${n}-${r}`])) };
+    const keys: Payload = { kind: 'keys', keys: new Map((readers ?? [ALICE]).map((r) => [r, `sealed-${n}-${r}`])) };
     const v = sha(canon(value));
     const k = sha(canon(keys));
     this.payloads.set(v, value).set(k, keys);
+    if (readers === undefined) this.unsealed.add(k);
     return { version: `ver-${n}`, type: 'string', v, k };
+  }
+
+  /** A `keys` line sealing version `version` to `readers` (for a Reseal). */
+  keys(version: string, readers: readonly string[]): string {
+    const keys: Payload = { kind: 'keys', keys: new Map(readers.map((r) => [r, `resealed-${version}-${r}-${++this.versions}`])) };
+    const k = sha(canon(keys));
+    this.payloads.set(k, keys);
+    return k;
   }
 
   id(name: string): string {
@@ -130,14 +182,7 @@ class Log {
   input(order: readonly string[] = this.entries.map((e) => e.hash)): ReplayInput {
     const entries = order.map((h) => this.byHash.get(h) as LogEntry);
     const payloads = new Map<string, Payload>();
-    for (const { entry } of entries) {
-      if (entry.kind !== 'op') continue;
-      const b = entry.body as { value?: VersionRef };
-      if (b.value) {
-        payloads.set(b.value.v, this.payloads.get(b.value.v) as Payload);
-        payloads.set(b.value.k, this.payloads.get(b.value.k) as Payload);
-      }
-    }
+    for (const { entry } of entries) for (const ref of payloadsOf(entry)) payloads.set(ref.hash, this.payloads.get(ref.hash) as Payload);
     return { entries, payloads };
   }
 
@@ -519,6 +564,109 @@ describe('concurrent branches', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Sealing, re-sealing, holds, rotation and audit anchors
+
+describe('who a version is sealed to, holds, rotation and anchors', () => {
+  const APP_A = (log: Log) => ({ secret: log.id('app/a'), name: 'app/a' });
+
+  test('a version sealed to someone the policies exclude, or missing a reader, is refused', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'PutSecretValue', { ...APP_A(log), value: log.value([ALICE, BOB, CAROL, DAVE, MALLORY]) }, [head]);
+    refused(() => log.replay(), /seal to \[.*mallory-id.*\], not to the readers \[alice-id,bob-id,carol-id,dave-id\]/);
+    const other = team();
+    other.log.op(CAROL, 'PutSecretValue', { ...APP_A(other.log), value: other.log.value([ALICE, BOB, CAROL]) }, [other.head]);
+    refused(() => other.log.replay(), /not to the readers \[alice-id,bob-id,carol-id,dave-id\]/);
+  });
+
+  test('an admin re-seals a version to exactly the readers; a member cannot, and a wrong set is refused', () => {
+    const { log, head } = team();
+    const detached = log.op(ALICE, 'DetachPolicy', { policy: 'app-rw', member: DAVE }, [head]);
+    const resealed = log.keys('ver-1', [ALICE, BOB, CAROL]);
+    const ok = log.op(ALICE, 'Reseal', { ...APP_A(log), keys: new Map([['ver-1', resealed]]) }, [detached]);
+    const result = log.replay();
+    assert.equal(result.verdicts.get(ok)?.accepted, true);
+    assert.equal(secret(result.state, log, 'app/a')?.versions[0]?.k, resealed);
+
+    const member = team();
+    member.log.op(CAROL, 'Reseal', { ...APP_A(member.log), keys: new Map([['ver-1', member.log.keys('ver-1', [ALICE, BOB, CAROL, DAVE])]]) }, [member.head]);
+    refused(() => member.log.replay(), /only an admin can Reseal; carol is not one/);
+
+    const wrong = team();
+    const d = wrong.log.op(ALICE, 'DetachPolicy', { policy: 'app-rw', member: DAVE }, [wrong.head]);
+    wrong.log.op(ALICE, 'Reseal', { ...APP_A(wrong.log), keys: new Map([['ver-1', wrong.log.keys('ver-1', [ALICE, BOB, CAROL, DAVE])]]) }, [d]);
+    refused(() => wrong.log.replay(), /not to the readers \[alice-id,bob-id,carol-id\]/);
+  });
+
+  test("a removed member's tag is held: it allows nothing until an admin confirms it", () => {
+    const TAG_WRITE = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'secrets:TagResource', Resource: 'db/*' },
+        { Effect: 'Allow', Action: 'secrets:PutSecretValue', Resource: '*', Condition: { StringEquals: { 'secrets:ResourceTag/team': 'web' } } },
+      ],
+    };
+    const build = (confirm: boolean): { log: Log; put: string } => {
+      const { log, head } = team();
+      let h = log.op(ALICE, 'PutPolicy', { policy: 'tagger', doc: TAG_WRITE }, [head]);
+      h = log.op(ALICE, 'AttachPolicy', { policy: 'tagger', member: CAROL }, [h]);
+      h = log.op(ALICE, 'AttachPolicy', { policy: 'tagger', member: DAVE }, [h]);
+      h = log.op(ALICE, 'CreateSecret', { secret: log.id('db/x'), name: 'db/x', value: log.value() }, [h]);
+      h = log.op(CAROL, 'TagResource', { secret: log.id('db/x'), name: 'db/x', tags: new Map([['team', 'web']]) }, [h]);
+      h = log.op(ALICE, 'RemoveMember', { member: CAROL }, [h]);
+      if (confirm) h = log.op(ALICE, 'ConfirmSecret', { secret: log.id('db/x'), name: 'db/x' }, [h]);
+      const put = log.op(DAVE, 'PutSecretValue', { secret: log.id('db/x'), name: 'db/x', value: log.value() }, [h]);
+      return { log, put };
+    };
+    const held = build(false);
+    refused(() => held.log.replay(), /dave is not allowed secrets:PutSecretValue on db\/x/);
+    const confirmed = build(true);
+    assert.equal(confirmed.log.replay().verdicts.get(confirmed.put)?.accepted, true);
+  });
+
+  test('ConfirmSecret needs an admin', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'ConfirmSecret', APP_A(log), [head]);
+    refused(() => log.replay(), /only an admin can ConfirmSecret; carol is not one/);
+  });
+
+  test('rotation: a handler must be a name, a master must be readable, and a run moves CURRENT', () => {
+    const path = team();
+    path.log.op(CAROL, 'RotateSecret', { ...APP_A(path.log), rotation: { handler: 'command:/tmp/evil', enabled: true, every: 30 } }, [path.head]);
+    refused(() => path.log.replay(), /is not a handler name/);
+
+    const master = team();
+    let h = master.log.op(ALICE, 'CreateSecret', { secret: master.log.id('root/db'), name: 'root/db', value: master.log.value() }, [master.head]);
+    master.log.op(CAROL, 'RotateSecret', { ...APP_A(master.log), rotation: { handler: 'postgres', enabled: true, master: 'root/db' } }, [h]);
+    refused(() => master.log.replay(), /carol cannot read the master secret root\/db/);
+
+    const { log, head } = team();
+    h = log.op(CAROL, 'RotateSecret', { ...APP_A(log), rotation: { handler: 'password', enabled: true, every: 30 } }, [head]);
+    const pending = log.value();
+    h = log.op(CAROL, 'RotateSecret', { ...APP_A(log), value: pending }, [h]);
+    let state = log.replay().state;
+    assert.equal(secret(state, log, 'app/a')?.stages.get('PENDING'), pending.version);
+    assert.equal(secret(state, log, 'app/a')?.stages.get('CURRENT'), 'ver-1');
+    h = log.op(CAROL, 'RotateSecret', { ...APP_A(log), finish: pending.version }, [h]);
+    state = log.replay().state;
+    const s = secret(state, log, 'app/a');
+    assert.equal(s?.stages.get('CURRENT'), pending.version);
+    assert.equal(s?.stages.get('PREVIOUS'), 'ver-1');
+    assert.equal(s?.stages.has('PENDING'), false);
+    assert.equal(s?.rotation?.last, log.entries.at(-1)?.entry.at);
+    assert.equal(s?.rotation?.by, CAROL);
+    log.op(CAROL, 'CancelRotateSecret', APP_A(log), [h]);
+    assert.equal(secret(log.replay().state, log, 'app/a')?.rotation?.enabled, false);
+  });
+
+  test("each member's latest audit anchor is in the state", () => {
+    const { log, head } = team();
+    const h = log.op(CAROL, 'TagResource', { ...APP_A(log), tags: new Map([['k', 'v']]) }, [head], { audit: 'log-c:7:abc' });
+    log.op(CAROL, 'UntagResource', { ...APP_A(log), keys: ['k'] }, [h], { audit: 'log-c:9:def' });
+    assert.equal(log.replay().state.anchors.get(CAROL), 'log-c:9:def');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Properties
 
 const NAMES = ['app/a', 'app/b', 'app/c'];
@@ -548,7 +696,7 @@ function branch(log: Log, head: string, steps: readonly Step[]): string {
     let what: { op: Action; body: unknown };
     switch (step.kind) {
       case 'put':
-        what = { op: 'PutSecretValue', body: { ...ref, value: log.value([ALICE, BOB, CAROL, DAVE]) } };
+        what = { op: 'PutSecretValue', body: { ...ref, value: log.value() } };
         break;
       case 'tag':
         what = { op: 'TagResource', body: { ...ref, tags: new Map([[`t${step.pick % 2}`, `${by}-${step.pick}`]]) } };
@@ -566,7 +714,7 @@ function branch(log: Log, head: string, steps: readonly Step[]): string {
         break;
       }
       case 'create':
-        what = { op: 'CreateSecret', body: { ...ref, value: log.value([ALICE, BOB, CAROL, DAVE]) } };
+        what = { op: 'CreateSecret', body: { ...ref, value: log.value() } };
         break;
       case 'delete':
         what = { op: 'DeleteSecret', body: { ...ref, days: 7 } };
@@ -661,6 +809,76 @@ describe('properties', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  test('replaying chains and regions apart gives what replaying the whole history as one region gives', () => {
+    let regions = 0;
+    fc.assert(
+      fc.property(
+        fc.array(stepArb, { maxLength: 6 }),
+        fc.array(stepArb, { maxLength: 6 }),
+        fc.array(stepArb, { maxLength: 5 }),
+        fc.array(stepArb, { maxLength: 5 }),
+        (a, b, c, d) => {
+          const { log, left, merged } = forked(a, b);
+          const base = merged ?? left;
+          const l2 = branch(log, base, c);
+          const r2 = branch(log, base, d);
+          if (l2 !== base && r2 !== base) {
+            const state = log.replay().state;
+            const merger = [ALICE, BOB].find((m) => state.members.get(m)?.removed === undefined) as string;
+            log.merge(merger, [l2, r2].sort());
+            regions++;
+          }
+          assert.equal(outcome(log.replay()), outcome(replay(log.input(), { ...OPTIONS, wholeHistory: true })));
+        },
+      ),
+      { numRuns: 60 },
+    );
+    assert.ok(regions >= 10, `only ${regions} runs had a second fork`);
+  });
+
+  test('a replay continued from the state an earlier replay left equals a replay from scratch', () => {
+    let continued = 0;
+    let full = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 6 }), fc.array(stepArb, { maxLength: 4 }), (a, b, c) => {
+        const { log, left, merged } = forked(a, b);
+        branch(log, merged ?? left, c);
+        const all = log.entries.map((e) => e.hash);
+        const whole = log.replay();
+        for (let k = 1; k < all.length; k++) {
+          const earlier = log.replay(all.slice(0, k));
+          const base = earlier.base;
+          assert.ok(base !== undefined, 'the genesis at least is a cut');
+          const after = all.slice(all.indexOf(base.cut) + 1);
+          const next = replayFrom(base, log.input(after), OPTIONS);
+          if (next === undefined) {
+            const known = new Set([base.cut, ...after]);
+            assert.ok(
+              after.some((h) => log.entries.find((e) => e.hash === h)?.entry.parents.some((p) => !known.has(p))),
+              'a continued replay gives up only when an entry names a parent before the cut',
+            );
+            full++;
+            continue;
+          }
+          continued++;
+          assert.equal(canonicalState(next.state), canonicalState(whole.state));
+          assert.deepEqual(next.heads, whole.heads);
+          assert.deepEqual([...next.seqs].sort(), [...whole.seqs].sort());
+          assert.deepEqual(next.order, whole.order.slice(whole.order.length - next.order.length));
+          for (const h of after) assert.deepEqual(next.verdicts.get(h), whole.verdicts.get(h));
+          const mine = (r: ReplayResult) =>
+            r.notes
+              .filter((n) => after.includes(n.entry))
+              .map((n) => canon(n))
+              .sort();
+          assert.deepEqual(mine(next), mine(whole));
+        }
+      }),
+      { numRuns: 40 },
+    );
+    assert.ok(continued >= 100 && full >= 5, `continued ${continued} times, gave up ${full} times`);
   });
 
   test('every prefix of a valid history replays', () => {

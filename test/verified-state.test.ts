@@ -11,7 +11,7 @@ import { replay } from '../src/core/replay.js';
 import { SYNC_FILES, type FileAccess } from '../src/store/file-access.js';
 import { encodeLine, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { type LogRead, OpLog, replayInput } from '../src/store/op-log.js';
-import { BUCKETS, bucketOf, bucketsOf, type VerifiedHeader, verifiedStateDir, VerifiedStateStore } from '../src/store/verified-state.js';
+import { BUCKETS, bucketOf, bucketsOf, governanceOf, type VerifiedHeader, verifiedStateDir, VerifiedStateStore } from '../src/store/verified-state.js';
 import { ROOT } from './support/cli.js';
 import { fixtureLog, REAL_REPLAY } from './support/oplog.js';
 
@@ -53,9 +53,16 @@ async function verified(): Promise<{ log: OpLog; store: VerifiedStateStore; head
   assert.ok(last);
   const stateDir = join(dir, `state-${n}`);
   const store = new VerifiedStateStore(stateDir, KEY);
-  const { secrets: _secrets, ...governance } = result.state;
   const header = store.save(
-    { vault: result.state.vault, path, file: read.file, tail: { hash: last.hash, place: last.place }, heads: result.heads, seqs: result.seqs, governance },
+    {
+      vault: result.state.vault,
+      path,
+      file: read.file,
+      tail: { hash: last.hash, place: last.place },
+      heads: result.heads,
+      seqs: result.seqs,
+      governance: governanceOf(result.state),
+    },
     bucketsOf(result.state, read),
   );
   return { log, store, header, read, stateDir };
@@ -63,13 +70,16 @@ async function verified(): Promise<{ log: OpLog; store: VerifiedStateStore; head
 
 describe('verified state', () => {
   it('a get reads the header, the log after the tail, one bucket and two payload lines, and gets the CURRENT value', async () => {
-    const { log, stateDir, read } = await verified();
+    const { log, stateDir, read, header: written } = await verified();
+    const saved = written.governance;
     const { files, calls } = counting();
     const store = new VerifiedStateStore(stateDir, KEY, files);
     const counted = new OpLog({ path: log.path, lockTimeoutMs: 10_000, files });
     const header = await store.header();
     assert.ok(header);
     assert.equal((await store.freshness(header, counted)).status, 'current');
+    for (const key of ['members', 'policies', 'resourcePolicies', 'anchors'] as const) assert.deepEqual([...header.governance[key]], [...saved[key]]);
+    assert.equal(header.governance.creator, saved.creator);
     const [row] = (await store.secretsNamed(header, 'app/db')) ?? [];
     assert.ok(row);
     const current = row.secret.stages.get('CURRENT') as string;

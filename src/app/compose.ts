@@ -13,7 +13,7 @@ import type { RotationProbe } from '../core/ports.js';
 import { ROTATION_STEPS } from '../core/rotation.js';
 import type { RotationPorts } from '../core/use-cases/rotate.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
-import { secretIdFor } from '../crypto/digest.js';
+import { secretIdFor, secretIdInLog } from '../crypto/digest.js';
 import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
@@ -22,6 +22,8 @@ import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
+import { LogVaultRepository } from '../store/log-vault.js';
+import { VaultOfEitherFormat } from '../store/vault-format.js';
 import { type Paths, resolvePaths } from './paths.js';
 
 /**
@@ -180,7 +182,20 @@ export function composeDeps(context: AppContext): AppDeps {
       ...(env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
       files,
     });
-  const vault = repoFor(paths.vault);
+  const fileVault = repoFor(paths.vault);
+  const vault = new VaultOfEitherFormat(
+    paths.vault,
+    fileVault,
+    () =>
+      new LogVaultRepository({
+        path: paths.vault,
+        trust: new TrustStore(paths.trustDir, files),
+        clock,
+        lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+        auditTail: (vaultId) => auditLog().tail(vaultId),
+        files,
+      }),
+  );
   const clipClearMs = clipClearDelay(env);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
@@ -205,11 +220,11 @@ export function composeDeps(context: AppContext): AppDeps {
     identities: identityProvider,
     cipher: new SodiumValueCipher(),
     clock,
-    ids: { newId: () => randomUUID(), secretId: secretIdFor },
+    ids: { newId: () => randomUUID(), secretId: (vault, name) => (vault.hash !== undefined ? secretIdInLog(vault.hash, name) : secretIdFor(vault.id, name)) },
     tty: context.tty,
     paths,
     keychain: getKeychain,
-    fileVault: vault,
+    fileVault,
     repoFor,
     handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
     ...(clipClearMs !== undefined ? { clipClearMs } : {}),

@@ -190,7 +190,14 @@ const LIVE_KEYS: ReadonlySet<string> = new Set(['secrets:currenttime', 'secrets:
  * only a live request knows are unknown, as in the vault-side decisions of format 1 (an Allow
  * that depends on them counts, a Deny that depends on them does not).
  */
-export function decideRecorded(view: PolicyView, member: MemberLike, action: string, secret: SecretLike | undefined, facts: RequestFacts): AccessDecision {
+export function decideRecorded(
+  view: PolicyView,
+  member: MemberLike,
+  action: string,
+  secret: SecretLike | undefined,
+  facts: RequestFacts,
+  held = false,
+): AccessDecision {
   if (isAdmin(member)) return { decision: 'allowed', admin: true };
   const req: AccessRequest = {
     action: `secrets:${action}`,
@@ -198,6 +205,7 @@ export function decideRecorded(view: PolicyView, member: MemberLike, action: str
     principal: member,
     context: requestContext(member, secret, facts, undefined),
     unknown: (key) => LIVE_KEYS.has(key),
+    ...(held ? { doubtful: heldKey } : {}),
   };
   return evaluate(applicablePolicies(view, member, secret && { secret }), req);
 }
@@ -290,17 +298,25 @@ function unknownToVault(key: string): boolean {
 
 /** Whether the vault should let `member` act on `entry` at all (some request could be allowed). */
 function mayEver(state: VaultState, member: MemberRecord, action: string, entry: SecretEntry): boolean {
-  if (member.removed !== undefined) return false;
+  return member.removed === undefined && mayEverRecorded(state, member, action, entry.secret, heldBy(state, entry.secret.id) !== undefined);
+}
+
+/**
+ * Whether some request by `member` for `action` on `secret` could be allowed by the policies
+ * of `view`: the vault-side decision of who receives a secret's data keys. Request-only keys
+ * are unknown; a held secret's tags and description count against, never for.
+ */
+export function mayEverRecorded(view: PolicyView, member: MemberLike, action: string, secret: SecretLike, held: boolean): boolean {
   if (isAdmin(member)) return true;
   const req: AccessRequest = {
     action: `secrets:${action}`,
-    resource: entry.secret.name,
+    resource: secret.name,
     principal: member,
-    context: requestContext(member, entry.secret, {}, undefined),
+    context: requestContext(member, secret, {}, undefined),
     unknown: unknownToVault,
-    ...heldKeys(state, entry),
+    ...(held ? { doubtful: heldKey } : {}),
   };
-  return evaluate(applicablePolicies(state, member, entry), req).decision === 'allowed';
+  return evaluate(applicablePolicies(view, member, { secret }), req).decision === 'allowed';
 }
 
 /** Whether `member` receives the data keys of `entry` (read is enforced by who holds them). */

@@ -16,7 +16,9 @@ export interface Signed {
 export interface VaultRecord extends Signed {
   readonly kind: 'vault';
   readonly id: string;
-  readonly format: 1;
+  readonly format: 1 | 2;
+  /** Format 2: h(genesis line), the vault's identity, bound into every entry and value. */
+  readonly hash?: string;
   readonly name: string;
   readonly created: string;
 }
@@ -122,6 +124,11 @@ export interface VersionRecord extends Signed {
   readonly keys: ReadonlyMap<string, string>;
   /** The action that wrote the value (e.g. `PutSecretValue`); the signer must be allowed it. */
   readonly act?: string;
+  /**
+   * Format 2: the vault's h(genesis). The value's AAD then binds it and the writer (`by`), so
+   * no one else can attach this ciphertext to an op of theirs.
+   */
+  readonly bound?: string;
 }
 
 export type VaultFileRecord = VaultRecord | MemberRecord | PolicyRecord | HeadRecord | SecretRecord | VersionRecord;

@@ -4,7 +4,7 @@
  * hash-linked history, and the unsigned payloads (`value`, `keys`) an entry binds by hash.
  * Types and small pure helpers only: the codec parses lines into these, replay folds them.
  */
-import type { RotationRandom, RotationStrategy } from './rotation.js';
+import type { RotationConfig } from './rotation.js';
 
 /** A member's public identity as an op carries it. */
 export interface MemberKeys {
@@ -25,6 +25,9 @@ export interface VersionRef {
   /** h(keys line). */
   readonly k: string;
 }
+
+/** Rotation settings as an op sets them; replay adds when (`since`) and who. */
+export type RotationSpec = Omit<RotationConfig, 'since' | 'last'>;
 
 /** A data op names its secret by id, and by name so that a diff reads well. */
 export interface SecretRef {
@@ -58,25 +61,17 @@ export interface OpBodies {
   /** `days` is the recovery window; 0 deletes without recovery. */
   readonly DeleteSecret: SecretRef & { readonly days: number };
   readonly RestoreSecret: SecretRef;
-  /** Lifts the hold on a secret whose tags, description or rotation a removed member set last. */
-  readonly ConfirmSecret: SecretRef;
   /**
-   * Configures rotation (AWS RotateSecret): the handler, the schedule (`rules`: every `days`, or a
-   * cron `schedule`, with a `duration` window), the database strategy and master secret, the
-   * generator options, whether to rotate now, and the new version a rotation stores.
+   * Rotation, in up to three steps a rotation run writes as separate ops: `rotation` sets the
+   * settings; `value` adds a version labelled PENDING; `finish` moves CURRENT to that version,
+   * drops PENDING and records the rotation's time.
    */
-  readonly RotateSecret: SecretRef & {
-    readonly handler?: string;
-    readonly rules?: { readonly days?: number; readonly schedule?: string; readonly duration?: string };
-    readonly strategy?: RotationStrategy;
-    readonly master?: string;
-    readonly random?: RotationRandom;
-    readonly immediately?: boolean;
-    readonly value?: VersionRef;
-  };
-  /** Turns automatic rotation off. */
+  readonly RotateSecret: SecretRef & { readonly rotation?: RotationSpec; readonly value?: VersionRef; readonly finish?: string };
+  /** Turns automatic rotation off and drops a PENDING label. */
   readonly CancelRotateSecret: SecretRef;
-  /** New `keys` lines for existing versions (version id → h(keys)), sealed to exactly the readers. */
+  /** An admin vouches for a secret's tags, description and rotation after their writer was removed. */
+  readonly ConfirmSecret: SecretRef;
+  /** An admin re-seals existing versions: version id → h(new keys line). */
   readonly Reseal: SecretRef & { readonly keys: ReadonlyMap<string, string> };
 }
 
@@ -95,8 +90,6 @@ export const GOVERNANCE_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'DetachPolicy',
   'PutResourcePolicy',
   'DeleteResourcePolicy',
-  'ConfirmSecret',
-  'Reseal',
 ]);
 
 /** The AWS actions on one secret. */
@@ -111,7 +104,12 @@ export const DATA_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'RestoreSecret',
   'RotateSecret',
   'CancelRotateSecret',
+  'ConfirmSecret',
+  'Reseal',
 ]);
+
+/** Data ops on one secret that only an admin may sign. */
+export const ADMIN_DATA_ACTIONS: ReadonlySet<Action> = new Set<Action>(['ConfirmSecret', 'Reseal']);
 
 /** Every action replay knows; an op naming another is refused. */
 export const ACTIONS: ReadonlySet<string> = new Set<string>([...GOVERNANCE_ACTIONS, ...DATA_ACTIONS]);
@@ -206,7 +204,7 @@ export function classOf(entry: Entry): number {
 /** Data ops that change what condition keys read: tags, and a description. */
 export function isAccessRelevant(entry: Entry): boolean {
   if (entry.kind !== 'op') return false;
-  if (entry.op === 'TagResource' || entry.op === 'UntagResource') return true;
+  if (entry.op === 'TagResource' || entry.op === 'UntagResource' || entry.op === 'ConfirmSecret') return true;
   return entry.op === 'UpdateSecret' && entry.body.description !== undefined;
 }
 
@@ -223,10 +221,23 @@ export function versionOf(entry: Entry): VersionRef | undefined {
     case 'UpdateSecret':
       return entry.body.value;
     case 'PutSecretValue':
+    case 'RotateSecret':
       return entry.body.value;
     default:
       return undefined;
   }
+}
+
+/** Every payload an entry binds: hash and kind. */
+export function payloadsOf(entry: Entry): { readonly hash: string; readonly kind: Payload['kind'] }[] {
+  const version = versionOf(entry);
+  if (version)
+    return [
+      { hash: version.v, kind: 'value' },
+      { hash: version.k, kind: 'keys' },
+    ];
+  if (entry.kind === 'op' && entry.op === 'Reseal') return [...entry.body.keys.values()].map((hash) => ({ hash, kind: 'keys' as const }));
+  return [];
 }
 
 /** The secret id a data op (or a resource-policy op) is about. */

@@ -45,7 +45,14 @@ export interface IdentityProvider {
 export interface ValueCipher {
   seal(
     value: SecretBytes,
-    ctx: { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' },
+    ctx: {
+      vaultId: string;
+      secretId: string;
+      versionId: string;
+      type: 'string' | 'binary';
+      /** Format 2: h(genesis) and the writer, bound into the AAD. */
+      bound?: { vault: string; writer: string };
+    },
     readers: readonly PublicIdentity[],
   ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }>;
   open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes>;
@@ -79,8 +86,8 @@ export interface VaultRepository {
    * `change` returns the new state (or the same object for "no change") and a result.
    */
   transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T>;
-  /** Creates a new vault file; refuses (exit 4) if one exists. */
-  create(identity: Identity, name: string, memberName: string): Promise<VaultState>;
+  /** Creates a new vault file (format 1 unless asked for 2); refuses (exit 4) if one exists. */
+  create(identity: Identity, name: string, memberName: string, format?: 1 | 2): Promise<VaultState>;
 }
 
 /** Wall-clock time. */
@@ -92,11 +99,12 @@ export interface Clock {
 export interface IdSource {
   newId(): string;
   /**
-   * The id a new secret called `name` gets in vault `vaultId`. Derived, so that a reader can
-   * check a secret record's name against its id: no writer can rename a secret into a scope
-   * of theirs (the id is bound into every version's encryption).
+   * The id a new secret called `name` gets in this vault. Derived, so that a reader can check a
+   * secret's name against its id: no writer can rename a secret into a scope of theirs (the id
+   * is bound into every version's encryption). Format 1 derives it from the vault's UUID,
+   * format 2 from h(genesis).
    */
-  secretId(vaultId: string, name: string): string;
+  secretId(vault: { readonly id: string; readonly hash?: string }, name: string): string;
 }
 
 /** A platform credential store (OS keychain). Throws KEYCHAIN_UNAVAILABLE when unreachable. */

@@ -10,20 +10,38 @@
 import { decideRecorded, explain, type RequestFacts } from './access.js';
 import { SecretsError } from './errors.js';
 import {
+  ADMIN_DATA_ACTIONS,
   classOf,
   type Entry,
   GOVERNANCE_ACTIONS,
   isGovernance,
   type LogEntry,
+  type OpBodies,
   type OpEntry,
   type Payload,
+  payloadsOf,
   type SecretRef,
   secretOf,
   type SignatureCheck,
   versionOf,
 } from './ops.js';
 import { checkPolicy } from './policy.js';
-import { applyEntry, byText, EMPTY_STATE, isLive, policyView, type ReplayState, secretNamed, undoDelete } from './state.js';
+import { PMap } from './pmap.js';
+import { BUILTIN_HANDLERS, HANDLER_NAME } from './rotation.js';
+import {
+  applyEntry,
+  byText,
+  EMPTY_STATE,
+  isHeld,
+  isLive,
+  mayReadSecret,
+  type MemberState,
+  policyView,
+  readersOfSecret,
+  type ReplayState,
+  secretNamed,
+  undoDelete,
+} from './state.js';
 import { CURRENT } from './versions.js';
 
 /** What replay needs from the caller's crypto. */
@@ -35,6 +53,11 @@ export interface ReplayOptions {
    * SHA-256(frame("secrets secret id v2", G, name)).
    */
   readonly secretIdOf: (vaultHash: string, name: string) => string;
+  /**
+   * Judge the whole history as one region of possibly concurrent entries (quadratic). Only
+   * tests set it, to check that replaying chains and regions apart gives the same result.
+   */
+  readonly wholeHistory?: boolean;
 }
 
 /** A log as replay reads it: its entries in file order, and its payloads by hash. */
@@ -70,6 +93,8 @@ export interface ReplayResult {
   readonly notes: readonly ReplayNote[];
   /** Each signer's highest `seq`. */
   readonly seqs: ReadonlyMap<string, number>;
+  /** Where a later replay can continue: the last entry concurrent with no other, and the state after it. */
+  readonly base?: ReplayBase;
 }
 
 const REFUSED_HINT = 'the history was not changed; `secrets verify` names the entry, and `git log -p` shows where it came from';
@@ -82,52 +107,123 @@ function actionOf(entry: Entry): string {
   return entry.kind === 'op' ? entry.op : entry.kind;
 }
 
-/** The checked structure of a history: entries by hash, file positions, ancestor sets. */
+/**
+ * A run of the history in file order: one entry concurrent with no other (every entry before it
+ * is its ancestor and every entry after it its descendant), or a region between two such
+ * entries, whose entries may be concurrent with each other but with nothing outside.
+ */
+type Segment = { readonly single: string } | { readonly region: readonly string[] };
+
+/** The checked structure of a history: entries by hash, and its segments. */
 interface History {
   readonly items: readonly LogEntry[];
   readonly byHash: ReadonlyMap<string, LogEntry>;
-  readonly ancestors: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly segments: readonly Segment[];
+  /** Each signer's highest seq among an entry's ancestors and the entry itself. */
+  readonly seqs: ReadonlyMap<string, PMap<number>>;
 }
 
+/**
+ * Where an earlier replay can be continued: its last entry concurrent with no other (a cut),
+ * the state after it, and what the parse rules need of the history up to it. A machine keeps
+ * this so that a read replays only what was appended after the cut.
+ */
+export interface ReplayBase {
+  readonly cut: string;
+  readonly at: string;
+  readonly state: ReplayState;
+  /** Each signer's highest seq among the cut and its ancestors. */
+  readonly seen: PMap<number>;
+}
+
+/** Thrown inside a continued replay when an entry names a parent before the base's cut. */
+class BeforeTheCut extends Error {}
+
 /** Applies the parse rules of §1 that concern links, order and payloads; refuses the first break. */
-function checkStructure(input: ReplayInput): History {
+function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayBase | undefined): History {
   const byHash = new Map<string, LogEntry>();
-  const ancestors = new Map<string, ReadonlySet<string>>();
+  const position = new Map<string, number>();
+  const seqs = new Map<string, PMap<number>>();
   const referenced = new Set<string>();
+  const heads = new Set<string>(base ? [base.cut] : []);
+  const known = (p: string): { at: string; seen: PMap<number>; position: number } | undefined => {
+    const parent = byHash.get(p);
+    if (parent !== undefined) return { at: parent.entry.at, seen: seqs.get(p) as PMap<number>, position: position.get(p) as number };
+    if (base === undefined) return undefined;
+    if (p === base.cut) return { at: base.at, seen: base.seen, position: -1 };
+    throw new BeforeTheCut();
+  };
+  /** Whether every entry before this one is its ancestor; and its latest parent's position. */
+  const closes: boolean[] = [];
+  const latestParent: number[] = [];
   input.entries.forEach((item, i) => {
     const { hash, entry } = item;
     if (byHash.has(hash)) refuse(hash, 'the same entry occurs twice (a replayed or spliced line)');
     if (entry.kind === 'checkpoint') refuse(hash, 'checkpoints are not replayed by this version');
     const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
-    if (genesis !== (i === 0)) refuse(hash, i === 0 ? 'the first entry is not the genesis' : 'a second genesis');
+    const first = i === 0 && base === undefined;
+    if (genesis !== first) refuse(hash, first ? 'the first entry is not the genesis' : 'a second genesis');
     if (genesis !== (entry.parents.length === 0)) refuse(hash, genesis ? 'the genesis names parents' : 'an entry names no parent');
     if (entry.kind === 'merge' && entry.parents.length < 2) refuse(hash, 'a merge joins fewer than two heads');
-    const anc = new Set<string>();
+    let seen = PMap.empty<number>();
     let previous = '';
+    let latest = -1;
     for (const p of entry.parents) {
       if (p <= previous) refuse(hash, 'its parents are not sorted without repeats');
       previous = p;
-      const parent = byHash.get(p);
+      const parent = known(p);
       if (parent === undefined) refuse(hash, `its parent ${p} is missing or comes later`);
-      if (Date.parse(entry.at) < Date.parse(parent.entry.at)) refuse(hash, `its time is earlier than its parent ${p}'s`);
-      anc.add(p);
-      for (const a of ancestors.get(p) ?? []) anc.add(a);
+      if (Date.parse(entry.at) < Date.parse(parent.at)) refuse(hash, `its time is earlier than its parent ${p}'s`);
+      if (seen.size === 0) seen = parent.seen;
+      else for (const [by, n] of parent.seen) if ((seen.get(by) ?? 0) < n) seen = seen.set(by, n);
+      latest = Math.max(latest, parent.position);
     }
-    for (const a of anc) {
-      const other = byHash.get(a)?.entry;
-      if (other?.by === entry.by && other.seq >= entry.seq) refuse(hash, `its seq ${entry.seq} is not above ${entry.by}'s seq ${other.seq} in ${a}`);
+    const mine = seen.get(entry.by);
+    if (mine !== undefined && mine >= entry.seq) refuse(hash, `its seq ${entry.seq} is not above ${entry.by}'s seq ${mine} among its ancestors`);
+    for (const ref of payloadsOf(entry)) {
+      if (input.payloads.get(ref.hash)?.kind !== ref.kind) refuse(hash, `its ${ref.kind} payload ${ref.hash} is missing`);
+      referenced.add(ref.hash);
     }
-    const version = versionOf(entry);
-    if (version) {
-      if (input.payloads.get(version.v)?.kind !== 'value') refuse(hash, `its value payload ${version.v} is missing`);
-      if (input.payloads.get(version.k)?.kind !== 'keys') refuse(hash, `its keys payload ${version.k} is missing`);
-      referenced.add(version.v).add(version.k);
-    }
+    closes.push([...heads].every((h) => entry.parents.includes(h)));
+    latestParent.push(latest);
+    for (const p of entry.parents) heads.delete(p);
+    heads.add(hash);
     byHash.set(hash, item);
-    ancestors.set(hash, anc);
+    position.set(hash, i);
+    seqs.set(hash, seen.set(entry.by, entry.seq));
   });
   for (const h of input.payloads.keys()) if (!referenced.has(h)) refuse(h, 'a payload no entry references');
-  return { items: input.entries, byHash, ancestors };
+  return { items: input.entries, byHash, seqs, segments: segmentsOf(input.entries, closes, latestParent, wholeHistory) };
+}
+
+/**
+ * Cuts the history at the entries concurrent with no other. Entry i is one when every entry
+ * before it is its ancestor (it names every head) and every entry after it descends from it
+ * (each later entry names a parent at i or after, which by induction descends from i). Whether
+ * an entry is concurrent with another is a property of the graph, so the cuts, and the sets in
+ * each region, do not depend on the file order.
+ */
+function segmentsOf(items: readonly LogEntry[], closes: readonly boolean[], latestParent: readonly number[], wholeHistory: boolean): Segment[] {
+  if (wholeHistory) return [{ region: items.map((i) => i.hash) }];
+  const segments: Segment[] = [];
+  let region: string[] = [];
+  let earliestAfter = Infinity;
+  const cut: boolean[] = [];
+  for (let i = items.length - 1; i >= 0; i--) {
+    cut[i] = (closes[i] as boolean) && earliestAfter >= i;
+    earliestAfter = Math.min(earliestAfter, latestParent[i] as number);
+  }
+  items.forEach((item, i) => {
+    if (!cut[i]) {
+      region.push(item.hash);
+      return;
+    }
+    if (region.length > 0) segments.push({ region });
+    region = [];
+    segments.push({ single: item.hash });
+  });
+  if (region.length > 0) segments.push({ region });
+  return segments;
 }
 
 /** The request facts an op's body carries (RequestTag, TagKeys, VersionStage, …). */
@@ -191,33 +287,82 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
   if (e.op === 'UpdateSecretVersionStage' && e.body.version !== undefined && !secret?.versions.some((v) => v.id === e.body.version)) {
     return `secret ${ref.name} has no version ${e.body.version}`;
   }
+  if (ADMIN_DATA_ACTIONS.has(e.op) && !admin) return `only an admin can ${e.op}; ${signer.name} is not one`;
+  if (e.op === 'RotateSecret') {
+    const problem = rotationProblem(pre, signer, e.body, e.at);
+    if (problem !== undefined) return problem;
+  }
   const subject = secret ?? { id: ref.secret, name: ref.name, tags: new Map<string, string>() };
-  const decision = decideRecorded(policyView(pre), signer, e.op, subject, factsOf(e));
+  const held = secret !== undefined && isHeld(pre, secret);
+  const decision = decideRecorded(policyView(pre), signer, e.op, subject, factsOf(e), held);
   return decision.decision === 'allowed' ? undefined : `${signer.name} is not allowed secrets:${e.op} on ${ref.name}: ${explain(decision)}`;
 }
 
-/** Everything one replay shares with the replays of its sub-histories. */
-interface Context {
+/**
+ * What a rotation's settings may not do: name a program by path (a machine runs only handler
+ * names it allowed), or borrow a master secret its writer cannot read.
+ */
+function rotationProblem(pre: ReplayState, signer: MemberState, body: OpBodies['RotateSecret'], at: string): string | undefined {
+  if (body.rotation === undefined && body.value === undefined && body.finish === undefined) return 'a RotateSecret that changes nothing';
+  const r = body.rotation;
+  if (r === undefined) return undefined;
+  const named = r.handler.startsWith('command:')
+    ? HANDLER_NAME.test(r.handler.slice('command:'.length))
+    : (BUILTIN_HANDLERS as readonly string[]).includes(r.handler);
+  if (!named) return `the handler ${JSON.stringify(r.handler)} is not a handler name`;
+  if (r.master === undefined) return undefined;
+  const master = secretNamed(pre, r.master, at);
+  if (master === undefined) return `the master secret ${r.master} does not exist`;
+  return mayReadSecret(pre, signer, master) ? undefined : `${signer.name} cannot read the master secret ${r.master}`;
+}
+
+/** One region of possibly concurrent entries, and what its replay shares with its sub-replays. */
+interface Region {
   readonly history: History;
   readonly options: ReplayOptions;
-  /** pre₁ of every entry: the replay of its ancestors. */
+  /** The state after the entry before the region: every entry of the region descends from it. */
+  readonly start: ReplayState;
+  /** The region's entries in file order. */
+  readonly hashes: readonly string[];
+  /** Each entry's ancestors inside the region (its ancestors outside are all before it). */
+  readonly ancestors: ReadonlyMap<string, ReadonlySet<string>>;
+  /** pre₁ of every entry of the region. */
   readonly causal: Map<string, ReplayState>;
 }
 
-function concurrent(history: History, a: string, b: string): boolean {
-  return a !== b && !(history.ancestors.get(a)?.has(b) ?? false) && !(history.ancestors.get(b)?.has(a) ?? false);
+function entryOf(history: History, h: string): Entry {
+  return (history.byHash.get(h) as LogEntry).entry;
 }
 
-/** `L` over a set of entries closed under ancestors: Kahn's algorithm, lowest (class, hash) first. */
-function linearOrder(history: History, set: ReadonlySet<string>): string[] {
+function regionOf(history: History, options: ReplayOptions, start: ReplayState, hashes: readonly string[]): Region {
+  const inside = new Set(hashes);
+  const ancestors = new Map<string, ReadonlySet<string>>();
+  for (const h of hashes) {
+    const anc = new Set<string>();
+    for (const p of entryOf(history, h).parents) {
+      if (!inside.has(p)) continue;
+      anc.add(p);
+      for (const a of ancestors.get(p) ?? []) anc.add(a);
+    }
+    ancestors.set(h, anc);
+  }
+  return { history, options, start, hashes, ancestors, causal: new Map() };
+}
+
+function concurrent(region: Region, a: string, b: string): boolean {
+  return a !== b && !(region.ancestors.get(a)?.has(b) ?? false) && !(region.ancestors.get(b)?.has(a) ?? false);
+}
+
+/** `L` over a set of a region's entries closed under ancestors: Kahn's algorithm, lowest (class, hash) first. */
+function linearOrder(region: Region, set: ReadonlySet<string>): string[] {
   const waiting = new Map<string, number>();
   const children = new Map<string, string[]>();
   for (const h of set) {
-    const parents = history.byHash.get(h)?.entry.parents ?? [];
+    const parents = entryOf(region.history, h).parents.filter((p) => set.has(p));
     waiting.set(h, parents.length);
     for (const p of parents) children.set(p, [...(children.get(p) ?? []), h]);
   }
-  const key = (h: string): [number, string] => [classOf((history.byHash.get(h) as LogEntry).entry), h];
+  const key = (h: string): [number, string] => [classOf(entryOf(region.history, h)), h];
   const ready = [...set].filter((h) => waiting.get(h) === 0);
   const out: string[] = [];
   while (ready.length > 0) {
@@ -237,11 +382,11 @@ function linearOrder(history: History, set: ReadonlySet<string>): string[] {
   return out;
 }
 
-/** The fold of `hashes` (already in `L` order) from the empty state; an entry that does not apply is skipped. */
-function fold(history: History, hashes: readonly string[]): ReplayState {
-  let state = EMPTY_STATE;
+/** The fold of `hashes` (already in `L` order) from the region's start; an entry that does not apply is skipped. */
+function fold(region: Region, hashes: readonly string[]): ReplayState {
+  let state = region.start;
   for (const h of hashes) {
-    const r = applyEntry(state, h, (history.byHash.get(h) as LogEntry).entry);
+    const r = applyEntry(state, h, entryOf(region.history, h));
     if ('state' in r) state = r.state;
   }
   return state;
@@ -261,37 +406,37 @@ interface Run {
 }
 
 /**
- * Replays a set of entries closed under ancestors (§3): first the governance entries, whose
- * verdicts depend only on governance; then, in `L` order, everything, each data op judged
- * against `pre₂` and then against the fold so far.
+ * Replays a set of a region's entries closed under ancestors (§3): first the governance
+ * entries, whose verdicts depend only on governance; then, in `L` order, everything, each data
+ * op judged against `pre₂` and then against the fold so far.
  */
-function run(ctx: Context, set: ReadonlySet<string>): Run {
-  const { history } = ctx;
-  const order = linearOrder(history, set);
+function run(region: Region, set: ReadonlySet<string>): Run {
+  const { history } = region;
+  const order = linearOrder(region, set);
   const position = new Map(order.map((h, i) => [h, i]));
   const verdicts = new Map<string, Verdict>();
-  const entryOf = (h: string): Entry => (history.byHash.get(h) as LogEntry).entry;
+  const at = (h: string): Entry => entryOf(history, h);
   const accepted = (h: string): boolean => verdicts.get(h)?.accepted === true;
   const judge = (h: string, pre: ReplayState, applyTo: ReplayState): ReplayState => {
-    const problem = authorizeEntry(pre, history.byHash.get(h) as LogEntry, ctx.options);
+    const problem = authorizeEntry(pre, history.byHash.get(h) as LogEntry, region.options);
     if (problem !== undefined) {
       verdicts.set(h, { accepted: false, reason: problem });
       return applyTo;
     }
-    const r = applyEntry(applyTo, h, entryOf(h));
+    const r = applyEntry(applyTo, h, at(h));
     verdicts.set(h, 'state' in r ? { accepted: true } : { accepted: false, reason: r.problem });
     return 'state' in r ? r.state : applyTo;
   };
 
   // Governance: pre₂ is the accepted governance among the ancestors and the concurrent governance earlier in L.
-  let governance = EMPTY_STATE;
+  let governance = region.start;
   const governanceSoFar: string[] = [];
   for (const h of order) {
-    if (!isGovernance(entryOf(h))) continue;
-    const anc = history.ancestors.get(h) as ReadonlySet<string>;
+    if (!isGovernance(at(h))) continue;
+    const anc = region.ancestors.get(h) as ReadonlySet<string>;
     const pre = fold(
-      history,
-      governanceSoFar.filter((g) => accepted(g) && (anc.has(g) || concurrent(history, g, h))),
+      region,
+      governanceSoFar.filter((g) => accepted(g) && (anc.has(g) || concurrent(region, g, h))),
     );
     governance = judge(h, pre, governance);
     governanceSoFar.push(h);
@@ -300,9 +445,9 @@ function run(ctx: Context, set: ReadonlySet<string>): Run {
   // Everything, in L order. pre₂ of a data op: its accepted ancestors, every accepted concurrent
   // governance entry wherever it is in L (revocations apply whatever the hashes), and the
   // accepted concurrent class-2 entries earlier in L.
-  let state = EMPTY_STATE;
+  let state = region.start;
   for (const h of order) {
-    const entry = entryOf(h);
+    const entry = at(h);
     if (isGovernance(entry)) {
       if (accepted(h)) {
         const r = applyEntry(state, h, entry);
@@ -314,56 +459,89 @@ function run(ctx: Context, set: ReadonlySet<string>): Run {
       verdicts.set(h, { accepted: true });
       continue;
     }
-    const anc = history.ancestors.get(h) as ReadonlySet<string>;
+    const anc = region.ancestors.get(h) as ReadonlySet<string>;
     const index = position.get(h) as number;
     const basis = order.filter(
       (f) =>
-        accepted(f) &&
-        (anc.has(f) || (concurrent(history, f, h) && (isGovernance(entryOf(f)) || (classOf(entryOf(f)) === 2 && (position.get(f) as number) < index)))),
+        accepted(f) && (anc.has(f) || (concurrent(region, f, h) && (isGovernance(at(f)) || (classOf(at(f)) === 2 && (position.get(f) as number) < index)))),
     );
     const target = secretOf(entry)?.secret;
-    const rivals = order.filter((f) => accepted(f) && concurrent(history, f, h) && secretOf(entryOf(f))?.secret === target);
-    if (entry.op === 'DeleteSecret' && rivals.some((f) => isChange(entryOf(f)))) {
+    const rivals = order.filter((f) => accepted(f) && concurrent(region, f, h) && secretOf(at(f))?.secret === target);
+    if (entry.op === 'DeleteSecret' && rivals.some((f) => isChange(at(f)))) {
       verdicts.set(h, { accepted: false, reason: `a concurrent change to ${entry.body.name} beats its deletion` });
       continue;
     }
     if (isChange(entry) && target !== undefined) {
       // A change beats a concurrent delete, whichever comes first in L.
-      for (const d of rivals.filter((f) => actionOf(entryOf(f)) === 'DeleteSecret')) {
+      for (const d of rivals.filter((f) => actionOf(at(f)) === 'DeleteSecret')) {
         verdicts.set(d, { accepted: false, reason: `a concurrent change (${h}) to ${(secretOf(entry) as SecretRef).name} beats its deletion` });
         state = undoDelete(state, target, d);
       }
     }
-    state = judge(h, fold(history, basis), state);
+    state = judge(h, fold(region, basis), state);
   }
   return { state, order, verdicts };
 }
 
-/** pre₁ of every entry, in file order; refuses the first entry its own author's state denies. */
-function causalStates(ctx: Context): void {
-  const { history, options } = ctx;
-  for (const item of history.items) {
-    const { hash, entry } = item;
-    const parents = entry.parents;
+/**
+ * Checks one entry against what its author saw (`pre₁`): the signature with the signer's key
+ * there, the authorisation, and that a new version's keys seal to exactly the readers the op
+ * leaves. Any failure refuses the whole history: it is a forgery, not a race.
+ */
+function checkCausal(item: LogEntry, pre: ReplayState, options: ReplayOptions, payloads: ReadonlyMap<string, Payload>): void {
+  const { hash, entry } = item;
+  const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
+  const key = genesis ? entry.body.creator.sign : pre.members.get(entry.by)?.sign;
+  if (key === undefined) refuse(hash, `${entry.by} is not a member of the vault its author saw`);
+  if (!options.signatureValid(item, key, genesis ? '' : pre.vault)) refuse(hash, 'its signature does not verify');
+  const problem = authorizeEntry(pre, item, options);
+  if (problem !== undefined) refuse(hash, `${problem} (in the history its author saw)`);
+  const sealing = sealingProblem(pre, item, payloads);
+  if (sealing !== undefined) refuse(hash, `${sealing} (in the history its author saw)`);
+}
+
+/**
+ * Whether the `keys` lines an op adds seal to exactly the members who may read the secret in
+ * the state the op leaves: no one the policies exclude, no one left out.
+ */
+function sealingProblem(pre: ReplayState, item: LogEntry, payloads: ReadonlyMap<string, Payload>): string | undefined {
+  const e = item.entry;
+  if (e.kind !== 'op') return undefined;
+  const keys = payloadsOf(e).filter((r) => r.kind === 'keys');
+  if (keys.length === 0) return undefined;
+  const after = applyEntry(pre, item.hash, e);
+  const ref = secretOf(e);
+  const secret = 'state' in after && ref ? after.state.secrets.get(ref.secret) : undefined;
+  if (secret === undefined || !('state' in after)) return undefined;
+  const want = readersOfSecret(after.state, secret).join(',');
+  for (const r of keys) {
+    const sealed = payloads.get(r.hash);
+    const got = sealed?.kind === 'keys' ? [...sealed.keys.keys()].sort(byText).join(',') : '';
+    if (got !== want) return `its keys ${r.hash} seal to [${got}], not to the readers [${want}]`;
+  }
+  return undefined;
+}
+
+/** pre₁ of every entry of a region, in file order; refuses the first one its own author's state denies. */
+function causalStates(region: Region, payloads: ReadonlyMap<string, Payload>): void {
+  const { history } = region;
+  for (const hash of region.hashes) {
+    const item = history.byHash.get(hash) as LogEntry;
+    const inside = item.entry.parents.filter((p) => region.ancestors.has(p));
     let pre: ReplayState;
-    if (parents.length === 0) pre = EMPTY_STATE;
-    else if (parents.length === 1) {
+    if (inside.length === 0) pre = region.start;
+    else if (inside.length === 1 && item.entry.parents.length === 1) {
       // The replay of a single parent's ancestors plus that parent: the parent comes last in L
-      // and is concurrent with nothing, so its pre₂ is its pre₁ and it applies or not.
-      const p = parents[0] as string;
-      const before = ctx.causal.get(p) as ReplayState;
-      const r = applyEntry(before, p, (history.byHash.get(p) as LogEntry).entry);
+      // and is concurrent with nothing there, so its pre₂ is its pre₁ and it applies or not.
+      const p = inside[0] as string;
+      const before = region.causal.get(p) as ReplayState;
+      const r = applyEntry(before, p, entryOf(history, p));
       pre = 'state' in r ? r.state : before;
     } else {
-      pre = run(ctx, history.ancestors.get(hash) as ReadonlySet<string>).state;
+      pre = run(region, region.ancestors.get(hash) as ReadonlySet<string>).state;
     }
-    const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
-    const key = genesis ? entry.body.creator.sign : pre.members.get(entry.by)?.sign;
-    if (key === undefined) refuse(hash, `${entry.by} is not a member of the vault its author saw`);
-    if (!options.signatureValid(item, key, genesis ? '' : pre.vault)) refuse(hash, 'its signature does not verify');
-    const problem = authorizeEntry(pre, item, options);
-    if (problem !== undefined) refuse(hash, `${problem} (in the history its author saw)`);
-    ctx.causal.set(hash, pre);
+    checkCausal(item, pre, region.options, payloads);
+    region.causal.set(hash, pre);
   }
 }
 
@@ -386,36 +564,35 @@ function fieldsOf(entry: Entry): string[] {
   }
 }
 
-/** The report: dropped entries, disputes, concurrent writes to one field, exposures, two devices. */
-function report(ctx: Context, result: Run, payloads: ReadonlyMap<string, Payload>): ReplayNote[] {
-  const { history } = ctx;
+/** The report of one region: dropped entries, disputes, concurrent writes to one field, exposures, two devices. */
+function report(region: Region, result: Run, payloads: ReadonlyMap<string, Payload>): ReplayNote[] {
   const notes: ReplayNote[] = [];
-  const entryOf = (h: string): Entry => (history.byHash.get(h) as LogEntry).entry;
+  const at = (h: string): Entry => entryOf(region.history, h);
   const note = (kind: NoteKind, h: string, message: string): void => {
-    const e = entryOf(h);
+    const e = at(h);
     const secret = secretOf(e)?.name;
     notes.push({ kind, entry: h, by: e.by, action: actionOf(e), ...(secret !== undefined ? { secret } : {}), message });
   };
   const accepted = result.order.filter((h) => result.verdicts.get(h)?.accepted === true);
-  const removals = accepted.filter((h) => actionOf(entryOf(h)) === 'RemoveMember');
+  const removals = accepted.filter((h) => actionOf(at(h)) === 'RemoveMember');
   const removedBy = (h: string): string | undefined => {
-    const e = entryOf(h);
+    const e = at(h);
     return e.kind === 'op' && e.op === 'RemoveMember' ? e.body.member : undefined;
   };
   for (const h of result.order) {
     const v = result.verdicts.get(h);
     if (v === undefined || v.accepted) continue;
-    const e = entryOf(h);
-    const dispute = removedBy(h) !== undefined && removals.some((r) => removedBy(r) === e.by && concurrent(history, r, h));
+    const e = at(h);
+    const dispute = removedBy(h) !== undefined && removals.some((r) => removedBy(r) === e.by && concurrent(region, r, h));
     note(dispute ? 'dispute' : 'dropped', h, dispute ? `two admins removed each other; this removal lost: ${v.reason}` : `dropped: ${v.reason}`);
   }
   accepted.forEach((h, i) => {
-    const e = entryOf(h);
+    const e = at(h);
     const target = secretOf(e)?.secret;
     const fields = new Set(fieldsOf(e));
     for (const earlier of accepted.slice(0, i)) {
-      if (!concurrent(history, earlier, h)) continue;
-      const other = entryOf(earlier);
+      if (!concurrent(region, earlier, h)) continue;
+      const other = at(earlier);
       if (other.by === e.by) note('two-devices', h, `${e.by} wrote on two branches (${earlier} and this); use one identity per device`);
       if (target === undefined || secretOf(other)?.secret !== target) continue;
       const both = fieldsOf(other).filter((f) => fields.has(f));
@@ -426,7 +603,7 @@ function report(ctx: Context, result: Run, payloads: ReadonlyMap<string, Payload
     if (version === undefined || keys?.kind !== 'keys') return;
     for (const r of removals) {
       const x = removedBy(r) as string;
-      if (keys.keys.has(x) && concurrent(history, r, h))
+      if (keys.keys.has(x) && concurrent(region, r, h))
         note('exposure', h, `version ${version.version} is sealed to ${x}, removed concurrently by ${r}: rotate it`);
     }
   });
@@ -437,21 +614,72 @@ function report(ctx: Context, result: Run, payloads: ReadonlyMap<string, Payload
  * Replays a log. Throws INTEGRITY (exit 6) naming the entry when the history breaks a parse rule
  * or an op is denied by the state its author saw; otherwise returns the state, the order, each
  * entry's verdict and the report.
+ *
+ * An entry concurrent with no other (most entries: a history is a chain between merges) is
+ * judged once against the state so far, which is both its pre-states; only the regions between
+ * such entries pay for the two pre-states, so a chain replays in linear time.
  */
 export function replay(input: ReplayInput, options: ReplayOptions): ReplayResult {
-  const history = checkStructure(input);
-  const ctx: Context = { history, options, causal: new Map() };
-  causalStates(ctx);
-  const result = run(ctx, new Set(history.byHash.keys()));
+  return replayOn(input, options, undefined);
+}
+
+/**
+ * Continues a replay from `base` with the entries appended after its cut: the same result as
+ * replaying the whole history, for the appended entries. Undefined when an appended entry names
+ * a parent before the cut (a branch that forked earlier was merged): replay the whole history.
+ */
+export function replayFrom(base: ReplayBase, input: ReplayInput, options: ReplayOptions): ReplayResult | undefined {
+  try {
+    return replayOn(input, options, base);
+  } catch (err) {
+    if (err instanceof BeforeTheCut) return undefined;
+    throw err;
+  }
+}
+
+function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase | undefined): ReplayResult {
+  const history = checkStructure(input, options.wholeHistory === true, start);
+  let state = start?.state ?? EMPTY_STATE;
+  let base = start;
+  const order: string[] = [];
+  const verdicts = new Map<string, Verdict>();
+  const notes: ReplayNote[] = [];
+  for (const segment of history.segments) {
+    if ('single' in segment) {
+      const item = history.byHash.get(segment.single) as LogEntry;
+      checkCausal(item, state, options, input.payloads);
+      const r = applyEntry(state, item.hash, item.entry);
+      order.push(item.hash);
+      if ('state' in r) {
+        state = r.state;
+        verdicts.set(item.hash, { accepted: true });
+      } else {
+        verdicts.set(item.hash, { accepted: false, reason: r.problem });
+        const secret = secretOf(item.entry)?.name;
+        const e = item.entry;
+        notes.push({
+          kind: 'dropped',
+          entry: item.hash,
+          by: e.by,
+          action: actionOf(e),
+          ...(secret !== undefined ? { secret } : {}),
+          message: `dropped: ${r.problem}`,
+        });
+      }
+      base = { cut: item.hash, at: item.entry.at, state, seen: history.seqs.get(item.hash) as PMap<number> };
+      continue;
+    }
+    const region = regionOf(history, options, state, segment.region);
+    causalStates(region, input.payloads);
+    const result = run(region, new Set(segment.region));
+    state = result.state;
+    order.push(...result.order);
+    for (const [h, v] of result.verdicts) verdicts.set(h, v);
+    notes.push(...report(region, result, input.payloads));
+  }
   const named = new Set(input.entries.flatMap((i) => i.entry.parents));
-  const seqs = new Map<string, number>();
+  const seqs = new Map<string, number>(start?.seen ?? []);
   for (const { entry } of input.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));
-  return {
-    state: result.state,
-    order: result.order,
-    heads: [...history.byHash.keys()].filter((h) => !named.has(h)).sort(byText),
-    verdicts: result.verdicts,
-    notes: report(ctx, result, input.payloads),
-    seqs,
-  };
+  const heads = [...history.byHash.keys(), ...(start ? [start.cut] : [])].filter((h) => !named.has(h)).sort(byText);
+  return { state, order, heads, verdicts, notes, seqs, ...(base ? { base } : {}) };
 }

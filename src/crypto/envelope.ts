@@ -17,6 +17,7 @@ const DATA_KEY_BYTES = 32;
 const NONCE_BYTES = 24;
 /** Domain separation for value AAD; bump with the vault format. */
 const VALUE_AAD_DOMAIN = 'secrets-value-v1';
+const VALUE_AAD_DOMAIN_V2 = 'secrets-value-v2';
 
 /** What a ciphertext is bound to: moving it anywhere else makes decryption fail. */
 export interface ValueContext {
@@ -24,6 +25,8 @@ export interface ValueContext {
   readonly secretId: string;
   readonly versionId: string;
   readonly type: 'string' | 'binary';
+  /** Format 2: h(genesis) and the member who encrypted the value, both bound into the AAD. */
+  readonly bound?: { readonly vault: string; readonly writer: string };
 }
 
 /** A sealed value as stored: nonce, ciphertext and the data key sealed per reader id. */
@@ -34,6 +37,7 @@ export interface SealedValue {
 }
 
 function aad(ctx: ValueContext): Uint8Array {
+  if (ctx.bound) return frame([VALUE_AAD_DOMAIN_V2, ctx.bound.vault, ctx.secretId, ctx.versionId, ctx.type, ctx.bound.writer]);
   return frame([VALUE_AAD_DOMAIN, ctx.vaultId, ctx.secretId, ctx.versionId, ctx.type]);
 }
 

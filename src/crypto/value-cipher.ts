@@ -4,7 +4,7 @@ import type { VersionRecord } from '../core/model.js';
 import type { Identity, PublicIdentity, ValueCipher } from '../core/ports.js';
 import type { SecretBytes } from '../core/secret-bytes.js';
 import { fromBase64, toBase64 } from './encoding.js';
-import { openValue, sealValue, type SealedValue, shareDataKey } from './envelope.js';
+import { openValue, sealValue, type SealedValue, shareDataKey, type ValueContext } from './envelope.js';
 import { x25519SmallOrder } from './primitives.js';
 
 function bytes(field: string, text: string): Uint8Array {
@@ -19,17 +19,14 @@ function sealedOf(version: VersionRecord): SealedValue {
   return { nonce: bytes('n', version.n), ciphertext: bytes('ct', version.ct), keys };
 }
 
-function contextOf(version: VersionRecord, vaultId: string): { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' } {
-  return { vaultId, secretId: version.secret, versionId: version.id, type: version.type };
+function contextOf(version: VersionRecord, vaultId: string): ValueContext {
+  const base = { vaultId, secretId: version.secret, versionId: version.id, type: version.type };
+  return version.bound !== undefined ? { ...base, bound: { vault: version.bound, writer: version.by } } : base;
 }
 
 /** libsodium envelope encryption with base64 fields, as stored in version records. */
 export class SodiumValueCipher implements ValueCipher {
-  async seal(
-    value: SecretBytes,
-    ctx: { vaultId: string; secretId: string; versionId: string; type: 'string' | 'binary' },
-    readers: readonly PublicIdentity[],
-  ): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }> {
+  async seal(value: SecretBytes, ctx: ValueContext, readers: readonly PublicIdentity[]): Promise<{ n: string; ct: string; keys: ReadonlyMap<string, string> }> {
     const sealed = await sealValue(value, ctx, readers);
     const keys = new Map<string, string>();
     for (const [id, key] of sealed.keys) keys.set(id, toBase64(key));

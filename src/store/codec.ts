@@ -9,6 +9,7 @@ import type { HeadRecord, MemberRecord, PolicyRecord, SecretRecord, VaultFileRec
 import { MAX_KEPT } from '../core/model.js';
 import { isLabel, isMemberName, isPrintable, isSecretName, isTag, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES } from '../core/names.js';
 import { checkPolicy, isPolicyName } from '../core/policy.js';
+import type { RotationSpec } from '../core/ops.js';
 import type { RotationConfig, RotationRandom } from '../core/rotation.js';
 
 /** The first line of every vault file. */
@@ -382,11 +383,11 @@ export function readRotationRandom(g: Fields, what: string): RotationRandom {
   return out;
 }
 
-/** The optional `rotation` map of a secret record, read as strictly as a record. */
-function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
-  const raw = f.optObject('rotation');
-  if (raw === undefined) return {};
-  const r = new Fields(raw, line, 'rotation.');
+/**
+ * The settings of a rotation (all but its times), read from `r`, whose unread fields the caller
+ * refuses: a secret record's `rotation` map, or a format-2 RotateSecret's.
+ */
+export function readRotationSpec(r: Fields, line: number): RotationSpec {
   const handler = r.str('handler', 1032);
   if (!HANDLER.test(handler)) throw r.fail('field "rotation.handler" is not a rotation handler');
   const enabled = r.bool('enabled');
@@ -408,23 +409,28 @@ function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
     random = readRotationRandom(g, 'rotation.random');
     g.done();
   }
+  return {
+    handler,
+    enabled,
+    ...(every !== undefined ? { every } : {}),
+    ...(cron !== undefined ? { cron } : {}),
+    ...(window !== undefined ? { window } : {}),
+    ...(strategy !== undefined ? { strategy } : {}),
+    ...(master !== undefined ? { master } : {}),
+    ...(random !== undefined ? { random } : {}),
+  };
+}
+
+/** The optional `rotation` map of a secret record, read as strictly as a record. */
+function optRotation(f: Fields, line: number): { rotation?: RotationConfig } {
+  const raw = f.optObject('rotation');
+  if (raw === undefined) return {};
+  const r = new Fields(raw, line, 'rotation.');
+  const spec = readRotationSpec(r, line);
   const since = r.time('since');
   const last = r.optTime('last');
   r.done();
-  return {
-    rotation: {
-      handler,
-      enabled,
-      ...(every !== undefined ? { every } : {}),
-      ...(cron !== undefined ? { cron } : {}),
-      ...(window !== undefined ? { window } : {}),
-      ...(strategy !== undefined ? { strategy } : {}),
-      ...(master !== undefined ? { master } : {}),
-      ...(random !== undefined ? { random } : {}),
-      since,
-      ...(last !== undefined ? { last } : {}),
-    },
-  };
+  return { rotation: { ...spec, since, ...(last !== undefined ? { last } : {}) } };
 }
 
 /** A `rotation` map read exactly as strictly as in a secret record (the backup payload uses it). */

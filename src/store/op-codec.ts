@@ -33,14 +33,12 @@ import { sha256Base64 } from '../crypto/digest.js';
 import { fromBase64, isBase64Of } from '../crypto/encoding.js';
 import { signEntry, verifyEntry } from '../crypto/sign.js';
 import type { Identity } from '../core/ports.js';
-import type { RotationStrategy } from '../core/rotation.js';
+import type { RotationSpec } from '../core/ops.js';
 import {
   canonicalJson,
-  CRON,
   damaged,
-  DURATION,
   Fields,
-  readRotationRandom,
+  readRotationSpec,
   ID,
   id,
   IDENTITY_ID,
@@ -211,28 +209,11 @@ function policyDoc(f: Fields): unknown {
   return doc;
 }
 
-function handler(f: Fields): string | undefined {
-  const v = f.optStr('handler', 80);
-  if (v !== undefined && !HANDLER.test(v)) throw f.fail('field "handler" is not a rotation handler');
-  return v;
-}
-
-/** A rotation schedule as AWS's RotationRules: every `days`, or a cron `schedule`, and a `duration` window. */
-function rotationRules(g: Fields): { days?: number; schedule?: string; duration?: string } {
-  const days = g.optInt('days');
-  if (days !== undefined && (days < 1 || days > 1000)) throw g.fail('field "rules.days" must be 1 to 1000');
-  const schedule = g.optStr('schedule', 256);
-  if (schedule !== undefined && !CRON.test(schedule)) throw g.fail('field "rules.schedule" is not a cron expression');
-  if (days !== undefined && schedule !== undefined) throw g.fail('a rotation has at most one of "days" and "schedule"');
-  const duration = g.optStr('duration', 8);
-  if (duration !== undefined && !DURATION.test(duration)) throw g.fail('field "rules.duration" is not a duration');
-  return { ...opt('days', days), ...opt('schedule', schedule), ...opt('duration', duration) };
-}
-
-function strategy(f: Fields): RotationStrategy | undefined {
-  const v = f.optStr('strategy', 32);
-  if (v !== undefined && v !== 'single-user' && v !== 'alternating-users') throw f.fail('field "strategy" is not a rotation strategy');
-  return v;
+/** Rotation settings as format 1 reads them, but a handler is always a name, never a path. */
+function rotationSpec(g: Fields, line: number): RotationSpec {
+  const spec = readRotationSpec(g, line);
+  if (!HANDLER.test(spec.handler)) throw g.fail('field "rotation.handler" is not a rotation handler name');
+  return spec;
 }
 
 // ---- bodies: one reader per action ----
@@ -281,16 +262,12 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
   ConfirmSecret: (f) => secretRef(f),
   RotateSecret: (f, line) => ({
     ...secretRef(f),
-    ...opt('handler', handler(f)),
-    ...opt('rules', optNested(f, 'rules', line, rotationRules)),
-    ...opt('strategy', strategy(f)),
-    ...opt('master', f.optStr('master', 256) === undefined ? undefined : secretName(f, 'master')),
     ...opt(
-      'random',
-      optNested(f, 'random', line, (g) => readRotationRandom(g, 'random')),
+      'rotation',
+      optNested(f, 'rotation', line, (g) => readRotationSpec(g, line)),
     ),
-    ...opt('immediately', f.optBool('immediately')),
     ...opt('value', optNested(f, 'value', line, versionRef)),
+    ...opt('finish', f.optStr('finish', 64) === undefined ? undefined : id(f, 'finish')),
   }),
   CancelRotateSecret: (f) => secretRef(f),
   Reseal: (f) => ({ ...secretRef(f), keys: f.strMap('keys', MAX_VERSIONS + MAX_LABELS, (k, v) => ID.test(k) && isHash(v)) }),
@@ -299,6 +276,13 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
 /** The one check of an op's name (replay takes entries this codec typed). */
 function isAction(op: string): op is Action {
   return ACTIONS.has(op);
+}
+
+/** The action that introduced a version, in a `state` line. */
+function action(g: Fields): string {
+  const op = g.str('act', 64);
+  if (!isAction(op)) throw g.fail(`field "act" is not an action`);
+  return op;
 }
 
 // ---- lines ----
@@ -355,6 +339,7 @@ function versionState(g: Fields): VersionState {
     v: hashField(g, 'v'),
     k: hashField(g, 'k'),
     entry: hashField(g, 'entry'),
+    act: action(g),
   };
 }
 
@@ -371,6 +356,15 @@ function stateLine(f: Fields, line: number): StateLine {
     versions: objects(f, 'versions', MAX_VERSIONS + MAX_LABELS, line, versionState),
     created: f.time('created'),
     ...opt('deleted', deleted),
+    ...opt(
+      'rotation',
+      optNested(f, 'rotation', line, (g) => {
+        const spec = rotationSpec(g, line);
+        const last = g.optStr('last', 40) === undefined ? undefined : g.time('last');
+        return { ...spec, since: g.time('since'), by: memberId(g, 'by'), ...opt('last', last) };
+      }),
+    ),
+    setBy: memberId(f, 'setBy'),
   };
 }
 

@@ -93,8 +93,9 @@ export interface Tail {
   readonly place: LinePosition;
 }
 
-/** What an append wrote: the entry's and the payloads' hashes and where they are. */
+/** What an append wrote: the last entry's hash and place (a Tail to resume after), every entry's and payload's hash. */
 export interface Appended extends Tail {
+  readonly entries: readonly string[];
   readonly payloads: readonly string[];
   /** The offset the batch starts at (the log's end before it) and the new end. */
   readonly offset: number;
@@ -337,13 +338,14 @@ export class OpLog {
    * Appends under the lock. `build` sees the log as it stands (a writer catches up, then
    * authorises): all of it, or what follows `after`, an entry this writer verified, whose line
    * must still hash to it (INTEGRITY otherwise: nothing is appended to a history the writer did
-   * not verify). It returns the batch, or undefined to write nothing. The bytes after the
+   * not verify). It returns the batch or batches (one write's ops, each naming the one before),
+   * or undefined to write nothing. The bytes after the
    * last complete entry (a torn or abandoned write) are truncated first, and only those; then the
    * payload lines and the entry go in one write on an `O_APPEND | O_NOFOLLOW` descriptor, and
    * the file is fsynced before the lock is released.
    */
   async append(
-    build: (log: LogRead) => Promise<AppendBatch | undefined> | AppendBatch | undefined,
+    build: (log: LogRead) => Promise<AppendBatch | readonly AppendBatch[] | undefined> | AppendBatch | readonly AppendBatch[] | undefined,
     after?: Tail,
     mode: PayloadMode = 'parse',
   ): Promise<Appended | undefined> {
@@ -360,9 +362,11 @@ export class OpLog {
             throw new SecretsError('INTEGRITY', `vault file ${path} changed before what this writer verified: ${resumed.rewritten}`, HINT_RESTORE);
           log = resumed.read;
         }
-        const batch = await build(log);
-        if (batch === undefined) return undefined;
-        const lines: Line[] = [...batch.payloads, batch.entry];
+        const built = await build(log);
+        const batches: readonly AppendBatch[] = built === undefined ? [] : 'entry' in built ? [built] : built;
+        if (batches.length === 0) return undefined;
+        // Several entries (one write's ops, each naming the one before) go in the same write.
+        const lines: Line[] = batches.flatMap((b) => [...b.payloads, b.entry]);
         const texts = lines.map(lineText);
         const bytes = Buffer.concat(texts);
         const truncated = log.ignored;
@@ -384,7 +388,8 @@ export class OpLog {
         return {
           hash: hashes[hashes.length - 1] as string,
           place: { offset: log.end + bytes.length - last.length, length: last.length - 1, line: log.endLine + lines.length - 1 },
-          payloads: hashes.slice(0, -1),
+          entries: hashes.filter((_, i) => isEntry(lines[i] as Line)),
+          payloads: hashes.filter((_, i) => !isEntry(lines[i] as Line)),
           offset: log.end,
           end: log.end + bytes.length,
           endLine: log.endLine + lines.length,

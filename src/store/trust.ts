@@ -16,19 +16,26 @@ import { MacFiles } from './mac-file.js';
 export interface TrustState {
   readonly genesis: string;
   readonly ctrs: ReadonlyMap<string, number>;
+  /** Format 2: the heads of the history this machine verified last; a later file must hold them. */
+  readonly heads?: readonly string[];
 }
 
 /** A trust state file's text as a state; undefined when it is not one. */
 function parseTrust(text: string): TrustState | undefined {
   try {
-    const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown };
+    const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown; heads?: unknown };
     if (typeof raw.genesis !== 'string' || typeof raw.ctrs !== 'object' || raw.ctrs === null) return undefined;
     const ctrs = new Map<string, number>();
     for (const [k, v] of Object.entries(raw.ctrs)) if (typeof v === 'number') ctrs.set(k, v);
-    return { genesis: raw.genesis, ctrs };
+    const heads = Array.isArray(raw.heads) ? raw.heads.filter((h): h is string => typeof h === 'string') : undefined;
+    return { genesis: raw.genesis, ctrs, ...(heads !== undefined ? { heads } : {}) };
   } catch {
     return undefined;
   }
+}
+
+function trustText(t: TrustState): string {
+  return `${JSON.stringify({ genesis: t.genesis, ctrs: Object.fromEntries(t.ctrs), ...(t.heads !== undefined ? { heads: t.heads } : {}) }, null, 2)}\n`;
 }
 
 /** A pin file's vault id, if the file is a pin for `vaultPath`. */
@@ -79,8 +86,11 @@ export class TrustStore {
     const current = this.get(vaultId);
     const ctrs = new Map(current?.genesis === next.genesis ? current.ctrs : []);
     for (const [k, v] of next.ctrs) ctrs.set(k, Math.max(v, ctrs.get(k) ?? 0));
+    const heads = next.heads ?? (current?.genesis === next.genesis ? current.heads : undefined);
+    const text = trustText({ genesis: next.genesis, ctrs, ...(heads !== undefined ? { heads } : {}) });
+    if (current !== undefined && trustText(current) === text) return;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    writeFileAtomic(this.#path(vaultId), `${JSON.stringify({ genesis: next.genesis, ctrs: Object.fromEntries(ctrs) }, null, 2)}\n`);
+    writeFileAtomic(this.#path(vaultId), text);
   }
 
   /** The trust file of a vault (named in messages so a user can reset it on purpose). */

@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { PMap } from '../core/pmap.js';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { MacFiles } from './mac-file.js';
@@ -40,8 +41,14 @@ export interface BucketSecret {
   readonly payloads: ReadonlyMap<string, PayloadPlaces>;
 }
 
-/** The governance part of the replayed state: everything but the secrets. */
-export type GovernanceState = Omit<ReplayState, 'secrets'>;
+/** The governance part of the replayed state: everything but the secrets and their names (which the buckets hold). */
+export type GovernanceState = Omit<ReplayState, 'secrets' | 'names'>;
+
+/** The governance part of a replayed state. */
+export function governanceOf(state: ReplayState): GovernanceState {
+  const { vault, id, name, creator, members, policies, resourcePolicies, anchors } = state;
+  return { vault, id, name, creator, members, policies, resourcePolicies, anchors };
+}
 
 /** What the header vouches for. */
 export interface VerifiedHeader {
@@ -113,20 +120,26 @@ interface HeaderJson {
   readonly tail: Tail;
   readonly heads: readonly string[];
   readonly seqs: Pairs<number>;
-  readonly governance: Omit<GovernanceState, 'members' | 'policies' | 'resourcePolicies'> & {
+  readonly governance: Omit<GovernanceState, 'members' | 'policies' | 'resourcePolicies' | 'anchors'> & {
     readonly members: Pairs<MemberState>;
     readonly policies: Pairs<PolicyState>;
     readonly resourcePolicies: Pairs<PolicyState>;
+    readonly anchors: Pairs<string>;
   };
   readonly buckets: readonly string[];
 }
 
 function headerJson(h: VerifiedHeader): string {
-  const g = h.governance;
+  const g = governanceOf({ ...h.governance, secrets: PMap.empty(), names: PMap.empty() });
   const json: HeaderJson = {
-    ...h,
+    vault: h.vault,
+    path: h.path,
+    file: h.file,
+    tail: h.tail,
+    heads: h.heads,
     seqs: pairs(h.seqs),
-    governance: { ...g, members: pairs(g.members), policies: pairs(g.policies), resourcePolicies: pairs(g.resourcePolicies) },
+    governance: { ...g, members: pairs(g.members), policies: pairs(g.policies), resourcePolicies: pairs(g.resourcePolicies), anchors: pairs(g.anchors) },
+    buckets: h.buckets,
   };
   return JSON.stringify(json);
 }
@@ -138,7 +151,13 @@ function headerFromJson(text: string): VerifiedHeader {
   return {
     ...j,
     seqs: new Map(j.seqs),
-    governance: { ...g, members: new Map(g.members), policies: new Map(g.policies), resourcePolicies: new Map(g.resourcePolicies) },
+    governance: {
+      ...g,
+      members: PMap.from(g.members),
+      policies: PMap.from(g.policies),
+      resourcePolicies: PMap.from(g.resourcePolicies),
+      anchors: PMap.from(g.anchors),
+    },
   };
 }
 

@@ -5,7 +5,7 @@
  * SECRETS_IDENTITY_KEY or a keyring session's env.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,8 +71,31 @@ export function cleanEnv(home: string): Record<string, string> {
   };
 }
 
+/**
+ * The vault format a test's `init` creates: TEST_VAULT_FORMAT=2 runs a suite against format 2
+ * (the operation log) without changing the test.
+ */
+export const VAULT_FORMAT = process.env['TEST_VAULT_FORMAT'] === '2' ? '2' : '1';
+
+function withFormat(args: readonly string[]): readonly string[] {
+  if (VAULT_FORMAT === '1' || args[0] !== 'init' || args.includes('--format')) return args;
+  return [...args, '--format', VAULT_FORMAT];
+}
+
+/** The UUID of the vault at `path`, in either format (from its genesis). */
+export function vaultIdIn(path: string): string {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const records = lines.filter((l) => l.startsWith('- ')).map((l) => JSON.parse(l.slice(2)) as Record<string, unknown>);
+  const genesis = lines[0]?.includes('format 2')
+    ? (records[0]?.['body'] as Record<string, unknown> | undefined)?.['vault']
+    : records.find((r) => r['kind'] === 'vault')?.['id'];
+  if (typeof genesis !== 'string') throw new Error(`no vault id in ${path}`);
+  return genesis;
+}
+
 /** Spawns the binary with `args`. */
-export function runCli(args: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
+export function runCli(cliArgs: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
+  const args = withFormat(cliArgs);
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...env, ...opts.env })) if (v !== undefined) fullEnv[k] = v;
   const entry = HOOK_VARIABLES.some((k) => fullEnv[k] !== undefined) ? TEST_HOOKS_BUNDLE : BIN;

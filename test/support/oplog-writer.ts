@@ -21,17 +21,21 @@ let after: Tail | undefined;
 let G = '';
 let seq = 0;
 let head: { hash: string; at: string } | undefined;
+/** Every member (the tests give all of them app/*), whom a new version is sealed to. */
+const members = new Set<string>();
 
 /** The next batch, after the entries `read` brings. */
 function next(read: LogRead, label: string): AppendBatch {
   for (const { hash, entry } of read.entries) {
     if (G === '') G = hash;
     if (entry.by === me.keys.id) seq = Math.max(seq, entry.seq);
+    if (entry.kind === 'op' && entry.op === 'CreateVault') members.add(entry.body.creator.id);
+    if (entry.kind === 'op' && entry.op === 'AddMember') members.add(entry.body.member.id);
     head = { hash, at: entry.at };
   }
   if (head === undefined) throw new Error('no genesis');
   const value: Payload = { kind: 'value', n: bytesOf(`${label}/n`, 24), ct: bytesOf(`${label}/ct`, Number(bytesText)) };
-  const keys: Payload = { kind: 'keys', keys: new Map([[me.keys.id, bytesOf(`${label}/k`, 80)]]) };
+  const keys: Payload = { kind: 'keys', keys: new Map([...members].map((id) => [id, bytesOf(`${label}/k/${id}`, 80)])) };
   const secretName = `app/${label}`;
   const at = new Date(Math.max(Date.now(), Date.parse(head.at))).toISOString();
   const entry = signedEntry<Entry>(me.identity, G, {

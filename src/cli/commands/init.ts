@@ -1,6 +1,6 @@
 /** `secrets init [--name NAME]`: create the vault and this machine's identity. */
 import { userInfo } from 'node:os';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { toMemberName } from '../../core/names.js';
 import { initVault } from '../../core/use-cases/init.js';
 import type { App } from '../app.js';
@@ -22,12 +22,15 @@ export function register(program: Command, app: App): void {
     .option('--member-name <name>', 'your name as a member of the vault (default: your user name)')
     .option('--git [remote]', "make the vault's directory a git work tree to share it (with REMOTE as origin)")
     .option('--json', 'print JSON')
-    .action(async (opts: { name: string; memberName?: string; git?: string | boolean; json?: boolean }, cmd: Command) => {
+    // Format 2 (the operation log) is being built; until it is complete, only tests ask for it.
+    .addOption(new Option('--format <n>', 'vault format').choices(['1', '2']).default('1').hideHelp())
+    .action(async (opts: { name: string; memberName?: string; git?: string | boolean; json?: boolean; format: '1' | '2' }, cmd: Command) => {
       const deps = app.deps(cmd);
       const result = await initVault(deps, {
         name: opts.name,
         memberName: opts.memberName ?? defaultMemberName(app.io.env),
         warn: (m) => app.warn(m),
+        format: opts.format === '2' ? 2 : 1,
       });
       let shared = '';
       if (opts.git !== undefined && opts.git !== false) {

@@ -205,7 +205,9 @@ export async function restoreBackup(
           const readers = readersOf(start, bare).map((m) => deps.cipher.memberIdentity(m));
           const records: VersionRecord[] = [];
           for (const v of s.versions) {
-            const sealed = await deps.cipher.seal(v.value, { vaultId: start.vault.id, secretId: secret.id, versionId: v.id, type: v.type }, readers);
+            const bound = start.vault.hash;
+            const ctx = { vaultId: start.vault.id, secretId: secret.id, versionId: v.id, type: v.type };
+            const sealed = await deps.cipher.seal(v.value, bound !== undefined ? { ...ctx, bound: { vault: bound, writer: identity.id } } : ctx, readers);
             records.push({
               kind: 'version',
               secret: secret.id,
@@ -218,6 +220,7 @@ export async function restoreBackup(
               act: 'CreateSecret',
               by: identity.id,
               ctr: 0,
+              ...(bound !== undefined ? { bound } : {}),
             });
           }
           scope.version({ id: stages.get(CURRENT) as string }, [CURRENT]);

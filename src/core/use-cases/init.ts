@@ -16,7 +16,10 @@ export interface InitResult {
 }
 
 /** Creates the vault; refuses (exit 4) when one exists, before creating any identity. */
-export async function initVault(deps: CoreDeps, input: { name: string; memberName: string; warn: (message: string) => void }): Promise<InitResult> {
+export async function initVault(
+  deps: CoreDeps,
+  input: { name: string; memberName: string; warn: (message: string) => void; format?: 1 | 2 | undefined },
+): Promise<InitResult> {
   if (input.name.length < 1 || input.name.length > 256 || !isPrintable(input.name)) {
     throw new SecretsError('USAGE', '--name must be 1-256 characters without control characters');
   }
@@ -25,7 +28,7 @@ export async function initVault(deps: CoreDeps, input: { name: string; memberNam
     throw new SecretsError('VAULT_EXISTS', `a vault already exists at ${deps.vault.location}`, 'use it, or pick another path with --vault');
   }
   const loaded = await deps.identities.loadOrCreate(input.warn);
-  const state = await deps.vault.create(loaded.identity, input.name, input.memberName);
+  const state = await deps.vault.create(loaded.identity, input.name, input.memberName, input.format);
   return {
     VaultId: state.vault.id,
     Path: deps.vault.location,

@@ -80,7 +80,18 @@ export async function addVersion(
   const versionId = opts.token ?? deps.ids.newId();
   // Read access is enforced here: only members allowed GetSecretValue receive the data key.
   const readers = readersOf(state, entry).map((m) => deps.cipher.memberIdentity(m));
-  const sealed = await deps.cipher.seal(value.bytes, { vaultId: state.vault.id, secretId: entry.secret.id, versionId, type: value.type }, readers);
+  const bound = state.vault.hash;
+  const sealed = await deps.cipher.seal(
+    value.bytes,
+    {
+      vaultId: state.vault.id,
+      secretId: entry.secret.id,
+      versionId,
+      type: value.type,
+      ...(bound !== undefined ? { bound: { vault: bound, writer: identity.id } } : {}),
+    },
+    readers,
+  );
   const version: VersionRecord = {
     kind: 'version',
     secret: entry.secret.id,
@@ -93,6 +104,7 @@ export async function addVersion(
     act: opts.act,
     by: identity.id,
     ctr: 0,
+    ...(bound !== undefined ? { bound } : {}),
   };
   // The new id may not be a label of the secret, nor a new label one of its ids (see resolveVersionRef).
   assertDistinctRefs(entry.secret.name, entry.secret.stages.keys(), [versionId]);
@@ -126,7 +138,7 @@ export function newSecretRecord(
   const now = deps.clock.now().toISOString();
   return {
     kind: 'secret',
-    id: deps.ids.secretId(state.vault.id, name),
+    id: deps.ids.secretId(state.vault, name),
     name,
     ...(extra.description !== undefined ? { description: extra.description } : {}),
     tags: extra.tags ?? new Map(),
