@@ -43,7 +43,7 @@ console.log(`${N} entries, ${log.lines.length} lines, ${(size / 1e6).toFixed(1)}
 const full = await time('read, every line hashed and parsed', () => store.read());
 await time('read, entries parsed, payloads hashed and indexed', () => store.read(undefined, 'index'));
 let last = full.entries[full.entries.length - 1];
-let from = { offset: full.end, line: full.endLine };
+let after = full.entries[full.entries.length - 1];
 let seq = last.entry.seq;
 const next = () => (read) => {
   if (read.entries.length > 0) last = read.entries[read.entries.length - 1];
@@ -63,8 +63,7 @@ const next = () => (read) => {
 await time(
   'append one entry from the verified end (lock, read the tail, sign, write, fsync)',
   async () => {
-    const a = await store.append(next(), from, 'index');
-    from = { offset: a.end, line: a.endLine };
+    after = await store.append(next(), after, 'index');
   },
   9,
 );

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
-import type { Action, Entry, LogEntry, OpBodies } from '../src/core/ops.js';
+import { type Action, ACTIONS, type Entry, type LogEntry, type OpBodies } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
+import { fromBase64, isBase64Of } from '../src/crypto/encoding.js';
 import { signRecord, verifyEntry, verifyRecord } from '../src/crypto/sign.js';
 import { encodeLine, entrySignatureValid, HEADER_LINE_V2, isEntry, type Line, lineHash, parseLine, signedText } from '../src/store/op-codec.js';
 import { serializeLog } from '../src/store/op-log.js';
@@ -202,6 +203,11 @@ describe('round trips', () => {
     }
   });
 
+  it('the codec reads exactly the actions replay knows', async () => {
+    const ops = new Set((await examples()).flatMap((l) => (l.kind === 'op' ? [l.op] : [])));
+    assert.deepEqual([...ops].sort(), [...ACTIONS].sort());
+  });
+
   it('a key such as __proto__ stays a map key', async () => {
     const line = (await examples()).find((l) => l.kind === 'op' && l.op === 'CreateSecret') as Entry;
     const back = parseLine(encodeLine(line), 2);
@@ -284,6 +290,17 @@ describe('signatures', () => {
 // Fuzzing
 
 describe('fuzzing', () => {
+  it('the exact-length base64 check agrees with decoding and re-encoding', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(), fc.constantFrom(...'AQgwBa+/=_-.'), fc.nat({ max: 100 }), (bytes, at, c, n) => {
+        const text = Buffer.from(bytes).toString('base64');
+        const mutated = text.length === 0 ? c : text.slice(0, at % text.length) + c + text.slice((at % text.length) + 1);
+        for (const t of [text, mutated]) for (const len of [bytes.length, n]) assert.equal(isBase64Of(t, len), fromBase64(t)?.length === len, `${t} ${len}`);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   const valid = fixtureLines.map((l) => Buffer.from(l));
 
   it('random text never throws anything but DAMAGED_VAULT', () => {

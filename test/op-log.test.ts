@@ -8,12 +8,14 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { Entry, Payload } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
 import { ASYNC_FILES } from '../src/store/file-access.js';
 import { encodeLine, lineHash, signedEntry, type StateLine } from '../src/store/op-codec.js';
 import { type AppendBatch, type LogRead, OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
+import { belowFloor, type TrustFloor } from '../src/store/trust.js';
 import { ROOT } from './support/cli.js';
 import { APP_RW, fixtureLog, LinearLog, REAL_REPLAY, type TestMember, testMember } from './support/oplog.js';
 
@@ -45,7 +47,8 @@ function code(c: string, message?: RegExp) {
 function bobPuts(read: LogRead, label: string, after?: { hash: string; seq: number; at: string }): AppendBatch {
   const { bob, log } = fixture;
   const last = read.entries[read.entries.length - 1];
-  const parent = (last?.hash ?? after?.hash ?? log.head) as string;
+  const parent = last?.hash ?? after?.hash ?? log.head;
+  assert.ok(parent !== undefined);
   const seq = (after?.seq ?? Math.max(...read.entries.filter((e) => e.entry.by === bob.keys.id).map((e) => e.entry.seq))) + 1;
   const at = after !== undefined ? new Date(Date.parse(after.at) + 60_000).toISOString() : '2026-01-05T10:00:00.000Z';
   const value: Payload = { kind: 'value', n: Buffer.alloc(24, 1).toString('base64'), ct: Buffer.from(label).toString('base64') };
@@ -92,11 +95,11 @@ describe('reading', () => {
   it('a payload is read by its position and checked against its hash', async () => {
     const store = copy();
     const read = await store.read();
-    for (const [hash, p] of read.payloads) assert.deepEqual(await store.payload(hash, p.at), p.payload);
+    for (const [hash, p] of read.payloads) assert.deepEqual(await store.payload(hash, p.place), p.payload);
     const [first, second] = [...read.payloads];
     assert.ok(first && second);
-    await assert.rejects(store.payload(first[0], second[1].at), code('INTEGRITY', /does not hash/));
-    await assert.rejects(store.payload(first[0], { ...first[1].at, offset: first[1].at.offset + 1 }), code('DAMAGED_VAULT'));
+    await assert.rejects(store.payload(first[0], second[1].place), code('INTEGRITY', /does not hash/));
+    await assert.rejects(store.payload(first[0], { ...first[1].place, offset: first[1].place.offset + 1 }), code('INTEGRITY', /not where/));
   });
 
   it('an index-only read hashes payloads without parsing them, at the same positions', async () => {
@@ -104,19 +107,19 @@ describe('reading', () => {
     const full = await store.read();
     const index = await store.read(undefined, 'index');
     assert.deepEqual(hashes(index), hashes(full));
-    for (const [hash, p] of full.payloads) assert.deepEqual(index.payloads.get(hash)?.at, p.at);
+    for (const [hash, p] of full.payloads) assert.deepEqual(index.payloads.get(hash)?.place, p.place);
   });
 
   it('a read from the end of any entry equals the whole read from there on', async () => {
     const store = copy();
     const full = await store.read();
     for (const [i, e] of full.entries.entries()) {
-      const from = { offset: e.at.offset + e.at.length + 1, line: e.at.line + 1 };
+      const from = { offset: e.place.offset + e.place.length + 1, line: e.place.line + 1 };
       const part = await store.read(from);
       assert.deepEqual(part.entries, full.entries.slice(i + 1));
       assert.deepEqual(
         [...part.payloads.keys()],
-        [...full.payloads].filter(([, p]) => p.at.offset >= from.offset).map(([h]) => h),
+        [...full.payloads].filter(([, p]) => p.place.offset >= from.offset).map(([h]) => h),
       );
       assert.equal(part.end, full.end);
       assert.equal(part.endLine, full.endLine);
@@ -128,7 +131,7 @@ describe('reading', () => {
     const full = await store.read();
     const e = full.entries[2];
     assert.ok(e);
-    await assert.rejects(store.read({ offset: e.at.offset + 5, line: 4 }), code('INTEGRITY', /no line boundary/));
+    await assert.rejects(store.read({ offset: e.place.offset + 5, line: 4 }), code('INTEGRITY', /no line boundary/));
     await assert.rejects(store.read({ offset: full.end + 10, line: 99 }), code('INTEGRITY', /shorter/));
   });
 
@@ -185,18 +188,48 @@ describe('appending', () => {
     assert.equal(first.truncated, 0);
     assert.equal(first.offset, before.length);
     assert.deepEqual(readFileSync(store.path).subarray(0, before.length), before);
-    const second = await store.append((r) => bobPuts(r, 'v-b', { hash: first.hash, seq: 3, at: '2026-01-05T10:00:00.000Z' }), {
-      offset: first.end,
-      line: first.endLine,
-    });
+    const second = await store.append((r) => {
+      assert.deepEqual(r.entries, []);
+      return bobPuts(r, 'v-b', { hash: first.hash, seq: 3, at: '2026-01-05T10:00:00.000Z' });
+    }, first);
     assert.ok(second);
     const read = await store.read();
     assert.deepEqual(hashes(read).slice(-2), [first.hash, second.hash]);
+    assert.deepEqual(
+      read.entries.slice(-2).map((e) => e.place),
+      [first.place, second.place],
+    );
     assert.equal(read.endLine, second.endLine);
     for (const h of [...first.payloads, ...second.payloads]) assert.ok(read.payloads.has(h));
     const result = replay(replayInput(read), REAL_REPLAY);
     assert.deepEqual(result.notes, []);
     assert.equal([...result.state.secrets.values()][0]?.versions.length, 4);
+  });
+
+  it('an append after an entry whose line no longer hashes to it is refused, and writes nothing', async () => {
+    const store = copy();
+    const first = await store.append((r) => bobPuts(r, 'v-a'));
+    assert.ok(first);
+    const text = readFileSync(store.path, 'utf8');
+    writeFileSync(store.path, text.replace('"owner":"bob"', '"owner":"bub"'));
+    const changed = readFileSync(store.path);
+    await assert.rejects(
+      store.append((r) => bobPuts(r, 'v-b'), { ...first, place: { ...first.place, offset: first.place.offset - 200 } }),
+      code('INTEGRITY', /changed before what this writer verified/),
+    );
+    await assert.rejects(
+      store.append((r) => bobPuts(r, 'v-b'), { ...first, hash: lineHash('another') }),
+      code('INTEGRITY'),
+    );
+    assert.deepEqual(readFileSync(store.path), changed);
+  });
+
+  it('appends through asynchronous file access', async () => {
+    const store = copy();
+    const async = new OpLog({ path: store.path, lockTimeoutMs: 10_000, files: ASYNC_FILES });
+    const first = await async.append((r) => bobPuts(r, 'v-a'));
+    assert.ok(first);
+    assert.deepEqual(hashes(await store.read()).slice(-1), [first.hash]);
   });
 
   it('a build that returns nothing writes nothing', async () => {
@@ -280,6 +313,45 @@ describe('appending', () => {
   });
 });
 
+describe('tampering', () => {
+  it('any single-byte change to the file is refused by the read or by replay, or leaves a history below the floor', async (t) => {
+    const original = readFileSync(FIXTURE);
+    const store = copy();
+    const before = replay(replayInput(await store.read()), REAL_REPLAY);
+    const floor: TrustFloor = { vault: before.state.vault, path: store.path, heads: before.heads, seqs: before.seqs };
+    const outcomes = new Map<string, number>();
+    const count = (what: string): void => void outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: original.length - 1 }), fc.integer({ min: 0, max: 255 }), async (at, byte) => {
+        if (original[at] === byte) return;
+        const changed = Buffer.from(original);
+        changed[at] = byte;
+        writeFileSync(store.path, changed);
+        let read: LogRead;
+        try {
+          read = await store.read();
+        } catch (err) {
+          assert.ok(err instanceof SecretsError && (err.code === 'DAMAGED_VAULT' || err.code === 'INTEGRITY'), String(err));
+          return count('read refused');
+        }
+        let result;
+        try {
+          result = replay(replayInput(read), REAL_REPLAY);
+        } catch (err) {
+          assert.ok(err instanceof SecretsError && err.code === 'INTEGRITY', String(err));
+          return count('replay refused');
+        }
+        assert.ok(belowFloor(floor, new Set(hashes(read)), result.seqs) !== undefined, `byte ${at} set to ${byte} went unnoticed`);
+        count('below the floor');
+      }),
+      { numRuns: 1500 },
+    );
+    writeFileSync(store.path, original);
+    t.diagnostic([...outcomes].map(([k, v]) => `${k}: ${v}`).join(', '));
+    assert.ok((outcomes.get('read refused') ?? 0) > 0 && (outcomes.get('replay refused') ?? 0) > 0);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 
@@ -291,9 +363,10 @@ interface Run {
 }
 
 /** Runs the writer process; kills it with SIGKILL after `killAfterMs` if given. */
-function writer(path: string, member: string, count: number, valueBytes: number, killAfterMs?: number): Promise<Run> {
+function writer(path: string, member: string, count: number, valueBytes: number, killAfterMs?: number, tear?: number): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [WRITER, path, member, String(count), String(valueBytes)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [WRITER, path, member, String(count), String(valueBytes), ...(tear !== undefined ? [String(tear)] : [])];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -330,61 +403,91 @@ async function teamVault(n: number): Promise<OpLog> {
 }
 
 describe('processes', () => {
-  it('4 processes appending 25 entries each under the lock: all 100 present, the file valid, one chain', { timeout: 180_000 }, async () => {
-    const store = await teamVault(4);
-    const runs = await Promise.all([0, 1, 2, 3].map((i) => writer(store.path, `w${i}`, 25, 200)));
-    for (const r of runs) assert.equal(r.code, 0, r.stderr);
-    const read = await store.read();
-    const all = new Set(hashes(read));
-    for (const r of runs) for (const a of r.acked) assert.ok(all.has(a.hash));
-    const result = replay(replayInput(read), REAL_REPLAY);
-    assert.deepEqual(result.notes, []);
-    assert.equal(result.state.secrets.size, 100);
-    assert.equal(result.heads.length, 1);
-  });
-
-  it('writers killed at random points never leave a log that readers refuse, nor lose an acknowledged entry', { timeout: 300_000 }, async (t) => {
-    const store = await teamVault(2);
-    const ROUNDS = 40;
-    const acked = new Set<string>();
-    let killed = 0;
-    let truncatedBytes = 0;
-    let truncations = 0;
-    let tornSeen = 0;
-    // A typical run of one writer doing 3 appends of 60 KB values, to aim the kills.
-    const t0 = Date.now();
-    const calibration = await writer(store.path, 'w0', 3, 60_000);
-    assert.equal(calibration.code, 0, calibration.stderr);
-    const typical = Date.now() - t0;
-    for (const a of calibration.acked) acked.add(a.hash);
-    for (let round = 0; round < ROUNDS; round++) {
-      const runs = await Promise.all([
-        writer(store.path, 'w0', 3, 60_000, Math.floor(Math.random() * typical * 1.2)),
-        writer(store.path, 'w1', 3, 60_000, round % 2 === 0 ? Math.floor(typical * (0.5 + Math.random() * 0.6)) : undefined),
-      ]);
-      for (const r of runs) {
-        if (r.signal === 'SIGKILL') killed++;
-        else assert.equal(r.code, 0, r.stderr);
-        for (const a of r.acked) {
-          acked.add(a.hash);
-          if (a.truncated > 0) {
-            truncations++;
-            truncatedBytes += a.truncated;
-          }
-        }
+  it(
+    '4 processes appending 25 entries each under the lock, read all along without a lock: all 100 present, the file valid, one chain',
+    { timeout: 180_000 },
+    async (t) => {
+      const store = await teamVault(4);
+      const writing = Promise.all([0, 1, 2, 3].map((i) => writer(store.path, `w${i}`, 25, 2000)));
+      let done = false;
+      void writing.then(() => (done = true));
+      // Readers take no lock: each read sees a prefix of the history (an append in progress is a
+      // trailing run or a torn line), so the entries never shrink and always replay.
+      let reads = 0;
+      let seen = 0;
+      let tails = 0;
+      while (!done) {
+        const read = await new OpLog({ path: store.path, lockTimeoutMs: 10_000, files: ASYNC_FILES }).read();
+        assert.ok(read.entries.length >= seen);
+        seen = read.entries.length;
+        if (read.ignored > 0) tails++;
+        replay(replayInput(read), REAL_REPLAY);
+        reads++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      // No writer is alive: the file is whatever the kills left, and it must read and replay.
+      assert.ok(reads > 1);
+      const runs = await writing;
+      for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const read = await store.read();
-      if (read.ignored > 0) tornSeen++;
-      const present = new Set(hashes(read));
-      for (const h of acked) assert.ok(present.has(h), `round ${round}: acknowledged ${h} is missing`);
+      const all = new Set(hashes(read));
+      for (const r of runs) for (const a of r.acked) assert.ok(all.has(a.hash));
       const result = replay(replayInput(read), REAL_REPLAY);
       assert.deepEqual(result.notes, []);
+      assert.equal(result.state.secrets.size, 100);
       assert.equal(result.heads.length, 1);
-    }
-    t.diagnostic(
-      `${ROUNDS} rounds, typical writer ${typical} ms: ${killed} kills, ${tornSeen} torn tails seen by readers, ${truncations} truncations by the next writer (${truncatedBytes} bytes), ${acked.size} entries acknowledged`,
-    );
-    assert.ok(killed > 0);
-  });
+      t.diagnostic(`${reads} reads during the appends, ${tails} of them with an append in progress at the end`);
+    },
+  );
+
+  it(
+    'writers killed at random points, and one per round killed mid-write holding the lock, never leave a log that readers refuse, nor lose an acknowledged entry',
+    { timeout: 300_000 },
+    async (t) => {
+      const store = await teamVault(3);
+      const ROUNDS = 40;
+      const acked = new Set<string>();
+      let killed = 0;
+      let truncatedBytes = 0;
+      let truncations = 0;
+      let tornSeen = 0;
+      // A typical run of one writer doing 3 appends of 60 KB values, to aim the kills.
+      const t0 = Date.now();
+      const calibration = await writer(store.path, 'w0', 3, 60_000);
+      assert.equal(calibration.code, 0, calibration.stderr);
+      const typical = Date.now() - t0;
+      for (const a of calibration.acked) acked.add(a.hash);
+      for (let round = 0; round < ROUNDS; round++) {
+        const runs = await Promise.all([
+          writer(store.path, 'w0', 3, 60_000, Math.floor(Math.random() * typical * 1.2)),
+          writer(store.path, 'w1', 3, 60_000, round % 2 === 0 ? Math.floor(typical * (0.5 + Math.random() * 0.6)) : undefined),
+          writer(store.path, 'w2', 1, 60_000, undefined, 0.01 + Math.random() * 0.98),
+        ]);
+        for (const r of runs) {
+          if (r.signal === 'SIGKILL') killed++;
+          else assert.equal(r.code, 0, r.stderr);
+          for (const a of r.acked) {
+            acked.add(a.hash);
+            if (a.truncated > 0) {
+              truncations++;
+              truncatedBytes += a.truncated;
+            }
+          }
+        }
+        // No writer is alive: the file is whatever the kills left, and it must read and replay.
+        assert.equal(runs[2]?.signal, 'SIGKILL', runs[2]?.stderr);
+        const read = await store.read();
+        if (read.ignored > 0) tornSeen++;
+        const present = new Set(hashes(read));
+        for (const h of acked) assert.ok(present.has(h), `round ${round}: acknowledged ${h} is missing`);
+        const result = replay(replayInput(read), REAL_REPLAY);
+        assert.deepEqual(result.notes, []);
+        assert.equal(result.heads.length, 1);
+      }
+      t.diagnostic(
+        `${ROUNDS} rounds, typical writer ${typical} ms: ${killed} kills, ${tornSeen} torn tails seen by readers, ${truncations} truncations by the next writer (${truncatedBytes} bytes), ${acked.size} entries acknowledged`,
+      );
+      assert.ok(killed > ROUNDS);
+      assert.ok(truncations > 0);
+    },
+  );
 });

@@ -1,5 +1,5 @@
 /** SHA-256 over vault bytes (node:crypto: hardware-accelerated, no WASM start-up). */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { frame } from './encoding.js';
 
 /** Domain of a secret's derived id, so no other hash in the project can collide with it. */
@@ -33,9 +33,12 @@ export function secretIdInLog(vaultHash: string, name: string): string {
   );
 }
 
-/** SHA-256 as 44 characters of padded base64: how format 2 names a line (and its other digests). */
+/**
+ * SHA-256 as 44 characters of padded base64: how format 2 names a line (and its other digests).
+ * One-shot: a read hashes every line, and a Hash object per line costs more than the hashing.
+ */
 export function sha256Base64(bytes: string | Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64');
+  return hash('sha256', bytes, 'base64');
 }
 
 /** Whether `id` is a derived secret id (version 8), which must match its vault and name. */

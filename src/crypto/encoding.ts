@@ -21,6 +21,24 @@ export function fromBase64(text: string): Uint8Array | undefined {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+const EXACT = new Map<number, RegExp>();
+
+/**
+ * Whether `text` is the canonical base64 of exactly `bytes` bytes: `fromBase64(text)?.length ===
+ * bytes`, decided by one regular expression (the last character's unused bits must be zero), so
+ * a reader that checks every hash of a large file decodes none of them.
+ */
+export function isBase64Of(text: string, bytes: number): boolean {
+  let re = EXACT.get(bytes);
+  if (re === undefined) {
+    const whole = Math.floor(bytes / 3) * 4;
+    const tail = bytes % 3 === 0 ? '' : bytes % 3 === 1 ? '[A-Za-z0-9+/][AQgw]==' : '[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=';
+    re = new RegExp(`^[A-Za-z0-9+/]{${whole}}${tail}$`);
+    EXACT.set(bytes, re);
+  }
+  return re.test(text);
+}
+
 /** base64url without padding, for key strings people copy. */
 export function toBase64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');

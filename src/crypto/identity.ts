@@ -19,6 +19,8 @@ const SUBKEY_ENCRYPTION = 1;
 const SUBKEY_SIGNING = 2;
 /** The key of this machine's read index MAC (store/read-index.ts, ADR 0013). */
 const SUBKEY_READ_INDEX = 3;
+/** The key of this machine's trust floor MAC for format-2 vaults (store/trust.ts, ADR 0018 §5). */
+const SUBKEY_TRUST_FLOOR = 4;
 /** Prefix of the private key string, like age's AGE-SECRET-KEY-1. */
 export const KEY_PREFIX = 'SECRETS-KEY-1';
 /** Bytes of the fingerprint that makes the id: 64 bits is plenty to name members. */
@@ -53,6 +55,11 @@ export async function identityFromSeed(seed: SecretBytes): Promise<Identity> {
 /** The key that authenticates the read index: only the holder of the seed can make a note. */
 export function readIndexKey(identity: Identity): Uint8Array {
   return kdfDerive(32, SUBKEY_READ_INDEX, KDF_CONTEXT, identity.seed.reveal());
+}
+
+/** The key that authenticates the trust floor: a forged floor is refused, not read as "never seen". */
+export function trustFloorKey(identity: Identity): Uint8Array {
+  return kdfDerive(32, SUBKEY_TRUST_FLOOR, KDF_CONTEXT, identity.seed.reveal());
 }
 
 /** The id of a pair of public keys: hex of a BLAKE2b fingerprint. */

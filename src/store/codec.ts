@@ -440,13 +440,15 @@ export function rotationFromJson(raw: unknown): RotationConfig {
   return rotation;
 }
 
-function memberName(f: Fields): string {
+/** A member's name: printable and valid. */
+export function memberName(f: Fields): string {
   const name = printable(f, 'name', 128);
   if (!isMemberName(name)) throw f.fail('field "name" is not a valid member name');
   return name;
 }
 
-function id(f: Fields, key: string): string {
+/** A secret's or version's id. */
+export function id(f: Fields, key: string): string {
   const v = f.str(key, 64);
   if (!ID.test(v)) throw f.fail(`field "${key}" is not an id`);
   return v;

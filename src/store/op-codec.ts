@@ -9,38 +9,28 @@
  * change. Every failure is DAMAGED_VAULT naming the line; links between lines are replay's
  * (core/replay.ts).
  */
-import type {
-  Action,
-  CheckpointEntry,
-  Entry,
-  KeysPayload,
-  LogEntry,
-  MemberKeys,
-  MergeEntry,
-  OpBodies,
-  OpEntry,
-  Payload,
-  SecretRef,
-  SignatureCheck,
-  ValuePayload,
-  VersionRef,
+import {
+  ACTIONS,
+  type Action,
+  type CheckpointEntry,
+  type Entry,
+  type KeysPayload,
+  type LogEntry,
+  type MemberKeys,
+  type MergeEntry,
+  type OpBodies,
+  type OpEntry,
+  type Payload,
+  type SecretRef,
+  type SignatureCheck,
+  type ValuePayload,
+  type VersionRef,
 } from '../core/ops.js';
 import type { SecretState, VersionState } from '../core/state.js';
-import {
-  isLabel,
-  isMemberName,
-  isPrintable,
-  isSecretName,
-  isTag,
-  MAX_DESCRIPTION,
-  MAX_LABELS,
-  MAX_TAGS,
-  MAX_VALUE_BYTES,
-  MAX_VERSIONS,
-} from '../core/names.js';
+import { isLabel, isPrintable, isSecretName, isTag, MAX_DESCRIPTION, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES, MAX_VERSIONS } from '../core/names.js';
 import { isPolicyName } from '../core/policy.js';
 import { sha256Base64 } from '../crypto/digest.js';
-import { fromBase64 } from '../crypto/encoding.js';
+import { fromBase64, isBase64Of } from '../crypto/encoding.js';
 import { signEntry, verifyEntry } from '../crypto/sign.js';
 import type { Identity } from '../core/ports.js';
 import type { RotationSpec } from '../core/ops.js';
@@ -50,11 +40,12 @@ import {
   Fields,
   readRotationSpec,
   ID,
+  id,
   IDENTITY_ID,
-  isIsoTime,
   type Json,
   mapToJson,
   MAX_LINE_BYTES,
+  memberName,
   parseCanonicalObject,
   printable,
   quote,
@@ -91,7 +82,7 @@ const HANDLER = /^(?:password|postgres|mysql|command:[a-z0-9][a-z0-9._-]{0,63})$
 /** Canonical base64 of exactly `bytes` bytes (a hash, a key, a signature, a nonce). */
 function bytesField(f: Fields, key: string, bytes: number): string {
   const v = f.str(key, Math.ceil(bytes / 3) * 4);
-  if (fromBase64(v)?.length !== bytes) throw f.fail(`field "${key}" is not ${bytes} bytes of canonical base64`);
+  if (!isBase64Of(v, bytes)) throw f.fail(`field "${key}" is not ${bytes} bytes of canonical base64`);
   return v;
 }
 
@@ -101,7 +92,7 @@ function hashField(f: Fields, key: string): string {
 }
 
 function isHash(v: string): boolean {
-  return v.length === 44 && fromBase64(v)?.length === 32;
+  return isBase64Of(v, 32);
 }
 
 function memberId(f: Fields, key: string): string {
@@ -110,21 +101,9 @@ function memberId(f: Fields, key: string): string {
   return v;
 }
 
-function id(f: Fields, key: string): string {
-  const v = f.str(key, 64);
-  if (!ID.test(v)) throw f.fail(`field "${key}" is not an id`);
-  return v;
-}
-
 function secretName(f: Fields, key: string): string {
   const v = f.str(key, 256);
   if (!isSecretName(v)) throw f.fail(`field "${key}" is not a secret name`);
-  return v;
-}
-
-function time(f: Fields, key: string): string {
-  const v = f.str(key, 64);
-  if (!isIsoTime(v)) throw f.fail(`field "${key}" is not a timestamp`);
   return v;
 }
 
@@ -190,9 +169,7 @@ function opt<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V 
 }
 
 function memberKeys(g: Fields): MemberKeys {
-  const name = printable(g, 'name', 128);
-  if (!isMemberName(name)) throw g.fail('field "name" is not a member name');
-  return { id: memberId(g, 'id'), name, enc: bytesField(g, 'enc', 32), sign: bytesField(g, 'sign', 32) };
+  return { id: memberId(g, 'id'), name: memberName(g), enc: bytesField(g, 'enc', 32), sign: bytesField(g, 'sign', 32) };
 }
 
 function roles(f: Fields): readonly string[] {
@@ -296,8 +273,9 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
   Reseal: (f) => ({ ...secretRef(f), keys: f.strMap('keys', MAX_VERSIONS + MAX_LABELS, (k, v) => ID.test(k) && isHash(v)) }),
 };
 
+/** The one check of an op's name (replay takes entries this codec typed). */
 function isAction(op: string): op is Action {
-  return Object.prototype.hasOwnProperty.call(BODIES, op);
+  return ACTIONS.has(op);
 }
 
 /** The action that introduced a version, in a `state` line. */
@@ -321,7 +299,7 @@ function entryCommon(f: Fields): { by: string; seq: number; parents: readonly st
       if (!isHash(p)) throw f.fail('field "parents" holds something other than a line hash');
       return p;
     }),
-    at: time(f, 'at'),
+    at: f.time('at'),
     ...opt('audit', audit),
     sig: bytesField(f, 'sig', 64),
   };
@@ -355,7 +333,7 @@ function checkpointLine(f: Fields): CheckpointEntry {
 function versionState(g: Fields): VersionState {
   return {
     id: id(g, 'id'),
-    at: time(g, 'at'),
+    at: g.time('at'),
     by: memberId(g, 'by'),
     type: valueType(g),
     v: hashField(g, 'v'),
@@ -366,7 +344,7 @@ function versionState(g: Fields): VersionState {
 }
 
 function stateLine(f: Fields, line: number): StateLine {
-  const deleted = optNested(f, 'deleted', line, (g) => ({ at: time(g, 'at'), purge: time(g, 'purge'), entry: hashField(g, 'entry') }));
+  const deleted = optNested(f, 'deleted', line, (g) => ({ at: g.time('at'), purge: g.time('purge'), entry: hashField(g, 'entry') }));
   return {
     kind: 'state',
     id: id(f, 'id'),
@@ -376,14 +354,14 @@ function stateLine(f: Fields, line: number): StateLine {
     stages: f.strMap('stages', MAX_LABELS, (k, v) => isLabel(k) && ID.test(v)),
     // A version that is its secret's only holder of a label survives pruning, so a few more than MAX_VERSIONS.
     versions: objects(f, 'versions', MAX_VERSIONS + MAX_LABELS, line, versionState),
-    created: time(f, 'created'),
+    created: f.time('created'),
     ...opt('deleted', deleted),
     ...opt(
       'rotation',
       optNested(f, 'rotation', line, (g) => {
         const spec = rotationSpec(g, line);
-        const last = g.optStr('last', 40) === undefined ? undefined : time(g, 'last');
-        return { ...spec, since: time(g, 'since'), by: memberId(g, 'by'), ...opt('last', last) };
+        const last = g.optStr('last', 40) === undefined ? undefined : g.time('last');
+        return { ...spec, since: g.time('since'), by: memberId(g, 'by'), ...opt('last', last) };
       }),
     ),
     setBy: memberId(f, 'setBy'),
@@ -409,7 +387,7 @@ function toLine(obj: Record<string, unknown>, line: number): Line {
       if (fromBase64(out.ct) === undefined) throw f.fail('field "ct" is not canonical base64');
       break;
     case 'keys': {
-      const keys = f.strMap('keys', MAX_MEMBERS, (k, v) => IDENTITY_ID.test(k) && v.length === 108 && fromBase64(v)?.length === SEALED_KEY_BYTES);
+      const keys = f.strMap('keys', MAX_MEMBERS, (k, v) => IDENTITY_ID.test(k) && isBase64Of(v, SEALED_KEY_BYTES));
       if (keys.size === 0) throw f.fail('field "keys" seals to no one');
       out = { kind, keys } satisfies KeysPayload;
       break;

@@ -41,12 +41,12 @@ export interface LinePosition {
 
 /** An entry as read: named by its hash, with its place in the file. */
 export interface PositionedEntry extends LogEntry {
-  readonly at: LinePosition;
+  readonly place: LinePosition;
 }
 
 /** A payload line as read: where it is, its kind, and (unless only indexed) its content. */
 export interface PayloadAt {
-  readonly at: LinePosition;
+  readonly place: LinePosition;
   readonly kind: Payload['kind'];
   readonly payload?: Payload;
 }
@@ -87,14 +87,20 @@ export interface AppendBatch {
   readonly entry: Entry;
 }
 
-/** What an append wrote: the entry's and the payloads' hashes and where they are. */
-export interface Appended {
+/** An entry a reader or writer verified, and where it is: later reads and appends resume after it. */
+export interface Tail {
   readonly hash: string;
+  readonly place: LinePosition;
+}
+
+/** What an append wrote: the last entry's hash and place (a Tail to resume after), every entry's and payload's hash. */
+export interface Appended extends Tail {
+  readonly entries: readonly string[];
   readonly payloads: readonly string[];
   /** The offset the batch starts at (the log's end before it) and the new end. */
   readonly offset: number;
   readonly end: number;
-  /** The line number at `end`, so a writer can read on from there. */
+  /** The line number at `end`. */
   readonly endLine: number;
   /** Bytes of a torn or abandoned write that this writer truncated first. */
   readonly truncated: number;
@@ -142,7 +148,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   const entries: PositionedEntry[] = [];
   const payloads = new Map<string, PayloadAt>();
   const states: StateLine[] = [];
-  let run: { hash: string; at: PayloadAt }[] = [];
+  let run: { hash: string; payload: PayloadAt }[] = [];
   let runStates: StateLine[] = [];
   let end = pos;
   let endLine = lineNo;
@@ -150,27 +156,27 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   for (;;) {
     const nl = buf.indexOf(NL, pos);
     if (nl < 0) break;
-    const at: LinePosition = { offset: from.offset + pos, length: nl - pos, line: lineNo };
+    const place: LinePosition = { offset: from.offset + pos, length: nl - pos, line: lineNo };
     if (nl - pos > MAX_LINE_BYTES) throw damaged(lineNo, 'line is larger than the 1 MiB limit');
     if (!startsWith(buf, pos, LINE_PREFIX)) throw damaged(lineNo, 'not a record line');
     const json = buf.subarray(pos + LINE_PREFIX.length, nl);
     if (!isUtf8(json)) throw damaged(lineNo, 'line is not UTF-8');
     const hash = lineHash(json);
     if (mode === 'index' && (startsWith(buf, pos, VALUE_PREFIX) || startsWith(buf, pos, KEYS_PREFIX))) {
-      run.push({ hash, at: { at, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
+      run.push({ hash, payload: { place, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
     } else {
       const line = parseLine(json.toString('utf8'), lineNo);
       if (isEntry(line)) {
         if (runStates.length > 0 && line.kind !== 'checkpoint') throw damaged(lineNo, '`state` lines that no checkpoint closes');
-        for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.at);
+        for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.payload);
         states.push(...runStates);
         run = [];
         runStates = [];
-        entries.push({ hash, entry: line, at });
+        entries.push({ hash, entry: line, place });
         end = nl + 1;
         endLine = lineNo + 1;
       } else if (line.kind === 'state') runStates.push(line);
-      else run.push({ hash, at: { at, kind: line.kind, payload: line } });
+      else run.push({ hash, payload: { place, kind: line.kind, payload: line } });
     }
     sincePause += nl + 1 - pos;
     if (sincePause >= STEP_BYTES) {
@@ -211,6 +217,7 @@ export class OpLog {
     this.#files = opts.files ?? SYNC_FILES;
   }
 
+  /** The vault file's path. */
   get path(): string {
     return this.#opts.path;
   }
@@ -277,37 +284,69 @@ export class OpLog {
     }
   }
 
-  /** One payload, `pread` at its position and checked against its hash; DAMAGED_VAULT or INTEGRITY otherwise. */
-  async payload(hash: string, at: LinePosition): Promise<Payload> {
+  /** The JSON bytes of the line at `place` in the open file if they hash to `hash`; a reason otherwise. */
+  async #lineAt(file: OpenFile, hash: string, place: LinePosition): Promise<Buffer | string> {
+    const buf = Buffer.alloc(place.length + 1);
+    if ((await file.read(buf, place.offset)) !== buf.length) return `the file ends inside line ${place.line}`;
+    if (!startsWith(buf, 0, LINE_PREFIX) || buf[place.length] !== NL) return `line ${place.line} is not where it was`;
+    const json = buf.subarray(LINE_PREFIX.length, place.length);
+    return lineHash(json) === hash ? json : `line ${place.line} does not hash to ${hash}`;
+  }
+
+  /** One payload, `pread` at its position and checked against its hash; INTEGRITY or DAMAGED_VAULT otherwise. */
+  async payload(hash: string, place: LinePosition): Promise<Payload> {
     const file = await this.#open(constants.O_RDONLY);
-    const buf = Buffer.alloc(at.length + 1);
+    let json: Buffer | string;
     try {
-      if ((await file.read(buf, at.offset)) !== buf.length) throw damaged(at.line, 'the file ends inside this line');
+      json = await this.#lineAt(file, hash, place);
+    } catch (err) {
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      await file.close();
+    }
+    if (typeof json === 'string') throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: ${json}`, HINT_RESTORE);
+    if (!isUtf8(json)) throw damaged(place.line, 'line is not UTF-8');
+    const line = parseLine(json.toString('utf8'), place.line);
+    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(place.line, 'not a payload line');
+    return line;
+  }
+
+  /**
+   * Reads on after an entry a reader verified before (`tail`: its hash and place), on one
+   * descriptor: the entry's line must still hash to `tail.hash`, and the read starts just after
+   * it. `rewritten` says why not (the file was cut or changed before that point).
+   */
+  async readAfter(tail: Tail, mode: PayloadMode = 'parse'): Promise<{ read: LogRead } | { rewritten: string }> {
+    const file = await this.#open(constants.O_RDONLY);
+    try {
+      return await this.#readAfter(file, tail, mode);
     } catch (err) {
       if (err instanceof SecretsError) throw err;
       throw storageError(err, 'read', this.#opts.path);
     } finally {
       await file.close();
     }
-    if (!startsWith(buf, 0, LINE_PREFIX) || buf[at.length] !== NL) throw damaged(at.line, 'not a record line where the index says');
-    const json = buf.subarray(LINE_PREFIX.length, at.length);
-    if (lineHash(json) !== hash) throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: line ${at.line} does not hash to ${hash}`, HINT_RESTORE);
-    if (!isUtf8(json)) throw damaged(at.line, 'line is not UTF-8');
-    const line = parseLine(json.toString('utf8'), at.line);
-    if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(at.line, 'not a payload line');
-    return line;
+  }
+
+  async #readAfter(file: OpenFile, tail: Tail, mode: PayloadMode): Promise<{ read: LogRead } | { rewritten: string }> {
+    const json = await this.#lineAt(file, tail.hash, tail.place);
+    if (typeof json === 'string') return { rewritten: json };
+    return { read: await this.#readOpen(file, { offset: tail.place.offset + tail.place.length + 1, line: tail.place.line + 1 }, mode) };
   }
 
   /**
-   * Appends under the lock. `build` sees the log from `from` as it stands (a writer catches up,
-   * then authorises) and returns the batch or batches, or undefined to write nothing. The bytes after the
+   * Appends under the lock. `build` sees the log as it stands (a writer catches up, then
+   * authorises): all of it, or what follows `after`, an entry this writer verified, whose line
+   * must still hash to it (INTEGRITY otherwise: nothing is appended to a history the writer did
+   * not verify). It returns the batch or batches (one write's ops, each naming the one before),
+   * or undefined to write nothing. The bytes after the
    * last complete entry (a torn or abandoned write) are truncated first, and only those; then the
    * payload lines and the entry go in one write on an `O_APPEND | O_NOFOLLOW` descriptor, and
    * the file is fsynced before the lock is released.
    */
   async append(
     build: (log: LogRead) => Promise<AppendBatch | readonly AppendBatch[] | undefined> | AppendBatch | readonly AppendBatch[] | undefined,
-    from: ReadFrom = { offset: 0, line: 1 },
+    after?: Tail,
     mode: PayloadMode = 'parse',
   ): Promise<Appended | undefined> {
     const path = this.#opts.path;
@@ -315,7 +354,14 @@ export class OpLog {
     try {
       const file = await this.#open(constants.O_RDWR | constants.O_APPEND);
       try {
-        const log = await this.#readOpen(file, from, mode);
+        let log: LogRead;
+        if (after === undefined) log = await this.#readOpen(file, { offset: 0, line: 1 }, mode);
+        else {
+          const resumed = await this.#readAfter(file, after, mode);
+          if ('rewritten' in resumed)
+            throw new SecretsError('INTEGRITY', `vault file ${path} changed before what this writer verified: ${resumed.rewritten}`, HINT_RESTORE);
+          log = resumed.read;
+        }
         const built = await build(log);
         const batches: readonly AppendBatch[] = built === undefined ? [] : 'entry' in built ? [built] : built;
         if (batches.length === 0) return undefined;
@@ -338,9 +384,12 @@ export class OpLog {
           throw storageError(err, 'append to', path);
         }
         const hashes = texts.map((t) => lineHash(t.subarray(LINE_PREFIX.length, t.length - 1)));
+        const last = texts[texts.length - 1] as Buffer;
         return {
           hash: hashes[hashes.length - 1] as string,
-          payloads: hashes.slice(0, -1),
+          place: { offset: log.end + bytes.length - last.length, length: last.length - 1, line: log.endLine + lines.length - 1 },
+          entries: hashes.filter((_, i) => isEntry(lines[i] as Line)),
+          payloads: hashes.filter((_, i) => !isEntry(lines[i] as Line)),
           offset: log.end,
           end: log.end + bytes.length,
           endLine: log.endLine + lines.length,

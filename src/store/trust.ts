@@ -2,12 +2,15 @@
  * Trust state kept outside the vault ($XDG_STATE_HOME/secrets/trust/<vault-id>.json): the
  * pinned genesis of each vault this machine has seen and the highest counter seen per writer.
  * A vault whose genesis differs, or whose counters went backwards, is refused (rollback).
+ * Format 2 keeps a trust floor instead (TrustFloorStore, below): heads and seqs, MAC'd.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SecretsError } from '../core/errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
+import { MacFiles } from './mac-file.js';
 
 /** What this machine remembers about one vault. */
 export interface TrustState {
@@ -124,4 +127,107 @@ export class TrustStore {
     mkdirSync(join(this.#dir, 'paths'), { recursive: true, mode: 0o700 });
     writeFileAtomic(file, `${JSON.stringify({ path: vaultPath, vault: vaultId }, null, 2)}\n`);
   }
+}
+
+/**
+ * What this machine verified of a format-2 vault (ADR 0018 §5): the path it is pinned to, the
+ * heads and each signer's highest seq, and the latest checkpoint. A history that does not
+ * extend it (a head missing, a seq lower) is refused.
+ */
+export interface TrustFloor {
+  /** G, the hash of the genesis line. */
+  readonly vault: string;
+  readonly path: string;
+  readonly heads: readonly string[];
+  readonly seqs: ReadonlyMap<string, number>;
+  readonly checkpoint?: string;
+}
+
+const FLOOR_MAGIC = 'secrets-trust-floor-1\n';
+const REMOTES_MAGIC = 'secrets-remote-heads-1\n';
+
+/**
+ * Trust floors, one file per vault (`<G as base64url>.json`), written atomically and MAC'd with
+ * HMAC-SHA-256 under the identity's floor key. A missing floor is a first contact (trust on
+ * first use, as format 1); a floor whose MAC fails is refused (INTEGRITY), never taken for
+ * "never seen".
+ */
+export class TrustFloorStore {
+  readonly #files: MacFiles;
+
+  /** `key` is the identity's floor key (crypto/identity.ts); `files` serves the reads. */
+  constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
+    this.#files = new MacFiles(dir, key, files);
+  }
+
+  #name(vault: string): string {
+    return `${Buffer.from(vault, 'base64').toString('base64url')}.json`;
+  }
+
+  /** The floor file of a vault (named in messages so a user can reset it on purpose). */
+  path(vault: string): string {
+    return this.#files.path(this.#name(vault));
+  }
+
+  /** The floor, undefined if there is none; INTEGRITY if there is one this identity did not write. */
+  async load(vault: string): Promise<TrustFloor | undefined> {
+    const checked = await this.#files.readChecked(this.#name(vault), FLOOR_MAGIC);
+    if (checked === 'missing') return undefined;
+    const j =
+      checked === 'forged'
+        ? undefined
+        : (JSON.parse(checked.text) as { vault: string; path: string; heads: string[]; seqs: [string, number][]; checkpoint?: string });
+    if (j?.vault !== vault) throw this.#forged(this.#name(vault));
+    return { vault: j.vault, path: j.path, heads: j.heads, seqs: new Map(j.seqs), ...(j.checkpoint !== undefined ? { checkpoint: j.checkpoint } : {}) };
+  }
+
+  /**
+   * The heads each remote had when this machine last saw it (`sync/<G>.json`): a remote whose
+   * history does not contain them was forced back or rewritten. Empty when none were recorded.
+   */
+  async remoteHeads(vault: string): Promise<ReadonlyMap<string, readonly string[]>> {
+    const checked = await this.#files.readChecked(`sync/${this.#name(vault)}`, REMOTES_MAGIC);
+    if (checked === 'missing') return new Map();
+    const j = checked === 'forged' ? undefined : (JSON.parse(checked.text) as { vault: string; remotes: [string, string[]][] });
+    if (j?.vault !== vault) throw this.#forged(`sync/${this.#name(vault)}`);
+    return new Map(j.remotes);
+  }
+
+  /** Records the heads a remote has now (after a sync verified them). */
+  async putRemoteHeads(vault: string, remote: string, heads: readonly string[]): Promise<void> {
+    const remotes = new Map(await this.remoteHeads(vault));
+    remotes.set(remote, [...heads]);
+    const text = JSON.stringify({ vault, remotes: [...remotes].sort(([a], [b]) => (a < b ? -1 : 1)) });
+    this.#files.writeChecked(`sync/${this.#name(vault)}`, REMOTES_MAGIC, text);
+  }
+
+  #forged(name: string): SecretsError {
+    return new SecretsError(
+      'INTEGRITY',
+      `the trust floor ${this.#files.path(name)} does not check with this identity's key`,
+      'another program or identity wrote it; if you trust the vault as it is now, remove the file and read it again',
+    );
+  }
+
+  /** Records `floor`, keeping each signer's higher seq of the floor already there. */
+  async put(floor: TrustFloor): Promise<void> {
+    const current = await this.load(floor.vault);
+    const seqs = new Map(current?.seqs);
+    for (const [k, v] of floor.seqs) seqs.set(k, Math.max(v, seqs.get(k) ?? 0));
+    const text = JSON.stringify({ ...floor, seqs: [...seqs].sort(([a], [b]) => (a < b ? -1 : 1)) });
+    this.#files.writeChecked(this.#name(floor.vault), FLOOR_MAGIC, text);
+  }
+}
+
+/**
+ * Why a verified history does not extend the floor (a head it lacks, a seq below the floor's),
+ * or undefined when it does. `entries` are the history's entry hashes.
+ */
+export function belowFloor(floor: TrustFloor, entries: ReadonlySet<string>, seqs: ReadonlyMap<string, number>): string | undefined {
+  const lost = floor.heads.find((h) => !entries.has(h));
+  if (lost !== undefined) return `entry ${lost}, verified here before, is not in the history (a truncation, a fork or a rewritten past)`;
+  for (const [signer, seq] of floor.seqs) {
+    if ((seqs.get(signer) ?? 0) < seq) return `${signer}'s seq went back from ${seq} to ${seqs.get(signer) ?? 0}`;
+  }
+  return undefined;
 }
