@@ -41,6 +41,11 @@ export interface VersionState {
   /** The entry that introduced it, and its action. */
   readonly entry: string;
   readonly act: string;
+  /**
+   * 1 for a version carried over from format 1 by migration: its ciphertext keeps format 1's
+   * AAD (vault UUID, secret, version, type), without G or the writer.
+   */
+  readonly aad?: 1;
 }
 
 /** A secret as replay left it. */

@@ -20,12 +20,12 @@ import { replay, type ReplayOptions, type ReplayResult } from '../core/replay.js
 import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
-import { encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
+import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
 import { type AppendBatch, type LogRead, OpLog, replayInput } from './op-log.js';
 import type { TrustStore } from './trust.js';
 
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
-export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog };
+export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
 
 /** Options of a format-2 repository. */
 export interface LogVaultOptions {

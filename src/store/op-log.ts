@@ -204,7 +204,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
 export function replayInput(read: LogRead): ReplayInput {
   const payloads = new Map<string, Payload>();
   for (const [hash, p] of read.payloads) if (p.payload !== undefined) payloads.set(hash, p.payload);
-  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads };
+  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads, states: read.states.map(({ kind: _kind, ...s }) => s) };
 }
 
 /** The format-2 vault file. */
