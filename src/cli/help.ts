@@ -124,6 +124,12 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   verify: ['secrets verify', 'secrets verify --json'],
   reseal: ['secrets reseal', 'secrets reseal --json'],
+  compact: ['secrets compact', 'secrets compact --json'],
+  migrate: [
+    'secrets migrate                      # shows members and policies, asks first',
+    'secrets migrate --yes --json',
+    'git show HEAD~1:vault.yaml > /tmp/v1.yaml && secrets migrate --accept /tmp/v1.yaml',
+  ],
   sync: ['secrets sync --setup --remote git@github.com:acme/vault.git', 'secrets sync', 'secrets sync --json'],
   clone: ['secrets clone git@github.com:acme/vault.git ~/team', 'secrets clone /srv/git/vault.git'],
   status: ['secrets status', 'secrets status --fetch --json'],

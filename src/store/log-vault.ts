@@ -19,6 +19,7 @@ import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { replay, type ReplayOptions, type ReplayResult } from '../core/replay.js';
 import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
+import { type CompactReport, compactLog } from './compact.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
 import { type AppendBatch, type LogRead, OpLog, replayInput } from './op-log.js';
@@ -163,6 +164,17 @@ export class LogVaultRepository implements VaultRepository {
       parents = [lineHash(encodeLine(entry))];
     });
     return batches;
+  }
+
+  /**
+   * Compacts the log (store/compact.ts) and moves this machine's trust state to the compacted
+   * file: the checkpoint is its only head.
+   */
+  async compact(identity: Identity): Promise<CompactReport> {
+    const report = await compactLog(this.#log, identity, this.#opts.clock.now().toISOString(), (read) => this.#replay(read).result);
+    this.#opts.trust.put(report.vaultId, { genesis: report.genesis, ctrs: report.seqs, heads: [report.checkpoint] });
+    await this.read(identity);
+    return report;
   }
 
   async create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
