@@ -199,7 +199,7 @@ export class LogVaultRepository implements VaultRepository {
   }
 }
 
-/** Secret id → every member any of its versions was ever sealed to, from every `keys` line an op bound. */
+/** Secret id → every member any of its versions was ever sealed to, from every `keys` line an op or a `state` line binds. */
 function sealedTo(read: LogRead, payloads: ReadonlyMap<string, Payload>): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const { entry } of read.entries) {
@@ -211,6 +211,16 @@ function sealedTo(read: LogRead, payloads: ReadonlyMap<string, Payload>): Map<st
       const members = out.get(secret) ?? new Set<string>();
       for (const id of keys.keys.keys()) members.add(id);
       out.set(secret, members);
+    }
+  }
+  // A compacted file's state lines name the keys lines of the versions it kept.
+  for (const s of read.states) {
+    for (const v of s.versions) {
+      const keys = payloads.get(v.k);
+      if (keys?.kind !== 'keys') continue;
+      const members = out.get(s.id) ?? new Set<string>();
+      for (const id of keys.keys.keys()) members.add(id);
+      out.set(s.id, members);
     }
   }
   return out;
