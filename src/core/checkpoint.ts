@@ -39,7 +39,7 @@ function purged(s: SecretState, at: string): boolean {
   return s.deleted !== undefined && s.deleted.purge <= at;
 }
 
-/** The secrets a checkpoint at `at` keeps, as `state` lines in their order. */
+/** The secrets a checkpoint at `at` keeps, as `state` lines in their order (of a settled state). */
 export function summarise(state: ReplayState, at: string): SecretSummary[] {
   const exposedTo = new Map<string, string[]>();
   for (const m of state.members.values()) for (const id of m.exposed ?? []) exposedTo.set(id, [...(exposedTo.get(id) ?? []), m.id]);
@@ -54,16 +54,21 @@ export function summarise(state: ReplayState, at: string): SecretSummary[] {
 
 /**
  * The state as a checkpoint at `at` leaves it: secrets past their purge time are gone, with
- * the names and exposures that pointed at them. A reader of the full history and a reader of
+ * the names and exposures that pointed at them, and versions no longer name the entry that
+ * introduced them. A reader of the full history and a reader of
  * the compacted file reach this same state (what the property replay(compact(H)) = replay(H)
  * compares).
  */
 export function settled(state: ReplayState, at: string): ReplayState {
   const gone = [...state.secrets.values()].filter((s) => purged(s, at)).map((s) => s.id);
-  if (gone.length === 0) return state;
   const dropped = new Set(gone);
   let secrets = state.secrets;
   for (const id of gone) secrets = secrets.delete(id);
+  // The ops that introduced the versions are what compaction removes: a checkpoint forgets them.
+  for (const s of secrets.values()) {
+    if (s.versions.some((v) => v.entry !== undefined)) secrets = secrets.set(s.id, { ...s, versions: s.versions.map(({ entry: _entry, ...v }) => v) });
+  }
+  if (gone.length === 0) return { ...state, secrets };
   let names = state.names;
   for (const [name, id] of state.names) if (dropped.has(id)) names = names.delete(name);
   let members = state.members;

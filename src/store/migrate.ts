@@ -133,7 +133,7 @@ export function convert(state: VaultState, bytes: Uint8Array, by: string, sign: 
       const kh = lineHash(encodeLine(keys));
       payloads.set(vh, value).set(kh, keys);
       at = later(at, v.created);
-      return { id: v.id, at: v.created, by: v.by, type: v.type, v: vh, k: kh, entry: from, act: v.act ?? 'PutSecretValue', aad: 1 };
+      return { id: v.id, at: v.created, by: v.by, type: v.type, v: vh, k: kh, act: v.act ?? 'PutSecretValue', aad: 1 };
     });
     const setBy = heldBy.get(s.id) ?? (current.has(s.by) ? s.by : by);
     at = later(later(at, s.changed), s.deleted);
@@ -178,7 +178,10 @@ export function convert(state: VaultState, bytes: Uint8Array, by: string, sign: 
   } as Omit<UnsignedEntry<CheckpointEntry>, 'by' | 'seq' | 'parents' | 'at'>);
   const checkpoint = lines.pop() as Entry;
   const used = [...new Set(summaries.flatMap((s) => s.versions.flatMap((v) => [v.v, v.k])))];
-  lines.push(...summaries.map((s) => ({ kind: 'state' as const, ...s })), ...used.map((h) => payloads.get(h) as Payload), checkpoint);
+  // One line at a time: a large vault's lines are too many for one call's arguments.
+  for (const s of summaries) lines.push({ kind: 'state', ...s });
+  for (const h of used) lines.push(payloads.get(h) as Payload);
+  lines.push(checkpoint);
   return {
     lines,
     genesis: G,

@@ -340,7 +340,7 @@ function versionState(g: Fields): VersionState {
     type: valueType(g),
     v: hashField(g, 'v'),
     k: hashField(g, 'k'),
-    entry: hashField(g, 'entry'),
+    ...opt('entry', g.optStr('entry', 44) === undefined ? undefined : hashField(g, 'entry')),
     act: action(g),
     ...opt('aad', formatOneAad(g)),
   };
