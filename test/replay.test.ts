@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   type Action,
+  type CheckpointEntry,
   type Entry,
   type LogEntry,
   type MemberKeys,
@@ -901,9 +902,16 @@ describe('properties', () => {
 // Checkpoints and compaction
 
 /** A checkpoint of `log`'s history (one head) signed as `by` at `now` (or forged with `signKey`), and what `compact` would write. */
-function checkpointOf(log: Log, by: string, now: string, signKey = `sign-${by}`): { item: LogEntry; input: ReplayInput } {
+function checkpointOf(
+  log: Log,
+  by: string,
+  now: string,
+  signKey = `sign-${by}`,
+  tweak: (c: Omit<CheckpointEntry, 'sig'>) => Omit<CheckpointEntry, 'sig'> = (c) => c,
+): { item: LogEntry; input: ReplayInput } {
   const plan = planCompaction(log.input(), log.replay(), DIGESTS, by, now);
-  const entry = { ...plan.checkpoint, sig: fakeSig(plan.checkpoint, signKey, log.G) } as Entry;
+  const unsigned = tweak(plan.checkpoint);
+  const entry = { ...unsigned, sig: fakeSig(unsigned, signKey, log.G) } as Entry;
   const item = { hash: sha(canon(entry)), entry };
   const payloads = new Map(plan.payloads.map((h) => [h, log.payloads.get(h) as Payload]));
   return { item, input: { entries: [...plan.governance, item], payloads, states: plan.secrets } };
@@ -966,6 +974,25 @@ describe('checkpoints', () => {
     refused(() => replay({ ...input, entries: gov }, OPTIONS), /governance digest/);
     const noPayload = new Map([...input.payloads].slice(1));
     refused(() => replay({ ...input, payloads: noPayload }, OPTIONS), /payload .* is missing/);
+    const lowSeqs = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, seqs: new Map() }));
+    refused(() => replay(lowSeqs.input, OPTIONS), /is above the checkpoint's seq/);
+    const otherAnchors = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, anchors: new Map([[CAROL, 'log-c:1:x']]) }));
+    log.add(otherAnchors.item);
+    refused(() => log.replay(), /audit anchors are not those/);
+  });
+
+  test('state lines in order, none purged, and an in-line checkpoint names the seqs of its ancestors', () => {
+    const { log, head } = team();
+    const h = log.op(CAROL, 'CreateSecret', { secret: log.id('app/b'), name: 'app/b', value: log.value() }, [head]);
+    const { input } = checkpointOf(log, BOB, T(100));
+    refused(() => replay({ ...input, states: [...(input.states ?? [])].reverse() }, OPTIONS), /not sorted by name/);
+    log.op(CAROL, 'DeleteSecret', { secret: log.id('app/b'), name: 'app/b', days: 0 }, [h]);
+    const purged = checkpointOf(log, BOB, T(100));
+    assert.equal(purged.input.states?.length, 1, 'a secret deleted without recovery is not kept');
+    refused(() => replay({ ...purged.input, states: input.states ?? [], payloads: input.payloads }, OPTIONS), /do not hash/);
+    const lowSeqs = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, seqs: new Map([...c.seqs].map(([k, v]) => [k, v - 1])) }));
+    log.add(lowSeqs.item);
+    refused(() => log.replay(), /seqs are not the signers' highest seqs/);
   });
 
   test('an in-line checkpoint whose state differs from the history is refused', () => {
