@@ -48,6 +48,9 @@ interface Replayed {
 const ROLLBACK_HINT =
   'this machine verified a later history of this vault; restore the newer file (git reflog, a backup), or if the change is intended, move the trust file aside and run `secrets verify`';
 
+const MIGRATED_HINT =
+  'an admin converted this vault from format 1: accept it with `secrets migrate --accept FILE`, FILE being your copy of the format-1 file (e.g. `git show HEAD~1:vault.yaml`)';
+
 /** The format-2 vault repository. */
 export class LogVaultRepository implements VaultRepository {
   readonly location: string;
@@ -79,7 +82,13 @@ export class LogVaultRepository implements VaultRepository {
     const known = this.#opts.trust.get(id);
     if (known !== undefined) {
       if (known.genesis !== genesis) {
-        throw new SecretsError('INTEGRITY', `vault ${id} has a different genesis than the one this machine pinned: it is not the vault it was`, ROLLBACK_HINT);
+        const first = read.entries[0]?.entry;
+        const migrated = first?.kind === 'op' && first.op === 'CreateVault' && first.body.from !== undefined;
+        throw new SecretsError(
+          'INTEGRITY',
+          `vault ${id} has a different genesis than the one this machine pinned: it is not the vault it was`,
+          migrated ? MIGRATED_HINT : ROLLBACK_HINT,
+        );
       }
       for (const [who, seq] of known.ctrs) {
         const now = result.seqs.get(who) ?? 0;
