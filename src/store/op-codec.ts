@@ -490,6 +490,8 @@ export const entrySignatureValid: SignatureCheck = (item: LogEntry, signKey: str
  * followed by a newline, in replay order.
  */
 export const CHECKPOINT_DIGESTS: CheckpointDigests = {
-  state: (secrets) => sha256Base64(secrets.map((s) => `- ${encodeLine({ kind: 'state', ...s })}\n`).join('')),
+  // The lines were read by this codec (or are about to be written through encodeLine), so their
+  // canonical text is what the file holds: no read-back check here, it would double the cost.
+  state: (secrets) => sha256Base64(secrets.map((s) => `- ${canonicalJson(toJson({ kind: 'state', ...s }))}\n`).join('')),
   gov: (hashes) => sha256Base64(hashes.map((h) => `${h}\n`).join('')),
 };
