@@ -246,6 +246,45 @@ describe('forged checkpoints and migrations', () => {
 });
 
 describe('secrets compact', () => {
+  it('joins several heads with a merge first, then compacts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-compact-heads-'));
+    try {
+      const vault = join(dir, 'vault.yaml');
+      const alice = await person('alice', vault);
+      await alice.ok(['init', '--format', '2']);
+      await alice.ok(['create', 'app/a', '--value-stdin'], { input: 'one' });
+      await alice.ok(['put', 'app/a', '--value-stdin'], { input: 'two' });
+      // A second head: alice's own op on the entry before the last (another device of hers).
+      const read = await new OpLog({ path: vault, lockTimeoutMs: 1000 }).read();
+      const G = read.entries[0]?.hash as string;
+      const create = read.entries[read.entries.length - 2];
+      const last = read.entries[read.entries.length - 1];
+      assert.ok(create !== undefined && last !== undefined && create.entry.kind === 'op' && create.entry.op === 'CreateSecret');
+      const ref = { secret: (create.entry.body as { secret: string }).secret, name: 'app/a' };
+      const side = signedEntry<Entry>(alice.identity, G, {
+        kind: 'op',
+        op: 'TagResource',
+        body: { ...ref, tags: new Map([['side', 'yes']]) },
+        by: alice.identity.id,
+        seq: last.entry.seq + 1,
+        parents: [create.hash],
+        at: last.entry.at,
+      });
+      writeFileSync(vault, Buffer.concat([readFileSync(vault), Buffer.from(`- ${encodeLine(side)}\n`)]));
+      assert.equal(await alice.ok(['get', 'app/a']), 'two');
+      const heads = replay(replayInput(await new OpLog({ path: vault, lockTimeoutMs: 1000 }).read()), REPLAY_OPTIONS).heads;
+      assert.equal(heads.length, 2);
+      await alice.ok(['compact']);
+      const text = readFileSync(vault, 'utf8');
+      assert.match(text, /"kind":"checkpoint"/);
+      assert.doesNotMatch(text, /"kind":"merge"/, 'the merge is compacted away with the data ops');
+      assert.equal(await alice.ok(['get', 'app/a']), 'two');
+      assert.deepEqual((JSON.parse(await alice.ok(['describe', 'app/a', '--json'])) as { Tags: unknown }).Tags, [{ Key: 'side', Value: 'yes' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps every value readable, shrinks the file, and later writes append after the checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'secrets-compact-'));
     try {
