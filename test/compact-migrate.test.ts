@@ -119,6 +119,7 @@ describe('secrets migrate', () => {
     await refused(vault, bob, ['migrate', '--yes'], /only an admin of the format-1 vault can migrate it/, 5);
     await refused(vault, alice, ['migrate', '--bogus'], /unknown option/, 2);
     await refused(vault, alice, ['compact'], /format-1 vault/, 4);
+    await refused(vault, alice, ['compact', '--bogus'], /unknown option/, 2);
   });
 
   it('keeps every value, label, tag, description, member and policy; the ciphertexts are unchanged', async () => {
