@@ -24,8 +24,17 @@ import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
-import { type AppendBatch, type LogRead, OpLog, type PositionedEntry, replayInput } from './op-log.js';
-import { type BucketSecret, bucketOf, bucketsOf, governanceOf, type PayloadPlaces, type VerifiedHeader, VerifiedStateStore } from './verified-state.js';
+import { type AppendBatch, type LinePosition, type LogRead, OpLog, type PositionedEntry, replayInput } from './op-log.js';
+import {
+  BUCKETS,
+  type BucketSecret,
+  bucketOf,
+  bucketsOf,
+  governanceOf,
+  type PayloadPlaces,
+  type VerifiedHeader,
+  VerifiedStateStore,
+} from './verified-state.js';
 import type { TrustStore } from './trust.js';
 
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
@@ -126,9 +135,11 @@ export class LogVaultRepository implements VaultRepository {
   }
 
   async read(identity: Identity): Promise<VaultState> {
+    const fast = identity === undefined ? undefined : await this.#readVerified(identity, undefined).catch(fallBackUnlessRefused);
+    if (fast !== undefined) return fast;
     const read = await this.#log.read();
     const replayed = this.#replay(read);
-    await this.#remember(identity, read, replayed.result);
+    await this.#remember(identity, read, replayed.result, replayed.view);
     return replayed.view;
   }
 
@@ -138,11 +149,7 @@ export class LogVaultRepository implements VaultRepository {
    * versions. Anything unexpected falls back to a full read, which reports what is wrong.
    */
   async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
-    const fast = await this.#readVerified(identity, names).catch((err: unknown) => {
-      // A refusal of what was appended is the answer; anything else only means "verify in full".
-      if (err instanceof SecretsError && err.code === 'INTEGRITY') throw err;
-      return undefined;
-    });
+    const fast = await this.#readVerified(identity, names).catch(fallBackUnlessRefused);
     return fast ?? this.read(identity);
   }
 
@@ -152,20 +159,30 @@ export class LogVaultRepository implements VaultRepository {
   }
 
   /** Saves the verified state of a full replay, unless the saved one already ends where it does. */
-  async #remember(identity: Identity | undefined, read: LogRead, result: ReplayResult): Promise<void> {
+  async #remember(identity: Identity | undefined, read: LogRead, result: ReplayResult, view: VaultState): Promise<void> {
     const store = identity && this.#verified(identity);
     const last = read.entries.at(-1);
     if (store === undefined || last === undefined) return;
     try {
       const previous = await store.header();
       if (previous?.tail.hash === last.hash && previous.file === read.file) return;
-      store.save(headerOf(this.#opts.path, read, result, last), bucketsOf(result.state, read), previous);
+      // A removed member's exposure includes every secret once sealed to them, which only the
+      // whole history shows: the header keeps it, so a read from the verified state shows it too.
+      const exposed = new Map(view.members.filter((m) => m.removed !== undefined).map((m) => [m.id, m.exposed ?? []]));
+      let members = result.state.members;
+      for (const [id, list] of exposed) {
+        const m = members.get(id);
+        if (m !== undefined) members = members.set(id, { ...m, exposed: list });
+      }
+      const state = { ...result.state, members };
+      store.save(headerOf(this.#opts.path, read, { ...result, state }, last), bucketsOf(state, read), previous);
     } catch {
       // A cache: not saving it costs the next read time, never safety.
     }
   }
 
-  async #readVerified(identity: Identity, names: readonly string[]): Promise<VaultState | undefined> {
+  /** The named secrets (all of them without `names`) from the verified state; undefined when it cannot serve them. */
+  async #readVerified(identity: Identity, names: readonly string[] | undefined): Promise<VaultState | undefined> {
     const store = this.#verified(identity);
     const header = await store?.header();
     if (store === undefined || header === undefined || header.heads.length !== 1 || header.heads[0] !== header.tail.hash) return undefined;
@@ -179,32 +196,37 @@ export class LogVaultRepository implements VaultRepository {
    * state, with `read` — what was appended after its tail — replayed on top and saved; the view
    * holds the named secrets with their payloads. Undefined when the state cannot serve it.
    */
-  async #partial(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, names: readonly string[]): Promise<PartialView | undefined> {
+  async #partial(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, names: readonly string[] | undefined): Promise<PartialView | undefined> {
     const appended = read.entries;
     // What a partial state cannot replay: a removal (it records exposure over every secret) and a checkpoint.
     if (appended.some(({ entry }) => entry.kind === 'checkpoint' || (entry.kind === 'op' && entry.op === 'RemoveMember'))) return undefined;
-    const wanted = new Set(names);
+    const wanted = new Set(names ?? []);
     for (const { entry } of appended) {
       const ref = secretOf(entry);
       if (ref) wanted.add(ref.name);
       if (entry.kind === 'op' && entry.op === 'RotateSecret' && entry.body.rotation?.master !== undefined) wanted.add(entry.body.rotation.master);
     }
     const buckets = new Map<number, BucketSecret[]>();
-    for (const name of wanted) {
-      const b = bucketOf(name);
+    const indexes = names === undefined ? Array.from({ length: BUCKETS }, (_, i) => i) : [...wanted].map(bucketOf);
+    for (const b of indexes) {
       if (buckets.has(b)) continue;
       const rows = await store.bucket(header, b);
       if (rows === undefined) return undefined;
       buckets.set(b, rows);
     }
-    let state: ReplayState = { ...header.governance, secrets: PMap.empty(), names: PMap.empty() };
     const places = new Map<string, PayloadPlaces>();
+    const loaded: SecretState[] = [];
     for (const rows of buckets.values()) {
       for (const { secret, payloads } of rows) {
-        state = { ...state, secrets: state.secrets.set(secret.id, secret), names: state.names.set(secret.name, secret.id) };
+        loaded.push(secret);
         for (const [version, at] of payloads) places.set(`${secret.id}/${version}`, at);
       }
     }
+    let state: ReplayState = {
+      ...header.governance,
+      secrets: PMap.from(loaded.map((s) => [s.id, s] as const)),
+      names: PMap.from(loaded.map((s) => [s.name, s.id] as const)),
+    };
     let start: ChainStart = { G: header.vault, vaultId: state.id, heads: header.heads, seqs: header.seqs, latest: header.tailAt };
     if (appended.length > 0) {
       const base: ReplayBase = { cut: header.tail.hash, at: header.tailAt, state, seen: PMap.from(header.seqs) };
@@ -223,19 +245,24 @@ export class LogVaultRepository implements VaultRepository {
     // The payload lines of the named secrets' versions: appended ones from this read, older ones by place.
     const payloads = new Map<string, Payload>();
     for (const [hash, at] of read.payloads) if (at.payload !== undefined) payloads.set(hash, at.payload);
-    const only = new Set(names);
+    const only = names === undefined ? undefined : new Set(names);
+    const wantedLines: { hash: string; place: LinePosition }[] = [];
     for (const s of state.secrets.values()) {
-      if (!only.has(s.name)) continue;
+      if (only !== undefined && !only.has(s.name)) continue;
       for (const v of s.versions) {
         for (const hash of [v.v, v.k]) {
           if (payloads.has(hash)) continue;
           const at = places.get(`${s.id}/${v.id}`);
           if (at === undefined) return undefined;
-          payloads.set(hash, await this.#log.payload(hash, hash === v.v ? at.v : at.k));
+          wantedLines.push({ hash, place: hash === v.v ? at.v : at.k });
         }
       }
     }
-    const view = vaultView(state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), start.seqs, { only });
+    // A line not where the verified state says is no refusal yet: the full verification decides.
+    const fetched = await this.#log.payloadsAt(wantedLines).catch(() => undefined);
+    if (fetched === undefined) return undefined;
+    for (const [h, p] of fetched) payloads.set(h, p);
+    const view = vaultView(state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), start.seqs, { ...(only !== undefined ? { only } : {}) });
     return { view, start };
   }
 
@@ -403,6 +430,12 @@ export class LogVaultRepository implements VaultRepository {
     this.#log.create([signedEntry<Entry>(identity, '', unsigned)]);
     return this.read(identity);
   }
+}
+
+/** A fast path's failure means "verify in full", unless it is a refusal of what was appended. */
+function fallBackUnlessRefused(err: unknown): undefined {
+  if (err instanceof SecretsError && err.code === 'INTEGRITY') throw err;
+  return undefined;
 }
 
 /** The header of a verified state that ends at `last`. */
