@@ -204,7 +204,9 @@ export function composeDeps(context: AppContext): AppDeps {
         lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
         auditTail: (vaultId) => auditLog().tail(vaultId),
         files,
-        ...(env['SECRETS_READ_INDEX'] === '0' ? {} : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
+        ...(env['SECRETS_READ_INDEX'] === '0'
+          ? {}
+          : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
       }),
   );
   const clipClearMs = clipClearDelay(env);

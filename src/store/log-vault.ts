@@ -40,6 +40,9 @@ import type { TrustStore } from './trust.js';
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
 export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog };
 
+/** How far ahead of this machine's clock an entry's time may be (clocks differ a little). */
+export const CLOCK_SKEW_MS = 60 * 60 * 1000;
+
 /** Options of a format-2 repository. */
 export interface LogVaultOptions {
   readonly path: string;
@@ -69,6 +72,8 @@ interface ChainStart {
 interface PartialView {
   readonly view: VaultState;
   readonly start: ChainStart;
+  /** The replayed (partial) state the view shows. */
+  readonly state: ReplayState;
 }
 
 interface Replayed {
@@ -92,13 +97,18 @@ export class LogVaultRepository implements VaultRepository {
     this.#log = new OpLog({ path: opts.path, lockTimeoutMs: opts.lockTimeoutMs, files: opts.files ?? SYNC_FILES });
   }
 
+  /** Replay's options at this machine's time: entries may not be from further ahead than the skew. */
+  #options(): ReplayOptions {
+    return { ...REPLAY_OPTIONS, notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString() };
+  }
+
   async exists(): Promise<boolean> {
     return existsSync(this.#opts.path);
   }
 
   /** Replays `read` and checks it against this machine's trust state; raises the trust state to it. */
   #replay(read: LogRead): Replayed {
-    const result = replay(replayInput(read), REPLAY_OPTIONS);
+    const result = replay(replayInput(read), this.#options());
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis);
     const payloads = replayInput(read).payloads;
@@ -131,7 +141,18 @@ export class LogVaultRepository implements VaultRepository {
           ROLLBACK_HINT,
         );
     }
-    this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads });
+    this.#checkRemovals(result.state);
+    this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads, removed: removedOf(result.state) });
+  }
+
+  /** A removal this machine verified is final: a history in which that member is back is refused. */
+  #checkRemovals(state: ReplayState): void {
+    for (const id of this.#opts.trust.get(state.id)?.removed ?? []) {
+      const m = state.members.get(id);
+      if (m !== undefined && m.removed === undefined) {
+        throw new SecretsError('INTEGRITY', `vault ${state.id}: ${m.name} (${id}) is a member again, but this machine verified their removal`, ROLLBACK_HINT);
+      }
+    }
   }
 
   async read(identity: Identity): Promise<VaultState> {
@@ -227,14 +248,19 @@ export class LogVaultRepository implements VaultRepository {
       secrets: PMap.from(loaded.map((s) => [s.id, s] as const)),
       names: PMap.from(loaded.map((s) => [s.name, s.id] as const)),
     };
+    // Payload rules see only what was appended: an entry that names a payload from before the
+    // tail, or a payload line no appended entry names, is for the full verification to judge.
+    const named = new Set(appended.flatMap(({ entry }) => payloadsOf(entry).map((r) => r.hash)));
+    if ([...named].some((h) => read.payloads.get(h)?.payload === undefined) || [...read.payloads.keys()].some((h) => !named.has(h))) return undefined;
     let start: ChainStart = { G: header.vault, vaultId: state.id, heads: header.heads, seqs: header.seqs, latest: header.tailAt };
     if (appended.length > 0) {
       const base: ReplayBase = { cut: header.tail.hash, at: header.tailAt, state, seen: PMap.from(header.seqs) };
-      const result = replayFrom(base, replayInput(read), REPLAY_OPTIONS);
+      const result = replayFrom(base, replayInput(read), this.#options());
       if (result === undefined) return undefined;
       state = result.state;
       this.#checkSeqs(state.id, result.seqs);
-      this.#opts.trust.put(state.id, { genesis: header.vault, ctrs: result.seqs, heads: result.heads });
+      this.#checkRemovals(state);
+      this.#opts.trust.put(state.id, { genesis: header.vault, ctrs: result.seqs, heads: result.heads, removed: removedOf(state) });
       const latest = appended
         .map((e) => e.entry.at)
         .sort()
@@ -263,7 +289,7 @@ export class LogVaultRepository implements VaultRepository {
     if (fetched === undefined) return undefined;
     for (const [h, p] of fetched) payloads.set(h, p);
     const view = vaultView(state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), start.seqs, { ...(only !== undefined ? { only } : {}) });
-    return { view, start };
+    return { view, start, state };
   }
 
   /** Saves the verified state after `read` was replayed on it: the buckets its entries touched, and the header. */
@@ -333,7 +359,17 @@ export class LogVaultRepository implements VaultRepository {
           .map((h) => byHash.get(h) ?? '')
           .sort()
           .at(-1) ?? '';
-      return this.#chain(identity, { G: read.entries[0]?.hash as string, vaultId: result.state.id, heads: result.heads, seqs: result.seqs, latest }, ops, now);
+      const batches = await this.#chain(
+        identity,
+        { G: read.entries[0]?.hash as string, vaultId: result.state.id, heads: result.heads, seqs: result.seqs, latest },
+        ops,
+        now,
+      );
+      const cut = result.base;
+      if (cut === undefined) throw new SecretsError('INTERNAL', 'a replayed vault has no cut');
+      const after = read.entries.slice(read.entries.findIndex((e) => e.hash === cut.cut) + 1);
+      dryRun(cut, after, replayInput(read).payloads, batches, this.#options());
+      return batches;
     });
     if (out === undefined) throw new SecretsError('INTERNAL', 'the write did not run');
     if (appended !== undefined) await this.read(identity);
@@ -369,7 +405,14 @@ export class LogVaultRepository implements VaultRepository {
         const now = this.#opts.clock.now().toISOString();
         const ops = plannedOps(partial.view, next.state, (p) => lineHash(encodeLine(p)), now);
         if (ops.length === 0) return undefined;
-        return this.#chain(identity, partial.start, ops, now);
+        const batches = await this.#chain(identity, partial.start, ops, now);
+        if (partial.start.heads.length !== 1) {
+          fallBack = true;
+          return undefined;
+        }
+        const base: ReplayBase = { cut: partial.start.heads[0] as string, at: partial.start.latest, state: partial.state, seen: PMap.from(partial.start.seqs) };
+        dryRun(base, [], new Map(), batches, this.#options());
+        return batches;
       },
       header.tail,
       'parse',
@@ -430,6 +473,56 @@ export class LogVaultRepository implements VaultRepository {
     this.#log.create([signedEntry<Entry>(identity, '', unsigned)]);
     return this.read(identity);
   }
+}
+
+/**
+ * Replays a write's entries on the state it was planned on before anything is written: the log
+ * only grows, so an entry that every reader would refuse or drop must never reach it. The use
+ * case checked the change; this checks that replay, the judge of every reader, agrees.
+ */
+function dryRun(
+  base: ReplayBase,
+  before: readonly PositionedEntry[],
+  known: ReadonlyMap<string, Payload>,
+  batches: readonly AppendBatch[],
+  options: ReplayOptions,
+): void {
+  const entries = [...before.map(({ hash, entry }) => ({ hash, entry })), ...batches.map((b) => ({ hash: lineHash(encodeLine(b.entry)), entry: b.entry }))];
+  const payloads = new Map<string, Payload>();
+  for (const b of batches) for (const p of b.payloads) payloads.set(lineHash(encodeLine(p)), p);
+  for (const { entry } of entries) {
+    for (const ref of payloadsOf(entry)) {
+      const p = payloads.get(ref.hash) ?? known.get(ref.hash);
+      if (p !== undefined) payloads.set(ref.hash, p);
+    }
+  }
+  let result: ReplayResult | undefined;
+  try {
+    result = replayFrom(base, { entries, payloads }, options);
+  } catch (err) {
+    if (!(err instanceof SecretsError)) throw err;
+    throw new SecretsError(
+      'CONFLICT',
+      `the vault's history would refuse this change, so nothing was written: ${err.message}`,
+      'run `secrets verify`; if it is clean, this is a bug in secrets, please report it',
+    );
+  }
+  if (result === undefined) throw new SecretsError('INTERNAL', 'a write did not extend the history it was planned on');
+  for (const b of batches) {
+    const verdict = result.verdicts.get(lineHash(encodeLine(b.entry)));
+    if (verdict?.accepted !== true) {
+      throw new SecretsError(
+        'CONFLICT',
+        `the vault's history would not apply this change, so nothing was written: ${verdict === undefined ? 'no verdict' : verdict.reason}`,
+        'run `secrets verify`; if it is clean, this is a bug in secrets, please report it',
+      );
+    }
+  }
+}
+
+/** The members a state has removed. */
+function removedOf(state: ReplayState): string[] {
+  return [...state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
 }
 
 /** A fast path's failure means "verify in full", unless it is a refusal of what was appended. */
