@@ -298,6 +298,24 @@ describe('format 2: attacks by members on the history', () => {
     assert.match(await refused(vault, alice, lineHash(encodeLine(entry)), ['get', 'dev/db']), /later than this machine's clock allows/);
   });
 
+  it("a removed admin's old key, forking from before the removal, cannot demote the admin who removed them", async () => {
+    reset();
+    const mallory = await person('mallory', vault);
+    await alice.ok(['member', 'add', 'mallory', (await mallory.ok(['identity', 'show'])).trim(), '--role', 'admin']);
+    const before = await logOf(vault);
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-3' });
+    await alice.ok(['member', 'remove', 'mallory', '--yes']);
+    assert.equal((await alice.run(['verify'])).code, 0);
+    const aliceId = alice.identity.id;
+    await forge(vault, mallory.identity, 'SetRole', { member: aliceId, roles: ['member'] }, { parents: before.heads });
+    // The fork is judged with the removal first: the demotion is dropped, alice stays an admin.
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-4' });
+    assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-4');
+    const members = JSON.parse(await alice.ok(['member', 'list', '--json', '--removed'])) as { Members: { Id: string; Role: string; Removed?: string }[] };
+    assert.equal(members.Members.find((m) => m.Id === aliceId)?.Role, 'admin');
+    assert.ok(members.Members.find((m) => m.Id === mallory.identity.id)?.Removed !== undefined);
+  });
+
   it("removing an admin works: the removal comes before the re-seals that withdraw the admin's keys", async () => {
     reset();
     const dave = await person('dave', vault);
