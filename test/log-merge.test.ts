@@ -138,7 +138,7 @@ describe('merging format-2 copies', () => {
         seq: 1,
         parents: [],
         at: minute(1),
-      } as UnsignedEntry),
+      }),
     ]);
     await assert.rejects(mergeLogCopies(ours, elsewhere, opts(alice)), refused('INTEGRITY', /is another vault/));
 
