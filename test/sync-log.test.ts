@@ -77,6 +77,7 @@ describe('git sync of a format-2 vault', () => {
     assert.match(c.stderr, /secrets: merged: joined two branches: 2 entries here, 2 from the other copy/, explain('carol merges', c));
     const a = await syncOk(t.a);
     assert.match(a.stderr, /secrets: merged: joined two branches/);
+    assert.doesNotMatch(a.stderr + c.stderr, /from-alice|from-carol/, 'reports hold no value');
     assert.match(
       a.stderr,
       /secrets: merged: conflict: value, label CURRENT also set by concurrent .* on common\/db\)/,
@@ -136,9 +137,17 @@ describe('git sync of a format-2 vault', () => {
   it("a removed member's concurrent write is dropped and reported, with exit 0, and every clone agrees", async () => {
     await t.c.ok(['put', 'common/db', '--value-stdin'], 'carol-late');
     await syncOk(t.c);
+    // Bob, who has not seen the removal either, seals a new value to carol.
+    await t.b.ok(['put', 'common/db', '--value-stdin'], 'bob-before-removal');
+    await syncOk(t.b);
     await t.a.ok(['member', 'remove', 'carol', '--yes']);
     const r = await syncOk(t.a);
-    assert.match(r.stderr, /secrets: merged: .*dropped: .*carol.*removed.*PutSecretValue .* by carol on common\/db/, explain('alice merges', r));
+    assert.match(r.stderr, /secrets: merged: dropped: .*carol.*removed.* \(PutSecretValue \S+ by carol on common\/db\)/, explain('alice merges', r));
+    assert.match(
+      r.stderr,
+      /secrets: merged: exposure: version \S+ is sealed to \S+, removed concurrently by \S+: rotate it \(PutSecretValue \S+ by bob on common\/db\)/,
+    );
+    assert.doesNotMatch(r.stderr, /carol-late|bob-before-removal/, 'the report holds no value');
     assert.notEqual(await t.a.ok(['get', 'common/db']), 'carol-late');
     await syncOk(t.b);
     assert.notEqual(await t.b.ok(['get', 'common/db']), 'carol-late');

@@ -79,7 +79,12 @@ function about(name: string, err: unknown): unknown {
 
 /** Parses a copy into units (an entry with the payload lines before it); bytes after the last entry are left out. */
 async function parseCopy(bytes: Buffer, name: string): Promise<Copy> {
-  if (!isLogText(bytes)) throw new SecretsError('INTEGRITY', `${name} is not a format-2 vault, and this one is; nothing was merged`, REWRITTEN_HINT);
+  if (!isLogText(bytes))
+    throw new SecretsError(
+      'INTEGRITY',
+      `${name} is not a format-2 vault, and the other copy is: one cannot be merged into the other; nothing was merged`,
+      REWRITTEN_HINT,
+    );
   try {
     const read = await readLogBytes(bytes);
     const units: LogUnit[] = [];

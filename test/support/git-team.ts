@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CliResult, type Sandbox, sandbox } from './cli.js';
@@ -122,21 +123,23 @@ export async function view(x: Clone): Promise<string> {
   return out.join('\n');
 }
 
-/** Every file under `dir`, as `path:bytes` lines (absent: empty). */
+const digest = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Every file under `dir`, as `path:SHA-256` lines (absent: empty). */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .sort()
     .flatMap((f) => {
       const p = join(dir, f);
-      return statSync(p).isDirectory() ? filesUnder(p) : [`${p}:${readFileSync(p, 'base64')}`];
+      return statSync(p).isDirectory() ? filesUnder(p) : [`${p}:${digest(p)}`];
     });
 }
 
-/** The bytes of `x`'s vault file, its trust state, its sync state and its git HEAD. */
+/** Digests of `x`'s vault file, its trust state and its sync state, and its git HEAD. */
 export function snapshot(x: Clone): string {
   const state = join(x.sb.env['XDG_STATE_HOME'] as string, 'secrets');
-  return [readFileSync(x.vault, 'base64'), ...filesUnder(join(state, 'trust')), ...filesUnder(join(state, 'sync')), git(x.dir, ['rev-parse', 'HEAD'])].join(
+  return [`${x.vault}:${digest(x.vault)}`, ...filesUnder(join(state, 'trust')), ...filesUnder(join(state, 'sync')), git(x.dir, ['rev-parse', 'HEAD'])].join(
     '\n',
   );
 }
