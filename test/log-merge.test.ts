@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { Action, Entry, OpBodies, Payload } from '../src/core/ops.js';
 import { replay, type ReplayResult } from '../src/core/replay.js';
@@ -16,7 +17,7 @@ import { encodeLine, lineHash, signedEntry, type UnsignedEntry } from '../src/st
 import { readLogBytes, replayInput, serializeLog } from '../src/store/op-log.js';
 import { TrustStore } from '../src/store/trust.js';
 import { type LogMergeOptions, mergeLogCopies } from '../src/sync/log-merge.js';
-import { fixtureLog, minute, REAL_REPLAY, type TestMember, testMember } from './support/oplog.js';
+import { fixtureLog, type LinearLog, minute, REAL_REPLAY, type TestMember, testMember } from './support/oplog.js';
 
 /** Appends `op`, signed by `by` on the copy's heads, to a copy of the file. */
 async function extend<A extends Action>(file: Buffer, by: TestMember, op: A, body: OpBodies[A], payloads: readonly Payload[] = []): Promise<Buffer> {
@@ -58,6 +59,7 @@ describe('merging format-2 copies', () => {
   let ours: Buffer;
   let theirs: Buffer;
   let id: string;
+  let log: LinearLog;
   const opts = (who: TestMember, extra: Partial<LogMergeOptions> = {}): LogMergeOptions => ({
     identity: who.identity,
     clock: { now: () => new Date(minute(200)) },
@@ -69,7 +71,7 @@ describe('merging format-2 copies', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'log-merge-'));
     const fixture = await fixtureLog();
-    ({ alice, bob } = fixture);
+    ({ alice, bob, log } = fixture);
     base = serializeLog(fixture.log.lines);
     id = fixture.log.secretId('app/db');
     const v = fixture.log.version('app/db#alice', [alice.keys, bob.keys]);
@@ -103,6 +105,36 @@ describe('merging format-2 copies', () => {
     const none = await mergeLogCopies(byAlice.text, ours, opts(alice));
     assert.equal(none.outcome, 'unchanged');
     assert.ok(none.text.equals(byAlice.text));
+  });
+
+  test('property: replay(merge(A, B)) = replay(merge(B, A)) whoever merges; merging the merge into either copy is a fast-forward', async () => {
+    // Steps either member may take on a branch: puts to one secret, tags of one key, new secrets.
+    const step = fc.constantFrom('alice-put', 'bob-put', 'bob-tag', 'alice-tag', 'alice-create', 'bob-create');
+    let n = 0;
+    const apply = async (file: Buffer, s: string): Promise<Buffer> => {
+      const label = `step ${++n}`;
+      const who = s.startsWith('alice') ? alice : bob;
+      if (s.endsWith('tag')) return extend(file, who, 'TagResource', { secret: id, name: 'app/db', tags: new Map([['k', label]]) });
+      const v = log.version(label, [alice.keys, bob.keys]);
+      if (s.endsWith('put')) return extend(file, who, 'PutSecretValue', { secret: id, name: 'app/db', value: v.ref }, v.payloads);
+      // Both branches may create the same name: the second in order is dropped, whoever merges.
+      const name = `app/new-${n % 3}`;
+      return extend(file, who, 'CreateSecret', { secret: log.secretId(name), name, value: v.ref }, v.payloads);
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 4 }), fc.array(step, { maxLength: 4 }), async (left, right) => {
+        let a = base;
+        let b = base;
+        for (const s of left) a = await apply(a, s);
+        for (const s of right) b = await apply(b, s);
+        const ab = await mergeLogCopies(a, b, opts(alice));
+        const ba = await mergeLogCopies(b, a, opts(bob));
+        assert.equal(canonicalState((await replayed(ab.text)).state), canonicalState((await replayed(ba.text)).state));
+        assert.equal(ab.outcome, left.length > 0 && right.length > 0 ? 'merged' : right.length > 0 ? 'fast-forward' : 'unchanged');
+        for (const side of [a, b]) assert.notEqual((await mergeLogCopies(side, ab.text, opts(bob))).outcome, 'merged');
+      }),
+      { numRuns: 100 },
+    );
   });
 
   test("a removed member's concurrent op is dropped and reported", async () => {
