@@ -111,6 +111,8 @@ describe('merging format-2 copies', () => {
     // Steps either member may take on a branch: puts to one secret, tags of one key, new secrets.
     const step = fc.constantFrom('alice-put', 'bob-put', 'bob-tag', 'alice-tag', 'alice-create', 'bob-create');
     let n = 0;
+    /** Creates made on the branch so far: the k-th create of each branch names app/new-k, so branches collide but a branch never repeats a name (that would be a forgery). */
+    let creates = 0;
     const apply = async (file: Buffer, s: string): Promise<Buffer> => {
       const label = `step ${++n}`;
       const who = s.startsWith('alice') ? alice : bob;
@@ -118,14 +120,16 @@ describe('merging format-2 copies', () => {
       const v = log.version(label, [alice.keys, bob.keys]);
       if (s.endsWith('put')) return extend(file, who, 'PutSecretValue', { secret: id, name: 'app/db', value: v.ref }, v.payloads);
       // Both branches may create the same name: the second in order is dropped, whoever merges.
-      const name = `app/new-${n % 3}`;
+      const name = `app/new-${++creates}`;
       return extend(file, who, 'CreateSecret', { secret: log.secretId(name), name, value: v.ref }, v.payloads);
     };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 4 }), fc.array(step, { maxLength: 4 }), async (left, right) => {
         let a = base;
         let b = base;
+        creates = 0;
         for (const s of left) a = await apply(a, s);
+        creates = 0;
         for (const s of right) b = await apply(b, s);
         const ab = await mergeLogCopies(a, b, opts(alice));
         const ba = await mergeLogCopies(b, a, opts(bob));
