@@ -178,6 +178,26 @@ describe('merging format-2 copies', () => {
     ]);
     await assert.rejects(mergeLogCopies(ours, elsewhere, opts(alice)), refused('INTEGRITY', /is another vault/));
 
+    // A merge signed by someone who is not a member, over the union of both copies.
+    const joined = (await mergeLogCopies(ours, theirs, opts(alice))).text.toString('utf8').split('\n').slice(0, -2).join('\n');
+    const union = await readLogBytes(Buffer.from(`${joined}\n`));
+    const named = new Set(union.entries.flatMap((e) => e.entry.parents));
+    const strange = signedEntry<Entry>(carol.identity, union.entries[0]?.hash as string, {
+      kind: 'merge',
+      by: carol.keys.id,
+      seq: 1,
+      parents: union.entries
+        .map((e) => e.hash)
+        .filter((h) => !named.has(h))
+        .sort(),
+      at: minute(100),
+    });
+    const byStranger = Buffer.from(`${joined}\n- ${encodeLine(strange)}\n`);
+    await assert.rejects(
+      mergeLogCopies(ours, byStranger, opts(alice)),
+      refused('INTEGRITY', new RegExp(`^the other copy: entry ${lineHash(encodeLine(strange)).replace(/[+/=]/g, '\\$&')} is refused: .*not a member`)),
+    );
+
     const theirsHead = (await replayed(theirs)).heads[0] as string;
     const remoteHeads = async (): Promise<readonly string[]> => [theirsHead];
     await assert.rejects(
