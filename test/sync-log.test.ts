@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OpLog } from '../src/store/op-log.js';
-import { type Clone, explain, git, GIT_PERSON, snapshot, syncOk, type Team, team, view } from './support/git-team.js';
+import { sandbox } from './support/cli.js';
+import { type Clone, clone, explain, git, GIT_PERSON, snapshot, syncOk, type Team, team, view } from './support/git-team.js';
 
 /** The entries of a vault file: hashes in file order and the heads. */
 async function entriesOf(vault: string): Promise<{ hashes: string[]; heads: string[]; lines: string[] }> {
@@ -157,27 +158,44 @@ describe('git sync of a format-2 vault', () => {
     assert.equal(readFileSync(t.c.vault, 'utf8'), readFileSync(t.a.vault, 'utf8'));
   });
 
+  /** Cuts the remote's file after its last entry but one, and force-pushes it. */
+  async function truncateRemote(): Promise<void> {
+    git(scratch, ['fetch', '-q', 'origin']);
+    git(scratch, ['reset', '-q', '--hard', 'origin/main']);
+    const file = join(scratch, 'vault.yaml');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const read = await new OpLog({ path: file, lockTimeoutMs: 5000 }).read();
+    const lineNo = (read.entries.at(-2) as { place: { line: number } }).place.line;
+    writeFileSync(file, `${lines.slice(0, lineNo).join('\n')}\n`);
+    git(scratch, ['commit', '-q', '-am', 'truncate'], GIT_PERSON);
+    git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+  }
+
   it('a remote truncated and force-pushed is refused by the clone that saw the lost entries', async () => {
     await t.a.ok(['create', 'trunc/x', '--value-stdin'], 'x');
     await syncOk(t.a);
     await syncOk(t.b);
     const seen = await entriesOf(t.b.vault);
-    git(scratch, ['fetch', '-q', 'origin']);
-    git(scratch, ['reset', '-q', '--hard', 'origin/main']);
-    // Cut the file after the entry before the last one.
-    const file = join(scratch, 'vault.yaml');
-    const lines = readFileSync(file, 'utf8').split('\n');
-    const secondLast = seen.hashes.at(-2) as string;
-    const cut = (await entriesOf(file)).hashes.indexOf(secondLast);
-    assert.ok(cut > 0);
-    const read = await new OpLog({ path: file, lockTimeoutMs: 5000 }).read();
-    const lineNo = (read.entries[cut] as { place: { line: number } }).place.line;
-    writeFileSync(file, `${lines.slice(0, lineNo).join('\n')}\n`);
-    git(scratch, ['commit', '-q', '-am', 'truncate'], GIT_PERSON);
-    git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+    await truncateRemote();
     const err = await syncRefused(t.b, seen.heads);
     assert.match(err, /fork pushed over the history, a truncation or a rewritten past/);
     await restore();
+  });
+
+  it("a fresh clone's first sync holds the remote to the heads it had when cloned", async () => {
+    const dave = sandbox();
+    try {
+      await dave.ok(['identity', 'show']);
+      const d = clone('dave', dave, join(dave.home, 'v'));
+      const r = await dave.run(['clone', t.remote, d.dir]);
+      assert.equal(r.code, 0, explain('dave clone', r));
+      const seen = await entriesOf(d.vault);
+      await truncateRemote();
+      await syncRefused(d, seen.heads);
+    } finally {
+      dave.cleanup();
+      await restore();
+    }
   });
 
   it('a fork from an old commit, appended to and force-pushed, is refused', async () => {

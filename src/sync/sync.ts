@@ -229,9 +229,12 @@ async function cloneLog(
     if (err instanceof SecretsError) throw new SecretsError(err.code, err.message, `do not use it; ${opts.dir} was left for inspection`);
     throw err;
   }
-  await registerDrivers(ctx, new Git(opts.dir, ctx.env));
-  if (identity !== undefined) {
-    await logTrust(ctx.trustDir, identity).remotes.putRemoteHeads(checked.result.state.vault, opts.remote, checked.result.heads);
+  const g = new Git(opts.dir, ctx.env);
+  await registerDrivers(ctx, g);
+  // Keyed by origin's URL as git stored it, which is what sync and the driver read back.
+  const origin = (await g.run(['remote', 'get-url', 'origin'])).stdout.trim();
+  if (identity !== undefined && origin !== '') {
+    await logTrust(ctx.trustDir, identity).remotes.putRemoteHeads(checked.result.state.vault, origin, checked.result.heads);
   }
   const { state } = checked.result;
   return {
