@@ -149,6 +149,7 @@ describe('git sync of a format-2 vault', () => {
       /secrets: merged: exposure: version \S+ is sealed to \S+, removed concurrently by \S+: rotate it \(PutSecretValue \S+ by bob on common\/db\)/,
     );
     assert.doesNotMatch(r.stderr, /carol-late|bob-before-removal/, 'the report holds no value');
+    assert.match(git(t.a.dir, ['log', '-p', '-3', '--', 'vault.yaml']), /op RemoveMember member \S+ by /, 'textconv names the member removed');
     assert.notEqual(await t.a.ok(['get', 'common/db']), 'carol-late');
     await syncOk(t.b);
     assert.notEqual(await t.b.ok(['get', 'common/db']), 'carol-late');

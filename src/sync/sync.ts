@@ -673,10 +673,20 @@ export function diffText(text: string): string {
     } else if (kind === 'version') {
       out.push(`  version ${String(r['id'])} ${String(r['created'])} readers=${Object.keys(obj(r['keys'])).length} by ${String(r['by'])}`);
     } else if (kind === 'op') {
-      // Format 2: an action, the secret it names (a data op), its signer and seq.
-      const name = obj(r['body'])['name'];
-      const secret = typeof r['body'] === 'object' && r['body'] !== null && 'secret' in r['body'] && typeof name === 'string' ? ` secret ${name}` : '';
-      out.push(`op ${String(r['op'])}${secret} by ${String(r['by'])} seq ${String(r['seq'])} at ${String(r['at'])}`);
+      // Format 2: an action, what it acts on (a secret's name, a member, a policy), its signer and seq.
+      const body = typeof r['body'] === 'object' && r['body'] !== null ? (r['body'] as Record<string, unknown>) : {};
+      const member = body['member'];
+      const subject =
+        typeof body['secret'] === 'string' && typeof body['name'] === 'string'
+          ? ` secret ${body['name']}`
+          : typeof member === 'string'
+            ? ` member ${member}`
+            : typeof member === 'object' && member !== null
+              ? ` member ${String((member as Record<string, unknown>)['name'])}`
+              : typeof body['policy'] === 'string'
+                ? ` policy ${body['policy']}`
+                : '';
+      out.push(`op ${String(r['op'])}${subject} by ${String(r['by'])} seq ${String(r['seq'])} at ${String(r['at'])}`);
     } else if (kind === 'merge') {
       out.push(`merge of ${(r['parents'] as unknown[] | undefined)?.length ?? 0} heads by ${String(r['by'])} seq ${String(r['seq'])} at ${String(r['at'])}`);
     } else if (kind === 'keys') {
