@@ -1,7 +1,9 @@
 /**
  * Git sync end to end (docs/sync.md; forged records, rollbacks, merges): a real bare repository on
  * disk and three clones, each with its own HOME, identity file and trust state, driven through the
- * built binary and the real `git`.
+ * built binary and the real `git`. Runs against either format (TEST_VAULT_FORMAT=2: the operation
+ * log); where the formats differ (who wins concurrent puts, messages, how a line is forged), the
+ * assertions say so. Format 2's own sync tests are in sync-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
