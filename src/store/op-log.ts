@@ -216,6 +216,14 @@ export function replayInput(read: LogRead): ReplayInput {
   return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads };
 }
 
+/**
+ * Parses a whole log held in memory (a copy git gives the merge driver, a remote's blob) as
+ * `read` parses the file; `file` is empty.
+ */
+export async function readLogBytes(bytes: Buffer): Promise<LogRead> {
+  return { ...(await parseLog(bytes, { offset: 0, line: 1 }, 'parse', SYNC_FILES)), file: '' };
+}
+
 /** The format-2 vault file. */
 export class OpLog {
   readonly #opts: OpLogOptions;
