@@ -11,7 +11,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,6 +76,7 @@ Object.assign(env, {
   XDG_CONFIG_HOME: join(W, 'home', '.config'),
   XDG_DATA_HOME: join(W, 'home', '.local', 'share'),
   XDG_STATE_HOME: join(W, 'home', '.local', 'state'),
+  XDG_CACHE_HOME: join(W, 'home', '.cache'),
   GNUPGHOME: join(W, 'gnupg'),
   SECRETS_IDENTITY_FILE: join(W, 'bench.key'),
   PATH: `${join(ROOT, 'bin')}:${process.env.PATH}`,
@@ -90,16 +91,44 @@ function data(n) {
   return rows;
 }
 
-function setupSecrets(n, rows) {
-  const vault = join(W, `vault-${n}.yaml`);
+function setupSecrets(n, rows, format = 1) {
+  const vault = join(W, `vault-${n}${format === 2 ? '-f2' : ''}.yaml`);
   const e = { ...env, SECRETS_VAULT: vault };
-  run(BIN, ['init', '--name', `bench-${n}`], { env: e });
+  run(BIN, ['init', '--name', `bench-${n}`, ...(format === 2 ? ['--format', '2'] : [])], { env: e });
   const json = join(W, `data-${n}.json`);
   writeFileSync(json, JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.value]))));
   const t = Date.now();
   run(BIN, ['import', '--format', 'json', json], { env: e });
-  log(`  secrets: imported ${n} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  log(`  secrets${format === 2 ? ' (format 2)' : ''}: imported ${n} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   return vault;
+}
+
+/** Format 2 (the operation log, behind `init --format 2` while it is being built). */
+const FORMAT2 = process.env.BENCH_FORMAT2 !== '0';
+const F2 = 'secrets (format 2)';
+
+function benchFormat2(n, rows, mid) {
+  const vault = setupSecrets(n, rows, 2);
+  const e = { SECRETS_VAULT: vault };
+  const other = rows[0] === mid ? (rows[1] ?? mid) : rows[0];
+  const cache = join(env.XDG_CACHE_HOME, 'secrets', 'state');
+  const trust = join(env.XDG_STATE_HOME, 'secrets', 'trust');
+  run(BIN, ['get', mid.name], { env: { ...env, ...e } });
+  hf(F2, 'read one secret', n, `${BIN} get ${mid.name}`, { extraEnv: e });
+  hf(F2, 'read one secret, first read after a write', n, `${BIN} get ${mid.name}`, {
+    extraEnv: e,
+    prepare: `sh -c 'printf x | ${BIN} put ${other.name} --value-stdin'`,
+  });
+  hf(F2, 'write one secret', n, `printf new-value | ${BIN} put ${mid.name} --value-stdin`, { shell: true, extraEnv: e });
+  hf(F2, 'exec -- true, one secret', n, `${BIN} exec --secret ${mid.name} -- true`, { extraEnv: e });
+  hf(F2, 'list names', n, `${BIN} list`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 3) : RUNS });
+  // A fresh clone: no verified state and no trust state, so the whole history is verified once.
+  hf(F2, 'first read of a fresh clone', n, `${BIN} get ${mid.name}`, {
+    extraEnv: e,
+    runs: n > 1000 ? Math.min(RUNS, 3) : RUNS,
+    prepare: `rm -rf ${cache} ${trust}`,
+  });
+  log(`  ${F2}: file ${(statSync(vault).size / 1e6).toFixed(1)} MB at ${n}`);
 }
 
 let gpgFpr;
@@ -162,7 +191,7 @@ function setupDotenvx(dotenvx, n, rows) {
 const results = []; // {tool, op, size, median, min, max, runs}
 const skipped = [];
 
-function hf(tool, op, size, command, { shell = false, runs = RUNS, extraEnv = {} } = {}) {
+function hf(tool, op, size, command, { shell = false, runs = RUNS, extraEnv = {}, prepare } = {}) {
   if (elapsed() > BUDGET_S) {
     skipped.push(`${tool} ${op} @${size} (time budget used)`);
     return;
@@ -170,6 +199,7 @@ function hf(tool, op, size, command, { shell = false, runs = RUNS, extraEnv = {}
   const json = join(W, 'hf.json');
   const args = ['--style', 'none', '--warmup', runs > 3 ? '2' : '0', '--runs', String(runs), '--export-json', json];
   if (!shell) args.push('-N');
+  if (prepare !== undefined) args.push('--prepare', prepare);
   const r = spawnSync('hyperfine', [...args, command], {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -401,6 +431,7 @@ function main() {
     // The table a person sees: stdout a terminal (script(1) gives the command a pseudo-terminal).
     if (have('script')) hf('secrets', 'list, table on a terminal', n, `script -qec '${BIN} list' /dev/null`, { shell: true, extraEnv: e });
     peakRss(n, vault, mid.name);
+    if (FORMAT2) benchFormat2(n, rows, mid);
     if (!audited) {
       auditMillion(vault);
       audited = true;

@@ -279,6 +279,56 @@ describe('format 2: attacks by members on the history', () => {
     assert.equal(r.stdout, 'dev-password', 'the removed member’s concurrent write has no effect');
   });
 
+  it('an entry dated in the future (to purge a deleted secret early, or to drag every later write along) is refused', async () => {
+    reset();
+    const log = await logOf(vault);
+    const id = secretIdInLog(log.G, 'dev/db');
+    const v = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'from-the-future');
+    const future = new Date(Date.now() + 40 * 86_400_000).toISOString();
+    const entry = signedEntry<Entry>(bob.identity, log.G, {
+      kind: 'op',
+      op: 'PutSecretValue',
+      body: { secret: id, name: 'dev/db', value: v.ref },
+      by: bob.identity.id,
+      seq: (log.seqs.get(bob.identity.id) ?? 0) + 1,
+      parents: log.heads,
+      at: future,
+    });
+    appendFileSync(vault, [...v.payloads, entry].map(text).join(''));
+    assert.match(await refused(vault, alice, lineHash(encodeLine(entry)), ['get', 'dev/db']), /later than this machine's clock allows/);
+  });
+
+  it("a removed admin's old key, forking from before the removal, cannot demote the admin who removed them", async () => {
+    reset();
+    const mallory = await person('mallory', vault);
+    await alice.ok(['member', 'add', 'mallory', (await mallory.ok(['identity', 'show'])).trim(), '--role', 'admin']);
+    const before = await logOf(vault);
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-3' });
+    await alice.ok(['member', 'remove', 'mallory', '--yes']);
+    assert.equal((await alice.run(['verify'])).code, 0);
+    const aliceId = alice.identity.id;
+    await forge(vault, mallory.identity, 'SetRole', { member: aliceId, roles: ['member'] }, { parents: before.heads });
+    // The fork is judged with the removal first: the demotion is dropped, alice stays an admin.
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-4' });
+    assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-4');
+    const members = JSON.parse(await alice.ok(['member', 'list', '--json', '--removed'])) as { Members: { Id: string; Role: string; Removed?: string }[] };
+    assert.equal(members.Members.find((m) => m.Id === aliceId)?.Role, 'admin');
+    assert.ok(members.Members.find((m) => m.Id === mallory.identity.id)?.Removed !== undefined);
+  });
+
+  it("removing an admin works: the removal comes before the re-seals that withdraw the admin's keys", async () => {
+    reset();
+    const dave = await person('dave', vault);
+    await alice.ok(['member', 'add', 'dave', (await dave.ok(['identity', 'show'])).trim(), '--role', 'admin']);
+    assert.equal(await dave.ok(['get', 'app/db']), 'prod-password-2');
+    const r = await alice.run(['member', 'remove', 'dave', '--yes']);
+    assert.equal(r.code, 0, explain('member remove dave', r));
+    assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-2');
+    assert.equal((await alice.run(['verify'])).code, 0);
+    await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-3' });
+    assert.notEqual((await dave.run(['get', 'app/db'])).code, 0, 'dave reads nothing new');
+  });
+
   it('a value re-attached by someone else than its writer does not decrypt: the AAD binds the writer', async () => {
     reset();
     const lines = pristine.split('\n');

@@ -18,7 +18,7 @@ import {
   type SignatureCheck,
   type VersionRef,
 } from '../src/core/ops.js';
-import { authorizeEntry, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
+import { authorizeEntry, MAX_JOINS, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
 import { applyEntry, canonicalState, readersOfSecret, type ReplayState } from '../src/core/state.js';
 import { type CheckpointDigests, planCompaction, settled } from '../src/core/checkpoint.js';
 
@@ -512,6 +512,23 @@ describe('concurrent branches', () => {
     });
   }
 
+  test("a removed admin's governance from a fork before the removal is dropped, even when data ops put the removal later in L", () => {
+    const { log, head } = team();
+    // bob is an admin; alice removes him after a data op. bob's key, later, forks from before
+    // the removal: he demotes alice, and joins the branches.
+    const put = log.op(ALICE, 'PutSecretValue', { secret: log.id('app/a'), name: 'app/a', value: log.value() }, [head]);
+    const removal = log.op(ALICE, 'RemoveMember', { member: BOB }, [put]);
+    const demote = log.op(BOB, 'SetRole', { member: ALICE, roles: ['member'] }, [head]);
+    const result = log.replay();
+    assert.equal(result.verdicts.get(removal)?.accepted, true, 'the removal stands');
+    assert.equal(result.verdicts.get(demote)?.accepted, false, "bob's concurrent SetRole is dropped");
+    assert.deepEqual(result.state.members.get(ALICE)?.roles, ['admin']);
+    assert.ok(result.state.members.get(BOB)?.removed !== undefined);
+    // Joining the branches with his key is an op after his removal: the history is refused.
+    log.merge(BOB, [demote, removal].sort());
+    refused(() => log.replay(), /bob \(bob-id\) was removed from the vault/);
+  });
+
   test('two admins removing each other: the first in L wins, the other is a dispute', () => {
     const { log, head } = team();
     const a = log.op(ALICE, 'AddMember', { member: keysOf(MALLORY), roles: ['admin'] }, [head]);
@@ -661,6 +678,37 @@ describe('who a version is sealed to, holds, rotation and anchors', () => {
     assert.equal(s?.rotation?.by, CAROL);
     log.op(CAROL, 'CancelRotateSecret', APP_A(log), [h]);
     assert.equal(secret(log.replay().state, log, 'app/a')?.rotation?.enabled, false);
+  });
+
+  test('a rotation cannot finish on an old version: CURRENT moves only to the pending value', () => {
+    const { log, head } = team();
+    let h = log.op(ALICE, 'PutSecretValue', { ...APP_A(log), value: log.value() }, [head]);
+    h = log.op(CAROL, 'RotateSecret', { ...APP_A(log), rotation: { handler: 'password', enabled: false } }, [h]);
+    log.op(CAROL, 'RotateSecret', { ...APP_A(log), finish: 'ver-1' }, [h]);
+    refused(() => log.replay(), /version ver-1 of app\/a is not the pending version of a rotation/);
+  });
+
+  test('an entry from further ahead than the reader allows is refused', () => {
+    const { log, head } = team();
+    log.op(CAROL, 'TagResource', { ...APP_A(log), tags: new Map([['k', 'v']]) }, [head], { at: '2027-06-01T00:00:00.000Z' });
+    assert.doesNotThrow(() => log.replay());
+    refused(
+      () => replay(log.input(), { ...OPTIONS, notAfter: '2026-02-01T00:00:00.000Z' }),
+      /its time 2027-06-01T00:00:00.000Z is later than this machine's clock allows/,
+    );
+  });
+
+  test('two branches joined over and over are refused after MAX_JOINS joins, in bounded time', () => {
+    const { log, head } = team();
+    let a = head;
+    let b = log.op(CAROL, 'TagResource', { ...APP_A(log), tags: new Map([['b', '0']]) }, [head]);
+    const started = Date.now();
+    for (let i = 0; i <= MAX_JOINS + 1; i++) {
+      a = log.op(DAVE, 'TagResource', { ...APP_A(log), tags: new Map([['a', String(i)]]) }, [a]);
+      b = log.merge(CAROL, [a, b].sort());
+    }
+    refused(() => log.replay(), /more than 64 entries join branches of one fork/);
+    assert.ok(Date.now() - started < 60_000);
   });
 
   test("each member's latest audit anchor is in the state", () => {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN, type CliResult, initialisedSandbox, marker, type Sandbox } from './support/cli.js';
+import { BIN, type CliResult, initialisedSandbox, marker, sandbox, type Sandbox } from './support/cli.js';
 
 interface Versions {
   Versions: { VersionId: string; VersionStages: string[] }[];
@@ -394,13 +394,14 @@ describe('rotation', () => {
 
   describe('rotate --due with an injected clock', () => {
     it('rotates exactly the secrets whose schedule is due, and nothing on a second run', async () => {
-      const due = await initialisedSandbox();
+      const due = sandbox();
       try {
-        // In the future: a format-2 op's time is never before the entries it follows (the vault's creation, now).
-        const t0 = '2099-03-01T00:00:00.000Z';
+        const t0 = '2026-03-01T00:00:00.000Z';
         const at = (days: number, hours = 0): { env: Record<string, string> } => ({
           env: { SECRETS_TEST_NOW: new Date(Date.parse(t0) + days * 86_400_000 + hours * 3_600_000).toISOString() },
         });
+        // The vault is made at t0 too: in format 2 an op's time is never before the entries it follows.
+        await due.ok(['init'], at(0));
         const make = async (name: string, flags: string[]): Promise<void> => {
           await due.ok(['create', name, '--value-stdin'], { input: `v-${name}`, ...at(0) });
           if (flags.length > 0) await due.ok(['rotate', name, '--handler', 'password', '--no-rotate-now', ...flags], at(0));
@@ -425,7 +426,7 @@ describe('rotation', () => {
         assert.deepEqual(await run(8, 3.6), [], 'nothing is due right after');
         // Day 9, 05:00: the 03:00 window closed two hours ago, so the daily cron waits.
         assert.deepEqual(await run(9, 5), []);
-        // Day 15 (2099-03-16) 03:54: every-7 again (7 days after 03:30 on day 8), the monthly cron (15th), not every-30.
+        // Day 15 (2026-03-16) 03:54: every-7 again (7 days after 03:30 on day 8), the monthly cron (15th), not every-30.
         assert.deepEqual(await run(15, 3.9), ['a/cron-daily-3am-1h', 'a/cron-monthly', 'a/every-7']);
         assert.deepEqual(await run(31, 1), ['a/every-30', 'a/every-7']);
         assert.equal(await due.ok(['get', 'a/never']), 'v-a/never');
@@ -439,12 +440,13 @@ describe('rotation', () => {
     });
 
     it('a failed rotation in --due is reported, the others go on, and the exit code is 9', async () => {
-      const bulk = await initialisedSandbox();
+      const bulk = sandbox();
       try {
+        const t0 = { env: { SECRETS_TEST_NOW: '2026-03-01T00:00:00.000Z' } };
+        const t2 = { env: { SECRETS_TEST_NOW: '2026-03-03T00:00:00.000Z' } };
+        await bulk.ok(['init'], t0);
         const svc = await service(bulk, 'z0');
         writeFileSync(join(svc.dir, 'fail-setSecret'), '');
-        const t0 = { env: { SECRETS_TEST_NOW: '2099-03-01T00:00:00.000Z' } };
-        const t2 = { env: { SECRETS_TEST_NOW: '2099-03-03T00:00:00.000Z' } };
         for (const n of ['b/1', 'b/3']) {
           await bulk.ok(['create', n, '--value-stdin'], { input: 'x', ...t0 });
           await bulk.ok(['rotate', n, '--handler', 'password', '--every', '1', '--no-rotate-now'], t0);

@@ -1,7 +1,9 @@
 /**
  * Git sync end to end (docs/sync.md; forged records, rollbacks, merges): a real bare repository on
  * disk and three clones, each with its own HOME, identity file and trust state, driven through the
- * built binary and the real `git`.
+ * built binary and the real `git`. Runs against either format (TEST_VAULT_FORMAT=2: the operation
+ * log); where the formats differ (who wins concurrent puts, messages, how a line is forged), the
+ * assertions say so. Format 2's own sync tests are in sync-log.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,102 +11,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, marker, type Sandbox, sandbox } from './support/cli.js';
+import { marker, sandbox, VAULT_FORMAT } from './support/cli.js';
+import { type Clone, explain, git, syncOk, team as gitTeam, type Team, view } from './support/git-team.js';
 
-function explain(what: string, r: CliResult): string {
-  return `${what}: exit ${r.code} (signal ${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-function git(cwd: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...env } });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** One person's machine: a sandbox, their identity file and their clone of the vault. */
-interface Clone {
-  readonly name: string;
-  readonly sb: Sandbox;
-  readonly dir: string;
-  readonly vault: string;
-  readonly env: Record<string, string>;
-  run(args: string[], input?: string): Promise<CliResult>;
-  ok(args: string[], input?: string): Promise<string>;
-}
-
-function clone(name: string, sb: Sandbox, dir: string, extra: Record<string, string> = {}): Clone {
-  const vault = join(dir, 'vault.yaml');
-  const env = { SECRETS_VAULT: vault, ...extra };
-  return {
-    name,
-    sb,
-    dir,
-    vault,
-    env,
-    run: (args, input) => sb.run(args, { env, ...(input !== undefined ? { input } : {}) }),
-    ok: (args, input) => sb.ok(args, { env, ...(input !== undefined ? { input } : {}) }),
-  };
-}
-
-/** A team of three on one bare remote: alice (creator, admin), bob (admin), carol (member with every permission). */
-async function team(root: string): Promise<{ remote: string; a: Clone; b: Clone; c: Clone; cleanup(): void }> {
-  const remote = join(root, 'remote.git');
-  git(root, ['init', '-q', '--bare', '-b', 'main', remote]);
-  const sa = sandbox();
-  const sb = sandbox();
-  const sc = sandbox();
-  const aDir = join(sa.home, 'team-vault');
-  await sa.ok(['--vault', join(aDir, 'vault.yaml'), 'init', '--member-name', 'alice', '--git', remote]);
-  const a = clone('alice', sa, aDir);
-  const member = async (who: Sandbox, nm: string, role: string): Promise<string> => {
-    const key = join(who.home, `${nm}.key`);
-    const pub = (await a.ok(['identity', 'new', '--name', nm, '--out', key])).trim();
-    await a.ok(['member', 'add', nm, pub, '--role', role]);
-    return key;
-  };
-  const bobKey = await member(sb, 'bob', 'admin');
-  const carolKey = await member(sc, 'carol', 'member');
-  const everything = join(sa.home, 'everything.json');
-  writeFileSync(everything, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:*', Resource: '*' }] }));
-  await a.ok(['policy', 'put', 'everything', '-f', everything]);
-  await a.ok(['policy', 'attach', 'everything', 'carol']);
-  await a.ok(['sync']);
-  const b = clone('bob', sb, join(sb.home, 'team-vault'), { SECRETS_IDENTITY_FILE: bobKey });
-  const c = clone('carol', sc, join(sc.home, 'team-vault'), { SECRETS_IDENTITY_FILE: carolKey });
-  for (const x of [b, c]) {
-    const r = await x.sb.run(['clone', remote, x.dir], { env: x.env });
-    assert.equal(r.code, 0, explain(`${x.name} clone`, r));
-  }
-  return {
-    remote,
-    a,
-    b,
-    c,
-    cleanup() {
-      for (const s of [sa, sb, sc]) s.cleanup();
-    },
-  };
-}
-
-async function syncOk(x: Clone): Promise<CliResult> {
-  const r = await x.run(['sync']);
-  assert.equal(r.code, 0, explain(`${x.name} sync`, r));
-  return r;
-}
-
-/** Everything a reader sees: names, values of every labelled version, stages, tags. */
-async function view(x: Clone): Promise<string> {
-  const names = (await x.ok(['list'])).split('\n').filter(Boolean);
-  const out: string[] = [];
-  for (const n of names) {
-    const d = JSON.parse(await x.ok(['describe', n, '--json'])) as { Tags: unknown; VersionIdsToStages: Record<string, string[]> };
-    const stages = Object.entries(d.VersionIdsToStages).sort();
-    const values: string[] = [];
-    for (const [id, labels] of stages) values.push(`${labels.join(',')}=${await x.ok(['get', n, '--version-id', id])}`);
-    out.push(`${n} ${JSON.stringify(d.Tags)} ${values.sort().join(' ')}`);
-  }
-  return out.join('\n');
-}
+/** The team of support/git-team.ts, in the format this run tests (TEST_VAULT_FORMAT). */
+const team = (root: string): Promise<Team> => gitTeam(root, VAULT_FORMAT === '2' ? ['--format', '2'] : []);
 
 describe('git sync', () => {
   let root: string;
@@ -203,15 +114,34 @@ describe('git sync', () => {
         const [first, second] = order.map((k) => t[k]);
         await syncOk(first as Clone);
         const merged = await syncOk(second as Clone);
-        assert.match(merged.stderr, new RegExp(`secrets: merged: label CURRENT of ${name} was moved in both copies`), explain('merge report', merged));
-        assert.match(merged.stderr, new RegExp(`tag "who" of ${name} was changed in both copies`));
-        await syncOk(first as Clone);
-        for (const x of [t.a, t.b]) {
-          assert.equal(await x.ok(['get', name]), 'from-bob', `${x.name}: the newer put is CURRENT (${order.join(' then ')})`);
-          assert.equal(await x.ok(['get', name, '--version-stage', 'PREVIOUS']), 'from-alice', `${x.name}: the other stays reachable as PREVIOUS`);
-          const d = JSON.parse(await x.ok(['describe', name, '--json'])) as { Tags: { Key: string; Value: string }[] };
-          assert.deepEqual(d.Tags, [{ Key: 'who', Value: 'bob' }]);
+        if (VAULT_FORMAT === '1') {
+          assert.match(merged.stderr, new RegExp(`secrets: merged: label CURRENT of ${name} was moved in both copies`), explain('merge report', merged));
+          assert.match(merged.stderr, new RegExp(`tag "who" of ${name} was changed in both copies`));
+        } else {
+          // Format 2 orders concurrent writes by hash, never by time: the report names the winner.
+          assert.match(
+            merged.stderr,
+            new RegExp(`secrets: merged: conflict: value, label CURRENT also set by concurrent .* on ${name}\\)`),
+            explain('merge report', merged),
+          );
+          assert.match(merged.stderr, new RegExp(`secrets: merged: conflict: tag who also set by concurrent .* on ${name}\\)`));
         }
+        await syncOk(first as Clone);
+        const seen: string[] = [];
+        for (const x of [t.a, t.b]) {
+          const current = await x.ok(['get', name]);
+          const previous = await x.ok(['get', name, '--version-stage', 'PREVIOUS']);
+          const d = JSON.parse(await x.ok(['describe', name, '--json'])) as { Tags: { Key: string; Value: string }[] };
+          if (VAULT_FORMAT === '1') {
+            assert.equal(current, 'from-bob', `${x.name}: the newer put is CURRENT (${order.join(' then ')})`);
+            assert.equal(previous, 'from-alice', `${x.name}: the other stays reachable as PREVIOUS`);
+            assert.deepEqual(d.Tags, [{ Key: 'who', Value: 'bob' }]);
+          } else {
+            assert.deepEqual([current, previous].sort(), ['from-alice', 'from-bob'], `${x.name}: one put is CURRENT, the other PREVIOUS`);
+          }
+          seen.push(JSON.stringify([current, previous, d.Tags]));
+        }
+        assert.equal(seen[1], seen[0], 'whoever merged, both clones agree');
       }
     });
 
@@ -234,10 +164,16 @@ describe('git sync', () => {
         env: { ...t.b.sb.env, ...t.b.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' },
       });
       assert.equal(pull.status, 0, `git pull: ${pull.stderr}`);
-      assert.match(pull.stderr, /secrets: merged: label CURRENT of pull\/x was moved in both copies/);
       assert.equal((await t.b.run(['verify'])).code, 0);
-      assert.equal(await t.b.ok(['get', 'pull/x']), 'x-bob');
-      assert.equal(await t.b.ok(['get', 'pull/x', '--version-stage', 'PREVIOUS']), 'x-alice');
+      if (VAULT_FORMAT === '1') {
+        assert.match(pull.stderr, /secrets: merged: label CURRENT of pull\/x was moved in both copies/);
+        assert.equal(await t.b.ok(['get', 'pull/x']), 'x-bob');
+        assert.equal(await t.b.ok(['get', 'pull/x', '--version-stage', 'PREVIOUS']), 'x-alice');
+      } else {
+        assert.match(pull.stderr, /secrets: merged: conflict: value, label CURRENT also set by concurrent .* on pull\/x\)/);
+        const both = [await t.b.ok(['get', 'pull/x']), await t.b.ok(['get', 'pull/x', '--version-stage', 'PREVIOUS'])];
+        assert.deepEqual(both.sort(), ['x-alice', 'x-bob']);
+      }
       assert.equal(await t.b.ok(['get', 'pull/only-a']), 'oa');
       assert.equal(await t.b.ok(['get', 'pull/only-b']), 'ob');
       await syncOk(t.b);
@@ -290,7 +226,10 @@ describe('git sync', () => {
       const before = readFileSync(t.b.vault, 'utf8');
       const r = await t.b.run(['sync']);
       assert.equal(r.code, 6, explain('sync after a force-push', r));
-      assert.match(r.stderr, /rolled back: writer "alice"/);
+      assert.match(
+        r.stderr,
+        VAULT_FORMAT === '1' ? /rolled back: writer "alice"/ : /does not hold entry \S+, which the remote had when this machine last saw it/,
+      );
       assert.equal(readFileSync(t.b.vault, 'utf8'), before, "bob's vault is unchanged");
       assert.equal(await t.b.ok(['get', 'rb/newer']), 'n');
       // Put the newer history back for the tests after this one.
@@ -305,20 +244,25 @@ describe('git sync', () => {
       try {
         const dir = join(mallory.home, 'm');
         git(mallory.home, ['clone', '-q', t.remote, dir]);
-        await mallory.ok(['--vault', join(mallory.home, 'own.yaml'), 'init', '--member-name', 'mallory']);
+        await mallory.ok(['--vault', join(mallory.home, 'own.yaml'), 'init', '--member-name', 'mallory', ...(VAULT_FORMAT === '2' ? ['--format', '2'] : [])]);
         const own = readFileSync(join(mallory.home, 'own.yaml'), 'utf8').split('\n');
         const shared = readFileSync(join(dir, 'vault.yaml'), 'utf8').split('\n');
-        // Her own (validly self-signed) member record, spliced in after the others.
-        const memberLine = own.find((l) => l.startsWith('- {"kind":"member"')) as string;
-        const at = shared.findIndex((l) => l.startsWith('- {"kind":"policy"') || l.startsWith('- {"kind":"head"'));
-        shared.splice(at, 0, memberLine);
+        if (VAULT_FORMAT === '1') {
+          // Her own (validly self-signed) member record, spliced in after the others.
+          const memberLine = own.find((l) => l.startsWith('- {"kind":"member"')) as string;
+          const at = shared.findIndex((l) => l.startsWith('- {"kind":"policy"') || l.startsWith('- {"kind":"head"'));
+          shared.splice(at, 0, memberLine);
+        } else {
+          // Her own (validly self-signed) genesis, which makes her its creator, appended.
+          shared.splice(shared.length - 1, 0, own.find((l) => l.includes('"op":"CreateVault"')) as string);
+        }
         writeFileSync(join(dir, 'vault.yaml'), shared.join('\n'));
         git(dir, ['commit', '-q', '-am', 'innocent'], { GIT_AUTHOR_NAME: 'm', GIT_AUTHOR_EMAIL: 'm@x', GIT_COMMITTER_NAME: 'm', GIT_COMMITTER_EMAIL: 'm@x' });
         git(dir, ['push', '-q', 'origin', 'HEAD:main']);
         const before = readFileSync(t.c.vault, 'utf8');
         const r = await t.c.run(['sync']);
         assert.equal(r.code, 6, explain('sync of a forged remote', r));
-        assert.match(r.stderr, /secrets: error: .*(not added by an admin|digest mismatch|invalid signature)/);
+        assert.match(r.stderr, /secrets: error: .*(not added by an admin|digest mismatch|invalid signature|entry \S+ is refused: a second genesis)/);
         assert.equal(readFileSync(t.c.vault, 'utf8'), before, "carol's vault is unchanged");
         git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);
       } finally {

@@ -59,6 +59,7 @@ async function verified(): Promise<{ log: OpLog; store: VerifiedStateStore; head
       path,
       file: read.file,
       tail: { hash: last.hash, place: last.place },
+      tailAt: last.entry.at,
       heads: result.heads,
       seqs: result.seqs,
       governance: governanceOf(result.state),

@@ -4,7 +4,7 @@
  * first use, so `secrets --help` loads neither libsodium nor keytar.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type AuditMode, FileAuditLog } from '../audit/file-audit-log.js';
@@ -25,6 +25,7 @@ import { TrustStore } from '../store/trust.js';
 import { LogVaultRepository } from '../store/log-vault.js';
 import type { MigrateOptions } from '../store/migrate.js';
 import { VaultOfEitherFormat } from '../store/vault-format.js';
+import { verifiedStateDir } from '../store/verified-state.js';
 import { type Paths, resolvePaths } from './paths.js';
 
 /**
@@ -161,6 +162,15 @@ function clipClearDelay(env: Readonly<Record<string, string | undefined>>): numb
   return Number(ms);
 }
 
+/** The real path of a file (symlinks resolved), or the path itself when it cannot be resolved. */
+function realPathOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Builds the ports for one command run or one library client. */
 export function composeDeps(context: AppContext): AppDeps {
   const { env, globals } = context;
@@ -197,6 +207,9 @@ export function composeDeps(context: AppContext): AppDeps {
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
       files,
+      ...(env['SECRETS_READ_INDEX'] === '0'
+        ? {}
+        : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
     }));
   const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault);
   const clipClearMs = clipClearDelay(env);

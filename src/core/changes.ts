@@ -4,8 +4,8 @@
  * reader then authorises each op against the state before it. So an op here is only a claim:
  * if the writer was not allowed it, replay refuses it on every machine, the writer's included.
  *
- * Ops come in the order a person would do them: members and policies, then per secret (by name)
- * creation, restoration, metadata, values, labels, re-seals, and deletion last.
+ * Ops come in the order a person would do them: members and policies, removals, then per secret
+ * (by name) creation, restoration, metadata, values, labels, re-seals, and deletion last.
  */
 import type { MemberRecord, PolicyRecord, SecretEntry, VaultState, VersionRecord } from './model.js';
 import type { Action, KeysPayload, OpBodies, Payload, RotationSpec, SecretRef, ValuePayload, VersionRef } from './ops.js';
@@ -62,7 +62,6 @@ function memberOps(before: VaultState, after: VaultState): PlannedOp[] {
       out.push(plan('SetRole', { member: m.id, roles: [...m.roles].sort() }));
     }
   }
-  // Removals after every other governance change (policies may be detached first, below).
   return out;
 }
 
@@ -232,7 +231,10 @@ function moveCurrent(stages: Map<string, string>, to: string): void {
  */
 export function plannedOps(before: VaultState, after: VaultState, hash: PayloadHash, at: string): PlannedOp[] {
   const names = new Map([...before.secrets, ...after.secrets].map((e) => [e.secret.id, e.secret.name]));
-  const out: PlannedOp[] = [...memberOps(before, after), ...policyOps(before, after, names)];
+  // Removals after the other governance changes (a policy may be detached first) and before
+  // the secrets' ops: the re-seals that withdraw a removed member's keys seal to the readers
+  // that remain once they are gone.
+  const out: PlannedOp[] = [...memberOps(before, after), ...policyOps(before, after, names), ...removals(before, after)];
   const old = new Map(before.secrets.map((e) => [e.secret.id, e]));
   const next = new Map(after.secrets.map((e) => [e.secret.id, e]));
   const ids = [...new Set([...old.keys(), ...next.keys()])].sort((x, y) => {
@@ -241,6 +243,5 @@ export function plannedOps(before: VaultState, after: VaultState, hash: PayloadH
     return a < b ? -1 : a > b ? 1 : 0;
   });
   for (const id of ids) out.push(...secretOps(old.get(id), next.get(id), hash, at));
-  out.push(...removals(before, after));
   return out;
 }

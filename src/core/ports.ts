@@ -85,7 +85,15 @@ export interface VaultRepository {
    * Locks, reads, verifies, applies `change`, signs changed records, writes atomically, unlocks.
    * `change` returns the new state (or the same object for "no change") and a result.
    */
-  transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T>;
+  transact<T>(
+    identity: Identity,
+    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
+    /**
+     * The secrets the change is about, when it is about a few: a repository may then give
+     * `change` a state that holds only those (and the members and policies), and write faster.
+     */
+    scope?: { readonly names: readonly string[] },
+  ): Promise<T>;
   /** Creates a new vault file (format 1 unless asked for 2); refuses (exit 4) if one exists. */
   create(identity: Identity, name: string, memberName: string, format?: 1 | 2): Promise<VaultState>;
 }

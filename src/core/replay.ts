@@ -41,10 +41,11 @@ import {
   policyView,
   readersOfSecret,
   type ReplayState,
+  type SecretState,
   secretNamed,
   undoDelete,
 } from './state.js';
-import { CURRENT } from './versions.js';
+import { CURRENT, PENDING } from './versions.js';
 
 /** What replay needs from the caller's crypto. */
 export interface ReplayOptions {
@@ -62,6 +63,12 @@ export interface ReplayOptions {
   readonly wholeHistory?: boolean;
   /** The digests of a checkpoint (the codec's): without them, a history holding a checkpoint is refused. */
   readonly checkpoint?: CheckpointDigests;
+  /**
+   * The latest time an entry may carry (the reader's clock plus a tolerance for skew). A signer
+   * chooses `at`, and a deletion's purge time follows from it: an entry from the future could
+   * purge a secret early, or make every honest write after it carry that time.
+   */
+  readonly notAfter?: string;
 }
 
 /** A log as replay reads it: its entries in file order, and its payloads by hash. */
@@ -151,7 +158,14 @@ export interface ReplayBase {
 class BeforeTheCut extends Error {}
 
 /** Applies the parse rules of §1 that concern links, order and payloads; refuses the first break. */
-function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayBase | undefined, summarised: ReadonlySet<string> = new Set()): History {
+function checkStructure(
+  input: ReplayInput,
+  wholeHistory: boolean,
+  base: ReplayBase | undefined,
+  notAfterText?: string,
+  summarised: ReadonlySet<string> = new Set(),
+): History {
+  const notAfter = notAfterText === undefined ? undefined : Date.parse(notAfterText);
   const byHash = new Map<string, LogEntry>();
   const position = new Map<string, number>();
   const seqs = new Map<string, PMap<number>>();
@@ -176,6 +190,7 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayB
     if (genesis !== first) refuse(hash, first ? 'the first entry is not the genesis' : 'a second genesis');
     if (genesis !== (entry.parents.length === 0)) refuse(hash, genesis ? 'the genesis names parents' : 'an entry names no parent');
     if (entry.kind === 'merge' && entry.parents.length < 2) refuse(hash, 'a merge joins fewer than two heads');
+    if (notAfter !== undefined && Date.parse(entry.at) > notAfter) refuse(hash, `its time ${entry.at} is later than this machine's clock allows`);
     let seen = PMap.empty<number>();
     let previous = '';
     let latest = -1;
@@ -253,6 +268,9 @@ function factsOf(e: OpEntry): RequestFacts {
       return { versionStages: [e.body.stage], ...(e.body.version !== undefined ? { versionId: e.body.version } : {}) };
     case 'DeleteSecret':
       return { recoveryWindowInDays: e.body.days, forceDelete: e.body.days === 0 };
+    case 'RotateSecret':
+      if (e.body.value !== undefined) return { versionStages: [PENDING], versionId: e.body.value.version };
+      return e.body.finish !== undefined ? { versionStages: [CURRENT], versionId: e.body.finish } : {};
     default:
       return {};
   }
@@ -302,7 +320,7 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
   }
   if (ADMIN_DATA_ACTIONS.has(e.op) && !admin) return `only an admin can ${e.op}; ${signer.name} is not one`;
   if (e.op === 'RotateSecret') {
-    const problem = rotationProblem(pre, signer, e.body, e.at);
+    const problem = rotationProblem(pre, signer, e.body, e.at, secret);
     if (problem !== undefined) return problem;
   }
   const subject = secret ?? { id: ref.secret, name: ref.name, tags: new Map<string, string>() };
@@ -315,8 +333,20 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
  * What a rotation's settings may not do: name a program by path (a machine runs only handler
  * names it allowed), or borrow a master secret its writer cannot read.
  */
-function rotationProblem(pre: ReplayState, signer: MemberState, body: OpBodies['RotateSecret'], at: string): string | undefined {
+function rotationProblem(
+  pre: ReplayState,
+  signer: MemberState,
+  body: OpBodies['RotateSecret'],
+  at: string,
+  secret: SecretState | undefined,
+): string | undefined {
   if (body.rotation === undefined && body.value === undefined && body.finish === undefined) return 'a RotateSecret that changes nothing';
+  // A rotation finishes only on the version its own run labelled PENDING: no older version.
+  if (body.finish !== undefined && body.value !== undefined && body.finish !== body.value.version)
+    return 'a rotation finishes on the value it adds, or on the pending one';
+  if (body.finish !== undefined && body.value === undefined && secret?.stages.get(PENDING) !== body.finish) {
+    return `version ${body.finish} of ${secret?.name ?? 'the secret'} is not the pending version of a rotation`;
+  }
   const r = body.rotation;
   if (r === undefined) return undefined;
   const named = r.handler.startsWith('command:')
@@ -395,6 +425,41 @@ function linearOrder(region: Region, set: ReadonlySet<string>): string[] {
   return out;
 }
 
+/**
+ * The governance entries of `set` in their own order: Kahn's algorithm over the graph they make
+ * by ancestry (a governance entry waits only for the governance entries before it), lowest
+ * (class, hash) first. Data entries between them do not delay a revocation.
+ */
+function governanceOrder(region: Region, set: ReadonlySet<string>): string[] {
+  const gov = [...set].filter((h) => isGovernance(entryOf(region.history, h)));
+  const inGov = new Set(gov);
+  const waiting = new Map<string, number>();
+  const children = new Map<string, string[]>();
+  for (const h of gov) {
+    const before = [...(region.ancestors.get(h) ?? [])].filter((a) => inGov.has(a));
+    waiting.set(h, before.length);
+    for (const a of before) children.set(a, [...(children.get(a) ?? []), h]);
+  }
+  const key = (h: string): [number, string] => [classOf(entryOf(region.history, h)), h];
+  const ready = gov.filter((h) => waiting.get(h) === 0);
+  const out: string[] = [];
+  while (ready.length > 0) {
+    ready.sort((x, y) => {
+      const [cx, hx] = key(x);
+      const [cy, hy] = key(y);
+      return cx - cy || byText(hx, hy);
+    });
+    const next = ready.shift() as string;
+    out.push(next);
+    for (const c of children.get(next) ?? []) {
+      const left = (waiting.get(c) ?? 0) - 1;
+      waiting.set(c, left);
+      if (left === 0) ready.push(c);
+    }
+  }
+  return out;
+}
+
 /** The fold of `hashes` (already in `L` order) from the region's start; an entry that does not apply is skipped. */
 function fold(region: Region, hashes: readonly string[]): ReplayState {
   let state = region.start;
@@ -441,11 +506,13 @@ function run(region: Region, set: ReadonlySet<string>): Run {
     return 'state' in r ? r.state : applyTo;
   };
 
-  // Governance: pre₂ is the accepted governance among the ancestors and the concurrent governance earlier in L.
+  // Governance, in the order of the governance entries alone (revocations first wherever data
+  // ops stand between them): pre₂ is the accepted governance among the ancestors and the
+  // concurrent governance earlier in that order. A removal therefore precedes every concurrent
+  // governance entry of the member it removes, however many entries its branch has before it.
   let governance = region.start;
   const governanceSoFar: string[] = [];
-  for (const h of order) {
-    if (!isGovernance(at(h))) continue;
+  for (const h of governanceOrder(region, set)) {
     const anc = region.ancestors.get(h) as ReadonlySet<string>;
     const pre = fold(
       region,
@@ -535,9 +602,13 @@ function sealingProblem(pre: ReplayState, item: LogEntry, payloads: ReadonlyMap<
   return undefined;
 }
 
+/** How many entries may join branches within one fork (between two entries concurrent with no other). */
+export const MAX_JOINS = 64;
+
 /** pre₁ of every entry of a region, in file order; refuses the first one its own author's state denies. */
 function causalStates(region: Region, payloads: ReadonlyMap<string, Payload>): void {
   const { history } = region;
+  let joins = 0;
   for (const hash of region.hashes) {
     const item = history.byHash.get(hash) as LogEntry;
     const inside = item.entry.parents.filter((p) => region.ancestors.has(p));
@@ -551,6 +622,10 @@ function causalStates(region: Region, payloads: ReadonlyMap<string, Payload>): v
       const r = applyEntry(before, p, entryOf(history, p));
       pre = 'state' in r ? r.state : before;
     } else {
+      // Each entry that joins branches replays its ancestors in the fork again. An honest fork
+      // is joined once or twice before it closes; a history that keeps two branches apart and
+      // joins them over and over would make every reader's replay grow with the cube of its length.
+      if (++joins > MAX_JOINS) refuse(hash, `more than ${MAX_JOINS} entries join branches of one fork; merge the branches into one before going on`);
       pre = run(region, region.ancestors.get(hash) as ReadonlySet<string>).state;
     }
     checkCausal(item, pre, region.options, payloads);
@@ -708,6 +783,8 @@ function replayCompacted(input: ReplayInput, options: ReplayOptions, at: number)
     if (seen.has(hash)) refuse(hash, 'the same entry occurs twice (a replayed or spliced line)');
     const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
     if (genesis !== (i === 0)) refuse(hash, i === 0 ? 'the first entry is not the genesis' : 'a second genesis');
+    if (options.notAfter !== undefined && Date.parse(entry.at) > Date.parse(options.notAfter))
+      refuse(hash, `its time ${entry.at} is later than this machine's clock allows`);
     if (genesis !== (entry.parents.length === 0)) refuse(hash, genesis ? 'the genesis names parents' : 'an entry names no parent');
     let previous = '';
     for (const p of entry.parents) {
@@ -730,6 +807,8 @@ function replayCompacted(input: ReplayInput, options: ReplayOptions, at: number)
   if (later.has(parent)) refuse(hash, `its parent ${parent} comes later`);
   const parentAt = seen.get(parent);
   if (parentAt !== undefined && Date.parse(entry.at) < Date.parse(parentAt)) refuse(hash, `its time is earlier than its parent ${parent}'s`);
+  if (options.notAfter !== undefined && Date.parse(entry.at) > Date.parse(options.notAfter))
+    refuse(hash, `its time ${entry.at} is later than this machine's clock allows`);
   checkCausal(cp, state, options, input.payloads);
   const governance = kept.map((i) => i.hash);
   if (digests.gov(governance) !== entry.gov) refuse(hash, 'its governance digest does not cover exactly the governance entries before it');
@@ -770,7 +849,7 @@ function replayCompacted(input: ReplayInput, options: ReplayOptions, at: number)
 }
 
 function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase | undefined, summarised?: ReadonlySet<string>): ReplayResult {
-  const history = checkStructure(input, options.wholeHistory === true, start, summarised);
+  const history = checkStructure(input, options.wholeHistory === true, start, options.notAfter, summarised);
   let state = start?.state ?? EMPTY_STATE;
   let base = start;
   const order: string[] = [];

@@ -10,23 +10,39 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { plannedOps } from '../core/changes.js';
+import { type PlannedOp, plannedOps } from '../core/changes.js';
 import { SecretsError } from '../core/errors.js';
 import { vaultView } from '../core/log-view.js';
 import type { VaultState } from '../core/model.js';
 import { type Entry, type OpEntry, type Payload, payloadsOf, secretOf } from '../core/ops.js';
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
-import { replay, type ReplayOptions, type ReplayResult } from '../core/replay.js';
+import { replay, type ReplayBase, replayFrom, type ReplayOptions, type ReplayResult } from '../core/replay.js';
+import { PMap } from '../core/pmap.js';
+import type { ReplayState, SecretState } from '../core/state.js';
+import { readIndexKey } from '../crypto/identity.js';
 import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
 import { type CompactReport, compactLog } from './compact.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
-import { type AppendBatch, type LogRead, OpLog, replayInput } from './op-log.js';
+import { type AppendBatch, type LinePosition, type LogRead, OpLog, type PositionedEntry, replayInput } from './op-log.js';
+import {
+  BUCKETS,
+  type BucketSecret,
+  bucketOf,
+  bucketsOf,
+  governanceOf,
+  type PayloadPlaces,
+  type VerifiedHeader,
+  VerifiedStateStore,
+} from './verified-state.js';
 import type { TrustStore } from './trust.js';
 
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
 export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
+
+/** How far ahead of this machine's clock an entry's time may be (clocks differ a little). */
+export const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
 /** Options of a format-2 repository. */
 export interface LogVaultOptions {
@@ -37,6 +53,28 @@ export interface LogVaultOptions {
   /** This machine's audit log tail for a vault, anchored in each write's last entry. */
   readonly auditTail?: (vaultId: string) => Promise<{ log: string; seq: number; hash: string } | undefined>;
   readonly files?: FileAccess;
+  /**
+   * Where this machine keeps the verified state of this vault for an identity (a cache under
+   * XDG_CACHE_HOME); without it every read replays the whole log.
+   */
+  readonly verifiedDir?: (identityId: string) => string;
+}
+
+/** Where a write's chain starts: the vault, the heads it names, each signer's seq, the latest time. */
+interface ChainStart {
+  readonly G: string;
+  readonly vaultId: string;
+  readonly heads: readonly string[];
+  readonly seqs: ReadonlyMap<string, number>;
+  readonly latest: string;
+}
+
+/** A partial state's view and where a write on it starts. */
+interface PartialView {
+  readonly view: VaultState;
+  readonly start: ChainStart;
+  /** The replayed (partial) state the view shows. */
+  readonly state: ReplayState;
 }
 
 interface Replayed {
@@ -63,13 +101,18 @@ export class LogVaultRepository implements VaultRepository {
     this.#log = new OpLog({ path: opts.path, lockTimeoutMs: opts.lockTimeoutMs, files: opts.files ?? SYNC_FILES });
   }
 
+  /** Replay's options at this machine's time: entries may not be from further ahead than the skew. */
+  #options(): ReplayOptions {
+    return { ...REPLAY_OPTIONS, notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString() };
+  }
+
   async exists(): Promise<boolean> {
     return existsSync(this.#opts.path);
   }
 
   /** Replays `read` and checks it against this machine's trust state; raises the trust state to it. */
   #replay(read: LogRead): Replayed {
-    const result = replay(replayInput(read), REPLAY_OPTIONS);
+    const result = replay(replayInput(read), this.#options());
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis);
     const payloads = replayInput(read).payloads;
@@ -108,11 +151,183 @@ export class LogVaultRepository implements VaultRepository {
           ROLLBACK_HINT,
         );
     }
-    this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads });
+    this.#checkRemovals(result.state);
+    this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads, removed: removedOf(result.state) });
   }
 
-  async read(_identity: Identity): Promise<VaultState> {
-    return this.#replay(await this.#log.read()).view;
+  /** A removal this machine verified is final: a history in which that member is back is refused. */
+  #checkRemovals(state: ReplayState): void {
+    for (const id of this.#opts.trust.get(state.id)?.removed ?? []) {
+      const m = state.members.get(id);
+      if (m !== undefined && m.removed === undefined) {
+        throw new SecretsError('INTEGRITY', `vault ${state.id}: ${m.name} (${id}) is a member again, but this machine verified their removal`, ROLLBACK_HINT);
+      }
+    }
+  }
+
+  async read(identity: Identity): Promise<VaultState> {
+    const fast = identity === undefined ? undefined : await this.#readVerified(identity, undefined).catch(fallBackUnlessRefused);
+    if (fast !== undefined) return fast;
+    const read = await this.#log.read();
+    const replayed = this.#replay(read);
+    await this.#remember(identity, read, replayed.result, replayed.view);
+    return replayed.view;
+  }
+
+  /**
+   * The named secrets, from this machine's verified state when it is there: the header, what
+   * was appended since (replayed on top), one bucket per name and the payload lines of their
+   * versions. Anything unexpected falls back to a full read, which reports what is wrong.
+   */
+  async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
+    const fast = await this.#readVerified(identity, names).catch(fallBackUnlessRefused);
+    return fast ?? this.read(identity);
+  }
+
+  #verified(identity: Identity): VerifiedStateStore | undefined {
+    const dir = this.#opts.verifiedDir?.(identity.id);
+    return dir === undefined ? undefined : new VerifiedStateStore(dir, readIndexKey(identity), this.#opts.files ?? SYNC_FILES);
+  }
+
+  /** Saves the verified state of a full replay, unless the saved one already ends where it does. */
+  async #remember(identity: Identity | undefined, read: LogRead, result: ReplayResult, view: VaultState): Promise<void> {
+    const store = identity && this.#verified(identity);
+    const last = read.entries.at(-1);
+    if (store === undefined || last === undefined) return;
+    try {
+      const previous = await store.header();
+      if (previous?.tail.hash === last.hash && previous.file === read.file) return;
+      // A removed member's exposure includes every secret once sealed to them, which only the
+      // whole history shows: the header keeps it, so a read from the verified state shows it too.
+      const exposed = new Map(view.members.filter((m) => m.removed !== undefined).map((m) => [m.id, m.exposed ?? []]));
+      let members = result.state.members;
+      for (const [id, list] of exposed) {
+        const m = members.get(id);
+        if (m !== undefined) members = members.set(id, { ...m, exposed: list });
+      }
+      const state = { ...result.state, members };
+      store.save(headerOf(this.#opts.path, read, { ...result, state }, last), bucketsOf(state, read), previous);
+    } catch {
+      // A cache: not saving it costs the next read time, never safety.
+    }
+  }
+
+  /** The named secrets (all of them without `names`) from the verified state; undefined when it cannot serve them. */
+  async #readVerified(identity: Identity, names: readonly string[] | undefined): Promise<VaultState | undefined> {
+    const store = this.#verified(identity);
+    const header = await store?.header();
+    if (store === undefined || header === undefined || header.heads.length !== 1 || header.heads[0] !== header.tail.hash) return undefined;
+    const after = await this.#log.readAfter(header.tail, 'parse');
+    if ('rewritten' in after || after.read.file !== header.file) return undefined;
+    return (await this.#partial(store, header, after.read, names))?.view;
+  }
+
+  /**
+   * The governance and the named secrets (and those `read`'s entries touch) from the verified
+   * state, with `read` — what was appended after its tail — replayed on top and saved; the view
+   * holds the named secrets with their payloads. Undefined when the state cannot serve it.
+   */
+  async #partial(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, names: readonly string[] | undefined): Promise<PartialView | undefined> {
+    const appended = read.entries;
+    // What a partial state cannot replay: a removal (it records exposure over every secret) and a checkpoint.
+    if (appended.some(({ entry }) => entry.kind === 'checkpoint' || (entry.kind === 'op' && entry.op === 'RemoveMember'))) return undefined;
+    const wanted = new Set(names ?? []);
+    for (const { entry } of appended) {
+      const ref = secretOf(entry);
+      if (ref) wanted.add(ref.name);
+      if (entry.kind === 'op' && entry.op === 'RotateSecret' && entry.body.rotation?.master !== undefined) wanted.add(entry.body.rotation.master);
+    }
+    const buckets = new Map<number, BucketSecret[]>();
+    const indexes = names === undefined ? Array.from({ length: BUCKETS }, (_, i) => i) : [...wanted].map(bucketOf);
+    for (const b of indexes) {
+      if (buckets.has(b)) continue;
+      const rows = await store.bucket(header, b);
+      if (rows === undefined) return undefined;
+      buckets.set(b, rows);
+    }
+    const places = new Map<string, PayloadPlaces>();
+    const loaded: SecretState[] = [];
+    for (const rows of buckets.values()) {
+      for (const { secret, payloads } of rows) {
+        loaded.push(secret);
+        for (const [version, at] of payloads) places.set(`${secret.id}/${version}`, at);
+      }
+    }
+    let state: ReplayState = {
+      ...header.governance,
+      secrets: PMap.from(loaded.map((s) => [s.id, s] as const)),
+      names: PMap.from(loaded.map((s) => [s.name, s.id] as const)),
+    };
+    // Payload rules see only what was appended: an entry that names a payload from before the
+    // tail, or a payload line no appended entry names, is for the full verification to judge.
+    const named = new Set(appended.flatMap(({ entry }) => payloadsOf(entry).map((r) => r.hash)));
+    if ([...named].some((h) => read.payloads.get(h)?.payload === undefined) || [...read.payloads.keys()].some((h) => !named.has(h))) return undefined;
+    let start: ChainStart = { G: header.vault, vaultId: state.id, heads: header.heads, seqs: header.seqs, latest: header.tailAt };
+    if (appended.length > 0) {
+      const base: ReplayBase = { cut: header.tail.hash, at: header.tailAt, state, seen: PMap.from(header.seqs) };
+      const result = replayFrom(base, replayInput(read), this.#options());
+      if (result === undefined) return undefined;
+      state = result.state;
+      this.#checkSeqs(state.id, result.seqs);
+      this.#checkRemovals(state);
+      this.#opts.trust.put(state.id, { genesis: header.vault, ctrs: result.seqs, heads: result.heads, removed: removedOf(state) });
+      const latest = appended
+        .map((e) => e.entry.at)
+        .sort()
+        .at(-1) as string;
+      start = { ...start, heads: result.heads, seqs: result.seqs, latest };
+      this.#saveGrown(store, header, read, result, places);
+    }
+    // The payload lines of the named secrets' versions: appended ones from this read, older ones by place.
+    const payloads = new Map<string, Payload>();
+    for (const [hash, at] of read.payloads) if (at.payload !== undefined) payloads.set(hash, at.payload);
+    const only = names === undefined ? undefined : new Set(names);
+    const wantedLines: { hash: string; place: LinePosition }[] = [];
+    for (const s of state.secrets.values()) {
+      if (only !== undefined && !only.has(s.name)) continue;
+      for (const v of s.versions) {
+        for (const hash of [v.v, v.k]) {
+          if (payloads.has(hash)) continue;
+          const at = places.get(`${s.id}/${v.id}`);
+          if (at === undefined) return undefined;
+          wantedLines.push({ hash, place: hash === v.v ? at.v : at.k });
+        }
+      }
+    }
+    // A line not where the verified state says is no refusal yet: the full verification decides.
+    const fetched = await this.#log.payloadsAt(wantedLines).catch(() => undefined);
+    if (fetched === undefined) return undefined;
+    for (const [h, p] of fetched) payloads.set(h, p);
+    const view = vaultView(state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), start.seqs, { ...(only !== undefined ? { only } : {}) });
+    return { view, start, state };
+  }
+
+  /** Saves the verified state after `read` was replayed on it: the buckets its entries touched, and the header. */
+  #saveGrown(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, result: ReplayResult, places: ReadonlyMap<string, PayloadPlaces>): void {
+    const last = read.entries.at(-1) as PositionedEntry;
+    const changed = new Map<number, BucketSecret[]>();
+    for (const { entry } of read.entries) {
+      const ref = secretOf(entry);
+      if (ref === undefined) continue;
+      const b = bucketOf(ref.name);
+      const rows = [...result.state.secrets.values()]
+        .filter((s) => bucketOf(s.name) === b)
+        .map((s) => ({ secret: s, payloads: placesOf(s, places, read) }))
+        .sort((x, y) => (x.secret.id < y.secret.id ? -1 : 1));
+      changed.set(b, rows);
+    }
+    try {
+      store.save(headerOf(this.#opts.path, read, result, last, header.vault), changed, header);
+    } catch {
+      // the next read replays the same entries again
+    }
+  }
+
+  #checkSeqs(id: string, seqs: ReadonlyMap<string, number>): void {
+    for (const [who, seq] of this.#opts.trust.get(id)?.ctrs ?? []) {
+      if ((seqs.get(who) ?? 0) < seq)
+        throw new SecretsError('INTEGRITY', `vault ${id} was rolled back: the last entry of ${who} this machine verified (seq ${seq}) is gone`, ROLLBACK_HINT);
+    }
   }
 
   async verifyRecords(): Promise<void> {
@@ -130,7 +345,15 @@ export class LogVaultRepository implements VaultRepository {
     }
   }
 
-  async transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T> {
+  async transact<T>(
+    identity: Identity,
+    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
+    scope?: { readonly names: readonly string[] },
+  ): Promise<T> {
+    if (scope !== undefined) {
+      const fast = await this.#transactVerified(identity, change, scope.names);
+      if (fast !== undefined) return fast.result;
+    }
     let out: { result: T } | undefined;
     const appended = await this.#log.append(async (read) => {
       const { result, view } = this.#replay(read);
@@ -140,21 +363,86 @@ export class LogVaultRepository implements VaultRepository {
       const now = this.#opts.clock.now().toISOString();
       const ops = plannedOps(view, next.state, (p) => lineHash(encodeLine(p)), now);
       if (ops.length === 0) return undefined;
-      return this.#chain(identity, read, result, ops, now);
+      const byHash = new Map(read.entries.map((e) => [e.hash, e.entry.at]));
+      const latest =
+        result.heads
+          .map((h) => byHash.get(h) ?? '')
+          .sort()
+          .at(-1) ?? '';
+      const batches = await this.#chain(
+        identity,
+        { G: read.entries[0]?.hash as string, vaultId: result.state.id, heads: result.heads, seqs: result.seqs, latest },
+        ops,
+        now,
+      );
+      const cut = result.base;
+      if (cut === undefined) throw new SecretsError('INTERNAL', 'a replayed vault has no cut');
+      const after = read.entries.slice(read.entries.findIndex((e) => e.hash === cut.cut) + 1);
+      dryRun(cut, after, replayInput(read).payloads, batches, this.#options());
+      return batches;
     });
     if (out === undefined) throw new SecretsError('INTERNAL', 'the write did not run');
     if (appended !== undefined) await this.read(identity);
     return out.result;
   }
 
+  /**
+   * A write about a few named secrets, from this machine's verified state: under the lock it
+   * reads only what was appended after the verified tail, replays that on the governance and
+   * the named secrets' buckets, runs the change on that view, and appends. Undefined (nothing
+   * written) when the verified state cannot serve it: the caller writes the full way.
+   */
+  async #transactVerified<T>(
+    identity: Identity,
+    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
+    names: readonly string[],
+  ): Promise<{ result: T } | undefined> {
+    const store = this.#verified(identity);
+    const header = await store?.header().catch(() => undefined);
+    if (store === undefined || header === undefined || !(await this.#usable(store, header))) return undefined;
+    let out: { result: T } | undefined;
+    let fallBack = false;
+    await this.#log.append(
+      async (read) => {
+        const partial = await this.#partial(store, header, read, names);
+        if (partial === undefined) {
+          fallBack = true;
+          return undefined;
+        }
+        const next = await change(partial.view);
+        out = { result: next.result };
+        if (next.state === partial.view) return undefined;
+        const now = this.#opts.clock.now().toISOString();
+        const ops = plannedOps(partial.view, next.state, (p) => lineHash(encodeLine(p)), now);
+        if (ops.length === 0) return undefined;
+        const batches = await this.#chain(identity, partial.start, ops, now);
+        if (partial.start.heads.length !== 1) {
+          fallBack = true;
+          return undefined;
+        }
+        const base: ReplayBase = { cut: partial.start.heads[0] as string, at: partial.start.latest, state: partial.state, seen: PMap.from(partial.start.seqs) };
+        dryRun(base, [], new Map(), batches, this.#options());
+        return batches;
+      },
+      header.tail,
+      'parse',
+    );
+    return fallBack ? undefined : out;
+  }
+
+  /** Whether a verified state's tail is a single head that the file still ends in or extends. */
+  async #usable(store: VerifiedStateStore, header: VerifiedHeader): Promise<boolean> {
+    if (header.heads.length !== 1 || header.heads[0] !== header.tail.hash) return false;
+    const fresh = await store.freshness(header, this.#log).catch(() => undefined);
+    return fresh !== undefined && (fresh.status === 'current' || fresh.status === 'grown');
+  }
+
   /** Signs `ops` as a chain on the current heads: each names the one before it. */
-  async #chain(identity: Identity, read: LogRead, result: ReplayResult, ops: ReturnType<typeof plannedOps>, now: string): Promise<AppendBatch[]> {
-    const G = read.entries[0]?.hash as string;
-    const byHash = new Map(read.entries.map((e) => [e.hash, e.entry]));
-    const latest = [now, ...result.heads.map((h) => byHash.get(h)?.at ?? now)].sort().at(-1) as string;
-    let parents = [...result.heads];
-    let seq = result.seqs.get(identity.id) ?? 0;
-    const tail = await this.#opts.auditTail?.(result.state.id);
+  async #chain(identity: Identity, at: ChainStart, ops: readonly PlannedOp[], now: string): Promise<AppendBatch[]> {
+    const latest = [now, at.latest].sort().at(-1) as string;
+    let parents = [...at.heads];
+    let seq = at.seqs.get(identity.id) ?? 0;
+    const tail = await this.#opts.auditTail?.(at.vaultId);
     const batches: AppendBatch[] = [];
     ops.forEach((planned, i) => {
       const last = i === ops.length - 1;
@@ -168,7 +456,7 @@ export class LogVaultRepository implements VaultRepository {
         at: latest,
         ...(last && tail ? { audit: `${tail.log}:${tail.seq}:${tail.hash}` } : {}),
       } as UnsignedEntry<OpEntry>;
-      const entry = signedEntry<Entry>(identity, G, unsigned);
+      const entry = signedEntry<Entry>(identity, at.G, unsigned);
       batches.push({ payloads: dedupe(planned.payloads), entry });
       parents = [lineHash(encodeLine(entry))];
     });
@@ -206,6 +494,95 @@ export class LogVaultRepository implements VaultRepository {
     this.#log.create([signedEntry<Entry>(identity, '', unsigned)]);
     return this.read(identity);
   }
+}
+
+/**
+ * Replays a write's entries on the state it was planned on before anything is written: the log
+ * only grows, so an entry that every reader would refuse or drop must never reach it. The use
+ * case checked the change; this checks that replay, the judge of every reader, agrees.
+ */
+function dryRun(
+  base: ReplayBase,
+  before: readonly PositionedEntry[],
+  known: ReadonlyMap<string, Payload>,
+  batches: readonly AppendBatch[],
+  options: ReplayOptions,
+): void {
+  const entries = [...before.map(({ hash, entry }) => ({ hash, entry })), ...batches.map((b) => ({ hash: lineHash(encodeLine(b.entry)), entry: b.entry }))];
+  const payloads = new Map<string, Payload>();
+  for (const b of batches) for (const p of b.payloads) payloads.set(lineHash(encodeLine(p)), p);
+  for (const { entry } of entries) {
+    for (const ref of payloadsOf(entry)) {
+      const p = payloads.get(ref.hash) ?? known.get(ref.hash);
+      if (p !== undefined) payloads.set(ref.hash, p);
+    }
+  }
+  let result: ReplayResult | undefined;
+  try {
+    result = replayFrom(base, { entries, payloads }, options);
+  } catch (err) {
+    if (!(err instanceof SecretsError)) throw err;
+    throw new SecretsError(
+      'CONFLICT',
+      `the vault's history would refuse this change, so nothing was written: ${err.message}`,
+      'run `secrets verify`; if it is clean, this is a bug in secrets, please report it',
+    );
+  }
+  if (result === undefined) throw new SecretsError('INTERNAL', 'a write did not extend the history it was planned on');
+  for (const b of batches) {
+    const verdict = result.verdicts.get(lineHash(encodeLine(b.entry)));
+    if (verdict?.accepted !== true) {
+      throw new SecretsError(
+        'CONFLICT',
+        `the vault's history would not apply this change, so nothing was written: ${verdict === undefined ? 'no verdict' : verdict.reason}`,
+        'run `secrets verify`; if it is clean, this is a bug in secrets, please report it',
+      );
+    }
+  }
+}
+
+/** The members a state has removed. */
+function removedOf(state: ReplayState): string[] {
+  return [...state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
+}
+
+/** A fast path's failure means "verify in full", unless it is a refusal of what was appended. */
+function fallBackUnlessRefused(err: unknown): undefined {
+  if (err instanceof SecretsError && err.code === 'INTEGRITY') throw err;
+  return undefined;
+}
+
+/** The header of a verified state that ends at `last`. */
+function headerOf(
+  path: string,
+  read: LogRead,
+  result: ReplayResult,
+  last: PositionedEntry,
+  vault = read.entries[0]?.hash as string,
+): Omit<VerifiedHeader, 'buckets'> {
+  return {
+    vault,
+    path,
+    file: read.file,
+    tail: { hash: last.hash, place: last.place },
+    tailAt: last.entry.at,
+    heads: result.heads,
+    seqs: result.seqs,
+    governance: governanceOf(result.state),
+  };
+}
+
+/** Where a secret's versions' payloads are: known places, or in `read`. */
+function placesOf(s: SecretState, known: ReadonlyMap<string, PayloadPlaces>, read: LogRead): Map<string, PayloadPlaces> {
+  const out = new Map<string, PayloadPlaces>();
+  for (const v of s.versions) {
+    const old = known.get(`${s.id}/${v.id}`);
+    const value = read.payloads.get(v.v);
+    const keys = read.payloads.get(v.k);
+    const place = value !== undefined && keys !== undefined ? { v: value.place, k: keys.place } : old;
+    if (place !== undefined) out.set(v.id, place);
+  }
+  return out;
 }
 
 /** Secret id → every member any of its versions was ever sealed to, from every `keys` line an op or a `state` line binds. */

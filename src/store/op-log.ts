@@ -120,6 +120,15 @@ function lineText(line: Line): Buffer {
   return Buffer.from(`- ${encodeLine(line)}\n`);
 }
 
+/** A line's JSON cut out of `buf` at `place`, checked against `hash`; or why not. */
+function lineIn(buf: Buffer, hash: string, place: LinePosition): Buffer | string {
+  const end = place.offset + place.length;
+  if (end >= buf.length) return `the file ends inside line ${place.line}`;
+  if (!startsWith(buf, place.offset, LINE_PREFIX) || buf[end] !== NL) return `line ${place.line} is not where it was`;
+  const json = buf.subarray(place.offset + LINE_PREFIX.length, end);
+  return lineHash(json) === hash ? json : `line ${place.line} does not hash to ${hash}`;
+}
+
 /** The bytes of a new file: the header and these lines (the genesis and its payloads). */
 export function serializeLog(lines: readonly Line[]): Buffer {
   return Buffer.concat([HEADER, ...lines.map(lineText)]);
@@ -205,6 +214,14 @@ export function replayInput(read: LogRead): ReplayInput {
   const payloads = new Map<string, Payload>();
   for (const [hash, p] of read.payloads) if (p.payload !== undefined) payloads.set(hash, p.payload);
   return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads, states: read.states.map(({ kind: _kind, ...s }) => s) };
+}
+
+/**
+ * Parses a whole log held in memory (a copy git gives the merge driver, a remote's blob) as
+ * `read` parses the file; `file` is empty.
+ */
+export async function readLogBytes(bytes: Buffer): Promise<LogRead> {
+  return { ...(await parseLog(bytes, { offset: 0, line: 1 }, 'parse', SYNC_FILES)), file: '' };
 }
 
 /** The format-2 vault file. */
@@ -309,6 +326,39 @@ export class OpLog {
     const line = parseLine(json.toString('utf8'), place.line);
     if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(place.line, 'not a payload line');
     return line;
+  }
+
+  /**
+   * Many payloads, each `pread` at its position on one descriptor and checked against its hash;
+   * INTEGRITY or DAMAGED_VAULT on the first that is not there.
+   */
+  async payloadsAt(wanted: readonly { readonly hash: string; readonly place: LinePosition }[]): Promise<Map<string, Payload>> {
+    const out = new Map<string, Payload>();
+    const file = await this.#open(constants.O_RDONLY);
+    try {
+      // Many lines: one read of the file, then each line cut out of it (as many preads cost more).
+      let whole: Buffer | undefined;
+      if (wanted.length > 64) {
+        const size = Number((await file.stat()).size);
+        whole = Buffer.alloc(size);
+        if ((await file.read(whole, 0)) !== size) whole = undefined;
+      }
+      for (const { hash, place } of wanted) {
+        if (out.has(hash)) continue;
+        const json = whole !== undefined ? lineIn(whole, hash, place) : await this.#lineAt(file, hash, place);
+        if (typeof json === 'string') throw new SecretsError('INTEGRITY', `vault file ${this.#opts.path}: ${json}`, HINT_RESTORE);
+        if (!isUtf8(json)) throw damaged(place.line, 'line is not UTF-8');
+        const line = parseLine(json.toString('utf8'), place.line);
+        if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(place.line, 'not a payload line');
+        out.set(hash, line);
+      }
+    } catch (err) {
+      if (err instanceof SecretsError) throw err;
+      throw storageError(err, 'read', this.#opts.path);
+    } finally {
+      await file.close();
+    }
+    return out;
   }
 
   /**

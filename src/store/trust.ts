@@ -18,24 +18,28 @@ export interface TrustState {
   readonly ctrs: ReadonlyMap<string, number>;
   /** Format 2: the heads of the history this machine verified last; a later file must hold them. */
   readonly heads?: readonly string[];
+  /** Format 2: members this machine saw removed; a later history in which one is not removed is refused. */
+  readonly removed?: readonly string[];
 }
 
 /** A trust state file's text as a state; undefined when it is not one. */
 function parseTrust(text: string): TrustState | undefined {
   try {
-    const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown; heads?: unknown };
+    const raw = JSON.parse(text) as { genesis?: unknown; ctrs?: unknown; heads?: unknown; removed?: unknown };
     if (typeof raw.genesis !== 'string' || typeof raw.ctrs !== 'object' || raw.ctrs === null) return undefined;
     const ctrs = new Map<string, number>();
     for (const [k, v] of Object.entries(raw.ctrs)) if (typeof v === 'number') ctrs.set(k, v);
     const heads = Array.isArray(raw.heads) ? raw.heads.filter((h): h is string => typeof h === 'string') : undefined;
-    return { genesis: raw.genesis, ctrs, ...(heads !== undefined ? { heads } : {}) };
+    const removed = Array.isArray(raw.removed) ? raw.removed.filter((h): h is string => typeof h === 'string') : undefined;
+    return { genesis: raw.genesis, ctrs, ...(heads !== undefined ? { heads } : {}), ...(removed !== undefined ? { removed } : {}) };
   } catch {
     return undefined;
   }
 }
 
 function trustText(t: TrustState): string {
-  return `${JSON.stringify({ genesis: t.genesis, ctrs: Object.fromEntries(t.ctrs), ...(t.heads !== undefined ? { heads: t.heads } : {}) }, null, 2)}\n`;
+  const extra = { ...(t.heads !== undefined ? { heads: t.heads } : {}), ...(t.removed !== undefined && t.removed.length > 0 ? { removed: t.removed } : {}) };
+  return `${JSON.stringify({ genesis: t.genesis, ctrs: Object.fromEntries(t.ctrs), ...extra }, null, 2)}\n`;
 }
 
 /** A pin file's vault id, if the file is a pin for `vaultPath`. */
@@ -87,7 +91,9 @@ export class TrustStore {
     const ctrs = new Map(current?.genesis === next.genesis ? current.ctrs : []);
     for (const [k, v] of next.ctrs) ctrs.set(k, Math.max(v, ctrs.get(k) ?? 0));
     const heads = next.heads ?? (current?.genesis === next.genesis ? current.heads : undefined);
-    const text = trustText({ genesis: next.genesis, ctrs, ...(heads !== undefined ? { heads } : {}) });
+    const same = current?.genesis === next.genesis;
+    const removed = [...new Set([...(same ? (current?.removed ?? []) : []), ...(next.removed ?? [])])].sort();
+    const text = trustText({ genesis: next.genesis, ctrs, ...(heads !== undefined ? { heads } : {}), ...(removed.length > 0 ? { removed } : {}) });
     if (current !== undefined && trustText(current) === text) return;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(this.#path(vaultId), text);

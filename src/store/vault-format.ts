@@ -61,8 +61,12 @@ export class VaultOfEitherFormat implements VaultRepository {
     return this.#repo().verifyAll(state);
   }
 
-  transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T> {
-    return this.#repo().transact(identity, change);
+  transact<T>(
+    identity: Identity,
+    change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
+    scope?: { readonly names: readonly string[] },
+  ): Promise<T> {
+    return this.#repo().transact(identity, change, scope);
   }
 
   create(identity: Identity, name: string, memberName: string, format: 1 | 2 = 1): Promise<VaultState> {

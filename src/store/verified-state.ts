@@ -59,6 +59,8 @@ export interface VerifiedHeader {
   readonly file: string;
   /** The entry ending at the verified length, and where it is. */
   readonly tail: Tail;
+  /** That entry's time (an entry appended after it may not be earlier). */
+  readonly tailAt: string;
   readonly heads: readonly string[];
   readonly seqs: ReadonlyMap<string, number>;
   readonly governance: GovernanceState;
@@ -118,6 +120,7 @@ interface HeaderJson {
   readonly path: string;
   readonly file: string;
   readonly tail: Tail;
+  readonly tailAt: string;
   readonly heads: readonly string[];
   readonly seqs: Pairs<number>;
   readonly governance: Omit<GovernanceState, 'members' | 'policies' | 'resourcePolicies' | 'anchors'> & {
@@ -136,6 +139,7 @@ function headerJson(h: VerifiedHeader): string {
     path: h.path,
     file: h.file,
     tail: h.tail,
+    tailAt: h.tailAt,
     heads: h.heads,
     seqs: pairs(h.seqs),
     governance: { ...g, members: pairs(g.members), policies: pairs(g.policies), resourcePolicies: pairs(g.resourcePolicies), anchors: pairs(g.anchors) },
@@ -147,7 +151,7 @@ function headerJson(h: VerifiedHeader): string {
 function headerFromJson(text: string): VerifiedHeader {
   const j = JSON.parse(text) as HeaderJson;
   const g = j.governance;
-  if (!Array.isArray(j.buckets) || j.buckets.length !== BUCKETS) throw new Error('not a header');
+  if (!Array.isArray(j.buckets) || j.buckets.length !== BUCKETS || typeof j.tailAt !== 'string') throw new Error('not a header');
   return {
     ...j,
     seqs: new Map(j.seqs),

@@ -1,7 +1,9 @@
 /**
  * Sharing a vault through git (docs/sync.md): `init --git`, `clone`, `sync`,
  * `sync --setup`, the merge driver git calls for `vault.yaml`, the diff text converter, and
- * `status`. The merge itself is core/merge.ts; this file moves files and runs git.
+ * `status`. The merge itself is core/merge.ts; this file moves files and runs git. A format-2
+ * vault (the operation log) is merged by sync/log-merge.ts instead: each entry point below
+ * dispatches on the file's format.
  *
  * Trust across the remote: every fetched copy is verified (signatures, members, policies,
  * digest, counters) before it is merged, and refused as a rollback when a writer's counter is
@@ -22,7 +24,10 @@ import { publishTrail } from '../audit/team-trail.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { formatFingerprint } from '../crypto/identity.js';
 import type { FileVaultRepository } from '../store/file-vault.js';
+import { TrustStore } from '../store/trust.js';
+import { isFormat2 } from '../store/vault-format.js';
 import { firstLine, Git, shellQuote } from './git.js';
+import { isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
 
 /** The vault file's name inside a shared work tree. */
 export const VAULT_FILE = 'vault.yaml';
@@ -48,6 +53,8 @@ export interface SyncContext {
   readonly self: readonly string[];
   /** `$XDG_STATE_HOME/secrets`. */
   readonly stateDir: string;
+  /** `$XDG_STATE_HOME/secrets/trust`: what this machine verified, and (format 2) the heads seen per remote. */
+  readonly trustDir: string;
   /** This machine's audit log of a vault. */
   readonly auditLogPath: (vaultId: string) => string;
   readonly note: (message: string) => void;
@@ -111,7 +118,7 @@ async function authorEnv(g: Git, name: string, identityId: string): Promise<Reco
 }
 
 /** Registers the merge and diff drivers in the work tree's own git config. */
-async function registerDrivers(ctx: SyncContext, g: Git): Promise<void> {
+async function registerDrivers(ctx: Pick<SyncContext, 'self'>, g: Git): Promise<void> {
   const self = ctx.self.map(shellQuote).join(' ');
   await g.ok(['config', 'merge.secrets.name', 'secrets vault record-level merge']);
   await g.ok(['config', 'merge.secrets.driver', `${self} merge-driver %O %A %B`]);
@@ -175,6 +182,7 @@ export async function cloneVault(
   const r = await parent.run(['clone', '-q', '-b', BRANCH, '--', opts.remote, dir], { network: true });
   if (r.code !== 0) throw new SecretsError('STORAGE', `cannot clone ${opts.remote}: ${firstLine(r.stderr)}`, 'check the remote URL and your access to it');
   const vaultPath = join(dir, VAULT_FILE);
+  if (isFormat2(vaultPath)) return cloneLog(ctx, { remote: opts.remote, dir, vaultPath });
   const repo = ctx.repoFor(vaultPath);
   let text: string;
   try {
@@ -196,6 +204,47 @@ export async function cloneVault(
   repo.trust(state, genesis);
   rememberRemote(full, state, true);
   return { Directory: dir, VaultPath: vaultPath, VaultId: state.vault.id, Name: state.vault.name, Admins: adminsOf(state), Records: all.checked };
+}
+
+/**
+ * `clone` of a format-2 vault: every entry verified by replay, the genesis, seqs and heads
+ * pinned, and the heads recorded as the remote's when this machine has an identity (without
+ * one, the first sync records them).
+ */
+async function cloneLog(
+  ctx: Omit<SyncContext, 'vaultPath' | 'repo'>,
+  opts: { remote: string; dir: string; vaultPath: string },
+): Promise<{ Directory: string; VaultPath: string; VaultId: string; Name: string; Admins: { Name: string; Fingerprint: string }[]; Records: number }> {
+  let identity: Identity | undefined;
+  try {
+    identity = (await ctx.deps.identities.load()).identity;
+  } catch (err) {
+    if (!(err instanceof SecretsError) || err.code !== 'IDENTITY_UNAVAILABLE') throw err;
+  }
+  const bytes = readFileSync(opts.vaultPath);
+  let checked: Awaited<ReturnType<typeof verifyFirstCopy>>;
+  try {
+    checked = await verifyFirstCopy(bytes, new TrustStore(ctx.trustDir));
+  } catch (err) {
+    if (err instanceof SecretsError) throw new SecretsError(err.code, err.message, `do not use it; ${opts.dir} was left for inspection`);
+    throw err;
+  }
+  const g = new Git(opts.dir, ctx.env);
+  await registerDrivers(ctx, g);
+  // Keyed by origin's URL as git stored it, which is what sync and the driver read back.
+  const origin = (await g.run(['remote', 'get-url', 'origin'])).stdout.trim();
+  if (identity !== undefined && origin !== '') {
+    await logTrust(ctx.trustDir, identity).remotes.putRemoteHeads(checked.result.state.vault, origin, checked.result.heads);
+  }
+  const { state } = checked.result;
+  return {
+    Directory: opts.dir,
+    VaultPath: opts.vaultPath,
+    VaultId: state.id,
+    Name: state.name,
+    Admins: logAdmins(checked.result).map((m) => ({ Name: m.name, Fingerprint: formatFingerprint(m.id) })),
+    Records: checked.entries,
+  };
 }
 
 /** Refuses a copy of the remote whose counters went backwards. */
@@ -276,6 +325,15 @@ export async function mergeTexts(
 /** `secrets merge-driver %O %A %B`: git's custom merge driver; writes the merge into %A. */
 export async function runMergeDriver(ctx: SyncContext, files: { base: string; ours: string; theirs: string }): Promise<{ conflicts: readonly string[] }> {
   const { identity } = await ctx.deps.identities.load();
+  const bytes = (p: string): Buffer | undefined => (existsSync(p) ? readFileSync(p) : undefined);
+  const oursBytes = bytes(files.ours);
+  const theirsBytes = bytes(files.theirs);
+  if (oursBytes !== undefined && theirsBytes !== undefined && (isLogText(oursBytes) || isLogText(theirsBytes))) {
+    // git runs a merge driver at the top of the work tree.
+    const merged = await mergeLogCopy(ctx, new Git(process.cwd(), ctx.env), identity, { ours: oursBytes, theirs: theirsBytes });
+    writeFileSync(files.ours, merged.text);
+    return { conflicts: merged.reports };
+  }
   const read = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
   const ours = read(files.ours);
   const theirs = read(files.theirs);
@@ -283,6 +341,31 @@ export async function runMergeDriver(ctx: SyncContext, files: { base: string; ou
   const merged = await mergeTexts(ctx, identity, { base: read(files.base), ours, theirs });
   writeFileSync(files.ours, merged.text);
   return { conflicts: merged.conflicts };
+}
+
+/**
+ * The origin's URL when `theirs` is exactly the vault file of origin/main (the copy `sync`
+ * fetched, or the one a `git pull` from origin merges): then it must hold the heads last seen
+ * there. Undefined for any other copy (a local branch).
+ */
+async function remoteOfCopy(g: Git, theirs: Buffer): Promise<string | undefined> {
+  const blob = await g.show(`origin/${BRANCH}`, VAULT_FILE);
+  if (blob === undefined || !Buffer.from(blob).equals(theirs)) return undefined;
+  const url = (await g.run(['remote', 'get-url', 'origin'])).stdout.trim();
+  return url === '' ? undefined : url;
+}
+
+/**
+ * Merges two copies of a format-2 vault (sync/log-merge.ts) as `identity`; when `theirs` is the
+ * origin's copy, checks it against the heads last seen there and, once it verified, records its
+ * heads as the origin's.
+ */
+async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts: { ours: Buffer; theirs: Buffer }): Promise<LogMergeResult> {
+  const remote = await remoteOfCopy(g, texts.theirs);
+  const t = logTrust(ctx.trustDir, identity);
+  const merged = await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote);
+  if (remote !== undefined) await t.remotes.putRemoteHeads(merged.vault, remote, merged.theirsHeads);
+  return merged;
 }
 
 /** What `sync` did. */
@@ -327,6 +410,20 @@ async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Pr
   if (ours === undefined || theirs === undefined) {
     await g.run(['merge', '--abort']);
     throw new SecretsError('CONFLICT', `${VAULT_FILE} was deleted on one side of the merge; nothing was merged`, 'restore it from git history');
+  }
+  if (isLogText(Buffer.from(ours)) || isLogText(Buffer.from(theirs))) {
+    let merged: LogMergeResult;
+    try {
+      merged = await mergeLogCopy(ctx, g, identity, { ours: Buffer.from(ours), theirs: Buffer.from(theirs) });
+    } catch (err) {
+      // Nothing merged: the work tree goes back to the commit before the merge.
+      await g.run(['merge', '--abort']);
+      throw err;
+    }
+    writeFileAtomic(ctx.vaultPath, merged.text);
+    await g.ok(['add', '--', VAULT_FILE]);
+    await g.ok(['commit', '-q', '--no-edit'], { env: await authorEnv(g, 'secrets', identity.id) });
+    return merged.reports;
   }
   const merged = await mergeTexts(ctx, identity, { base, ours, theirs });
   writeFileAtomic(ctx.vaultPath, merged.text);
@@ -410,6 +507,7 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
     );
   }
   const { identity } = await ctx.deps.identities.load();
+  const format2 = isFormat2(ctx.vaultPath);
   // A plain `git pull` without the driver may have left vault.yaml conflicted: finish that merge first.
   const conflicts: string[] = [];
   const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
@@ -436,9 +534,14 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
     }
     const remoteRef = `origin/${BRANCH}`;
     const hasRemote = (await g.run(['rev-parse', '--verify', '-q', remoteRef])).code === 0;
+    // Format 2: the whole merge is computed and verified first (refused: nothing changes);
+    // git's merge then runs the driver, which makes it again and signs it.
+    let logMerge: LogMergeResult | undefined;
     if (hasRemote) {
       const theirsText = await g.show(remoteRef, VAULT_FILE);
-      if (theirsText !== undefined) {
+      if (theirsText !== undefined && (format2 || isLogText(Buffer.from(theirsText)))) {
+        logMerge = await mergeLogCopy(ctx, g, identity, { ours: readFileSync(ctx.vaultPath), theirs: Buffer.from(theirsText) });
+      } else if (theirsText !== undefined) {
         const theirs = await ctx.repo.inspect(theirsText);
         assertNotRolledBack(ctx, theirs.state, identity.id);
         rememberRemote(ctx, theirs.state, false);
@@ -451,11 +554,12 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       const m = await g.run(['merge', '-q', '--no-edit', remoteRef], {
         env: { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv },
       });
-      conflicts.push(...driverReports(m.stderr));
+      conflicts.push(...(logMerge !== undefined ? logMerge.reports : driverReports(m.stderr)));
       if (m.code !== 0) {
         const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.trim();
         if (unmerged === '') throw new SecretsError('CONFLICT', `git merge failed: ${firstLine(m.stderr)}`, `look at ${g.dir} with git status`);
-        conflicts.push(...(await resolveConflict(ctx, g, identity)));
+        const reports = await resolveConflict(ctx, g, identity);
+        if (logMerge === undefined) conflicts.push(...reports);
       }
       merged = merged || (await g.ok(['rev-parse', 'HEAD'])).trim() !== before;
       // The result must load as any command would load it: verified, and not a rollback here.
@@ -465,6 +569,10 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
     if (push.code === 0) {
       await trackRemoteBranch(ctx, g, remote);
       const now = await ctx.deps.vault.read(identity);
+      if (format2) {
+        const pushed = await tipOfCopy(readFileSync(ctx.vaultPath));
+        await logTrust(ctx.trustDir, identity).remotes.putRemoteHeads(pushed.vault, remote, pushed.heads);
+      }
       rememberRemote(ctx, now, true);
       return { Committed: committed, Merged: merged, Pushed: true, Offline: false, Conflicts: conflicts, Remote: remote, PublishedEvents: published };
     }
@@ -492,6 +600,8 @@ export async function syncStatus(
   UncommittedChanges: boolean;
   Ahead?: number;
   Behind?: number;
+  /** Format 2: the heads of the local history, to compare with another member's out of band. */
+  Heads?: readonly string[];
   Members: { Name: string; Role: string; Fingerprint: string }[];
 }> {
   const { identity } = await ctx.deps.identities.load();
@@ -499,7 +609,8 @@ export async function syncStatus(
   const members = state.members
     .filter((m) => m.removed === undefined)
     .map((m) => ({ Name: m.name, Role: isAdmin(m) ? 'admin' : 'member', Fingerprint: formatFingerprint(m.id) }));
-  const base = { Vault: ctx.vaultPath, VaultId: state.vault.id, Members: members };
+  const heads = isFormat2(ctx.vaultPath) ? (await tipOfCopy(readFileSync(ctx.vaultPath))).heads : undefined;
+  const base = { Vault: ctx.vaultPath, VaultId: state.vault.id, ...(heads !== undefined ? { Heads: heads } : {}), Members: members };
   const g = git(ctx);
   if (!(await isWorkTree(g))) return { ...base, Git: false, UncommittedChanges: false };
   const sync = readSyncState(ctx, state.vault.id);
@@ -561,6 +672,27 @@ export function diffText(text: string): string {
       );
     } else if (kind === 'version') {
       out.push(`  version ${String(r['id'])} ${String(r['created'])} readers=${Object.keys(obj(r['keys'])).length} by ${String(r['by'])}`);
+    } else if (kind === 'op') {
+      // Format 2: an action, what it acts on (a secret's name, a member, a policy), its signer and seq.
+      const body = typeof r['body'] === 'object' && r['body'] !== null ? (r['body'] as Record<string, unknown>) : {};
+      const member = body['member'];
+      const subject =
+        typeof body['secret'] === 'string' && typeof body['name'] === 'string'
+          ? ` secret ${body['name']}`
+          : typeof member === 'string'
+            ? ` member ${member}`
+            : typeof member === 'object' && member !== null
+              ? ` member ${String((member as Record<string, unknown>)['name'])}`
+              : typeof body['policy'] === 'string'
+                ? ` policy ${body['policy']}`
+                : '';
+      out.push(`op ${String(r['op'])}${subject} by ${String(r['by'])} seq ${String(r['seq'])} at ${String(r['at'])}`);
+    } else if (kind === 'merge') {
+      out.push(`merge of ${(r['parents'] as unknown[] | undefined)?.length ?? 0} heads by ${String(r['by'])} seq ${String(r['seq'])} at ${String(r['at'])}`);
+    } else if (kind === 'keys') {
+      out.push(`  keys for ${Object.keys(obj(r['keys'])).length} readers`);
+    } else if (kind === 'value') {
+      out.push('  value (encrypted)');
     }
   }
   return `${out.join('\n')}\n`;

@@ -24,6 +24,7 @@ export function syncContext(app: App, deps: AppDeps): SyncContext {
     env: app.io.env,
     self: self(),
     stateDir: deps.paths.stateDir,
+    trustDir: deps.paths.trustDir,
     auditLogPath: (vaultId) => deps.auditLog().path(vaultId),
     note: (m) => app.io.writeErr(formatNote(m)),
   };
@@ -107,6 +108,7 @@ export function register(program: Command, app: App): void {
             ['Uncommitted', r.Git ? (r.UncommittedChanges ? 'yes' : 'no') : undefined],
             ['Ahead', r.Ahead?.toString()],
             ['Behind', r.Behind?.toString()],
+            ['Heads', r.Heads?.join(' ')],
           ]) +
           `Members:\n${formatTable(
             ['NAME', 'ROLE', 'FINGERPRINT'],

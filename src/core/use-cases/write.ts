@@ -168,40 +168,47 @@ export async function createSecret(
   assertValue(input.value);
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'CreateSecret', identity.id, (scope) =>
-    deps.vault.transact<WriteResult>(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const existing = state.secrets.find((e) => e.secret.name === input.name);
-      const facts = { requestTags: input.tags, tagKeys: [...input.tags.keys()] };
-      if (existing) {
-        scope.secret(existing);
-        check(deps, state, identity.id, 'CreateSecret', existing, facts);
-        if (existing.secret.deleted !== undefined) {
-          throw new SecretsError(
-            'ALREADY_EXISTS',
-            `secret ${input.name} is scheduled for deletion and its name is still taken`,
-            `restore it with \`secrets restore ${input.name}\`, or delete it for good with \`secrets delete ${input.name} --force\``,
-          );
+    deps.vault.transact<WriteResult>(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const existing = state.secrets.find((e) => e.secret.name === input.name);
+        const facts = { requestTags: input.tags, tagKeys: [...input.tags.keys()] };
+        if (existing) {
+          scope.secret(existing);
+          check(deps, state, identity.id, 'CreateSecret', existing, facts);
+          if (existing.secret.deleted !== undefined) {
+            throw new SecretsError(
+              'ALREADY_EXISTS',
+              `secret ${input.name} is scheduled for deletion and its name is still taken`,
+              `restore it with \`secrets restore ${input.name}\`, or delete it for good with \`secrets delete ${input.name} --force\``,
+            );
+          }
+          if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
+            const same = await addVersion(deps, identity, state, existing, input.value, { act: 'CreateSecret', token: input.token });
+            scope.version({ id: same.versionId }, labelsOf(same.entry.secret, same.versionId));
+            return {
+              state,
+              result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true },
+            };
+          }
+          throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
         }
-        if (input.token !== undefined && existing.versions.some((v) => v.id === input.token)) {
-          const same = await addVersion(deps, identity, state, existing, input.value, { act: 'CreateSecret', token: input.token });
-          scope.version({ id: same.versionId }, labelsOf(same.entry.secret, same.versionId));
-          return { state, result: { Name: input.name, VersionId: same.versionId, VersionStages: labelsOf(existing.secret, same.versionId), Unchanged: true } };
-        }
-        throw new SecretsError('ALREADY_EXISTS', `secret ${input.name} already exists`, `add a new version with \`secrets put ${input.name}\``);
-      }
-      const secret = newSecretRecord(deps, state, identity.id, input.name, {
-        ...(input.description !== undefined ? { description: input.description } : {}),
-        tags: new Map(input.tags),
-      });
-      scope.secret({ secret, versions: [] });
-      check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
-      const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
-      scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
-      return {
-        state: withEntry(state, added.entry),
-        result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
-      };
-    }),
+        const secret = newSecretRecord(deps, state, identity.id, input.name, {
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          tags: new Map(input.tags),
+        });
+        scope.secret({ secret, versions: [] });
+        check(deps, state, identity.id, 'CreateSecret', { secret, versions: [] }, facts);
+        const added = await addVersion(deps, identity, state, { secret, versions: [] }, input.value, { act: 'CreateSecret', token: input.token });
+        scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+        return {
+          state: withEntry(state, added.entry),
+          result: { Name: input.name, VersionId: added.versionId, VersionStages: labelsOf(added.entry.secret, added.versionId) },
+        };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -213,25 +220,29 @@ export async function putSecretValue(
   assertValue(input.value);
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'PutSecretValue', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'PutSecretValue', entry, { versionStages: [CURRENT, ...input.labels] });
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const added = await addVersion(deps, identity, state, entry, input.value, { act: 'PutSecretValue', token: input.token, labels: input.labels });
-      scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
-      return {
-        state: added.unchanged ? state : withEntry(state, added.entry),
-        result: {
-          Name: input.name,
-          VersionId: added.versionId,
-          VersionStages: labelsOf(added.entry.secret, added.versionId),
-          ...(added.unchanged ? { Unchanged: true } : {}),
-          ...(added.abandoned !== undefined ? { AbandonedRotationVersionId: added.abandoned } : {}),
-        },
-      };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'PutSecretValue', entry, { versionStages: [CURRENT, ...input.labels] });
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const added = await addVersion(deps, identity, state, entry, input.value, { act: 'PutSecretValue', token: input.token, labels: input.labels });
+        scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+        return {
+          state: added.unchanged ? state : withEntry(state, added.entry),
+          result: {
+            Name: input.name,
+            VersionId: added.versionId,
+            VersionStages: labelsOf(added.entry.secret, added.versionId),
+            ...(added.unchanged ? { Unchanged: true } : {}),
+            ...(added.abandoned !== undefined ? { AbandonedRotationVersionId: added.abandoned } : {}),
+          },
+        };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -247,28 +258,32 @@ export async function updateSecret(
   if (input.value) assertValue(input.value);
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UpdateSecret', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      let entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'UpdateSecret', entry);
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const now = deps.clock.now().toISOString();
-      if (input.description !== undefined) {
-        entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now, act: 'UpdateSecret' }) };
-      }
-      let versionId: string | undefined;
-      if (input.value) {
-        const added = await addVersion(deps, identity, state, entry, input.value, { act: 'UpdateSecret', token: input.token });
-        scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
-        entry = added.entry;
-        versionId = added.versionId;
-      }
-      return {
-        state: withEntry(state, entry),
-        result: { Name: input.name, ...(versionId !== undefined ? { VersionId: versionId, VersionStages: labelsOf(entry.secret, versionId) } : {}) },
-      };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        let entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'UpdateSecret', entry);
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const now = deps.clock.now().toISOString();
+        if (input.description !== undefined) {
+          entry = { ...entry, secret: unsign({ ...entry.secret, description: input.description, changed: now, act: 'UpdateSecret' }) };
+        }
+        let versionId: string | undefined;
+        if (input.value) {
+          const added = await addVersion(deps, identity, state, entry, input.value, { act: 'UpdateSecret', token: input.token });
+          scope.version({ id: added.versionId }, labelsOf(added.entry.secret, added.versionId));
+          entry = added.entry;
+          versionId = added.versionId;
+        }
+        return {
+          state: withEntry(state, entry),
+          result: { Name: input.name, ...(versionId !== undefined ? { VersionId: versionId, VersionStages: labelsOf(entry.secret, versionId) } : {}) },
+        };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -276,19 +291,23 @@ export async function updateSecret(
 export async function tagSecret(deps: CoreDeps, input: { name: string; tags: ReadonlyMap<string, string> }): Promise<WriteResult> {
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'TagResource', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
-      // A record this write re-signs must be valid first, or the write would launder a forgery.
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const tags = new Map(entry.secret.tags);
-      for (const [k, v] of input.tags) tags.set(k, v);
-      if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
-      const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'TagResource' });
-      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'TagResource', entry, { requestTags: input.tags, tagKeys: [...input.tags.keys()] });
+        // A record this write re-signs must be valid first, or the write would launder a forgery.
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const tags = new Map(entry.secret.tags);
+        for (const [k, v] of input.tags) tags.set(k, v);
+        if (tags.size > MAX_TAGS) throw new SecretsError('LIMIT_EXCEEDED', `at most ${MAX_TAGS} tags per secret; ${input.name} would have ${tags.size}`);
+        const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'TagResource' });
+        return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -296,19 +315,23 @@ export async function tagSecret(deps: CoreDeps, input: { name: string; tags: Rea
 export async function untagSecret(deps: CoreDeps, input: { name: string; keys: readonly string[] }): Promise<WriteResult> {
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UntagResource', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
-      // A record this write re-signs must be valid first, or the write would launder a forgery.
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const tags = new Map(entry.secret.tags);
-      for (const k of input.keys) tags.delete(k);
-      if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
-      const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'UntagResource' });
-      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'UntagResource', entry, { tagKeys: input.keys });
+        // A record this write re-signs must be valid first, or the write would launder a forgery.
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const tags = new Map(entry.secret.tags);
+        for (const k of input.keys) tags.delete(k);
+        if (tags.size === entry.secret.tags.size) return { state, result: { Name: input.name } };
+        const secret = unsign({ ...entry.secret, tags, changed: deps.clock.now().toISOString(), act: 'UntagResource' });
+        return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -336,44 +359,48 @@ export async function updateVersionStage(
   }
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      // Authorization comes first (a denied caller learns nothing of the versions), on the id the label names.
-      const factsId = input.to === undefined ? undefined : (versionIdOf(entry, input.to) ?? input.to);
-      check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
-        versionStages: [input.label],
-        ...(factsId !== undefined ? { versionId: factsId } : {}),
-      });
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const to = input.to === undefined ? undefined : resolveVersionRef(entry, input.to).id;
-      const from = input.from === undefined ? undefined : resolveVersionRef(entry, input.from).id;
-      const { secret } = entry;
-      const holder = secret.stages.get(input.label);
-      if (from !== undefined && holder !== from) {
-        throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${from}`, holder ? `it is on ${holder}` : 'it is not on any version');
-      }
-      if (to !== undefined && holder !== undefined && holder !== to && from === undefined) {
-        const hint =
-          input.label === CURRENT && secret.stages.get(PREVIOUS) === to
-            ? `move it with --from ${CURRENT} --to ${input.to ?? to}, or run \`secrets rollback ${input.name}\``
-            : `move it with --from ${holder} --to ${input.to ?? to}`;
-        throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, hint);
-      }
-      if (to === undefined && input.label === CURRENT) {
-        throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION');
-      }
-      if (to !== undefined)
-        assertDistinctRefs(
-          input.name,
-          [input.label],
-          entry.versions.map((v) => v.id),
-        );
-      if (to !== undefined && holder === to) return { state, result: stageReport(secret) };
-      const next = movedStage(deps, entry, input.label, to);
-      return { state: withEntry(state, next), result: stageReport(next.secret) };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        // Authorization comes first (a denied caller learns nothing of the versions), on the id the label names.
+        const factsId = input.to === undefined ? undefined : (versionIdOf(entry, input.to) ?? input.to);
+        check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
+          versionStages: [input.label],
+          ...(factsId !== undefined ? { versionId: factsId } : {}),
+        });
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const to = input.to === undefined ? undefined : resolveVersionRef(entry, input.to).id;
+        const from = input.from === undefined ? undefined : resolveVersionRef(entry, input.from).id;
+        const { secret } = entry;
+        const holder = secret.stages.get(input.label);
+        if (from !== undefined && holder !== from) {
+          throw new SecretsError('CONFLICT', `label ${input.label} is not on version ${from}`, holder ? `it is on ${holder}` : 'it is not on any version');
+        }
+        if (to !== undefined && holder !== undefined && holder !== to && from === undefined) {
+          const hint =
+            input.label === CURRENT && secret.stages.get(PREVIOUS) === to
+              ? `move it with --from ${CURRENT} --to ${input.to ?? to}, or run \`secrets rollback ${input.name}\``
+              : `move it with --from ${holder} --to ${input.to ?? to}`;
+          throw new SecretsError('CONFLICT', `label ${input.label} is on version ${holder}`, hint);
+        }
+        if (to === undefined && input.label === CURRENT) {
+          throw new SecretsError('USAGE', 'CURRENT cannot be removed, only moved', 'pass --to VERSION');
+        }
+        if (to !== undefined)
+          assertDistinctRefs(
+            input.name,
+            [input.label],
+            entry.versions.map((v) => v.id),
+          );
+        if (to !== undefined && holder === to) return { state, result: stageReport(secret) };
+        const next = movedStage(deps, entry, input.label, to);
+        return { state: withEntry(state, next), result: stageReport(next.secret) };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -407,38 +434,42 @@ export interface RollbackResult extends StageResult {
 export async function rollbackSecret(deps: CoreDeps, input: { name: string }): Promise<RollbackResult> {
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'UpdateSecretVersionStage', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findLiveEntry(state, input.name);
-      scope.secret(entry);
-      const current = entry.secret.stages.get(CURRENT);
-      const previous = entry.secret.stages.get(PREVIOUS);
-      check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
-        versionStages: [CURRENT],
-        ...(previous !== undefined ? { versionId: previous } : {}),
-      });
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      if (previous === undefined || !entry.versions.some((v) => v.id === previous)) {
-        throw new SecretsError(
-          'NOT_FOUND',
-          `secret ${input.name} has no PREVIOUS version to roll back to`,
-          `\`secrets versions ${input.name}\` lists its versions; \`secrets stage ${input.name} CURRENT --from CURRENT --to VERSION_ID\` picks one`,
-        );
-      }
-      if (current === undefined || current === previous) {
-        throw new SecretsError(
-          'CONFLICT',
-          `CURRENT and PREVIOUS of ${input.name} are on the same version`,
-          `\`secrets versions ${input.name}\` lists its versions`,
-        );
-      }
-      scope.version({ id: previous }, [CURRENT]);
-      const next = movedStage(deps, entry, CURRENT, previous);
-      return {
-        state: withEntry(state, next),
-        result: { ...stageReport(next.secret), VersionId: previous, PreviousVersionId: current },
-      };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findLiveEntry(state, input.name);
+        scope.secret(entry);
+        const current = entry.secret.stages.get(CURRENT);
+        const previous = entry.secret.stages.get(PREVIOUS);
+        check(deps, state, identity.id, 'UpdateSecretVersionStage', entry, {
+          versionStages: [CURRENT],
+          ...(previous !== undefined ? { versionId: previous } : {}),
+        });
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        if (previous === undefined || !entry.versions.some((v) => v.id === previous)) {
+          throw new SecretsError(
+            'NOT_FOUND',
+            `secret ${input.name} has no PREVIOUS version to roll back to`,
+            `\`secrets versions ${input.name}\` lists its versions; \`secrets stage ${input.name} CURRENT --from CURRENT --to VERSION_ID\` picks one`,
+          );
+        }
+        if (current === undefined || current === previous) {
+          throw new SecretsError(
+            'CONFLICT',
+            `CURRENT and PREVIOUS of ${input.name} are on the same version`,
+            `\`secrets versions ${input.name}\` lists its versions`,
+          );
+        }
+        scope.version({ id: previous }, [CURRENT]);
+        const next = movedStage(deps, entry, CURRENT, previous);
+        return {
+          state: withEntry(state, next),
+          result: { ...stageReport(next.secret), VersionId: previous, PreviousVersionId: current },
+        };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -461,28 +492,32 @@ export async function deleteSecret(
   }
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'DeleteSecret', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
-      // A record this write re-signs must be valid first, or the write would launder a forgery.
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      const now = deps.clock.now();
-      if (input.force) {
-        return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
-      }
-      if (entry.secret.deleted !== undefined) {
-        throw new SecretsError(
-          'CONFLICT',
-          `secret ${input.name} is already scheduled for deletion on ${entry.secret.purge ?? '?'}`,
-          `restore it with \`secrets restore ${input.name}\`, or use --force to delete it now`,
-        );
-      }
-      const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
-      const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString(), act: 'DeleteSecret' });
-      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'DeleteSecret', entry, input.force ? { forceDelete: true } : { recoveryWindowInDays: days, forceDelete: false });
+        // A record this write re-signs must be valid first, or the write would launder a forgery.
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        const now = deps.clock.now();
+        if (input.force) {
+          return { state: withoutEntry(state, entry.secret.id), result: { Name: input.name, DeletionDate: now.toISOString() } };
+        }
+        if (entry.secret.deleted !== undefined) {
+          throw new SecretsError(
+            'CONFLICT',
+            `secret ${input.name} is already scheduled for deletion on ${entry.secret.purge ?? '?'}`,
+            `restore it with \`secrets restore ${input.name}\`, or use --force to delete it now`,
+          );
+        }
+        const purge = new Date(now.getTime() + days * 86_400_000).toISOString();
+        const secret = unsign({ ...entry.secret, deleted: now.toISOString(), purge, changed: now.toISOString(), act: 'DeleteSecret' });
+        return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name, DeletionDate: purge } };
+      },
+      { names: [input.name] },
+    ),
   );
 }
 
@@ -490,19 +525,23 @@ export async function deleteSecret(
 export async function restoreSecret(deps: CoreDeps, input: { name: string }): Promise<{ Name: string }> {
   const { identity } = await deps.identities.load();
   return audited(deps.audit, 'RestoreSecret', identity.id, (scope) =>
-    deps.vault.transact(identity, async (state) => {
-      scope.vault(state, identity.id).secretName(input.name);
-      const entry = findEntry(state, input.name);
-      scope.secret(entry);
-      check(deps, state, identity.id, 'RestoreSecret', entry);
-      // A record this write re-signs must be valid first, or the write would launder a forgery.
-      await deps.vault.verifyRecords(state, [entry.secret]);
-      if (entry.secret.deleted === undefined) {
-        throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
-      }
-      const { deleted: _d, purge: _p, ...rest } = entry.secret;
-      const secret = unsign({ ...rest, changed: deps.clock.now().toISOString(), act: 'RestoreSecret' });
-      return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
-    }),
+    deps.vault.transact(
+      identity,
+      async (state) => {
+        scope.vault(state, identity.id).secretName(input.name);
+        const entry = findEntry(state, input.name);
+        scope.secret(entry);
+        check(deps, state, identity.id, 'RestoreSecret', entry);
+        // A record this write re-signs must be valid first, or the write would launder a forgery.
+        await deps.vault.verifyRecords(state, [entry.secret]);
+        if (entry.secret.deleted === undefined) {
+          throw new SecretsError('CONFLICT', `secret ${input.name} is not scheduled for deletion`);
+        }
+        const { deleted: _d, purge: _p, ...rest } = entry.secret;
+        const secret = unsign({ ...rest, changed: deps.clock.now().toISOString(), act: 'RestoreSecret' });
+        return { state: withEntry(state, { ...entry, secret }), result: { Name: input.name } };
+      },
+      { names: [input.name] },
+    ),
   );
 }

@@ -1,0 +1,242 @@
+/**
+ * Git sync of a format-2 vault (the operation log), end to end through a real bare remote and
+ * the built binary: concurrent appends merge into one history that every clone replays alike;
+ * a removed member's concurrent write is dropped and reported; and the git half of the
+ * acceptance suite: a remote truncated, forked from an old commit, or given an old op spliced
+ * back, each refused by the other clone's `sync` with exit 6, naming the entry or the lost head,
+ * and leaving its vault file, trust state and git HEAD as they were.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { OpLog } from '../src/store/op-log.js';
+import { sandbox } from './support/cli.js';
+import { type Clone, clone, explain, git, GIT_PERSON, snapshot, syncOk, type Team, team, view } from './support/git-team.js';
+
+/** The entries of a vault file: hashes in file order and the heads. */
+async function entriesOf(vault: string): Promise<{ hashes: string[]; heads: string[]; lines: string[] }> {
+  const read = await new OpLog({ path: vault, lockTimeoutMs: 5000 }).read();
+  const named = new Set(read.entries.flatMap((e) => e.entry.parents));
+  return {
+    hashes: read.entries.map((e) => e.hash),
+    heads: read.entries.map((e) => e.hash).filter((h) => !named.has(h)),
+    lines: readFileSync(vault, 'utf8').split('\n'),
+  };
+}
+
+const escape = (s: string): string => s.replace(/[+/=]/g, (c) => `\\${c}`);
+
+/** `x`'s sync must be refused with exit 6 naming one of `names`, and leave everything of `x` as it was. */
+async function syncRefused(x: Clone, names: readonly string[]): Promise<string> {
+  const before = snapshot(x);
+  const r = await x.run(['sync']);
+  assert.equal(r.code, 6, explain(`${x.name} sync`, r));
+  assert.match(r.stderr, new RegExp(names.map(escape).join('|')), 'the entry or the lost head is named');
+  assert.equal(snapshot(x), before, 'the vault file, the trust state and HEAD are unchanged');
+  assert.equal(git(x.dir, ['status', '--porcelain', '--', 'vault.yaml']), '', 'no merge left behind');
+  return r.stderr;
+}
+
+describe('git sync of a format-2 vault', () => {
+  let root: string;
+  let t: Team;
+  /** A plain git clone of the remote, as someone with push access would use it. */
+  let scratch: string;
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'secrets-sync-log-'));
+    mkdirSync(join(root, 't'));
+    t = await team(join(root, 't'), ['--format', '2']);
+    assert.match(readFileSync(t.a.vault, 'utf8'), /^# secrets vault, format 2\./);
+    await t.a.ok(['create', 'common/db', '--value-stdin'], 'v0');
+    for (const x of [t.a, t.b, t.c]) await syncOk(x);
+    scratch = join(root, 'scratch');
+    git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+  });
+  after(() => {
+    t.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Puts alice's history back on the remote and brings everyone to it. */
+  async function restore(): Promise<void> {
+    git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+    for (const x of [t.a, t.b, t.c]) await syncOk(x);
+  }
+
+  it('clones that appended concurrently merge into one history: the same state everywhere, and the same file once the last merge is fast-forwarded', async () => {
+    await t.a.ok(['create', 'a/one', '--value-stdin'], 'a1');
+    await t.a.ok(['put', 'common/db', '--value-stdin'], 'from-alice');
+    await t.b.ok(['create', 'b/one', '--value-stdin'], 'b1');
+    await t.b.ok(['tag', 'common/db', 'owner=bob']);
+    await t.c.ok(['create', 'c/one', '--value-stdin'], 'c1');
+    await t.c.ok(['put', 'common/db', '--value-stdin'], 'from-carol');
+    await syncOk(t.b);
+    const c = await syncOk(t.c);
+    assert.match(c.stderr, /secrets: merged: joined two branches: 2 entries here, 2 from the other copy/, explain('carol merges', c));
+    const a = await syncOk(t.a);
+    assert.match(a.stderr, /secrets: merged: joined two branches/);
+    assert.doesNotMatch(a.stderr + c.stderr, /from-alice|from-carol/, 'reports hold no value');
+    assert.match(
+      a.stderr,
+      /secrets: merged: conflict: value, label CURRENT also set by concurrent .* on common\/db\)/,
+      'concurrent puts of one secret are reported',
+    );
+    // Alice's merge was the last: bob and carol fast-forward to it.
+    await syncOk(t.b);
+    await syncOk(t.c);
+    const files = [t.a, t.b, t.c].map((x) => readFileSync(x.vault, 'utf8'));
+    assert.equal(files[1], files[0], "bob's file is alice's");
+    assert.equal(files[2], files[0], "carol's file is alice's");
+    assert.equal((files[0]?.match(/^- \{"kind":"merge",/gm) ?? []).length, 2, 'two merge entries, one per merge');
+    const seen = await view(t.a);
+    assert.equal(await view(t.b), seen);
+    assert.equal(await view(t.c), seen);
+    assert.match(seen, /^a\/one .*CURRENT=a1$/m);
+    assert.match(seen, /^b\/one .*CURRENT=b1$/m);
+    assert.match(seen, /^c\/one .*CURRENT=c1$/m);
+    assert.match(seen, /^common\/db \[\{"Key":"owner","Value":"bob"\}\] /m);
+    assert.match(seen, /^common\/db .*CURRENT=from-(alice|carol) PREVIOUS=from-(alice|carol)$/m, 'both puts kept: one CURRENT, the other PREVIOUS');
+    for (const x of [t.a, t.b, t.c]) assert.equal((await x.run(['verify'])).code, 0, `${x.name}: verify`);
+    const heads = await Promise.all([t.a, t.b, t.c].map(async (x) => (JSON.parse(await x.ok(['status', '--json'])) as { Heads: string[] }).Heads));
+    assert.equal(heads[0]?.length, 1, 'one head after the last merge');
+    assert.deepEqual(heads[1], heads[0], 'status shows the same head on every clone');
+    assert.deepEqual(heads[2], heads[0]);
+  });
+
+  it('merging in the other order gives the same state (a plain git pull with the driver, then sync)', async () => {
+    await t.a.ok(['create', 'order/a', '--value-stdin'], 'oa');
+    await t.b.ok(['create', 'order/b', '--value-stdin'], 'ob');
+    await t.b.ok(['put', 'common/db', '--value-stdin'], 'from-bob');
+    await syncOk(t.a);
+    // Bob merges with plain git: the driver is this program, given bob's environment.
+    git(t.b.dir, ['add', 'vault.yaml']);
+    git(t.b.dir, ['commit', '-q', '-m', 'local'], GIT_PERSON);
+    const pull = spawnSync('git', ['pull', '--no-rebase', '--no-edit', 'origin', 'main'], {
+      cwd: t.b.dir,
+      encoding: 'utf8',
+      env: { ...t.b.sb.env, ...t.b.env, ...GIT_PERSON },
+    });
+    assert.equal(pull.status, 0, `git pull: ${pull.stderr}`);
+    assert.match(pull.stderr, /secrets: merged: joined two branches/);
+    assert.equal((await t.b.run(['verify'])).code, 0);
+    await syncOk(t.b);
+    await syncOk(t.a);
+    await syncOk(t.c);
+    const seen = await view(t.b);
+    assert.equal(await view(t.a), seen);
+    assert.equal(await view(t.c), seen);
+    assert.match(seen, /^order\/a .*CURRENT=oa$/m);
+    assert.match(seen, /^order\/b .*CURRENT=ob$/m);
+    const diff = git(t.a.dir, ['log', '-p', '-3', '--', 'vault.yaml']);
+    assert.match(diff, /op CreateSecret secret order\/b/, 'textconv shows actions and secret names');
+    assert.doesNotMatch(diff, /"ct":/, 'and no ciphertext');
+  });
+
+  it("a removed member's concurrent write is dropped and reported, with exit 0, and every clone agrees", async () => {
+    await t.c.ok(['put', 'common/db', '--value-stdin'], 'carol-late');
+    await syncOk(t.c);
+    // Bob, who has not seen the removal either, seals a new value to carol.
+    await t.b.ok(['put', 'common/db', '--value-stdin'], 'bob-before-removal');
+    await syncOk(t.b);
+    await t.a.ok(['member', 'remove', 'carol', '--yes']);
+    const r = await syncOk(t.a);
+    assert.match(r.stderr, /secrets: merged: dropped: .*carol.*removed.* \(PutSecretValue \S+ by carol on common\/db\)/, explain('alice merges', r));
+    assert.match(
+      r.stderr,
+      /secrets: merged: exposure: version \S+ is sealed to \S+, removed concurrently by \S+: rotate it \(PutSecretValue \S+ by bob on common\/db\)/,
+    );
+    assert.doesNotMatch(r.stderr, /carol-late|bob-before-removal/, 'the report holds no value');
+    assert.match(git(t.a.dir, ['log', '-p', '-3', '--', 'vault.yaml']), /op RemoveMember member \S+ by /, 'textconv names the member removed');
+    assert.notEqual(await t.a.ok(['get', 'common/db']), 'carol-late');
+    await syncOk(t.b);
+    assert.notEqual(await t.b.ok(['get', 'common/db']), 'carol-late');
+    assert.equal(await view(t.b), await view(t.a));
+    // Carol can still fetch the history that removed her: a fast-forward needs no signature.
+    await syncOk(t.c);
+    assert.equal(readFileSync(t.c.vault, 'utf8'), readFileSync(t.a.vault, 'utf8'));
+  });
+
+  /** Cuts the remote's file after its last entry but one, and force-pushes it. */
+  async function truncateRemote(): Promise<void> {
+    git(scratch, ['fetch', '-q', 'origin']);
+    git(scratch, ['reset', '-q', '--hard', 'origin/main']);
+    const file = join(scratch, 'vault.yaml');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const read = await new OpLog({ path: file, lockTimeoutMs: 5000 }).read();
+    const lineNo = (read.entries.at(-2) as { place: { line: number } }).place.line;
+    writeFileSync(file, `${lines.slice(0, lineNo).join('\n')}\n`);
+    git(scratch, ['commit', '-q', '-am', 'truncate'], GIT_PERSON);
+    git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+  }
+
+  it('a remote truncated and force-pushed is refused by the clone that saw the lost entries', async () => {
+    await t.a.ok(['create', 'trunc/x', '--value-stdin'], 'x');
+    await syncOk(t.a);
+    await syncOk(t.b);
+    const seen = await entriesOf(t.b.vault);
+    await truncateRemote();
+    const err = await syncRefused(t.b, seen.heads);
+    assert.match(err, /fork pushed over the history, a truncation or a rewritten past/);
+    await restore();
+  });
+
+  it("a fresh clone's first sync holds the remote to the heads it had when cloned", async () => {
+    const dave = sandbox();
+    try {
+      await dave.ok(['identity', 'show']);
+      const d = clone('dave', dave, join(dave.home, 'v'));
+      const r = await dave.run(['clone', t.remote, d.dir]);
+      assert.equal(r.code, 0, explain('dave clone', r));
+      const seen = await entriesOf(d.vault);
+      await truncateRemote();
+      await syncRefused(d, seen.heads);
+    } finally {
+      dave.cleanup();
+      await restore();
+    }
+  });
+
+  it('a fork from an old commit, appended to and force-pushed, is refused', async () => {
+    const old = git(t.a.dir, ['rev-parse', 'HEAD']).trim();
+    await t.a.ok(['create', 'fork/newer', '--value-stdin'], 'n');
+    await syncOk(t.a);
+    await syncOk(t.b);
+    const seen = await entriesOf(t.b.vault);
+    git(scratch, ['fetch', '-q', 'origin']);
+    git(scratch, ['reset', '-q', '--hard', old]);
+    // Alice's own client appends to the old file, as it would on a machine that never saw the newer one.
+    const fresh = join(root, 'fresh-state');
+    const r = await t.a.sb.run(['put', 'common/db', '--value-stdin'], {
+      env: { ...t.a.env, SECRETS_VAULT: join(scratch, 'vault.yaml'), XDG_STATE_HOME: fresh },
+      input: 'forked',
+    });
+    assert.equal(r.code, 0, explain('append to the fork', r));
+    git(scratch, ['commit', '-q', '-am', 'fork'], GIT_PERSON);
+    git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+    const err = await syncRefused(t.b, seen.heads);
+    assert.match(err, /fork pushed over the history/);
+    assert.equal(await t.b.ok(['get', 'fork/newer']), 'n');
+    await restore();
+  });
+
+  it('an old op spliced back from git history and pushed is refused, naming it', async () => {
+    git(scratch, ['fetch', '-q', 'origin']);
+    git(scratch, ['reset', '-q', '--hard', 'origin/main']);
+    const file = join(scratch, 'vault.yaml');
+    const first = git(scratch, ['rev-list', '--max-parents=0', 'HEAD']).trim();
+    const oldText = git(scratch, ['show', `${first}:vault.yaml`]);
+    const old = oldText.split('\n').filter((l) => l.startsWith('- {"kind":"op"'));
+    const spliced = old.at(-1) as string;
+    const hashOf = (await entriesOf(file)).hashes;
+    writeFileSync(file, `${readFileSync(file, 'utf8')}${spliced}\n`);
+    git(scratch, ['commit', '-q', '-am', 'splice'], GIT_PERSON);
+    git(scratch, ['push', '-q', 'origin', 'HEAD:main']);
+    // The spliced line is one of the entries already in the history; its hash is what gets named.
+    const err = await syncRefused(t.c, hashOf);
+    assert.match(err, /occurs twice/);
+    await restore();
+  });
+});
