@@ -173,7 +173,7 @@ export class FileAuditLog implements AuditTrail {
           pid: c.pid,
           user: c.user,
           tty: c.tty,
-          requestId: c.requestId,
+          requestId: entry.requestId ?? c.requestId,
           ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
           prev,
         };
