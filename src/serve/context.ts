@@ -8,7 +8,8 @@ import { stat } from 'node:fs/promises';
 import type { AppDeps } from '../app/compose.js';
 import { GroupCommitTrail } from '../audit/group-commit.js';
 import type { SecretRecord, VaultState, VersionRecord } from '../core/model.js';
-import type { Identity, LoadedIdentity, VaultRepository } from '../core/ports.js';
+import type { Identity, LoadedIdentity, PublicIdentity, ValueCipher, VaultRepository } from '../core/ports.js';
+import { SecretBytes } from '../core/secret-bytes.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
 import { type ServeCredentials, serveCredentials } from './credentials.js';
 
@@ -23,6 +24,12 @@ async function stampOf(path: string): Promise<string> {
 }
 
 /**
+ * How long one look at the vault file's stat serves: a change by another process is seen by
+ * requests that arrive this long after it, at most (a write through this server at once).
+ */
+const STAMP_TTL_MS = 20;
+
+/**
  * The vault repository with the verified state kept in memory while the file is unchanged: a
  * read costs one stat. Any change to the file (a write through this server, a `put` or a `sync`
  * by another process) makes the next read load and verify it again, in full.
@@ -33,6 +40,8 @@ export class ServedVault implements VaultRepository {
   #state: VaultState | undefined;
   #loading: Promise<VaultState> | undefined;
   #loadingStamp: string | undefined;
+  #stamping: Promise<string> | undefined;
+  #stampedAt = 0;
   /** Records whose signatures were checked (states are immutable, so an object stays verified). */
   readonly #verified = new WeakSet<SecretRecord | VersionRecord>();
 
@@ -48,8 +57,17 @@ export class ServedVault implements VaultRepository {
     return this.#inner.exists();
   }
 
+  /** The file's stamp, looked up at most once per STAMP_TTL_MS and shared by concurrent requests. */
+  #stampNow(): Promise<string> {
+    const now = Date.now();
+    if (this.#stamping && now - this.#stampedAt < STAMP_TTL_MS) return this.#stamping;
+    this.#stampedAt = now;
+    this.#stamping = stampOf(this.#inner.location);
+    return this.#stamping;
+  }
+
   async read(identity: Identity): Promise<VaultState> {
-    const stamp = await stampOf(this.#inner.location);
+    const stamp = await this.#stampNow();
     if (stamp === this.#stamp && this.#state) return this.#state;
     // Concurrent requests after a change share one load.
     if (this.#loading && this.#loadingStamp === stamp) return this.#loading;
@@ -91,11 +109,47 @@ export class ServedVault implements VaultRepository {
     } finally {
       this.#stamp = undefined;
       this.#state = undefined;
+      this.#stamping = undefined;
     }
   }
 
   create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
     return this.#inner.create(identity, name, memberName);
+  }
+}
+
+/**
+ * The value cipher with what this identity decrypted kept per version record, for as long as
+ * that record is in the current state (a WeakMap: a re-read vault drops it). The server's
+ * identity can open every one of these values at any time anyway; keeping them saves an X25519
+ * exchange per request. Every caller gets its own copy, which it may wipe.
+ */
+export class CachingCipher implements ValueCipher {
+  readonly #inner: ValueCipher;
+  readonly #opened = new WeakMap<VersionRecord, Uint8Array>();
+
+  constructor(inner: ValueCipher) {
+    this.#inner = inner;
+  }
+
+  seal(...args: Parameters<ValueCipher['seal']>): ReturnType<ValueCipher['seal']> {
+    return this.#inner.seal(...args);
+  }
+
+  async open(version: VersionRecord, vaultId: string, identity: Identity): Promise<SecretBytes> {
+    const hit = this.#opened.get(version);
+    if (hit) return new SecretBytes(Uint8Array.from(hit));
+    const value = await this.#inner.open(version, vaultId, identity);
+    this.#opened.set(version, Uint8Array.from(value.reveal()));
+    return value;
+  }
+
+  shareKey(...args: Parameters<ValueCipher['shareKey']>): ReturnType<ValueCipher['shareKey']> {
+    return this.#inner.shareKey(...args);
+  }
+
+  memberIdentity(member: { id: string; enc: string; sign: string }): PublicIdentity {
+    return this.#inner.memberIdentity(member);
   }
 }
 
@@ -129,6 +183,7 @@ export async function serveContext(app: AppDeps): Promise<ServeContext> {
   const vault = new ServedVault(app.vault);
   const state = await vault.read(identity.identity);
   const trail = new GroupCommitTrail(app.audit);
+  const cipher = new CachingCipher(app.cipher);
   const identities = { load: async () => identity, loadOrCreate: async () => ({ ...identity, created: false }) };
   return {
     app,
@@ -142,7 +197,7 @@ export async function serveContext(app: AppDeps): Promise<ServeContext> {
       return {
         vault,
         identities,
-        cipher: app.cipher,
+        cipher,
         clock: app.clock,
         ids: app.ids,
         tty: false,
