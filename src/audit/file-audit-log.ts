@@ -111,6 +111,14 @@ function auditError(err: unknown, path: string): SecretsError {
 export class FileAuditLog implements AuditTrail {
   readonly #opts: FileAuditLogOptions;
   readonly #files: FileAccess;
+  /** Directories known to exist (a busy writer need not ask again). */
+  readonly #made = new Set<string>();
+  /**
+   * What this process last appended to each log: the file (device and inode), its size after the
+   * append, and the last event's sequence number and hash. Under the lock, a log of that same
+   * file and size has not been touched since, so its tail need not be read again.
+   */
+  readonly #tails = new Map<string, { file: string; size: number; seq: number; hash: string }>();
 
   constructor(opts: FileAuditLogOptions) {
     this.#opts = opts;
@@ -144,16 +152,21 @@ export class FileAuditLog implements AuditTrail {
 
   async #append(path: string, entries: readonly AuditEntry[]): Promise<void> {
     const files = this.#files;
-    await files.mkdir(dirname(path), 0o700);
+    if (!this.#made.has(dirname(path))) {
+      await files.mkdir(dirname(path), 0o700);
+      this.#made.add(dirname(path));
+    }
     const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs, files);
     let file: OpenFile | undefined;
     try {
       file = await files.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
       const st = await file.stat();
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      const { line } = await lastLine(file, Number(st.size), true);
-      let seq = 0;
-      let prev = genesisHash((entries[0] as AuditEntry).vaultId);
+      const known = this.#tails.get(path);
+      const same = known !== undefined && known.file === `${st.dev}:${st.ino}` && known.size === Number(st.size);
+      const { line } = same ? { line: undefined } : await lastLine(file, Number(st.size), true);
+      let seq = same ? known.seq : 0;
+      let prev = same ? known.hash : genesisHash((entries[0] as AuditEntry).vaultId);
       if (line !== undefined) {
         const last = JSON.parse(line) as { seq?: unknown };
         if (typeof last.seq !== 'number') throw Object.assign(new Error('damaged log'), { code: 'EBADMSG' });
@@ -181,9 +194,12 @@ export class FileAuditLog implements AuditTrail {
         lines.push(`${text}\n`);
         prev = lineHash(text);
       }
-      await file.write(Buffer.from(lines.join(''), 'utf8'));
+      const bytes = Buffer.from(lines.join(''), 'utf8');
+      this.#tails.delete(path);
+      await file.write(bytes);
       await file.sync();
-      if (line === undefined) await syncDirectory(files, dirname(path));
+      if (line === undefined && !same) await syncDirectory(files, dirname(path));
+      this.#tails.set(path, { file: `${st.dev}:${st.ino}`, size: Number(st.size) + bytes.length, seq, hash: prev });
     } finally {
       await file?.close();
       await lock.release();
