@@ -362,17 +362,38 @@ describe('secrets serve', () => {
     for (let i = 0; i < 2000; i++) sockets.push(await open());
     const slow = await open();
     slow.on('error', () => undefined);
-    const text = 'GET /ping HTTP/1.1\r\nHost: x\r\n';
-    for (const ch of text.slice(0, 10)) {
-      slow.write(ch);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const cutOff = new Promise<number>((resolve) => slow.once('close', () => resolve(Date.now())));
+    const startedAt = Date.now();
+    // Headers one byte at a time, never finished: the server hangs up after its 10 s limit.
+    const text = 'GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ';
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (!slow.destroyed) slow.write(text[sent % text.length] ?? 'x');
+      sent++;
+    }, 250);
     const ok = await api('GetSecretValue', { SecretId: 'page/s0' });
     assert.equal(ok.status, 200, 'served while thousands of connections idle and one trickles');
-    for (const s of [...sockets, slow]) s.destroy();
+    for (const s of sockets) s.destroy();
     const still = await api('ListSecrets', {});
     assert.equal(still.status, 200);
+    const closedAt = await cutOff;
+    clearInterval(trickle);
+    assert.ok(closedAt - startedAt < 15_000, `the slow client was cut off after ${closedAt - startedAt} ms`);
     for (const v of values) assert.ok(!srv.stderr().includes(v));
+  });
+
+  test('due rotations run on schedule while it serves', async () => {
+    await sb.ok(['create', 'sched/key', '--value-stdin'], { input: value() });
+    await sb.ok(['rotate', 'sched/key', '--handler', 'password', '--every', '1', '--no-rotate-now']);
+    const before1 = (await api('GetSecretValue', { SecretId: 'sched/key' })).json['VersionId'];
+    const later = await startServe({ ...sb.env, SECRETS_TEST_NOW: new Date(Date.now() + 3 * 86_400_000).toISOString() });
+    for (let i = 0; i < 100 && !later.stderr().includes('Rotated sched/key'); i++) await new Promise((r) => setTimeout(r, 100));
+    const { code, stderr } = await later.stop();
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /Rotated sched\/key \(version [0-9a-f-]{36}\)/);
+    const now = await api('GetSecretValue', { SecretId: 'sched/key' });
+    assert.notEqual(now.json['VersionId'], before1);
+    assert.deepEqual(now.json['VersionStages'], ['AWSCURRENT']);
   });
 
   test('SIGTERM stops it cleanly: exit 0, no runtime file left', async () => {

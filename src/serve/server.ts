@@ -4,7 +4,7 @@
  * is authenticated, runs through the CLI's use cases, and has one audit event that is durable
  * before the response leaves (fail-closed; events of concurrent requests share an fsync).
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { AppDeps } from '../app/compose.js';
@@ -14,7 +14,6 @@ import { rotateDue } from '../core/use-cases/rotate.js';
 import { AwsError, type Input } from './aws.js';
 import { type RequestMeta, type ServeContext, serveContext } from './context.js';
 import { runOperation } from './operations.js';
-import { timingSafeEqual } from 'node:crypto';
 import { verifyRequest } from './sigv4.js';
 
 /** Largest request body accepted (AWS's own limit for this API is lower: a value is ≤ 64 KiB). */
@@ -120,13 +119,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const rotationPorts = (): Promise<RotationPorts> => (rotation ??= opts.app.rotation());
   const { accessKeyId, secretAccessKey, agentToken } = ctx.credentials;
   const agentTokenBytes = Buffer.from(agentToken);
+  let closing: Promise<void> | undefined;
+  const firstRequest = new Map<Socket, NodeJS.Timeout>();
 
-  /** Audits a request that no use case recorded (refused before one ran, or one that touches no secret). */
-  async function auditOther(meta: RequestMeta, eventName: string, outcome: 'success' | 'denied' | 'error', errorCode?: string): Promise<void> {
+  /**
+   * Audits a request that no use case recorded: one refused before any ran (unauthenticated
+   * ones are recorded as such), or one that touches no secret (GetRandomPassword).
+   */
+  async function auditOther(
+    meta: RequestMeta,
+    eventName: string,
+    outcome: 'success' | 'denied' | 'error',
+    errorCode?: string,
+    authenticated = true,
+  ): Promise<void> {
     await ctx.trail.append({
       vaultId: ctx.vaultId,
       eventName,
-      principal: { id: outcome === 'denied' && errorCode !== 'AccessDeniedException' ? 'unauthenticated' : ctx.identity.identity.id },
+      principal: { id: authenticated ? ctx.identity.identity.id : 'unauthenticated' },
       outcome,
       ...(errorCode !== undefined ? { errorCode } : {}),
       ...meta,
@@ -141,7 +151,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const target = header(req, 'x-amz-target') ?? '';
     const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
     if ('type' in verified) {
-      await auditOther(meta, op || 'Unknown', 'denied', verified.type).catch(() => undefined);
+      await auditOther(meta, op || 'Unknown', 'denied', verified.type, false).catch(() => undefined);
       sendError(res, meta.requestId, new AwsError(verified.type, verified.message, verified.status));
       return;
     }
@@ -197,13 +207,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const ok = given !== undefined && given.length === agentToken.length && timingSafeEqual(Buffer.from(given), agentTokenBytes);
     const plain = { 'Content-Type': 'text/plain; charset=utf-8', 'x-amzn-RequestId': meta.requestId };
     if (!ok) {
-      await auditOther(meta, 'GetSecretValue', 'denied', 'BadToken').catch(() => undefined);
+      await auditOther(meta, 'GetSecretValue', 'denied', 'BadToken', false).catch(() => undefined);
       send(res, 403, 'Bad Token\n', plain);
       return;
     }
     if (req.headers['x-forwarded-for'] !== undefined) {
       // As the agent does: a forwarded request is a server-side request forgery.
-      await auditOther(meta, 'GetSecretValue', 'denied', 'Forwarded').catch(() => undefined);
+      await auditOther(meta, 'GetSecretValue', 'denied', 'Forwarded', false).catch(() => undefined);
       send(res, 400, 'Forwarded\n', plain);
       return;
     }
@@ -256,14 +266,38 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
 
   const server: Server = createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS },
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      // Node looks for overdue headers this often (default 30 s, which would let a slow client linger).
+      connectionsCheckingInterval: 1000,
+    },
     (req, res) => {
+      const first = firstRequest.get(req.socket);
+      if (first) {
+        clearTimeout(first);
+        firstRequest.delete(req.socket);
+      }
+      if (closing) res.setHeader('Connection', 'close');
       handle(req, res).catch((err: unknown) => {
         sendError(res, 'unknown', internal(err, opts.log));
       });
     },
   );
   server.timeout = IDLE_SOCKET_MS;
+  // A connection must bring its first request's headers within HEADERS_TIMEOUT_MS. Node's own
+  // check misses clients that trickle bytes while many connections are open, so each new
+  // connection gets its own deadline too; later requests are bounded by keepAliveTimeout.
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
+    timer.unref();
+    firstRequest.set(socket, timer);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      firstRequest.delete(socket);
+    });
+  });
   server.on('clientError', (_err: Error, socket: Socket) => {
     if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
@@ -301,7 +335,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   timer?.unref();
   if (every > 0) runDue();
 
-  let closing: Promise<void> | undefined;
   return {
     host: opts.host,
     port: address.port,
@@ -310,7 +343,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       closing ??= (async () => {
         if (timer) clearInterval(timer);
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          // Keep-alive connections close as soon as their request in flight is answered; none
+          // may hold the exit up for longer than a request may take.
+          const idle = setInterval(() => server.closeIdleConnections(), 50);
+          const deadline = setTimeout(() => server.closeAllConnections(), REQUEST_TIMEOUT_MS);
+          server.close(() => {
+            clearInterval(idle);
+            clearTimeout(deadline);
+            resolve();
+          });
           server.closeIdleConnections();
         });
         if (rotating) await rotating;

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { BIN } from './cli.js';
+import { BIN, TEST_HOOKS_BUNDLE } from './cli.js';
 
 /** What `secrets serve --json` prints, plus the credentials of `aws-credentials --json`. */
 export interface Served {
@@ -23,7 +23,9 @@ export interface Served {
 
 /** Starts `secrets serve --port 0 --json` with `env` and resolves once it listens. */
 export function startServe(env: Record<string, string>, args: readonly string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A fixed clock needs the build with test hooks (as runCli chooses it).
+  const entry = env['SECRETS_TEST_NOW'] !== undefined ? TEST_HOOKS_BUNDLE : BIN;
+  const child = spawn(process.execPath, [entry, 'serve', '--port', '0', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
