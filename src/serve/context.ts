@@ -182,7 +182,8 @@ export async function serveContext(app: AppDeps): Promise<ServeContext> {
   const identity = await app.identities.load();
   const vault = new ServedVault(app.vault);
   const state = await vault.read(identity.identity);
-  const trail = new GroupCommitTrail(app.audit);
+  // The log itself (not the plain port): group commit holds it across consecutive batches.
+  const trail = new GroupCommitTrail(app.auditLog());
   const cipher = new CachingCipher(app.cipher);
   const identities = { load: async () => identity, loadOrCreate: async () => ({ ...identity, created: false }) };
   return {
