@@ -8,7 +8,7 @@
 //   BENCH_SERVE_SECONDS=10   BENCH_SERVE_CONNECTIONS=32
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -94,45 +94,53 @@ export async function benchServe(log = (m) => process.stderr.write(`${m}\n`)) {
     await new Promise((res) => autocannon({ url: endpoint, connections: 4, duration: 2, method: 'POST', headers, body }, res));
     log(`serve: GetSecretValue, ${CONNECTIONS} connections, ${SECONDS} s`);
     results.push(await load('GetSecretValue (SigV4, JSON 1.1)', { url: endpoint, method: 'POST', headers, body }));
+    const agent = { url: `${endpoint}/secretsmanager/get?secretId=app%2Fsvc5%2Fkey`, headers: { 'X-Aws-Parameters-Secrets-Token': creds.AgentToken } };
     log(`serve: agent protocol, ${CONNECTIONS} connections, ${SECONDS} s`);
+    results.push(await load('agent protocol (GET /secretsmanager/get)', agent));
+    // The same at the budget's rate rather than flat out: the latency a client sees at 5,000 req/s.
+    log(`serve: both at ${RPS_BUDGET} req/s offered`);
     results.push(
-      await load('agent protocol (GET /secretsmanager/get)', {
-        url: `${endpoint}/secretsmanager/get?secretId=app%2Fsvc5%2Fkey`,
-        headers: { 'X-Aws-Parameters-Secrets-Token': creds.AgentToken },
+      await load(`GetSecretValue at ${RPS_BUDGET.toLocaleString('en')} req/s offered`, {
+        url: endpoint,
+        method: 'POST',
+        headers,
+        body,
+        overallRate: RPS_BUDGET,
       }),
     );
+    results.push(await load(`agent protocol at ${RPS_BUDGET.toLocaleString('en')} req/s offered`, { ...agent, overallRate: RPS_BUDGET }));
   } finally {
     server.kill('SIGTERM');
     await new Promise((res) => server.once('exit', res));
   }
-  const audit = readFileSync(join(home, 'state', 'secrets', 'audit', `${run(['list', '--json']) && vaultId(env)}.jsonl`), 'utf8').split('\n').length - 1;
+  const auditDir = join(home, 'state', 'secrets', 'audit');
+  const auditFile = readdirSync(auditDir).find((f) => f.endsWith('.jsonl'));
+  const audit = readFileSync(join(auditDir, auditFile), 'utf8').split('\n').length - 1;
   const lines = [
     '## secrets serve (API server)',
     '',
     `autocannon, ${CONNECTIONS} keep-alive connections, ${SECONDS} s per row after a 2 s warm-up, against \`secrets serve\` on loopback`,
     '(a 10-secret vault). Every request is SigV4-verified (API) or token-checked (agent), decrypted, and audited: its',
     `event is fsynced before the response is sent (events of concurrent requests share one fsync). The audit log held ${audit.toLocaleString('en')} events afterwards.`,
+    'The first two rows load the server flat out (autocannon sends the next request as soon as an answer arrives); the last',
+    `two offer ${RPS_BUDGET.toLocaleString('en')} requests/s, the budget's rate, and show the latency at that rate. The machine's other load adds to the tail.`,
     '',
     '| operation | requests/s | p50 (ms) | p99 (ms) | errors | requests |',
     '|---|---|---|---|---|---|',
     ...results.map((r) => `| ${r.title} | ${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.total.toLocaleString('en')} |`),
     '',
   ];
-  const budgets = results.map(
-    (r) =>
-      `serve, ${r.title}: ${Math.round(r.rps).toLocaleString('en')} req/s at p99 ${r.p99} ms; budget ≥ ${RPS_BUDGET.toLocaleString('en')} req/s at p99 ≤ ${P99_BUDGET_MS} ms: ${
-        r.rps >= RPS_BUDGET && r.p99 <= P99_BUDGET_MS && r.errors === 0
-          ? 'met'
-          : `missed (${r.rps < RPS_BUDGET ? `${((1 - r.rps / RPS_BUDGET) * 100).toFixed(0)}% short of the rate` : 'rate met'}${r.p99 > P99_BUDGET_MS ? `, p99 ${r.p99} ms` : ''}${r.errors ? `, ${r.errors} errors` : ''})`
-      }`,
-  );
+  const budgets = results.slice(0, 2).map((r, i) => {
+    const atRate = results[i + 2];
+    // The budget's latency is the one at the budget's rate.
+    const p99 = atRate?.p99 ?? r.p99;
+    return `serve, ${r.title}: ${Math.round(r.rps).toLocaleString('en')} req/s flat out (p99 ${r.p99} ms), p99 ${atRate?.p99 ?? '?'} ms at ${RPS_BUDGET.toLocaleString('en')} req/s; budget ≥ ${RPS_BUDGET.toLocaleString('en')} req/s at p99 ≤ ${P99_BUDGET_MS} ms: ${
+      r.rps >= RPS_BUDGET && p99 <= P99_BUDGET_MS && r.errors === 0
+        ? 'met'
+        : `missed (${r.rps < RPS_BUDGET ? `${((1 - r.rps / RPS_BUDGET) * 100).toFixed(0)}% short of the rate` : 'rate met'}${p99 > P99_BUDGET_MS ? `, p99 ${p99} ms` : ''}${r.errors ? `, ${r.errors} errors` : ''})`
+    }`;
+  });
   return { lines, budgets };
-}
-
-function vaultId(env) {
-  const r = spawnSync(process.execPath, [BIN, 'verify', '--json'], { env, encoding: 'utf8' });
-  const m = /"VaultId":\s*"([^"]+)"/.exec(r.stdout) ?? /([0-9a-f-]{36})/.exec(readFileSync(join(env.XDG_DATA_HOME, 'secrets', 'vault.yaml'), 'utf8'));
-  return m?.[1];
 }
 
 /** Replaces the server section of docs/benchmarks.md (run alone). */
