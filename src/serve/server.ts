@@ -305,7 +305,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new SecretsError('USAGE', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, 'pick another --port (0 picks a free one)')),
+      reject(
+        new SecretsError(
+          // A port in use is a conflict with another program (exit 4); anything else is the request's fault.
+          err.code === 'EADDRINUSE' ? 'CONFLICT' : 'USAGE',
+          `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`,
+          'pick another --port (0 picks a free one)',
+        ),
+      ),
     );
     server.listen(opts.port, opts.host, () => resolve());
   });
