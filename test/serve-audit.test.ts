@@ -71,19 +71,23 @@ describe('group commit', () => {
     await group.flush();
   });
 
-  test('a held log: a whole chain across batches and across another writer', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-group-'));
-    dirs.push(dir);
-    const log = (pid: number) =>
+  const logIn =
+    (dir: string) =>
+    (pid: number, lockTimeoutMs = 5000): FileAuditLog =>
       new FileAuditLog({
         dir,
         clock: { now: () => new Date() },
-        lockTimeoutMs: 5000,
+        lockTimeoutMs,
         mode: 'required',
         warn: () => undefined,
         context: { host: 'h', pid, user: 'u', tty: false, requestId: `r${pid}` },
         files: ASYNC_FILES,
       });
+
+  test('a held log: a whole chain across batches and across another writer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-group-'));
+    dirs.push(dir);
+    const log = logIn(dir);
     const server = new GroupCommitTrail(log(1));
     const other = log(2);
     const waves: Promise<void>[] = [];
@@ -106,5 +110,25 @@ describe('group commit', () => {
     assert.equal(result.events, 255);
     assert.equal(result.broken, undefined, JSON.stringify(result.broken));
     assert.equal(result.tornTail, false);
+  });
+
+  test('while the server appends without pause, another process still gets the lock within its timeout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-group-'));
+    dirs.push(dir);
+    const log = logIn(dir);
+    const server = new GroupCommitTrail(log(1));
+    let running = true;
+    const load = (async () => {
+      for (let i = 0; running; i++) await Promise.all(Array.from({ length: 8 }, (_, j) => server.append(entry(i * 8 + j))));
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await log(2, 3000).append({ ...entry(-1), eventName: 'PutSecretValue' });
+    const waited = Date.now() - started;
+    running = false;
+    await load;
+    await server.flush();
+    assert.ok(waited < 3000, `the other writer waited ${waited} ms`);
+    assert.equal(verifyLog(log(1).path(VAULT), VAULT, [], undefined).broken, undefined);
   });
 });

@@ -17,6 +17,12 @@ export interface HoldableTrail extends AuditTrail {
 const MAX_HOLD_MS = 20;
 /** How long a held log waits for the next append before it is let go. */
 const LINGER_MS = 2;
+/**
+ * After a hold that ran its full time, the log stays free this long before it is taken again,
+ * so another process waiting for its lock (it polls every 2–100 ms) gets in within a second or
+ * so even while the server is busy.
+ */
+const YIELD_MS = 3;
 
 interface Waiting {
   readonly vaultId: string;
@@ -99,7 +105,7 @@ export class GroupCommitTrail implements AuditTrail {
         const trail = this.#trail;
         try {
           if ('hold' in trail) {
-            await trail.hold(vaultId, async (append) => {
+            const busy = await trail.hold(vaultId, async (append) => {
               const started = Date.now();
               for (;;) {
                 let group = this.#take(vaultId);
@@ -108,11 +114,12 @@ export class GroupCommitTrail implements AuditTrail {
                   await this.#linger();
                   group = this.#take(vaultId);
                 }
-                if (group.length === 0) return;
+                if (group.length === 0) return false;
                 await this.#write(group, append);
-                if (Date.now() - started >= MAX_HOLD_MS) return;
+                if (Date.now() - started >= MAX_HOLD_MS) return true;
               }
             });
+            if (busy) await new Promise((r) => setTimeout(r, YIELD_MS));
           } else {
             await this.#write(this.#take(vaultId), (entries) => trail.appendAll(entries));
           }

@@ -424,8 +424,9 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     const settings = rotationSettings(input);
     const now = bool(input, 'RotateImmediately') ?? true;
     const ports = await ctx.rotation();
-    if (settings) {
-      const r = await configureRotation(ctx.deps, ports, { name, settings, rotateNow: now });
+    // New rules, or RotateImmediately false, store the configuration (and turn rotation on) first.
+    if (settings || !now) {
+      const r = await configureRotation(ctx.deps, ports, { name, settings: settings ?? {}, rotateNow: now });
       return { ARN: arn, Name: name, ...(r.Rotated ? { VersionId: r.Rotated.VersionId } : {}) };
     }
     const r = await rotateSecret(ctx.deps, ports, { name });
