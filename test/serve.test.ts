@@ -295,6 +295,8 @@ describe('secrets serve', () => {
     const path = '/secretsmanager/get?secretId=page%2Fs0';
     assert.equal((await send(srv.endpoint, 'GET', path, {})).status, 403);
     assert.equal((await send(srv.endpoint, 'GET', path, { 'X-Aws-Parameters-Secrets-Token': `${agentToken}x` })).status, 403);
+    // As many characters as the token, but more bytes: still a plain refusal.
+    assert.equal((await send(srv.endpoint, 'GET', path, { 'X-Aws-Parameters-Secrets-Token': '\u00e9'.repeat(agentToken.length) })).status, 403);
     const sig = await api('GetSecretValue', { SecretId: 'page/s0' });
     const ok = await send(srv.endpoint, 'GET', path, { 'X-Aws-Parameters-Secrets-Token': agentToken });
     assert.equal(ok.status, 200, ok.text);

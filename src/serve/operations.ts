@@ -498,9 +498,14 @@ function validation20(): AwsError {
   );
 }
 
+/** True for the name of an operation this server answers. */
+export function isOperation(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(OPERATIONS, name);
+}
+
 /** Runs one operation and turns this project's errors into AWS's. */
 export async function runOperation(ctx: OperationContext, name: string, input: Input): Promise<Record<string, unknown>> {
-  const op = Object.prototype.hasOwnProperty.call(OPERATIONS, name) ? OPERATIONS[name] : undefined;
+  const op = isOperation(name) ? OPERATIONS[name] : undefined;
   if (!op) throw new AwsError('UnknownOperationException', '');
   try {
     return await op(ctx, input);

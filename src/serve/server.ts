@@ -13,7 +13,7 @@ import type { RotationPorts } from '../core/use-cases/rotate.js';
 import { rotateDue } from '../core/use-cases/rotate.js';
 import { AwsError, type Input } from './aws.js';
 import { type RequestMeta, type ServeContext, serveContext } from './context.js';
-import { runOperation } from './operations.js';
+import { isOperation, runOperation } from './operations.js';
 import { verifyRequest } from './sigv4.js';
 
 /** Largest request body accepted (AWS's own limit for this API is lower: a value is ≤ 64 KiB). */
@@ -149,7 +149,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       { service: SERVICE, now: Date.now(), secretFor: (id) => (id === accessKeyId ? secretAccessKey : undefined) },
     );
     const target = header(req, 'x-amz-target') ?? '';
-    const op = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
+    const named = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
+    // Only a known operation's name goes into the audit log: the header is the client's to write.
+    const op = isOperation(named) ? named : '';
     if ('type' in verified) {
       await auditOther(meta, op || 'Unknown', 'denied', verified.type, false).catch(() => undefined);
       sendError(res, meta.requestId, new AwsError(verified.type, verified.message, verified.status));
@@ -204,7 +206,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   async function handleAgent(req: IncomingMessage, res: ServerResponse, meta: RequestMeta, url: URL): Promise<void> {
     const given = header(req, AGENT_TOKEN_HEADER);
-    const ok = given !== undefined && given.length === agentToken.length && timingSafeEqual(Buffer.from(given), agentTokenBytes);
+    const givenBytes = Buffer.from(given ?? '', 'utf8');
+    const ok = givenBytes.length === agentTokenBytes.length && timingSafeEqual(givenBytes, agentTokenBytes);
     const plain = { 'Content-Type': 'text/plain; charset=utf-8', 'x-amzn-RequestId': meta.requestId };
     if (!ok) {
       await auditOther(meta, 'GetSecretValue', 'denied', 'BadToken', false).catch(() => undefined);
