@@ -69,6 +69,9 @@ describe('AWS clients against secrets serve', () => {
     alice = await person('alice', vault);
     bob = await person('bob', vault);
     await alice.ok(['init', '--member-name', 'alice']);
+    const early = await bob.run(['serve', '--port', '0']);
+    assert.equal(early.code, 5, `a non-member cannot serve the vault: ${early.stderr}`);
+    assert.match(early.stderr, /^secrets: error: this identity \([0-9a-f]+\) is not a member of the vault at /);
     await alice.ok(['member', 'add', 'bob', (await bob.ok(['identity', 'show'])).trim()]);
     const file = join(dir, 'bob.json');
     writeFileSync(file, JSON.stringify(POLICY));

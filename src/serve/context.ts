@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import type { AppDeps } from '../app/compose.js';
 import { GroupCommitTrail } from '../audit/group-commit.js';
+import { requireMember } from '../core/access.js';
 import type { SecretRecord, VaultState, VersionRecord } from '../core/model.js';
 import type { Identity, LoadedIdentity, PublicIdentity, ValueCipher, VaultRepository } from '../core/ports.js';
 import { SecretBytes } from '../core/secret-bytes.js';
@@ -182,6 +183,8 @@ export async function serveContext(app: AppDeps): Promise<ServeContext> {
   const identity = await app.identities.load();
   const vault = new ServedVault(app.vault);
   const state = await vault.read(identity.identity);
+  // A non-member could only be refused, request after request: say so once, at the start.
+  requireMember(state, identity.identity.id, vault.location);
   // The log itself (not the plain port): group commit holds it across consecutive batches.
   const trail = new GroupCommitTrail(app.auditLog());
   const cipher = new CachingCipher(app.cipher);
