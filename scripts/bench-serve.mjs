@@ -9,6 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -88,6 +89,7 @@ export async function benchServe(log = (m) => process.stderr.write(`${m}\n`)) {
   const credentials = { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey };
   const body = JSON.stringify({ SecretId: 'app/svc5/key' });
   const results = [];
+  const loadBefore = loadavg()[0];
   try {
     const headers = await signed(endpoint, credentials, 'GetSecretValue', body);
     // Warm-up, then the measured runs.
@@ -123,7 +125,8 @@ export async function benchServe(log = (m) => process.stderr.write(`${m}\n`)) {
     '(a 10-secret vault). Every request is SigV4-verified (API) or token-checked (agent), decrypted, and audited: its',
     `event is fsynced before the response is sent (events of concurrent requests share one fsync). The audit log held ${audit.toLocaleString('en')} events afterwards.`,
     'The first two rows load the server flat out (autocannon sends the next request as soon as an answer arrives); the last',
-    `two offer ${RPS_BUDGET.toLocaleString('en')} requests/s, the budget's rate, and show the latency at that rate. The machine's other load adds to the tail.`,
+    `two offer ${RPS_BUDGET.toLocaleString('en')} requests/s, the budget's rate, and show the latency at that rate. autocannon runs on the same`,
+    `machine, and so does whatever else runs there: the 1-minute load average was ${loadBefore.toFixed(1)} before and ${loadavg()[0].toFixed(1)} after (2 cores).`,
     '',
     '| operation | requests/s | p50 (ms) | p99 (ms) | errors | requests |',
     '|---|---|---|---|---|---|',
