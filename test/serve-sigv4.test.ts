@@ -156,21 +156,19 @@ describe('derived credentials and ARNs', () => {
   });
 
   test('a secret is found by name, full ARN and partial ARN; not by another account or suffix', () => {
-    const ids = new Map([
-      ['prod/db', 'id-1'],
-      ['prod/db-abcdef', 'id-2'],
-    ]);
-    const idOf = (n: string) => ids.get(n);
-    const scope = { region: 'eu-west-1', accountId: '123456789012' };
-    const arn = secretArn(scope, 'prod/db', 'id-1');
+    const names = new Set(['prod/db', 'prod/db-abcdef']);
+    const exists = (n: string) => names.has(n);
+    const scope = { region: 'eu-west-1', accountId: '123456789012', vaultId: 'vault-1' };
+    const arn = secretArn(scope, 'prod/db');
     assert.match(arn, /^arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod\/db-[A-Za-z0-9]{6}$/);
-    assert.equal(arnSuffix('id-1'), arn.slice(-6));
-    assert.equal(nameFromSecretId('prod/db', '123456789012', idOf), 'prod/db');
-    assert.equal(nameFromSecretId(arn, '123456789012', idOf), 'prod/db');
-    assert.equal(nameFromSecretId(arn.replace('eu-west-1', 'us-east-1'), '123456789012', idOf), 'prod/db', 'any region');
-    assert.equal(nameFromSecretId('arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db', '123456789012', idOf), 'prod/db');
-    assert.equal(nameFromSecretId('arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-abcdef', '123456789012', idOf), 'prod/db-abcdef');
-    assert.equal(nameFromSecretId(arn.replace('123456789012', '999999999999'), '123456789012', idOf), undefined);
-    assert.equal(nameFromSecretId(`${arn.slice(0, -6)}zzzzzz`, '123456789012', idOf), undefined);
+    assert.equal(arnSuffix('vault-1', 'prod/db'), arn.slice(-6));
+    assert.notEqual(arnSuffix('vault-2', 'prod/db'), arn.slice(-6), 'another vault, another suffix');
+    assert.equal(nameFromSecretId('prod/db', scope, exists), 'prod/db');
+    assert.equal(nameFromSecretId(arn, scope, exists), 'prod/db');
+    assert.equal(nameFromSecretId(arn.replace('eu-west-1', 'us-east-1'), scope, exists), 'prod/db', 'any region');
+    assert.equal(nameFromSecretId('arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db', scope, exists), 'prod/db');
+    assert.equal(nameFromSecretId('arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-abcdef', scope, exists), 'prod/db-abcdef');
+    assert.equal(nameFromSecretId(arn.replace('123456789012', '999999999999'), scope, exists), undefined);
+    assert.equal(nameFromSecretId(`${arn.slice(0, -6)}zzzzzz`, scope, exists), undefined);
   });
 });

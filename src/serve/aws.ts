@@ -25,44 +25,44 @@ export const MAX_AWS_VALUE_BYTES = 65_536;
 
 const SUFFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** The six characters AWS appends to a secret's name in its ARN, derived from the secret's id. */
-export function arnSuffix(secretId: string): string {
-  const digest = createHash('sha256').update(`secrets-serve-v1\0arn\0${secretId}`).digest();
+/**
+ * The six characters AWS appends to a secret's name in its ARN, derived from the vault and the
+ * name: the same on every request and every machine.
+ */
+export function arnSuffix(vaultId: string, name: string): string {
+  const digest = createHash('sha256').update(`secrets-serve-v1\0arn\0${vaultId}\0${name}`).digest();
   let out = '';
   for (let i = 0; i < 6; i++) out += SUFFIX_ALPHABET[(digest[i] as number) % SUFFIX_ALPHABET.length];
   return out;
 }
 
-/** Where a request's ARNs live: its signing region and the vault's account. */
+/** Where a request's ARNs live: its signing region, and the vault and its account. */
 export interface ArnScope {
   readonly region: string;
   readonly accountId: string;
+  readonly vaultId: string;
 }
 
 /** `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`. */
-export function secretArn(scope: ArnScope, name: string, secretId: string): string {
-  return `arn:aws:secretsmanager:${scope.region}:${scope.accountId}:secret:${name}-${arnSuffix(secretId)}`;
+export function secretArn(scope: ArnScope, name: string): string {
+  return `arn:aws:secretsmanager:${scope.region}:${scope.accountId}:secret:${name}-${arnSuffix(scope.vaultId, name)}`;
 }
 
 const ARN = /^arn:aws:secretsmanager:([a-z0-9-]*):(\d{12}):secret:(.+)$/;
 
 /**
  * The secret name a SecretId means: a name as is, or the name inside a complete ARN (with the
- * right suffix) or a partial one (without it), as AWS resolves them. `idOf` gives the id a
- * secret of that name has, if one exists. An ARN of another account or suffix names nothing:
- * undefined.
+ * right suffix) or a partial one (without it), as AWS resolves them. `exists` says whether the
+ * vault has a secret of that name. An ARN of another account or suffix names nothing: undefined.
  */
-export function nameFromSecretId(secretId: string, accountId: string, idOf: (name: string) => string | undefined): string | undefined {
+export function nameFromSecretId(secretId: string, scope: Omit<ArnScope, 'region'>, exists: (name: string) => boolean): string | undefined {
   const m = ARN.exec(secretId);
   if (!m) return secretId;
-  if (m[2] !== accountId) return undefined;
+  if (m[2] !== scope.accountId) return undefined;
   const rest = m[3] as string;
   const full = /^(.+)-([A-Za-z0-9]{6})$/.exec(rest);
-  if (full) {
-    const id = idOf(full[1] as string);
-    if (id !== undefined && arnSuffix(id) === full[2]) return full[1];
-  }
-  return idOf(rest) !== undefined ? rest : undefined;
+  if (full && exists(full[1] as string) && arnSuffix(scope.vaultId, full[1] as string) === full[2]) return full[1];
+  return exists(rest) ? rest : undefined;
 }
 
 const TO_AWS = new Map([

@@ -68,13 +68,13 @@ async function target(ctx: OperationContext, input: Input): Promise<{ name: stri
 
 async function resolve(ctx: OperationContext, secretId: string): Promise<{ name: string; arn: string }> {
   const state = await ctx.serve.vault.read(ctx.serve.identity.identity);
-  const idOf = (n: string): string | undefined => state.secrets.find((e) => e.secret.name === n)?.secret.id;
-  const name = nameFromSecretId(secretId, ctx.serve.credentials.accountId, idOf) ?? secretId;
+  const exists = (n: string): boolean => state.secrets.some((e) => e.secret.name === n);
+  const name = nameFromSecretId(secretId, ctx.scope, exists) ?? secretId;
   return { name, arn: arnFor(ctx, name) };
 }
 
 function arnFor(ctx: OperationContext, name: string): string {
-  return secretArn(ctx.scope, name, ctx.deps.ids.secretId(ctx.serve.vaultId, name));
+  return secretArn(ctx.scope, name);
 }
 
 function tagsOf(input: Input, member = 'Tags'): Map<string, string> {

@@ -182,7 +182,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         throw new AwsError('SerializationException', 'Start of structure or map found where not expected.');
       }
       result = await runOperation(
-        { serve: ctx, deps, scope: { region: verified.region, accountId: ctx.credentials.accountId }, rotation: rotationPorts },
+        { serve: ctx, deps, scope: { region: verified.region, accountId: ctx.credentials.accountId, vaultId: ctx.vaultId }, rotation: rotationPorts },
         op,
         input as Input,
       );
@@ -234,7 +234,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const deps = { ...base, audit: { ...base.audit, append: (e: Parameters<typeof base.audit.append>[0]) => (events++, base.audit.append(e)) } };
     try {
       const result = await runOperation(
-        { serve: ctx, deps, scope: { region: opts.region, accountId: ctx.credentials.accountId }, rotation: rotationPorts },
+        { serve: ctx, deps, scope: { region: opts.region, accountId: ctx.credentials.accountId, vaultId: ctx.vaultId }, rotation: rotationPorts },
         'GetSecretValue',
         input,
       );
