@@ -43,6 +43,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['member'], () => import('./commands/member.js')],
   [['policy'], () => import('./commands/policy.js')],
   [['verify', 'reseal'], () => import('./commands/verify.js')],
+  [['serve', 'aws-credentials'], () => import('./commands/serve.js')],
   [['sync', 'clone', 'status', 'merge-driver', 'diff-text'], () => import('./commands/sync.js')],
   [['audit'], () => import('./commands/audit.js')],
   [['doctor'], () => import('./commands/doctor.js')],
