@@ -115,7 +115,7 @@ end
 function __secrets_spec_subcommands
     switch "$argv"
         case 'secrets'
-            printf '%s\n' init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate sync clone status audit doctor completion exit-codes help
+            printf '%s\n' init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate serve aws-credentials sync clone status audit doctor completion exit-codes help
         case 'secrets handler'
             printf '%s\n' allow remove list help
         case 'secrets identity'
@@ -235,6 +235,10 @@ function __secrets_spec_value_options
             printf '%s\n' --vault --identity-file --audit
         case 'secrets migrate'
             printf '%s\n' --accept --vault --identity-file --audit
+        case 'secrets serve'
+            printf '%s\n' --host --port --region --vault --identity-file --audit
+        case 'secrets aws-credentials'
+            printf '%s\n' --format --endpoint --vault --identity-file --audit
         case 'secrets sync'
             printf '%s\n' --remote --vault --identity-file --audit
         case 'secrets clone'
@@ -296,6 +300,8 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a verify -d 'check 
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a reseal -d 'share or withdraw data keys so every version is readable by exactly the members…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a compact -d 'shrink a format-2 vault: keep every governance entry, summarise the secrets in …'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a migrate -d 'convert a format-1 vault into format 2, the signed operation log, in one write'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a serve -d 'serve the AWS Secrets Manager API and the Secrets Manager Agent protocol on loo…'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a aws-credentials -d 'print the AWS access key and secret key that sign requests to `secrets serve` f…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a sync -d 'share the vault through git: commit local changes, fetch, merge record by recor…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a clone -d 'clone a shared vault, verify every record, and pin its identity on this machine'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a status -d 'the shared vault: last sync, uncommitted changes, commits ahead of and behind t…'
@@ -529,6 +535,13 @@ complete -c secrets -n '__secrets_in secrets compact' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets migrate' -l yes -d 'do not ask for confirmation'
 complete -c secrets -n '__secrets_in secrets migrate' -l accept -x -d 'accept the migration of this vault, given this machine\'s copy of the format-1 f…'
 complete -c secrets -n '__secrets_in secrets migrate' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_in secrets serve' -l host -x -d 'loopback address to listen on'
+complete -c secrets -n '__secrets_in secrets serve' -l port -x -d 'port'
+complete -c secrets -n '__secrets_in secrets serve' -l region -x -d 'the region in ARNs of agent requests'
+complete -c secrets -n '__secrets_in secrets serve' -l json -d 'print {endpoint, accountId, accessKeyId, region} on one line of stdout once lis…'
+complete -c secrets -n '__secrets_in secrets aws-credentials' -l json -d 'print {AccessKeyId, SecretAccessKey, AgentToken, AccountId, Endpoint?}'
+complete -c secrets -n '__secrets_in secrets aws-credentials' -l format -x -a 'env shell credentials-file' -d 'env, shell or credentials-file'
+complete -c secrets -n '__secrets_in secrets aws-credentials' -l endpoint -x -d 'the server to name in AWS_ENDPOINT_URL_SECRETS_MANAGER'
 complete -c secrets -n '__secrets_in secrets sync' -l setup -d 'make the vault directory a git work tree and register the merge and diff drivers'
 complete -c secrets -n '__secrets_in secrets sync' -l remote -x -d 'with --setup: the remote to share through'
 complete -c secrets -n '__secrets_in secrets sync' -l json -d 'print JSON'
@@ -554,5 +567,5 @@ complete -c secrets -n '__secrets_in secrets audit verify' -l json -d 'print JSO
 complete -c secrets -n '__secrets_in secrets audit export' -l format -x -a 'jsonl cloudtrail' -d 'jsonl or cloudtrail'
 complete -c secrets -n '__secrets_in secrets doctor' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets completion' -a 'bash zsh fish' -d 'the shell'
-complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate sync clone status audit doctor completion exit-codes' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate serve aws-credentials sync clone status audit doctor completion exit-codes' -d 'command'
 # END GENERATED

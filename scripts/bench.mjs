@@ -8,12 +8,15 @@
 // Peers are installed when missing and we are root (apt: pass gopass age gnupg hyperfine time;
 // npm: @dotenvx/dotenvx into .bench/). A peer that cannot be installed is left out and the report
 // says so. Every command runs with the same environment; NODE_EXTRA_CA_CERTS is unset for all.
+// Last, scripts/bench-serve.mjs loads `secrets serve` with autocannon (GetSecretValue and the agent
+// protocol); `node scripts/bench-serve.mjs` runs that part alone and updates its section in place.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchServe } from './bench-serve.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = (process.env.BENCH_SIZES ?? '10,1000,10000,100000').split(',').map(Number);
@@ -363,6 +366,7 @@ function report(meta) {
     }
     lines.push('');
   }
+  lines.push(...meta.serve);
   lines.push('## Budgets', '', ...meta.budgets.map((b) => `- ${b}`), '');
   if (skipped.length) lines.push('## Not measured', '', ...skipped.map((s) => `- ${s}`), '');
   lines.push('![latency against vault size](benchmarks.svg)', '');
@@ -402,7 +406,7 @@ function plot() {
 }
 
 // ------------------------------------------------------------------------------------ main
-function main() {
+async function main() {
   const { dotenvx } = install();
   rmSync(W, { recursive: true, force: true });
   mkdirSync(W, { recursive: true });
@@ -498,8 +502,11 @@ function main() {
     const p = m(peer, 'list names', 10000);
     if (l10k && p) budgets.push(`list at 10,000: secrets ${fmt(l10k)} ms vs ${peer} ls ${fmt(p)} ms: ${l10k < p ? 'met' : 'missed'}`);
   }
-  report({ machine: machine(), budgets });
+  // The API server (scripts/bench-serve.mjs): requests per second and p99, not per-command times.
+  const serve = await benchServe(log);
+  budgets.push(...serve.budgets);
+  report({ machine: machine(), budgets, serve: serve.lines });
   appendFileSync(join(ROOT, '.bench', 'history.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), results })}\n`);
 }
 
-main();
+await main();

@@ -39,6 +39,20 @@ export interface FileAuditLogOptions {
   readonly files?: FileAccess;
 }
 
+/** A log held by this process: its lock, an open file and its tail. */
+interface Held {
+  readonly path: string;
+  readonly lock: { release(): Promise<void> };
+  readonly file: OpenFile;
+  /** Device and inode of the file. */
+  readonly id: string;
+  size: number;
+  seq: number;
+  prev: string;
+  /** True until the first event of a new log is written (its directory entry then needs an fsync). */
+  fresh: boolean;
+}
+
 /** The last event of a log: its sequence number, line hash and the log's id. */
 export interface LogTail {
   readonly log: string;
@@ -111,6 +125,14 @@ function auditError(err: unknown, path: string): SecretsError {
 export class FileAuditLog implements AuditTrail {
   readonly #opts: FileAuditLogOptions;
   readonly #files: FileAccess;
+  /** Directories known to exist (a busy writer need not ask again). */
+  readonly #made = new Set<string>();
+  /**
+   * What this process last appended to each log: the file (device and inode), its size after the
+   * append, and the last event's sequence number and hash. Under the lock, a log of that same
+   * file and size has not been touched since, so its tail need not be read again.
+   */
+  readonly #tails = new Map<string, { file: string; size: number; seq: number; hash: string }>();
 
   constructor(opts: FileAuditLogOptions) {
     this.#opts = opts;
@@ -143,50 +165,130 @@ export class FileAuditLog implements AuditTrail {
   }
 
   async #append(path: string, entries: readonly AuditEntry[]): Promise<void> {
+    const held = await this.#open(path, (entries[0] as AuditEntry).vaultId);
+    try {
+      await this.#write(held, entries);
+    } finally {
+      await this.#close(held);
+    }
+  }
+
+  /** Takes the log's lock, opens it and finds its tail (from memory when this process wrote it last). */
+  async #open(path: string, vaultId: string): Promise<Held> {
     const files = this.#files;
-    await files.mkdir(dirname(path), 0o700);
+    if (!this.#made.has(dirname(path))) {
+      await files.mkdir(dirname(path), 0o700);
+      this.#made.add(dirname(path));
+    }
     const lock = await acquireLock(`${path}.lock`, this.#opts.lockTimeoutMs, files);
     let file: OpenFile | undefined;
     try {
       file = await files.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
       const st = await file.stat();
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      const { line } = await lastLine(file, Number(st.size), true);
-      let seq = 0;
-      let prev = genesisHash((entries[0] as AuditEntry).vaultId);
-      if (line !== undefined) {
-        const last = JSON.parse(line) as { seq?: unknown };
-        if (typeof last.seq !== 'number') throw Object.assign(new Error('damaged log'), { code: 'EBADMSG' });
-        seq = last.seq;
-        prev = lineHash(line);
+      const id = `${st.dev}:${st.ino}`;
+      const known = this.#tails.get(path);
+      if (known !== undefined && known.file === id && known.size === Number(st.size)) {
+        return { path, lock, file, id, size: known.size, seq: known.seq, prev: known.hash, fresh: false };
       }
-      const c = this.#opts.context;
-      const now = this.#opts.clock.now().toISOString();
-      const lines: string[] = [];
-      for (const entry of entries) {
-        seq++;
-        const event: AuditEvent = {
-          seq,
-          eventTime: now,
-          ...entry,
-          host: c.host,
-          pid: c.pid,
-          user: c.user,
-          tty: c.tty,
-          requestId: c.requestId,
-          ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
-          prev,
-        };
-        const text = serializeEvent(event);
-        lines.push(`${text}\n`);
-        prev = lineHash(text);
-      }
-      await file.write(Buffer.from(lines.join(''), 'utf8'));
-      await file.sync();
-      if (line === undefined) await syncDirectory(files, dirname(path));
-    } finally {
+      const { line, size } = await lastLine(file, Number(st.size), true);
+      if (line === undefined) return { path, lock, file, id, size, seq: 0, prev: genesisHash(vaultId), fresh: true };
+      const last = JSON.parse(line) as { seq?: unknown };
+      if (typeof last.seq !== 'number') throw Object.assign(new Error('damaged log'), { code: 'EBADMSG' });
+      return { path, lock, file, id, size, seq: last.seq, prev: lineHash(line), fresh: false };
+    } catch (err) {
       await file?.close();
       await lock.release();
+      throw err;
+    }
+  }
+
+  /** Appends events to a held log and fsyncs it; the events are durable when it returns. */
+  async #write(held: Held, entries: readonly AuditEntry[]): Promise<void> {
+    const c = this.#opts.context;
+    const now = this.#opts.clock.now().toISOString();
+    let { seq, prev } = held;
+    const lines: string[] = [];
+    for (const entry of entries) {
+      seq++;
+      const event: AuditEvent = {
+        seq,
+        eventTime: now,
+        ...entry,
+        host: c.host,
+        pid: c.pid,
+        user: c.user,
+        tty: c.tty,
+        requestId: entry.requestId ?? c.requestId,
+        ...(seq === 1 ? { log: randomBytes(8).toString('hex') } : {}),
+        prev,
+      };
+      const text = serializeEvent(event);
+      lines.push(`${text}\n`);
+      prev = lineHash(text);
+    }
+    const bytes = Buffer.from(lines.join(''), 'utf8');
+    this.#tails.delete(held.path);
+    await held.file.write(bytes);
+    await held.file.sync();
+    if (held.fresh) await syncDirectory(this.#files, dirname(held.path));
+    held.fresh = false;
+    held.seq = seq;
+    held.prev = prev;
+    held.size += bytes.length;
+    this.#tails.set(held.path, { file: held.id, size: held.size, seq, hash: prev });
+  }
+
+  async #close(held: Held): Promise<void> {
+    try {
+      await held.file.close();
+    } finally {
+      await held.lock.release();
+    }
+  }
+
+  /**
+   * Holds the log of `vaultId` (its lock and an open file) while `body` appends batch after
+   * batch, each written and fsynced at once, without taking the lock or reading the tail again
+   * (a busy server's group commit). Another writer waits for the lock meanwhile, so `body`
+   * should return within milliseconds. Failures are reported as `appendAll` reports them.
+   */
+  async hold<T>(vaultId: string, body: (append: (entries: readonly AuditEntry[]) => Promise<void>) => Promise<T>): Promise<T> {
+    const path = this.path(vaultId);
+    let held: Held | undefined;
+    try {
+      held = await this.#open(path, vaultId);
+    } catch (err) {
+      const error = auditError(err, path);
+      if (this.#opts.mode !== 'best-effort') throw error;
+      this.#opts.warn(`${error.message.replace(/; nothing was released$/, '')} (audit is best-effort: continuing)`);
+      return body(async () => undefined);
+    }
+    const open = held;
+    let broken: SecretsError | undefined;
+    try {
+      return await body(async (entries) => {
+        if (entries.length === 0) return;
+        if (entries.some((e) => e.vaultId !== vaultId)) throw new Error('hold: one vault at a time');
+        if (broken) {
+          if (this.#opts.mode === 'best-effort') return;
+          throw broken;
+        }
+        try {
+          await this.#write(open, entries);
+        } catch (err) {
+          const error = auditError(err, path);
+          // A failed write leaves the file in an unknown state: nothing more goes through this hold.
+          broken = error;
+          if (this.#opts.mode === 'best-effort') {
+            this.#opts.warn(`${error.message.replace(/; nothing was released$/, '')} (audit is best-effort: continuing)`);
+            return;
+          }
+          throw error;
+        }
+      });
+    } finally {
+      await this.#close(open).catch(() => undefined);
     }
   }
 

@@ -21,6 +21,8 @@ export interface AuditEvent {
   readonly errorCode?: string;
   readonly target?: string;
   readonly command?: string;
+  readonly sourceIPAddress?: string;
+  readonly userAgent?: string;
   readonly host: string;
   readonly pid: number;
   readonly user: string;
@@ -63,6 +65,8 @@ export function serializeEvent(e: AuditEvent): string {
     errorCode: e.errorCode,
     target: e.target,
     command: e.command,
+    sourceIPAddress: e.sourceIPAddress,
+    userAgent: e.userAgent,
     host: e.host,
     pid: e.pid,
     user: e.user,

@@ -87,6 +87,17 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets export --format backup --passphrase-file pass.txt > vault.backup',
   ],
   random: ['secrets random', 'secrets random --length 24 --exclude-punctuation'],
+  serve: [
+    'secrets serve   # http://127.0.0.1:2773 until Ctrl-C',
+    'secrets serve --port 0 --json   # a free port; prints {endpoint, accountId, accessKeyId, region}',
+    'secrets --vault ~/team/vault.yaml serve --port 8200',
+  ],
+  'aws-credentials': [
+    'secrets aws-credentials   # export lines: run them with eval "$(secrets aws-credentials)"',
+    'secrets aws-credentials --format env   # KEY=value lines, as systemd EnvironmentFile= reads them',
+    'secrets aws-credentials --json',
+    'secrets aws-credentials --format credentials-file >> ~/.aws/credentials',
+  ],
   identity: ['secrets identity show', 'secrets identity new --name ci --out ci.key'],
   'identity show': ['secrets identity show', 'secrets identity show --json'],
   'identity new': ['secrets identity new --name ci --out ci.key', 'secrets identity new --name deploy   # prints the key once, for a CI secret store'],

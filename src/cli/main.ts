@@ -24,8 +24,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   let output: Output | undefined;
   const app: App = {
     io,
-    deps: (cmd) =>
+    deps: (cmd, files) =>
       composeDeps({
+        ...(files ? { files } : {}),
         env: io.env,
         warn: (message) => io.writeErr(formatWarning(message)),
         note: (message) => io.writeErr(formatNote(message)),

@@ -45,6 +45,7 @@ const MODULES: readonly (readonly [readonly string[], () => Promise<CommandModul
   [['verify', 'reseal'], () => import('./commands/verify.js')],
   [['compact'], () => import('./commands/compact.js')],
   [['migrate'], () => import('./commands/migrate.js')],
+  [['serve', 'aws-credentials'], () => import('./commands/serve.js')],
   [['sync', 'clone', 'status', 'merge-driver', 'diff-text'], () => import('./commands/sync.js')],
   [['audit'], () => import('./commands/audit.js')],
   [['doctor'], () => import('./commands/doctor.js')],

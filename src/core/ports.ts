@@ -140,6 +140,12 @@ export interface AuditEntry {
   readonly command?: string;
   /** For member and policy changes: the member or policy acted on. */
   readonly target?: string;
+  /** For requests to `secrets serve`: the client's address. */
+  readonly sourceIPAddress?: string;
+  /** For requests to `secrets serve`: the client's User-Agent header (shortened). */
+  readonly userAgent?: string;
+  /** For requests to `secrets serve`: the request's own id (otherwise the process's). */
+  readonly requestId?: string;
 }
 
 /** The durable, append-only trail. `append` returns only once the event is on disk. */

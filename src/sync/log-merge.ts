@@ -231,7 +231,9 @@ export async function verifyFirstCopy(bytes: Buffer, trust: TrustStore): Promise
     const why = belowFloor({ vault: copy.vault, path: '', heads: known.heads ?? [], seqs: known.ctrs }, new Set(copy.units.map((u) => u.hash)), result.seqs);
     if (why !== undefined) throw new SecretsError('INTEGRITY', `the cloned vault does not extend what this machine verified: ${why}`, REWRITTEN_HINT);
   }
-  trust.put(result.state.id, { genesis: copy.vault, ctrs: result.seqs, heads: result.heads });
+  // As a read of the vault records it: removals are final on this machine from now on.
+  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
+  trust.put(result.state.id, { genesis: copy.vault, ctrs: result.seqs, heads: result.heads, removed });
   return { result, entries: copy.units.length };
 }
 
