@@ -62,7 +62,7 @@ _secrets_spec() {
     'policy validate') subs='' opts='-f= --file= --type= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy simulate') subs='' opts='--member= --action= --secret= --context= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:put,get,list,delete,attach,detach,validate,simulate' ;;
-    'verify') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'verify') subs='' opts='--accept-checkpoint= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'reseal') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'compact') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'migrate') subs='' opts='--yes --accept= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;

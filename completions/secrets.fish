@@ -228,7 +228,7 @@ function __secrets_spec_value_options
         case 'secrets policy help'
             printf '%s\n' --vault --identity-file --audit
         case 'secrets verify'
-            printf '%s\n' --vault --identity-file --audit
+            printf '%s\n' --accept-checkpoint --vault --identity-file --audit
         case 'secrets reseal'
             printf '%s\n' --vault --identity-file --audit
         case 'secrets compact'
@@ -529,6 +529,7 @@ complete -c secrets -n '__secrets_in secrets policy simulate' -l secret -x -a '(
 complete -c secrets -n '__secrets_in secrets policy simulate' -l context -x -d 'set a condition key'
 complete -c secrets -n '__secrets_in secrets policy simulate' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets policy help' -a 'put get list delete attach detach validate simulate' -d 'command'
+complete -c secrets -n '__secrets_in secrets verify' -l accept-checkpoint -x -d 'format 2: accept an admin\'s compaction of a history this machine verified, by i…'
 complete -c secrets -n '__secrets_in secrets verify' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets reseal' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets compact' -l json -d 'print JSON'

@@ -317,8 +317,22 @@ describe('secrets compact', () => {
       assert.equal((await alice.run(['verify'])).code, 0);
       await alice.ok(['put', 'app/a', '--value-stdin'], { input: 'after' });
       assert.equal(await alice.ok(['get', 'app/a']), 'after');
-      // bob's machine verified heads the compaction removed: outside git it refuses (connecting through git is sync's).
+      // bob's machine verified heads the compaction removed: outside git it refuses until he accepts the checkpoint.
       await refused(vault, bob, ['get', 'dev/b'], /lost entry/);
+      await refused(vault, bob, ['verify', '--accept-checkpoint', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='], /holds no such checkpoint/);
+      const checkpoint = (JSON.parse(await alice.ok(['compact', '--json'])) as { Checkpoint: string }).Checkpoint;
+      await refused(vault, bob, ['get', 'dev/b'], /lost entry/);
+      const accepted = JSON.parse(await bob.ok(['verify', '--accept-checkpoint', checkpoint, '--json'])) as { SignedBy: string };
+      assert.equal(accepted.SignedBy, 'tester');
+      assert.equal(await bob.ok(['get', 'dev/b']), 'dev/b-3');
+      // An older compacted file does not cover what bob verified since: refused, as a rollback.
+      const older = readFileSync(vault);
+      await alice.ok(['put', 'dev/b', '--value-stdin'], { input: 'dev/b-4' });
+      const newer = readFileSync(vault);
+      assert.equal(await bob.ok(['get', 'dev/b']), 'dev/b-4');
+      writeFileSync(vault, older);
+      await refused(vault, bob, ['verify', '--accept-checkpoint', checkpoint], /does not cover entry/);
+      writeFileSync(vault, newer);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -133,7 +133,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'secrets policy simulate --member bob --action secrets:GetSecretValue --secret prod/db',
     'secrets policy simulate --member ci --action secrets:PutSecretValue --secret prod/db --context secrets:CurrentTime=2026-01-01T00:00:00Z',
   ],
-  verify: ['secrets verify', 'secrets verify --json'],
+  verify: ['secrets verify', 'secrets verify --json', 'secrets verify --accept-checkpoint 14FKR9YciiXxW752Xwd5zph49mxq0UxTpbmOmw9vujQ='],
   reseal: ['secrets reseal', 'secrets reseal --json'],
   compact: ['secrets compact', 'secrets compact --json'],
   migrate: [

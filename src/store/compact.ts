@@ -9,9 +9,10 @@ import { planCompaction } from '../core/checkpoint.js';
 import { SecretsError } from '../core/errors.js';
 import type { CheckpointEntry, Entry, MergeEntry } from '../core/ops.js';
 import type { Identity } from '../core/ports.js';
-import type { ReplayResult } from '../core/replay.js';
+import { replay, type ReplayOptions, type ReplayResult } from '../core/replay.js';
 import { CHECKPOINT_DIGESTS, encodeLine, type Line, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
-import { type LogRead, type OpLog, serializeLog } from './op-log.js';
+import { type LogRead, OpLog, replayInput, serializeLog } from './op-log.js';
+import type { TrustStore } from './trust.js';
 
 /** What a compaction did. */
 export interface CompactReport {
@@ -102,4 +103,52 @@ export async function compactLog(log: OpLog, identity: Identity, now: string, re
       },
     };
   });
+}
+
+/** What `acceptCheckpoint` needs. */
+export interface AcceptCheckpointOptions {
+  readonly path: string;
+  readonly trust: TrustStore;
+  readonly lockTimeoutMs: number;
+  /** Replay's options at this machine's time. */
+  readonly options: ReplayOptions;
+}
+
+/**
+ * Accepts an admin's compaction on a machine that verified the longer history it replaced and
+ * cannot see it (outside git): `secrets verify --accept-checkpoint H` (§6). The file must
+ * replay, hold checkpoint `hash` (which replay has checked: an admin's, its state lines and
+ * governance as it says), be the vault this machine pinned, cover every seq this machine
+ * verified, and keep removed every member this machine saw removed. This is the trust a fresh
+ * clone gives the checkpoint. Then the trust state moves to the file's heads.
+ */
+export async function acceptCheckpoint(opts: AcceptCheckpointOptions, hash: string): Promise<{ vaultId: string; checkpoint: string; by: string }> {
+  const read = await new OpLog({ path: opts.path, lockTimeoutMs: opts.lockTimeoutMs }).read();
+  const result = replay(replayInput(read), opts.options);
+  const refuse = (why: string): never => {
+    throw new SecretsError(
+      'INTEGRITY',
+      `checkpoint ${hash} is not accepted: ${why}`,
+      'the trust state was not changed; ask the admin who compacted the vault which checkpoint they signed',
+    );
+  };
+  const found = read.entries.find((e) => e.hash === hash);
+  if (found?.entry.kind !== 'checkpoint') return refuse(`${opts.path} holds no such checkpoint`);
+  const cp = found.entry;
+  const G = read.entries[0]?.hash ?? '';
+  const id = result.state.id;
+  const known = opts.trust.get(id);
+  if (known !== undefined) {
+    if (known.genesis !== G) refuse('the file is not the vault this machine pinned');
+    const covered = new Map(cp.seqs).set(cp.by, cp.seq);
+    for (const [who, seq] of known.ctrs) {
+      if ((covered.get(who) ?? 0) < seq) refuse(`it does not cover entry ${seq} of ${who}, which this machine verified (an older state)`);
+    }
+    for (const m of known.removed ?? []) {
+      if (result.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
+    }
+  }
+  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
+  opts.trust.put(id, { genesis: G, ctrs: result.seqs, heads: result.heads, removed });
+  return { vaultId: id, checkpoint: hash, by: result.state.members.get(cp.by)?.name ?? cp.by };
 }

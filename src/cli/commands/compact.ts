@@ -33,7 +33,7 @@ export function register(program: Command, app: App): void {
         stderr:
           `Compacted ${path}: ${r.entriesBefore} entries became ${r.governance} governance entries and checkpoint ${r.checkpoint} ` +
           `over ${r.secrets} secret(s); ${r.bytesBefore} bytes became ${r.bytesAfter}.\n` +
-          'Other machines that verified the longer history accept the checkpoint through `secrets sync`.\n',
+          `Other machines that verified the longer history refuse it until they accept it: \`secrets verify --accept-checkpoint ${r.checkpoint}\`.\n`,
       });
     });
 }
