@@ -14,7 +14,7 @@
 # and args (what each argument is; "..." repeats the last) of the command PATH ("" is the program).
 _secrets_spec() {
   case $1 in
-    '') subs='init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal serve aws-credentials sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
+    '') subs='init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate serve aws-credentials sync clone status audit doctor completion exit-codes help' opts='-V --version --vault= --identity-file= --audit= --no-color -h --help' args='' ;;
     'init') subs='' opts='--name= --member-name= --git --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'create') subs='' opts='--description= --tag= --client-request-token= --json --value-stdin --from-file= --generate --length= --exclude-characters= --exclude-numbers --exclude-punctuation --exclude-uppercase --exclude-lowercase --include-space --require-each-included-type --no-require-each-included-type -h --help --vault= --identity-file= --audit= --no-color' args='none' ;;
     'get') subs='' opts='--field= --version-stage= --version-id= --filter= --json --clip -h --help --vault= --identity-file= --audit= --no-color' args='secret...' ;;
@@ -62,8 +62,10 @@ _secrets_spec() {
     'policy validate') subs='' opts='-f= --file= --type= --strict --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy simulate') subs='' opts='--member= --action= --secret= --context= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'policy help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:put,get,list,delete,attach,detach,validate,simulate' ;;
-    'verify') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'verify') subs='' opts='--accept-checkpoint= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'reseal') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'compact') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
+    'migrate') subs='' opts='--yes --accept= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'serve') subs='' opts='--host= --port= --region= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'aws-credentials') subs='' opts='--json --format= --endpoint= -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'sync') subs='' opts='--setup --remote= --json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
@@ -76,7 +78,7 @@ _secrets_spec() {
     'doctor') subs='' opts='--json -h --help --vault= --identity-file= --audit= --no-color' args='' ;;
     'completion') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='words:bash,zsh,fish' ;;
     'exit-codes') subs='' opts='-h --help --vault= --identity-file= --audit= --no-color' args='' ;;
-    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,edit,update,describe,versions,stage,rollback,list,tag,untag,delete,restore,rotate,handler,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,serve,aws-credentials,sync,clone,status,audit,doctor,completion,exit-codes' ;;
+    'help') subs='' opts='--vault= --identity-file= --audit= --no-color' args='words:init,create,get,put,edit,update,describe,versions,stage,rollback,list,tag,untag,delete,restore,rotate,handler,exec,env,inject,import,export,random,identity,member,policy,verify,reseal,compact,migrate,serve,aws-credentials,sync,clone,status,audit,doctor,completion,exit-codes' ;;
   esac
 }
 # _secrets_value_kind PATH OPTION: sets kind, what the value of OPTION is under the command PATH.

@@ -115,7 +115,7 @@ end
 function __secrets_spec_subcommands
     switch "$argv"
         case 'secrets'
-            printf '%s\n' init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal serve aws-credentials sync clone status audit doctor completion exit-codes help
+            printf '%s\n' init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate serve aws-credentials sync clone status audit doctor completion exit-codes help
         case 'secrets handler'
             printf '%s\n' allow remove list help
         case 'secrets identity'
@@ -228,9 +228,13 @@ function __secrets_spec_value_options
         case 'secrets policy help'
             printf '%s\n' --vault --identity-file --audit
         case 'secrets verify'
-            printf '%s\n' --vault --identity-file --audit
+            printf '%s\n' --accept-checkpoint --vault --identity-file --audit
         case 'secrets reseal'
             printf '%s\n' --vault --identity-file --audit
+        case 'secrets compact'
+            printf '%s\n' --vault --identity-file --audit
+        case 'secrets migrate'
+            printf '%s\n' --accept --vault --identity-file --audit
         case 'secrets serve'
             printf '%s\n' --host --port --region --vault --identity-file --audit
         case 'secrets aws-credentials'
@@ -294,6 +298,8 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a member -d 'the me
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a policy -d 'IAM-style policies: who may do what to which secrets'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a verify -d 'check every record\'s signature and that its writer was allowed to write it'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a reseal -d 'share or withdraw data keys so every version is readable by exactly the members…'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a compact -d 'shrink a format-2 vault: keep every governance entry, summarise the secrets in …'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a migrate -d 'convert a format-1 vault into format 2, the signed operation log, in one write'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a serve -d 'serve the AWS Secrets Manager API and the Secrets Manager Agent protocol on loo…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a aws-credentials -d 'print the AWS access key and secret key that sign requests to `secrets serve` f…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a sync -d 'share the vault through git: commit local changes, fetch, merge record by recor…'
@@ -523,8 +529,13 @@ complete -c secrets -n '__secrets_in secrets policy simulate' -l secret -x -a '(
 complete -c secrets -n '__secrets_in secrets policy simulate' -l context -x -d 'set a condition key'
 complete -c secrets -n '__secrets_in secrets policy simulate' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets policy help' -a 'put get list delete attach detach validate simulate' -d 'command'
+complete -c secrets -n '__secrets_in secrets verify' -l accept-checkpoint -x -d 'format 2: accept an admin\'s compaction of a history this machine verified, by i…'
 complete -c secrets -n '__secrets_in secrets verify' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets reseal' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_in secrets compact' -l json -d 'print JSON'
+complete -c secrets -n '__secrets_in secrets migrate' -l yes -d 'do not ask for confirmation'
+complete -c secrets -n '__secrets_in secrets migrate' -l accept -x -d 'accept the migration of this vault, given this machine\'s copy of the format-1 f…'
+complete -c secrets -n '__secrets_in secrets migrate' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_in secrets serve' -l host -x -d 'loopback address to listen on'
 complete -c secrets -n '__secrets_in secrets serve' -l port -x -d 'port'
 complete -c secrets -n '__secrets_in secrets serve' -l region -x -d 'the region in ARNs of agent requests'
@@ -557,5 +568,5 @@ complete -c secrets -n '__secrets_in secrets audit verify' -l json -d 'print JSO
 complete -c secrets -n '__secrets_in secrets audit export' -l format -x -a 'jsonl cloudtrail' -d 'jsonl or cloudtrail'
 complete -c secrets -n '__secrets_in secrets doctor' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_arg 1 secrets completion' -a 'bash zsh fish' -d 'the shell'
-complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal serve aws-credentials sync clone status audit doctor completion exit-codes' -d 'command'
+complete -c secrets -n '__secrets_arg 1 secrets help' -a 'init create get put edit update describe versions stage rollback list tag untag delete restore rotate handler exec env inject import export random identity member policy verify reseal compact migrate serve aws-credentials sync clone status audit doctor completion exit-codes' -d 'command'
 # END GENERATED

@@ -308,7 +308,13 @@ describe('appending', () => {
   it('replace (compaction) swaps the whole file atomically under the lock', async () => {
     const store = copy();
     await store.append((r) => bobPuts(r, 'gone'));
-    await store.replace(fixture.log.lines);
+    let seen = 0;
+    const out = await store.replace((log) => {
+      seen = log.entries.length;
+      return { lines: fixture.log.lines, result: 'done' };
+    });
+    assert.equal(out, 'done');
+    assert.equal(seen, fixture.log.entries.length + 1, 'the builder sees the log as it stands, under the lock');
     assert.deepEqual(readFileSync(store.path), readFileSync(FIXTURE));
   });
 });

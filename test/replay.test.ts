@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   type Action,
+  type CheckpointEntry,
   type Entry,
   type LogEntry,
   type MemberKeys,
@@ -19,6 +20,7 @@ import {
 } from '../src/core/ops.js';
 import { authorizeEntry, MAX_JOINS, replay, replayFrom, type ReplayInput, type ReplayOptions, type ReplayResult } from '../src/core/replay.js';
 import { applyEntry, canonicalState, readersOfSecret, type ReplayState } from '../src/core/state.js';
+import { type CheckpointDigests, planCompaction, settled } from '../src/core/checkpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building logs by hand
@@ -51,7 +53,10 @@ const signatureValid: SignatureCheck = (item, signKey, vaultHash) => {
 
 const secretIdOf = (vaultHash: string, name: string): string => `sec-${sha(`${vaultHash}|${name}`).slice(0, 16)}`;
 
-const OPTIONS: ReplayOptions = { signatureValid, secretIdOf };
+/** A checkpoint's digests over the test's canonical text (the store's are over its lines). */
+const DIGESTS: CheckpointDigests = { state: (secrets) => sha(canon(secrets)), gov: (hashes) => sha(hashes.join('\n')) };
+
+const OPTIONS: ReplayOptions = { signatureValid, secretIdOf, checkpoint: DIGESTS };
 
 /** Minute `n` of the test day. */
 const T = (n: number): string => new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString();
@@ -938,5 +943,156 @@ describe('properties', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints and compaction
+
+/** A checkpoint of `log`'s history (one head) signed as `by` at `now` (or forged with `signKey`), and what `compact` would write. */
+function checkpointOf(
+  log: Log,
+  by: string,
+  now: string,
+  signKey = `sign-${by}`,
+  tweak: (c: Omit<CheckpointEntry, 'sig'>) => Omit<CheckpointEntry, 'sig'> = (c) => c,
+): { item: LogEntry; input: ReplayInput } {
+  const plan = planCompaction(log.input(), log.replay(), DIGESTS, by, now);
+  const unsigned = tweak(plan.checkpoint);
+  const entry = { ...unsigned, sig: fakeSig(unsigned, signKey, log.G) } as Entry;
+  const item = { hash: sha(canon(entry)), entry };
+  const payloads = new Map(plan.payloads.map((h) => [h, log.payloads.get(h) as Payload]));
+  return { item, input: { entries: [...plan.governance, item], payloads, states: plan.secrets } };
+}
+
+/** `input` with the entries of `log` after `cut` appended (and their payloads). */
+function extended(input: ReplayInput, log: Log, cut: string): ReplayInput {
+  const all = log.entries.map((e) => e.hash);
+  const after = log.input(all.slice(all.indexOf(cut) + 1));
+  return { ...input, entries: [...input.entries, ...after.entries], payloads: new Map([...input.payloads, ...after.payloads]) };
+}
+
+const appA = (log: Log) => ({ secret: log.id('app/a'), name: 'app/a' });
+
+describe('checkpoints', () => {
+  test('a compacted file replays to the state of the history, and later entries continue from it', () => {
+    const { log, head } = team();
+    let h = log.op(CAROL, 'TagResource', { ...appA(log), tags: new Map([['k', 'v']]) }, [head], { audit: 'log-c:7:abc' });
+    h = log.op(ALICE, 'RemoveMember', { member: DAVE }, [h]);
+    h = log.op(CAROL, 'CreateSecret', { secret: log.id('app/b'), name: 'app/b', value: log.value() }, [h]);
+    h = log.op(CAROL, 'DeleteSecret', { secret: log.id('app/b'), name: 'app/b', days: 7 }, [h]);
+    const whole = log.replay();
+    const { item, input } = checkpointOf(log, BOB, T(100));
+    const r = replay(input, OPTIONS);
+    // A checkpoint forgets the ops behind the versions (compaction removes them), and nothing else here.
+    assert.equal(canonicalState(r.state), canonicalState(settled(whole.state, item.entry.at)));
+    assert.ok([...r.state.secrets.values()].every((s) => s.versions.every((v) => v.entry === undefined)));
+    assert.deepEqual(r.heads, [item.hash]);
+    assert.equal(r.state.members.get(DAVE)?.exposed?.length, 1, "the removed member's exposure survives");
+    // Ten days on, app/b is purged: the checkpoint drops it, and both readers agree.
+    const later = checkpointOf(log, BOB, T(60 * 24 * 10));
+    assert.equal(later.input.states?.length, 1);
+    assert.equal(canonicalState(replay(later.input, OPTIONS).state), canonicalState(settled(whole.state, later.item.entry.at)));
+    // The same checkpoint in the full history (before compaction) is checked by recomputing it.
+    log.add(item);
+    assert.equal(canonicalState(log.replay().state), canonicalState(r.state));
+    const next = log.op(CAROL, 'PutSecretValue', { ...appA(log), value: log.value() }, [item.hash]);
+    assert.equal(canonicalState(replay(extended(input, log, item.hash), OPTIONS).state), canonicalState(log.replay().state));
+    assert.ok(log.replay().verdicts.get(next)?.accepted);
+    void h;
+  });
+
+  test('a checkpoint by a non-admin, or forged, is refused', () => {
+    const { log } = team();
+    refused(() => replay(checkpointOf(log, CAROL, T(100)).input, OPTIONS), /only an admin can sign a checkpoint/);
+    refused(() => replay(checkpointOf(log, BOB, T(100), 'sign-mallory-id').input, OPTIONS), /signature does not verify/);
+    const { item } = checkpointOf(log, CAROL, T(100));
+    log.add(item);
+    refused(() => log.replay(), /only an admin can sign a checkpoint/);
+  });
+
+  test('state lines, governance, seqs and anchors must be what the checkpoint says', () => {
+    const { log } = team();
+    const { input } = checkpointOf(log, BOB, T(100));
+    const states = input.states ?? [];
+    const first = states[0] as NonNullable<ReplayInput['states']>[number];
+    const tagged = { ...input, states: [{ ...first, tags: new Map([['team', 'dev']]) }, ...states.slice(1)] };
+    refused(() => replay(tagged, OPTIONS), /state lines do not hash to its state/);
+    const gov = input.entries.filter((i) => !(i.entry.kind === 'op' && i.entry.op === 'AttachPolicy' && i.entry.body.member === DAVE));
+    refused(() => replay({ ...input, entries: gov }, OPTIONS), /governance digest/);
+    const noPayload = new Map([...input.payloads].slice(1));
+    refused(() => replay({ ...input, payloads: noPayload }, OPTIONS), /payload .* is missing/);
+    const lowSeqs = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, seqs: new Map() }));
+    refused(() => replay(lowSeqs.input, OPTIONS), /is above the checkpoint's seq/);
+    const otherAnchors = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, anchors: new Map([[CAROL, 'log-c:1:x']]) }));
+    log.add(otherAnchors.item);
+    refused(() => log.replay(), /audit anchors are not those/);
+  });
+
+  test('state lines in order, none purged, and an in-line checkpoint names the seqs of its ancestors', () => {
+    const { log, head } = team();
+    const h = log.op(CAROL, 'CreateSecret', { secret: log.id('app/b'), name: 'app/b', value: log.value() }, [head]);
+    const { input } = checkpointOf(log, BOB, T(100));
+    refused(() => replay({ ...input, states: [...(input.states ?? [])].reverse() }, OPTIONS), /not sorted by name/);
+    log.op(CAROL, 'DeleteSecret', { secret: log.id('app/b'), name: 'app/b', days: 0 }, [h]);
+    const purged = checkpointOf(log, BOB, T(100));
+    assert.equal(purged.input.states?.length, 1, 'a secret deleted without recovery is not kept');
+    refused(() => replay({ ...purged.input, states: input.states ?? [], payloads: input.payloads }, OPTIONS), /do not hash/);
+    const lowSeqs = checkpointOf(log, BOB, T(100), undefined, (c) => ({ ...c, seqs: new Map([...c.seqs].map(([k, v]) => [k, v - 1])) }));
+    log.add(lowSeqs.item);
+    refused(() => log.replay(), /seqs are not the signers' highest seqs/);
+  });
+
+  test('an in-line checkpoint whose state differs from the history is refused', () => {
+    const { log, head } = team();
+    const plan = planCompaction(log.input(), log.replay(), DIGESTS, BOB, T(100));
+    const forged = { ...plan.checkpoint, state: sha('another state') };
+    const entry = { ...forged, sig: fakeSig(forged, `sign-${BOB}`, log.G) } as Entry;
+    log.add({ hash: sha(canon(entry)), entry });
+    refused(() => log.replay(), /its state is not the state/);
+    void head;
+  });
+
+  test('a checkpoint is final: an entry concurrent with it is refused, and nothing after it names an entry before it', () => {
+    const { log, head } = team();
+    const { item, input } = checkpointOf(log, BOB, T(100));
+    log.add(item);
+    const side = log.op(CAROL, 'PutSecretValue', { ...appA(log), value: log.value() }, [head]);
+    refused(() => log.replay(), /concurrent with this checkpoint/);
+    log.merge(ALICE, [item.hash, side].sort());
+    refused(() => replay(extended(input, log, item.hash), OPTIONS), /names an entry before it/);
+  });
+
+  test('replay(compact(H)) = replay(H), and entries after the checkpoint replay the same on both', () => {
+    let purged = 0;
+    fc.assert(
+      fc.property(
+        fc.array(stepArb, { maxLength: 6 }),
+        fc.array(stepArb, { maxLength: 6 }),
+        fc.array(stepArb, { maxLength: 5 }),
+        fc.boolean(),
+        (a, b, c, late) => {
+          const { log } = forked(a, b);
+          const whole = log.replay();
+          if (whole.heads.length !== 1) return;
+          const admin = [ALICE, BOB].find((m) => whole.state.members.get(m)?.removed === undefined) as string;
+          const { item, input } = checkpointOf(log, admin, late ? T(60 * 24 * 40) : T(0));
+          const expected = settled(whole.state, item.entry.at);
+          if (expected.secrets.size !== whole.state.secrets.size) purged++;
+          const compacted = replay(input, OPTIONS);
+          assert.equal(canonicalState(compacted.state), canonicalState(expected));
+          log.add(item);
+          const tip = branch(log, item.hash, c);
+          const full = log.replay();
+          const short = replay(extended(input, log, item.hash), OPTIONS);
+          assert.equal(canonicalState(short.state), canonicalState(full.state));
+          assert.deepEqual(short.heads, full.heads);
+          assert.deepEqual([...short.seqs].sort(), [...full.seqs].sort());
+          void tip;
+        },
+      ),
+      { numRuns: 60 },
+    );
+    assert.ok(purged >= 1, 'some runs compact after a purge');
   });
 });

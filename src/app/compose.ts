@@ -23,6 +23,7 @@ import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
 import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import { LogVaultRepository } from '../store/log-vault.js';
+import type { MigrateOptions } from '../store/migrate.js';
 import { VaultOfEitherFormat } from '../store/vault-format.js';
 import { verifiedStateDir } from '../store/verified-state.js';
 import { type Paths, resolvePaths } from './paths.js';
@@ -113,6 +114,10 @@ export interface AppDeps extends CoreDeps {
   readonly fileVault: FileVaultRepository;
   /** A vault file adapter for another path (clone). */
   readonly repoFor: (path: string) => FileVaultRepository;
+  /** The format-2 repository of the vault path (compact). */
+  readonly logVault: () => LogVaultRepository;
+  /** What `migrate` needs: the path, the format-1 adapter, the trust state. */
+  readonly migration: () => MigrateOptions;
   /** Test hook: how long `get --clip` leaves a value on the clipboard, in ms (absent: the clipboard's own delay). */
   readonly clipClearMs?: number;
 }
@@ -193,22 +198,20 @@ export function composeDeps(context: AppContext): AppDeps {
       files,
     });
   const fileVault = repoFor(paths.vault);
-  const vault = new VaultOfEitherFormat(
-    paths.vault,
-    fileVault,
-    () =>
-      new LogVaultRepository({
-        path: paths.vault,
-        trust: new TrustStore(paths.trustDir, files),
-        clock,
-        lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
-        auditTail: (vaultId) => auditLog().tail(vaultId),
-        files,
-        ...(env['SECRETS_READ_INDEX'] === '0'
-          ? {}
-          : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
-      }),
-  );
+  let logVault: LogVaultRepository | undefined;
+  const getLogVault = (): LogVaultRepository =>
+    (logVault ??= new LogVaultRepository({
+      path: paths.vault,
+      trust: new TrustStore(paths.trustDir, files),
+      clock,
+      lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+      auditTail: (vaultId) => auditLog().tail(vaultId),
+      files,
+      ...(env['SECRETS_READ_INDEX'] === '0'
+        ? {}
+        : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
+    }));
+  const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault);
   const clipClearMs = clipClearDelay(env);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
@@ -239,6 +242,8 @@ export function composeDeps(context: AppContext): AppDeps {
     keychain: getKeychain,
     fileVault,
     repoFor,
+    logVault: getLogVault,
+    migration: () => ({ path: paths.vault, formatOne: fileVault, trust: new TrustStore(paths.trustDir, files), lockTimeoutMs }),
     handlerAllowlist: () => new FileHandlerAllowlist(paths.configDir),
     ...(clipClearMs !== undefined ? { clipClearMs } : {}),
     rotation: async () => {

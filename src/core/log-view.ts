@@ -26,8 +26,9 @@ function versionRecord(state: ReplayState, s: SecretState, v: VersionState, payl
     keys: keys?.kind === 'keys' ? keys.keys : new Map(),
     by: v.by,
     ctr: 0,
-    bound: state.vault,
     act: v.act,
+    // A version migrated from format 1 keeps format 1's AAD: the cipher opens it without G and the writer.
+    ...(v.aad === 1 ? {} : { bound: state.vault }),
   };
 }
 

@@ -37,7 +37,8 @@ export interface SecretRef {
 
 /** Each action's body: only the fields the action changes. */
 export interface OpBodies {
-  readonly CreateVault: { readonly vault: string; readonly name: string; readonly format: 2; readonly creator: MemberKeys };
+  /** `from`: the SHA-256 of the format-1 file a migration converted (base64). */
+  readonly CreateVault: { readonly vault: string; readonly name: string; readonly format: 2; readonly creator: MemberKeys; readonly from?: string };
   readonly AddMember: { readonly member: MemberKeys; readonly roles: readonly string[] };
   readonly RemoveMember: { readonly member: string };
   readonly SetRole: { readonly member: string; readonly roles: readonly string[] };
@@ -140,7 +141,7 @@ export interface MergeEntry extends EntryCommon {
   readonly kind: 'merge';
 }
 
-/** An admin's summary of the state at its single parent (replayed from step 6 of the landing plan). */
+/** An admin's summary of the state at its single parent (core/checkpoint.ts). */
 export interface CheckpointEntry extends EntryCommon {
   readonly kind: 'checkpoint';
   /** SHA-256 over the canonical `state` lines. */

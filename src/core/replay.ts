@@ -8,9 +8,11 @@
  * function the caller's crypto provides; no I/O.
  */
 import { decideRecorded, explain, type RequestFacts } from './access.js';
+import { bySummaryOrder, type CheckpointDigests, restored, type SecretSummary, settled, summarise } from './checkpoint.js';
 import { SecretsError } from './errors.js';
 import {
   ADMIN_DATA_ACTIONS,
+  type CheckpointEntry,
   classOf,
   type Entry,
   GOVERNANCE_ACTIONS,
@@ -59,6 +61,8 @@ export interface ReplayOptions {
    * tests set it, to check that replaying chains and regions apart gives the same result.
    */
   readonly wholeHistory?: boolean;
+  /** The digests of a checkpoint (the codec's): without them, a history holding a checkpoint is refused. */
+  readonly checkpoint?: CheckpointDigests;
   /**
    * The latest time an entry may carry (the reader's clock plus a tolerance for skew). A signer
    * chooses `at`, and a deletion's purge time follows from it: an entry from the future could
@@ -71,6 +75,8 @@ export interface ReplayOptions {
 export interface ReplayInput {
   readonly entries: readonly LogEntry[];
   readonly payloads: ReadonlyMap<string, Payload>;
+  /** The `state` lines of a compacted file, in file order (they precede its checkpoint). */
+  readonly states?: readonly SecretSummary[];
 }
 
 /** What became of an entry that was not refused. */
@@ -141,18 +147,29 @@ export interface ReplayBase {
   readonly state: ReplayState;
   /** Each signer's highest seq among the cut and its ancestors. */
   readonly seen: PMap<number>;
+  /**
+   * The accepted governance entries up to the cut, in replay order: what a later checkpoint's
+   * `gov` covers. Without it, a continued replay that meets a checkpoint is undefined.
+   */
+  readonly governance?: readonly string[];
 }
 
 /** Thrown inside a continued replay when an entry names a parent before the base's cut. */
 class BeforeTheCut extends Error {}
 
 /** Applies the parse rules of §1 that concern links, order and payloads; refuses the first break. */
-function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayBase | undefined, notAfterText?: string): History {
+function checkStructure(
+  input: ReplayInput,
+  wholeHistory: boolean,
+  base: ReplayBase | undefined,
+  notAfterText?: string,
+  summarised: ReadonlySet<string> = new Set(),
+): History {
   const notAfter = notAfterText === undefined ? undefined : Date.parse(notAfterText);
   const byHash = new Map<string, LogEntry>();
   const position = new Map<string, number>();
   const seqs = new Map<string, PMap<number>>();
-  const referenced = new Set<string>();
+  const referenced = new Set<string>(summarised);
   const heads = new Set<string>(base ? [base.cut] : []);
   const known = (p: string): { at: string; seen: PMap<number>; position: number } | undefined => {
     const parent = byHash.get(p);
@@ -167,7 +184,7 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayB
   input.entries.forEach((item, i) => {
     const { hash, entry } = item;
     if (byHash.has(hash)) refuse(hash, 'the same entry occurs twice (a replayed or spliced line)');
-    if (entry.kind === 'checkpoint') refuse(hash, 'checkpoints are not replayed by this version');
+    if (entry.kind === 'checkpoint' && entry.parents.length !== 1) refuse(hash, 'a checkpoint names more or fewer than one parent');
     const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
     const first = i === 0 && base === undefined;
     if (genesis !== first) refuse(hash, first ? 'the first entry is not the genesis' : 'a second genesis');
@@ -189,6 +206,7 @@ function checkStructure(input: ReplayInput, wholeHistory: boolean, base: ReplayB
     }
     const mine = seen.get(entry.by);
     if (mine !== undefined && mine >= entry.seq) refuse(hash, `its seq ${entry.seq} is not above ${entry.by}'s seq ${mine} among its ancestors`);
+    if (entry.kind === 'checkpoint' && !sameMap(entry.seqs, seen)) refuse(hash, "its seqs are not the signers' highest seqs among its ancestors");
     for (const ref of payloadsOf(entry)) {
       if (input.payloads.get(ref.hash)?.kind !== ref.kind) refuse(hash, `its ${ref.kind} payload ${ref.hash} is missing`);
       referenced.add(ref.hash);
@@ -273,8 +291,9 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
   const signer = pre.members.get(e.by);
   if (signer === undefined) return `${e.by} is not a member of the vault`;
   if (signer.removed !== undefined) return `${signer.name} (${e.by}) was removed from the vault`;
-  if (e.kind !== 'op') return undefined;
   const admin = signer.roles.includes('admin');
+  if (e.kind === 'checkpoint') return admin ? undefined : `only an admin can sign a checkpoint; ${signer.name} is not one`;
+  if (e.kind !== 'op') return undefined;
   if (GOVERNANCE_ACTIONS.has(e.op)) {
     if (!admin) return `only an admin can ${e.op}; ${signer.name} is not one`;
     if (e.op === 'PutPolicy' && checkPolicy(e.body.doc, 'identity').policy === undefined) return 'the policy is not a valid identity policy';
@@ -687,15 +706,23 @@ function report(region: Region, result: Run, payloads: ReadonlyMap<string, Paylo
  * An entry concurrent with no other (most entries: a history is a chain between merges) is
  * judged once against the state so far, which is both its pre-states; only the regions between
  * such entries pay for the two pre-states, so a chain replays in linear time.
+ *
+ * A compacted file (its first checkpoint comes after governance entries only) is read as §6
+ * says: the governance entries replayed as a chain, the checkpoint checked against them and its
+ * `state` lines, then the rest continued from the checkpoint.
  */
 export function replay(input: ReplayInput, options: ReplayOptions): ReplayResult {
+  const first = input.entries.findIndex((i) => i.entry.kind === 'checkpoint');
+  if (first >= 0 && input.entries.slice(0, first).every((i) => isGovernance(i.entry))) return replayCompacted(input, options, first);
+  if ((input.states?.length ?? 0) > 0) refuse(input.entries[0]?.hash ?? '', '`state` lines in a file that is not compacted');
   return replayOn(input, options, undefined);
 }
 
 /**
  * Continues a replay from `base` with the entries appended after its cut: the same result as
  * replaying the whole history, for the appended entries. Undefined when an appended entry names
- * a parent before the cut (a branch that forked earlier was merged): replay the whole history.
+ * a parent before the cut (a branch that forked earlier was merged), or when a checkpoint
+ * follows a base that does not list its governance: replay the whole history.
  */
 export function replayFrom(base: ReplayBase, input: ReplayInput, options: ReplayOptions): ReplayResult | undefined {
   try {
@@ -706,26 +733,149 @@ export function replayFrom(base: ReplayBase, input: ReplayInput, options: Replay
   }
 }
 
-function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase | undefined): ReplayResult {
-  const history = checkStructure(input, options.wholeHistory === true, start, options.notAfter);
+function sameMap(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+}
+
+function digestsOf(hash: string, options: ReplayOptions): CheckpointDigests {
+  if (options.checkpoint === undefined) refuse(hash, 'this reader cannot check checkpoints');
+  return options.checkpoint;
+}
+
+/**
+ * Checks a checkpoint met in the history against the state this reader replayed up to it (its
+ * parent, the entry before it): its secrets, governance and anchors. Its signer and `seqs` were
+ * checked with every entry's. Returns the state the checkpoint settles (secrets purged by then
+ * are gone), which is what a reader of the compacted file rebuilds.
+ */
+function checkCheckpoint(
+  item: LogEntry & { readonly entry: CheckpointEntry },
+  state: ReplayState,
+  governance: readonly string[],
+  options: ReplayOptions,
+): ReplayState {
+  const { hash, entry } = item;
+  const digests = digestsOf(hash, options);
+  const after = settled(state, entry.at);
+  const secrets = summarise(after, entry.at);
+  if (entry.secrets !== secrets.length || digests.state(secrets) !== entry.state) refuse(hash, 'its state is not the state of the history it summarises');
+  if (digests.gov(governance) !== entry.gov) refuse(hash, 'its governance digest is not the governance of the history it summarises');
+  if (!sameMap(entry.anchors, state.anchors)) refuse(hash, 'its audit anchors are not those of the history it summarises');
+  return after;
+}
+
+/**
+ * Replays a compacted file (§6): the genesis and the accepted governance entries, in replay
+ * order, whose parents may be missing; then the checkpoint at `at`, signed by an admin of that
+ * governance, whose `gov` covers exactly those entries and whose `state` the `state` lines hash
+ * to; then every later entry, continued from the checkpoint (none may name an entry before it:
+ * a checkpoint is final).
+ */
+function replayCompacted(input: ReplayInput, options: ReplayOptions, at: number): ReplayResult {
+  const kept = input.entries.slice(0, at);
+  const cp = input.entries[at] as LogEntry & { readonly entry: CheckpointEntry };
+  const digests = digestsOf(cp.hash, options);
+  const later = new Set(input.entries.slice(at).map((i) => i.hash));
+  const seen = new Map<string, string>();
+  let state = EMPTY_STATE;
+  for (const [i, item] of kept.entries()) {
+    const { hash, entry } = item;
+    if (seen.has(hash)) refuse(hash, 'the same entry occurs twice (a replayed or spliced line)');
+    const genesis = entry.kind === 'op' && entry.op === 'CreateVault';
+    if (genesis !== (i === 0)) refuse(hash, i === 0 ? 'the first entry is not the genesis' : 'a second genesis');
+    if (options.notAfter !== undefined && Date.parse(entry.at) > Date.parse(options.notAfter))
+      refuse(hash, `its time ${entry.at} is later than this machine's clock allows`);
+    if (genesis !== (entry.parents.length === 0)) refuse(hash, genesis ? 'the genesis names parents' : 'an entry names no parent');
+    let previous = '';
+    for (const p of entry.parents) {
+      if (p <= previous) refuse(hash, 'its parents are not sorted without repeats');
+      previous = p;
+      if (later.has(p)) refuse(hash, `its parent ${p} comes later`);
+      const parentAt = seen.get(p);
+      if (parentAt !== undefined && Date.parse(entry.at) < Date.parse(parentAt)) refuse(hash, `its time is earlier than its parent ${p}'s`);
+    }
+    checkCausal(item, state, options, input.payloads);
+    const r = applyEntry(state, hash, entry);
+    if (!('state' in r)) refuse(hash, `it does not apply to the governance before it: ${r.problem}`);
+    state = r.state;
+    seen.set(hash, entry.at);
+  }
+  // The checkpoint: one parent (the head it summarised, usually compacted away), an admin's signature.
+  const { hash, entry } = cp;
+  if (entry.parents.length !== 1) refuse(hash, 'a checkpoint names more or fewer than one parent');
+  const parent = entry.parents[0] as string;
+  if (later.has(parent)) refuse(hash, `its parent ${parent} comes later`);
+  const parentAt = seen.get(parent);
+  if (parentAt !== undefined && Date.parse(entry.at) < Date.parse(parentAt)) refuse(hash, `its time is earlier than its parent ${parent}'s`);
+  if (options.notAfter !== undefined && Date.parse(entry.at) > Date.parse(options.notAfter))
+    refuse(hash, `its time ${entry.at} is later than this machine's clock allows`);
+  checkCausal(cp, state, options, input.payloads);
+  const governance = kept.map((i) => i.hash);
+  if (digests.gov(governance) !== entry.gov) refuse(hash, 'its governance digest does not cover exactly the governance entries before it');
+  for (const { entry: e, hash: h } of kept) {
+    if ((entry.seqs.get(e.by) ?? 0) < e.seq) refuse(h, `its seq ${e.seq} is above the checkpoint's seq for ${e.by}`);
+  }
+  if ((entry.seqs.get(entry.by) ?? 0) >= entry.seq) refuse(hash, `its seq ${entry.seq} is not above ${entry.by}'s seq among the history it summarises`);
+  const secrets = input.states ?? [];
+  const summarised = new Set<string>();
+  secrets.forEach((s, i) => {
+    const before = secrets[i - 1];
+    if (before !== undefined && bySummaryOrder(before, s) >= 0) refuse(hash, `its state lines are not sorted by name (at ${s.name})`);
+    if (s.deleted !== undefined && s.deleted.purge <= entry.at) refuse(hash, `its state keeps ${s.name}, purged before it`);
+    for (const v of s.versions) {
+      if (input.payloads.get(v.v)?.kind !== 'value') refuse(hash, `the value payload ${v.v} of ${s.name} is missing`);
+      if (input.payloads.get(v.k)?.kind !== 'keys') refuse(hash, `the keys payload ${v.k} of ${s.name} is missing`);
+      summarised.add(v.v).add(v.k);
+    }
+  });
+  if (entry.secrets !== secrets.length || digests.state(secrets) !== entry.state) refuse(hash, 'its state lines do not hash to its state');
+  const base: ReplayBase = {
+    cut: hash,
+    at: entry.at,
+    state: restored(state, secrets, entry),
+    seen: PMap.from(entry.seqs).set(entry.by, entry.seq),
+    governance,
+  };
+  let rest: ReplayResult;
+  try {
+    rest = replayOn({ entries: input.entries.slice(at + 1), payloads: input.payloads }, options, base, summarised);
+  } catch (err) {
+    if (err instanceof BeforeTheCut) refuse(hash, 'an entry after the checkpoint names an entry before it (a checkpoint is final)');
+    throw err;
+  }
+  const verdicts = new Map<string, Verdict>([...kept, cp].map((i) => [i.hash, { accepted: true }]));
+  for (const [h, v] of rest.verdicts) verdicts.set(h, v);
+  return { ...rest, order: [...governance, hash, ...rest.order], verdicts };
+}
+
+function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase | undefined, summarised?: ReadonlySet<string>): ReplayResult {
+  const history = checkStructure(input, options.wholeHistory === true, start, options.notAfter, summarised);
   let state = start?.state ?? EMPTY_STATE;
   let base = start;
   const order: string[] = [];
   const verdicts = new Map<string, Verdict>();
   const notes: ReplayNote[] = [];
+  // The accepted governance so far, in replay order, when known (what a checkpoint's `gov` covers).
+  const governance: string[] | undefined = start === undefined ? [] : start.governance === undefined ? undefined : [...start.governance];
+  let governanceAtBase = governance?.length ?? 0;
   for (const segment of history.segments) {
     if ('single' in segment) {
       const item = history.byHash.get(segment.single) as LogEntry;
       checkCausal(item, state, options, input.payloads);
-      const r = applyEntry(state, item.hash, item.entry);
+      const e = item.entry;
+      if (e.kind === 'checkpoint') {
+        if (governance === undefined) throw new BeforeTheCut();
+        state = checkCheckpoint({ hash: item.hash, entry: e }, state, governance, options);
+      }
+      const r = applyEntry(state, item.hash, e);
       order.push(item.hash);
       if ('state' in r) {
         state = r.state;
         verdicts.set(item.hash, { accepted: true });
+        if (isGovernance(e)) governance?.push(item.hash);
       } else {
         verdicts.set(item.hash, { accepted: false, reason: r.problem });
-        const secret = secretOf(item.entry)?.name;
-        const e = item.entry;
+        const secret = secretOf(e)?.name;
         notes.push({
           kind: 'dropped',
           entry: item.hash,
@@ -735,20 +885,26 @@ function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase 
           message: `dropped: ${r.problem}`,
         });
       }
-      base = { cut: item.hash, at: item.entry.at, state, seen: history.seqs.get(item.hash) as PMap<number> };
+      base = { cut: item.hash, at: e.at, state, seen: history.seqs.get(item.hash) as PMap<number> };
+      governanceAtBase = governance?.length ?? 0;
       continue;
     }
     const region = regionOf(history, options, state, segment.region);
+    const checkpoint = segment.region.find((h) => entryOf(history, h).kind === 'checkpoint');
+    if (checkpoint !== undefined)
+      refuse(checkpoint, 'an entry is concurrent with this checkpoint (a checkpoint is final: its author re-applies such an entry on top)');
     causalStates(region, input.payloads);
     const result = run(region, new Set(segment.region));
     state = result.state;
     order.push(...result.order);
     for (const [h, v] of result.verdicts) verdicts.set(h, v);
+    for (const h of result.order) if (result.verdicts.get(h)?.accepted === true && isGovernance(entryOf(history, h))) governance?.push(h);
     notes.push(...report(region, result, input.payloads));
   }
   const named = new Set(input.entries.flatMap((i) => i.entry.parents));
   const seqs = new Map<string, number>(start?.seen ?? []);
   for (const { entry } of input.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));
   const heads = [...history.byHash.keys(), ...(start ? [start.cut] : [])].filter((h) => !named.has(h)).sort(byText);
-  return { state, order, heads, verdicts, notes, seqs, ...(base ? { base } : {}) };
+  const last = base === undefined ? undefined : governance === undefined ? base : { ...base, governance: governance.slice(0, governanceAtBase) };
+  return { state, order, heads, verdicts, notes, seqs, ...(last ? { base: last } : {}) };
 }

@@ -38,9 +38,14 @@ export interface VersionState {
   readonly type: 'string' | 'binary';
   readonly v: string;
   readonly k: string;
-  /** The entry that introduced it, and its action. */
-  readonly entry: string;
+  /** The entry that introduced it (absent for a version migrated from format 1: no entry did), and its action. */
+  readonly entry?: string;
   readonly act: string;
+  /**
+   * 1 for a version carried over from format 1 by migration: its ciphertext keeps format 1's
+   * AAD (vault UUID, secret, version, type), without G or the writer.
+   */
+  readonly aad?: 1;
 }
 
 /** A secret as replay left it. */

@@ -22,8 +22,9 @@ import type { ReplayState, SecretState } from '../core/state.js';
 import { readIndexKey } from '../crypto/identity.js';
 import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
+import { type CompactReport, compactLog } from './compact.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
-import { encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
+import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
 import { type AppendBatch, type LinePosition, type LogRead, OpLog, type PositionedEntry, replayInput } from './op-log.js';
 import {
   BUCKETS,
@@ -38,7 +39,7 @@ import {
 import type { TrustStore } from './trust.js';
 
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
-export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog };
+export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
 
 /** How far ahead of this machine's clock an entry's time may be (clocks differ a little). */
 export const CLOCK_SKEW_MS = 60 * 60 * 1000;
@@ -85,6 +86,9 @@ interface Replayed {
 const ROLLBACK_HINT =
   'this machine verified a later history of this vault; restore the newer file (git reflog, a backup), or if the change is intended, move the trust file aside and run `secrets verify`';
 
+const MIGRATED_HINT =
+  'an admin converted this vault from format 1: accept it with `secrets migrate --accept FILE`, FILE being your copy of the format-1 file (e.g. `git show HEAD~1:vault.yaml`)';
+
 /** The format-2 vault repository. */
 export class LogVaultRepository implements VaultRepository {
   readonly location: string;
@@ -121,7 +125,13 @@ export class LogVaultRepository implements VaultRepository {
     const known = this.#opts.trust.get(id);
     if (known !== undefined) {
       if (known.genesis !== genesis) {
-        throw new SecretsError('INTEGRITY', `vault ${id} has a different genesis than the one this machine pinned: it is not the vault it was`, ROLLBACK_HINT);
+        const first = read.entries[0]?.entry;
+        const migrated = first?.kind === 'op' && first.op === 'CreateVault' && first.body.from !== undefined;
+        throw new SecretsError(
+          'INTEGRITY',
+          `vault ${id} has a different genesis than the one this machine pinned: it is not the vault it was`,
+          migrated ? MIGRATED_HINT : ROLLBACK_HINT,
+        );
       }
       for (const [who, seq] of known.ctrs) {
         const now = result.seqs.get(who) ?? 0;
@@ -453,6 +463,17 @@ export class LogVaultRepository implements VaultRepository {
     return batches;
   }
 
+  /**
+   * Compacts the log (store/compact.ts) and moves this machine's trust state to the compacted
+   * file: the checkpoint is its only head.
+   */
+  async compact(identity: Identity): Promise<CompactReport> {
+    const report = await compactLog(this.#log, identity, this.#opts.clock.now().toISOString(), (read) => this.#replay(read).result);
+    this.#opts.trust.put(report.vaultId, { genesis: report.genesis, ctrs: report.seqs, heads: [report.checkpoint] });
+    await this.read(identity);
+    return report;
+  }
+
   async create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
     if (existsSync(this.#opts.path)) throw new SecretsError('CONFLICT', `a vault already exists at ${this.#opts.path}`);
     const unsigned = {
@@ -564,7 +585,7 @@ function placesOf(s: SecretState, known: ReadonlyMap<string, PayloadPlaces>, rea
   return out;
 }
 
-/** Secret id → every member any of its versions was ever sealed to, from every `keys` line an op bound. */
+/** Secret id → every member any of its versions was ever sealed to, from every `keys` line an op or a `state` line binds. */
 function sealedTo(read: LogRead, payloads: ReadonlyMap<string, Payload>): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const { entry } of read.entries) {
@@ -576,6 +597,16 @@ function sealedTo(read: LogRead, payloads: ReadonlyMap<string, Payload>): Map<st
       const members = out.get(secret) ?? new Set<string>();
       for (const id of keys.keys.keys()) members.add(id);
       out.set(secret, members);
+    }
+  }
+  // A compacted file's state lines name the keys lines of the versions it kept.
+  for (const s of read.states) {
+    for (const v of s.versions) {
+      const keys = payloads.get(v.k);
+      if (keys?.kind !== 'keys') continue;
+      const members = out.get(s.id) ?? new Set<string>();
+      for (const id of keys.keys.keys()) members.add(id);
+      out.set(s.id, members);
     }
   }
   return out;

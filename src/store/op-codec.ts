@@ -26,7 +26,8 @@ import {
   type ValuePayload,
   type VersionRef,
 } from '../core/ops.js';
-import type { SecretState, VersionState } from '../core/state.js';
+import type { CheckpointDigests, SecretSummary } from '../core/checkpoint.js';
+import type { VersionState } from '../core/state.js';
 import { isLabel, isPrintable, isSecretName, isTag, MAX_DESCRIPTION, MAX_LABELS, MAX_TAGS, MAX_VALUE_BYTES, MAX_VERSIONS } from '../core/names.js';
 import { isPolicyName } from '../core/policy.js';
 import { sha256Base64 } from '../crypto/digest.js';
@@ -54,8 +55,8 @@ import {
 /** The first line of every format-2 vault file. */
 export const HEADER_LINE_V2 = '# secrets vault, format 2. Managed by the secrets CLI; do not edit by hand.';
 
-/** One secret's state as a compacted file keeps it after its checkpoint. */
-export type StateLine = SecretState & { readonly kind: 'state' };
+/** One secret's state as a compacted file keeps it, in the run its checkpoint closes. */
+export type StateLine = SecretSummary & { readonly kind: 'state' };
 
 /** Any line of a format-2 file but the header. */
 export type Line = Entry | Payload | StateLine;
@@ -227,7 +228,8 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
     const vault = f.str('vault', 36);
     if (!UUID.test(vault)) throw f.fail('field "vault" is not a UUID');
     if (f.int('format') !== 2) throw f.fail('field "format" must be 2');
-    return { vault, name: printable(f, 'name', 256), format: 2, creator: nested(f, 'creator', line, memberKeys) };
+    const from = f.optStr('from', 44) === undefined ? undefined : hashField(f, 'from');
+    return { vault, name: printable(f, 'name', 256), format: 2, creator: nested(f, 'creator', line, memberKeys), ...opt('from', from) };
   },
   AddMember: (f, line) => ({ member: nested(f, 'member', line, memberKeys), roles: roles(f) }),
   RemoveMember: (f) => ({ member: memberId(f, 'member') }),
@@ -338,9 +340,17 @@ function versionState(g: Fields): VersionState {
     type: valueType(g),
     v: hashField(g, 'v'),
     k: hashField(g, 'k'),
-    entry: hashField(g, 'entry'),
+    ...opt('entry', g.optStr('entry', 44) === undefined ? undefined : hashField(g, 'entry')),
     act: action(g),
+    ...opt('aad', formatOneAad(g)),
   };
+}
+
+/** `"aad":1` marks a version migrated from format 1, whose ciphertext keeps format 1's AAD. */
+function formatOneAad(g: Fields): 1 | undefined {
+  const v = g.optInt('aad');
+  if (v !== undefined && v !== 1) throw g.fail('field "aad" must be 1');
+  return v;
 }
 
 function stateLine(f: Fields, line: number): StateLine {
@@ -365,7 +375,16 @@ function stateLine(f: Fields, line: number): StateLine {
       }),
     ),
     setBy: memberId(f, 'setBy'),
+    ...opt('exposed', exposedTo(f)),
   };
+}
+
+/** The removed members a secret was exposed to: sorted, no repeats, absent when none. */
+function exposedTo(f: Fields): readonly string[] | undefined {
+  if (f.optStrList('exposed', MAX_MEMBERS) === undefined) return undefined;
+  const v = sortedSet(f, 'exposed', MAX_MEMBERS, (id) => IDENTITY_ID.test(id));
+  if (v.length === 0) throw f.fail('field "exposed" is empty (leave it out)');
+  return v;
 }
 
 function toLine(obj: Record<string, unknown>, line: number): Line {
@@ -463,4 +482,16 @@ export const entrySignatureValid: SignatureCheck = (item: LogEntry, signKey: str
   const key = fromBase64(signKey);
   const sig = fromBase64(item.entry.sig);
   return key !== undefined && sig !== undefined && verifyEntry(key, vaultHash, signedText(item.entry), sig);
+};
+
+/**
+ * A checkpoint's digests: `state` is the SHA-256 of its `state` lines as the file holds them
+ * (`- <line>\n` each, in order); `gov` the SHA-256 of the governance entries' hashes, each
+ * followed by a newline, in replay order.
+ */
+export const CHECKPOINT_DIGESTS: CheckpointDigests = {
+  // The lines were read by this codec (or are about to be written through encodeLine), so their
+  // canonical text is what the file holds: no read-back check here, it would double the cost.
+  state: (secrets) => sha256Base64(secrets.map((s) => `- ${canonicalJson(toJson({ kind: 'state', ...s }))}\n`).join('')),
+  gov: (hashes) => sha256Base64(hashes.map((h) => `${h}\n`).join('')),
 };

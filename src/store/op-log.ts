@@ -213,7 +213,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
 export function replayInput(read: LogRead): ReplayInput {
   const payloads = new Map<string, Payload>();
   for (const [hash, p] of read.payloads) if (p.payload !== undefined) payloads.set(hash, p.payload);
-  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads };
+  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads, states: read.states.map(({ kind: _kind, ...s }) => s) };
 }
 
 /**
@@ -453,11 +453,27 @@ export class OpLog {
     }
   }
 
-  /** Replaces the whole file with `lines` after the header, under the lock, through the atomic rename (compaction). */
-  async replace(lines: readonly Line[]): Promise<void> {
+  /**
+   * Replaces the whole file (compaction), under the lock: `build` sees the log as it stands and
+   * returns the lines to follow the header (or undefined to leave the file as it is); they go to
+   * a private temp file, which is fsynced and renamed over the vault (store/atomic.ts), so a
+   * reader sees the old file or the new one, whole.
+   */
+  async replace<T>(build: (log: LogRead) => Promise<{ lines: readonly Line[]; result: T }> | { lines: readonly Line[]; result: T }): Promise<T> {
     const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs, this.#files);
     try {
+      const file = await this.#open(constants.O_RDONLY);
+      let log: LogRead;
+      try {
+        log = await this.#readOpen(file, { offset: 0, line: 1 }, 'parse');
+      } finally {
+        await file.close();
+      }
+      const { lines, result } = await build(log);
+      const last = lines[lines.length - 1];
+      if (last === undefined || !isEntry(last)) throw new SecretsError('INTERNAL', 'a log must end with an entry');
       writeFileAtomic(this.#opts.path, serializeLog(lines));
+      return result;
     } finally {
       await lock.release();
     }

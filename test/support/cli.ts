@@ -4,6 +4,7 @@
  * keychain or the developer's vault; the identity falls back to a file unless a test passes
  * SECRETS_IDENTITY_KEY or a keyring session's env.
  */
+import { commandWord } from '../../src/cli/program.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,11 +76,23 @@ export function cleanEnv(home: string): Record<string, string> {
  * The vault format a test's `init` creates: TEST_VAULT_FORMAT=2 runs a suite against format 2
  * (the operation log) without changing the test.
  */
-export const VAULT_FORMAT = process.env['TEST_VAULT_FORMAT'] === '2' ? '2' : '1';
+export const VAULT_FORMAT: '1' | '2' | 'migrated' =
+  process.env['TEST_VAULT_FORMAT'] === '2' ? '2' : process.env['TEST_VAULT_FORMAT'] === 'migrated' ? 'migrated' : '1';
 
 function withFormat(args: readonly string[]): readonly string[] {
-  if (VAULT_FORMAT === '1' || args[0] !== 'init' || args.includes('--format')) return args;
+  if (VAULT_FORMAT !== '2' || args[0] !== 'init' || args.includes('--format')) return args;
   return [...args, '--format', VAULT_FORMAT];
+}
+
+/**
+ * TEST_VAULT_FORMAT=migrated: `init` creates a format-1 vault and `secrets migrate --yes`
+ * converts it at once, so a suite runs against a migrated vault (versions with format 1's AAD
+ * come from the suite's own writes only after that; the migration tests cover carried-over ones).
+ */
+function migrating(args: readonly string[]): readonly string[] | undefined {
+  if (VAULT_FORMAT !== 'migrated' || args.includes('--format')) return undefined;
+  if (commandWord(args) !== 'init') return undefined;
+  return [...args.slice(0, args.indexOf('init')), 'migrate', '--yes'];
 }
 
 /** The UUID of the vault at `path`, in either format (from its genesis). */
@@ -94,8 +107,17 @@ export function vaultIdIn(path: string): string {
 }
 
 /** Spawns the binary with `args`. */
-export function runCli(cliArgs: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
-  const args = withFormat(cliArgs);
+export async function runCli(cliArgs: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
+  const then = migrating(cliArgs);
+  const r = await spawnCli(withFormat(cliArgs), env, opts);
+  if (then === undefined || r.code !== 0) return r;
+  const { input: _input, ...rest } = opts;
+  const m = await spawnCli(then, env, rest);
+  if (m.code !== 0) throw new Error(`TEST_VAULT_FORMAT=migrated: secrets ${then.join(' ')} exited ${m.code}:\n${m.stderr}`);
+  return r;
+}
+
+function spawnCli(args: readonly string[], env: Record<string, string | undefined>, opts: RunOptions): Promise<CliResult> {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...env, ...opts.env })) if (v !== undefined) fullEnv[k] = v;
   const entry = HOOK_VARIABLES.some((k) => fullEnv[k] !== undefined) ? TEST_HOOKS_BUNDLE : BIN;

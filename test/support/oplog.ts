@@ -8,7 +8,7 @@ import type { ReplayOptions } from '../../src/core/replay.js';
 import { SecretBytes } from '../../src/core/secret-bytes.js';
 import { secretIdInLog } from '../../src/crypto/digest.js';
 import { identityFromSeed } from '../../src/crypto/identity.js';
-import { encodeLine, entrySignatureValid, type Line, lineHash, signedEntry, type UnsignedEntry } from '../../src/store/op-codec.js';
+import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, type Line, lineHash, signedEntry, type UnsignedEntry } from '../../src/store/op-codec.js';
 
 /** A member of the test vaults: **test keys**, each seed the text `TEST KEY <name> fixture v2` padded with dots. */
 export interface TestMember {
@@ -26,7 +26,7 @@ export async function testMember(name: string): Promise<TestMember> {
 }
 
 /** Replay's options with the real signature check and secret ids. */
-export const REAL_REPLAY: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog };
+export const REAL_REPLAY: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
 
 /** `n` bytes derived from a label, as canonical base64 (placeholder nonces, ciphertexts and sealed keys). */
 export function bytesOf(label: string, n: number): string {

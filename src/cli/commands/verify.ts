@@ -1,7 +1,10 @@
 /** `secrets verify` (every signature and permission) and `secrets reseal` (keys in line with policy). */
 import type { Command } from 'commander';
-import { ExitCode } from '../../core/errors.js';
+import { ExitCode, SecretsError } from '../../core/errors.js';
 import { resealVault, verifyVault } from '../../core/use-cases/team.js';
+import { acceptCheckpoint } from '../../store/compact.js';
+import { CLOCK_SKEW_MS, REPLAY_OPTIONS } from '../../store/log-vault.js';
+import { isFormat2 } from '../../store/vault-format.js';
 import type { App } from '../app.js';
 import { formatError, formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
 
@@ -9,8 +12,20 @@ export function register(program: Command, app: App): void {
   program
     .command('verify')
     .description("check every record's signature and that its writer was allowed to write it; report keys out of step with policy")
+    .option('--accept-checkpoint <hash>', "format 2: accept an admin's compaction of a history this machine verified (outside git), by its checkpoint's hash")
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; acceptCheckpoint?: string }, cmd: Command) => {
+      if (opts.acceptCheckpoint !== undefined) {
+        const deps = app.deps(cmd);
+        if (!isFormat2(deps.paths.vault)) throw new SecretsError('USAGE', '--accept-checkpoint is for a format-2 vault', 'format 1 has no checkpoints');
+        const { path, trust, lockTimeoutMs } = deps.migration();
+        const notAfter = new Date(deps.clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
+        const a = await acceptCheckpoint({ path, trust, lockTimeoutMs, options: { ...REPLAY_OPTIONS, notAfter } }, opts.acceptCheckpoint);
+        if (opts.json) return app.emit({ stdout: formatJson({ VaultId: a.vaultId, Checkpoint: a.checkpoint, SignedBy: a.by }) });
+        return app.emit({
+          stderr: `Accepted checkpoint ${a.checkpoint} of vault ${a.vaultId}, signed by ${a.by}: this machine trusts its state from now on.\n`,
+        });
+      }
       const r = await verifyVault(app.deps(cmd));
       const exitCode = r.Problems.length > 0 ? ExitCode.integrity : ExitCode.ok;
       if (opts.json) return app.emit({ stdout: formatJson(r), exitCode });
