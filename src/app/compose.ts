@@ -60,6 +60,8 @@ export interface AppContext {
    * passes ASYNC_FILES so a server's loop keeps turning.
    */
   readonly files?: FileAccess;
+  /** A progress counter for long work (the CLI draws one on a terminal); undefined draws nothing. */
+  readonly progress?: (label: string) => ((done: number, total: number) => void) | undefined;
 }
 
 /** `$XDG_CONFIG_HOME/secrets/config.json`: a small JSON object; absent is fine. */
@@ -207,6 +209,7 @@ export function composeDeps(context: AppContext): AppDeps {
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
       files,
+      ...(context.progress ? { progress: context.progress } : {}),
       ...(env['SECRETS_READ_INDEX'] === '0'
         ? {}
         : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),

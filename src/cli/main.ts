@@ -11,7 +11,7 @@ import { type Io, processIo } from './io.js';
 import { commandLine, commandModules, createProgram, parseErrorHint } from './program.js';
 import { colourLevel } from './colour.js';
 import { excludeMemoryFromCoreDumps } from './core-dumps.js';
-import { formatError, formatHint, formatNote, formatWarning, setColours } from './ui.js';
+import { formatError, formatHint, formatNote, formatWarning, progressOnTty, setColours } from './ui.js';
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
@@ -33,6 +33,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
         // secrets:Tty: a person at a terminal (stdin is where a person would type).
         tty: io.stdinIsTTY,
         globals: cmd.optsWithGlobals<GlobalOptions>(),
+        progress: (label) => progressOnTty(io, label),
       }),
     emit: (o) => {
       output = o;

@@ -69,6 +69,8 @@ export interface ReplayOptions {
    * purge a secret early, or make every honest write after it carry that time.
    */
   readonly notAfter?: string;
+  /** Called as entries are verified (done, total), for a progress counter. */
+  readonly progress?: (done: number, total: number) => void;
 }
 
 /** A log as replay reads it: its entries in file order, and its payloads by hash. */
@@ -858,7 +860,9 @@ function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase 
   // The accepted governance so far, in replay order, when known (what a checkpoint's `gov` covers).
   const governance: string[] | undefined = start === undefined ? [] : start.governance === undefined ? undefined : [...start.governance];
   let governanceAtBase = governance?.length ?? 0;
+  const total = input.entries.length;
   for (const segment of history.segments) {
+    options.progress?.(order.length, total);
     if ('single' in segment) {
       const item = history.byHash.get(segment.single) as LogEntry;
       checkCausal(item, state, options, input.payloads);
@@ -901,6 +905,7 @@ function replayOn(input: ReplayInput, options: ReplayOptions, start: ReplayBase 
     for (const h of result.order) if (result.verdicts.get(h)?.accepted === true && isGovernance(entryOf(history, h))) governance?.push(h);
     notes.push(...report(region, result, input.payloads));
   }
+  options.progress?.(total, total);
   const named = new Set(input.entries.flatMap((i) => i.entry.parents));
   const seqs = new Map<string, number>(start?.seen ?? []);
   for (const { entry } of input.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));

@@ -41,6 +41,9 @@ import type { TrustStore } from './trust.js';
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
 export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
 
+/** Histories at least this long show their verification's progress on a terminal. */
+const PROGRESS_FROM = 5000;
+
 /** How far ahead of this machine's clock an entry's time may be (clocks differ a little). */
 export const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
@@ -58,6 +61,8 @@ export interface LogVaultOptions {
    * XDG_CACHE_HOME); without it every read replays the whole log.
    */
   readonly verifiedDir?: (identityId: string) => string;
+  /** A progress counter for a long verification (a fresh clone's first read), if one is drawn. */
+  readonly progress?: (label: string) => ((done: number, total: number) => void) | undefined;
 }
 
 /** Where a write's chain starts: the vault, the heads it names, each signer's seq, the latest time. */
@@ -102,8 +107,8 @@ export class LogVaultRepository implements VaultRepository {
   }
 
   /** Replay's options at this machine's time: entries may not be from further ahead than the skew. */
-  #options(): ReplayOptions {
-    return { ...REPLAY_OPTIONS, notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString() };
+  #options(progress?: (done: number, total: number) => void): ReplayOptions {
+    return { ...REPLAY_OPTIONS, notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString(), ...(progress ? { progress } : {}) };
   }
 
   async exists(): Promise<boolean> {
@@ -112,7 +117,9 @@ export class LogVaultRepository implements VaultRepository {
 
   /** Replays `read` and checks it against this machine's trust state; raises the trust state to it. */
   #replay(read: LogRead): Replayed {
-    const result = replay(replayInput(read), this.#options());
+    // A long history (a fresh clone's first read) shows how far the verification is on a terminal.
+    const progress = read.entries.length >= PROGRESS_FROM ? this.#opts.progress?.('verifying the vault history: entries') : undefined;
+    const result = replay(replayInput(read), this.#options(progress));
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis);
     const payloads = replayInput(read).payloads;
