@@ -312,17 +312,14 @@ export class LogVaultRepository implements VaultRepository {
   /** Saves the verified state after `read` was replayed on it: the buckets its entries touched, and the header. */
   #saveGrown(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, result: ReplayResult, places: ReadonlyMap<string, PayloadPlaces>): void {
     const last = read.entries.at(-1) as PositionedEntry;
+    // The buckets the appended entries touched, each rebuilt whole in one pass over the secrets.
     const changed = new Map<number, BucketSecret[]>();
     for (const { entry } of read.entries) {
       const ref = secretOf(entry);
-      if (ref === undefined) continue;
-      const b = bucketOf(ref.name);
-      const rows = [...result.state.secrets.values()]
-        .filter((s) => bucketOf(s.name) === b)
-        .map((s) => ({ secret: s, payloads: placesOf(s, places, read) }))
-        .sort((x, y) => (x.secret.id < y.secret.id ? -1 : 1));
-      changed.set(b, rows);
+      if (ref !== undefined) changed.set(bucketOf(ref.name), []);
     }
+    for (const s of result.state.secrets.values()) changed.get(bucketOf(s.name))?.push({ secret: s, payloads: placesOf(s, places, read) });
+    for (const rows of changed.values()) rows.sort((x, y) => (x.secret.id < y.secret.id ? -1 : 1));
     try {
       store.save(headerOf(this.#opts.path, read, result, last, header.vault), changed, header);
     } catch {
