@@ -398,17 +398,20 @@ function concurrent(region: Region, a: string, b: string): boolean {
   return a !== b && !(region.ancestors.get(a)?.has(b) ?? false) && !(region.ancestors.get(b)?.has(a) ?? false);
 }
 
-/** `L` over a set of a region's entries closed under ancestors: Kahn's algorithm, lowest (class, hash) first. */
-function linearOrder(region: Region, set: ReadonlySet<string>): string[] {
+/**
+ * Kahn's algorithm over `nodes`, each waiting for the nodes `before` names (its parents, or all
+ * its ancestors: either gives the same order); among the ready ones, lowest (class, hash) first.
+ */
+function ordered(region: Region, nodes: readonly string[], before: (h: string) => readonly string[]): string[] {
   const waiting = new Map<string, number>();
   const children = new Map<string, string[]>();
-  for (const h of set) {
-    const parents = entryOf(region.history, h).parents.filter((p) => set.has(p));
-    waiting.set(h, parents.length);
-    for (const p of parents) children.set(p, [...(children.get(p) ?? []), h]);
+  for (const h of nodes) {
+    const first = before(h);
+    waiting.set(h, first.length);
+    for (const p of first) children.set(p, [...(children.get(p) ?? []), h]);
   }
   const key = (h: string): [number, string] => [classOf(entryOf(region.history, h)), h];
-  const ready = [...set].filter((h) => waiting.get(h) === 0);
+  const ready = nodes.filter((h) => waiting.get(h) === 0);
   const out: string[] = [];
   while (ready.length > 0) {
     ready.sort((x, y) => {
@@ -427,39 +430,20 @@ function linearOrder(region: Region, set: ReadonlySet<string>): string[] {
   return out;
 }
 
+/** `L` over a set of a region's entries closed under ancestors. */
+function linearOrder(region: Region, set: ReadonlySet<string>): string[] {
+  return ordered(region, [...set], (h) => entryOf(region.history, h).parents.filter((p) => set.has(p)));
+}
+
 /**
- * The governance entries of `set` in their own order: Kahn's algorithm over the graph they make
- * by ancestry (a governance entry waits only for the governance entries before it), lowest
- * (class, hash) first. Data entries between them do not delay a revocation.
+ * The governance entries of `set` in their own order: over the graph they make by ancestry (a
+ * governance entry waits only for the governance entries before it). Data entries between them
+ * do not delay a revocation.
  */
 function governanceOrder(region: Region, set: ReadonlySet<string>): string[] {
   const gov = [...set].filter((h) => isGovernance(entryOf(region.history, h)));
   const inGov = new Set(gov);
-  const waiting = new Map<string, number>();
-  const children = new Map<string, string[]>();
-  for (const h of gov) {
-    const before = [...(region.ancestors.get(h) ?? [])].filter((a) => inGov.has(a));
-    waiting.set(h, before.length);
-    for (const a of before) children.set(a, [...(children.get(a) ?? []), h]);
-  }
-  const key = (h: string): [number, string] => [classOf(entryOf(region.history, h)), h];
-  const ready = gov.filter((h) => waiting.get(h) === 0);
-  const out: string[] = [];
-  while (ready.length > 0) {
-    ready.sort((x, y) => {
-      const [cx, hx] = key(x);
-      const [cy, hy] = key(y);
-      return cx - cy || byText(hx, hy);
-    });
-    const next = ready.shift() as string;
-    out.push(next);
-    for (const c of children.get(next) ?? []) {
-      const left = (waiting.get(c) ?? 0) - 1;
-      waiting.set(c, left);
-      if (left === 0) ready.push(c);
-    }
-  }
-  return out;
+  return ordered(region, gov, (h) => [...(region.ancestors.get(h) ?? [])].filter((a) => inGov.has(a)));
 }
 
 /** The fold of `hashes` (already in `L` order) from the region's start; an entry that does not apply is skipped. */

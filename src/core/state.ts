@@ -164,10 +164,6 @@ export function purgeTime(at: string, days: number): string {
   return new Date(Date.parse(at) + days * DAY_MS).toISOString();
 }
 
-function put<V>(map: PMap<V>, key: string, value: V | undefined): PMap<V> {
-  return value === undefined ? map.delete(key) : map.set(key, value);
-}
-
 function withSecret(state: ReplayState, s: SecretState): Applied {
   return { state: { ...state, secrets: state.secrets.set(s.id, s) } };
 }
@@ -342,7 +338,7 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       return { state: { ...state, resourcePolicies: state.resourcePolicies.set(e.body.secret, { secret: e.body.secret, doc: e.body.doc, attached: [] }) } };
     case 'DeleteResourcePolicy':
       if (!state.resourcePolicies.has(e.body.secret)) return { problem: `secret ${e.body.name} has no resource policy` };
-      return { state: { ...state, resourcePolicies: put(state.resourcePolicies, e.body.secret, undefined) } };
+      return { state: { ...state, resourcePolicies: state.resourcePolicies.delete(e.body.secret) } };
     case 'CreateSecret': {
       if (secretNamed(state, e.body.name, e.at) !== undefined) return { problem: `secret ${e.body.name} exists already` };
       const old = state.secrets.get(e.body.secret);
