@@ -74,9 +74,18 @@ function vaultIdOf(sb: Sandbox): string {
   return vaultIdIn(sb.vault);
 }
 
-/** The signed head's audit anchors: writer identity id → `<log id>:<seq>:<sha256>`. */
+/**
+ * The audit anchors the vault holds: writer identity id → `<log id>:<seq>:<sha256>`. Format 2:
+ * the latest signed entry of each writer that carries one; format 1: the signed head's.
+ */
 function anchorsOf(sb: Sandbox): Record<string, string> {
-  const head = vaultRecords(sb).find((r) => r['kind'] === 'head');
+  const records = vaultRecords(sb);
+  if (records[0]?.['kind'] === 'op') {
+    const anchors: Record<string, string> = {};
+    for (const r of records) if (r['kind'] === 'op' && typeof r['audit'] === 'string') anchors[r['by'] as string] = r['audit'];
+    return anchors;
+  }
+  const head = records.find((r) => r['kind'] === 'head');
   assert.ok(head, 'the vault has a head record');
   return (head['audit'] as Record<string, string> | undefined) ?? {};
 }

@@ -16,7 +16,7 @@ import { deepEqual, equal, fail, match, ok, rejects } from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CliResult, type RunOptions, type Sandbox, marker, sandbox } from './support/cli.js';
+import { type CliResult, type RunOptions, type Sandbox, FORMAT_1, marker, sandbox } from './support/cli.js';
 import { readersOf } from '../src/core/access.js';
 import { SecretsError } from '../src/core/errors.js';
 import type { MemberRecord, PolicyRecord, SecretEntry, VaultState, VersionRecord } from '../src/core/model.js';
@@ -95,7 +95,7 @@ async function identityFromKeyFile(path: string): Promise<Identity> {
 }
 
 async function team(opts: { bobPolicy?: unknown } = {}): Promise<Team> {
-  const sb = sandbox();
+  const sb = sandbox(FORMAT_1);
   try {
     await sb.ok(['init', '--member-name', 'alice']);
     const db = [marker(), marker()] as const;

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { SecretRecord, VaultFileRecord } from '../src/core/model.js';
 import { canonicalJson, HEADER_LINE, parseFile, parseRecordLine, serializeFile, serializeRecord } from '../src/store/codec.js';
-import { initialisedSandbox } from './support/cli.js';
+import { FORMAT_1, initialisedSandbox } from './support/cli.js';
 
 const RUNS = 500;
 
@@ -23,7 +23,7 @@ let recordLines: string[] = [];
 let fixtureBytes: Uint8Array = new Uint8Array();
 
 before(async () => {
-  const sb = await initialisedSandbox();
+  const sb = await initialisedSandbox(FORMAT_1);
   try {
     await sb.ok(['create', 'app/text', '--value-stdin', '--description', 'a plain text secret'], { input: 'hello world\n' });
     await sb.ok(['create', 'app/json', '--value-stdin', '--tag', 'env=prod'], { input: '{"user":"app","password":"p4ss"}' });

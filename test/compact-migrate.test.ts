@@ -18,6 +18,7 @@ import { CHECKPOINT_DIGESTS, encodeLine, type Line, signedEntry } from '../src/s
 import { OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
 import { FileVaultRepository } from '../src/store/file-vault.js';
 import { TrustStore } from '../src/store/trust.js';
+import { FORMAT_1 } from './support/cli.js';
 import { explain, type Person, person, policyFile } from './support/insider.js';
 
 /** The bytes of the vault and of every trust file of `who`. */
@@ -91,9 +92,9 @@ describe('secrets migrate', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secrets-migrate-'));
     vault = join(dir, 'vault.yaml');
-    alice = await person('alice', vault);
-    bob = await person('bob', vault);
-    carol = await person('carol', vault);
+    alice = await person('alice', vault, undefined, FORMAT_1);
+    bob = await person('bob', vault, undefined, FORMAT_1);
+    carol = await person('carol', vault, undefined, FORMAT_1);
     await alice.ok(['init', '--format', '1']);
     await alice.ok(['member', 'add', 'bob', (await bob.ok(['identity', 'show'])).trim()]);
     await alice.ok(['member', 'add', 'carol', (await carol.ok(['identity', 'show'])).trim(), '--role', 'admin']);
@@ -148,7 +149,7 @@ describe('secrets migrate', () => {
     assert.deepEqual((JSON.parse(await alice.ok(['describe', 'app/db', '--json'])) as { Tags: unknown }).Tags, [{ Key: 'team', Value: 'platform' }]);
     await alice.ok(['restore', 'old/thing']);
     assert.equal(await alice.ok(['get', 'old/thing']), 'old');
-    const dave = await person('dave', vault);
+    const dave = await person('dave', vault, undefined, FORMAT_1);
     await alice.ok(['member', 'add', 'dave', (await dave.ok(['identity', 'show'])).trim()]);
     await alice.ok(['policy', 'attach', 'dev', 'dave']);
     assert.equal(await dave.ok(['get', 'dev/db']), 'dev-2', 'a migrated version is re-sealed to a new member and opens with its format-1 AAD');
@@ -185,8 +186,8 @@ describe('forged checkpoints and migrations', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secrets-forged-'));
     vault = join(dir, 'vault.yaml');
-    alice = await person('alice', vault);
-    bob = await person('bob', vault);
+    alice = await person('alice', vault, undefined, FORMAT_1);
+    bob = await person('bob', vault, undefined, FORMAT_1);
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));

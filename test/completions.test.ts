@@ -156,6 +156,34 @@ describe('secrets __complete', () => {
     assert.deepEqual(scanPlaintextNames(text, 'policy'), ['ci-read']);
     assert.deepEqual(scanPlaintextNames('garbage', 'secret'), []);
   });
+
+  it('format 2: the names the ops leave, by id: deleted, restored, removed, a compacted state line, a tag that spells an op', () => {
+    const op = (name: string, body: unknown) => `- ${JSON.stringify({ kind: 'op', at: 't', body, by: 'a', op: name, parents: [], seq: 1, sig: 's' })}`;
+    const text = [
+      '# secrets vault, format 2. Managed by the secrets CLI; do not edit by hand.',
+      op('CreateVault', { creator: { id: 'a', name: 'alice' }, format: 2, name: 'v', vault: 'u' }),
+      op('AddMember', { member: { id: 'b', name: 'bob' }, roles: ['member'] }),
+      op('AddMember', { member: { id: 'c', name: 'carol' }, roles: ['member'] }),
+      op('RemoveMember', { member: 'b' }),
+      op('PutPolicy', { doc: {}, policy: 'ci-read' }),
+      op('PutPolicy', { doc: {}, policy: 'old' }),
+      op('DeletePolicy', { policy: 'old' }),
+      '- {"kind":"state","created":"t","id":"s0","name":"from/checkpoint","stages":{},"tags":{},"versions":[]}',
+      '- {"kind":"state","created":"t","deleted":{"at":"t","entry":"e","purge":"t"},"id":"s9","name":"gone/before","stages":{},"tags":{},"versions":[]}',
+      op('CreateSecret', { name: 'b/live', secret: 's1' }),
+      op('CreateSecret', { name: 'a/deleted', secret: 's2' }),
+      op('DeleteSecret', { days: 7, name: 'a/deleted', secret: 's2' }),
+      op('CreateSecret', { name: 'c/restored', secret: 's3' }),
+      op('DeleteSecret', { days: 7, name: 'c/restored', secret: 's3' }),
+      op('RestoreSecret', { name: 'c/restored', secret: 's3' }),
+      op('TagResource', { name: 'b/live', secret: 's1', tags: { op: 'CreateSecret', name: 'evil/one' } }),
+      op('CreateSecret', { name: 'has space', secret: 's4' }),
+      '',
+    ].join('\n');
+    assert.deepEqual(scanPlaintextNames(text, 'secret'), ['b/live', 'c/restored', 'from/checkpoint']);
+    assert.deepEqual(scanPlaintextNames(text, 'member'), ['alice', 'carol']);
+    assert.deepEqual(scanPlaintextNames(text, 'policy'), ['ci-read']);
+  });
 });
 
 describe('the completion scripts', () => {

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type CliResult, initialisedSandbox, type Sandbox } from './support/cli.js';
+import { type CliResult, initialisedSandbox, type Sandbox, FORMAT_1 } from './support/cli.js';
 
 const HEADER = '# secrets vault, format 1. Managed by the secrets CLI; do not edit by hand.\n';
 const VALUE = 'tr0ub4dor-and-3';
@@ -39,7 +39,7 @@ let good: Buffer;
 let goodLines: string[];
 
 before(async () => {
-  sb = await initialisedSandbox();
+  sb = await initialisedSandbox(FORMAT_1);
   await sb.ok(['create', 'app/db', '--value-stdin', '--tag', 'env=prod'], { input: VALUE });
   await sb.ok(['put', 'app/db', '--value-stdin'], { input: `${VALUE}-2` });
   await sb.ok(['create', 'app/api', '--value-stdin'], { input: 'api-key' });

@@ -2,8 +2,11 @@
 // a power cut; the order of fsync and rename can): each run of the real binary is traced with
 // `strace -f -y` and the test reads the trace.
 //
-// - A vault write: the temp file is opened O_CREAT|O_EXCL next to the vault, fsynced, renamed
-//   over the vault, and then the directory is fsynced, so the rename survives a crash.
+// - A vault write appends: the vault is opened O_APPEND and fsynced before the lock is released
+//   and before the write's audit event.
+// - A write that replaces the vault (`secrets compact`): the temp file is opened O_CREAT|O_EXCL
+//   next to the vault, fsynced, renamed over the vault, and then the directory is fsynced, so
+//   the rename survives a crash.
 // - The trust state is written the same way.
 // - A `get`: the audit log is fsynced before the first byte of the value is written to stdout.
 //
@@ -93,7 +96,7 @@ const renames =
   (c: Call): boolean =>
     c.name.startsWith('rename') && c.args.includes(`"${fromPrefix}`) && c.args.includes(`"${to}"`);
 
-const VAULT_WRITE_CALLS = 'fsync,fdatasync,rename,renameat,renameat2,openat';
+const VAULT_WRITE_CALLS = 'fsync,fdatasync,rename,renameat,renameat2,openat,unlink,unlinkat';
 
 /** Asserts the atomic-write sequence for `target`, starting after call `from`; returns the directory fsync. */
 function assertAtomicWrite(calls: readonly Call[], target: string, from = -1): Call {
@@ -122,17 +125,33 @@ describe('durable writes, by their system calls', { skip: skipReason(straceUnava
   });
   after(() => sb?.cleanup());
 
-  it('a put: temp file fsynced, renamed over the vault, directory fsynced; the trust state likewise; the audit log fsynced', async () => {
+  it('a put: appended to the vault opened O_APPEND, fsynced before the lock goes; the trust state written atomically; then the audit log fsynced', async () => {
     const r = await traced(sb, ['put', 'd/one', '--value-stdin'], VAULT_WRITE_CALLS, marker().value);
     assert.equal(r.code, 0, `put under strace: ${r.stderr}`);
-    const vaultDirSync = assertAtomicWrite(r.calls, sb.vault);
+    const lock = find(r.calls, 'the lock taken', (c) => c.name === 'openat' && c.args.includes(`"${sb.vault}.lock"`) && /O_CREAT\|O_EXCL/.test(c.args));
+    const open = find(
+      r.calls,
+      'the vault opened to append',
+      (c) => c.name === 'openat' && c.args.includes(`"${sb.vault}"`) && /O_APPEND/.test(c.args),
+      lock.index,
+    );
+    const vaultSync = find(r.calls, 'an fsync of the vault', syncs(sb.vault), open.index);
+    const unlock = find(r.calls, 'the lock released', (c) => c.name.startsWith('unlink') && c.args.includes(`"${sb.vault}.lock"`), open.index);
+    assert.ok(vaultSync.index < unlock.index, `the append is fsynced (#${vaultSync.index}) before the lock is released (#${unlock.index})`);
+    assert.ok(!r.calls.some((c) => c.name.startsWith('rename') && c.args.includes(`"${sb.vault}"`)), 'a write appends: it never replaces the vault');
     const trustDir = join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
     const trustFile = find(r.calls, 'the trust file write', (c) => c.name === 'openat' && c.args.includes(`"${trustDir}/.`) && c.args.includes('O_EXCL'));
     const trustTarget = join(trustDir, /"[^"]*\/\.([^"]+\.json)\.tmp-/.exec(trustFile.args)?.[1] ?? '');
     assertAtomicWrite(r.calls, trustTarget);
     const auditDir = join(sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit');
     const auditSync = find(r.calls, 'an fsync of the audit log', (c) => c.name === 'fsync' && c.args.includes(`<${auditDir}/`) && c.args.includes('.jsonl>'));
-    assert.ok(auditSync.index > vaultDirSync.index, 'the write is recorded after it is durable');
+    assert.ok(auditSync.index > vaultSync.index, 'the write is recorded after it is durable');
+  });
+
+  it('a compaction: temp file fsynced, renamed over the vault, directory fsynced', async () => {
+    const r = await traced(sb, ['compact'], VAULT_WRITE_CALLS);
+    assert.equal(r.code, 0, `compact under strace: ${r.stderr}`);
+    assertAtomicWrite(r.calls, sb.vault);
   });
 
   it('a get: the audit log is fsynced before the first byte of the value reaches stdout', async () => {

@@ -12,13 +12,14 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FORMAT_1 } from './support/cli.js';
 import { explain, forge, type Person, person, policyFile, type Rec, readRecords, secretRecord } from './support/insider.js';
 
 /** Alice (admin) and members at a fresh vault; `cleanup` removes it all. */
 async function team(names: readonly string[]): Promise<{ dir: string; vault: string; people: Person[]; cleanup(): void }> {
   const dir = mkdtempSync(join(tmpdir(), 'secrets-insider-'));
   const vault = join(dir, 'vault.yaml');
-  const people = await Promise.all(['alice', ...names].map((n) => person(n, vault)));
+  const people = await Promise.all(['alice', ...names].map((n) => person(n, vault, undefined, FORMAT_1)));
   const [alice, ...members] = people as [Person, ...Person[]];
   await alice.ok(['init']);
   for (const m of members) await alice.ok(['member', 'add', m.name, (await m.ok(['identity', 'show'])).trim()]);
@@ -60,9 +61,9 @@ describe("a secret cannot be moved into a member's scope", () => {
     // On a copy, with alice and bob on other machines, so this vault's trust state is untouched.
     const copy = join(t.dir, 'renamed.yaml');
     writeFileSync(copy, readFileSync(t.vault));
-    const a = await person('alice', copy, alice.key);
-    const b = await person('bob', copy, bob.key);
-    const carol = await person('carol', copy);
+    const a = await person('alice', copy, alice.key, FORMAT_1);
+    const b = await person('bob', copy, bob.key, FORMAT_1);
+    const carol = await person('carol', copy, undefined, FORMAT_1);
     try {
       await forge(copy, bob.identity, (recs) =>
         recs.map((r) => (r.kind === 'secret' && r['name'] === 'prod/db' ? { ...r, name: 'dev/stolen', act: 'TagResource' } : r)),
@@ -103,7 +104,7 @@ describe("a secret cannot be moved into a member's scope", () => {
     });
     assert.equal((await alice.run(['verify'])).code, 0, 'each record, on its own, is one bob may write');
     const before = readFileSync(t.vault);
-    const carol = await person('carol', t.vault);
+    const carol = await person('carol', t.vault, undefined, FORMAT_1);
     try {
       const add = await alice.run(['member', 'add', 'carol', (await carol.ok(['identity', 'show'])).trim()]);
       assert.equal(add.code, 6, explain('member add', add));

@@ -14,7 +14,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN, sandbox } from './support/cli.js';
+import { BIN, sandbox, FORMAT_1 } from './support/cli.js';
 import { explain, forge, type Person, person, policyFile, type Rec, readRecords, secretRecord, sign } from './support/insider.js';
 
 /** A shell script that leaves `marker` behind if anything ever runs it. */
@@ -35,8 +35,8 @@ describe('a member cannot make another member run a program', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secrets-attack-'));
     vault = join(dir, 'vault.yaml');
-    alice = await person('alice', vault);
-    bob = await person('bob', vault);
+    alice = await person('alice', vault, undefined, FORMAT_1);
+    bob = await person('bob', vault, undefined, FORMAT_1);
     await alice.ok(['init']);
     const bobId = (await bob.ok(['identity', 'show'])).trim();
     await alice.ok(['member', 'add', 'bob', bobId]);
@@ -153,9 +153,9 @@ describe('removing a member launders nothing they wrote', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secrets-removal-'));
     vault = join(dir, 'vault.yaml');
-    alice = await person('alice', vault);
-    bob = await person('bob', vault);
-    carol = await person('carol', vault);
+    alice = await person('alice', vault, undefined, FORMAT_1);
+    bob = await person('bob', vault, undefined, FORMAT_1);
+    carol = await person('carol', vault, undefined, FORMAT_1);
     await alice.ok(['init']);
     await alice.ok(['member', 'add', 'bob', (await bob.ok(['identity', 'show'])).trim()]);
     await alice.ok(['member', 'add', 'carol', (await carol.ok(['identity', 'show'])).trim()]);
@@ -241,7 +241,7 @@ describe('removing a member launders nothing they wrote', () => {
     // On a copy, read by alice on another machine, so this machine's trust state is untouched.
     const copy = join(dir, 'forged.yaml');
     writeFileSync(copy, readFileSync(vault));
-    const elsewhere = await person('alice', copy, alice.key);
+    const elsewhere = await person('alice', copy, alice.key, FORMAT_1);
     try {
       const vaultId = readRecords(copy).recs.find((r) => r.kind === 'vault')?.['id'] as string;
       // Bob signs a new handler under his old counter; carol (a current member) signs the head.
@@ -275,8 +275,8 @@ describe('removing a member launders nothing they wrote', () => {
   });
 
   it("an admin's removal does not vouch for the members and policies they signed, unless told to", async () => {
-    const dave = await person('dave', vault);
-    const eve = await person('eve', vault);
+    const dave = await person('dave', vault, undefined, FORMAT_1);
+    const eve = await person('eve', vault, undefined, FORMAT_1);
     try {
       await alice.ok(['member', 'add', 'dave', (await dave.ok(['identity', 'show'])).trim(), '--role', 'admin']);
       await dave.ok(['member', 'add', 'eve', (await eve.ok(['identity', 'show'])).trim(), '--role', 'admin']);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { decodeKey, identityFromSeed, readIndexKey } from '../src/crypto/identity.js';
 import { fileIdentity, ReadIndex } from '../src/store/read-index.js';
-import { type CliResult, initialisedSandbox, type Sandbox } from './support/cli.js';
+import { type CliResult, initialisedSandbox, type Sandbox, FORMAT_1 } from './support/cli.js';
 import { skipReason } from './support/keyring.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -89,7 +89,7 @@ function findFile(dir: string, name: string): string | undefined {
 describe('the read index', () => {
   let sb: Sandbox;
   before(async () => {
-    sb = await initialisedSandbox();
+    sb = await initialisedSandbox(FORMAT_1);
     const lines = Array.from({ length: 200 }, (_, i) => `K${i}=value-${i}`).join('\n');
     await sb.ok(['import', '--format', 'dotenv', '--prefix', 'bulk/', '-'], { input: `${lines}\n` });
     await sb.ok(['create', 'prod/db', '--value-stdin', '--tag', 'name=bulk/K3'], { input: 'the-right-one' });
@@ -227,7 +227,7 @@ describe(
   () => {
     let sb: Sandbox;
     beforeEach(async () => {
-      sb = await initialisedSandbox();
+      sb = await initialisedSandbox(FORMAT_1);
     });
     afterEach(() => sb.cleanup());
 

@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { initialisedSandbox, type Sandbox } from './support/cli.js';
+import { FORMAT_1, initialisedSandbox, type Sandbox } from './support/cli.js';
 
 describe('partial reads for get', () => {
   let sb: Sandbox;
   before(async () => {
-    sb = await initialisedSandbox();
+    sb = await initialisedSandbox(FORMAT_1);
     const lines = Array.from({ length: 300 }, (_, i) => `K${i}=value-${i}`).join('\n');
     await sb.ok(['import', '--format', 'dotenv', '--prefix', 'bulk/', '-'], { input: `${lines}\n` });
     await sb.ok(['create', 'prod/db', '--value-stdin'], { input: 'the-right-one' });

@@ -234,6 +234,47 @@ function dropped(result: ReplayResult, hash: string, pattern: RegExp): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dates carried from a backup
+
+describe('a restored secret keeps its dates, never later than its entry', () => {
+  const OLD = '2025-05-01T00:00:00.000Z';
+  const OLDER = '2025-04-01T00:00:00.000Z';
+  const FUTURE = '2027-01-01T00:00:00.000Z';
+  const appB = (log: Log) => ({ secret: log.id('app/b'), name: 'app/b' });
+
+  test("the secret's, its versions' and its rotation's dates are the op's when earlier", () => {
+    const { log, head } = team();
+    let h = log.op(ALICE, 'CreateSecret', { ...appB(log), created: OLDER, value: { ...log.value(), created: OLDER } }, [head]);
+    h = log.op(ALICE, 'PutSecretValue', { ...appB(log), value: { ...log.value(), created: OLD } }, [h]);
+    log.op(ALICE, 'RotateSecret', { ...appB(log), rotation: { handler: 'password', enabled: true, every: 30 }, since: OLDER, last: OLD }, [h]);
+    const s = secret(log.replay().state, log, 'app/b');
+    assert.equal(s?.created, OLDER);
+    assert.deepEqual(
+      s?.versions.map((v) => v.at),
+      [OLDER, OLD],
+    );
+    assert.equal(s?.rotation?.since, OLDER);
+    assert.equal(s?.rotation?.last, OLD);
+  });
+
+  test('a date after its entry, or rotation dates without settings, make the entry invalid', () => {
+    const cases: [string, (log: Log, head: string) => string][] = [
+      ['secret', (log, head) => log.op(ALICE, 'CreateSecret', { ...appB(log), created: FUTURE }, [head])],
+      ['version', (log, head) => log.op(ALICE, 'PutSecretValue', { ...appA(log), value: { ...log.value(), created: FUTURE } }, [head])],
+      ['rotation', (log, head) => log.op(ALICE, 'RotateSecret', { ...appA(log), rotation: { handler: 'password', enabled: true }, last: FUTURE }, [head])],
+      ['no settings', (log, head) => log.op(ALICE, 'RotateSecret', { ...appA(log), since: OLD }, [head])],
+    ];
+    for (const [what, forge] of cases) {
+      const { log, head } = team();
+      const forged = forge(log, head);
+      // Dates alone change nothing: such an entry is refused before it is applied.
+      if (what === 'no settings') refused(() => log.replay(), /a RotateSecret that changes nothing/);
+      else dropped(log.replay(), forged, /dated after its entry/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Authorization against the state before the op
 
 describe('authorization uses the state before the op', () => {

@@ -19,7 +19,7 @@ import { sealValue } from '../src/crypto/envelope.js';
 import { decodeKey, decodePublicIdentity, encodePublicIdentity, fingerprint, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
 import { signRecord } from '../src/crypto/sign.js';
 import { canonicalJson } from '../src/store/codec.js';
-import { type CliResult, initialisedSandbox, marker, type Sandbox } from './support/cli.js';
+import { type CliResult, initialisedSandbox, marker, type Sandbox, FORMAT_1 } from './support/cli.js';
 
 const P = 2n ** 255n - 19n;
 
@@ -203,7 +203,7 @@ describe('small-order keys against the CLI', { concurrency: 3 }, () => {
   const value = marker();
 
   before(async () => {
-    sb = await initialisedSandbox();
+    sb = await initialisedSandbox(FORMAT_1);
     await sb.ok(['create', 'app/db', '--value-stdin'], { input: value.value });
   });
   after(() => sb.cleanup());
@@ -229,7 +229,7 @@ describe('small-order keys against the CLI', { concurrency: 3 }, () => {
 
 describe('a vault file that already holds a member with a small-order key', { concurrency: 2 }, () => {
   it('refuses records forged in the name of a member whose signing key is the identity point', async () => {
-    const sb = await initialisedSandbox();
+    const sb = await initialisedSandbox(FORMAT_1);
     try {
       const value = marker();
       await sb.ok(['create', 'app/db', '--value-stdin'], { input: value.value });
@@ -283,7 +283,7 @@ describe('a vault file that already holds a member with a small-order key', { co
   });
 
   it('refuses to seal a data key to a member whose encryption key is of small order: exit 6, nothing written', async () => {
-    const sb = await initialisedSandbox();
+    const sb = await initialisedSandbox(FORMAT_1);
     try {
       await sb.ok(['create', 'app/db', '--value-stdin'], { input: marker().value });
       const mallory = await identityFromSeed(generateSeed());

@@ -15,7 +15,7 @@ import { deepEqual, equal, fail, match, ok } from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type CliResult, type Sandbox, initialisedSandbox, marker } from './support/cli.js';
+import { type CliResult, type Sandbox, initialisedSandbox, marker, FORMAT_1 } from './support/cli.js';
 import { canonicalJson } from '../src/store/codec.js';
 import { signRecord } from '../src/crypto/sign.js';
 import { decodeKey, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
@@ -43,7 +43,7 @@ interface Fixture {
 }
 
 async function fixture(): Promise<Fixture> {
-  const sb = await initialisedSandbox();
+  const sb = await initialisedSandbox(FORMAT_1);
   const db = [marker(), marker(), marker()] as const;
   const api = marker();
   await sb.ok(['create', DB, '--value-stdin', '--tag', 'env=prod'], { input: db[0].value });

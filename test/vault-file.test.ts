@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseDocument } from 'yaml';
-import { type Sandbox, initialisedSandbox, marker } from './support/cli.js';
+import { type Sandbox, initialisedSandbox, marker, FORMAT_1 } from './support/cli.js';
 
 /** Every way a value's bytes could show up in a text file. */
 function encodingsOf(bytes: Buffer): string[] {
@@ -42,7 +42,7 @@ function identityKeyLine(sb: Sandbox): string {
 }
 
 test('the vault file holds no encoding of any value and reads as YAML the same as line by line JSON', async () => {
-  const sb = await initialisedSandbox();
+  const sb = await initialisedSandbox(FORMAT_1);
   try {
     const text1 = marker();
     const text2 = marker();

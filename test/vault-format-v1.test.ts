@@ -120,23 +120,56 @@ describe('the golden vault of format 1 opens with the current code', () => {
     assert.ok(readFileSync(vault).equals(fixtureBytes), 'no read rewrote the vault');
   });
 
-  it('a write on top: restore and put, verify passes, untouched records keep their bytes', async () => {
+  it('a write is refused, by the installed command too: exit 4, the way out named, the file as committed', async () => {
     const deleted = expected.deleted[0];
     assert.ok(deleted);
-    const r = await as('alice', ['get', deleted.Name]);
-    assert.notEqual(r.code, 0, explain('a deleted secret is not readable', r));
+    const writes: [string[], string | undefined][] = [
+      [['restore', deleted.Name], undefined],
+      [['put', 'app/token', '--value-stdin'], 'after the fixture'],
+      [['tag', 'app/db', 'k=v'], undefined],
+    ];
+    for (const [args, input] of writes) {
+      const r = await as('alice', args, input);
+      assert.equal(r.code, 4, explain(`secrets ${args.join(' ')}`, r));
+      assert.match(r.stderr, /a vault of format 1, which this version reads but no longer writes/);
+      assert.match(r.stderr, /secrets migrate/);
+    }
+    // The installed command (no test hooks, no fixed clock) refuses alike.
+    const plain = await sb.run(['put', 'app/token', '--value-stdin'], {
+      env: { SECRETS_VAULT: vault, SECRETS_IDENTITY_FILE: keyOf('alice') },
+      input: 'after the fixture',
+    });
+    assert.equal(plain.code, 4, explain('put with the installed command', plain));
+    assert.ok(readFileSync(vault).equals(fixtureBytes), 'no refused write touched the vault');
+    const doctor = await json<{ Checks: { Name: string; Status: string; Detail: string }[] }>('alice', ['doctor']);
+    const format = doctor.Checks.find((c) => c.Name === 'format');
+    assert.equal(format?.Status, 'warn');
+    assert.match(format.Detail, /secrets migrate/);
+  });
+
+  it('secrets migrate converts it: every committed value, stage, member and policy reads the same, and writes work again', async () => {
+    await ok('alice', ['migrate', '--yes']);
+    assert.match(readFileSync(vault, 'utf8').split('\n')[0] ?? '', /^# secrets vault, format 2\./);
+    assert.equal((await as('alice', ['verify'])).code, 0);
+    for (const want of expected.versions) {
+      assert.deepEqual(await json<Version>('alice', ['get', want.Name, '--version-id', want.VersionId]), want, `${want.Name} ${want.VersionId}`);
+    }
+    assert.deepEqual(await json('alice', ['member', 'list', '--removed']), expected.members);
+    // A policy's last change is the migration's (format 1's dates of policies are not carried).
+    type Policies = { Policies: { LastChangedDate: string }[] };
+    const policies = await json<Policies>('alice', ['policy', 'list']);
+    for (const p of policies.Policies) assert.match(p.LastChangedDate, /^\d{4}-\d\d-\d\dT/);
+    const undated = (x: Policies) => x.Policies.map(({ LastChangedDate: _, ...rest }) => rest);
+    assert.deepEqual(undated(policies), undated(expected.policies as Policies));
+    for (const name of expected.bob.reads) assert.equal((await as('bob', ['get', name])).code, 0, `bob reads ${name}`);
+    for (const name of expected.bob.denied) assert.equal((await as('bob', ['get', name])).code, 5, `bob is denied ${name}`);
+    const deleted = expected.deleted[0];
+    assert.ok(deleted);
     await ok('alice', ['restore', deleted.Name]);
     assert.equal(await ok('alice', ['get', deleted.Name]), deleted.SecretString);
-    await ok('alice', ['put', 'app/token', '--value-stdin'], 'after the fixture');
+    await ok('alice', ['put', 'app/token', '--value-stdin'], 'after the migration');
+    assert.equal(await ok('alice', ['get', 'app/token']), 'after the migration');
     assert.equal((await as('alice', ['verify'])).code, 0);
-    const before = new Set(fixtureBytes.toString('utf8').split('\n'));
-    const afterLines = readFileSync(vault, 'utf8').split('\n');
-    const kept = afterLines.filter((l) => before.has(l)).length;
-    // Changed: the head, two secret records, one new version; app/token's old version keeps its bytes.
-    assert.ok(kept >= afterLines.length - 4, `untouched records keep their bytes (${kept} of ${afterLines.length} lines)`);
-    for (const want of expected.versions.filter((x) => x.Name !== 'app/token')) {
-      assert.deepEqual(await json<Version>('alice', ['get', want.Name, '--version-id', want.VersionId]), want);
-    }
   });
 });
 

@@ -164,6 +164,14 @@ function clipClearDelay(env: Readonly<Record<string, string | undefined>>): numb
   return Number(ms);
 }
 
+/**
+ * Test hook, in the test build only: SECRETS_TEST_FORMAT1=writable lets `init --format 1` and
+ * writes make format-1 vaults, which the installed command only reads and migrates.
+ */
+function format1Writable(env: Readonly<Record<string, string | undefined>>): boolean {
+  return TEST_HOOKS && env['SECRETS_TEST_FORMAT1'] === 'writable';
+}
+
 /** The real path of a file (symlinks resolved), or the path itself when it cannot be resolved. */
 function realPathOf(path: string): string {
   try {
@@ -214,7 +222,7 @@ export function composeDeps(context: AppContext): AppDeps {
         ? {}
         : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
     }));
-  const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault);
+  const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault, { format1Writable: format1Writable(env) });
   const clipClearMs = clipClearDelay(env);
   const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;

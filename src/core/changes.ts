@@ -36,10 +36,19 @@ function plan<A extends Action>(op: A, body: OpBodies[A], payloads: readonly Pay
 }
 
 /** The payloads of a version and the reference an op carries. */
-function versionPayloads(v: VersionRecord, hash: PayloadHash): { ref: VersionRef; payloads: Payload[] } {
+/**
+ * The payloads of a version and the reference an op carries; `dated` (the op's time) records
+ * the version's own date when it is earlier (a restored version).
+ */
+function versionPayloads(v: VersionRecord, hash: PayloadHash, dated?: string): { ref: VersionRef; payloads: Payload[] } {
   const value: ValuePayload = { kind: 'value', n: v.n, ct: v.ct };
   const keys: KeysPayload = { kind: 'keys', keys: v.keys };
-  return { ref: { version: v.id, type: v.type, v: hash(value), k: hash(keys) }, payloads: [value, keys] };
+  return { ref: { version: v.id, type: v.type, v: hash(value), k: hash(keys), ...earlier('created', v.created, dated) }, payloads: [value, keys] };
+}
+
+/** `{ [key]: date }` when `date` is before `at` (dates are never after their op), else nothing. */
+function earlier<K extends string>(key: K, date: string | undefined, at: string | undefined): { [k in K]?: string } {
+  return date !== undefined && at !== undefined && date < at ? ({ [key]: date } as { [k in K]: string }) : {};
 }
 
 function rotationSpec(r: RotationConfig): RotationSpec {
@@ -114,15 +123,18 @@ function secretOps(was: SecretEntry | undefined, now: SecretEntry | undefined, h
   const added = now.versions.filter((v) => !oldVersions.has(v.id));
   let stages = new Map(was?.secret.stages ?? []);
   let rest = added;
+  // A secret restored from a backup keeps the backup's dates (only when it is new here).
+  const dated = was === undefined && after.restored === true ? at : undefined;
 
   if (was === undefined) {
     const first = added.length > 0 && after.act === 'CreateSecret' ? added[0] : undefined;
-    const payload = first && versionPayloads(first, hash);
+    const payload = first && versionPayloads(first, hash, dated);
     out.push(
       plan(
         'CreateSecret',
         {
           ...ref,
+          ...earlier('created', after.created, dated),
           ...(after.description !== undefined ? { description: after.description } : {}),
           ...(after.tags.size > 0 ? { tags: after.tags } : {}),
           ...(payload ? { value: payload.ref } : {}),
@@ -153,10 +165,13 @@ function secretOps(was: SecretEntry | undefined, now: SecretEntry | undefined, h
   if (cancelled) {
     out.push(plan('CancelRotateSecret', ref));
     stages.delete(PENDING);
-  } else if (rotationChanged && after.rotation) out.push(plan('RotateSecret', { ...ref, rotation: rotationSpec(after.rotation) }));
+  } else if (rotationChanged && after.rotation) {
+    const dates = { ...earlier('since', after.rotation.since, dated), ...earlier('last', after.rotation.last, dated) };
+    out.push(plan('RotateSecret', { ...ref, rotation: rotationSpec(after.rotation), ...dates }));
+  }
 
   for (const v of rest) {
-    const payload = versionPayloads(v, hash);
+    const payload = versionPayloads(v, hash, dated);
     const labels = [...after.stages].filter(([, id]) => id === v.id).map(([label]) => label);
     if (v.act === 'RotateSecret' && labels.includes(PENDING)) {
       out.push(plan('RotateSecret', { ...ref, value: payload.ref }, payload.payloads));

@@ -98,7 +98,7 @@ export function vaultView(
     ...(p.secret !== undefined ? { secret: p.secret } : {}),
     doc: p.doc,
     attached: p.attached,
-    changed: '',
+    changed: p.changed ?? '',
     by: state.creator,
     ctr: 0,
   }));

@@ -107,6 +107,11 @@ export interface SecretRecord extends Signed {
   readonly act?: string;
   /** How and when the secret rotates, if it does. */
   readonly rotation?: RotationConfig;
+  /**
+   * Restored from a backup: its dates (created, its versions' and its rotation's) are the
+   * backup's, and a format-2 vault records them in the ops that make it.
+   */
+  readonly restored?: true;
 }
 
 /** One encrypted version of a secret's value. */

@@ -24,6 +24,11 @@ export interface VersionRef {
   readonly v: string;
   /** h(keys line). */
   readonly k: string;
+  /**
+   * When the version was made, when that was before this op (a version restored from a
+   * backup); never after the op's time. Absent: the op's time.
+   */
+  readonly created?: string;
 }
 
 /** Rotation settings as an op sets them; replay adds when (`since`) and who. */
@@ -49,6 +54,8 @@ export interface OpBodies {
   readonly PutResourcePolicy: SecretRef & { readonly doc: unknown };
   readonly DeleteResourcePolicy: SecretRef;
   readonly CreateSecret: SecretRef & {
+    /** When the secret was made, for one restored from a backup (not after the op); absent: the op's time. */
+    readonly created?: string;
     readonly description?: string;
     readonly tags?: ReadonlyMap<string, string>;
     readonly value?: VersionRef;
@@ -67,7 +74,14 @@ export interface OpBodies {
    * settings; `value` adds a version labelled PENDING; `finish` moves CURRENT to that version,
    * drops PENDING and records the rotation's time.
    */
-  readonly RotateSecret: SecretRef & { readonly rotation?: RotationSpec; readonly value?: VersionRef; readonly finish?: string };
+  readonly RotateSecret: SecretRef & {
+    readonly rotation?: RotationSpec;
+    /** With `rotation` restored from a backup: when it was set and last ran (not after the op). */
+    readonly since?: string;
+    readonly last?: string;
+    readonly value?: VersionRef;
+    readonly finish?: string;
+  };
   /** Turns automatic rotation off and drops a PENDING label. */
   readonly CancelRotateSecret: SecretRef;
   /** An admin vouches for a secret's tags, description and rotation after their writer was removed. */

@@ -6,7 +6,7 @@
  */
 import { mayEverRecorded } from './access.js';
 import { SecretsError } from './errors.js';
-import type { Entry, MemberKeys, OpEntry, OpOf } from './ops.js';
+import type { Entry, MemberKeys, OpEntry, OpOf, VersionRef } from './ops.js';
 import { MAX_TAGS, MAX_VERSIONS } from './names.js';
 import { PMap } from './pmap.js';
 import type { RotationConfig } from './rotation.js';
@@ -28,6 +28,8 @@ export interface PolicyState {
   readonly doc: unknown;
   /** Member ids, sorted; always empty for a resource policy. */
   readonly attached: readonly string[];
+  /** When its document or attachments last changed (absent in a state saved before it was kept). */
+  readonly changed?: string;
 }
 
 /** One version of a secret: who introduced it, and the hashes of its payloads. */
@@ -179,20 +181,15 @@ function prune(versions: readonly VersionState[], stages: ReadonlyMap<string, st
   });
 }
 
-function addVersion(
-  s: SecretState,
-  e: OpEntry,
-  hash: string,
-  value: { version: string; type: 'string' | 'binary'; v: string; k: string },
-  labels: readonly string[],
-): SecretState | string {
+function addVersion(s: SecretState, e: OpEntry, hash: string, value: VersionRef, labels: readonly string[]): SecretState | string {
   if (s.versions.some((v) => v.id === value.version)) return `version ${value.version} of ${s.name} exists already`;
   const stages = stagesForNewVersion(s.stages, value.version, labels);
   // A new CURRENT written by hand while a rotation is pending abandons the rotation, as in AWS:
   // its PENDING label goes (the version stays).
   const pending = stages.get(PENDING);
   if (e.op !== 'RotateSecret' && stages.get(CURRENT) === value.version && pending !== undefined && pending !== value.version) stages.delete(PENDING);
-  const version: VersionState = { id: value.version, at: e.at, by: e.by, type: value.type, v: value.v, k: value.k, entry: hash, act: e.op };
+  if (value.created !== undefined && value.created > e.at) return `version ${value.version} of ${s.name} is dated after its entry`;
+  const version: VersionState = { id: value.version, at: value.created ?? e.at, by: e.by, type: value.type, v: value.v, k: value.k, entry: hash, act: e.op };
   return { ...s, stages, versions: prune([...s.versions, version], stages) };
 }
 
@@ -207,7 +204,10 @@ function target(state: ReplayState, e: OpEntry & { readonly body: { readonly sec
 /** A rotation step applied to a secret. */
 function rotate(s: SecretState, e: OpOf<'RotateSecret'>, hash: string): SecretState | string {
   let next: SecretState = s;
-  if (e.body.rotation) next = { ...next, rotation: { ...e.body.rotation, since: e.at, by: e.by }, setBy: e.by };
+  const { since = e.at, last } = e.body;
+  if (since > e.at || (last !== undefined && last > e.at)) return `the rotation of ${s.name} is dated after its entry`;
+  if ((e.body.since !== undefined || last !== undefined) && e.body.rotation === undefined) return `the rotation dates of ${s.name} come without its settings`;
+  if (e.body.rotation) next = { ...next, rotation: { ...e.body.rotation, since, ...(last !== undefined ? { last } : {}), by: e.by }, setBy: e.by };
   if (e.body.value) {
     const r = addVersion(next, e, hash, e.body.value, [PENDING]);
     if (typeof r === 'string') return r;
@@ -319,7 +319,7 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
     }
     case 'PutPolicy': {
       const old = state.policies.get(e.body.policy);
-      const p: PolicyState = { name: e.body.policy, doc: e.body.doc, attached: old?.attached ?? [] };
+      const p: PolicyState = { name: e.body.policy, doc: e.body.doc, attached: old?.attached ?? [], changed: e.at };
       return { state: { ...state, policies: state.policies.set(e.body.policy, p) } };
     }
     case 'DeletePolicy':
@@ -332,15 +332,16 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       if (!isCurrent(state.members.get(e.body.member))) return { problem: `${e.body.member} is not a current member` };
       const others = p.attached.filter((id) => id !== e.body.member);
       const attached = e.op === 'AttachPolicy' ? [...others, e.body.member].sort() : others;
-      return { state: { ...state, policies: state.policies.set(e.body.policy, { ...p, attached }) } };
+      return { state: { ...state, policies: state.policies.set(e.body.policy, { ...p, attached, changed: e.at }) } };
     }
     case 'PutResourcePolicy':
-      return { state: { ...state, resourcePolicies: state.resourcePolicies.set(e.body.secret, { secret: e.body.secret, doc: e.body.doc, attached: [] }) } };
+      return { state: { ...state, resourcePolicies: state.resourcePolicies.set(e.body.secret, { secret: e.body.secret, doc: e.body.doc, attached: [], changed: e.at }) } };
     case 'DeleteResourcePolicy':
       if (!state.resourcePolicies.has(e.body.secret)) return { problem: `secret ${e.body.name} has no resource policy` };
       return { state: { ...state, resourcePolicies: state.resourcePolicies.delete(e.body.secret) } };
     case 'CreateSecret': {
       if (secretNamed(state, e.body.name, e.at) !== undefined) return { problem: `secret ${e.body.name} exists already` };
+      if (e.body.created !== undefined && e.body.created > e.at) return { problem: `secret ${e.body.name} is dated after its entry` };
       const old = state.secrets.get(e.body.secret);
       if (old !== undefined && isLive(old, e.at)) return { problem: `secret id ${e.body.secret} is in use` };
       let s: SecretState = {
@@ -349,7 +350,7 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
         tags: e.body.tags ?? new Map(),
         stages: new Map(),
         versions: [],
-        created: e.at,
+        created: e.body.created ?? e.at,
         setBy: e.by,
         ...(e.body.description !== undefined ? { description: e.body.description } : {}),
       };

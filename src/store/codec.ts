@@ -71,6 +71,8 @@ export function recordToJson(record: VaultFileRecord, withSig = true): { [key: s
   for (const [k, v] of Object.entries(record)) {
     if (v === undefined) continue;
     if (k === 'sig' && !withSig) continue;
+    // Format 1 keeps every date in the record itself: the flag for format 2's planner is not written.
+    if (k === 'restored') continue;
     if (v instanceof Map) out[k] = mapToJson(v as Map<string, Json>);
     else out[k] = v as Json;
   }

@@ -53,7 +53,7 @@ import {
 } from './codec.js';
 
 /** The first line of every format-2 vault file. */
-export const HEADER_LINE_V2 = '# secrets vault, format 2. Managed by the secrets CLI; do not edit by hand.';
+export { HEADER_LINE_V2 } from './format-header.js';
 
 /** One secret's state as a compacted file keeps it, in the run its checkpoint closes. */
 export type StateLine = SecretSummary & { readonly kind: 'state' };
@@ -186,7 +186,7 @@ function valueType(g: Fields): 'string' | 'binary' {
 }
 
 function versionRef(g: Fields): VersionRef {
-  return { version: id(g, 'version'), type: valueType(g), v: hashField(g, 'v'), k: hashField(g, 'k') };
+  return { version: id(g, 'version'), type: valueType(g), v: hashField(g, 'v'), k: hashField(g, 'k'), ...opt('created', g.optTime('created')) };
 }
 
 function secretRef(f: Fields): SecretRef {
@@ -242,6 +242,7 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
   DeleteResourcePolicy: (f) => secretRef(f),
   CreateSecret: (f, line) => ({
     ...secretRef(f),
+    ...opt('created', f.optTime('created')),
     ...opt('description', description(f)),
     ...opt('tags', f.optStrMap('tags', MAX_TAGS, isTag)),
     ...opt('value', optNested(f, 'value', line, versionRef)),
@@ -268,6 +269,8 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
       'rotation',
       optNested(f, 'rotation', line, (g) => readRotationSpec(g, line)),
     ),
+    ...opt('since', f.optTime('since')),
+    ...opt('last', f.optTime('last')),
     ...opt('value', optNested(f, 'value', line, versionRef)),
     ...opt('finish', f.optStr('finish', 64) === undefined ? undefined : id(f, 'finish')),
   }),

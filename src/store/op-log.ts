@@ -20,7 +20,7 @@ import { constants } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
 import type { Entry, LogEntry, Payload } from '../core/ops.js';
 import type { ReplayInput } from '../core/replay.js';
-import { storageError, writeFileAtomic } from './atomic.js';
+import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
 import { damaged, MAX_FILE_BYTES, MAX_LINE_BYTES } from './codec.js';
 import { type FileAccess, type OpenFile, STEP_BYTES, SYNC_FILES } from './file-access.js';
 import { acquireLock } from './lock.js';
@@ -433,6 +433,8 @@ export class OpLog {
           }
           throw storageError(err, 'append to', path);
         }
+        // A compaction or migration killed before its rename left a temp file: gone now.
+        removeStaleTemps(path);
         const hashes = texts.map((t) => lineHash(t.subarray(LINE_PREFIX.length, t.length - 1)));
         const last = texts[texts.length - 1] as Buffer;
         return {

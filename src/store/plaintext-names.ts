@@ -1,12 +1,14 @@
 /**
  * The plaintext names in a vault file, for shell completion: a line scan that needs no key, no
- * signature check and no JSON parse of the 10,000 secret records a large vault holds. Nothing
+ * signature check and no JSON parse of the 10,000 secret records a large vault holds (format 1)
+ * or of the ops that name no secret, member or policy (format 2). Nothing
  * here is trusted: a name is offered only if it is made of what names of its kind are made of,
  * and a file that cannot be read has no names. Every other reader goes through the strict codec.
  */
 import { readFileSync } from 'node:fs';
 import { isMemberName } from '../core/names.js';
 import { isPolicyName } from '../core/policy.js';
+import { HEADER_LINE_V2 } from './format-header.js';
 
 /** The record kinds that have names worth completing. */
 export type NamedKind = 'secret' | 'member' | 'policy';
@@ -65,9 +67,73 @@ function recordNames(text: string, kind: 'member' | 'policy'): string[] {
   return names;
 }
 
-/** The names of the live records of `kind` in the text of a vault file, sorted and unique. */
+/** The ops of format 2 that make or unmake a name of each kind. */
+const LOG_OPS: Record<NamedKind, readonly string[]> = {
+  secret: ['CreateSecret', 'DeleteSecret', 'RestoreSecret'],
+  member: ['CreateVault', 'AddMember', 'RemoveMember'],
+  policy: ['PutPolicy', 'DeletePolicy'],
+};
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (typeof v === 'object' && v !== null ? (v as Json) : {});
+
+/**
+ * Format 2: the names the log's ops (and a compacted file's `state` lines) leave, in file
+ * order. Only a line that holds one of the ops of `kind` is parsed; a name is id-keyed, so a
+ * deletion or removal takes it away and a restore gives it back.
+ */
+function logNames(text: string, kind: NamedKind): string[] {
+  const live = new Map<string, string>();
+  const ops = LOG_OPS[kind].map((op) => `"op":"${op}"`);
+  for (const line of text.split('\n')) {
+    const state = kind === 'secret' && line.startsWith('- {"kind":"state",');
+    if (!state && !(line.startsWith('- {"kind":"op",') && ops.some((op) => line.includes(op)))) continue;
+    let r: Json;
+    try {
+      r = obj(JSON.parse(line.slice(2)));
+    } catch {
+      continue;
+    }
+    const b = obj(r['body']);
+    const set = (id: unknown, name: unknown): void => {
+      if (typeof id === 'string' && typeof name === 'string') live.set(id, name);
+    };
+    if (state) {
+      if (r['deleted'] === undefined) set(r['id'], r['name']);
+      continue;
+    }
+    switch (r['op']) {
+      case 'CreateSecret':
+      case 'RestoreSecret':
+        set(b['secret'], b['name']);
+        break;
+      case 'CreateVault':
+        set(obj(b['creator'])['id'], obj(b['creator'])['name']);
+        break;
+      case 'AddMember':
+        set(obj(b['member'])['id'], obj(b['member'])['name']);
+        break;
+      case 'PutPolicy':
+        set(b['policy'], b['policy']);
+        break;
+      case 'DeleteSecret':
+        live.delete(String(b['secret']));
+        break;
+      case 'RemoveMember':
+        live.delete(String(b['member']));
+        break;
+      case 'DeletePolicy':
+        live.delete(String(b['policy']));
+        break;
+    }
+  }
+  const valid = kind === 'secret' ? (n: string) => SECRET_NAME_CHARS.test(n) : kind === 'member' ? isMemberName : isPolicyName;
+  return [...live.values()].filter(valid);
+}
+
+/** The names of the live records of `kind` in the text of a vault file (either format), sorted and unique. */
 export function scanPlaintextNames(text: string, kind: NamedKind): string[] {
-  const names = kind === 'secret' ? secretNames(text) : recordNames(text, kind);
+  const names = text.startsWith(HEADER_LINE_V2) ? logNames(text, kind) : kind === 'secret' ? secretNames(text) : recordNames(text, kind);
   return [...new Set(names)].sort();
 }
 

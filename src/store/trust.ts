@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecretsError } from '../core/errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { removeStaleTemps, writeFileAtomic } from './atomic.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { MacFiles } from './mac-file.js';
 
@@ -96,6 +96,8 @@ export class TrustStore {
     const text = trustText({ genesis: next.genesis, ctrs, ...(heads !== undefined ? { heads } : {}), ...(removed.length > 0 ? { removed } : {}) });
     if (current !== undefined && trustText(current) === text) return;
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    // A writer killed in the middle of this leaves its temp file: the next one removes it.
+    removeStaleTemps(this.#path(vaultId));
     writeFileAtomic(this.#path(vaultId), text);
   }
 

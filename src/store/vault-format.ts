@@ -1,12 +1,15 @@
 /**
  * One vault path, either format: each call looks at the file's first line and goes to the
- * format-1 snapshot repository or the format-2 log repository. A new vault is format 1 unless
- * asked for format 2 (until format 2 is the default).
+ * format-1 snapshot repository or the format-2 log repository. A new vault is format 2. A
+ * format-1 vault is read, verified and synced as before but not written: a write says how to
+ * convert it (`secrets migrate`, by an admin). Only the test build writes format 1, to make the
+ * vaults the migration and the format-1 reader are tested on.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { SecretsError } from '../core/errors.js';
 import type { VaultState } from '../core/model.js';
 import type { Identity, VaultRepository } from '../core/ports.js';
-import { HEADER_LINE_V2 } from './op-codec.js';
+import { HEADER_LINE_V2 } from './format-header.js';
 
 /** Whether the file at `path` starts with the format-2 header (false when absent or unreadable). */
 export function isFormat2(path: string): boolean {
@@ -30,10 +33,20 @@ export class VaultOfEitherFormat implements VaultRepository {
   readonly #two: () => VaultRepository;
   #log: VaultRepository | undefined;
 
-  constructor(path: string, one: VaultRepository, two: () => VaultRepository) {
+  readonly #oneWritable: boolean;
+
+  constructor(path: string, one: VaultRepository, two: () => VaultRepository, opts: { format1Writable?: boolean } = {}) {
     this.location = path;
     this.#one = one;
     this.#two = two;
+    this.#oneWritable = opts.format1Writable ?? false;
+  }
+
+  /** The repository a write goes to: format 1 refuses (the file is left as it is). */
+  #writable(): VaultRepository {
+    const repo = this.#repo();
+    if (repo === this.#one && !this.#oneWritable) throw readOnly(this.location);
+    return repo;
   }
 
   #repo(): VaultRepository {
@@ -66,10 +79,23 @@ export class VaultOfEitherFormat implements VaultRepository {
     change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
     scope?: { readonly names: readonly string[] },
   ): Promise<T> {
-    return this.#repo().transact(identity, change, scope);
+    return this.#writable().transact(identity, change, scope);
   }
 
-  create(identity: Identity, name: string, memberName: string, format: 1 | 2 = 1): Promise<VaultState> {
-    return format === 2 ? (this.#log ??= this.#two()).create(identity, name, memberName) : this.#one.create(identity, name, memberName);
+  create(identity: Identity, name: string, memberName: string, format: 1 | 2 = 2): Promise<VaultState> {
+    if (format === 2) return (this.#log ??= this.#two()).create(identity, name, memberName);
+    if (!this.#oneWritable) {
+      throw new SecretsError('USAGE', 'a new vault is made in format 2 (the operation log); format 1 is only read and migrated', 'leave out --format');
+    }
+    return this.#one.create(identity, name, memberName);
   }
+}
+
+/** The error of a write to a format-1 vault. */
+export function readOnly(path: string): SecretsError {
+  return new SecretsError(
+    'CONFLICT',
+    `${path} is a vault of format 1, which this version reads but no longer writes`,
+    'an admin converts it once with `secrets migrate`, then shares the result (secrets sync); every member can write again after that',
+  );
 }

@@ -17,11 +17,19 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 export const BIN = join(ROOT, 'bin', 'secrets');
 /**
  * The same code built with its test hooks (SECRETS_TEST_NOW, SECRETS_FAULT_KILL,
- * SECRETS_TEST_CLIP_CLEAR_MS), which the installed command ignores; used only for runs that
- * set one of them.
+ * SECRETS_TEST_CLIP_CLEAR_MS, SECRETS_TEST_FORMAT1), which the installed command ignores; used
+ * only for runs that set one of them.
  */
 export const TEST_HOOKS_BUNDLE = join(ROOT, 'dist', 'secrets-test-hooks.cjs');
-const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_CLIP_CLEAR_MS'];
+const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_CLIP_CLEAR_MS', 'SECRETS_TEST_FORMAT1'];
+
+/**
+ * The environment of a sandbox whose vault is format 1 (the signed snapshot), which the
+ * installed command reads and migrates but no longer makes or writes: its `init` makes format 1
+ * and its writes are let through (a test hook). For the suites that test the format-1 reader
+ * and what `secrets migrate` reads.
+ */
+export const FORMAT_1: Readonly<Record<string, string>> = { SECRETS_TEST_FORMAT1: 'writable' };
 
 /** The result of one CLI run. */
 export interface CliResult {
@@ -69,19 +77,22 @@ export function cleanEnv(home: string): Record<string, string> {
     XDG_STATE_HOME: join(home, '.local', 'state'),
     TMPDIR: join(home, 'tmp'),
     USER: 'tester',
+    ...(VAULT_FORMAT === '2' ? {} : FORMAT_1),
   };
 }
 
 /**
- * The vault format a test's `init` creates: TEST_VAULT_FORMAT=2 runs a suite against format 2
- * (the operation log) without changing the test.
+ * The vault format a test's `init` creates: format 2 (the operation log), as the installed
+ * command does. TEST_VAULT_FORMAT=1 runs a suite against format 1 instead (every sandbox gets
+ * FORMAT_1), and TEST_VAULT_FORMAT=migrated against a vault migrated from format 1.
  */
 export const VAULT_FORMAT: '1' | '2' | 'migrated' =
-  process.env['TEST_VAULT_FORMAT'] === '2' ? '2' : process.env['TEST_VAULT_FORMAT'] === 'migrated' ? 'migrated' : '1';
+  process.env['TEST_VAULT_FORMAT'] === '1' ? '1' : process.env['TEST_VAULT_FORMAT'] === 'migrated' ? 'migrated' : '2';
 
-function withFormat(args: readonly string[]): readonly string[] {
-  if (VAULT_FORMAT !== '2' || args[0] !== 'init' || args.includes('--format')) return args;
-  return [...args, '--format', VAULT_FORMAT];
+/** `init` in a sandbox with FORMAT_1 makes format 1, unless the test names a format. */
+function withFormat(args: readonly string[], env: Record<string, string | undefined>): readonly string[] {
+  if (env['SECRETS_TEST_FORMAT1'] !== 'writable' || args.includes('--format') || commandWord(args) !== 'init') return args;
+  return [...args, '--format', '1'];
 }
 
 /**
@@ -109,7 +120,7 @@ export function vaultIdIn(path: string): string {
 /** Spawns the binary with `args`. */
 export async function runCli(cliArgs: readonly string[], env: Record<string, string | undefined>, opts: RunOptions = {}): Promise<CliResult> {
   const then = migrating(cliArgs);
-  const r = await spawnCli(withFormat(cliArgs), env, opts);
+  const r = await spawnCli(withFormat(cliArgs, { ...env, ...opts.env }), env, opts);
   if (then === undefined || r.code !== 0) return r;
   const { input: _input, ...rest } = opts;
   const m = await spawnCli(then, env, rest);

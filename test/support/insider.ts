@@ -32,9 +32,14 @@ export function explain(what: string, r: CliResult): string {
   return `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 }
 
-/** A person with a fresh identity key (or `key`), at `vault`. */
-export async function person(name: string, vault: string, key = `SECRETS-KEY-1${randomBytes(32).toString('base64url')}`): Promise<Person> {
-  const sb = sandbox({ SECRETS_IDENTITY_KEY: key, SECRETS_VAULT: vault });
+/** A person with a fresh identity key (or `key`), at `vault`; `env` is added to their sandbox's (FORMAT_1). */
+export async function person(
+  name: string,
+  vault: string,
+  key = `SECRETS-KEY-1${randomBytes(32).toString('base64url')}`,
+  env: Readonly<Record<string, string>> = {},
+): Promise<Person> {
+  const sb = sandbox({ ...env, SECRETS_IDENTITY_KEY: key, SECRETS_VAULT: vault });
   const identity = await identityFromSeed(decodeKey(key, 'test'));
   const run = (args: readonly string[], opts?: RunOptions): Promise<CliResult> => sb.run(args, opts);
   return {

@@ -1,6 +1,7 @@
 /**
  * `secrets doctor`: is the keychain reachable, where does the identity come from, are the
- * vault's permissions private, does every record verify. Exit 0 when nothing failed (warnings
+ * vault's permissions private, does every record verify, is the vault in the format this
+ * version writes. Exit 0 when nothing failed (warnings
  * included), else the exit code of the first failure.
  */
 import { statSync } from 'node:fs';
@@ -108,6 +109,15 @@ export function register(program: Command, app: App): void {
               member
                 ? { Name: 'membership', Status: 'ok', Detail: `this identity is a member of vault ${state.vault.id}` }
                 : { Name: 'membership', Status: 'fail', Detail: 'this identity is not a member of the vault', exit: ExitCode.denied },
+            );
+            checks.push(
+              state.vault.format === 1
+                ? {
+                    Name: 'format',
+                    Status: 'warn',
+                    Detail: 'format 1 (a signed snapshot), which is read but no longer written: an admin converts it with `secrets migrate`',
+                  }
+                : { Name: 'format', Status: 'ok', Detail: 'format 2 (an append-only log of signed operations)' },
             );
           } catch (err) {
             checks.push(failed('integrity', err));

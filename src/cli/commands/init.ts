@@ -22,15 +22,15 @@ export function register(program: Command, app: App): void {
     .option('--member-name <name>', 'your name as a member of the vault (default: your user name)')
     .option('--git [remote]', "make the vault's directory a git work tree to share it (with REMOTE as origin)")
     .option('--json', 'print JSON')
-    // Format 2 (the operation log) is being built; until it is complete, only tests ask for it.
-    .addOption(new Option('--format <n>', 'vault format').choices(['1', '2']).default('1').hideHelp())
+    // Format 1 (the signed snapshot) is only read and migrated; the test build still makes it.
+    .addOption(new Option('--format <n>', 'vault format').choices(['1', '2']).default('2').hideHelp())
     .action(async (opts: { name: string; memberName?: string; git?: string | boolean; json?: boolean; format: '1' | '2' }, cmd: Command) => {
       const deps = app.deps(cmd);
       const result = await initVault(deps, {
         name: opts.name,
         memberName: opts.memberName ?? defaultMemberName(app.io.env),
         warn: (m) => app.warn(m),
-        format: opts.format === '2' ? 2 : 1,
+        format: opts.format === '1' ? 1 : 2,
       });
       let shared = '';
       if (opts.git !== undefined && opts.git !== false) {

@@ -195,6 +195,7 @@ export async function restoreBackup(
             changed: now,
             // The record's action is the strongest one it needs, so the vault checks that one too.
             act: rotation !== undefined ? 'RotateSecret' : 'CreateSecret',
+            restored: true,
             ...(rotation !== undefined ? { rotation } : {}),
           };
           const bare: SecretEntry = { secret, versions: [] };

@@ -55,7 +55,8 @@ function info(state: VaultState, m: MemberRecord): MemberInfo {
     Policies: state.policies.filter((p) => p.name !== undefined && p.attached.includes(m.id)).map((p) => p.name as string),
     Added: m.added,
     ...(m.removed !== undefined ? { Removed: m.removed } : {}),
-    ...(m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`).sort() } : {}),
+    // What a removed member could read (a current member's reading is their policies').
+    ...(m.removed !== undefined && m.exposed !== undefined ? { Exposed: m.exposed.map((id) => names.get(id) ?? `(deleted secret ${id})`).sort() } : {}),
     ...(m.held !== undefined ? { Held: heldReport(state, m.held) } : {}),
   };
 }
