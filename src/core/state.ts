@@ -335,7 +335,12 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       return { state: { ...state, policies: state.policies.set(e.body.policy, { ...p, attached, changed: e.at }) } };
     }
     case 'PutResourcePolicy':
-      return { state: { ...state, resourcePolicies: state.resourcePolicies.set(e.body.secret, { secret: e.body.secret, doc: e.body.doc, attached: [], changed: e.at }) } };
+      return {
+        state: {
+          ...state,
+          resourcePolicies: state.resourcePolicies.set(e.body.secret, { secret: e.body.secret, doc: e.body.doc, attached: [], changed: e.at }),
+        },
+      };
     case 'DeleteResourcePolicy':
       if (!state.resourcePolicies.has(e.body.secret)) return { problem: `secret ${e.body.name} has no resource policy` };
       return { state: { ...state, resourcePolicies: state.resourcePolicies.delete(e.body.secret) } };
