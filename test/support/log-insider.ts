@@ -117,6 +117,9 @@ export function keeper(vault: string, people: readonly Person[]): () => void {
   };
 }
 
+/** `text` as a regular expression that matches it literally (hashes hold `+`, `/` and `=`). */
+export const escaped = (text: string): string => text.replace(/[+/=]/g, (c) => `\\${c}`);
+
 /** Runs `args` as `who` and checks the refusal: exit 6, the entry named, nothing changed. */
 export async function refused(
   vault: string,
@@ -128,7 +131,7 @@ export async function refused(
   const before = snapshot(vault, who);
   const r = await who.run(args, opts);
   assert.equal(r.code, 6, explain(`${who.name}: secrets ${args.join(' ')}`, r));
-  assert.match(r.stderr, typeof entry === 'string' ? new RegExp(entry.replace(/[+/=]/g, (c) => `\\${c}`)) : entry);
+  assert.match(r.stderr, typeof entry === 'string' ? new RegExp(escaped(entry)) : entry);
   assert.equal(r.stdout, '', 'no value on stdout');
   assert.equal(snapshot(vault, who), before, 'the vault file and the trust state are unchanged');
   return r.stderr;
