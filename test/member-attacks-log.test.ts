@@ -14,13 +14,16 @@
  * name, never a program path; a policy condition on tags reads the tags before the op.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import type { Payload } from '../src/core/ops.js';
 import { secretIdInLog } from '../src/crypto/digest.js';
 import { identityFromSeed, generateSeed } from '../src/crypto/identity.js';
-import { lineHash } from '../src/store/op-codec.js';
+import { encodeLine, lineHash } from '../src/store/op-codec.js';
 import { marker } from './support/cli.js';
-import { explain, grant, type Person, person, team } from './support/insider.js';
+import { explain, fakePostgres, grant, type Person, person, team } from './support/insider.js';
 import { escaped, forgeOp, keeper, logOf, refused, snapshot, value } from './support/log-insider.js';
 
 const DB = 'app/db';
@@ -433,5 +436,265 @@ describe('format 2: losing a permission, removal, and the root of trust', () => 
       for (const p of [carol, dave]) p.sb.cleanup();
       t.cleanup();
     }
+  });
+});
+
+describe('format 2: scope, master secrets, holds and handlers (insider-attacks, member-attacks)', () => {
+  it("a copy of prod/db's ciphertext and alice's sealed key put into bob's own secret never gets its data key shared", async () => {
+    const t = await team(['bob'], FORMAT_2);
+    const [alice, bob] = t.people as [Person, Person];
+    const carol = await person('carol', t.vault);
+    try {
+      await grant(alice, t.dir, 'bob', [
+        { Effect: 'Allow', Action: ['secrets:GetSecretValue', 'secrets:CreateSecret', 'secrets:PutSecretValue'], Resource: 'dev/*' },
+      ]);
+      await alice.ok(['create', 'prod/db', '--value-stdin'], { input: 'PROD-PASSWORD' });
+      await bob.ok(['create', 'dev/copy', '--value-stdin'], { input: 'bob-own' });
+      // Bob copies prod/db's value line and alice's sealed data key into a version of dev/copy;
+      // his own key slot holds a box he sealed himself (the readers must be exactly alice and bob).
+      const lines = readFileSync(t.vault, 'utf8').split('\n');
+      const create = lines.findIndex((l) => l.includes('"op":"CreateSecret"') && l.includes('"name":"prod/db"'));
+      const stolen = JSON.parse((lines[create - 2] as string).slice(2)) as { n: string; ct: string };
+      const prodKeys = JSON.parse((lines[create - 1] as string).slice(2)) as { keys: Record<string, string> };
+      const log = await logOf(t.vault);
+      const id = secretIdInLog(log.G, 'dev/copy');
+      const own = await value(log.G, id, bob.identity, [bob.identity], 'filler');
+      const ownKeys = own.payloads[1] as Payload & { kind: 'keys' };
+      const v: Payload = { kind: 'value', n: stolen.n, ct: stolen.ct };
+      const k: Payload = {
+        kind: 'keys',
+        keys: new Map([
+          [alice.identity.id, prodKeys.keys[alice.identity.id] as string],
+          [bob.identity.id, ownKeys.keys.get(bob.identity.id) as string],
+        ]),
+      };
+      const ref = { ...own.ref, v: lineHash(encodeLine(v)), k: lineHash(encodeLine(k)) };
+      await forgeOp(t.vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/copy', value: ref }, { payloads: [v, k] });
+      assert.equal((await alice.run(['verify'])).code, 0, 'the op is one bob may make, sealed to the right readers');
+      // Alice's client, re-sealing dev/copy to a new admin, finds the value does not open where it stands.
+      const before = snapshot(t.vault, alice);
+      const add = await alice.run(['member', 'add', 'carol', (await carol.ok(['identity', 'show'])).trim(), '--role', 'admin']);
+      assert.equal(add.code, 6, explain('member add', add));
+      assert.match(add.stderr, /dev\/copy does not decrypt where it stands/);
+      assert.equal(snapshot(t.vault, alice), before, 'nothing was re-sealed');
+      const got = await bob.run(['get', 'dev/copy']);
+      assert.notEqual(got.code, 0);
+      assert.doesNotMatch(got.stdout, /PROD-PASSWORD/);
+    } finally {
+      carol.sb.cleanup();
+      t.cleanup();
+    }
+  });
+
+  describe('a master secret is used only with the authority of someone who may read it', () => {
+    let t: Awaited<ReturnType<typeof team>>;
+    let alice: Person;
+    let bob: Person;
+    let server: Server;
+    let port: number;
+    const seen: string[] = [];
+    const devDb = (host: string): string =>
+      JSON.stringify({ engine: 'postgres', host, port, username: 'app', password: 'dev-pw', dbname: 'app', sslmode: 'disable' });
+    before(async () => {
+      t = await team(['bob'], FORMAT_2);
+      [alice, bob] = t.people as [Person, Person];
+      await grant(alice, t.dir, 'bob', [
+        {
+          Effect: 'Allow',
+          Action: ['secrets:CreateSecret', 'secrets:PutSecretValue', 'secrets:RotateSecret', 'secrets:GetSecretValue', 'secrets:DescribeSecret'],
+          Resource: 'dev/*',
+        },
+      ]);
+      await alice.ok(['create', 'prod/db-admin', '--value-stdin'], { input: JSON.stringify({ username: 'postgres', password: 'PROD-MASTER-PW' }) });
+      ({ server, port } = await fakePostgres(seen));
+      await bob.ok(['create', 'dev/db', '--value-stdin'], { input: devDb('127.0.0.1') });
+    });
+    after(() => {
+      server.close();
+      t.cleanup();
+    });
+
+    it('bob may not name a master secret he cannot read (exit 5, nothing stored)', async () => {
+      const before = readFileSync(t.vault);
+      const r = await bob.run([
+        'rotate',
+        'dev/db',
+        '--handler',
+        'postgres',
+        '--strategy',
+        'alternating-users',
+        '--master-secret',
+        'prod/db-admin',
+        '--no-rotate-now',
+      ]);
+      assert.equal(r.code, 5, explain('configure', r));
+      assert.match(r.stderr, /secrets:GetSecretValue on prod\/db-admin/);
+      assert.deepEqual(readFileSync(t.vault), before);
+    });
+
+    it('with a modified client he signs it anyway: the history is refused (exit 6) and his server sees no password', async () => {
+      const reset = keeper(t.vault, [alice]);
+      const id = secretIdInLog((await logOf(t.vault)).G, 'dev/db');
+      const rotation = { handler: 'postgres', enabled: true, strategy: 'alternating-users', master: 'prod/db-admin' } as const;
+      const entry = await forgeOp(t.vault, bob.identity, 'RotateSecret', { secret: id, name: 'dev/db', rotation });
+      assert.match(await refused(t.vault, alice, entry, ['rotate', 'dev/db']), /bob cannot read the master secret prod\/db-admin/);
+      await refused(t.vault, alice, entry, ['rotate', '--due']);
+      assert.deepEqual(seen, []);
+      reset();
+    });
+
+    it("alice configures the master herself; bob's new value of dev/db cannot send it to his server", async () => {
+      await alice.ok(['rotate', 'dev/db', '--handler', 'postgres', '--strategy', 'alternating-users', '--master-secret', 'prod/db-admin', '--no-rotate-now']);
+      // Bob may put dev/db: he points it at a host of his (here the same fake server, on another name).
+      await bob.ok(['put', 'dev/db', '--value-stdin'], { input: devDb('localhost') });
+      const r = await alice.run(['rotate', 'dev/db']);
+      assert.equal(r.code, 5, explain('alice rotates', r));
+      assert.match(r.stderr, /uses the master secret prod\/db-admin, which bob .* may not read/);
+      assert.deepEqual(seen, [], 'no password reached the server');
+    });
+  });
+
+  it('what bob took away or wrote is held at his removal: an untag, and a description, still count against carol', async () => {
+    const t = await team(['bob', 'carol'], FORMAT_2);
+    const [alice, bob, carol] = t.people as [Person, Person, Person];
+    try {
+      await grant(alice, t.dir, 'bob', [
+        { Effect: 'Allow', Action: ['secrets:UntagResource', 'secrets:UpdateSecret', 'secrets:DescribeSecret'], Resource: 'dev/*' },
+      ]);
+      await grant(alice, t.dir, 'carol', [
+        { Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: 'dev/*', Condition: { StringLike: { 'secrets:Description': '*[ops-shared]*' } } },
+        {
+          Effect: 'Deny',
+          Action: 'secrets:GetSecretValue',
+          Resource: '*',
+          Condition: { StringEquals: { 'secrets:ResourceTag/classification': 'restricted' } },
+        },
+      ]);
+      await alice.ok(['create', 'dev/payroll', '--value-stdin', '--tag', 'classification=restricted', '--description', 'payroll [ops-shared]'], {
+        input: 'PAYROLL-KEY',
+      });
+      await alice.ok(['create', 'dev/ops', '--value-stdin'], { input: 'OPS-KEY' });
+      assert.equal((await carol.run(['get', 'dev/payroll'])).code, 5, 'the Deny on the tag holds');
+      await bob.ok(['untag', 'dev/payroll', 'classification']);
+      await bob.ok(['update', 'dev/ops', '--description', 'creds [ops-shared]']);
+      await alice.ok(['reseal']);
+      assert.equal(await carol.ok(['get', 'dev/payroll']), 'PAYROLL-KEY', 'while bob is a member, his untag counts');
+      assert.equal(await carol.ok(['get', 'dev/ops']), 'OPS-KEY', 'and so does his description');
+      const r = await alice.run(['member', 'remove', 'bob', '--yes']);
+      assert.equal(r.code, 0, explain('remove', r));
+      assert.match(r.stderr, /dev\/payroll: no handler, no tags/);
+      for (const name of ['dev/payroll', 'dev/ops']) {
+        const got = await carol.run(['get', name]);
+        assert.equal(got.code, 5, explain(`carol get ${name}`, got));
+        assert.equal(got.stdout, '');
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('a description signed under a permission to tag only is refused (exit 6): each op carries only its own fields', async () => {
+    const t = await team(['bob'], FORMAT_2);
+    const [alice, bob] = t.people as [Person, Person];
+    try {
+      await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:TagResource'], Resource: 'prod/ops' }]);
+      await alice.ok(['create', 'prod/ops', '--value-stdin'], { input: 'PROD-OPS-KEY' });
+      const id = secretIdInLog((await logOf(t.vault)).G, 'prod/ops');
+      const entry = await forgeOp(t.vault, bob.identity, 'UpdateSecret', { secret: id, name: 'prod/ops', description: 'creds [ops-shared]' });
+      assert.match(await refused(t.vault, alice, entry, ['get', 'prod/ops']), /bob is not allowed secrets:UpdateSecret on prod\/ops/);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  describe('a member cannot make another run a program, and removing him launders nothing he set', () => {
+    let t: Awaited<ReturnType<typeof team>>;
+    let alice: Person;
+    let bob: Person;
+    let carol: Person;
+    let marker: string;
+    before(async () => {
+      t = await team(['bob', 'carol'], FORMAT_2);
+      [alice, bob, carol] = t.people as [Person, Person, Person];
+      await grant(alice, t.dir, 'bob', [
+        {
+          Effect: 'Allow',
+          Action: [
+            'secrets:CreateSecret',
+            'secrets:PutSecretValue',
+            'secrets:TagResource',
+            'secrets:RotateSecret',
+            'secrets:DescribeSecret',
+            'secrets:GetSecretValue',
+          ],
+          Resource: 'dev/*',
+        },
+      ]);
+      await grant(alice, t.dir, 'carol', [
+        { Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: '*', Condition: { StringEquals: { 'secrets:ResourceTag/team': 'ops' } } },
+      ]);
+      marker = join(t.dir, 'deployed');
+      const deploy = join(t.dir, 'deploy.sh');
+      writeFileSync(deploy, `#!/bin/sh\ncat >/dev/null\ntouch '${marker}'\nexit 0\n`);
+      chmodSync(deploy, 0o755);
+      await alice.ok(['handler', 'allow', 'deploy', deploy]);
+      await bob.ok(['create', 'dev/app', '--value-stdin', '--tag', 'team=ops'], { input: 'app-secret-1' });
+      await bob.ok(['create', 'dev/plain', '--value-stdin'], { input: 'plain-1' });
+    });
+    after(() => t.cleanup());
+
+    it('a handler given as a path is refused when configured (exit 2); signed by hand it refuses the history (exit 6); an unallowed name does not run (exit 5)', async () => {
+      const before = readFileSync(t.vault);
+      const path = await bob.run(['rotate', 'dev/plain', '--handler', 'command:/bin/sh', '--no-rotate-now']);
+      assert.equal(path.code, 2, explain('bob rotate', path));
+      assert.match(path.stderr, /a rotation handler is a name now, not a path/);
+      assert.deepEqual(readFileSync(t.vault), before);
+      const reset = keeper(t.vault, [alice]);
+      const id = secretIdInLog((await logOf(t.vault)).G, 'dev/plain');
+      const entry = await forgeOp(t.vault, bob.identity, 'RotateSecret', {
+        secret: id,
+        name: 'dev/plain',
+        rotation: { handler: 'command:/bin/sh', enabled: true, every: 1 },
+      });
+      assert.match(await refused(t.vault, alice, entry, ['rotate', 'dev/plain']), /the handler "command:\/bin\/sh" is not a handler name/);
+      await refused(t.vault, alice, entry, ['rotate', '--due']);
+      reset();
+      await bob.ok(['rotate', 'dev/plain', '--handler', 'command:sh', '--no-rotate-now']);
+      const unallowed = await alice.run(['rotate', 'dev/plain']);
+      assert.equal(unallowed.code, 5, explain('alice rotate', unallowed));
+      assert.match(unallowed.stderr, /rotation handler command:sh is not allowed on this machine/);
+      assert.equal(existsSync(marker), false, 'no program ran');
+    });
+
+    it('removing bob keeps his entries, holds his handler and tag (rotate exit 5, carol exit 5) until an admin confirms them', async () => {
+      await bob.ok(['rotate', 'dev/app', '--handler', 'command:deploy', '--no-rotate-now']);
+      assert.equal(await carol.ok(['get', 'dev/app']), 'app-secret-1', "bob's tag gave carol access while he was a member");
+      const written = linesBy(t.vault, bob);
+      const r = await alice.run(['member', 'remove', 'bob', '--yes']);
+      assert.equal(r.code, 0, explain('remove bob', r));
+      assert.match(r.stderr, /on hold .*`secrets member confirm bob/s);
+      assert.match(r.stderr, /dev\/app: rotation handler command:deploy; tags team=ops/);
+      assert.deepEqual(linesBy(t.vault, bob), written, 'nothing bob signed was re-signed');
+      assert.equal((await alice.run(['verify'])).code, 0);
+      assert.match(await alice.ok(['member', 'list', '--removed']), /on hold: dev\/app/);
+      const before = readFileSync(t.vault);
+      const rotate = await alice.run(['rotate', 'dev/app']);
+      assert.equal(rotate.code, 5, explain('rotate', rotate));
+      assert.match(rotate.stderr, /left by bob, since removed from the vault, and are on hold/);
+      const exposed = await alice.run(['rotate', '--exposed-to', 'bob', '--json']);
+      assert.equal(exposed.code, 0, explain('rotate --exposed-to', exposed));
+      const app = (JSON.parse(exposed.stdout) as { Items: { Name: string; Outcome: string; Error?: string }[] }).Items.find((i) => i.Name === 'dev/app');
+      assert.equal(app?.Outcome, 'skipped');
+      assert.match(app?.Error ?? '', /on hold/);
+      assert.equal(existsSync(marker), false, 'the handler did not run');
+      assert.deepEqual(readFileSync(t.vault), before);
+      const got = await carol.run(['get', 'dev/app']);
+      assert.equal(got.code, 5, explain('carol get', got));
+      const confirmed = await alice.run(['member', 'confirm', 'bob', 'dev/app']);
+      assert.equal(confirmed.code, 0, explain('confirm', confirmed));
+      assert.equal(await carol.ok(['get', 'dev/app']), 'app-secret-1');
+      await alice.ok(['rotate', 'dev/app']);
+      assert.equal(existsSync(marker), true, 'the confirmed handler ran');
+    });
   });
 });
