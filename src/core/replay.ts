@@ -298,9 +298,6 @@ export function authorizeEntry(pre: ReplayState, item: LogEntry, options: Replay
   if (e.kind !== 'op') return undefined;
   if (GOVERNANCE_ACTIONS.has(e.op)) {
     if (!admin) return `only an admin can ${e.op}; ${signer.name} is not one`;
-    // The creator is the root of trust (ADR 0006): no state lets anyone remove or demote them.
-    if (e.op === 'RemoveMember' && e.body.member === pre.creator) return 'the creator cannot be removed';
-    if (e.op === 'SetRole' && e.body.member === pre.creator && !e.body.roles.includes('admin')) return 'the creator cannot stop being an admin';
     if (e.op === 'PutPolicy' && checkPolicy(e.body.doc, 'identity').policy === undefined) return 'the policy is not a valid identity policy';
     if (e.op === 'PutResourcePolicy' && checkPolicy(e.body.doc, 'resource').policy === undefined) return 'the policy is not a valid resource policy';
     return undefined;
