@@ -94,10 +94,11 @@ async function identityFromKeyFile(path: string): Promise<Identity> {
   return identityFromSeed(decodeKey(lines[0] as string, path));
 }
 
-async function team(opts: { bobPolicy?: unknown } = {}): Promise<Team> {
-  const sb = sandbox(FORMAT_1);
+async function team(opts: { bobPolicy?: unknown; format?: '2' } = {}): Promise<Team> {
+  // Format 1 unless asked: most of these attacks edit format-1 records by hand.
+  const sb = sandbox(opts.format === '2' ? {} : FORMAT_1);
   try {
-    await sb.ok(['init', '--member-name', 'alice']);
+    await sb.ok(['init', '--member-name', 'alice', ...(opts.format ? ['--format', opts.format] : [])]);
     const db = [marker(), marker()] as const;
     const api = marker();
     await sb.ok(['create', DB, '--value-stdin', '--tag', 'env=prod'], { input: db[0].value });
@@ -138,7 +139,7 @@ async function team(opts: { bobPolicy?: unknown } = {}): Promise<Team> {
   }
 }
 
-async function withTeam(opts: { bobPolicy?: unknown }, fn: (t: Team) => Promise<void>): Promise<void> {
+async function withTeam(opts: { bobPolicy?: unknown; format?: '2' }, fn: (t: Team) => Promise<void>): Promise<void> {
   const t = await team(opts);
   try {
     await fn(t);
@@ -706,43 +707,45 @@ describe('authorization: members, policies and signed writes', { concurrency: 6 
 
   // Denials by the CLI: exit 5, the file untouched.
 
-  test('a member with no policies is denied every secret action (exit 5), and no denied write changes the file', () =>
-    withTeam({}, async (t) => {
-      const fresh = marker();
-      const leaks = [...t.leaks, ...fresh.encodings];
-      const current = (recordsOf(t.sb.vault).find((r) => r.kind === 'secret' && r['name'] === DB)?.['stages'] as Record<string, string>)['CURRENT'] as string;
-      const cases: { args: readonly string[]; action: string; secret?: string; input?: string }[] = [
-        { args: ['get', DB], action: 'GetSecretValue' },
-        { args: ['get', DB, '--version-stage', 'PREVIOUS'], action: 'GetSecretValue' },
-        { args: ['describe', DB], action: 'DescribeSecret' },
-        { args: ['versions', DB], action: 'ListSecretVersionIds' },
-        { args: ['put', DB, '--value-stdin'], action: 'PutSecretValue', input: fresh.value },
-        { args: ['update', DB, '--description', 'owned by bob'], action: 'UpdateSecret' },
-        { args: ['tag', DB, 'owner=bob'], action: 'TagResource' },
-        { args: ['untag', DB, 'env'], action: 'UntagResource' },
-        { args: ['stage', DB, 'AWSPENDING', '--to', current], action: 'UpdateSecretVersionStage' },
-        { args: ['delete', DB, '--yes'], action: 'DeleteSecret' },
-        { args: ['delete', DB, '--force', '--yes'], action: 'DeleteSecret' },
-        { args: ['restore', DB], action: 'RestoreSecret' },
-        { args: ['create', 'app/new', '--value-stdin'], action: 'CreateSecret', secret: 'app/new', input: fresh.value },
-        { args: ['list'], action: 'ListSecrets', secret: '' },
-      ];
-      const file = readFileSync(t.sb.vault);
-      for (const c of cases) {
-        const target = c.secret ?? DB;
-        const on = target === '' ? '' : ` on ${target}`;
-        const r = await t.asBob(c.args, c.input === undefined ? {} : { input: c.input });
-        assertFails(r, 5, leaks, new RegExp(`^secrets: error: bob is not allowed secrets:${c.action}${on}: implicit deny`));
-        assertUnchanged(t.sb, file, `denied secrets ${c.args.join(' ')}`);
-      }
-      // SECRETS_IDENTITY_FILE selects the identity the same way.
-      const viaEnv = await t.sb.run(['get', API], { env: { SECRETS_IDENTITY_FILE: t.bob.keyFile } });
-      assertFails(viaEnv, 5, leaks, /^secrets: error: bob is not allowed secrets:GetSecretValue on app\/api/);
-      // Admin commands are denied to a member as well.
-      assertFails(await t.asBob(['policy', 'attach', 'nope', 'bob']), 5, leaks, /only an admin can change policies/);
-      assertFails(await t.asBob(['member', 'remove', 'alice', '--yes']), 5, leaks, /only an admin can remove members/);
-      assertUnchanged(t.sb, file, 'denied admin commands');
-    }));
+  for (const format of [undefined, '2'] as const)
+    test(`a member with no policies is denied every secret action (exit 5), and no denied write changes the file${format ? ` (format ${format})` : ''}`, () =>
+      withTeam(format ? { format } : {}, async (t) => {
+        const fresh = marker();
+        const leaks = [...t.leaks, ...fresh.encodings];
+        const versions = JSON.parse(await t.sb.ok(['versions', DB, '--json'])) as { Versions: { VersionId: string; VersionStages: string[] }[] };
+        const current = versions.Versions.find((v) => v.VersionStages.includes('CURRENT'))?.VersionId as string;
+        const cases: { args: readonly string[]; action: string; secret?: string; input?: string }[] = [
+          { args: ['get', DB], action: 'GetSecretValue' },
+          { args: ['get', DB, '--version-stage', 'PREVIOUS'], action: 'GetSecretValue' },
+          { args: ['describe', DB], action: 'DescribeSecret' },
+          { args: ['versions', DB], action: 'ListSecretVersionIds' },
+          { args: ['put', DB, '--value-stdin'], action: 'PutSecretValue', input: fresh.value },
+          { args: ['update', DB, '--description', 'owned by bob'], action: 'UpdateSecret' },
+          { args: ['tag', DB, 'owner=bob'], action: 'TagResource' },
+          { args: ['untag', DB, 'env'], action: 'UntagResource' },
+          { args: ['stage', DB, 'AWSPENDING', '--to', current], action: 'UpdateSecretVersionStage' },
+          { args: ['delete', DB, '--yes'], action: 'DeleteSecret' },
+          { args: ['delete', DB, '--force', '--yes'], action: 'DeleteSecret' },
+          { args: ['restore', DB], action: 'RestoreSecret' },
+          { args: ['create', 'app/new', '--value-stdin'], action: 'CreateSecret', secret: 'app/new', input: fresh.value },
+          { args: ['list'], action: 'ListSecrets', secret: '' },
+        ];
+        const file = readFileSync(t.sb.vault);
+        for (const c of cases) {
+          const target = c.secret ?? DB;
+          const on = target === '' ? '' : ` on ${target}`;
+          const r = await t.asBob(c.args, c.input === undefined ? {} : { input: c.input });
+          assertFails(r, 5, leaks, new RegExp(`^secrets: error: bob is not allowed secrets:${c.action}${on}: implicit deny`));
+          assertUnchanged(t.sb, file, `denied secrets ${c.args.join(' ')}`);
+        }
+        // SECRETS_IDENTITY_FILE selects the identity the same way.
+        const viaEnv = await t.sb.run(['get', API], { env: { SECRETS_IDENTITY_FILE: t.bob.keyFile } });
+        assertFails(viaEnv, 5, leaks, /^secrets: error: bob is not allowed secrets:GetSecretValue on app\/api/);
+        // Admin commands are denied to a member as well.
+        assertFails(await t.asBob(['policy', 'attach', 'nope', 'bob']), 5, leaks, /only an admin can change policies/);
+        assertFails(await t.asBob(['member', 'remove', 'alice', '--yes']), 5, leaks, /only an admin can remove members/);
+        assertUnchanged(t.sb, file, 'denied admin commands');
+      }));
 
   // T14 and endorsement: admin changes keep history valid; removal leaves the removed key nothing.
 

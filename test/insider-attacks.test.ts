@@ -7,44 +7,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FORMAT_1 } from './support/cli.js';
-import { explain, forge, type Person, person, policyFile, type Rec, readRecords, secretRecord } from './support/insider.js';
-
-/** Alice (admin) and members at a fresh vault; `cleanup` removes it all. */
-async function team(names: readonly string[]): Promise<{ dir: string; vault: string; people: Person[]; cleanup(): void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'secrets-insider-'));
-  const vault = join(dir, 'vault.yaml');
-  const people = await Promise.all(['alice', ...names].map((n) => person(n, vault, undefined, FORMAT_1)));
-  const [alice, ...members] = people as [Person, ...Person[]];
-  await alice.ok(['init']);
-  for (const m of members) await alice.ok(['member', 'add', m.name, (await m.ok(['identity', 'show'])).trim()]);
-  return {
-    dir,
-    vault,
-    people,
-    cleanup() {
-      for (const p of people) p.sb.cleanup();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function grant(alice: Person, dir: string, who: string, statements: unknown[]): Promise<void> {
-  await alice.ok(['policy', 'put', `${who}-policy`, '-f', policyFile(dir, who, { Version: '2012-10-17', Statement: statements })]);
-  await alice.ok(['policy', 'attach', `${who}-policy`, who]);
-}
+import { explain, fakePostgres, forge, grant, type Person, person, type Rec, readRecords, secretRecord, team } from './support/insider.js';
 
 describe("a secret cannot be moved into a member's scope", () => {
   let t: Awaited<ReturnType<typeof team>>;
   let alice: Person;
   let bob: Person;
   before(async () => {
-    t = await team(['bob']);
+    t = await team(['bob'], [], FORMAT_1);
     [alice, bob] = t.people as [Person, Person];
     await grant(alice, t.dir, 'bob', [
       {
@@ -119,45 +94,6 @@ describe("a secret cannot be moved into a member's scope", () => {
   });
 });
 
-/** A PostgreSQL server that asks for a cleartext password and records every one it gets. */
-function fakePostgres(seen: string[]): Promise<{ server: Server; port: number }> {
-  return new Promise((resolve) => {
-    const server = createServer((sock) => {
-      let buf = Buffer.alloc(0);
-      let started = false;
-      sock.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (!started) {
-          if (buf.length < 8) return;
-          const len = buf.readInt32BE(0);
-          if (buf.length < len) return;
-          const code = buf.readInt32BE(4);
-          buf = buf.subarray(len);
-          if (code === 80877103) return void sock.write('N');
-          started = true;
-          const auth = Buffer.alloc(9);
-          auth.write('R', 0);
-          auth.writeInt32BE(8, 1);
-          auth.writeInt32BE(3, 5);
-          return void sock.write(auth);
-        }
-        if (buf.length >= 5 && buf[0] === 0x70) {
-          const len = buf.readInt32BE(1);
-          if (buf.length < 1 + len) return;
-          seen.push(buf.toString('utf8', 5, len).replace(/\0$/, ''));
-          const fields = Buffer.from('SFATAL\0C28P01\0Mpassword authentication failed\0\0');
-          const err = Buffer.alloc(5);
-          err.write('E', 0);
-          err.writeInt32BE(4 + fields.length, 1);
-          sock.end(Buffer.concat([err, fields]));
-        }
-      });
-      sock.on('error', () => undefined);
-    });
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port }));
-  });
-}
-
 describe('a master secret is used only with the authority of someone who may read it', () => {
   let t: Awaited<ReturnType<typeof team>>;
   let alice: Person;
@@ -166,7 +102,7 @@ describe('a master secret is used only with the authority of someone who may rea
   let port: number;
   const seen: string[] = [];
   before(async () => {
-    t = await team(['bob']);
+    t = await team(['bob'], [], FORMAT_1);
     [alice, bob] = t.people as [Person, Person];
     await grant(alice, t.dir, 'bob', [
       {
@@ -227,7 +163,7 @@ describe("variables that run code cannot come from a secret's name", () => {
   let t: Awaited<ReturnType<typeof team>>;
   let alice: Person;
   before(async () => {
-    t = await team([]);
+    t = await team([], [], FORMAT_1);
     [alice] = t.people as [Person];
     await alice.ok(['create', 'dev/ps0', '--value-stdin'], { input: `$(touch ${join(t.dir, 'pwned')})` });
     await alice.ok(['create', 'dev/pip_index_url', '--value-stdin'], { input: 'https://evil.example/simple' });
@@ -253,7 +189,7 @@ describe("variables that run code cannot come from a secret's name", () => {
 
 describe('what a member took away or wrote is held when they lose the permission', () => {
   it('an untag by bob is held at his removal: the Deny on the tag still applies to carol', async () => {
-    const t = await team(['bob', 'carol']);
+    const t = await team(['bob', 'carol'], [], FORMAT_1);
     const [alice, bob, carol] = t.people as [Person, Person, Person];
     try {
       await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:UntagResource', 'secrets:DescribeSecret'], Resource: 'dev/*' }]);
@@ -279,7 +215,7 @@ describe('what a member took away or wrote is held when they lose the permission
   });
 
   it('a description bob wrote does not grant carol access once he is removed', async () => {
-    const t = await team(['bob', 'carol']);
+    const t = await team(['bob', 'carol'], [], FORMAT_1);
     const [alice, bob, carol] = t.people as [Person, Person, Person];
     try {
       await grant(alice, t.dir, 'bob', [{ Effect: 'Allow', Action: ['secrets:TagResource'], Resource: 'prod/ops' }]);
@@ -299,7 +235,7 @@ describe('what a member took away or wrote is held when they lose the permission
   });
 
   it("detaching bob's policy keeps his record under his name and holds his handler; removing him later still holds it", async () => {
-    const t = await team(['bob']);
+    const t = await team(['bob'], [], FORMAT_1);
     const [alice, bob] = t.people as [Person, Person];
     try {
       await grant(alice, t.dir, 'bob', [

@@ -6,105 +6,15 @@
  * entry, and leave the vault file and this machine's trust state byte for byte as they were.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Action, Entry, OpBodies, Payload, VersionRef } from '../src/core/ops.js';
-import type { Identity } from '../src/core/ports.js';
-import { SecretBytes } from '../src/core/secret-bytes.js';
+import type { Entry, Payload, VersionRef } from '../src/core/ops.js';
 import { secretIdInLog } from '../src/crypto/digest.js';
-import { toBase64 } from '../src/crypto/encoding.js';
-import { sealValue } from '../src/crypto/envelope.js';
-import { encodeLine, lineHash, signedEntry, type UnsignedEntry } from '../src/store/op-codec.js';
-import { OpLog } from '../src/store/op-log.js';
+import { encodeLine, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { explain, type Person, person, policyFile } from './support/insider.js';
-
-/** The log as it stands: G, the heads, each signer's seq, the latest time. */
-async function logOf(vault: string): Promise<{ G: string; heads: string[]; seqs: Map<string, number>; at: string; hashes: string[] }> {
-  const read = await new OpLog({ path: vault, lockTimeoutMs: 5000 }).read();
-  const named = new Set(read.entries.flatMap((e) => e.entry.parents));
-  const seqs = new Map<string, number>();
-  for (const { entry } of read.entries) seqs.set(entry.by, Math.max(seqs.get(entry.by) ?? 0, entry.seq));
-  return {
-    G: read.entries[0]?.hash as string,
-    heads: read.entries.map((e) => e.hash).filter((h) => !named.has(h)),
-    seqs,
-    at: read.entries
-      .map((e) => e.entry.at)
-      .sort()
-      .at(-1) as string,
-    hashes: read.entries.map((e) => e.hash),
-  };
-}
-
-/** A line of the file for `line`. */
-const text = (line: Entry | Payload): string => `- ${encodeLine(line)}\n`;
-
-/**
- * Signs an op as `signer` (as a modified client would) on `parents` (default: the heads) and
- * appends it with its payloads to the file, bypassing every check of the real client.
- */
-async function forge<A extends Action>(
-  vault: string,
-  signer: Identity,
-  op: A,
-  body: OpBodies[A],
-  opts: { payloads?: readonly Payload[]; parents?: readonly string[] } = {},
-): Promise<string> {
-  const log = await logOf(vault);
-  const entry = signedEntry<Entry>(signer, log.G, {
-    kind: 'op',
-    op,
-    body,
-    by: signer.id,
-    seq: (log.seqs.get(signer.id) ?? 0) + 1,
-    parents: [...(opts.parents ?? log.heads)].sort(),
-    at: log.at,
-  } as UnsignedEntry);
-  appendFileSync(vault, [...(opts.payloads ?? []), entry].map(text).join(''));
-  return lineHash(encodeLine(entry));
-}
-
-/** A correctly encrypted value as `writer`, sealed to `readers`, with its payloads. */
-async function value(
-  G: string,
-  secret: string,
-  writer: Identity,
-  readers: readonly Identity[],
-  plain: string,
-): Promise<{ ref: VersionRef; payloads: Payload[] }> {
-  const version = randomUUID();
-  const sealed = await sealValue(
-    new SecretBytes(new Uint8Array(Buffer.from(plain))),
-    { vaultId: '', secretId: secret, versionId: version, type: 'string', bound: { vault: G, writer: writer.id } },
-    readers.map((r) => ({ id: r.id, enc: r.enc, sign: r.sign })),
-  );
-  const v: Payload = { kind: 'value', n: toBase64(sealed.nonce), ct: toBase64(sealed.ciphertext) };
-  const k: Payload = { kind: 'keys', keys: new Map([...sealed.keys].map(([id, key]) => [id, toBase64(key)])) };
-  return { ref: { version, type: 'string', v: lineHash(encodeLine(v)), k: lineHash(encodeLine(k)) }, payloads: [v, k] };
-}
-
-/** The bytes of the vault and of every trust file of `who`. */
-function snapshot(vault: string, who: Person): string {
-  const dir = join(who.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
-  const trust = readdirSync(dir)
-    .sort()
-    .map((f) => `${f}:${readFileSync(join(dir, f), 'utf8')}`);
-  return [readFileSync(vault, 'utf8'), ...trust].join('\n---\n');
-}
-
-/** Runs `args` as `who` and checks the refusal: exit 6, the entry named, nothing changed. */
-async function refused(vault: string, who: Person, entry: string | RegExp, args: readonly string[] = ['get', 'app/db']): Promise<string> {
-  const before = snapshot(vault, who);
-  const r = await who.run(args);
-  assert.equal(r.code, 6, explain(`${who.name}: secrets ${args.join(' ')}`, r));
-  assert.match(r.stderr, typeof entry === 'string' ? new RegExp(entry.replace(/[+/=]/g, (c) => `\\${c}`)) : entry);
-  assert.equal(r.stdout, '', 'no value on stdout');
-  assert.equal(snapshot(vault, who), before, 'the vault file and the trust state are unchanged');
-  return r.stderr;
-}
+import { forgeOp, keeper, logOf, refused, text, value } from './support/log-insider.js';
 
 describe('format 2: attacks by members on the history', () => {
   let dir: string;
@@ -112,15 +22,8 @@ describe('format 2: attacks by members on the history', () => {
   let alice: Person;
   let bob: Person;
   let pristine: string;
-  let aliceTrust: string;
-
   /** Puts the shared file (and alice's trust state) back as set up. */
-  function reset(): void {
-    writeFileSync(vault, pristine);
-    const trustDir = join(alice.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
-    for (const f of readdirSync(trustDir)) rmSync(join(trustDir, f));
-    for (const [f, t] of JSON.parse(aliceTrust) as [string, string][]) writeFileSync(join(trustDir, f), t);
-  }
+  let reset: () => void;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secrets-log-attack-'));
@@ -145,8 +48,7 @@ describe('format 2: attacks by members on the history', () => {
     assert.equal(await bob.ok(['get', 'dev/db']), 'dev-password');
     assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-2');
     pristine = readFileSync(vault, 'utf8');
-    const trustDir = join(alice.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
-    aliceTrust = JSON.stringify(readdirSync(trustDir).map((f) => [f, readFileSync(join(trustDir, f), 'utf8')]));
+    reset = keeper(vault, [alice]);
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -155,7 +57,7 @@ describe('format 2: attacks by members on the history', () => {
     reset();
     const log = await logOf(vault);
     const id = secretIdInLog(log.G, 'app/db');
-    const tag = await forge(vault, bob.identity, 'TagResource', { secret: id, name: 'app/db', tags: new Map([['team', 'dev']]) });
+    const tag = await forgeOp(vault, bob.identity, 'TagResource', { secret: id, name: 'app/db', tags: new Map([['team', 'dev']]) });
     const stderr = await refused(vault, alice, tag);
     assert.match(stderr, /bob is not allowed secrets:TagResource on app\/db/);
   });
@@ -165,7 +67,7 @@ describe('format 2: attacks by members on the history', () => {
     const log = await logOf(vault);
     const id = secretIdInLog(log.G, 'app/db');
     const v = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'attacker-value');
-    const put = await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'app/db', value: v.ref }, { payloads: v.payloads });
+    const put = await forgeOp(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'app/db', value: v.ref }, { payloads: v.payloads });
     const stderr = await refused(vault, alice, put);
     assert.match(stderr, /bob is not allowed secrets:PutSecretValue on app\/db/);
   });
@@ -174,7 +76,7 @@ describe('format 2: attacks by members on the history', () => {
     reset();
     const log = await logOf(vault);
     const v = await value(log.G, secretIdInLog(log.G, 'dev/db'), bob.identity, [alice.identity, bob.identity], 'x');
-    const create = await forge(
+    const create = await forgeOp(
       vault,
       bob.identity,
       'CreateSecret',
@@ -183,7 +85,7 @@ describe('format 2: attacks by members on the history', () => {
     );
     assert.match(await refused(vault, alice, create), /secret dev\/db exists already/);
     reset();
-    const renamed = await forge(vault, bob.identity, 'TagResource', { secret: secretIdInLog(log.G, 'app/db'), name: 'dev/db', tags: new Map([['k', 'v']]) });
+    const renamed = await forgeOp(vault, bob.identity, 'TagResource', { secret: secretIdInLog(log.G, 'app/db'), name: 'dev/db', tags: new Map([['k', 'v']]) });
     assert.match(await refused(vault, alice, renamed), /is named app\/db, not dev\/db/);
   });
 
@@ -258,7 +160,7 @@ describe('format 2: attacks by members on the history', () => {
     const log = await logOf(vault);
     const id = secretIdInLog(log.G, 'dev/db');
     const v = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'after-removal');
-    const put = await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads });
+    const put = await forgeOp(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads });
     assert.match(await refused(vault, alice, put, ['get', 'dev/db']), /bob \(\S+\) was removed from the vault/);
     writeFileSync(vault, removedState);
     const add = removedState.split('\n').find((l) => l.includes('"op":"AddMember"')) as string;
@@ -273,7 +175,7 @@ describe('format 2: attacks by members on the history', () => {
     const id = secretIdInLog(before.G, 'dev/db');
     const v = await value(before.G, id, bob.identity, [alice.identity, bob.identity], 'forked-value');
     // A valid op against the history bob saw before his removal, on a branch beside it.
-    await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads, parents: before.heads });
+    await forgeOp(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: v.ref }, { payloads: v.payloads, parents: before.heads });
     const r = await alice.run(['get', 'dev/db']);
     assert.equal(r.code, 0, explain('get dev/db', r));
     assert.equal(r.stdout, 'dev-password', 'the removed member’s concurrent write has no effect');
@@ -307,7 +209,7 @@ describe('format 2: attacks by members on the history', () => {
     await alice.ok(['member', 'remove', 'mallory', '--yes']);
     assert.equal((await alice.run(['verify'])).code, 0);
     const aliceId = alice.identity.id;
-    await forge(vault, mallory.identity, 'SetRole', { member: aliceId, roles: ['member'] }, { parents: before.heads });
+    await forgeOp(vault, mallory.identity, 'SetRole', { member: aliceId, roles: ['member'] }, { parents: before.heads });
     // The fork is judged with the removal first: the demotion is dropped, alice stays an admin.
     await alice.ok(['put', 'app/db', '--value-stdin'], { input: 'prod-password-4' });
     assert.equal(await alice.ok(['get', 'app/db']), 'prod-password-4');
@@ -340,7 +242,7 @@ describe('format 2: attacks by members on the history', () => {
     const fresh = await value(log.G, id, bob.identity, [alice.identity, bob.identity], 'placeholder');
     const v: Payload = { kind: 'value', n: oldValue.n, ct: oldValue.ct };
     const ref: VersionRef = { ...fresh.ref, v: lineHash(encodeLine(v)) };
-    await forge(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: ref }, { payloads: [v, fresh.payloads[1] as Payload] });
+    await forgeOp(vault, bob.identity, 'PutSecretValue', { secret: id, name: 'dev/db', value: ref }, { payloads: [v, fresh.payloads[1] as Payload] });
     const r = await alice.run(['get', 'dev/db']);
     assert.notEqual(r.code, 0, explain('get dev/db', r));
     assert.doesNotMatch(r.stdout, /prod-password/);

@@ -81,6 +81,16 @@ function removals(before: VaultState, after: VaultState): PlannedOp[] {
     .map((m) => plan('RemoveMember', { member: m.id }));
 }
 
+/**
+ * An admin's confirmation of what a removed member set (`member confirm`): each secret that
+ * leaves a member's `held` list, before the re-seals that give its readers their keys.
+ */
+function confirmations(before: VaultState, after: VaultState, names: ReadonlyMap<string, string>): PlannedOp[] {
+  const now = new Map(after.members.map((m) => [m.id, new Set(m.held ?? [])]));
+  const ids = before.members.flatMap((m) => (m.held ?? []).filter((id) => now.get(m.id)?.has(id) === false));
+  return [...new Set(ids)].sort().map((id) => plan('ConfirmSecret', { secret: id, name: names.get(id) as string }));
+}
+
 function policyOps(before: VaultState, after: VaultState, names: ReadonlyMap<string, string>): PlannedOp[] {
   const out: PlannedOp[] = [];
   const identity = (s: VaultState) => new Map(s.policies.filter((p) => p.name !== undefined).map((p) => [p.name as string, p]));
@@ -249,7 +259,12 @@ export function plannedOps(before: VaultState, after: VaultState, hash: PayloadH
   // Removals after the other governance changes (a policy may be detached first) and before
   // the secrets' ops: the re-seals that withdraw a removed member's keys seal to the readers
   // that remain once they are gone.
-  const out: PlannedOp[] = [...memberOps(before, after), ...policyOps(before, after, names), ...removals(before, after)];
+  const out: PlannedOp[] = [
+    ...memberOps(before, after),
+    ...policyOps(before, after, names),
+    ...removals(before, after),
+    ...confirmations(before, after, names),
+  ];
   const old = new Map(before.secrets.map((e) => [e.secret.id, e]));
   const next = new Map(after.secrets.map((e) => [e.secret.id, e]));
   const ids = [...new Set([...old.keys(), ...next.keys()])].sort((x, y) => {

@@ -314,6 +314,8 @@ function applyOp(state: ReplayState, hash: string, e: OpEntry): Applied {
       const m = state.members.get(e.body.member);
       if (!isCurrent(m)) return { problem: `${e.body.member} is not a current member` };
       const roles = [...e.body.roles].sort();
+      // The creator is the root of trust (ADR 0006): it stays an admin, as it stays a member.
+      if (m.id === state.creator && !roles.includes('admin')) return { problem: 'the creator must stay an admin' };
       if (m.roles.includes('admin') && !roles.includes('admin') && adminsOf(state).length <= 1) return { problem: 'the last admin must stay an admin' };
       return { state: { ...state, members: state.members.set(m.id, { ...m, roles }) } };
     }

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity } from '../../src/core/ports.js';
 import { toBase64 } from '../../src/crypto/encoding.js';
@@ -111,4 +113,75 @@ export function policyFile(dir: string, name: string, doc: unknown): string {
   const path = join(dir, `${name}.json`);
   writeFileSync(path, JSON.stringify(doc));
   return path;
+}
+
+/**
+ * Alice (admin) and members at a fresh vault made by `init` with `initArgs`, each with `env`
+ * added (FORMAT_1); `cleanup` removes it all.
+ */
+export async function team(
+  names: readonly string[],
+  initArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+): Promise<{ dir: string; vault: string; people: Person[]; cleanup(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'secrets-insider-'));
+  const vault = join(dir, 'vault.yaml');
+  const people = await Promise.all(['alice', ...names].map((n) => person(n, vault, undefined, env)));
+  const [alice, ...members] = people as [Person, ...Person[]];
+  await alice.ok(['init', ...initArgs]);
+  for (const m of members) await alice.ok(['member', 'add', m.name, (await m.ok(['identity', 'show'])).trim()]);
+  return {
+    dir,
+    vault,
+    people,
+    cleanup() {
+      for (const p of people) p.sb.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Alice puts the policy `<who>-policy` of these statements and attaches it to `who`. */
+export async function grant(alice: Person, dir: string, who: string, statements: unknown[]): Promise<void> {
+  await alice.ok(['policy', 'put', `${who}-policy`, '-f', policyFile(dir, who, { Version: '2012-10-17', Statement: statements })]);
+  await alice.ok(['policy', 'attach', `${who}-policy`, who]);
+}
+
+/** A PostgreSQL server that asks for a cleartext password and records every one it gets. */
+export function fakePostgres(seen: string[]): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer((sock) => {
+      let buf = Buffer.alloc(0);
+      let started = false;
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (!started) {
+          if (buf.length < 8) return;
+          const len = buf.readInt32BE(0);
+          if (buf.length < len) return;
+          const code = buf.readInt32BE(4);
+          buf = buf.subarray(len);
+          if (code === 80877103) return void sock.write('N');
+          started = true;
+          const auth = Buffer.alloc(9);
+          auth.write('R', 0);
+          auth.writeInt32BE(8, 1);
+          auth.writeInt32BE(3, 5);
+          return void sock.write(auth);
+        }
+        if (buf.length >= 5 && buf[0] === 0x70) {
+          const len = buf.readInt32BE(1);
+          if (buf.length < 1 + len) return;
+          seen.push(buf.toString('utf8', 5, len).replace(/\0$/, ''));
+          const fields = Buffer.from('SFATAL\0C28P01\0Mpassword authentication failed\0\0');
+          const err = Buffer.alloc(5);
+          err.write('E', 0);
+          err.writeInt32BE(4 + fields.length, 1);
+          sock.end(Buffer.concat([err, fields]));
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port }));
+  });
 }

@@ -206,20 +206,27 @@ export async function rotateSecret(deps: CoreDeps, ports: RotationPorts, input: 
         `an admin checks them (\`secrets describe ${name}\`), then confirms: \`secrets member confirm ${holder.name} ${name}\``,
       );
     }
-    // A master secret is used with the authority of whoever wrote this configuration: they must
-    // be allowed to read it, or a member could send it to a host of their choosing.
+    // A master secret is used with the authority of whoever decides where it goes: whoever wrote
+    // this configuration, and whoever wrote the value it logs in to (its host and port: the
+    // CURRENT version, and the PENDING one a resumed rotation uses). Each must be allowed to
+    // read it, or a member could send it to a host of their choosing.
     if (config.master !== undefined) {
       const master = state.secrets.find((e) => e.secret.name === config.master);
-      const writer = state.members.find((m) => m.id === entry.secret.by);
       const env = { now: deps.clock.now(), tty: deps.tty };
-      if (
-        master !== undefined &&
-        (writer === undefined || decide(state, writer, 'GetSecretValue', master, { versionStages: [CURRENT] }, env).decision !== 'allowed')
-      ) {
+      const versionBy = (id: string | undefined): string | undefined => entry.versions.find((v) => v.id === id)?.by;
+      const deciders: [string | undefined, string][] = [
+        [entry.secret.by, `who last wrote ${name}'s settings`],
+        [versionBy(currentId), `who wrote ${name}'s CURRENT value`],
+        [resumed ? versionBy(heldPending) : undefined, `who wrote ${name}'s PENDING value`],
+      ];
+      for (const [id, role] of deciders) {
+        if (id === undefined || master === undefined) continue;
+        const writer = state.members.find((m) => m.id === id);
+        if (writer !== undefined && decide(state, writer, 'GetSecretValue', master, { versionStages: [CURRENT] }, env).decision === 'allowed') continue;
         throw new SecretsError(
           'DENIED',
-          `the rotation of ${name} uses the master secret ${config.master}, which ${writer?.name ?? entry.secret.by} (who last wrote ${name}'s settings) may not read`,
-          `someone who may read ${config.master} configures it again: \`secrets rotate ${name} --master-secret ${config.master} --no-rotate-now\``,
+          `the rotation of ${name} uses the master secret ${config.master}, which ${writer?.name ?? id} (${role}) may not read`,
+          `someone who may read ${config.master} checks ${name}, puts its value again and configures it again: \`secrets rotate ${name} --master-secret ${config.master} --no-rotate-now\``,
         );
       }
     }
