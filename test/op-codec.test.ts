@@ -243,6 +243,11 @@ describe('refusals', () => {
     ['not JSON', '{"kind":"op"'],
     ['a line over 1 MiB', `{"kind":"value","ct":"${'A'.repeat(1024 * 1024)}","n":"${bytesOf('n', 24)}"}`],
     ['nesting deeper than 8', `{"kind":"op","body":${'{"a":'.repeat(10)}1${'}'.repeat(10)}}`],
+    ['a version dated after its entry', put.replace('"value":{', '"value":{"created":"2099-01-01T00:00:00.000Z",')],
+    [
+      'a secret dated after its entry',
+      put.replace('"op":"PutSecretValue"', '"op":"CreateSecret"').replace('"body":{', '"body":{"created":"2099-01-01T00:00:00.000Z",'),
+    ],
   ];
   for (const [what, json] of cases) {
     it(`refuses ${what}`, () => {
@@ -252,6 +257,13 @@ describe('refusals', () => {
       );
     });
   }
+
+  it('a date before the entry (a restored version) is read and written back as it is', () => {
+    const dated = put.replace('"value":{', '"value":{"created":"2020-01-01T00:00:00.000Z",');
+    const line = parseLine(dated, 2) as Entry & { body: { value: { created?: string } } };
+    assert.equal(line.body.value.created, '2020-01-01T00:00:00.000Z');
+    assert.equal(encodeLine(line), dated);
+  });
 
   it('encodeLine refuses a value it would not read back', () => {
     const line = parseLine(put, 2) as Entry;

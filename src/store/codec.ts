@@ -259,16 +259,17 @@ export class Fields {
     return out;
   }
 
-  strList(key: string, max: number): readonly string[] {
+  /** A list of at most `max` strings, each at most `itemMax` characters. */
+  strList(key: string, max: number, itemMax = 64): readonly string[] {
     const v = this.#get(key);
-    if (!Array.isArray(v) || v.length > max || v.some((x) => typeof x !== 'string' || x.length > 64)) {
+    if (!Array.isArray(v) || v.length > max || v.some((x) => typeof x !== 'string' || x.length > itemMax)) {
       throw this.fail(`field "${key}" is not a list of strings`);
     }
     return v as string[];
   }
 
-  optStrList(key: string, max: number): readonly string[] | undefined {
-    return this.#get(key) === undefined ? undefined : this.strList(key, max);
+  optStrList(key: string, max: number, itemMax = 64): readonly string[] | undefined {
+    return this.#get(key) === undefined ? undefined : this.strList(key, max, itemMax);
   }
 
   /** An optional list of signatures (canonical base64 of 64 bytes each), sorted and unique. */

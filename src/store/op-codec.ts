@@ -153,9 +153,9 @@ function objects<T>(f: Fields, key: string, max: number, line: number, read: (g:
   });
 }
 
-/** A list of strings, sorted without repeats (one encoding per set). */
+/** A list of strings (labels or tag keys: up to 256 characters, `check` decides), sorted without repeats (one encoding per set). */
 function sortedSet(f: Fields, key: string, max: number, check: (v: string) => boolean): readonly string[] {
-  const v = f.strList(key, max);
+  const v = f.strList(key, max, 256);
   for (let i = 0; i < v.length; i++) {
     const x = v[i] as string;
     if (!check(x)) throw f.fail(`field "${key}" has an invalid entry`);
@@ -250,7 +250,7 @@ const BODIES: { readonly [A in Action]: BodyReader<A> } = {
   PutSecretValue: (f, line) => ({
     ...secretRef(f),
     value: nested(f, 'value', line, versionRef),
-    ...opt('stages', f.optStrList('stages', MAX_LABELS) === undefined ? undefined : sortedSet(f, 'stages', MAX_LABELS, isLabel)),
+    ...opt('stages', f.optStrList('stages', MAX_LABELS, 256) === undefined ? undefined : sortedSet(f, 'stages', MAX_LABELS, isLabel)),
   }),
   UpdateSecret: (f, line) => ({ ...secretRef(f), ...opt('description', description(f)), ...opt('value', optNested(f, 'value', line, versionRef)) }),
   TagResource: (f) => ({ ...secretRef(f), tags: tags(f, 'tags') }),
@@ -318,7 +318,11 @@ function opLine(f: Fields, line: number): OpEntry {
   const b = new Fields(raw, line, 'body.');
   const body = BODIES[op](b, line);
   b.done();
-  return { kind: 'op', op, body, ...entryCommon(f) } as OpEntry;
+  const common = entryCommon(f);
+  // A date an op carries (a restored secret's) is never after the op itself.
+  const { created, value, since, last } = body as { created?: string; value?: { created?: string }; since?: string; last?: string };
+  if ([created, value?.created, since, last].some((d) => d !== undefined && d > common.at)) throw damaged(line, "the body holds a date after the entry's time");
+  return { kind: 'op', op, body, ...common } as OpEntry;
 }
 
 function checkpointLine(f: Fields): CheckpointEntry {
