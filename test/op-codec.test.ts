@@ -265,6 +265,18 @@ describe('refusals', () => {
     assert.equal(encodeLine(line), dated);
   });
 
+  it('labels and tag keys in lists are read up to their own limits (256 and 128 characters)', () => {
+    const { secret } = (parseLine(put, 2) as Entry & { body: { secret: string } }).body;
+    const key = 'k'.repeat(128);
+    const untag = put
+      .replace('"op":"PutSecretValue"', '"op":"UntagResource"')
+      .replace(/"body":\{.*?\}\},"by"/, `"body":{"keys":["${key}"],"name":"app/db","secret":"${secret}"},"by"`);
+    assert.deepEqual((parseLine(untag, 2) as Entry & { body: { keys: string[] } }).body.keys, [key]);
+    const label = 'L'.repeat(256);
+    const staged = put.replace('"value":{', `"stages":["${label}"],"value":{`);
+    assert.deepEqual((parseLine(staged, 2) as Entry & { body: { stages: string[] } }).body.stages, [label]);
+  });
+
   it('encodeLine refuses a value it would not read back', () => {
     const line = parseLine(put, 2) as Entry;
     assert.throws(() => encodeLine({ ...line, seq: 0 }), damagedError);
