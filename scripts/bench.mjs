@@ -5,6 +5,7 @@
 // Sizes, runs and the time budget come from the environment:
 //   BENCH_SIZES=10,1000,10000,100000   BENCH_RUNS=10   BENCH_BUDGET_S=840   BENCH_PEERS=1
 //   BENCH_PEER_MAX=10000 (largest size the peers are populated at)   BENCH_OUT=docs/benchmarks.md
+//   BENCH_HISTORY=1 (a fresh clone of 10,000 secrets with a 100,000-op history, and compacted)
 // Peers are installed when missing and we are root (apt: pass gopass age gnupg hyperfine time;
 // npm: @dotenvx/dotenvx into .bench/). A peer that cannot be installed is left out and the report
 // says so. Every command runs with the same environment; NODE_EXTRA_CA_CERTS is unset for all.
@@ -24,6 +25,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const BUDGET_S = Number(process.env.BENCH_BUDGET_S ?? 840);
 const PEERS = process.env.BENCH_PEERS !== '0';
 const PEER_MAX = Number(process.env.BENCH_PEER_MAX ?? 10000);
+/** The fresh clone of a 100,000-op history at 10,000 secrets, before and after compaction. */
+const HISTORY = process.env.BENCH_HISTORY !== '0';
 const OUT = resolve(ROOT, process.env.BENCH_OUT ?? 'docs/benchmarks.md');
 const W = join(ROOT, '.bench', 'run');
 const START = Date.now();
@@ -94,44 +97,63 @@ function data(n) {
   return rows;
 }
 
-function setupSecrets(n, rows, format = 1) {
-  const vault = join(W, `vault-${n}${format === 2 ? '-f2' : ''}.yaml`);
+function setupSecrets(n, rows) {
+  const vault = join(W, `vault-${n}.yaml`);
   const e = { ...env, SECRETS_VAULT: vault };
-  run(BIN, ['init', '--name', `bench-${n}`, ...(format === 2 ? ['--format', '2'] : [])], { env: e });
+  run(BIN, ['init', '--name', `bench-${n}`], { env: e });
   const json = join(W, `data-${n}.json`);
   writeFileSync(json, JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.value]))));
   const t = Date.now();
   run(BIN, ['import', '--format', 'json', json], { env: e });
-  log(`  secrets${format === 2 ? ' (format 2)' : ''}: imported ${n} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  log(`  secrets: imported ${n} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   return vault;
 }
 
-/** Format 2 (the operation log, behind `init --format 2` while it is being built). */
-const FORMAT2 = process.env.BENCH_FORMAT2 !== '0';
-const F2 = 'secrets (format 2)';
+/** This machine's verified state and trust state: removed, the next read is a fresh clone's. */
+const FRESH = `rm -rf ${join(env.XDG_CACHE_HOME, 'secrets', 'state')} ${join(env.XDG_STATE_HOME, 'secrets', 'trust')}`;
 
-function benchFormat2(n, rows, mid) {
-  const vault = setupSecrets(n, rows, 2);
+/**
+ * A vault of the rows' secrets whose history holds `versions` ops per secret (one import, then
+ * imports of changed values: each is one write of a PutSecretValue per secret): a fresh clone's
+ * first read verifies all of them, and again after `secrets compact`.
+ */
+function history(n, rows, versions) {
+  if (elapsed() > BUDGET_S) {
+    skipped.push(`secrets fresh clone of a ${n * versions}-op history (time budget used)`);
+    return;
+  }
+  const vault = join(W, `history-${n}.yaml`);
   const e = { SECRETS_VAULT: vault };
-  const other = rows[0] === mid ? (rows[1] ?? mid) : rows[0];
-  const cache = join(env.XDG_CACHE_HOME, 'secrets', 'state');
-  const trust = join(env.XDG_STATE_HOME, 'secrets', 'trust');
+  run(BIN, ['init', '--name', `history-${n}`], { env: { ...env, ...e } });
+  const json = join(W, `history-${n}.json`);
+  const t = Date.now();
+  for (let v = 0; v < versions; v++) {
+    writeFileSync(json, JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, `${r.value}-${v}`]))));
+    run(BIN, ['import', '--format', 'json', json], { env: { ...env, ...e } });
+  }
+  const ops = n * versions;
+  log(`  secrets: a history of ${ops} ops in ${((Date.now() - t) / 1000).toFixed(1)} s, file ${(statSync(vault).size / 1e6).toFixed(1)} MB`);
+  const mid = rows[Math.floor(n / 2)] ?? rows[0];
   run(BIN, ['get', mid.name], { env: { ...env, ...e } });
-  hf(F2, 'read one secret', n, `${BIN} get ${mid.name}`, { extraEnv: e });
-  hf(F2, 'read one secret, first read after a write', n, `${BIN} get ${mid.name}`, {
+  hf('secrets', `first read of a fresh clone, ${ops} ops`, n, `${BIN} get ${mid.name}`, { extraEnv: e, runs: Math.min(RUNS, 3), prepare: FRESH });
+  const c = Date.now();
+  run(BIN, ['compact'], { env: { ...env, ...e } });
+  log(`  secrets: compact in ${((Date.now() - c) / 1000).toFixed(1)} s, file ${(statSync(vault).size / 1e6).toFixed(1)} MB`);
+  hf('secrets', `first read of a fresh clone, ${ops} ops compacted`, n, `${BIN} get ${mid.name}`, {
     extraEnv: e,
-    prepare: `sh -c 'printf x | ${BIN} put ${other.name} --value-stdin'`,
+    runs: Math.min(RUNS, 3),
+    prepare: FRESH,
   });
-  hf(F2, 'write one secret', n, `printf new-value | ${BIN} put ${mid.name} --value-stdin`, { shell: true, extraEnv: e });
-  hf(F2, 'exec -- true, one secret', n, `${BIN} exec --secret ${mid.name} -- true`, { extraEnv: e });
-  hf(F2, 'list names', n, `${BIN} list`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 3) : RUNS });
-  // A fresh clone: no verified state and no trust state, so the whole history is verified once.
-  hf(F2, 'first read of a fresh clone', n, `${BIN} get ${mid.name}`, {
-    extraEnv: e,
-    runs: n > 1000 ? Math.min(RUNS, 3) : RUNS,
-    prepare: `rm -rf ${cache} ${trust}`,
+  results.push({
+    tool: 'secrets',
+    op: `file size, ${versions} versions each, compacted (MB)`,
+    size: n,
+    median: statSync(vault).size / 1e6,
+    min: 0,
+    max: 0,
+    runs: 1,
+    unit: 'MB',
   });
-  log(`  ${F2}: file ${(statSync(vault).size / 1e6).toFixed(1)} MB at ${n}`);
 }
 
 let gpgFpr;
@@ -226,12 +248,11 @@ function hf(tool, op, size, command, { shell = false, runs = RUNS, extraEnv = {}
 }
 
 /**
- * secrets's read index (ADR 0013) is made and used only for a vault file unchanged for 2 s, so
- * the steady-state figures wait that long after a write; the "no read index" rows are what the
- * first read after a write costs.
+ * A read saves this machine's verified state of the vault (ADR 0018), which the next read
+ * starts from; the steady-state figures read once first. The "first read after a write" rows
+ * are a read after another process appended; "first read of a fresh clone" verifies all.
  */
 function settle() {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
   run(BIN, ['get', 'app/svc1/key'], { env: { ...env, SECRETS_VAULT: settledVault } });
 }
 let settledVault;
@@ -242,7 +263,7 @@ function peakRss(size, vault, name) {
   settle();
   for (const [op, extra] of [
     ['get peak RSS (MB)', {}],
-    ['get peak RSS, no read index (MB)', { SECRETS_READ_INDEX: '0' }],
+    ['get peak RSS, whole verification (MB)', { SECRETS_READ_INDEX: '0' }],
   ]) {
     let kb = 0;
     for (let i = 0; i < 3; i++) {
@@ -335,8 +356,8 @@ function report(meta) {
     `Each cell is the median in ms (min–max) of hyperfine with ${RUNS} runs after 2 warm-ups, unless marked. The ratio is`,
     "the peer's median over `secrets`'s for the same operation and size (above 1: `secrets` is faster). All commands ran",
     'with the same environment (NODE_EXTRA_CA_CERTS unset). Peers hold the same data: `app/svcN/key` → 32 random bytes in base64.',
-    '`secrets` reads through its read index (ADR 0013) once a vault has been unchanged for 2 s, so the bench waits 2.5 s',
-    'after setting a vault up; the "no read index" rows are the first read after a write. Its V8 code cache (ADR 0012)',
+    '`secrets` reads from the verified state its last read saved (ADR 0018), so the bench reads once after setting a vault',
+    'up; "first read after a write" reads after another process appended. Its V8 code cache (ADR 0012)',
     'is warm after the warm-up runs, as it is for a user after the first run of each command.',
     '',
   ];
@@ -425,17 +446,24 @@ async function main() {
     settledVault = vault;
     settle();
     hf('secrets', 'read one secret', n, `${BIN} get ${mid.name}`, { extraEnv: e });
-    hf('secrets', 'read one secret, no read index (first read after a write)', n, `${BIN} get ${mid.name}`, { extraEnv: { ...e, SECRETS_READ_INDEX: '0' } });
+    const other = rows[0] === mid ? (rows[1] ?? mid) : rows[0];
+    hf('secrets', 'read one secret, first read after a write', n, `${BIN} get ${mid.name}`, {
+      extraEnv: e,
+      prepare: `sh -c 'printf x | ${BIN} put ${other.name} --value-stdin'`,
+    });
     hf('secrets', 'exec -- true, one secret', n, `${BIN} exec --secret ${mid.name} -- true`, { extraEnv: e });
     if (n <= 10000)
       hf('secrets', 'exec -- true, every secret', n, `${BIN} exec --prefix app/ -- true`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 5) : RUNS });
     hf('secrets', 'write one secret', n, `printf new-value | ${BIN} put ${mid.name} --value-stdin`, { shell: true, extraEnv: e });
-    hf('secrets', 'list names', n, `${BIN} list`, { extraEnv: e });
+    hf('secrets', 'list names', n, `${BIN} list`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 3) : RUNS });
     hf('secrets', 'list --json', n, `${BIN} list --json`, { extraEnv: e });
     // The table a person sees: stdout a terminal (script(1) gives the command a pseudo-terminal).
     if (have('script')) hf('secrets', 'list, table on a terminal', n, `script -qec '${BIN} list' /dev/null`, { shell: true, extraEnv: e });
+    if (n <= 10000)
+      hf('secrets', 'first read of a fresh clone', n, `${BIN} get ${mid.name}`, { extraEnv: e, runs: n > 1000 ? Math.min(RUNS, 3) : RUNS, prepare: FRESH });
+    log(`  secrets: file ${(statSync(vault).size / 1e6).toFixed(1)} MB at ${n}`);
     peakRss(n, vault, mid.name);
-    if (FORMAT2) benchFormat2(n, rows, mid);
+    if (n === 10000 && HISTORY) history(n, rows, 10);
     if (!audited) {
       auditMillion(vault);
       audited = true;
@@ -480,6 +508,31 @@ async function main() {
   if (g10 && g100k)
     budgets.push(
       `get at 100,000 ÷ get at 10: ${(g100k / g10).toFixed(2)}; budget ≤ 1.5: ${g100k / g10 <= 1.5 ? 'met' : `missed by ${((g100k / g10 / 1.5 - 1) * 100).toFixed(0)}%`}`,
+    );
+  const ga10k = m('secrets', 'read one secret, first read after a write', 10000);
+  if (floor && ga10k)
+    budgets.push(
+      `get at 10,000 secrets, first read after another process wrote: ${fmt(ga10k)} ms = ${(ga10k / floor).toFixed(2)}× \`node -e ''\`; budget ≤ 1.5×: ${ga10k / floor <= 1.5 ? 'met' : `missed by ${((ga10k / floor / 1.5 - 1) * 100).toFixed(0)}%`}`,
+    );
+  const w10 = m('secrets', 'write one secret', 10);
+  const w100k = m('secrets', 'write one secret', 100000);
+  if (w10 && w100k)
+    budgets.push(
+      `write at 100,000 ÷ write at 10: ${(w100k / w10).toFixed(2)} (${fmt(w100k)} ms, ${fmt(w10)} ms); budget ≤ 1.5: ${w100k / w10 <= 1.5 ? 'met' : `missed by ${((w100k / w10 / 1.5 - 1) * 100).toFixed(0)}%`}`,
+    );
+  const w10k = m('secrets', 'write one secret', 10000);
+  const pw10k = m('pass', 'write one secret', 10000);
+  if (w10k && pw10k)
+    budgets.push(`write at 10,000: secrets ${fmt(w10k)} ms vs pass insert ${fmt(pw10k)} ms; budget: no slower: ${w10k <= pw10k ? 'met' : 'missed'}`);
+  const fresh = m('secrets', 'first read of a fresh clone, 100000 ops', 10000);
+  if (fresh)
+    budgets.push(
+      `a fresh clone's first read, 10,000 secrets with 100,000 ops: ${(fresh / 1000).toFixed(2)} s; budget < 15 s: ${fresh < 15000 ? 'met' : 'missed'}`,
+    );
+  const compacted = m('secrets', 'first read of a fresh clone, 100000 ops compacted', 10000);
+  if (compacted)
+    budgets.push(
+      `the same after \`secrets compact\`: ${(compacted / 1000).toFixed(2)} s; budget < 2 s: ${compacted < 2000 ? 'met' : `missed by ${((compacted / 2000 - 1) * 100).toFixed(0)}%`}`,
     );
   const e1 = m('secrets', 'exec -- true, one secret', 10000);
   if (e1 && g10k)

@@ -125,7 +125,7 @@ describe('the README quick start in a fresh HOME', { skip: skipUnlessGit() }, ()
     const put = sh(`printf v | secrets --vault ${quote(join(sb.home, 'team', 'vault.yaml'))} create team/a --value-stdin`);
     equal(put.code, 0, put.stderr);
     const diff = sh('git -C team diff');
-    ok(diff.stdout.includes('+secret team/a '), `git diff ran the installed diff driver:\n${diff.stdout}${diff.stderr}`);
+    ok(/^\+op CreateSecret secret team\/a /m.test(diff.stdout), `git diff ran the installed diff driver:\n${diff.stdout}${diff.stderr}`);
   });
 
   test('a Node project installs the tarball and imports the package by its name', (t) => {
