@@ -31,9 +31,11 @@ export function storageError(err: unknown, action: string, path: string): Secret
 
 /**
  * Writes `data` to `path` atomically with mode 0600. `replace` renames over whatever is there;
- * `create` links instead, so it fails with EEXIST rather than replace a file.
+ * `create` links instead, so it fails with EEXIST rather than replace a file. `durable: false`
+ * skips the fsyncs, for a cache whose reader checks what it reads and rebuilds what does not
+ * check: a reader never sees a partial file, but a crash may lose the write.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, how: 'replace' | 'create' = 'replace'): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, how: 'replace' | 'create' = 'replace', durable = true): void {
   const dir = dirname(path);
   const tmp = join(dir, `${tempPrefix(path)}${process.pid}-${randomBytes(6).toString('hex')}`);
   let fd: number | undefined;
@@ -42,7 +44,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, how: 'r
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let at = 0;
     while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     if (how === 'replace') renameSync(tmp, path);
@@ -59,7 +61,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, how: 'r
     }
     throw storageError(err, 'write', path);
   }
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 /** fsyncs a directory so a rename or create in it survives a crash. */

@@ -18,12 +18,17 @@ export class MacFiles {
   readonly #dir: string;
   readonly #key: Uint8Array;
   readonly #files: FileAccess;
+  readonly #durable: boolean;
 
-  /** `files` serves the reads; writes are synchronous and atomic. */
-  constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
+  /**
+   * `files` serves the reads; writes are synchronous and atomic, and fsynced unless `durable`
+   * is false (a cache, whose reader rebuilds whatever a crash lost).
+   */
+  constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES, durable = true) {
     this.#dir = dir;
     this.#key = key;
     this.#files = files;
+    this.#durable = durable;
   }
 
   /** A file of this directory. */
@@ -48,7 +53,7 @@ export class MacFiles {
   /** Writes a file atomically, mode 0600, in the directory (`name` may hold a subdirectory; made 0700 if needed). */
   write(name: string, text: string): void {
     mkdirSync(dirname(this.path(name)), { recursive: true, mode: 0o700 });
-    writeFileAtomic(this.path(name), text);
+    writeFileAtomic(this.path(name), text, 'replace', this.#durable);
   }
 
   /** The text of a file `writeChecked` wrote with this key and magic. */
