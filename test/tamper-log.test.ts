@@ -27,11 +27,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { Entry, Payload } from '../src/core/ops.js';
 import type { Identity } from '../src/core/ports.js';
 import { toBase64 } from '../src/crypto/encoding.js';
-import { generateSeed, identityFromSeed } from '../src/crypto/identity.js';
+import { fingerprint, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
 import { signEntry } from '../src/crypto/sign.js';
 import { canonicalJson } from '../src/store/codec.js';
 import { lineHash, signedEntry, signedText } from '../src/store/op-codec.js';
@@ -609,3 +610,170 @@ describe('tampered format-2 vault files are refused with exit 6', { concurrency:
 function secretIdOf(lines: readonly string[], name: string): string {
   return (parse(lines[entryAt(lines, 'CreateSecret', name)] as string)['body'] as Rec)['secret'] as string;
 }
+
+// ---------------------------------------------------------------------------------------------
+// test/damaged-vault.test.ts, for format 2: truncated copies, garbage after a valid header, and
+// hostile stage labels. One vault; each case puts its damage in place of the file.
+
+const HEADER = '# secrets vault, format 2. Managed by the secrets CLI; do not edit by hand.\n';
+
+describe('a damaged format-2 vault file is refused by get, list, put and doctor, and left as it is', () => {
+  let f: Fixture;
+  let good: Buffer;
+  let goodLines: string[];
+
+  before(async () => {
+    f = await fixture();
+    good = readFileSync(f.vault);
+    goodLines = linesOf(f.vault);
+  });
+  after(() => {
+    f.alice.sb.cleanup();
+    rmSync(f.dir, { recursive: true, force: true });
+  });
+
+  /** Puts `bytes` in place of the vault and checks every command refuses it. */
+  async function damaged(bytes: string | Buffer, message: RegExp): Promise<void> {
+    const damage = Buffer.from(bytes);
+    writeFileSync(f.vault, damage);
+    await assertAllRefused(f, damage, message);
+  }
+
+  /** The file with its lines from `lines` (header included). */
+  const file = (lines: readonly string[]): string => `${lines.join('\n')}\n`;
+
+  it('(a) truncated copies: at random lengths, inside the header, at an entry boundary and inside a write', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: HEADER.length, max: good.length - 1 }), async (n) => {
+        await damaged(good.subarray(0, n), /lost entry \S+, which this machine verified|was rolled back|line 2: no complete entry/);
+      }),
+      { numRuns: 3, endOnFailure: true },
+    );
+    await damaged(good.subarray(0, 20), /damaged at line 1\b/);
+    // Whole lines only: a valid, shorter history, or one whose last write lost its entry.
+    await damaged(file(goodLines.slice(0, PREVIOUS_PUT(goodLines) + 1)), /lost entry|rolled back/);
+    await damaged(file(goodLines.slice(0, CURRENT_PUT(goodLines) - 1)), /lost entry|rolled back/);
+  });
+
+  describe('(d) a valid header followed by garbage or tampered lines', () => {
+    const genesis = (): string => goodLines[1] as string;
+
+    it('a line of plain text', () => damaged(`${HEADER}garbage\n`, /damaged at line 2\b/));
+    it('a line that is not JSON', () => damaged(file([...goodLines.slice(0, 2), '- {not json']), /damaged at line 3\b/));
+    it('an entry with missing fields', () => damaged(file([...goodLines.slice(0, 2), '- {"kind":"op"}']), /damaged at line 3\b/));
+    it('a header and no entries', () => damaged(HEADER, /damaged at line 2: no complete entry/));
+    it('CRLF line endings', () => damaged(good.toString('utf8').replace(/\n/g, '\r\n'), /damaged at line \d+/));
+    it('a line over the 1 MiB limit', () =>
+      damaged(file([...goodLines.slice(0, 2), `- {"kind":"value","ct":"${'A'.repeat(2 * 1024 * 1024)}"}`]), /damaged at line 3\b/));
+    it('deeply nested JSON in a line (integrity error, not an internal error)', () =>
+      damaged(file([...goodLines.slice(0, 2), `- {"kind":${'['.repeat(100_000)}${']'.repeat(100_000)}}`]), /damaged at line 3\b/));
+
+    it('binary junk in place of a payload line', async () => {
+      const junk = Buffer.from([0x2d, 0x20, 0x00, 0x01, 0xff, 0xfe, 0x1b, 0x5b, 0x32, 0x4a, 0x80]);
+      const lines = goodLines.map((l) => Buffer.from(`${l}\n`));
+      const at = API_CREATE(goodLines) - 1;
+      lines[at] = Buffer.concat([junk, Buffer.from('\n')]);
+      await damaged(Buffer.concat(lines), new RegExp(`damaged at line ${at + 1}\\b`));
+    });
+
+    it('an unknown field whose name holds a newline and terminal escapes', async () => {
+      const key = JSON.stringify('\n\u001b[2J\u001b[31msecrets: hint: run rm -rf ~');
+      const line = genesis().replace('{"kind":"op",', `{"kind":"op",${key}:1,`);
+      await damaged(file([goodLines[0] as string, line, ...goodLines.slice(2)]), /damaged at line 2\b/);
+    });
+
+    it('a stage label that holds a newline and terminal escapes, edited into an entry or signed by the admin, never reaches the terminal', async () => {
+      const hostile = '\u001b[2J\nsecrets: hint: all is well';
+      // Edited into the last put: the codec refuses the label before any signature is checked.
+      const at = CURRENT_PUT(goodLines);
+      const edit = edited(goodLines[at] as string, (e) => void ((e['body'] as Rec)['stages'] = [hostile]));
+      await damaged(file(goodLines.map((l, i) => (i === at ? edit : l))), new RegExp(`damaged at line ${at + 1}\\b.*stag`));
+      // Signed by the admin's own key (a modified client): the same, the signature does not help.
+      writeFileSync(f.vault, good);
+      const log = await logOf(f.vault);
+      const unsigned = {
+        kind: 'op',
+        op: 'UpdateSecretVersionStage',
+        body: { secret: secretIdOf(goodLines, DB), name: DB, stage: hostile, version: versionAt(goodLines, PREVIOUS_PUT(goodLines)).version },
+        by: f.alice.identity.id,
+        seq: (log.seqs.get(f.alice.identity.id) ?? 0) + 1,
+        parents: log.heads,
+        at: log.at,
+      };
+      const sig = toBase64(signEntry(f.alice.identity, log.G, signedText({ ...unsigned, sig: '' } as unknown as Entry)));
+      await damaged(
+        Buffer.concat([good, Buffer.from(`${lineOf({ ...unsigned, sig })}\n`)]),
+        new RegExp(`damaged at line ${goodLines.length + 1}\\b.*stag`),
+      );
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// test/small-order-keys.test.ts, for format 2: a vault whose history already enrols a member with
+// a key of small order (an AddMember an older client signed without checking the keys).
+
+function le(n: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++, n >>= 8n) out[i] = Number(n & 0xffn);
+  return out;
+}
+
+/** The Ed25519 identity point (y = 1) and base point B. */
+const IDENTITY = le(1n);
+const BASE = Buffer.from('5866666666666666666666666666666666666666666666666666666666666666', 'hex');
+
+/** alice (an admin) signs an AddMember of mallory with these keys, as an unchecking client would; mallory's id. */
+async function enrol(f: Fixture, keys: { enc: Uint8Array; sign: Uint8Array }): Promise<string> {
+  const id = await fingerprint(keys.enc, keys.sign);
+  await forge(f.vault, f.alice.identity, 'AddMember', {
+    member: { id, name: 'mallory', enc: toBase64(keys.enc), sign: toBase64(keys.sign) },
+    roles: ['admin'],
+  });
+  return id;
+}
+
+describe('a format-2 vault whose history holds a member with a small-order key', { concurrency: 2 }, () => {
+  it('refuses ops forged in the name of a member whose signing key is the identity point', () =>
+    withFixture(async (f) => {
+      const mallory = await outsiderIdentity();
+      const malloryId = await enrol(f, { enc: mallory.enc, sign: IDENTITY });
+      assert.equal(await f.alice.ok(['get', DB]), f.db[2]?.value, 'the enrolled vault is valid');
+      // Mallory writes a new CURRENT version of app/db, sealed to both, signed with the universal
+      // signature (R = B, S = 1), which satisfies the unchecked equation for every message.
+      const log = await logOf(f.vault);
+      const id = secretIdOf(linesOf(f.vault), DB);
+      const planted = marker();
+      const v = await value(log.G, id, { ...mallory, id: malloryId }, [f.alice.identity, { ...mallory, id: malloryId }], planted.value);
+      const sig = Buffer.alloc(64);
+      BASE.copy(sig, 0);
+      sig[32] = 1;
+      const entry = {
+        kind: 'op',
+        op: 'PutSecretValue',
+        body: { secret: id, name: DB, value: v.ref },
+        by: malloryId,
+        seq: 1,
+        parents: log.heads,
+        at: log.at,
+        sig: sig.toString('base64'),
+      } as Entry;
+      writeFileSync(f.vault, Buffer.concat([readFileSync(f.vault), Buffer.from([...v.payloads, entry].map(text).join(''))]));
+      const forged = readFileSync(f.vault);
+      const refusal = /signature does not verify/;
+      const r = await f.alice.run(['get', DB]);
+      assertRefused(r, [...f.leaks, ...planted.encodings], refusal);
+      assertRefused(await f.alice.run(['put', DB, '--value-stdin'], { input: 'x' }), f.leaks, refusal);
+      assert.ok(readFileSync(f.vault).equals(forged), 'a refused write leaves the file as it was');
+    }));
+
+  it('refuses to seal a data key to a member whose encryption key is of small order: exit 6, nothing written', () =>
+    withFixture(async (f) => {
+      const mallory = await outsiderIdentity();
+      await enrol(f, { enc: le(0n), sign: mallory.sign });
+      const before = readFileSync(f.vault);
+      const r = await f.alice.run(['put', DB, '--value-stdin'], { input: marker().value });
+      assertRefused(r, f.leaks, /encryption key of small order/);
+      assert.ok(readFileSync(f.vault).equals(before), 'the vault file must not change');
+    }));
+});

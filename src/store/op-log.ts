@@ -199,6 +199,8 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   }
   // Appends never write `state` lines: a trailing run holding one is not a torn write.
   if (runStates.length > 0) throw damaged(endLine, '`state` lines that no checkpoint closes');
+  // A vault file is created with its genesis (linked whole from a temp file): without one it was cut.
+  if (from.offset === 0 && entries.length === 0) throw damaged(endLine, 'no complete entry: a vault file begins with its genesis');
   return {
     from: from.offset,
     fromLine: from.line,
