@@ -4,8 +4,9 @@
  * - Reading: from the start or from a byte offset a reader verified before, so it parses only
  *   what was appended since. Each line is hashed (h = SHA-256 of its JSON bytes) and parsed by
  *   the strict codec. The store checks what needs neither state nor links: the header, the line
- *   framing, the codec, `state` lines only in the run a checkpoint closes. Links and payload
- *   references are replay's (core/replay.ts), which gets `replayInput(read)`.
+ *   framing, the codec, `state` lines only in the run a checkpoint closes, each payload named by
+ *   the entry that closes its run, a genesis at all. Links and whether the payloads an entry
+ *   names are there are replay's (core/replay.ts), which gets `replayInput(read)`.
  * - Non-entry lines (payloads, state) are committed by the entry after them. A trailing run of
  *   payload lines with no entry after it is a write in progress or a torn one, and so is a last
  *   line without its newline: readers ignore both, and the next writer truncates exactly those
