@@ -701,10 +701,7 @@ describe('a damaged format-2 vault file is refused by get, list, put and doctor,
         at: log.at,
       };
       const sig = toBase64(signEntry(f.alice.identity, log.G, signedText({ ...unsigned, sig: '' } as unknown as Entry)));
-      await damaged(
-        Buffer.concat([good, Buffer.from(`${lineOf({ ...unsigned, sig })}\n`)]),
-        new RegExp(`damaged at line ${goodLines.length + 1}\\b.*stag`),
-      );
+      await damaged(Buffer.concat([good, Buffer.from(`${lineOf({ ...unsigned, sig })}\n`)]), new RegExp(`damaged at line ${goodLines.length + 1}\\b.*stag`));
     });
   });
 });
