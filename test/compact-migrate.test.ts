@@ -214,7 +214,10 @@ describe('forged checkpoints and migrations', () => {
   });
 
   it('a checkpoint signed by a non-admin is refused, compacted or appended, and `compact` refuses a non-admin', async () => {
-    rmSync(vault);
+    // Another vault at another path: this machine pinned the first test's vault at `vault`.
+    vault = join(dir, 'checkpoint.yaml');
+    alice = await person('alice', vault);
+    bob = await person('bob', vault);
     await alice.ok(['init', '--format', '2']);
     await alice.ok(['member', 'add', 'bob', (await bob.ok(['identity', 'show'])).trim()]);
     await alice.ok(['policy', 'put', 'dev', '-f', policyFile(dir, 'dev', DEV)]);

@@ -129,6 +129,14 @@ export class LogVaultRepository implements VaultRepository {
 
   #checkTrust(result: ReplayResult, read: LogRead, genesis: string): void {
     const id = result.state.id;
+    // The path: a different vault put where this machine used another one is refused, as in format 1.
+    const pinned = this.#opts.trust.pinnedVault(this.#opts.path);
+    if (pinned !== undefined && pinned !== id)
+      throw new SecretsError(
+        'INTEGRITY',
+        `the vault at ${this.#opts.path} is vault ${id}, but this machine used vault ${pinned} there`,
+        `if you replaced it on purpose, remove ${this.#opts.trust.pinPath(this.#opts.path)} and run the command again`,
+      );
     const known = this.#opts.trust.get(id);
     if (known !== undefined) {
       if (known.genesis !== genesis) {
@@ -160,6 +168,7 @@ export class LogVaultRepository implements VaultRepository {
     }
     this.#checkRemovals(result.state);
     this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads, removed: removedOf(result.state) });
+    if (pinned === undefined) this.#opts.trust.pin(this.#opts.path, id);
   }
 
   /** A removal this machine verified is final: a history in which that member is back is refused. */
@@ -480,11 +489,12 @@ export class LogVaultRepository implements VaultRepository {
 
   async create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
     if (existsSync(this.#opts.path)) throw new SecretsError('CONFLICT', `a vault already exists at ${this.#opts.path}`);
+    const vaultId = randomUUID();
     const unsigned = {
       kind: 'op',
       op: 'CreateVault',
       body: {
-        vault: randomUUID(),
+        vault: vaultId,
         name,
         format: 2,
         creator: { id: identity.id, name: memberName, enc: toBase64(identity.enc), sign: toBase64(identity.sign) },
@@ -496,6 +506,8 @@ export class LogVaultRepository implements VaultRepository {
     } as UnsignedEntry<OpEntry>;
     mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
     this.#log.create([signedEntry<Entry>(identity, '', unsigned)]);
+    // A new vault at this path replaces whichever one this machine used there before.
+    this.#opts.trust.pin(this.#opts.path, vaultId);
     return this.read(identity);
   }
 }

@@ -4,8 +4,9 @@
  * - Reading: from the start or from a byte offset a reader verified before, so it parses only
  *   what was appended since. Each line is hashed (h = SHA-256 of its JSON bytes) and parsed by
  *   the strict codec. The store checks what needs neither state nor links: the header, the line
- *   framing, the codec, `state` lines only in the run a checkpoint closes. Links and payload
- *   references are replay's (core/replay.ts), which gets `replayInput(read)`.
+ *   framing, the codec, `state` lines only in the run a checkpoint closes, each payload named by
+ *   the entry that closes its run, a genesis at all. Links and whether the payloads an entry
+ *   names are there are replay's (core/replay.ts), which gets `replayInput(read)`.
  * - Non-entry lines (payloads, state) are committed by the entry after them. A trailing run of
  *   payload lines with no entry after it is a write in progress or a torn one, and so is a last
  *   line without its newline: readers ignore both, and the next writer truncates exactly those
@@ -18,7 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import { constants } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
-import type { Entry, LogEntry, Payload } from '../core/ops.js';
+import { type Entry, type LogEntry, type Payload, payloadsOf } from '../core/ops.js';
 import type { ReplayInput } from '../core/replay.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
 import { damaged, MAX_FILE_BYTES, MAX_LINE_BYTES } from './codec.js';
@@ -177,6 +178,8 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
       const line = parseLine(json.toString('utf8'), lineNo);
       if (isEntry(line)) {
         if (runStates.length > 0 && line.kind !== 'checkpoint') throw damaged(lineNo, '`state` lines that no checkpoint closes');
+        const unnamed = unnamedPayload(run, line, runStates);
+        if (unnamed !== undefined) throw damaged(unnamed, 'a payload that the entry after it does not name (a line moved, swapped or added)');
         for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.payload);
         states.push(...runStates);
         run = [];
@@ -197,6 +200,8 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   }
   // Appends never write `state` lines: a trailing run holding one is not a torn write.
   if (runStates.length > 0) throw damaged(endLine, '`state` lines that no checkpoint closes');
+  // A vault file is created with its genesis (linked whole from a temp file): without one it was cut.
+  if (from.offset === 0 && entries.length === 0) throw damaged(endLine, 'no complete entry: a vault file begins with its genesis');
   return {
     from: from.offset,
     fromLine: from.line,
@@ -207,6 +212,19 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
     states,
     ignored: buf.length - end,
   };
+}
+
+/**
+ * The line of the first payload in `run` that `entry` (the entry closing the run) does not name:
+ * every writer puts a write's payload lines right before its entry, and a compaction the
+ * payloads of its `state` lines before the checkpoint. A payload anywhere else was moved there
+ * (its hash still binds its content, but the file is not what any writer wrote).
+ */
+function unnamedPayload(run: readonly { hash: string; payload: PayloadAt }[], entry: Entry, states: readonly StateLine[]): number | undefined {
+  if (run.length === 0) return undefined;
+  const named = new Set(payloadsOf(entry).map((r) => r.hash));
+  for (const s of states) for (const v of s.versions) named.add(v.v).add(v.k);
+  return run.find((p) => !named.has(p.hash))?.payload.place.line;
 }
 
 /** The entries and payloads of a read as replay takes them; a payload read only as an index is absent. */

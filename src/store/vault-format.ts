@@ -42,11 +42,15 @@ export class VaultOfEitherFormat implements VaultRepository {
     this.#oneWritable = opts.format1Writable ?? false;
   }
 
-  /** The repository a write goes to: format 1 refuses (the file is left as it is). */
-  #writable(): VaultRepository {
+  /**
+   * The repository a write goes to: format 1 refuses (the file is left as it is), after a read
+   * that reports a file that is no vault, or a damaged one, as such.
+   */
+  async #writable(identity: Identity): Promise<VaultRepository> {
     const repo = this.#repo();
-    if (repo === this.#one && !this.#oneWritable) throw readOnly(this.location);
-    return repo;
+    if (repo !== this.#one || this.#oneWritable) return repo;
+    await this.#one.read(identity);
+    throw readOnly(this.location);
   }
 
   #repo(): VaultRepository {
@@ -74,12 +78,12 @@ export class VaultOfEitherFormat implements VaultRepository {
     return this.#repo().verifyAll(state);
   }
 
-  transact<T>(
+  async transact<T>(
     identity: Identity,
     change: (state: VaultState) => Promise<{ state: VaultState; result: T }>,
     scope?: { readonly names: readonly string[] },
   ): Promise<T> {
-    return this.#writable().transact(identity, change, scope);
+    return (await this.#writable(identity)).transact(identity, change, scope);
   }
 
   create(identity: Identity, name: string, memberName: string, format: 1 | 2 = 2): Promise<VaultState> {

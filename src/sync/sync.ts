@@ -223,12 +223,15 @@ async function cloneLog(
   }
   const bytes = readFileSync(opts.vaultPath);
   let checked: Awaited<ReturnType<typeof verifyFirstCopy>>;
+  const trust = new TrustStore(ctx.trustDir);
   try {
-    checked = await verifyFirstCopy(bytes, new TrustStore(ctx.trustDir));
+    checked = await verifyFirstCopy(bytes, trust);
   } catch (err) {
     if (err instanceof SecretsError) throw new SecretsError(err.code, err.message, `do not use it; ${opts.dir} was left for inspection`);
     throw err;
   }
+  // Which vault lives at the new path, as a first read pins it (and format 1's clone).
+  trust.pin(opts.vaultPath, checked.result.state.id);
   const g = new Git(opts.dir, ctx.env);
   await registerDrivers(ctx, g);
   // Keyed by origin's URL as git stored it, which is what sync and the driver read back.

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Action, Entry, OpBodies, Payload, VersionRef } from '../../src/core/ops.js';
 import type { Identity } from '../../src/core/ports.js';
 import { SecretBytes } from '../../src/core/secret-bytes.js';
@@ -42,23 +42,24 @@ export const text = (line: Entry | Payload): string => `- ${encodeLine(line)}\n`
 
 /**
  * Signs an op as `signer` (as a modified client would) on `parents` (default: the heads) and
- * appends it with its payloads to the file, bypassing every check of the real client. Returns
- * the entry's hash.
+ * appends it with its payloads to the file, bypassing every check of the real client. `by`
+ * names another signer than the key's (a forged signature). Returns the entry's hash.
  */
 export async function forgeOp<A extends Action>(
   vault: string,
   signer: Identity,
   op: A,
   body: OpBodies[A],
-  opts: { payloads?: readonly Payload[]; parents?: readonly string[] } = {},
+  opts: { payloads?: readonly Payload[]; parents?: readonly string[]; by?: string } = {},
 ): Promise<string> {
   const log = await logOf(vault);
+  const by = opts.by ?? signer.id;
   const entry = signedEntry<Entry>(signer, log.G, {
     kind: 'op',
     op,
     body,
-    by: signer.id,
-    seq: (log.seqs.get(signer.id) ?? 0) + 1,
+    by,
+    seq: (log.seqs.get(by) ?? 0) + 1,
     parents: [...(opts.parents ?? log.heads)].sort(),
     at: log.at,
   } as UnsignedEntry);
@@ -66,18 +67,38 @@ export async function forgeOp<A extends Action>(
   return lineHash(encodeLine(entry));
 }
 
-/** A correctly encrypted value as `writer`, sealed to `readers`, with its payloads. */
+/** What a forger may bind a value's AAD to instead of the truth. */
+export interface AadOverrides {
+  readonly vault?: string;
+  readonly secret?: string;
+  readonly version?: string;
+  readonly type?: 'string' | 'binary';
+  readonly writer?: string;
+}
+
+/**
+ * A value encrypted as `writer` (AAD: G, `secret`, a new version, string, the writer; any of
+ * them replaced by `aad`), sealed to `readers`, with its payloads and the reference an op
+ * carries (which names the true version and type).
+ */
 export async function value(
   G: string,
   secret: string,
   writer: Identity,
   readers: readonly Identity[],
   plain: string,
+  aad: AadOverrides = {},
 ): Promise<{ ref: VersionRef; payloads: Payload[] }> {
   const version = randomUUID();
   const sealed = await sealValue(
     new SecretBytes(new Uint8Array(Buffer.from(plain))),
-    { vaultId: '', secretId: secret, versionId: version, type: 'string', bound: { vault: G, writer: writer.id } },
+    {
+      vaultId: '',
+      secretId: aad.secret ?? secret,
+      versionId: aad.version ?? version,
+      type: aad.type ?? 'string',
+      bound: { vault: aad.vault ?? G, writer: aad.writer ?? writer.id },
+    },
     readers.map((r) => ({ id: r.id, enc: r.enc, sign: r.sign })),
   );
   const v: Payload = { kind: 'value', n: toBase64(sealed.nonce), ct: toBase64(sealed.ciphertext) };
@@ -89,12 +110,17 @@ function trustDir(who: Person): string {
   return join(who.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'trust');
 }
 
+/** The files below a trust directory (the path pins are in `paths/`): path and text. */
+function trustFiles(dir: string): [string, string][] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .sort()
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .map((f) => [f, readFileSync(join(dir, f), 'utf8')]);
+}
+
 /** The bytes of the vault and of every trust file of `who`. */
 export function snapshot(vault: string, who: Person): string {
-  const dir = trustDir(who);
-  const trust = readdirSync(dir)
-    .sort()
-    .map((f) => `${f}:${readFileSync(join(dir, f), 'utf8')}`);
+  const trust = trustFiles(trustDir(who)).map(([f, t]) => `${f}:${t}`);
   return [readFileSync(vault, 'utf8'), ...trust].join('\n---\n');
 }
 
@@ -106,13 +132,16 @@ export function keeper(vault: string, people: readonly Person[]): () => void {
   const file = readFileSync(vault, 'utf8');
   const trust = people.map((p) => {
     const dir = trustDir(p);
-    return { dir, files: readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), 'utf8')] as const) };
+    return { dir, files: trustFiles(dir) };
   });
   return () => {
     writeFileSync(vault, file);
     for (const { dir, files } of trust) {
-      for (const f of readdirSync(dir)) rmSync(join(dir, f));
-      for (const [f, t] of files) writeFileSync(join(dir, f), t);
+      rmSync(dir, { recursive: true });
+      for (const [f, t] of files) {
+        mkdirSync(dirname(join(dir, f)), { recursive: true });
+        writeFileSync(join(dir, f), t);
+      }
     }
   };
 }
