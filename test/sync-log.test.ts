@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OpLog } from '../src/store/op-log.js';
-import { sandbox } from './support/cli.js';
+import { FORMAT_1, sandbox } from './support/cli.js';
 import { type Clone, clone, explain, git, GIT_PERSON, snapshot, syncOk, type Team, team, view } from './support/git-team.js';
 
 /** The entries of a vault file: hashes in file order and the heads. */
@@ -238,5 +238,54 @@ describe('git sync of a format-2 vault', () => {
     const err = await syncRefused(t.c, hashOf);
     assert.match(err, /occurs twice/);
     await restore();
+  });
+});
+
+describe('a team moves from format 1 to format 2 through git', () => {
+  let root: string;
+  let t: Team;
+  const isFormat2 = (x: Clone): boolean => readFileSync(x.vault, 'utf8').startsWith('# secrets vault, format 2.');
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'secrets-migrate-git-'));
+    // Every member's machine can still write format 1: the team's earlier version, until it moves.
+    t = await team(root, [], FORMAT_1);
+    await t.a.ok(['create', 'app/one', '--value-stdin'], 'v1');
+    await syncOk(t.a);
+    for (const x of [t.b, t.c]) await syncOk(x);
+  });
+  after(() => {
+    t?.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("alice migrates and syncs; bob's sync takes the migration, checked as `migrate --accept` checks it", async () => {
+    await t.a.ok(['migrate', '--yes']);
+    await syncOk(t.a);
+    assert.match(git(t.a.dir, ['show', 'origin/main:vault.yaml']), /^# secrets vault, format 2\./, 'the migration is pushed');
+    assert.ok(!isFormat2(t.b));
+    const r = await syncOk(t.b);
+    assert.match(r.stderr, /took the migration of vault \S+ to format 2/);
+    assert.ok(isFormat2(t.b), "bob's copy is format 2");
+    assert.equal(await t.b.ok(['get', 'app/one']), 'v1');
+    await t.b.ok(['put', 'app/one', '--value-stdin'], 'v2');
+    await syncOk(t.b);
+    await syncOk(t.a);
+    assert.equal(await t.a.ok(['get', 'app/one']), 'v2');
+  });
+
+  it('a format-1 write the migration does not hold is refused: exit 6, nothing merged or changed', async () => {
+    // carol wrote with the earlier version and never pushed it.
+    await t.c.ok(['put', 'app/one', '--value-stdin'], 'carol-v1');
+    git(t.c.dir, ['commit', '-qam', 'carol, with the earlier version'], GIT_PERSON);
+    const before = snapshot(t.c);
+    const r = await t.c.run(['sync']);
+    assert.equal(r.code, 6, explain('carol sync', r));
+    assert.match(r.stderr, /the format-1 file is older than the copy this machine verified/);
+    assert.ok(!isFormat2(t.c), 'her copy stays format 1');
+    assert.equal(await t.c.ok(['get', 'app/one']), 'carol-v1');
+    // The vault, the trust state and the sync state as they were (sync commits her audit trail first).
+    const withoutHead = (x: string): string => x.replace(/^[0-9a-f]{40}\n?$/m, '');
+    assert.equal(withoutHead(snapshot(t.c)), withoutHead(before));
   });
 });

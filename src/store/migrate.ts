@@ -27,7 +27,7 @@ import { sha256Base64 } from '../crypto/digest.js';
 import { acquireLock } from './lock.js';
 import { writeFileAtomic } from './atomic.js';
 import { CHECKPOINT_DIGESTS, encodeLine, type Line, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
-import { OpLog, replayInput, serializeLog } from './op-log.js';
+import { type LogRead, OpLog, readLogBytes, replayInput, serializeLog } from './op-log.js';
 import { REPLAY_OPTIONS } from './log-vault.js';
 import type { TrustStore } from './trust.js';
 
@@ -273,6 +273,25 @@ export async function planMigration(opts: MigrateOptions, identity: Identity): P
  */
 export async function acceptMigration(opts: MigrateOptions, former: Uint8Array): Promise<MigrationSummary> {
   const read = await new OpLog({ path: opts.path, lockTimeoutMs: opts.lockTimeoutMs }).read();
+  return acceptConversion(opts, former, read, readFileSync(opts.path));
+}
+
+/** The SHA-256 of the format-1 file a migrated vault's genesis names, or undefined when it names none. */
+export function migratedFrom(read: LogRead): string | undefined {
+  const genesis = read.entries[0]?.entry;
+  return genesis?.kind === 'op' && genesis.op === 'CreateVault' ? genesis.body.from : undefined;
+}
+
+/**
+ * Accepts a migration arriving through git (`sync`, the merge driver): `migrated` is the
+ * format-2 copy and `former` the format-1 file it names, from this machine's copy or its git
+ * history. The same checks as `migrate --accept`; the result is the migrated copy.
+ */
+export async function acceptMigratedCopy(opts: Omit<MigrateOptions, 'lockTimeoutMs'>, former: Uint8Array, migrated: Buffer): Promise<MigrationSummary> {
+  return acceptConversion(opts, former, await readLogBytes(migrated), migrated);
+}
+
+async function acceptConversion(opts: Omit<MigrateOptions, 'lockTimeoutMs'>, former: Uint8Array, read: LogRead, actual: Buffer): Promise<MigrationSummary> {
   const genesis = read.entries[0];
   const body = genesis?.entry.kind === 'op' && genesis.entry.op === 'CreateVault' ? genesis.entry.body : undefined;
   if (genesis === undefined || body?.from === undefined)
@@ -304,7 +323,6 @@ export async function acceptMigration(opts: MigrateOptions, former: Uint8Array):
     throw err;
   }
   const expected = serializeLog(conversion.lines);
-  const actual = readFileSync(opts.path);
   if (!actual.subarray(0, expected.length).equals(expected)) refuse('the file is not the conversion of the format-1 file by its signer');
   const result = replay(replayInput(read), REPLAY_OPTIONS);
   opts.trust.put(state.vault.id, { genesis: genesis.hash, ctrs: result.seqs, heads: result.heads });

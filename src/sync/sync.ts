@@ -22,6 +22,9 @@ import type { CoreDeps } from '../core/use-cases/deps.js';
 import { reseal } from '../core/use-cases/reseal.js';
 import { publishTrail } from '../audit/team-trail.js';
 import { writeFileAtomic } from '../store/atomic.js';
+import { sha256Base64 } from '../crypto/digest.js';
+import { acceptMigratedCopy, migratedFrom } from '../store/migrate.js';
+import { readLogBytes } from '../store/op-log.js';
 import { formatFingerprint } from '../crypto/identity.js';
 import type { FileVaultRepository } from '../store/file-vault.js';
 import { TrustStore } from '../store/trust.js';
@@ -364,11 +367,70 @@ async function remoteOfCopy(g: Git, theirs: Buffer): Promise<string | undefined>
  * heads as the origin's.
  */
 async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts: { ours: Buffer; theirs: Buffer }): Promise<LogMergeResult> {
+  const oursLog = isLogText(texts.ours);
+  if (oursLog !== isLogText(texts.theirs)) return acrossMigration(ctx, g, oursLog ? texts.ours : texts.theirs, oursLog ? texts.theirs : texts.ours, oursLog);
   const remote = await remoteOfCopy(g, texts.theirs);
   const t = logTrust(ctx.trustDir, identity);
   const merged = await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote);
   if (remote !== undefined) await t.remotes.putRemoteHeads(merged.vault, remote, merged.theirsHeads);
   return merged;
+}
+
+/** How many commits of vault.yaml's history are searched for the format-1 file a migration converted. */
+const MIGRATION_SEARCH = 100;
+
+/** The format-1 vault.yaml in git history (any branch, newest first) whose SHA-256 is `sha256`. */
+async function formerInHistory(g: Git, sha256: string): Promise<Buffer | undefined> {
+  const commits = (await g.run(['rev-list', '--all', `--max-count=${MIGRATION_SEARCH}`, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
+  for (const c of commits) {
+    const text = await g.show(c, VAULT_FILE);
+    if (text !== undefined && !isLogText(Buffer.from(text)) && sha256Base64(Buffer.from(text)) === sha256) return Buffer.from(text);
+  }
+  return undefined;
+}
+
+/**
+ * One copy was migrated to format 2 (`secrets migrate`), the other is still format 1. This
+ * machine's own migration is kept when the other copy is the file it converted (nobody wrote
+ * format 1 since). Another admin's migration is taken as `migrate --accept` takes it: it must
+ * name this copy, or a format-1 file in git history, as the file it converted, be that file's
+ * exact conversion by one of its admins, and hold every format-1 write this machine verified.
+ */
+async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, former: Buffer, mine: boolean): Promise<LogMergeResult> {
+  const tip = await tipOfCopy(migrated);
+  const from = migratedFrom(await readLogBytes(migrated));
+  const name = mine ? 'the other copy' : 'the migrated copy';
+  if (from === undefined)
+    throw new SecretsError(
+      'INTEGRITY',
+      'one copy is a format-2 vault that is no migration of the other, a format-1 vault; nothing was merged',
+      'check where the other copy came from: it is not this vault converted by `secrets migrate`',
+    );
+  if (mine) {
+    if (sha256Base64(former) !== from)
+      throw new SecretsError(
+        'CONFLICT',
+        `${name} is format 1 and changed after the copy this machine migrated (someone wrote it with an earlier version); nothing was merged`,
+        'ask the team to stop writing with earlier versions; then migrate again from the latest format-1 copy (`git show origin/main:vault.yaml`)',
+      );
+    return { text: migrated, outcome: 'unchanged', reports: [], vault: tip.vault, theirsHeads: [], heads: tip.heads };
+  }
+  const file = sha256Base64(former) === from ? former : await formerInHistory(g, from);
+  if (file === undefined)
+    throw new SecretsError(
+      'INTEGRITY',
+      `${name} names a format-1 file (SHA-256 ${from}) that is neither this copy nor in the git history; nothing was merged`,
+      'ask the admin who migrated the vault for that file, and accept it with `secrets migrate --accept FILE`',
+    );
+  const summary = await acceptMigratedCopy({ path: ctx.vaultPath, formatOne: ctx.repo, trust: new TrustStore(ctx.trustDir) }, file, migrated);
+  return {
+    text: migrated,
+    outcome: 'fast-forward',
+    reports: [`took the migration of vault ${summary.name} to format 2, signed by an admin of the format-1 vault`],
+    vault: tip.vault,
+    theirsHeads: tip.heads,
+    heads: tip.heads,
+  };
 }
 
 /** What `sync` did. */

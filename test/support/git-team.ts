@@ -61,14 +61,15 @@ export interface Team {
 
 /**
  * A team of three on one bare remote under `root`: alice (creator, admin), bob (admin), carol
- * (a member with every permission). `initArgs` are added to alice's `init` (`--format 2`).
+ * (a member with every permission). `initArgs` are added to alice's `init`; `env` to every
+ * sandbox (FORMAT_1: a team still on format 1).
  */
-export async function team(root: string, initArgs: readonly string[] = []): Promise<Team> {
+export async function team(root: string, initArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<Team> {
   const remote = join(root, 'remote.git');
   git(root, ['init', '-q', '--bare', '-b', 'main', remote]);
-  const sa = sandbox();
-  const sb = sandbox();
-  const sc = sandbox();
+  const sa = sandbox(env);
+  const sb = sandbox(env);
+  const sc = sandbox(env);
   const aDir = join(sa.home, 'team-vault');
   await sa.ok(['--vault', join(aDir, 'vault.yaml'), 'init', '--member-name', 'alice', '--git', remote, ...initArgs]);
   const a = clone('alice', sa, aDir);
