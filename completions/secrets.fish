@@ -551,7 +551,7 @@ complete -c secrets -n '__secrets_arg 2 secrets clone' -a '(__fish_complete_dire
 complete -c secrets -n '__secrets_in secrets status' -l fetch -d 'fetch first, so ahead/behind are current'
 complete -c secrets -n '__secrets_in secrets status' -l json -d 'print JSON'
 complete -c secrets -n '__secrets_needs_subcommand secrets audit' -a publish -d 'append this identity\'s new events to its published trail beside the vault'
-complete -c secrets -n '__secrets_needs_subcommand secrets audit' -a verify -d 'check the audit log\'s hash chain and the anchors in the vault\'s signed head'
+complete -c secrets -n '__secrets_needs_subcommand secrets audit' -a verify -d 'check the audit log\'s hash chain and the vault\'s signed anchors of it'
 complete -c secrets -n '__secrets_needs_subcommand secrets audit' -a export -d 'print every event for a SIEM: the log as JSON lines, or CloudTrail-shaped recor…'
 complete -c secrets -n '__secrets_in secrets audit' -l secret -x -a '(__secrets_names secrets)' -d 'events about this secret'
 complete -c secrets -n '__secrets_in secrets audit' -l event -x -d 'events with this name, e.g. GetSecretValue'

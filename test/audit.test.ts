@@ -772,7 +772,7 @@ describe('audit trail', () => {
           'event 2 rewritten and the chain re-hashed',
           await withLogText(sb, joinLines(rewritten), () => verify(sb)),
           anchorSeq,
-          /event 5 differs from the copy anchored in the vault's signed head: the log was rewritten/,
+          /event 5 differs from the copy the vault's signed anchor names: the log was rewritten/,
         );
         // The anchored event itself rewritten.
         const rewrittenAnchor = rechain(

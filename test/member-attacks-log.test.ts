@@ -698,3 +698,29 @@ describe('format 2: scope, master secrets, holds and handlers (insider-attacks, 
     });
   });
 });
+
+describe('format 2: a removal is final for the removed identity', () => {
+  it('an admin cannot add a removed identity back: exit 4, the file unchanged; its own commands point to a new identity', async () => {
+    const t = await team(['bob'], FORMAT_2);
+    try {
+      const [alice, bob] = t.people as [Person, Person];
+      await alice.ok(['create', 'app/db', '--value-stdin'], { input: 'prod-password' });
+      const pub = (await bob.ok(['identity', 'show'])).trim();
+      await alice.ok(['member', 'remove', 'bob', '--yes']);
+      const before = readFileSync(t.vault);
+      const r = await alice.run(['member', 'add', 'bob', pub]);
+      assert.equal(r.code, 4, explain('member add of a removed identity', r));
+      assert.match(r.stderr, /was the member "bob", removed from this vault; a removal is final/);
+      assert.ok(readFileSync(t.vault).equals(before), 'nothing was written');
+      const g = await bob.run(['get', 'app/db']);
+      assert.equal(g.code, 5, explain('bob after his removal', g));
+      assert.match(g.stderr, /a removal is final/);
+      // A new identity of bob's is a new member.
+      const fresh = await person('bob2', t.vault, undefined);
+      await alice.ok(['member', 'add', 'bob-new', (await fresh.ok(['identity', 'show'])).trim()]);
+      fresh.sb.cleanup();
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -2,7 +2,7 @@
  * The audit log format (docs/audit.md): `$XDG_STATE_HOME/secrets/audit/<vault-id>.jsonl`,
  * one JSON event per line, each naming its sequence number and the SHA-256 of the line before
  * it (`prev`); the first line's `prev` is derived from the vault id, and it names the log's own
- * random id (`log`), which the vault's signed head anchors.
+ * random id (`log`), which the vault's signed anchors name.
  */
 import { createHash, hash } from 'node:crypto';
 import { join } from 'node:path';

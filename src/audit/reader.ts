@@ -171,7 +171,7 @@ export function verifyLog(
     prev = lineHash(bytes);
     for (const a of checks) {
       if (a.seq === expected && a.hash !== prev) {
-        return brokenAt(expected, `event ${expected} differs from the copy anchored in the vault's signed head: the log was rewritten`);
+        return brokenAt(expected, `event ${expected} differs from the copy the vault's signed anchor names: the log was rewritten`);
       }
     }
     expected++;

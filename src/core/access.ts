@@ -81,7 +81,9 @@ export function requireMember(state: VaultState, identityId: string, location: s
     throw new SecretsError(
       'DENIED',
       `this identity (${identityId}) ${removed ? 'was removed from' : 'is not a member of'} the vault at ${location}`,
-      'ask an admin of the vault to add it: `secrets identity show` prints what they need',
+      removed && state.vault.format === 2
+        ? 'a removal is final: an admin can add a new identity of yours (`secrets identity new` makes one)'
+        : 'ask an admin of the vault to add it: `secrets identity show` prints what they need',
     );
   }
   return member;

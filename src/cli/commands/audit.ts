@@ -21,7 +21,7 @@ export function parseWhen(flag: string, text: string, now: Date): string {
   throw new SecretsError('USAGE', `invalid ${flag} ${JSON.stringify(text)}`, `use a duration such as 30m, 24h, 7d, 2w, or a date such as 2026-11-01`);
 }
 
-/** The vault, this machine's log of it, the anchors its signed head holds and this identity's own. */
+/** The vault, this machine's log of it, the audit anchors the vault holds (signed by their writers) and this identity's own. */
 async function source(deps: AppDeps): Promise<{ vaultId: string; path: string; anchors: Anchor[]; mine: Anchor | undefined; state: VaultState }> {
   const { identity } = await deps.identities.load();
   const state = await deps.vault.read(identity);
@@ -125,7 +125,7 @@ export function register(program: Command, app: App): void {
     });
   audit
     .command('verify')
-    .description("check the audit log's hash chain and the anchors in the vault's signed head; exit 6 at the first break")
+    .description("check the audit log's hash chain and the vault's signed anchors of it; exit 6 at the first break")
     .option('--all-members', "also verify every member's published trail beside the vault")
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, cmd: Command) => {
@@ -169,7 +169,7 @@ export function register(program: Command, app: App): void {
         });
       }
       const anchored = r.anchor
-        ? `; event ${r.anchor.seq} matches the anchor in the vault's signed head`
+        ? `; event ${r.anchor.seq} matches the vault's signed anchor`
         : '; no anchor in the vault yet (anchors are written with the next change to the vault)';
       const torn = r.tornTail ? formatWarning('the last line is incomplete (an append died before it finished); it is not counted') : '';
       app.emit({ stderr: `audit log ${path}: ${r.events} events, chain intact${anchored}\n${torn}` });

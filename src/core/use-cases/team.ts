@@ -134,6 +134,15 @@ export async function addMember(
           '`secrets member list` shows the members',
         );
       }
+      // Format 2: a removal is final (replay would not apply the add, on any machine).
+      const removed = state.vault.format === 2 ? state.members.find((m) => m.id === input.identity.id) : undefined;
+      if (removed !== undefined) {
+        throw new SecretsError(
+          'CONFLICT',
+          `identity ${input.identity.id} was the member ${JSON.stringify(removed.name)}, removed from this vault; a removal is final`,
+          'add a new identity for them: they make one with `secrets identity new --out FILE`',
+        );
+      }
       const keys = input.encode(input.identity);
       const member: MemberRecord = {
         kind: 'member',
@@ -146,7 +155,7 @@ export async function addMember(
         by: '',
         ctr: 0,
       };
-      // A re-added member replaces their removed record.
+      // Format 1: a re-added member replaces their removed record.
       const members = [...state.members.filter((m) => m.id !== member.id), member];
       const next = { ...state, members };
       const readable = next.secrets.filter((e) => readersOf(next, e).some((r) => r.id === member.id)).length;
