@@ -48,7 +48,7 @@ describe('the library in a Node process', () => {
     assert.deepEqual(JSON.parse(r.stdout), { value, stages: ['CURRENT'], code: 'true:NOT_FOUND' });
   });
 
-  // The library reads through fs.promises (the vault, the read index, the trust state, the
+  // The library reads through fs.promises (the vault, the verified state, the trust state, the
   // identity key, the audit append, its lock and its fsync) and hashes a large vault in steps,
   // so a server's event loop keeps turning: a 1 ms interval keeps firing during 20 reads of a
   // vault of 2,000 secrets. (With synchronous I/O it did not fire once.)

@@ -20,7 +20,6 @@ import { OsKeychain } from '../keychain/os-keychain.js';
 import { type FileAccess, SYNC_FILES } from '../store/file-access.js';
 import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
-import { ReadIndex } from '../store/read-index.js';
 import { TrustStore } from '../store/trust.js';
 import { LogVaultRepository } from '../store/log-vault.js';
 import type { MigrateOptions } from '../store/migrate.js';
@@ -204,7 +203,6 @@ export function composeDeps(context: AppContext): AppDeps {
       clock,
       lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
       auditTail: (vaultId) => auditLog().tail(vaultId),
-      ...(env['SECRETS_READ_INDEX'] === '0' ? {} : { index: new ReadIndex(join(paths.cacheDir, 'index'), files) }),
       files,
     });
   const fileVault = repoFor(paths.vault);

@@ -8,7 +8,7 @@ export interface Paths {
   readonly configDir: string;
   readonly stateDir: string;
   readonly trustDir: string;
-  /** Derived data that may be deleted at any time (the read index, ADR 0013). */
+  /** Derived data that may be deleted at any time (the verified state of format-2 vaults, ADR 0018 §5). */
   readonly cacheDir: string;
 }
 

@@ -17,8 +17,11 @@ export const SEED_BYTES = 32;
 const KDF_CONTEXT = 'secrets1';
 const SUBKEY_ENCRYPTION = 1;
 const SUBKEY_SIGNING = 2;
-/** The key of this machine's read index MAC (store/read-index.ts, ADR 0013). */
-const SUBKEY_READ_INDEX = 3;
+/**
+ * The key of the MAC on this machine's verified state of a format-2 vault (store/verified-state.ts,
+ * ADR 0018 §5); until ADR 0018 step 7 it was the read index's (ADR 0013).
+ */
+const SUBKEY_VERIFIED_STATE = 3;
 /** The key of this machine's trust floor MAC for format-2 vaults (store/trust.ts, ADR 0018 §5). */
 const SUBKEY_TRUST_FLOOR = 4;
 /** Prefix of the private key string, like age's AGE-SECRET-KEY-1. */
@@ -52,9 +55,9 @@ export async function identityFromSeed(seed: SecretBytes): Promise<Identity> {
   };
 }
 
-/** The key that authenticates the read index: only the holder of the seed can make a note. */
-export function readIndexKey(identity: Identity): Uint8Array {
-  return kdfDerive(32, SUBKEY_READ_INDEX, KDF_CONTEXT, identity.seed.reveal());
+/** The key that authenticates the verified state: only the holder of the seed can make a header. */
+export function verifiedStateKey(identity: Identity): Uint8Array {
+  return kdfDerive(32, SUBKEY_VERIFIED_STATE, KDF_CONTEXT, identity.seed.reveal());
 }
 
 /** The key that authenticates the trust floor: a forged floor is refused, not read as "never seen". */

@@ -19,9 +19,6 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 /** Upper bound for a vault file we are willing to parse. */
 export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const LINE_PREFIX = '- ';
-/** How a secret's line and a version's line begin (canonical records put `kind` first). */
-export const SECRET_LINE_PREFIX = Buffer.from(`${LINE_PREFIX}{"kind":"secret",`);
-export const VERSION_LINE_PREFIX = Buffer.from(`${LINE_PREFIX}{"kind":"version",`);
 
 /** A JSON value as the canonical codecs (format 1 and format 2) read and write it. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

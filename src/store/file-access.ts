@@ -5,7 +5,6 @@
  * thread pool, and long CPU work (hashing a large vault) pauses between steps, so the event loop
  * keeps turning. Both run the same code; only how bytes are read and written differs.
  */
-import { createHash } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
@@ -135,38 +134,6 @@ export const ASYNC_FILES: FileAccess = {
  * a server's loop waits no longer than that between turns, and a small vault is one step.
  */
 export const STEP_BYTES = 1 << 20;
-
-/** Reads an open file of `size` bytes whole, one step at a time; fewer bytes if it shrank. */
-export async function readWhole(file: OpenFile, size: number): Promise<Buffer> {
-  const buf = Buffer.alloc(size);
-  let at = 0;
-  while (at < size) {
-    const want = Math.min(STEP_BYTES, size - at);
-    const n = await file.read(buf.subarray(at, at + want), at);
-    at += n;
-    if (n < want) break;
-  }
-  return at === size ? buf : buf.subarray(0, at);
-}
-
-/** Hex SHA-256 of `chunks`, in order, pausing between steps of STEP_BYTES. */
-export async function sha256HexPaced(files: FileAccess, chunks: readonly Uint8Array[]): Promise<string> {
-  const hash = createHash('sha256');
-  let since = 0;
-  for (const chunk of chunks) {
-    for (let at = 0; at < chunk.length;) {
-      const piece = chunk.subarray(at, at + STEP_BYTES - since);
-      hash.update(piece);
-      at += piece.length;
-      since += piece.length;
-      if (since >= STEP_BYTES) {
-        since = 0;
-        await files.pause();
-      }
-    }
-  }
-  return hash.digest('hex');
-}
 
 /** fsyncs a directory so a create or rename in it survives a crash. */
 export async function syncDirectory(files: FileAccess, dir: string): Promise<void> {

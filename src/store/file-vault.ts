@@ -5,7 +5,7 @@
  * new head and replace the file atomically. A damaged file is reported and never rewritten.
  */
 import { randomUUID } from 'node:crypto';
-import { type BigIntStats, constants, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretsError } from '../core/errors.js';
 import { isAdmin, requireMember, writeProblem } from '../core/access.js';
@@ -23,24 +23,12 @@ import type {
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { isDerivedSecretId, secretIdFor, sha256Hex } from '../crypto/digest.js';
 import { fromBase64, toBase64 } from '../crypto/encoding.js';
-import { fingerprint, readIndexKey } from '../crypto/identity.js';
+import { fingerprint } from '../crypto/identity.js';
 import { signRecord, verifyRecord } from '../crypto/sign.js';
 import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import {
-  HEADER_LINE,
-  MAX_FILE_BYTES,
-  parseFile,
-  parseRecordLine,
-  quote,
-  SECRET_LINE_PREFIX,
-  serializeFile,
-  serializeRecord,
-  signedBytesOf,
-  VERSION_LINE_PREFIX,
-} from './codec.js';
-import { type FileAccess, type OpenFile, readWhole, sha256HexPaced, STEP_BYTES, SYNC_FILES } from './file-access.js';
+import { MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { type FileAccess, SYNC_FILES } from './file-access.js';
 import { acquireLock } from './lock.js';
-import { fileIdentity, type IndexHit, type ReadIndex, readChecked } from './read-index.js';
 import type { TrustState, TrustStore } from './trust.js';
 
 /** Options of the file repository. */
@@ -51,13 +39,11 @@ export interface FileVaultOptions {
   readonly lockTimeoutMs: number;
   /** This machine's audit log tail, anchored in every head this machine writes. */
   readonly auditTail?: (vaultId: string) => Promise<{ log: string; seq: number; hash: string } | undefined>;
-  /** This machine's read index (ADR 0013); without one every readSome hashes the whole file. */
-  readonly index?: ReadIndex;
   /** How reads reach the files (default synchronous; the library passes ASYNC_FILES). Writes stay synchronous. */
   readonly files?: FileAccess;
 }
 
-/** A file parsed whole, or in part: its header records and the secrets a read needs. */
+/** A file parsed whole: its records, by kind, and what the checks need. */
 interface Parsed {
   readonly vault: VaultRecord;
   readonly members: MemberRecord[];
@@ -80,13 +66,6 @@ interface Loaded {
   readonly pinned: string | undefined;
   readonly lineOf: ReadonlyMap<VaultFileRecord, number>;
   readonly genesis: string;
-}
-
-const NL = 0x0a;
-
-/** True when the open file is no longer the one `st` describes. */
-async function fileIdentityChanged(file: OpenFile, st: BigIntStats): Promise<boolean> {
-  return fileIdentity(await file.stat()) !== fileIdentity(st);
 }
 
 const HINT_RESTORE = 'the file was not changed; restore it from a backup or from git, then run `secrets doctor`';
@@ -160,245 +139,6 @@ export class FileVaultRepository implements VaultRepository {
     } catch (err) {
       throw storageError(err, 'read', path);
     }
-  }
-
-  /**
-   * The file's bytes and, when nothing changed it while it was read, its identity (for the
-   * read index). Errors as #readBytes.
-   */
-  async #readBytesAndStat(): Promise<{ buf: Buffer; stat: BigIntStats | undefined }> {
-    let file: OpenFile;
-    try {
-      file = await this.#files.open(this.#opts.path, constants.O_RDONLY);
-    } catch {
-      return { buf: await this.#readBytes(), stat: undefined };
-    }
-    try {
-      const st = await file.stat();
-      if (!st.isFile() || st.size > BigInt(MAX_FILE_BYTES)) return { buf: await this.#readBytes(), stat: undefined };
-      const buf = await readWhole(file, Number(st.size));
-      return { buf, stat: buf.length !== Number(st.size) || (await fileIdentityChanged(file, st)) ? undefined : st };
-    } catch (err) {
-      if (err instanceof SecretsError) throw err;
-      throw storageError(err, 'read', this.#opts.path);
-    } finally {
-      await file.close();
-    }
-  }
-
-  /**
-   * A read for commands that need a few named secrets (get, exec of named secrets): the same
-   * verification as `read` — header records parsed strictly, member chain, head signature, the
-   * digest over every line, counters, pin and rollback — but only the named secrets' lines are
-   * parsed, found by a byte search, so the cost barely grows with the vault. Anything unusual
-   * (a name found twice, an unexpected layout) falls back to the full read, which reports it.
-   */
-  async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
-    const indexed = await this.#readIndexed(identity, names);
-    if (indexed) return indexed;
-    for (let attempt = 1; ; attempt++) {
-      const { buf, stat } = await this.#readBytesAndStat();
-      const parsed = await this.#parseSome(buf, names);
-      if (!parsed) return this.read(identity);
-      try {
-        const loaded = await this.#verify(parsed, true, async () => {
-          await this.#load(buf.toString('utf8'));
-          throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
-        });
-        this.#rememberTrust(loaded);
-        if (stat && parsed.layout) {
-          await this.#opts.index?.save(this.location, stat, readIndexKey(identity), {
-            vault: loaded.state.vault.id,
-            digest: parsed.digest,
-            buf,
-            ...parsed.layout,
-          });
-        }
-        return loaded.state;
-      } catch (err) {
-        // As in read(): a writer's race looks like a rollback once; a real rollback stays.
-        if (!(err instanceof SecretsError) || err.code !== 'ROLLBACK' || attempt >= 5 || (await this.#readBytes()).equals(buf)) throw err;
-      }
-    }
-  }
-
-  /**
-   * readSome through the read index: the header and the named secrets' lines only, with the
-   * digest this file matched when the note was made (ADR 0013). Undefined, for the full path,
-   * on anything but a clean result; that path then reports whatever is wrong.
-   */
-  async #readIndexed(identity: Identity, names: readonly string[]): Promise<VaultState | undefined> {
-    const index = this.#opts.index;
-    if (!index || names.length === 0) return undefined;
-    let file: OpenFile | undefined;
-    try {
-      file = await this.#files.open(this.#opts.path, constants.O_RDONLY);
-      const st = await file.stat();
-      if (!st.isFile()) return undefined;
-      // lookup refuses a note for another file, or for one changed in the last two seconds.
-      const hit = await index.lookup(this.location, st, readIndexKey(identity), names);
-      if (!hit || BigInt(hit.header.end) > st.size) return undefined;
-      const parsed = await this.#parseIndexed(file, hit, names);
-      if (!parsed || (await fileIdentityChanged(file, st))) return undefined;
-      const loaded = await this.#verify(parsed, true, async () => {
-        throw integrity('head digest mismatch');
-      });
-      this.#rememberTrust(loaded);
-      return loaded.state;
-    } catch {
-      return undefined;
-    } finally {
-      await file?.close();
-    }
-  }
-
-  /**
-   * The header and the named secrets from the ranges the note lists. Each range is read once
-   * and used only if it hashes as noted (readChecked): the note's digest vouches for those
-   * bytes and no others.
-   */
-  async #parseIndexed(file: OpenFile, hit: IndexHit, names: readonly string[]): Promise<Parsed | undefined> {
-    const headerBytes = await readChecked(file, hit.header);
-    if (!headerBytes) return undefined;
-    const header = this.#parseHeader(headerBytes);
-    if (!header || header.secretsFrom !== hit.header.end) return undefined;
-    const lineOf = new Map(header.lineOf);
-    const records: VaultFileRecord[] = [...header.records];
-    const secrets: SecretEntry[] = [];
-    for (const name of new Set(names)) {
-      const e = hit.entries.get(name);
-      if (!e) return undefined;
-      const block = await readChecked(file, e);
-      if (!block) return undefined;
-      const found = this.#parseSecretBlock(block, 0, e.line, name, lineOf, records);
-      if (!found || found.end + 1 !== block.length) return undefined;
-      secrets.push(found.entry);
-    }
-    return { ...header.parsed, secrets, records, lineOf, digest: hit.digest };
-  }
-
-  /** The header records of `buf` (magic line to head), strictly parsed, or undefined for an unusual layout. */
-  #parseHeader(buf: Buffer):
-    | {
-        parsed: Pick<Parsed, 'vault' | 'members' | 'policies' | 'head' | 'genesisLine'>;
-        records: VaultFileRecord[];
-        lineOf: Map<VaultFileRecord, number>;
-        secretsFrom: number;
-        firstSecretLine: number;
-        headStart: number;
-        headEnd: number;
-        first: number;
-      }
-    | undefined {
-    const first = buf.indexOf(NL);
-    if (first === -1 || buf[buf.length - 1] !== NL || buf.toString('utf8', 0, first) !== HEADER_LINE) return undefined;
-    const lineOf = new Map<VaultFileRecord, number>();
-    const records: VaultFileRecord[] = [];
-    let pos = first + 1;
-    let lineNo = 2;
-    let headStart = -1;
-    let headEnd = -1;
-    while (headStart === -1) {
-      const end = buf.indexOf(NL, pos);
-      if (end === -1) return undefined;
-      const record = parseRecordLine(buf.toString('utf8', pos, end), lineNo);
-      if (record.kind === 'secret' || record.kind === 'version') return undefined;
-      records.push(record);
-      lineOf.set(record, lineNo);
-      this.#lines.set(record, lineNo);
-      if (record.kind === 'head') {
-        headStart = pos;
-        headEnd = end;
-      }
-      pos = end + 1;
-      lineNo++;
-    }
-    const [vault, ...rest] = records;
-    const head = rest.pop();
-    const members = rest.filter((r): r is MemberRecord => r.kind === 'member');
-    const policies = rest.filter((r): r is PolicyRecord => r.kind === 'policy');
-    if (vault?.kind !== 'vault' || head?.kind !== 'head' || members.length === 0 || members.length + policies.length !== rest.length) return undefined;
-    if (rest.some((r, i) => i > 0 && r.kind === 'member' && rest[i - 1]?.kind === 'policy')) return undefined;
-    const genesisLine = buf.toString('utf8', first + 1, buf.indexOf(NL, first + 1));
-    return { parsed: { vault, members, policies, head, genesisLine }, records, lineOf, secretsFrom: pos, firstSecretLine: lineNo, headStart, headEnd, first };
-  }
-
-  /**
-   * The secret record starting at `start` (line `line`) and the version lines after it, if it
-   * is the secret called `name` and its versions are whole; records go into lineOf/records.
-   */
-  #parseSecretBlock(
-    buf: Buffer,
-    start: number,
-    line: number,
-    name: string,
-    lineOf: Map<VaultFileRecord, number>,
-    records: VaultFileRecord[],
-  ): { entry: SecretEntry; end: number } | undefined {
-    if (!buf.subarray(start, start + SECRET_LINE_PREFIX.length).equals(SECRET_LINE_PREFIX)) return undefined;
-    let end = buf.indexOf(NL, start);
-    if (end === -1) return undefined;
-    let n = line;
-    const secret = parseRecordLine(buf.toString('utf8', start, end), n);
-    if (secret.kind !== 'secret' || secret.name !== name) return undefined;
-    lineOf.set(secret, n);
-    this.#lines.set(secret, n);
-    records.push(secret);
-    const versions: VersionRecord[] = [];
-    const ids = new Set<string>();
-    for (let p = end + 1; p < buf.length && buf.subarray(p, p + VERSION_LINE_PREFIX.length).equals(VERSION_LINE_PREFIX); p = end + 1) {
-      end = buf.indexOf(NL, p);
-      if (end === -1) return undefined;
-      n++;
-      const v = parseRecordLine(buf.toString('utf8', p, end), n);
-      if (v.kind !== 'version' || v.secret !== secret.id || ids.has(v.id)) return undefined;
-      ids.add(v.id);
-      lineOf.set(v, n);
-      this.#lines.set(v, n);
-      records.push(v);
-      versions.push(v);
-    }
-    for (const versionId of secret.stages.values()) if (!ids.has(versionId)) return undefined;
-    return { entry: { secret, versions }, end };
-  }
-
-  /** The header records and the named secrets of `buf`, or undefined to fall back to a full parse. */
-  async #parseSome(buf: Buffer, names: readonly string[]): Promise<(Parsed & { layout: { headerEnd: number; firstLine: number } }) | undefined> {
-    const header = this.#parseHeader(buf);
-    if (!header) return undefined;
-    const { secretsFrom, firstSecretLine, headStart, headEnd, first, lineOf, records } = header;
-    // The one cost that grows with the vault: hashed in steps, so a server's loop turns between them.
-    const digest = await sha256HexPaced(this.#files, [buf.subarray(first + 1, headStart), buf.subarray(headEnd + 1)]);
-    const lineAt = async (offset: number): Promise<number> => {
-      let n = firstSecretLine;
-      let pauseAt = secretsFrom + STEP_BYTES;
-      for (let p = buf.indexOf(NL, secretsFrom); p !== -1 && p < offset; p = buf.indexOf(NL, p + 1)) {
-        n++;
-        if (p >= pauseAt) {
-          pauseAt = p + STEP_BYTES;
-          await this.#files.pause();
-        }
-      }
-      return n;
-    };
-    const secrets: SecretEntry[] = [];
-    for (const name of new Set(names)) {
-      // Canonical records put a secret's "name" before its nested maps, so its first match is
-      // either this secret's line or another secret's tags (a tag called "name"): the record
-      // parsed must then carry this name, and a second match sends us to the full read.
-      const pattern = Buffer.from(`,"name":${JSON.stringify(name)},`);
-      // Each search and the line count scan the vault (ms at 10 MB): a server's loop turns between them.
-      const at = buf.indexOf(pattern, secretsFrom);
-      await this.#files.pause();
-      if (at === -1) continue;
-      if (buf.indexOf(pattern, at + pattern.length) !== -1) return undefined;
-      await this.#files.pause();
-      const start = buf.lastIndexOf(NL, at) + 1;
-      const found = this.#parseSecretBlock(buf, start, await lineAt(start), name, lineOf, records);
-      if (!found) return undefined;
-      secrets.push(found.entry);
-    }
-    return { ...header.parsed, secrets, records, lineOf, digest, layout: { headerEnd: secretsFrom, firstLine: firstSecretLine } };
   }
 
   async read(_identity: Identity): Promise<VaultState> {
@@ -481,13 +221,11 @@ export class FileVaultRepository implements VaultRepository {
     }
 
     const digest = sha256Hex(raw.flatMap((line, k) => (k === headIndex ? [] : [line, '\n'])));
-    return this.#verify({ vault, members, policies, head, secrets, records, lineOf, digest, genesisLine: raw[0] as string }, checkTrust, async () => {
-      throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
-    });
+    return this.#verify({ vault, members, policies, head, secrets, records, lineOf, digest, genesisLine: raw[0] as string }, checkTrust);
   }
 
-  /** The checks every load makes, on a file parsed whole or in part (see `readSome`). */
-  async #verify(p: Parsed, checkTrust: boolean, onDigestMismatch: (memberById: ReadonlyMap<string, MemberRecord>) => Promise<never>): Promise<Loaded> {
+  /** The checks every load makes, on the parsed file. */
+  async #verify(p: Parsed, checkTrust: boolean): Promise<Loaded> {
     const { vault, members, policies, head, secrets, records, lineOf } = p;
     // Genesis and members. Membership is a chain of admin signatures rooted in the vault's
     // creator: the creator's record is the only self-signed one; every other member record must
@@ -546,7 +284,7 @@ export class FileVaultRepository implements VaultRepository {
     // The head covers every other line: anything added, removed, edited or reordered shows here.
     if (p.digest !== head.digest) {
       await this.#diagnose(records, vault.id, memberById, lineOf);
-      await onDigestMismatch(memberById);
+      throw integrity('vault records were added, removed or reordered since the last signed write (head digest mismatch)');
     }
 
     // Counters: no record may claim a counter beyond its writer's in the head.

@@ -19,7 +19,7 @@ import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { replay, type ReplayBase, replayFrom, type ReplayOptions, type ReplayResult } from '../core/replay.js';
 import { PMap } from '../core/pmap.js';
 import type { ReplayState, SecretState } from '../core/state.js';
-import { readIndexKey } from '../crypto/identity.js';
+import { verifiedStateKey } from '../crypto/identity.js';
 import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
 import { type CompactReport, compactLog } from './compact.js';
@@ -202,7 +202,7 @@ export class LogVaultRepository implements VaultRepository {
 
   #verified(identity: Identity): VerifiedStateStore | undefined {
     const dir = this.#opts.verifiedDir?.(identity.id);
-    return dir === undefined ? undefined : new VerifiedStateStore(dir, readIndexKey(identity), this.#opts.files ?? SYNC_FILES);
+    return dir === undefined ? undefined : new VerifiedStateStore(dir, verifiedStateKey(identity), this.#opts.files ?? SYNC_FILES);
   }
 
   /** Saves the verified state of a full replay, unless the saved one already ends where it does. */

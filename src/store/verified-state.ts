@@ -1,8 +1,8 @@
 /**
  * The per-machine verified state of a format-2 vault (docs/decisions/0018-operation-log.md §5),
- * which takes over the read index's role. A cache: deleting it costs time, never safety.
+ * which took over the role of format 1's read index (ADR 0013, removed). A cache: deleting it costs time, never safety.
  *
- * - `header`: MAC'd with HMAC-SHA-256 under the reader's key (identity subkey 3, the read
+ * - `header`: MAC'd with HMAC-SHA-256 under the reader's key (identity subkey 3, once the read
  *   index's). It says which file was verified (path, device and inode), how far (`len`, the line
  *   number there, and `tail`: the hash and place of the entry ending at `len`), the heads, each
  *   signer's highest seq, the governance state (members, roles, policies: small), and the
@@ -193,7 +193,7 @@ export function bucketsOf(state: ReplayState, read: LogRead): Map<number, Bucket
 export class VerifiedStateStore {
   readonly #files: MacFiles;
 
-  /** `key` authenticates the header (the identity's read-index key); `files` serves the reads. */
+  /** `key` authenticates the header (the identity's verified-state key); `files` serves the reads. */
   constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
     // A cache: a file a crash lost or left stale fails its hash or MAC, and the reader verifies
     // the vault in full instead. 1,025 fsyncs would cost a fresh clone seconds.
