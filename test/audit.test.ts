@@ -677,7 +677,7 @@ describe('audit trail', () => {
         assert.equal(intact.json.Events, 9);
         assert.equal(intact.json.Anchor?.seq, anchorSeq);
         assert.equal(intact.json.TornTail, false);
-        assert.match(intact.stderr, /9 events, chain intact; event 5 matches the anchor/);
+        assert.match(intact.stderr, /9 events, chain intact; event 5 matches the vault's signed anchor/);
         assert.equal(intact.stdout, '');
 
         const edit = (i: number, change: (e: Record<string, unknown>) => void): string[] => {
@@ -779,7 +779,7 @@ describe('audit trail', () => {
           edit(4, (e) => (e['pid'] = 1)),
           4,
         );
-        assertBroken('event 5 rewritten', await withLogText(sb, joinLines(rewrittenAnchor), () => verify(sb)), 5, /differs from the copy anchored/);
+        assertBroken('event 5 rewritten', await withLogText(sb, joinLines(rewrittenAnchor), () => verify(sb)), 5, /differs from the copy the vault's signed anchor names/);
         // Rewritten after the anchor: undetectable until the next write anchors it (documented).
         const rewrittenTail = rechain(
           edit(6, (e) => (e['eventName'] = 'DescribeSecret')),

@@ -22,11 +22,14 @@ import {
 } from 'node:crypto';
 
 /** RFC 8410 DER prefixes: PKCS#8 and SPKI wrappers of raw 32-byte X25519/Ed25519 keys. */
+/** The DER prefix of an Ed25519 public key (SubjectPublicKeyInfo) before its 32 bytes. */
+export const ED25519_SPKI_PREFIX = '302a300506032b6570032100';
+
 const DER = {
   x25519Private: Buffer.from('302e020100300506032b656e04220420', 'hex'),
   x25519Public: Buffer.from('302a300506032b656e032100', 'hex'),
   ed25519Private: Buffer.from('302e020100300506032b657004220420', 'hex'),
-  ed25519Public: Buffer.from('302a300506032b6570032100', 'hex'),
+  ed25519Public: Buffer.from(ED25519_SPKI_PREFIX, 'hex'),
 } as const;
 
 function privateKey(prefix: Buffer, raw: Uint8Array): KeyObject {
@@ -225,6 +228,18 @@ export function x25519SmallOrder(key: Uint8Array): boolean {
 }
 
 /**
+ * libsodium's refusals before an Ed25519 verification (see verifyDetached): lengths, S < L, a
+ * small-order R, a non-canonical or small-order A. A signature that passes still needs
+ * OpenSSL's check of the equation (`verifyDetached`, or `ED25519_SPKI_PREFIX` and
+ * crypto.verify elsewhere, as the worker threads of store/preverify.ts do).
+ */
+export function ed25519Acceptable(signature: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  if (!below(signature.subarray(32), ED25519_ORDER) || onList(ED25519_SMALL_ORDER, signature.subarray(0, 32))) return false;
+  return canonicalY(publicKey) && !onList(ED25519_SMALL_ORDER, publicKey);
+}
+
+/**
  * crypto_sign_verify_detached as libsodium 1.0.18 to 1.0.22 build it by default: false for any
  * malformed key or signature. OpenSSL checks S < L and the equation [S]B - [k]A = R by
  * comparing encodings, as libsodium does; what it lacks are libsodium's refusals of a
@@ -232,9 +247,7 @@ export function x25519SmallOrder(key: Uint8Array): boolean {
  * comparisons, about 0.1 us beside the ~60 us of the verification itself.
  */
 export function verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  if (signature.length !== 64 || publicKey.length !== 32) return false;
-  if (!below(signature.subarray(32), ED25519_ORDER) || onList(ED25519_SMALL_ORDER, signature.subarray(0, 32))) return false;
-  if (!canonicalY(publicKey) || onList(ED25519_SMALL_ORDER, publicKey)) return false;
+  if (!ed25519Acceptable(signature, publicKey)) return false;
   try {
     return nodeVerify(null, message, ed25519Public(publicKey), signature);
   } catch {

@@ -33,12 +33,17 @@ const ENTRY_SIGNATURE_DOMAIN = 'secrets-entry-v2';
  * genesis, whose hash is G). Synchronous: replay checks signatures through a synchronous port.
  */
 export function signEntry(identity: Identity, vaultHash: string, canonical: string): Uint8Array {
-  return signDetached(frame([ENTRY_SIGNATURE_DOMAIN, vaultHash, canonical]), identity.signSecret.reveal());
+  return signDetached(entrySignedBytes(vaultHash, canonical), identity.signSecret.reveal());
+}
+
+/** The bytes a format-2 entry's signature covers (as `signEntry` and `verifyEntry` frame them). */
+export function entrySignedBytes(vaultHash: string, canonical: string): Uint8Array {
+  return frame([ENTRY_SIGNATURE_DOMAIN, vaultHash, canonical]);
 }
 
 /** True when `sig` is a valid signature by `publicKey` over a format-2 entry (libsodium-exact). */
 export function verifyEntry(publicKey: Uint8Array, vaultHash: string, canonical: string, sig: Uint8Array): boolean {
-  return verifyDetached(sig, frame([ENTRY_SIGNATURE_DOMAIN, vaultHash, canonical]), publicKey);
+  return verifyDetached(sig, entrySignedBytes(vaultHash, canonical), publicKey);
 }
 
 const AUDIT_SIGNATURE_DOMAIN = 'secrets-audit-v1';

@@ -14,7 +14,7 @@ import { type PlannedOp, plannedOps } from '../core/changes.js';
 import { SecretsError } from '../core/errors.js';
 import { vaultView } from '../core/log-view.js';
 import type { VaultState } from '../core/model.js';
-import { type Entry, type OpEntry, type Payload, payloadsOf, secretOf } from '../core/ops.js';
+import { type Entry, type OpEntry, type Payload, payloadsOf, secretOf, type SignatureCheck } from '../core/ops.js';
 import type { Clock, Identity, VaultRepository } from '../core/ports.js';
 import { replay, type ReplayBase, replayFrom, type ReplayOptions, type ReplayResult } from '../core/replay.js';
 import { PMap } from '../core/pmap.js';
@@ -24,6 +24,7 @@ import { secretIdInLog } from '../crypto/digest.js';
 import { toBase64 } from '../crypto/encoding.js';
 import { type CompactReport, compactLog } from './compact.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
+import { preverifiedSignatures } from './preverify.js';
 import { CHECKPOINT_DIGESTS, encodeLine, entrySignatureValid, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
 import { type AppendBatch, type LinePosition, type LogRead, OpLog, type PositionedEntry, replayInput } from './op-log.js';
 import {
@@ -107,19 +108,27 @@ export class LogVaultRepository implements VaultRepository {
   }
 
   /** Replay's options at this machine's time: entries may not be from further ahead than the skew. */
-  #options(progress?: (done: number, total: number) => void): ReplayOptions {
-    return { ...REPLAY_OPTIONS, notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString(), ...(progress ? { progress } : {}) };
+  #options(progress?: (done: number, total: number) => void, signatureValid?: SignatureCheck): ReplayOptions {
+    return {
+      ...REPLAY_OPTIONS,
+      notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString(),
+      ...(progress ? { progress } : {}),
+      ...(signatureValid ? { signatureValid } : {}),
+    };
   }
 
   async exists(): Promise<boolean> {
     return existsSync(this.#opts.path);
   }
 
-  /** Replays `read` and checks it against this machine's trust state; raises the trust state to it. */
-  #replay(read: LogRead): Replayed {
+  /**
+   * Replays `read` and checks it against this machine's trust state; raises the trust state to
+   * it. `signatures` answers replay's signature checks from checks made ahead (preverify.ts).
+   */
+  #replay(read: LogRead, signatures?: SignatureCheck): Replayed {
     // A long history (a fresh clone's first read) shows how far the verification is on a terminal.
     const progress = read.entries.length >= PROGRESS_FROM ? this.#opts.progress?.('verifying the vault history: entries') : undefined;
-    const result = replay(replayInput(read), this.#options(progress));
+    const result = replay(replayInput(read), this.#options(progress, signatures));
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis);
     const payloads = replayInput(read).payloads;
@@ -185,7 +194,7 @@ export class LogVaultRepository implements VaultRepository {
     const fast = identity === undefined ? undefined : await this.#readVerified(identity, undefined).catch(fallBackUnlessRefused);
     if (fast !== undefined) return fast;
     const read = await this.#log.read();
-    const replayed = this.#replay(read);
+    const replayed = this.#replay(read, await preverifiedSignatures(read.entries));
     await this.#remember(identity, read, replayed.result, replayed.view);
     return replayed.view;
   }
@@ -205,14 +214,16 @@ export class LogVaultRepository implements VaultRepository {
     return dir === undefined ? undefined : new VerifiedStateStore(dir, verifiedStateKey(identity), this.#opts.files ?? SYNC_FILES);
   }
 
-  /** Saves the verified state of a full replay, unless the saved one already ends where it does. */
+  /** Saves the verified state of a full replay. */
   async #remember(identity: Identity | undefined, read: LogRead, result: ReplayResult, view: VaultState): Promise<void> {
     const store = identity && this.#verified(identity);
     const last = read.entries.at(-1);
     if (store === undefined || last === undefined) return;
     try {
       const previous = await store.header();
-      if (previous?.tail.hash === last.hash && previous.file === read.file) return;
+      // Saved already up to here, yet this read had to verify in full: a bucket may be lost or
+      // damaged (the cache is written without fsync). Rebuild it whole rather than keep it.
+      const rebuild = previous?.tail.hash === last.hash && previous.file === read.file;
       // A removed member's exposure includes every secret once sealed to them, which only the
       // whole history shows: the header keeps it, so a read from the verified state shows it too.
       const exposed = new Map(view.members.filter((m) => m.removed !== undefined).map((m) => [m.id, m.exposed ?? []]));
@@ -222,7 +233,7 @@ export class LogVaultRepository implements VaultRepository {
         if (m !== undefined) members = members.set(id, { ...m, exposed: list });
       }
       const state = { ...result.state, members };
-      store.save(headerOf(this.#opts.path, read, { ...result, state }, last), bucketsOf(state, read), previous);
+      store.save(headerOf(this.#opts.path, read, { ...result, state }, last), bucketsOf(state, read), rebuild ? undefined : previous);
     } catch {
       // A cache: not saving it costs the next read time, never safety.
     }
@@ -350,7 +361,7 @@ export class LogVaultRepository implements VaultRepository {
   async verifyAll(_state: VaultState): Promise<{ checked: number; problems: string[] }> {
     const read = await this.#log.read();
     try {
-      this.#replay(read);
+      this.#replay(read, await preverifiedSignatures(read.entries));
       return { checked: read.entries.length, problems: [] };
     } catch (err) {
       if (err instanceof SecretsError && err.code === 'INTEGRITY') return { checked: read.entries.length, problems: [err.message] };

@@ -51,7 +51,7 @@ export class MacFiles {
   }
 
   /** Writes a file atomically, mode 0600, in the directory (`name` may hold a subdirectory; made 0700 if needed). */
-  write(name: string, text: string): void {
+  write(name: string, text: string | Uint8Array): void {
     mkdirSync(dirname(this.path(name)), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.path(name), text, 'replace', this.#durable);
   }

@@ -16,7 +16,7 @@
  * their hashes). Anything that does not check sends the caller to a full verification.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, unlinkSync } from 'node:fs';
+import { constants, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PMap } from '../core/pmap.js';
 import type { ReplayState, SecretState, MemberState, PolicyState, VersionState } from '../core/state.js';
@@ -64,9 +64,18 @@ export interface VerifiedHeader {
   readonly heads: readonly string[];
   readonly seqs: ReadonlyMap<string, number>;
   readonly governance: GovernanceState;
-  /** SHA-256 (hex) of each bucket file, '' for an empty bucket. */
+  /**
+   * Each bucket: '' when empty; the SHA-256 (hex) of its text, kept in the file `b-<hash>`; or,
+   * for a bucket written with many others (a full save), `<hash>@<pack>:<offset>:<length>`:
+   * those bytes of the file `p-<pack>`. Either way the bytes must hash to `<hash>`.
+   */
   readonly buckets: readonly string[];
 }
+
+/** A save that writes at least this many buckets puts them in one pack file (creating 1,024 files costs a fresh clone up to a second). */
+const PACK_FROM = 64;
+/** A bucket's reference into a pack. */
+const PACKED = /^([0-9a-f]{64})@([0-9a-f]{64}):(\d{1,12}):(\d{1,12})$/;
 
 /** Whether the vault file still is what the header verified. */
 export type Freshness =
@@ -165,6 +174,12 @@ function headerFromJson(text: string): VerifiedHeader {
   };
 }
 
+/** The file a bucket reference names: its own, or its pack. */
+function fileOf(ref: string): string {
+  const packed = PACKED.exec(ref);
+  return packed === null ? `b-${ref}` : `p-${packed[2] ?? ''}`;
+}
+
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -192,12 +207,14 @@ export function bucketsOf(state: ReplayState, read: LogRead): Map<number, Bucket
 /** The verified state of one vault for one identity, in one directory. */
 export class VerifiedStateStore {
   readonly #files: MacFiles;
+  readonly #fileAccess: FileAccess;
 
   /** `key` authenticates the header (the identity's verified-state key); `files` serves the reads. */
   constructor(dir: string, key: Uint8Array, files: FileAccess = SYNC_FILES) {
     // A cache: a file a crash lost or left stale fails its hash or MAC, and the reader verifies
     // the vault in full instead. 1,025 fsyncs would cost a fresh clone seconds.
     this.#files = new MacFiles(dir, key, files, false);
+    this.#fileAccess = files;
   }
 
   /** The header if it is there and its MAC checks; undefined otherwise (missing, forged, another identity's). */
@@ -211,13 +228,36 @@ export class VerifiedStateStore {
     }
   }
 
-  /** One bucket as the header names it; undefined when its file is missing or does not hash as named. */
+  /** The text of a bucket reference (its own file, or its bytes of a pack), unchecked; undefined when unreadable. */
+  async #bucketText(ref: string): Promise<{ hash: string; text: string } | undefined> {
+    const packed = PACKED.exec(ref);
+    if (packed === null) {
+      const text = await this.#files.read(`b-${ref}`).catch(() => undefined);
+      return text === undefined ? undefined : { hash: ref, text };
+    }
+    const [, hash = '', pack = '', offset = '0', length = '0'] = packed;
+    try {
+      const buf = Buffer.alloc(Number(length));
+      const file = await this.#fileAccess.open(this.#files.path(`p-${pack}`), constants.O_RDONLY);
+      try {
+        if ((await file.read(buf, Number(offset))) !== buf.length) return undefined;
+      } finally {
+        await file.close();
+      }
+      return { hash, text: buf.toString('utf8') };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One bucket as the header names it; undefined when its bytes are missing or do not hash as named. */
   async bucket(header: VerifiedHeader, index: number): Promise<BucketSecret[] | undefined> {
     const want = header.buckets[index];
     if (want === undefined) return undefined;
     if (want === '') return [];
-    const text = await this.#files.read(`b-${want}`).catch(() => undefined);
-    if (text === undefined || sha256Hex(text) !== want) return undefined;
+    const got = await this.#bucketText(want);
+    if (got === undefined || sha256Hex(got.text) !== got.hash) return undefined;
+    const text = got.text;
     try {
       return bucketFromJson(text);
     } catch {
@@ -247,25 +287,43 @@ export class VerifiedStateStore {
    */
   save(header: Omit<VerifiedHeader, 'buckets'>, changed: ReadonlyMap<number, readonly BucketSecret[]>, previous?: VerifiedHeader): VerifiedHeader {
     const buckets = previous !== undefined && previous.vault === header.vault ? [...previous.buckets] : new Array<string>(BUCKETS).fill('');
+    const texts: [number, string, string][] = [];
     for (const [index, rows] of changed) {
       if (rows.length === 0) {
         buckets[index] = '';
         continue;
       }
       const text = bucketJson(rows);
-      const name = sha256Hex(text);
-      if (name !== buckets[index]) this.#files.write(`b-${name}`, text);
-      buckets[index] = name;
+      const hash = sha256Hex(text);
+      if (hash !== (buckets[index] ?? '').slice(0, 64)) texts.push([index, hash, text]);
+    }
+    if (texts.length >= PACK_FROM) {
+      // Many buckets at once (a full save): one pack file, each bucket a range of it.
+      const bytes = texts.map(([, , text]) => Buffer.from(text, 'utf8'));
+      const pack = Buffer.concat(bytes);
+      const name = createHash('sha256').update(pack).digest('hex');
+      this.#files.write(`p-${name}`, pack);
+      let offset = 0;
+      texts.forEach(([index, hash], i) => {
+        const length = (bytes[i] as Buffer).length;
+        buckets[index] = `${hash}@${name}:${offset}:${length}`;
+        offset += length;
+      });
+    } else {
+      for (const [index, hash, text] of texts) {
+        this.#files.write(`b-${hash}`, text);
+        buckets[index] = hash;
+      }
     }
     const full: VerifiedHeader = { ...header, buckets };
     const text = headerJson(full);
     this.#files.writeChecked('header', MAGIC, text);
     // Without a previous header, files left by a lost one are found by listing the directory.
-    const kept = new Set(buckets.map((b) => `b-${b}`));
+    const kept = new Set(buckets.filter((b) => b !== '').map(fileOf));
     const old =
       previous !== undefined
-        ? previous.buckets.filter((b) => b !== '').map((b) => `b-${b}`)
-        : readdirSync(this.#files.path('.')).filter((f) => f.startsWith('b-'));
+        ? previous.buckets.filter((b) => b !== '').map(fileOf)
+        : readdirSync(this.#files.path('.')).filter((f) => f.startsWith('b-') || f.startsWith('p-'));
     for (const name of old) {
       if (kept.has(name)) continue;
       try {
