@@ -779,7 +779,12 @@ describe('audit trail', () => {
           edit(4, (e) => (e['pid'] = 1)),
           4,
         );
-        assertBroken('event 5 rewritten', await withLogText(sb, joinLines(rewrittenAnchor), () => verify(sb)), 5, /differs from the copy the vault's signed anchor names/);
+        assertBroken(
+          'event 5 rewritten',
+          await withLogText(sb, joinLines(rewrittenAnchor), () => verify(sb)),
+          5,
+          /differs from the copy the vault's signed anchor names/,
+        );
         // Rewritten after the anchor: undetectable until the next write anchors it (documented).
         const rewrittenTail = rechain(
           edit(6, (e) => (e['eventName'] = 'DescribeSecret')),
