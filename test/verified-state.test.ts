@@ -2,7 +2,19 @@
 // reads (the header, the log after the tail, one bucket, two payload lines), and that anything
 // forged, stale or rewritten is not taken for verified.
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +24,7 @@ import { SYNC_FILES, type FileAccess } from '../src/store/file-access.js';
 import { encodeLine, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { type LogRead, OpLog, replayInput } from '../src/store/op-log.js';
 import { BUCKETS, bucketOf, bucketsOf, governanceOf, type VerifiedHeader, verifiedStateDir, VerifiedStateStore } from '../src/store/verified-state.js';
-import { ROOT } from './support/cli.js';
+import { ROOT, sandbox } from './support/cli.js';
 import { fixtureLog, REAL_REPLAY } from './support/oplog.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'vault-format-v2', 'vault.yaml');
@@ -196,5 +208,37 @@ describe('verified state', () => {
       readdirSync(stateDir).filter((f) => f.startsWith('b-')),
       [`b-${again.buckets[index]}`],
     );
+  });
+});
+
+describe('an old verified state put back, with the vault cut back in place to where it ends', () => {
+  it('is not served: the read checks the trust state, and refuses the rollback (exit 6)', async () => {
+    const sb = sandbox();
+    try {
+      const vault = join(sb.home, 'vault.yaml');
+      const env = { SECRETS_VAULT: vault };
+      await sb.ok(['init'], { env });
+      await sb.ok(['create', 'app/db', '--value-stdin'], { env, input: 'old' });
+      assert.equal(await sb.ok(['get', 'app/db'], { env }), 'old');
+      // What the cache holds now, and where the vault ends.
+      const cache = join(sb.home, '.cache', 'secrets', 'state');
+      const saved = mkdtempSync(join(dir, 'saved-'));
+      cpSync(cache, saved, { recursive: true });
+      const length = statSync(vault).size;
+      await sb.ok(['put', 'app/db', '--value-stdin'], { env, input: 'new' });
+      assert.equal(await sb.ok(['get', 'app/db'], { env }), 'new');
+      // The attacker cuts the file back where it was (same inode) and puts the old cache back.
+      const inode = statSync(vault).ino;
+      truncateSync(vault, length);
+      assert.equal(statSync(vault).ino, inode);
+      rmSync(cache, { recursive: true, force: true });
+      cpSync(saved, cache, { recursive: true });
+      const r = await sb.run(['get', 'app/db'], { env });
+      assert.notEqual(r.stdout, 'old', 'the rolled-back value is not served');
+      assert.equal(r.code, 6, `get: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /rolled back/);
+    } finally {
+      sb.cleanup();
+    }
   });
 });
