@@ -184,6 +184,25 @@ describe('secrets __complete', () => {
     assert.deepEqual(scanPlaintextNames(text, 'member'), ['alice', 'carol']);
     assert.deepEqual(scanPlaintextNames(text, 'policy'), ['ci-read']);
   });
+
+  it('format 2: a hostile line (an id that is an object no string conversion accepts, names with escapes or shell syntax) is skipped, never a crash', () => {
+    const op = (name: string, body: unknown) => `- ${JSON.stringify({ kind: 'op', at: 't', body, by: 'a', op: name, parents: [], seq: 1, sig: 's' })}`;
+    const text = [
+      '# secrets vault, format 2. Managed by the secrets CLI; do not edit by hand.',
+      op('CreateVault', { creator: { id: 'a', name: 'alice' }, format: 2, name: 'v', vault: 'u' }),
+      op('CreateSecret', { name: 'b/live', secret: 's1' }),
+      op('CreateSecret', { name: '$(touch pwned)', secret: 's2' }),
+      op('CreateSecret', { name: 'x\u001b]0;title\u0007', secret: 's3' }),
+      op('DeleteSecret', { days: 7, name: 'b/live', secret: { toString: 1 } }),
+      op('RemoveMember', { member: { toString: 1, valueOf: 2 } }),
+      op('DeletePolicy', { policy: { toString: 1 } }),
+      '- {"kind":"op","op":"DeleteSecret","body":null}',
+      '',
+    ].join('\n');
+    assert.deepEqual(scanPlaintextNames(text, 'secret'), ['b/live']);
+    assert.deepEqual(scanPlaintextNames(text, 'member'), ['alice']);
+    assert.deepEqual(scanPlaintextNames(text, 'policy'), []);
+  });
 });
 
 describe('the completion scripts', () => {

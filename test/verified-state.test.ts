@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   copyFileSync,
+  cpSync,
   existsSync,
   mkdtempSync,
   readdirSync,
@@ -38,7 +39,7 @@ import {
   verifiedStateDir,
   VerifiedStateStore,
 } from '../src/store/verified-state.js';
-import { initialisedSandbox, ROOT, type Sandbox } from './support/cli.js';
+import { initialisedSandbox, ROOT, type Sandbox, sandbox } from './support/cli.js';
 import { fixtureLog, REAL_REPLAY } from './support/oplog.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'vault-format-v2', 'vault.yaml');
@@ -614,5 +615,37 @@ describe('verified state against an edit that changes no timestamp', { skip: has
       assert.equal(verify.code, 6, verify.stderr);
       assert.match(verify.stderr, /occurs twice/);
     });
+  });
+});
+
+describe('an old verified state put back, with the vault cut back in place to where it ends', () => {
+  it('is not served: the read checks the trust state, and refuses the rollback (exit 6)', async () => {
+    const sb = sandbox();
+    try {
+      const vault = join(sb.home, 'vault.yaml');
+      const env = { SECRETS_VAULT: vault };
+      await sb.ok(['init'], { env });
+      await sb.ok(['create', 'app/db', '--value-stdin'], { env, input: 'old' });
+      assert.equal(await sb.ok(['get', 'app/db'], { env }), 'old');
+      // What the cache holds now, and where the vault ends.
+      const cache = join(sb.home, '.cache', 'secrets', 'state');
+      const saved = mkdtempSync(join(dir, 'saved-'));
+      cpSync(cache, saved, { recursive: true });
+      const length = statSync(vault).size;
+      await sb.ok(['put', 'app/db', '--value-stdin'], { env, input: 'new' });
+      assert.equal(await sb.ok(['get', 'app/db'], { env }), 'new');
+      // The attacker cuts the file back where it was (same inode) and puts the old cache back.
+      const inode = statSync(vault).ino;
+      truncateSync(vault, length);
+      assert.equal(statSync(vault).ino, inode);
+      rmSync(cache, { recursive: true, force: true });
+      cpSync(saved, cache, { recursive: true });
+      const r = await sb.run(['get', 'app/db'], { env });
+      assert.notEqual(r.stdout, 'old', 'the rolled-back value is not served');
+      assert.equal(r.code, 6, `get: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /rolled back/);
+    } finally {
+      sb.cleanup();
+    }
   });
 });

@@ -367,10 +367,12 @@ export class FileVaultRepository implements VaultRepository {
         // as below: defence in depth must not break a read
       }
     }
-    const advanced = !trusted || [...state.head.ctrs].some(([w, c]) => c > (trusted.ctrs.get(w) ?? 0));
+    const removed = removedIds(state);
+    const known = new Set(trusted?.removed ?? []);
+    const advanced = !trusted || [...state.head.ctrs].some(([w, c]) => c > (trusted.ctrs.get(w) ?? 0)) || removed.some((id) => !known.has(id));
     if (!advanced) return;
     try {
-      this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+      this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs, removed });
     } catch {
       // Trust state is a defence in depth; a read must not fail because it cannot be saved.
     }
@@ -412,7 +414,7 @@ export class FileVaultRepository implements VaultRepository {
 
   /** Remembers the counters of a state this machine accepted (after a merge or a clone). */
   trust(state: VaultState, genesis: string): void {
-    this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
+    this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs, removed: removedIds(state) });
     if (this.#opts.trust.pinnedVault(this.location) === undefined) this.#opts.trust.pin(this.location, state.vault.id);
   }
 
@@ -562,4 +564,14 @@ export class FileVaultRepository implements VaultRepository {
       await lock.release();
     }
   }
+}
+
+/**
+ * The members a format-1 state shows removed. The trust state keeps them (a removal is final):
+ * a format-1 head's counters are only its signer's word, so a removed admin could sign a new
+ * head over a copy from before his removal that claims counters above every one seen; the
+ * removals this machine saw are what refuses the migration of such a copy (store/migrate.ts).
+ */
+export function removedIds(state: VaultState): string[] {
+  return state.members.filter((m) => m.removed !== undefined).map((m) => m.id);
 }

@@ -289,6 +289,16 @@ export class LogVaultRepository implements VaultRepository {
     // tail, or a payload line no appended entry names, is for the full verification to judge.
     const named = new Set(appended.flatMap(({ entry }) => payloadsOf(entry).map((r) => r.hash)));
     if ([...named].some((h) => read.payloads.get(h)?.payload === undefined) || [...read.payloads.keys()].some((h) => !named.has(h))) return undefined;
+    const known = this.#opts.trust.get(state.id);
+    if (known !== undefined && known.genesis !== header.vault) return undefined;
+    if (appended.length === 0) {
+      // The verified state is what this machine verified once; the trust state, what it verified
+      // last. A verified state from before (put back, with the file cut in place to where it
+      // ends) must not serve what the trust state has moved past. (With entries appended, the
+      // seqs after them are checked below.)
+      this.#checkSeqs(state.id, header.seqs);
+      this.#checkRemovals(state);
+    }
     let start: ChainStart = { G: header.vault, vaultId: state.id, heads: header.heads, seqs: header.seqs, latest: header.tailAt };
     if (appended.length > 0) {
       const base: ReplayBase = { cut: header.tail.hash, at: header.tailAt, state, seen: PMap.from(header.seqs) };

@@ -287,11 +287,28 @@ export function migratedFrom(read: LogRead): string | undefined {
  * format-2 copy and `former` the format-1 file it names, from this machine's copy or its git
  * history. The same checks as `migrate --accept`; the result is the migrated copy.
  */
-export async function acceptMigratedCopy(opts: Omit<MigrateOptions, 'lockTimeoutMs'>, former: Uint8Array, migrated: Buffer): Promise<MigrationSummary> {
-  return acceptConversion(opts, former, await readLogBytes(migrated), migrated);
+export async function acceptMigratedCopy(
+  opts: Omit<MigrateOptions, 'lockTimeoutMs'>,
+  former: Uint8Array,
+  migrated: Buffer,
+  local: VaultState,
+): Promise<MigrationSummary> {
+  return acceptConversion(opts, former, await readLogBytes(migrated), migrated, local);
 }
 
-async function acceptConversion(opts: Omit<MigrateOptions, 'lockTimeoutMs'>, former: Uint8Array, read: LogRead, actual: Buffer): Promise<MigrationSummary> {
+/**
+ * `local`, when given, is this machine's own verified format-1 copy (sync): the converted file
+ * must then be that vault, its signer a current admin in it, and every removal in it kept.
+ * The removals in the trust state are checked either way: a format-1 head's counters are only
+ * its signer's word, so the counters alone do not show that a copy from before a removal is old.
+ */
+async function acceptConversion(
+  opts: Omit<MigrateOptions, 'lockTimeoutMs'>,
+  former: Uint8Array,
+  read: LogRead,
+  actual: Buffer,
+  local?: VaultState,
+): Promise<MigrationSummary> {
   const genesis = read.entries[0];
   const body = genesis?.entry.kind === 'op' && genesis.entry.op === 'CreateVault' ? genesis.entry.body : undefined;
   if (genesis === undefined || body?.from === undefined)
@@ -305,14 +322,24 @@ async function acceptConversion(opts: Omit<MigrateOptions, 'lockTimeoutMs'>, for
   };
   if (sha256Base64(former) !== body.from) refuse('the format-1 file given is not the one it converted');
   const { state, genesis: formerGenesis } = await opts.formatOne.inspect(Buffer.from(former).toString('utf8'));
+  const pinned = opts.trust.pinnedVault(opts.path);
+  if ((pinned !== undefined && pinned !== state.vault.id) || (local !== undefined && local.vault.id !== state.vault.id))
+    refuse(`the format-1 file is vault ${state.vault.id}, not the vault this machine uses at ${opts.path}`);
   const trusted = opts.trust.get(state.vault.id);
   if (trusted !== undefined && trusted.genesis !== formerGenesis) refuse('the format-1 file is not the vault this machine pinned');
   for (const [who, ctr] of trusted?.ctrs ?? [])
     if ((state.head.ctrs.get(who) ?? 0) < ctr) refuse(`the format-1 file is older than the copy this machine verified (${who})`);
+  const removedIn = new Set(state.members.filter((m) => m.removed !== undefined).map((m) => m.id));
+  const seenRemoved = [...(trusted?.removed ?? []), ...(local?.members.filter((m) => m.removed !== undefined).map((m) => m.id) ?? [])];
+  for (const id of seenRemoved)
+    if (!removedIn.has(id)) refuse(`member ${id}, whom this machine saw removed, is not removed in the format-1 file (an older copy)`);
   const signer = genesis.entry.by;
   const admin = state.members.find((m) => m.id === signer);
   if (admin === undefined || admin.removed !== undefined || !admin.roles.includes('admin'))
     refuse(`${admin?.name ?? signer} was not an admin of the format-1 vault`);
+  const localAdmin = local?.members.find((m) => m.id === signer);
+  if (local !== undefined && (localAdmin === undefined || localAdmin.removed !== undefined || !localAdmin.roles.includes('admin')))
+    refuse(`${localAdmin?.name ?? signer} is not an admin in this machine's format-1 copy`);
   const entries = read.entries;
   let conversion: Conversion;
   try {

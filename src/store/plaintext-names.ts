@@ -98,6 +98,10 @@ function logNames(text: string, kind: NamedKind): string[] {
     const set = (id: unknown, name: unknown): void => {
       if (typeof id === 'string' && typeof name === 'string') live.set(id, name);
     };
+    // Only a string is an id: String() of a hostile object ({"toString":1}) throws.
+    const drop = (id: unknown): void => {
+      if (typeof id === 'string') live.delete(id);
+    };
     if (state) {
       if (r['deleted'] === undefined) set(r['id'], r['name']);
       continue;
@@ -117,13 +121,13 @@ function logNames(text: string, kind: NamedKind): string[] {
         set(b['policy'], b['policy']);
         break;
       case 'DeleteSecret':
-        live.delete(String(b['secret']));
+        drop(b['secret']);
         break;
       case 'RemoveMember':
-        live.delete(String(b['member']));
+        drop(b['member']);
         break;
       case 'DeletePolicy':
-        live.delete(String(b['policy']));
+        drop(b['policy']);
         break;
     }
   }

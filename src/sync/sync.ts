@@ -422,7 +422,9 @@ async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, forme
       `${name} names a format-1 file (SHA-256 ${from}) that is neither this copy nor in the git history; nothing was merged`,
       'ask the admin who migrated the vault for that file, and accept it with `secrets migrate --accept FILE`',
     );
-  const summary = await acceptMigratedCopy({ path: ctx.vaultPath, formatOne: ctx.repo, trust: new TrustStore(ctx.trustDir) }, file, migrated);
+  // This machine's own copy, verified as every read verifies it: the migration must be of this vault, by one of its current admins.
+  const local = (await ctx.repo.inspect(former.toString('utf8'))).state;
+  const summary = await acceptMigratedCopy({ path: ctx.vaultPath, formatOne: ctx.repo, trust: new TrustStore(ctx.trustDir) }, file, migrated, local);
   return {
     text: migrated,
     outcome: 'fast-forward',
