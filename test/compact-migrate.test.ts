@@ -18,7 +18,7 @@ import { CHECKPOINT_DIGESTS, encodeLine, type Line, signedEntry } from '../src/s
 import { OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
 import { FileVaultRepository } from '../src/store/file-vault.js';
 import { TrustStore } from '../src/store/trust.js';
-import { FORMAT_1 } from './support/cli.js';
+import { FORMAT_1, vaultIdIn } from './support/cli.js';
 import { explain, type Person, person, policyFile } from './support/insider.js';
 
 /** The bytes of the vault and of every trust file of `who`. */
@@ -79,6 +79,13 @@ async function view(who: Person, names: readonly string[]): Promise<unknown> {
   return { secrets, members, policies, list };
 }
 
+/** The last event of `who`'s audit log of the vault at `vault`: its name, outcome and target. */
+function lastEvent(who: Person, vault: string): { eventName: string; outcome: string; target?: string } {
+  const log = join(who.sb.env['XDG_STATE_HOME'] as string, 'secrets', 'audit', `${vaultIdIn(vault)}.jsonl`);
+  const last = JSON.parse(readFileSync(log, 'utf8').trimEnd().split('\n').at(-1) as string) as { eventName: string; outcome: string; target?: string };
+  return { eventName: last.eventName, outcome: last.outcome, ...(last.target !== undefined ? { target: last.target } : {}) };
+}
+
 describe('secrets migrate', () => {
   let dir: string;
   let vault: string;
@@ -124,7 +131,13 @@ describe('secrets migrate', () => {
   });
 
   it('keeps every value, label, tag, description, member and policy; the ciphertexts are unchanged', async () => {
-    const out = JSON.parse(await alice.ok(['migrate', '--yes', '--json'])) as { Members: { Name: string }[]; Secrets: number; BytesAfter: number };
+    const out = JSON.parse(await alice.ok(['migrate', '--yes', '--json'])) as {
+      Members: { Name: string }[];
+      Secrets: number;
+      BytesAfter: number;
+      From: string;
+    };
+    assert.deepEqual(lastEvent(alice, vault), { eventName: 'MigrateVault', outcome: 'success', target: out.From });
     assert.deepEqual(out.Members.map((m) => m.Name).sort(), ['bob', 'carol', 'tester']);
     justMigrated = readFileSync(vault);
     const text = justMigrated.toString('utf8');
@@ -172,6 +185,7 @@ describe('secrets migrate', () => {
     writeFileSync(join(dir, 'former.yaml'), former);
     await refused(vault, bob, ['migrate', '--accept', join(dir, 'former.yaml'), '--yes'], /do not go together/, 2);
     await bob.ok(['migrate', '--accept', join(dir, 'former.yaml')]);
+    assert.equal(lastEvent(bob, vault).eventName, 'AcceptMigration');
     assert.equal(await bob.ok(['get', 'dev/db']), 'dev-2');
     writeFileSync(vault, now);
   });
@@ -310,7 +324,14 @@ describe('secrets compact', () => {
       assert.equal(await bob.ok(['get', 'dev/b']), 'dev/b-3');
       const seen = await view(alice, ['app/a', 'dev/b']);
       const size = statSync(vault).size;
-      const out = JSON.parse(await alice.ok(['compact', '--json'])) as { BytesBefore: number; BytesAfter: number; GovernanceKept: number; Secrets: number };
+      const out = JSON.parse(await alice.ok(['compact', '--json'])) as {
+        BytesBefore: number;
+        BytesAfter: number;
+        GovernanceKept: number;
+        Secrets: number;
+        Checkpoint: string;
+      };
+      assert.deepEqual(lastEvent(alice, vault), { eventName: 'CompactVault', outcome: 'success', target: out.Checkpoint });
       assert.equal(out.BytesBefore, size);
       assert.equal(out.BytesAfter, statSync(vault).size);
       assert.ok(out.BytesAfter < size, `compaction shrinks the file (${size} -> ${out.BytesAfter})`);

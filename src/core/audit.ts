@@ -51,6 +51,25 @@ export class AuditBatch implements AuditTrail {
   }
 }
 
+/**
+ * Records a change to the whole vault made outside the use cases (`compact`, `migrate`), once
+ * it was saved: AUDIT_UNAVAILABLE says so if the event cannot be written.
+ */
+export async function recordVaultChange(trail: AuditTrail, event: { vaultId: string; eventName: string; principal: string; target?: string }): Promise<void> {
+  try {
+    await trail.append({
+      vaultId: event.vaultId,
+      eventName: event.eventName,
+      principal: { id: event.principal },
+      outcome: 'success',
+      ...(event.target !== undefined ? { target: event.target } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof SecretsError)) throw err;
+    throw new SecretsError('AUDIT_UNAVAILABLE', `the change was saved, but its audit event could not be written: ${err.message}`, err.hint);
+  }
+}
+
 /** Collects what an event needs while a use case runs. */
 export class AuditScope {
   readonly #trail: AuditTrail;

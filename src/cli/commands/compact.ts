@@ -1,5 +1,6 @@
 /** `secrets compact`: an admin's checkpoint replaces a format-2 vault's history (governance is kept). */
 import type { Command } from 'commander';
+import { recordVaultChange } from '../../core/audit.js';
 import { SecretsError } from '../../core/errors.js';
 import { isFormat2 } from '../../store/vault-format.js';
 import type { App } from '../app.js';
@@ -18,6 +19,7 @@ export function register(program: Command, app: App): void {
         throw new SecretsError('CONFLICT', `${path} is a format-1 vault: it has no history to compact`, 'convert it with `secrets migrate`');
       const { identity } = await deps.identities.load();
       const r = await deps.logVault().compact(identity);
+      await recordVaultChange(deps.audit, { vaultId: r.vaultId, eventName: 'CompactVault', principal: identity.id, target: r.checkpoint });
       const json = {
         VaultId: r.vaultId,
         Checkpoint: r.checkpoint,

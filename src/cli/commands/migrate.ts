@@ -1,6 +1,7 @@
 /** `secrets migrate`: convert a format-1 vault into format 2 (admin), or accept another admin's migration. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { recordVaultChange } from '../../core/audit.js';
 import { SecretsError } from '../../core/errors.js';
 import { acceptMigration, type MigrationSummary, planMigration } from '../../store/migrate.js';
 import { isFormat2 } from '../../store/vault-format.js';
@@ -64,7 +65,9 @@ export function register(program: Command, app: App): void {
             'e.g. `git show HEAD~1:vault.yaml > /tmp/v1.yaml`',
           );
         }
+        const { identity } = await deps.identities.load();
         const s = await acceptMigration(deps.migration(), former);
+        await recordVaultChange(deps.audit, { vaultId: s.vaultId, eventName: 'AcceptMigration', principal: identity.id, target: s.from });
         if (opts.json) return app.emit({ stdout: formatJson(json(s)) });
         return app.emit({ stderr: `Accepted the migration of vault ${s.name} (${s.vaultId}): this machine now trusts its format-2 history.\n` });
       }
@@ -84,6 +87,7 @@ export function register(program: Command, app: App): void {
           throw new SecretsError('INTERRUPTED', 'not migrated');
       }
       const s = await plan.commit();
+      await recordVaultChange(deps.audit, { vaultId: s.vaultId, eventName: 'MigrateVault', principal: identity.id, target: s.from });
       if (opts.json) return app.emit({ stdout: formatJson(json(s)) });
       app.emit({
         stderr:
