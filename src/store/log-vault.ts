@@ -125,14 +125,18 @@ export class LogVaultRepository implements VaultRepository {
    * Replays `read` and checks it against this machine's trust state; raises the trust state to
    * it. `signatures` answers replay's signature checks from checks made ahead (preverify.ts).
    */
-  #replay(read: LogRead, signatures?: SignatureCheck): Replayed {
+  #replay(read: LogRead, signatures?: SignatureCheck, only?: ReadonlySet<string>): Replayed {
     // A long history (a fresh clone's first read) shows how far the verification is on a terminal.
     const progress = read.entries.length >= PROGRESS_FROM ? this.#opts.progress?.('verifying the vault history: entries') : undefined;
-    const result = replay(replayInput(read), this.#options(progress, signatures));
+    const input = replayInput(read);
+    const result = replay(input, this.#options(progress, signatures));
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis);
-    const payloads = replayInput(read).payloads;
-    const view = vaultView(result.state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), result.seqs, { sealedTo: sealedTo(read, payloads) });
+    const payloads = input.payloads;
+    const view = vaultView(result.state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), result.seqs, {
+      sealedTo: sealedTo(read, payloads),
+      ...(only !== undefined ? { only } : {}),
+    });
     return { read, result, view };
   }
 
@@ -192,9 +196,13 @@ export class LogVaultRepository implements VaultRepository {
 
   async read(identity: Identity): Promise<VaultState> {
     const fast = identity === undefined ? undefined : await this.#readVerified(identity, undefined).catch(fallBackUnlessRefused);
-    if (fast !== undefined) return fast;
+    return fast ?? this.#readWhole(identity);
+  }
+
+  /** A full verification (and the verified state saved); the view holds the secrets named in `only`, or all. */
+  async #readWhole(identity: Identity, only?: ReadonlySet<string>): Promise<VaultState> {
     const read = await this.#log.read();
-    const replayed = this.#replay(read, await preverifiedSignatures(read.entries));
+    const replayed = this.#replay(read, await preverifiedSignatures(read.entries), only);
     await this.#remember(identity, read, replayed.result, replayed.view);
     return replayed.view;
   }
@@ -206,7 +214,8 @@ export class LogVaultRepository implements VaultRepository {
    */
   async readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
     const fast = await this.#readVerified(identity, names).catch(fallBackUnlessRefused);
-    return fast ?? this.read(identity);
+    // As the verified state serves it: the view holds just the named secrets.
+    return fast ?? this.#readWhole(identity, new Set(names));
   }
 
   #verified(identity: Identity): VerifiedStateStore | undefined {
