@@ -5,10 +5,15 @@
  * and its own value, and the file still verifies.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, type Sandbox, initialisedSandbox, marker } from './support/cli.js';
+import { decodeKey, identityFromSeed } from '../src/crypto/identity.js';
+import { LogVaultRepository } from '../src/store/log-vault.js';
+import { TrustStore } from '../src/store/trust.js';
+import { verifiedStateDir } from '../src/store/verified-state.js';
+import { BIN, type CliResult, type Sandbox, initialisedSandbox, marker } from './support/cli.js';
 
 /** Generous: 32 node processes compete for 2 cores and one lock. */
 const PER_PROCESS_TIMEOUT_MS = 120_000;
@@ -169,4 +174,64 @@ describe('concurrent writers on one vault', () => {
     const doctor = await sb.run(['doctor']);
     assert.equal(doctor.code, 0, explain('doctor', doctor));
   });
+});
+
+describe('a reader raced by a writer', () => {
+  /**
+   * A reader holds no lock: a writer may append and raise this machine's trust state between the
+   * reader's read of the file and its check against the trust state. The trust state only grows,
+   * so a reader checks the file against the trust state as it was before it read the file; a
+   * check against a later one would call the older file a rollback. A writer and another reader
+   * (other processes, the real binary) run at the moment this reader first asks for the trust
+   * state.
+   */
+  for (const verified of [true, false]) {
+    it(`sees no rollback when a writer appends as it reads (${verified ? 'from the verified state' : 'a full verification'})`, async () => {
+      const sb = await initialisedSandbox();
+      try {
+        await sb.ok(['create', 'race/a', '--value-stdin'], { input: 'v0' });
+        await sb.ok(['get', 'race/a']);
+        const env = sb.env;
+        const state = join(env['XDG_STATE_HOME'] as string, 'secrets');
+        const identity = await identityFromSeed(
+          decodeKey(
+            readFileSync(join(env['XDG_CONFIG_HOME'] as string, 'secrets', 'identity.key'), 'utf8')
+              .split('\n')
+              .map((l) => l.trim())
+              .find((l) => l !== '' && !l.startsWith('#')) as string,
+            'key',
+          ),
+        );
+        let raced = false;
+        class RacedTrust extends TrustStore {
+          override get(vaultId: string): ReturnType<TrustStore['get']> {
+            if (!raced) {
+              raced = true;
+              // Another process writes, and a third reads what it wrote, raising the trust state.
+              const put = spawnSync(process.execPath, [BIN, 'put', 'race/a', '--value-stdin'], { env, input: 'v1' });
+              assert.equal(put.status, 0, put.stderr.toString());
+              const get = spawnSync(process.execPath, [BIN, 'get', 'race/a'], { env });
+              assert.equal(get.stdout.toString(), 'v1', get.stderr.toString());
+            }
+            return super.get(vaultId);
+          }
+        }
+        // Without XDG_CACHE_HOME, the cache is under ~/.cache.
+        const cache = join(sb.home, '.cache', 'secrets');
+        const repo = new LogVaultRepository({
+          path: sb.vault,
+          trust: new RacedTrust(join(state, 'trust')),
+          clock: { now: () => new Date() },
+          lockTimeoutMs: 5000,
+          ...(verified ? { verifiedDir: (id: string) => verifiedStateDir(cache, realpathSync(sb.vault), id) } : {}),
+        });
+        const view = await repo.readSome(identity, ['race/a']);
+        assert.ok(raced, 'the writer ran while the reader read');
+        assert.ok(view.secrets.some((e) => e.secret.name === 'race/a'));
+        assert.equal(await sb.ok(['get', 'race/a']), 'v1');
+      } finally {
+        sb.cleanup();
+      }
+    });
+  }
 });

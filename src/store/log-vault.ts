@@ -37,7 +37,7 @@ import {
   type VerifiedHeader,
   VerifiedStateStore,
 } from './verified-state.js';
-import type { TrustStore } from './trust.js';
+import type { TrustState, TrustStore } from './trust.js';
 
 /** Replay with this project's crypto: strict Ed25519 over the framed entry, ids from h(genesis). */
 export const REPLAY_OPTIONS: ReplayOptions = { signatureValid: entrySignatureValid, secretIdOf: secretIdInLog, checkpoint: CHECKPOINT_DIGESTS };
@@ -83,6 +83,12 @@ interface PartialView {
   readonly state: ReplayState;
 }
 
+/** The path pin and the trust state of the vault pinned there, as read before the file. */
+interface Trusted {
+  readonly pinned: string | undefined;
+  readonly known: TrustState | undefined;
+}
+
 interface Replayed {
   readonly read: LogRead;
   readonly result: ReplayResult;
@@ -125,13 +131,13 @@ export class LogVaultRepository implements VaultRepository {
    * Replays `read` and checks it against this machine's trust state; raises the trust state to
    * it. `signatures` answers replay's signature checks from checks made ahead (preverify.ts).
    */
-  #replay(read: LogRead, signatures?: SignatureCheck, only?: ReadonlySet<string>): Replayed {
+  #replay(read: LogRead, signatures?: SignatureCheck, only?: ReadonlySet<string>, before?: Trusted): Replayed {
     // A long history (a fresh clone's first read) shows how far the verification is on a terminal.
     const progress = read.entries.length >= PROGRESS_FROM ? this.#opts.progress?.('verifying the vault history: entries') : undefined;
     const input = replayInput(read);
     const result = replay(input, this.#options(progress, signatures));
     const genesis = read.entries[0]?.hash ?? '';
-    this.#checkTrust(result, read, genesis);
+    this.#checkTrust(result, read, genesis, before);
     const payloads = input.payloads;
     const view = vaultView(result.state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), result.seqs, {
       sealedTo: sealedTo(read, payloads),
@@ -140,7 +146,17 @@ export class LogVaultRepository implements VaultRepository {
     return { read, result, view };
   }
 
-  #checkTrust(result: ReplayResult, read: LogRead, genesis: string): void {
+  /**
+   * What this machine pinned at the path and verified of the vault there, read before the file
+   * is: a reader does not hold the lock, and a writer may append and raise the trust state in
+   * between (it only grows, so what was read before the file is a floor the file must meet).
+   */
+  #trusted(): Trusted {
+    const pinned = this.#opts.trust.pinnedVault(this.#opts.path);
+    return { pinned, known: pinned === undefined ? undefined : this.#opts.trust.get(pinned) };
+  }
+
+  #checkTrust(result: ReplayResult, read: LogRead, genesis: string, before?: Trusted): void {
     const id = result.state.id;
     // The path: a different vault put where this machine used another one is refused, as in format 1.
     const pinned = this.#opts.trust.pinnedVault(this.#opts.path);
@@ -150,7 +166,7 @@ export class LogVaultRepository implements VaultRepository {
         `the vault at ${this.#opts.path} is vault ${id}, but this machine used vault ${pinned} there`,
         `if you replaced it on purpose, remove ${this.#opts.trust.pinPath(this.#opts.path)} and run the command again`,
       );
-    const known = this.#opts.trust.get(id);
+    const known = before !== undefined && before.pinned === id ? before.known : this.#opts.trust.get(id);
     if (known !== undefined) {
       if (known.genesis !== genesis) {
         const first = read.entries[0]?.entry;
@@ -179,14 +195,18 @@ export class LogVaultRepository implements VaultRepository {
           ROLLBACK_HINT,
         );
     }
-    this.#checkRemovals(result.state);
+    this.#checkRemovals(known, result.state);
     this.#opts.trust.put(id, { genesis, ctrs: result.seqs, heads: result.heads, removed: removedOf(result.state) });
     if (pinned === undefined) this.#opts.trust.pin(this.#opts.path, id);
   }
 
-  /** A removal this machine verified is final: a history in which that member is back is refused. */
-  #checkRemovals(state: ReplayState): void {
-    for (const id of this.#opts.trust.get(state.id)?.removed ?? []) {
+  /**
+   * A removal this machine verified is final: a history in which that member is back is refused.
+   * `known` is the trust state as it was before the file was read (it only grows, so a writer's
+   * later update cannot make a read of the file before it look like a rollback).
+   */
+  #checkRemovals(known: TrustState | undefined, state: ReplayState): void {
+    for (const id of known?.removed ?? []) {
       const m = state.members.get(id);
       if (m !== undefined && m.removed === undefined) {
         throw new SecretsError('INTEGRITY', `vault ${state.id}: ${m.name} (${id}) is a member again, but this machine verified their removal`, ROLLBACK_HINT);
@@ -201,8 +221,9 @@ export class LogVaultRepository implements VaultRepository {
 
   /** A full verification (and the verified state saved); the view holds the secrets named in `only`, or all. */
   async #readWhole(identity: Identity, only?: ReadonlySet<string>): Promise<VaultState> {
+    const before = this.#trusted();
     const read = await this.#log.read();
-    const replayed = this.#replay(read, await preverifiedSignatures(read.entries), only);
+    const replayed = this.#replay(read, await preverifiedSignatures(read.entries), only, before);
     await this.#remember(identity, read, replayed.result, replayed.view);
     return replayed.view;
   }
@@ -253,9 +274,11 @@ export class LogVaultRepository implements VaultRepository {
     const store = this.#verified(identity);
     const header = await store?.header();
     if (store === undefined || header === undefined || header.heads.length !== 1 || header.heads[0] !== header.tail.hash) return undefined;
+    // The trust state before the file: a writer may append and raise it while this reads.
+    const trusted = this.#opts.trust.get(header.governance.id);
     const after = await this.#log.readAfter(header.tail, 'parse');
     if ('rewritten' in after || after.read.file !== header.file) return undefined;
-    return (await this.#partial(store, header, after.read, names))?.view;
+    return (await this.#partial(store, header, after.read, names, trusted))?.view;
   }
 
   /**
@@ -263,7 +286,13 @@ export class LogVaultRepository implements VaultRepository {
    * state, with `read` — what was appended after its tail — replayed on top and saved; the view
    * holds the named secrets with their payloads. Undefined when the state cannot serve it.
    */
-  async #partial(store: VerifiedStateStore, header: VerifiedHeader, read: LogRead, names: readonly string[] | undefined): Promise<PartialView | undefined> {
+  async #partial(
+    store: VerifiedStateStore,
+    header: VerifiedHeader,
+    read: LogRead,
+    names: readonly string[] | undefined,
+    trusted = this.#opts.trust.get(header.governance.id),
+  ): Promise<PartialView | undefined> {
     const appended = read.entries;
     // What a partial state cannot replay: a removal (it records exposure over every secret) and a checkpoint.
     if (appended.some(({ entry }) => entry.kind === 'checkpoint' || (entry.kind === 'op' && entry.op === 'RemoveMember'))) return undefined;
@@ -298,15 +327,14 @@ export class LogVaultRepository implements VaultRepository {
     // tail, or a payload line no appended entry names, is for the full verification to judge.
     const named = new Set(appended.flatMap(({ entry }) => payloadsOf(entry).map((r) => r.hash)));
     if ([...named].some((h) => read.payloads.get(h)?.payload === undefined) || [...read.payloads.keys()].some((h) => !named.has(h))) return undefined;
-    const known = this.#opts.trust.get(state.id);
-    if (known !== undefined && known.genesis !== header.vault) return undefined;
+    if (trusted !== undefined && trusted.genesis !== header.vault) return undefined;
     if (appended.length === 0) {
       // The verified state is what this machine verified once; the trust state, what it verified
       // last. A verified state from before (put back, with the file cut in place to where it
       // ends) must not serve what the trust state has moved past. (With entries appended, the
       // seqs after them are checked below.)
-      this.#checkSeqs(state.id, header.seqs);
-      this.#checkRemovals(state);
+      this.#checkSeqs(trusted, state.id, header.seqs);
+      this.#checkRemovals(trusted, state);
     }
     let start: ChainStart = { G: header.vault, vaultId: state.id, heads: header.heads, seqs: header.seqs, latest: header.tailAt };
     if (appended.length > 0) {
@@ -314,8 +342,8 @@ export class LogVaultRepository implements VaultRepository {
       const result = replayFrom(base, replayInput(read), this.#options());
       if (result === undefined) return undefined;
       state = result.state;
-      this.#checkSeqs(state.id, result.seqs);
-      this.#checkRemovals(state);
+      this.#checkSeqs(trusted, state.id, result.seqs);
+      this.#checkRemovals(trusted, state);
       this.#opts.trust.put(state.id, { genesis: header.vault, ctrs: result.seqs, heads: result.heads, removed: removedOf(state) });
       const latest = appended
         .map((e) => e.entry.at)
@@ -366,8 +394,9 @@ export class LogVaultRepository implements VaultRepository {
     }
   }
 
-  #checkSeqs(id: string, seqs: ReadonlyMap<string, number>): void {
-    for (const [who, seq] of this.#opts.trust.get(id)?.ctrs ?? []) {
+  /** No signer's seq below what this machine verified (`known`, read before the file; see #checkRemovals). */
+  #checkSeqs(known: TrustState | undefined, id: string, seqs: ReadonlyMap<string, number>): void {
+    for (const [who, seq] of known?.ctrs ?? []) {
       if ((seqs.get(who) ?? 0) < seq)
         throw new SecretsError('INTEGRITY', `vault ${id} was rolled back: the last entry of ${who} this machine verified (seq ${seq}) is gone`, ROLLBACK_HINT);
     }
@@ -378,9 +407,10 @@ export class LogVaultRepository implements VaultRepository {
   }
 
   async verifyAll(_state: VaultState): Promise<{ checked: number; problems: string[] }> {
+    const before = this.#trusted();
     const read = await this.#log.read();
     try {
-      this.#replay(read, await preverifiedSignatures(read.entries));
+      this.#replay(read, await preverifiedSignatures(read.entries), undefined, before);
       return { checked: read.entries.length, problems: [] };
     } catch (err) {
       if (err instanceof SecretsError && err.code === 'INTEGRITY') return { checked: read.entries.length, problems: [err.message] };
