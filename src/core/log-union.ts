@@ -29,7 +29,7 @@ export interface LogUnion {
 }
 
 /** The entries of `units` that no unit names as a parent, sorted. */
-export function headsOf(units: readonly LogUnit[]): string[] {
+export function headsOf(units: readonly Pick<LogUnit, 'hash' | 'parents'>[]): string[] {
   const named = new Set(units.flatMap((u) => u.parents));
   return units
     .map((u) => u.hash)

@@ -159,7 +159,7 @@ export class LogVaultRepository implements VaultRepository {
   #checkTrust(result: ReplayResult, read: LogRead, genesis: string, before?: Trusted): void {
     const id = result.state.id;
     // The path: a different vault put where this machine used another one is refused, as in format 1.
-    const pinned = this.#opts.trust.pinnedVault(this.#opts.path);
+    const pinned = before !== undefined ? before.pinned : this.#opts.trust.pinnedVault(this.#opts.path);
     if (pinned !== undefined && pinned !== id)
       throw new SecretsError(
         'INTEGRITY',

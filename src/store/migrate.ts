@@ -27,7 +27,7 @@ import { sha256Base64 } from '../crypto/digest.js';
 import { acquireLock } from './lock.js';
 import { writeFileAtomic } from './atomic.js';
 import { CHECKPOINT_DIGESTS, encodeLine, type Line, lineHash, signedEntry, type UnsignedEntry } from './op-codec.js';
-import { type LogRead, OpLog, readLogBytes, replayInput, serializeLog } from './op-log.js';
+import { type LogRead, OpLog, replayInput, serializeLog } from './op-log.js';
 import { REPLAY_OPTIONS } from './log-vault.js';
 import type { TrustStore } from './trust.js';
 
@@ -290,10 +290,10 @@ export function migratedFrom(read: LogRead): string | undefined {
 export async function acceptMigratedCopy(
   opts: Omit<MigrateOptions, 'lockTimeoutMs'>,
   former: Uint8Array,
-  migrated: Buffer,
+  migrated: { readonly bytes: Buffer; readonly read: LogRead },
   local: VaultState,
 ): Promise<MigrationSummary> {
-  return acceptConversion(opts, former, await readLogBytes(migrated), migrated, local);
+  return acceptConversion(opts, former, migrated.read, migrated.bytes, local);
 }
 
 /**

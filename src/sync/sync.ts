@@ -24,7 +24,8 @@ import { publishTrail } from '../audit/team-trail.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { sha256Base64 } from '../crypto/digest.js';
 import { acceptMigratedCopy, migratedFrom } from '../store/migrate.js';
-import { readLogBytes } from '../store/op-log.js';
+import { type LogRead, readLogBytes } from '../store/op-log.js';
+import { headsOf } from '../core/log-union.js';
 import { formatFingerprint } from '../crypto/identity.js';
 import type { FileVaultRepository } from '../store/file-vault.js';
 import { TrustStore } from '../store/trust.js';
@@ -384,7 +385,8 @@ async function formerInHistory(g: Git, sha256: string): Promise<Buffer | undefin
   const commits = (await g.run(['rev-list', '--all', `--max-count=${MIGRATION_SEARCH}`, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
   for (const c of commits) {
     const text = await g.show(c, VAULT_FILE);
-    if (text !== undefined && !isLogText(Buffer.from(text)) && sha256Base64(Buffer.from(text)) === sha256) return Buffer.from(text);
+    const bytes = text === undefined ? undefined : Buffer.from(text);
+    if (bytes !== undefined && !isLogText(bytes) && sha256Base64(bytes) === sha256) return bytes;
   }
   return undefined;
 }
@@ -397,9 +399,16 @@ async function formerInHistory(g: Git, sha256: string): Promise<Buffer | undefin
  * exact conversion by one of its admins, and hold every format-1 write this machine verified.
  */
 async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, former: Buffer, mine: boolean): Promise<LogMergeResult> {
-  const tip = await tipOfCopy(migrated);
-  const from = migratedFrom(await readLogBytes(migrated));
-  const name = mine ? 'the other copy' : 'the migrated copy';
+  const name = mine ? 'this copy' : 'the migrated copy';
+  // Read once: the genesis, the heads and (for another admin's migration) the checks all use it.
+  let read: LogRead;
+  try {
+    read = await readLogBytes(migrated);
+  } catch (err) {
+    throw err instanceof SecretsError ? new SecretsError(err.code, `${name}: ${err.message}`, err.hint) : err;
+  }
+  const tip = { vault: read.entries[0]?.hash ?? '', heads: headsOf(read.entries.map((e) => ({ hash: e.hash, parents: e.entry.parents }))) };
+  const from = migratedFrom(read);
   if (from === undefined)
     throw new SecretsError(
       'INTEGRITY',
@@ -410,7 +419,7 @@ async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, forme
     if (sha256Base64(former) !== from)
       throw new SecretsError(
         'CONFLICT',
-        `${name} is format 1 and changed after the copy this machine migrated (someone wrote it with an earlier version); nothing was merged`,
+        `the other copy is format 1 and changed after the copy this machine migrated (someone wrote it with an earlier version); nothing was merged`,
         'ask the team to stop writing with earlier versions; then migrate again from the latest format-1 copy (`git show origin/main:vault.yaml`)',
       );
     return { text: migrated, outcome: 'unchanged', reports: [], vault: tip.vault, theirsHeads: [], heads: tip.heads };
@@ -424,7 +433,12 @@ async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, forme
     );
   // This machine's own copy, verified as every read verifies it: the migration must be of this vault, by one of its current admins.
   const local = (await ctx.repo.inspect(former.toString('utf8'))).state;
-  const summary = await acceptMigratedCopy({ path: ctx.vaultPath, formatOne: ctx.repo, trust: new TrustStore(ctx.trustDir) }, file, migrated, local);
+  const summary = await acceptMigratedCopy(
+    { path: ctx.vaultPath, formatOne: ctx.repo, trust: new TrustStore(ctx.trustDir) },
+    file,
+    { bytes: migrated, read },
+    local,
+  );
   return {
     text: migrated,
     outcome: 'fast-forward',
