@@ -13,6 +13,8 @@ export interface LogUnit {
   readonly parents: readonly string[];
   /** The unit's lines (payloads, then the entry), each with its `- ` and newline. */
   readonly text: string;
+  /** Whether the entry is a checkpoint: a cut, so no entry before it is a head. */
+  readonly checkpoint?: boolean;
 }
 
 /** Two copies joined. */
@@ -28,10 +30,20 @@ export interface LogUnion {
   readonly heads: readonly string[];
 }
 
-/** The entries of `units` that no unit names as a parent, sorted. */
-export function headsOf(units: readonly Pick<LogUnit, 'hash' | 'parents'>[]): string[] {
-  const named = new Set(units.flatMap((u) => u.parents));
-  return units
+/**
+ * The entries of `units` (in file order) that no unit names as a parent, sorted. Nothing before
+ * the last checkpoint is a head: a checkpoint is a cut, and the governance entries a compacted
+ * file keeps before it name parents that are gone.
+ */
+export function headsOf(units: readonly Pick<LogUnit, 'hash' | 'parents' | 'checkpoint'>[]): string[] {
+  const after = units.slice(
+    Math.max(
+      0,
+      units.findLastIndex((u) => u.checkpoint === true),
+    ),
+  );
+  const named = new Set(after.flatMap((u) => u.parents));
+  return after
     .map((u) => u.hash)
     .filter((h) => !named.has(h))
     .sort(byText);

@@ -101,6 +101,17 @@ export class TrustStore {
     writeFileAtomic(this.#path(vaultId), text);
   }
 
+  /**
+   * Records `next` exactly, with no counter kept from before: only for a history this machine
+   * verified extends the old state except for its own entries that were never shared (a sync
+   * that re-applied them on top of an admin's compaction, with new seqs or none).
+   */
+  replace(vaultId: string, next: TrustState): void {
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    removeStaleTemps(this.#path(vaultId));
+    writeFileAtomic(this.#path(vaultId), trustText({ ...next, ...(next.removed !== undefined ? { removed: [...next.removed].sort() } : {}) }));
+  }
+
   /** The trust file of a vault (named in messages so a user can reset it on purpose). */
   path(vaultId: string): string {
     return this.#path(vaultId);

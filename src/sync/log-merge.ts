@@ -11,7 +11,7 @@
  */
 import { SecretsError } from '../core/errors.js';
 import { headsOf, type LogUnit, unionOf } from '../core/log-union.js';
-import type { MergeEntry } from '../core/ops.js';
+import type { Entry, MergeEntry } from '../core/ops.js';
 import type { Clock, Identity } from '../core/ports.js';
 import { replay, type ReplayResult } from '../core/replay.js';
 import { REPLAY_OPTIONS } from '../store/log-vault.js';
@@ -22,7 +22,7 @@ import { trustFloorKey } from '../crypto/identity.js';
 
 const HEADER = Buffer.from(`${HEADER_LINE_V2}\n`);
 
-const REWRITTEN_HINT =
+export const REWRITTEN_HINT =
   'someone force-pushed a fork or an older history, or edited the file; nothing was merged. Find out why with `git log -p`; push your copy back only after checking it';
 
 /** Whether a copy of the vault file is format 2 (it starts with the format-2 header line). */
@@ -56,18 +56,22 @@ export interface LogMergeResult {
   readonly theirsHeads: readonly string[];
   /** The heads of the result. */
   readonly heads: readonly string[];
+  /** What must follow once `text` is written in place of this copy (the trust state moved past a compaction). */
+  readonly afterWrite?: () => void;
 }
 
-interface Copy {
+/** A copy parsed: its complete units, and its entries by hash. */
+export interface Copy {
   readonly bytes: Buffer;
   readonly units: readonly LogUnit[];
   readonly vault: string;
   /** Each entry's time, by hash. */
   readonly times: ReadonlyMap<string, string>;
+  readonly entries: ReadonlyMap<string, Entry>;
 }
 
 /** How messages name the local copy. */
-const THIS_COPY = 'this copy';
+export const THIS_COPY = 'this copy';
 
 const REFUSED_HINT = "nothing was merged; `git log -p` on the other copy's branch shows where the entry came from";
 
@@ -78,7 +82,7 @@ function about(name: string, err: unknown): unknown {
 }
 
 /** Parses a copy into units (an entry with the payload lines before it); bytes after the last entry are left out. */
-async function parseCopy(bytes: Buffer, name: string): Promise<Copy> {
+export async function parseCopy(bytes: Buffer, name: string): Promise<Copy> {
   if (!isLogText(bytes))
     throw new SecretsError(
       'INTEGRITY',
@@ -89,21 +93,23 @@ async function parseCopy(bytes: Buffer, name: string): Promise<Copy> {
     const read = await readLogBytes(bytes);
     const units: LogUnit[] = [];
     const times = new Map<string, string>();
+    const entries = new Map<string, Entry>();
     let start = HEADER.length;
     for (const e of read.entries) {
       times.set(e.hash, e.entry.at);
+      entries.set(e.hash, e.entry);
       const end = e.place.offset + e.place.length + 1;
-      units.push({ hash: e.hash, parents: e.entry.parents, text: bytes.subarray(start, end).toString('utf8') });
+      units.push({ hash: e.hash, parents: e.entry.parents, text: bytes.subarray(start, end).toString('utf8'), checkpoint: e.entry.kind === 'checkpoint' });
       start = end;
     }
-    return { bytes: bytes.subarray(0, start), units, vault: read.entries[0]?.hash ?? '', times };
+    return { bytes: bytes.subarray(0, start), units, vault: read.entries[0]?.hash ?? '', times, entries };
   } catch (err) {
     throw about(name, err);
   }
 }
 
 /** Replays a file's bytes; a refusal names the entry and the copy it is in. */
-async function verify(bytes: Buffer, name: string): Promise<ReplayResult> {
+export async function verify(bytes: Buffer, name: string): Promise<ReplayResult> {
   try {
     return replay(replayInput(await readLogBytes(bytes)), REPLAY_OPTIONS);
   } catch (err) {
@@ -112,7 +118,7 @@ async function verify(bytes: Buffer, name: string): Promise<ReplayResult> {
 }
 
 /** The bytes of a file holding `units`. */
-function fileOf(units: readonly LogUnit[]): Buffer {
+export function fileOf(units: readonly LogUnit[]): Buffer {
   return Buffer.concat([HEADER, ...units.map((u) => Buffer.from(u.text))]);
 }
 
@@ -253,6 +259,11 @@ export function logTrust(trustDir: string, identity: Identity): LogTrust {
   return { trust: new TrustStore(trustDir), remotes: new TrustFloorStore(trustDir, trustFloorKey(identity)) };
 }
 
+/** How messages name the other copy: the remote's, or another branch's. */
+export function copyName(remote: string | undefined): string {
+  return remote === undefined ? 'the other copy' : `the remote's copy (${remote})`;
+}
+
 /**
  * Merges `theirs` into `ours`; when `remote` is given, `theirs` is that remote's copy and must
  * hold the heads the remote had when this machine last saw it.
@@ -266,7 +277,7 @@ export function mergeLogs(
   return mergeLogCopies(texts.ours, texts.theirs, {
     ...who,
     trust: t.trust,
-    theirsName: remote === undefined ? 'the other copy' : `the remote's copy (${remote})`,
+    theirsName: copyName(remote),
     ...(remote !== undefined ? { remoteHeads: async (vault: string) => (await t.remotes.remoteHeads(vault)).get(remote) } : {}),
   });
 }

@@ -31,7 +31,8 @@ import type { FileVaultRepository } from '../store/file-vault.js';
 import { TrustStore } from '../store/trust.js';
 import { isFormat2 } from '../store/vault-format.js';
 import { firstLine, Git, shellQuote } from './git.js';
-import { isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
+import { mergeAcrossCompaction } from './across-compaction.js';
+import { copyName, isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
 
 /** The vault file's name inside a shared work tree. */
 export const VAULT_FILE = 'vault.yaml';
@@ -339,6 +340,7 @@ export async function runMergeDriver(ctx: SyncContext, files: { base: string; ou
     // git runs a merge driver at the top of the work tree.
     const merged = await mergeLogCopy(ctx, new Git(process.cwd(), ctx.env), identity, { ours: oursBytes, theirs: theirsBytes });
     writeFileSync(files.ours, merged.text);
+    merged.afterWrite?.();
     return { conflicts: merged.reports };
   }
   const read = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
@@ -372,13 +374,39 @@ async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts:
   if (oursLog !== isLogText(texts.theirs)) return acrossMigration(ctx, g, oursLog ? texts.ours : texts.theirs, oursLog ? texts.theirs : texts.ours, oursLog);
   const remote = await remoteOfCopy(g, texts.theirs);
   const t = logTrust(ctx.trustDir, identity);
-  const merged = await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote);
+  const crossed = await mergeAcrossCompaction(texts.ours, texts.theirs, {
+    identity,
+    trust: t,
+    remote,
+    theirsName: copyName(remote),
+    historyHolding: (hash, skip) => historyHolding(g, hash, skip),
+  });
+  const merged = crossed ?? (await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote));
   if (remote !== undefined) await t.remotes.putRemoteHeads(merged.vault, remote, merged.theirsHeads);
   return merged;
 }
 
-/** How many commits of vault.yaml's history are searched for the format-1 file a migration converted. */
+/** How many commits of vault.yaml's history are searched for the format-1 file a migration converted, or the history a compaction summarised. */
 const MIGRATION_SEARCH = 100;
+
+/**
+ * A format-2 vault.yaml of git history (any branch, newest first) holding entry `hash`, skipping
+ * copies that hold the line `skip` (the compaction itself). A cheap scan of line hashes; the
+ * copy found is verified by its caller.
+ */
+async function historyHolding(g: Git, hash: string, skip: string): Promise<Buffer | undefined> {
+  const commits = (await g.run(['rev-list', '--all', `--max-count=${MIGRATION_SEARCH}`, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
+  for (const c of commits) {
+    const text = await g.show(c, VAULT_FILE);
+    if (text === undefined || text.includes(skip)) continue;
+    const bytes = Buffer.from(text);
+    if (!isLogText(bytes)) continue;
+    for (const line of text.split('\n')) {
+      if (/^- \{"kind":"(op|merge|checkpoint)",/.test(line) && sha256Base64(Buffer.from(line.slice(2))) === hash) return bytes;
+    }
+  }
+  return undefined;
+}
 
 /** The format-1 vault.yaml in git history (any branch, newest first) whose SHA-256 is `sha256`. */
 async function formerInHistory(g: Git, sha256: string): Promise<Buffer | undefined> {
@@ -407,7 +435,10 @@ async function acrossMigration(ctx: SyncContext, g: Git, migrated: Buffer, forme
   } catch (err) {
     throw err instanceof SecretsError ? new SecretsError(err.code, `${name}: ${err.message}`, err.hint) : err;
   }
-  const tip = { vault: read.entries[0]?.hash ?? '', heads: headsOf(read.entries.map((e) => ({ hash: e.hash, parents: e.entry.parents }))) };
+  const tip = {
+    vault: read.entries[0]?.hash ?? '',
+    heads: headsOf(read.entries.map((e) => ({ hash: e.hash, parents: e.entry.parents, checkpoint: e.entry.kind === 'checkpoint' }))),
+  };
   const from = migratedFrom(read);
   if (from === undefined)
     throw new SecretsError(
@@ -473,6 +504,25 @@ async function commitLocal(ctx: SyncContext, g: Git, identity: Identity, state: 
   return true;
 }
 
+/**
+ * Before `secrets compact` replaces the history of a vault shared through git: commits the file
+ * as it is, so that the history the checkpoint summarises is pushed with the compaction and every
+ * other clone's sync can check the checkpoint against it. False when the vault is not the
+ * vault.yaml of a git work tree, or is unchanged since its last commit.
+ */
+export async function commitBeforeCompaction(ctx: SyncContext): Promise<boolean> {
+  const g = git(ctx);
+  if (basename(ctx.vaultPath) !== VAULT_FILE || !(await isWorkTree(g))) return false;
+  if ((await g.run(['ls-files', '--error-unmatch', '--', VAULT_FILE])).code !== 0) return false;
+  await g.ok(['add', '--', VAULT_FILE]);
+  if ((await g.run(['diff', '--cached', '--quiet', '--', VAULT_FILE])).code === 0) return false;
+  const { identity } = await ctx.deps.identities.load();
+  await g.ok(['commit', '-q', '-m', `secrets: the history before a compaction, from ${formatFingerprint(identity.id)}`, '--', VAULT_FILE], {
+    env: await authorEnv(g, 'secrets', identity.id),
+  });
+  return true;
+}
+
 /** Resolves a textual conflict in vault.yaml (no driver registered) with the semantic merge. */
 async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Promise<readonly string[]> {
   const conflicted = (await g.ok(['diff', '--name-only', '--diff-filter=U'])).split('\n').filter(Boolean);
@@ -502,6 +552,7 @@ async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Pr
       throw err;
     }
     writeFileAtomic(ctx.vaultPath, merged.text);
+    merged.afterWrite?.();
     await g.ok(['add', '--', VAULT_FILE]);
     await g.ok(['commit', '-q', '--no-edit'], { env: await authorEnv(g, 'secrets', identity.id) });
     return merged.reports;
@@ -643,6 +694,8 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
         if (logMerge === undefined) conflicts.push(...reports);
       }
       merged = merged || (await g.ok(['rev-parse', 'HEAD'])).trim() !== before;
+      // A fast-forward across a compaction runs no driver: the trust state moves here once the file is the result.
+      if (logMerge?.afterWrite !== undefined && readFileSync(ctx.vaultPath).equals(logMerge.text)) logMerge.afterWrite();
       // The result must load as any command would load it: verified, and not a rollback here.
       await ctx.deps.vault.read(identity);
     }

@@ -110,6 +110,17 @@ export async function syncOk(x: Clone): Promise<CliResult> {
   return r;
 }
 
+/** `x`'s sync must be refused with exit `code`, its message matching `pattern`, leaving its vault file, trust state, sync state and HEAD as they were, and no merge behind. */
+export async function syncRefused(x: Clone, pattern: RegExp, code = 6): Promise<string> {
+  const before = snapshot(x);
+  const r = await x.run(['sync']);
+  assert.equal(r.code, code, explain(`${x.name} sync`, r));
+  assert.match(r.stderr, pattern);
+  assert.equal(snapshot(x), before, 'the vault file, the trust state and HEAD are unchanged');
+  assert.equal(git(x.dir, ['status', '--porcelain', '--', 'vault.yaml']), '', 'no merge left behind');
+  return r.stderr;
+}
+
 /** Everything a reader sees: names, values of every labelled version, stages, tags. */
 export async function view(x: Clone): Promise<string> {
   const names = (await x.ok(['list'])).split('\n').filter(Boolean);

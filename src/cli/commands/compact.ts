@@ -18,6 +18,9 @@ export function register(program: Command, app: App): void {
       if (!isFormat2(path))
         throw new SecretsError('CONFLICT', `${path} is a format-1 vault: it has no history to compact`, 'convert it with `secrets migrate`');
       const { identity } = await deps.identities.load();
+      // Shared through git: the history the checkpoint summarises is committed first, so other clones can check it.
+      const { syncContext } = await import('./sync.js');
+      await (await import('../../sync/sync.js')).commitBeforeCompaction(syncContext(app, deps));
       const r = await deps.logVault().compact(identity);
       await recordVaultChange(deps.audit, { vaultId: r.vaultId, eventName: 'CompactVault', principal: identity.id, target: r.checkpoint });
       const json = {
@@ -35,7 +38,8 @@ export function register(program: Command, app: App): void {
         stderr:
           `Compacted ${path}: ${r.entriesBefore} entries became ${r.governance} governance entries and checkpoint ${r.checkpoint} ` +
           `over ${r.secrets} secret(s); ${r.bytesBefore} bytes became ${r.bytesAfter}.\n` +
-          `Other machines that verified the longer history refuse it until they accept it: \`secrets verify --accept-checkpoint ${r.checkpoint}\`.\n`,
+          `Shared through git, \`secrets sync\` pushes it, and every other clone's sync checks it against the history it summarises and takes it.\n` +
+          `Outside git, other machines that verified the longer history refuse it until they accept it: \`secrets verify --accept-checkpoint ${r.checkpoint}\`.\n`,
       });
     });
 }
