@@ -79,6 +79,10 @@ export interface ReplayInput {
   readonly payloads: ReadonlyMap<string, Payload>;
   /** The `state` lines of a compacted file, in file order (they precede its checkpoint). */
   readonly states?: readonly SecretSummary[];
+  /** The digest of the `state` lines as the reader hashed them from the file (else computed from `states`). */
+  readonly statesDigest?: string;
+  /** Payload lines found in the file, hashed but not parsed (a compacted file's, which no entry names): their kinds. */
+  readonly indexed?: ReadonlyMap<string, Payload['kind']>;
 }
 
 /** What became of an entry that was not refused. */
@@ -809,12 +813,14 @@ function replayCompacted(input: ReplayInput, options: ReplayOptions, at: number)
     if (before !== undefined && bySummaryOrder(before, s) >= 0) refuse(hash, `its state lines are not sorted by name (at ${s.name})`);
     if (s.deleted !== undefined && s.deleted.purge <= entry.at) refuse(hash, `its state keeps ${s.name}, purged before it`);
     for (const v of s.versions) {
-      if (input.payloads.get(v.v)?.kind !== 'value') refuse(hash, `the value payload ${v.v} of ${s.name} is missing`);
-      if (input.payloads.get(v.k)?.kind !== 'keys') refuse(hash, `the keys payload ${v.k} of ${s.name} is missing`);
+      const kind = (h: string): Payload['kind'] | undefined => input.payloads.get(h)?.kind ?? input.indexed?.get(h);
+      if (kind(v.v) !== 'value') refuse(hash, `the value payload ${v.v} of ${s.name} is missing`);
+      if (kind(v.k) !== 'keys') refuse(hash, `the keys payload ${v.k} of ${s.name} is missing`);
       summarised.add(v.v).add(v.k);
     }
   });
-  if (entry.secrets !== secrets.length || digests.state(secrets) !== entry.state) refuse(hash, 'its state lines do not hash to its state');
+  if (entry.secrets !== secrets.length || (input.statesDigest ?? digests.state(secrets)) !== entry.state)
+    refuse(hash, 'its state lines do not hash to its state');
   const base: ReplayBase = {
     cut: hash,
     at: entry.at,

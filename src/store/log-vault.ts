@@ -131,14 +131,14 @@ export class LogVaultRepository implements VaultRepository {
    * Replays `read` and checks it against this machine's trust state; raises the trust state to
    * it. `signatures` answers replay's signature checks from checks made ahead (preverify.ts).
    */
-  #replay(read: LogRead, signatures?: SignatureCheck, only?: ReadonlySet<string>, before?: Trusted): Replayed {
+  #replay(read: LogRead, signatures?: SignatureCheck, only?: ReadonlySet<string>, before?: Trusted, fetched?: ReadonlyMap<string, Payload>): Replayed {
     // A long history (a fresh clone's first read) shows how far the verification is on a terminal.
     const progress = read.entries.length >= PROGRESS_FROM ? this.#opts.progress?.('verifying the vault history: entries') : undefined;
     const input = replayInput(read);
     const result = replay(input, this.#options(progress, signatures));
     const genesis = read.entries[0]?.hash ?? '';
     this.#checkTrust(result, read, genesis, before);
-    const payloads = input.payloads;
+    const payloads = fetched === undefined ? input.payloads : new Map([...input.payloads, ...fetched]);
     const view = vaultView(result.state, (h) => payloads.get(h), this.#opts.clock.now().toISOString(), result.seqs, {
       sealedTo: sealedTo(read, payloads),
       ...(only !== undefined ? { only } : {}),
@@ -222,10 +222,30 @@ export class LogVaultRepository implements VaultRepository {
   /** A full verification (and the verified state saved); the view holds the secrets named in `only`, or all. */
   async #readWhole(identity: Identity, only?: ReadonlySet<string>): Promise<VaultState> {
     const before = this.#trusted();
-    const read = await this.#log.read();
-    const replayed = this.#replay(read, await preverifiedSignatures(read.entries), only, before);
+    // For named secrets, a compacted file's payload lines are hashed and indexed, not parsed:
+    // only the named secrets' are read (and all keys lines when a member was removed, whose
+    // exposure the view shows).
+    const read = await this.#log.read(undefined, only === undefined ? 'parse' : 'named');
+    const fetched = only === undefined ? undefined : await this.#statePayloads(read, only);
+    const replayed = this.#replay(read, await preverifiedSignatures(read.entries), only, before, fetched);
     await this.#remember(identity, read, replayed.result, replayed.view);
     return replayed.view;
+  }
+
+  /** The payloads a view of `only` needs that a `named` read left unparsed: of its `state` lines, and every keys line when a member was removed. */
+  async #statePayloads(read: LogRead, only: ReadonlySet<string>): Promise<Map<string, Payload> | undefined> {
+    const removal = read.entries.some(({ entry }) => entry.kind === 'op' && entry.op === 'RemoveMember');
+    const wanted: { hash: string; place: LinePosition }[] = [];
+    for (const s of read.states) {
+      const named = only.has(s.name);
+      for (const v of s.versions) {
+        for (const hash of named ? [v.v, v.k] : removal ? [v.k] : []) {
+          const at = read.payloads.get(hash);
+          if (at !== undefined && at.payload === undefined) wanted.push({ hash, place: at.place });
+        }
+      }
+    }
+    return wanted.length === 0 ? undefined : this.#log.payloadsAt(wanted);
   }
 
   /**

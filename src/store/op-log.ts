@@ -17,6 +17,7 @@
  * - Compaction replaces the whole file through the atomic rename (store/atomic.ts).
  */
 import { isUtf8 } from 'node:buffer';
+import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
 import { type Entry, type LogEntry, type Payload, payloadsOf } from '../core/ops.js';
@@ -67,14 +68,24 @@ export interface LogRead {
   readonly payloads: ReadonlyMap<string, PayloadAt>;
   /** `state` lines (only in a compacted file, in the run its checkpoint closes). */
   readonly states: readonly StateLine[];
+  /**
+   * SHA-256 (base64) of the `state` lines as the file holds them (`- …\n` each), hashed as they
+   * were read: what a checkpoint's `state` digest covers. Each line was parsed, so it is
+   * canonical and this equals the digest of the parsed lines. Absent unless one run holds them.
+   */
+  readonly statesDigest?: string;
   /** Bytes after `end` that readers ignore: a trailing run of payloads and a torn last line. */
   readonly ignored: number;
   /** The file's device and inode when read, so a writer can tell it still has the same file. */
   readonly file: string;
 }
 
-/** How much of a payload a read keeps: parsed (default), or only hashed and indexed, parsed when `pread`. */
-export type PayloadMode = 'parse' | 'index';
+/**
+ * How much of a payload a read keeps: parsed (default); or only hashed and indexed, parsed when
+ * `pread`; or `named`: those an entry names are parsed, and a compacted file's (named by its
+ * `state` lines, closed by its checkpoint) only indexed.
+ */
+export type PayloadMode = 'parse' | 'index' | 'named';
 
 /** Where a read starts: the start of the file, or a line boundary a reader verified before. */
 export interface ReadFrom {
@@ -160,6 +171,8 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
   const states: StateLine[] = [];
   let run: { hash: string; payload: PayloadAt }[] = [];
   let runStates: StateLine[] = [];
+  let stateHash: Hash | undefined;
+  let stateRuns = 0;
   let end = pos;
   let endLine = lineNo;
   let sincePause = 0;
@@ -172,7 +185,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
     const json = buf.subarray(pos + LINE_PREFIX.length, nl);
     if (!isUtf8(json)) throw damaged(lineNo, 'line is not UTF-8');
     const hash = lineHash(json);
-    if (mode === 'index' && (startsWith(buf, pos, VALUE_PREFIX) || startsWith(buf, pos, KEYS_PREFIX))) {
+    if (mode !== 'parse' && (startsWith(buf, pos, VALUE_PREFIX) || startsWith(buf, pos, KEYS_PREFIX))) {
       run.push({ hash, payload: { place, kind: startsWith(buf, pos, VALUE_PREFIX) ? 'value' : 'keys' } });
     } else {
       const line = parseLine(json.toString('utf8'), lineNo);
@@ -180,15 +193,19 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
         if (runStates.length > 0 && line.kind !== 'checkpoint') throw damaged(lineNo, '`state` lines that no checkpoint closes');
         const unnamed = unnamedPayload(run, line, runStates);
         if (unnamed !== undefined) throw damaged(unnamed, 'a payload that the entry after it does not name (a line moved, swapped or added)');
+        if (mode === 'named' && line.kind !== 'checkpoint') run = run.map((p) => parsedIn(buf, from.offset, p));
         for (const p of run) if (!payloads.has(p.hash)) payloads.set(p.hash, p.payload);
+        if (runStates.length > 0) stateRuns++;
         states.push(...runStates);
         run = [];
         runStates = [];
         entries.push({ hash, entry: line, place });
         end = nl + 1;
         endLine = lineNo + 1;
-      } else if (line.kind === 'state') runStates.push(line);
-      else run.push({ hash, payload: { place, kind: line.kind, payload: line } });
+      } else if (line.kind === 'state') {
+        runStates.push(line);
+        (stateHash ??= createHash('sha256')).update(buf.subarray(pos, nl + 1));
+      } else run.push({ hash, payload: { place, kind: line.kind, payload: line } });
     }
     sincePause += nl + 1 - pos;
     if (sincePause >= STEP_BYTES) {
@@ -210,6 +227,7 @@ async function parseLog(buf: Buffer, from: ReadFrom, mode: PayloadMode, files: F
     entries,
     payloads,
     states,
+    ...(stateRuns === 1 && stateHash !== undefined ? { statesDigest: stateHash.digest('base64') } : {}),
     ignored: buf.length - end,
   };
 }
@@ -227,11 +245,31 @@ function unnamedPayload(run: readonly { hash: string; payload: PayloadAt }[], en
   return run.find((p) => !named.has(p.hash))?.payload.place.line;
 }
 
-/** The entries and payloads of a read as replay takes them; a payload read only as an index is absent. */
+/** A payload of `run`, read only as an index so far, parsed from the read's buffer (which starts at `offset` of the file). */
+function parsedIn(buf: Buffer, offset: number, p: { hash: string; payload: PayloadAt }): { hash: string; payload: PayloadAt } {
+  if (p.payload.payload !== undefined) return p;
+  const { place } = p.payload;
+  const start = place.offset - offset + LINE_PREFIX.length;
+  const line = parseLine(buf.toString('utf8', start, place.offset - offset + place.length), place.line);
+  if (line.kind !== 'value' && line.kind !== 'keys') throw damaged(place.line, 'not a payload line');
+  return { hash: p.hash, payload: { ...p.payload, payload: line } };
+}
+
+/** The entries and payloads of a read as replay takes them; a payload read only as an index is there by its kind. */
 export function replayInput(read: LogRead): ReplayInput {
   const payloads = new Map<string, Payload>();
-  for (const [hash, p] of read.payloads) if (p.payload !== undefined) payloads.set(hash, p.payload);
-  return { entries: read.entries.map(({ hash, entry }) => ({ hash, entry })), payloads, states: read.states.map(({ kind: _kind, ...s }) => s) };
+  const indexed = new Map<string, Payload['kind']>();
+  for (const [hash, p] of read.payloads) {
+    if (p.payload !== undefined) payloads.set(hash, p.payload);
+    else indexed.set(hash, p.kind);
+  }
+  return {
+    entries: read.entries.map(({ hash, entry }) => ({ hash, entry })),
+    payloads,
+    states: read.states.map(({ kind: _kind, ...s }) => s),
+    ...(indexed.size > 0 ? { indexed } : {}),
+    ...(read.statesDigest !== undefined ? { statesDigest: read.statesDigest } : {}),
+  };
 }
 
 /**
