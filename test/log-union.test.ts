@@ -59,6 +59,14 @@ describe('log union', () => {
     assert.deepEqual(headsOf([unit('G'), unit('a', 'G'), unit('b', 'G')]), ['a', 'b']);
   });
 
+  test("nothing before a compacted file's checkpoint is a head, though the governance kept there names parents that are gone", () => {
+    // The genesis and two governance entries (their parents compacted away), the checkpoint, an op after it.
+    const compacted = [unit('G'), unit('m1', 'x1'), unit('m2', 'x2'), { ...unit('C', 'u'), checkpoint: true }];
+    assert.deepEqual(headsOf(compacted), ['C']);
+    assert.deepEqual(headsOf([...compacted, unit('p', 'C')]), ['p']);
+    assert.deepEqual(unionOf([...compacted, unit('p', 'C')], [...compacted, unit('q', 'C')]).heads, ['p', 'q']);
+  });
+
   test('property: symmetric, every entry once, parents first', () => {
     const names = fc.uniqueArray(fc.stringMatching(/^[a-z]{1,3}$/), { maxLength: 12 });
     fc.assert(
