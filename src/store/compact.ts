@@ -134,6 +134,11 @@ export interface AcceptCheckpointOptions {
   readonly lockTimeoutMs: number;
   /** Replay's options at this machine's time. */
   readonly options: ReplayOptions;
+  /**
+   * This machine's identity: its own seqs need not be covered (its entries that were never
+   * shared, such as its own compaction set against another admin's, are given up on purpose).
+   */
+  readonly self?: string;
 }
 
 /**
@@ -144,7 +149,10 @@ export interface AcceptCheckpointOptions {
  * verified, and keep removed every member this machine saw removed. This is the trust a fresh
  * clone gives the checkpoint. Then the trust state moves to the file's heads.
  */
-export async function acceptCheckpoint(opts: AcceptCheckpointOptions, hash: string): Promise<{ vaultId: string; checkpoint: string; by: string }> {
+export async function acceptCheckpoint(
+  opts: AcceptCheckpointOptions,
+  hash: string,
+): Promise<{ vaultId: string; checkpoint: string; by: string; genesis: string; heads: readonly string[] }> {
   const read = await new OpLog({ path: opts.path, lockTimeoutMs: opts.lockTimeoutMs }).read();
   const result = replay(replayInput(read), opts.options);
   const refuse = (why: string): never => {
@@ -164,13 +172,22 @@ export async function acceptCheckpoint(opts: AcceptCheckpointOptions, hash: stri
     if (known.genesis !== G) refuse('the file is not the vault this machine pinned');
     const covered = new Map(cp.seqs).set(cp.by, cp.seq);
     for (const [who, seq] of known.ctrs) {
-      if ((covered.get(who) ?? 0) < seq) refuse(`it does not cover entry ${seq} of ${who}, which this machine verified (an older state)`);
+      if (who !== opts.self && (covered.get(who) ?? 0) < seq) refuse(`it does not cover entry ${seq} of ${who}, which this machine verified (an older state)`);
     }
     for (const m of known.removed ?? []) {
       if (result.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
     }
   }
-  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
-  opts.trust.put(id, { genesis: G, ctrs: result.seqs, heads: result.heads, removed });
-  return { vaultId: id, checkpoint: hash, by: result.state.members.get(cp.by)?.name ?? cp.by };
+  const removed = [
+    ...new Set(
+      [...result.state.members.values()]
+        .filter((m) => m.removed !== undefined)
+        .map((m) => m.id)
+        .concat(known?.removed ?? []),
+    ),
+  ];
+  const ctrs = new Map(result.seqs);
+  for (const [who, seq] of known?.ctrs ?? []) if (who !== opts.self) ctrs.set(who, Math.max(seq, ctrs.get(who) ?? 0));
+  opts.trust.replace(id, { genesis: G, ctrs, heads: result.heads, removed });
+  return { vaultId: id, checkpoint: hash, by: result.state.members.get(cp.by)?.name ?? cp.by, genesis: G, heads: result.heads };
 }

@@ -62,8 +62,8 @@ export interface CrossingOptions {
   /** When `theirs` is a remote's copy: its URL (the heads last seen there must be kept). */
   readonly remote: string | undefined;
   readonly theirsName: string;
-  /** A format-2 copy of the vault from git history that holds entry `hash` and not `skip` (a line), newest first. */
-  readonly historyHolding: (hash: string, skip: string) => Promise<Buffer | undefined>;
+  /** Format-2 copies of the vault from git history that hold entry `hash` and not `skip` (a line), newest first. */
+  readonly historyHolding: (hash: string, skip: string) => AsyncIterable<Buffer>;
 }
 
 /**
@@ -89,8 +89,12 @@ function checkpointOf(copy: Copy, line: string): { hash: string; entry: Checkpoi
   return { hash, entry };
 }
 
-/** `u` and its ancestors among `units`, with every unit up to the last checkpoint among them (a compacted prefix, whose parents are gone). */
-function coveredBy(units: readonly LogUnit[], entryOf: (hash: string) => Entry | undefined, u: string): Set<string> {
+/**
+ * `u` and its ancestors among `units`; when the walk reaches a checkpoint whose parent is not
+ * among them (a compacted prefix), every unit before it too: the genesis and governance kept
+ * there, whose own parents are gone.
+ */
+function coveredBy(units: readonly LogUnit[], u: string): Set<string> {
   const parents = new Map(units.map((unit) => [unit.hash, unit.parents]));
   const covered = new Set<string>();
   const todo = [u];
@@ -100,19 +104,62 @@ function coveredBy(units: readonly LogUnit[], entryOf: (hash: string) => Entry |
     covered.add(h);
     todo.push(...p);
   }
-  const lastCheckpoint = units.findLastIndex((unit) => covered.has(unit.hash) && entryOf(unit.hash)?.kind === 'checkpoint');
-  for (const unit of units.slice(0, lastCheckpoint + 1)) covered.add(unit.hash);
+  const prefix = units.findLastIndex((unit) => covered.has(unit.hash) && isPrefixCheckpoint(unit, parents));
+  for (const unit of units.slice(0, prefix + 1)) covered.add(unit.hash);
   return covered;
 }
 
-/** A history that holds entry `u`: `copy` itself, or a copy of git history. */
+/** Whether `unit` is a checkpoint that closes a compacted prefix: its parent is not among the units. */
+function isPrefixCheckpoint(unit: LogUnit, parents: ReadonlyMap<string, readonly string[]>): boolean {
+  return unit.checkpoint === true && !parents.has(unit.parents[0] ?? '');
+}
+
+/** A unit's last line: its entry, without the payload or `state` lines before it. */
+function entryLine(unit: LogUnit): LogUnit {
+  return { ...unit, text: unit.text.slice(unit.text.lastIndexOf('- {', unit.text.length - 2)) };
+}
+
+/** The ancestors of `heads` (and the heads) among `units`. */
+function ancestorsOf(units: readonly LogUnit[], heads: readonly string[]): Set<string> {
+  const parents = new Map(units.map((unit) => [unit.hash, unit.parents]));
+  const out = new Set<string>();
+  const todo = [...heads];
+  for (let h = todo.pop(); h !== undefined; h = todo.pop()) {
+    if (out.has(h)) continue;
+    out.add(h);
+    todo.push(...(parents.get(h) ?? []));
+  }
+  return out;
+}
+
+/**
+ * The history `u` summarises, as replay must check it: the covered units in file order, each
+ * checkpoint whose history is there reduced to its entry line (replay recomputes it from that
+ * history), and a compacted prefix only if this machine holds its checkpoint in its own copy
+ * (replay takes a compacted prefix on its signer's word, and a copy from git is anyone's).
+ */
+function summarisedHistory(units: readonly LogUnit[], covered: ReadonlySet<string>, held: ReadonlySet<string> | 'any'): LogUnit[] | string {
+  const parents = new Map(units.map((unit) => [unit.hash, unit.parents]));
+  const out: LogUnit[] = [];
+  for (const unit of units) {
+    if (!covered.has(unit.hash)) continue;
+    if (unit.checkpoint !== true) out.push(unit);
+    else if (!isPrefixCheckpoint(unit, parents)) out.push(entryLine(unit));
+    else if (held === 'any' || held.has(unit.hash)) out.push(unit);
+    else return unit.hash;
+  }
+  return out;
+}
+
+/** A history that holds entry `u`: `copy` itself, or the newest copy of git history that parses as this vault's and holds it. */
 async function historyWith(copy: Copy, u: string, checkpoint: { hash: string; line: string }, x: CrossingOptions): Promise<Copy | undefined> {
   if (copy.entries.has(u)) return copy;
-  const found = await x.historyHolding(u, checkpoint.line);
-  if (found === undefined) return undefined;
-  const full = await parseCopy(found, `the history before checkpoint ${checkpoint.hash} (from git)`);
-  if (full.vault !== copy.vault || !full.entries.has(u)) return undefined;
-  return full;
+  for await (const found of x.historyHolding(u, checkpoint.line)) {
+    // Anyone can push a branch: a copy that does not parse, or is another vault's, is skipped.
+    const full = await parseCopy(found, `the history before checkpoint ${checkpoint.hash} (from git)`).catch(() => undefined);
+    if (full !== undefined && full.vault === copy.vault && full.entries.has(u)) return full;
+  }
+  return undefined;
 }
 
 /** Both copies parsed, of one vault, and the other copy verified. */
@@ -210,21 +257,8 @@ async function reapplyAll(
   }
 }
 
-/** This identity's entries after its own compaction, which another admin's compaction replaces: re-applied on top of that one. */
-interface SetAside {
-  /** The checkpoint set aside. */
-  readonly checkpoint: string;
-  readonly ops: readonly { unit: LogUnit; entry: OpEntry }[];
-  /** Every entry of the copy that held it (heads this machine verified among them). */
-  readonly entries: ReadonlyMap<string, Entry>;
-  readonly seq: number;
-}
-
-/**
- * Takes another copy compacted by `line`, checked against the history it summarises; `aside`:
- * this copy is that history, and this identity's own compaction of it is set aside.
- */
-async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: CrossingOptions, aside?: SetAside): Promise<LogMergeResult> {
+/** Takes another copy compacted by `line`, checked against the history it summarises. */
+async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: CrossingOptions): Promise<LogMergeResult> {
   const { mine, other, verifiedTheirs } = await bothCopies(ours, theirs, x);
   const cp = checkpointOf(other, line);
   const u = cp.entry.parents[0] as string;
@@ -240,34 +274,43 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
     );
   const units = full === mine ? mine.units : unionOf(mine.units, full.units).units;
   const entryOf = (h: string): Entry | undefined => mine.entries.get(h) ?? full.entries.get(h);
-  const covered = coveredBy(units, entryOf, u);
+  const covered = coveredBy(units, u);
   // The checkpoint must be the exact summary of that history: replay recomputes it there.
-  const summarised = units.filter((unit) => covered.has(unit.hash));
+  const summarised = summarisedHistory(units, covered, new Set(mine.entries.keys()));
+  if (typeof summarised === 'string')
+    return refuse(
+      `the history it summarises begins with a compaction this machine does not hold (checkpoint ${summarised}), which it cannot check`,
+      'sync once between two compactions; or, if you trust the admin, take the file as a fresh clone would with `secrets verify --accept-checkpoint`',
+    );
   await verify(fileOf([...summarised, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `checkpoint ${cp.hash} on the history it summarises`);
 
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const left = units.filter((unit) => !covered.has(unit.hash) && !inTheirs.has(unit.hash));
+  const seen = await remoteSeen(x, mine.vault);
+  const lost = seen.find((h) => !covered.has(h) && !inTheirs.has(h));
+  if (lost !== undefined) refuse(`it leaves out entry ${lost}, which the remote had when this machine last saw it`);
+  // Only this identity's entries of this copy that never reached the remote are re-applied:
+  // anything shared (the remote had it, or an entry after it) must be in the history summarised.
+  const shared = ancestorsOf(mine.units, seen);
   const me = x.identity.id;
   for (const unit of left) {
     const e = entryOf(unit.hash) as Entry;
-    if (!mine.entries.has(unit.hash) || e.by !== me)
-      refuse(`it leaves out entry ${unit.hash} (${actionOf(e)} by ${e.by}), which this machine holds and cannot re-apply: it is not this identity's`);
+    if (!mine.entries.has(unit.hash) || e.by !== me || shared.has(unit.hash))
+      refuse(
+        `it leaves out entry ${unit.hash} (${actionOf(e)} by ${e.by}), which this machine holds and cannot re-apply: it is not this identity's, or it was pushed`,
+      );
     if (e.kind === 'checkpoint') refuse(`this copy has its own checkpoint ${unit.hash} after the history it summarises`);
+    if (x.remote === undefined)
+      refuse(`it leaves out entry ${unit.hash} of this copy, which is re-applied only when merging the remote's copy (\`secrets sync\`)`);
   }
-  const lost = (await remoteSeen(x, mine.vault)).find((h) => !covered.has(h) && !inTheirs.has(h));
-  if (lost !== undefined) refuse(`it leaves out entry ${lost}, which the remote had when this machine last saw it`);
 
   // This identity's entries that were never shared go on top, each authorised again.
-  const ops = [
-    ...left.flatMap((unit) => {
-      const entry = mine.entries.get(unit.hash) as Entry;
-      return entry.kind === 'op' ? [{ unit, entry }] : [];
-    }),
-    ...(aside?.ops ?? []),
-  ];
-  const seq = Math.max(highestSeq(me, mine, full, other), aside?.seq ?? 0);
-  const names = new Map([...mine.entries, ...(aside?.entries ?? [])]);
-  const { text, result, reports } = await reapplyAll({ ...other, heads: verifiedTheirs.heads }, ops, x.identity, seq, names);
+  const ops = left.flatMap((unit) => {
+    const entry = mine.entries.get(unit.hash) as Entry;
+    return entry.kind === 'op' ? [{ unit, entry }] : [];
+  });
+  const seq = highestSeq(me, mine, full, other);
+  const { text, result, reports } = await reapplyAll({ ...other, heads: verifiedTheirs.heads }, ops, x.identity, seq, mine.entries);
 
   // What this machine verified must be in it, or be its own entries re-applied or left out.
   const id = result.state.id;
@@ -276,7 +319,7 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   const resultEntries = new Set(result.order);
   if (known !== undefined) {
     if (known.genesis !== mine.vault) refuse('it is not the vault this machine pinned');
-    const lostHead = (known.heads ?? []).find((h) => !covered.has(h) && !resultEntries.has(h) && !mineLeft.has(h) && aside?.entries.has(h) !== true);
+    const lostHead = (known.heads ?? []).find((h) => !covered.has(h) && !resultEntries.has(h) && !mineLeft.has(h));
     if (lostHead !== undefined) refuse(`it leaves out entry ${lostHead}, which this machine verified`);
     for (const [who, s] of known.ctrs) {
       if (who !== me && (result.seqs.get(who) ?? 0) < s) refuse(`it does not cover entry ${s} of ${who}, which this machine verified`);
@@ -288,7 +331,6 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   const signer = result.state.members.get(cp.entry.by)?.name ?? cp.entry.by;
   const kept = ops.length - reports.length;
   const notes = [
-    ...(aside !== undefined ? [`set aside this machine's compaction (checkpoint ${aside.checkpoint}, never pushed) for a concurrent one`] : []),
     `took the compaction of the history by ${signer} (checkpoint ${cp.hash}), checked against the history it summarises` +
       (ops.length > 0 ? `; ${kept} entr${kept === 1 ? 'y' : 'ies'} of this copy re-applied on top` : ''),
     ...reports,
@@ -323,19 +365,18 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       `${x.theirsName} holds entries that may not be in this copy's compaction (checkpoint ${cp.hash}), and the history it summarises (entry ${u}) is not in git history to check or merge them with; nothing was merged`,
       'commit the vault before compacting next time (`secrets sync` does); ask the team which entries they pushed since',
     );
-  // Another admin compacted concurrently (the other copy's checkpoint is not in the history this one summarises): theirs is taken, checked, with this identity's entries on top.
+  // Another admin compacted concurrently (the other copy's checkpoint is not in the history this one summarises).
   const otherCheckpoint = lastCheckpointLine(theirs);
-  if (otherCheckpoint !== undefined && !full.bytes.includes(otherCheckpoint)) {
-    const refuse = (why: string): never => {
-      throw new SecretsError(
-        'CONFLICT',
-        `this copy's compaction (checkpoint ${cp.hash}) cannot be set aside for ${x.theirsName}'s: ${why}; nothing was merged`,
-        REWRITTEN_HINT,
-      );
-    };
-    const ops = opsAfter(mine, cp, x.identity.id, refuse);
-    return takeCompaction(full.bytes, theirs, otherCheckpoint, x, { checkpoint: cp.hash, ops, entries: mine.entries, seq: highestSeq(x.identity.id, mine) });
-  }
+  if (otherCheckpoint !== undefined && !full.bytes.includes(otherCheckpoint))
+    throw new SecretsError(
+      'CONFLICT',
+      `${x.theirsName} is compacted by another checkpoint than this copy's (${cp.hash}, never pushed): two admins compacted at once, and only one compaction can be kept; nothing was merged`,
+      "the other admin's compaction was pushed first: agree which to keep; to keep theirs, `git -C DIR checkout origin/main -- vault.yaml` and `secrets verify --accept-checkpoint HASH` with their checkpoint's hash (writes of yours after your compaction are lost: make them again)",
+    );
+  // The history found must be the one this machine compacted: its checkpoint, recomputed there,
+  // must hold (whatever compacted prefix that history starts with, its state is then this one's).
+  const history = summarisedHistory(full.units, coveredBy(full.units, u), 'any') as LogUnit[];
+  await verify(fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `this copy's checkpoint ${cp.hash} on the history found in git`);
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const seen = await remoteSeen(x, mine.vault);
   const lost = seen.find((h) => !inTheirs.has(h));
@@ -346,8 +387,7 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       REWRITTEN_HINT,
     );
   const units = full === other ? other.units : unionOf(full.units, other.units).units;
-  const entryOf = (h: string): Entry | undefined => other.entries.get(h) ?? full.entries.get(h);
-  const covered = coveredBy(units, entryOf, u);
+  const covered = coveredBy(units, u);
   const uncovered = other.units.filter((unit) => !covered.has(unit.hash));
   if (uncovered.length === 0)
     return {

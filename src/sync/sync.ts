@@ -390,22 +390,28 @@ async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts:
 const MIGRATION_SEARCH = 100;
 
 /**
- * A format-2 vault.yaml of git history (any branch, newest first) holding entry `hash`, skipping
- * copies that hold the line `skip` (the compaction itself). A cheap scan of line hashes; the
- * copy found is verified by its caller.
+ * The format-2 vault.yaml copies of git history that hold entry `hash`, newest first, skipping
+ * copies that hold the line `skip` (the compaction itself): only commits of this branch and of
+ * origin/main (a branch anyone pushed is not searched). A cheap scan of line hashes; each copy
+ * is parsed and checked by its caller, who takes the first that will do.
  */
-async function historyHolding(g: Git, hash: string, skip: string): Promise<Buffer | undefined> {
-  const commits = (await g.run(['rev-list', '--all', `--max-count=${MIGRATION_SEARCH}`, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
+async function* historyHolding(g: Git, hash: string, skip: string): AsyncGenerator<Buffer> {
+  const refs = ['HEAD', ...((await g.run(['rev-parse', '--verify', '-q', `origin/${BRANCH}`])).code === 0 ? [`origin/${BRANCH}`] : [])];
+  const commits = (await g.run(['rev-list', '--full-history', `--max-count=${MIGRATION_SEARCH}`, ...refs, '--', VAULT_FILE])).stdout
+    .split('\n')
+    .filter(Boolean);
   for (const c of commits) {
     const text = await g.show(c, VAULT_FILE);
     if (text === undefined || text.includes(skip)) continue;
     const bytes = Buffer.from(text);
     if (!isLogText(bytes)) continue;
     for (const line of text.split('\n')) {
-      if (/^- \{"kind":"(op|merge|checkpoint)",/.test(line) && sha256Base64(Buffer.from(line.slice(2))) === hash) return bytes;
+      if (/^- \{"kind":"(op|merge|checkpoint)",/.test(line) && sha256Base64(Buffer.from(line.slice(2))) === hash) {
+        yield bytes;
+        break;
+      }
     }
   }
-  return undefined;
 }
 
 /** The format-1 vault.yaml in git history (any branch, newest first) whose SHA-256 is `sha256`. */
@@ -564,6 +570,27 @@ async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Pr
   return merged.conflicts;
 }
 
+/**
+ * Merges `remoteRef` without committing (and never as a fast-forward), puts `text` in place of
+ * vault.yaml, and commits. Another file in conflict aborts the merge: nothing is merged.
+ */
+async function commitCrossing(ctx: SyncContext, g: Git, remoteRef: string, text: Buffer, env: Record<string, string>): Promise<void> {
+  const m = await g.run(['merge', '-q', '--no-ff', '--no-commit', remoteRef], { env });
+  const others = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter((f) => f !== '' && f !== VAULT_FILE);
+  const merging = (await g.run(['rev-parse', '-q', '--verify', 'MERGE_HEAD'])).code === 0;
+  if (others.length > 0 || (m.code !== 0 && !merging)) {
+    if (merging) await g.run(['merge', '--abort']);
+    throw new SecretsError(
+      'CONFLICT',
+      others.length > 0 ? `git could not merge ${others.join(', ')} (not the vault file); nothing was merged` : `git merge failed: ${firstLine(m.stderr)}`,
+      `resolve it in ${g.dir} with git, then run \`secrets sync\` again`,
+    );
+  }
+  writeFileAtomic(ctx.vaultPath, text);
+  await g.ok(['add', '--', VAULT_FILE]);
+  await g.ok(merging ? ['commit', '-q', '--no-edit'] : ['commit', '-q', '-m', 'secrets: across a compaction'], { env });
+}
+
 /** Lines the merge driver printed (through git's stderr) about conflicts it resolved. */
 function driverReports(stderr: string): string[] {
   return stderr
@@ -683,21 +710,32 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       const identityEnv = Object.fromEntries(
         ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE'].flatMap((k) => (ctx.env[k] !== undefined ? [[k, ctx.env[k]]] : [])),
       );
-      const m = await g.run(['merge', '-q', '--no-edit', remoteRef], {
-        env: { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv },
-      });
-      conflicts.push(...(logMerge !== undefined ? logMerge.reports : driverReports(m.stderr)));
-      if (m.code !== 0) {
-        const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.trim();
-        if (unmerged === '') throw new SecretsError('CONFLICT', `git merge failed: ${firstLine(m.stderr)}`, `look at ${g.dir} with git status`);
-        const reports = await resolveConflict(ctx, g, identity);
-        if (logMerge === undefined) conflicts.push(...reports);
+      const env = { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv };
+      if (logMerge?.afterWrite !== undefined) {
+        // Across a compaction: what is committed is the result checked above, whatever git would
+        // do with the file on its own (a fast-forward runs no driver).
+        conflicts.push(...logMerge.reports);
+        await commitCrossing(ctx, g, remoteRef, logMerge.text, env);
+        logMerge.afterWrite();
+      } else {
+        const m = await g.run(['merge', '-q', '--no-edit', remoteRef], { env });
+        conflicts.push(...(logMerge !== undefined ? logMerge.reports : driverReports(m.stderr)));
+        if (m.code !== 0) {
+          const unmerged = (await g.run(['diff', '--name-only', '--diff-filter=U'])).stdout.trim();
+          if (unmerged === '') throw new SecretsError('CONFLICT', `git merge failed: ${firstLine(m.stderr)}`, `look at ${g.dir} with git status`);
+          const reports = await resolveConflict(ctx, g, identity);
+          if (logMerge === undefined) conflicts.push(...reports);
+        }
       }
       merged = merged || (await g.ok(['rev-parse', 'HEAD'])).trim() !== before;
-      // A fast-forward across a compaction runs no driver: the trust state moves here once the file is the result.
-      if (logMerge?.afterWrite !== undefined && readFileSync(ctx.vaultPath).equals(logMerge.text)) logMerge.afterWrite();
       // The result must load as any command would load it: verified, and not a rollback here.
-      await ctx.deps.vault.read(identity);
+      try {
+        await ctx.deps.vault.read(identity);
+      } catch (err) {
+        // Refused: the work tree goes back to the commit before the merge (the trust state moved only for a crossing, whose result was checked).
+        if (logMerge?.afterWrite === undefined) await g.run(['reset', '-q', '--hard', before]);
+        throw err;
+      }
     }
     const push = await g.run(['push', '-q', 'origin', `HEAD:${BRANCH}`], { network: true });
     if (push.code === 0) {

@@ -4,6 +4,8 @@ import { ExitCode, SecretsError } from '../../core/errors.js';
 import { resealVault, verifyVault } from '../../core/use-cases/team.js';
 import { acceptCheckpoint } from '../../store/compact.js';
 import { CLOCK_SKEW_MS, REPLAY_OPTIONS } from '../../store/log-vault.js';
+import { TrustFloorStore } from '../../store/trust.js';
+import { trustFloorKey } from '../../crypto/identity.js';
 import { isFormat2 } from '../../store/vault-format.js';
 import type { App } from '../app.js';
 import { formatError, formatJson, formatWarning, progressOnTty, resealSummary } from '../ui.js';
@@ -20,7 +22,11 @@ export function register(program: Command, app: App): void {
         if (!isFormat2(deps.paths.vault)) throw new SecretsError('USAGE', '--accept-checkpoint is for a format-2 vault', 'format 1 has no checkpoints');
         const { path, trust, lockTimeoutMs } = deps.migration();
         const notAfter = new Date(deps.clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
-        const a = await acceptCheckpoint({ path, trust, lockTimeoutMs, options: { ...REPLAY_OPTIONS, notAfter } }, opts.acceptCheckpoint);
+        const { identity } = await deps.identities.load();
+        const a = await acceptCheckpoint({ path, trust, lockTimeoutMs, options: { ...REPLAY_OPTIONS, notAfter }, self: identity.id }, opts.acceptCheckpoint);
+        // The heads each remote had are compacted away too: what this machine now holds of them is the file's.
+        const remotes = new TrustFloorStore(deps.paths.trustDir, trustFloorKey(identity));
+        for (const remote of (await remotes.remoteHeads(a.genesis)).keys()) await remotes.putRemoteHeads(a.genesis, remote, a.heads);
         if (opts.json) return app.emit({ stdout: formatJson({ VaultId: a.vaultId, Checkpoint: a.checkpoint, SignedBy: a.by }) });
         return app.emit({
           stderr: `Accepted checkpoint ${a.checkpoint} of vault ${a.vaultId}, signed by ${a.by}: this machine trusts its state from now on.\n`,
