@@ -23,7 +23,7 @@ import { type CheckpointEntry, type Entry, isGovernance, type OpEntry } from '..
 import { replay } from '../src/core/replay.js';
 import { decodeKey, identityFromSeed } from '../src/crypto/identity.js';
 import { REPLAY_OPTIONS } from '../src/store/log-vault.js';
-import { CHECKPOINT_DIGESTS, encodeLine, HEADER_LINE_V2, type Line, lineHash, signedEntry, type UnsignedEntry } from '../src/store/op-codec.js';
+import { CHECKPOINT_DIGESTS, encodeLine, HEADER_LINE_V2, type Line, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { readLogBytes, replayInput, serializeLog } from '../src/store/op-log.js';
 import { parseCopy } from '../src/sync/log-merge.js';
 import { explain, git, GIT_PERSON, syncOk, syncRefused, type Team, team } from './support/git-team.js';
@@ -89,7 +89,7 @@ async function pushFakeBase(t: Team, scratch: string, orphan = false): Promise<v
       seq: bobSeq + 1,
       parents: [copy.vault],
       at,
-    } as UnsignedEntry);
+    });
     if (lineHash(encodeLine(e)) < dataFirst) X = e;
   }
   const xHash = lineHash(encodeLine(X));
@@ -115,7 +115,7 @@ async function pushFakeBase(t: Team, scratch: string, orphan = false): Promise<v
     ...prefix.map((u) => Buffer.from(u.text)),
     Buffer.from(orphan ? '' : lineOf(X)),
     ...laterGov.map((u) => Buffer.from(u.text)),
-    Buffer.from(secrets.map((s) => lineOf({ kind: 'state', ...s } as Line)).join('')),
+    Buffer.from(secrets.map((s) => lineOf({ kind: 'state', ...s })).join('')),
     Buffer.from(plan.payloads.map((h) => lineOf(input.payloads.get(h) as Line)).join('')),
     Buffer.from(lineOf(c1)),
   ]);
@@ -123,7 +123,7 @@ async function pushFakeBase(t: Team, scratch: string, orphan = false): Promise<v
   const plan2 = planCompaction(fullInput, replay(fullInput, REPLAY_OPTIONS), CHECKPOINT_DIGESTS, bob.id, new Date(Date.parse(lastAt) + 2000).toISOString());
   const theirs = serializeLog([
     ...plan2.governance.map((g) => g.entry),
-    ...plan2.secrets.map((s) => ({ kind: 'state' as const, ...s }) as Line),
+    ...plan2.secrets.map((s) => ({ kind: 'state' as const, ...s })),
     ...plan2.payloads.map((h) => fullInput.payloads.get(h) as Line),
     signedEntry<CheckpointEntry>(bob, copy.vault, plan2.checkpoint),
   ]);
