@@ -11,10 +11,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // compiled out, and one for the test suites with them in. package.json ships only the first.
 // A third, dist/index.cjs, is the library for CommonJS callers (`require('secrets')`, package.json
 // "exports" "require"): the same entry as the ES module one, src/index.ts, without test hooks.
+// A fourth, for the test suites only, is the CLI with test/support's format-1 writer
+// (test/support/format1-cli.ts): the shipped code writes no format-1 vault.
 for (const [entry, outfile, hooks] of [
   ['dist/src/cli/entry.js', 'dist/secrets.cjs', false],
   ['dist/src/cli/entry.js', 'dist/secrets-test-hooks.cjs', true],
   ['dist/src/index.js', 'dist/index.cjs', false],
+  ['dist/test/support/format1-cli.js', 'dist/secrets-format1-test.cjs', true],
 ])
   await build({
     entryPoints: [join(root, entry)],

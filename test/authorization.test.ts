@@ -24,10 +24,9 @@ import type { Identity } from '../src/core/ports.js';
 import { SecretBytes } from '../src/core/secret-bytes.js';
 import { toBase64 } from '../src/crypto/encoding.js';
 import { decodeKey, encodePublicIdentity, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
-import { signRecord } from '../src/crypto/sign.js';
 import { SodiumValueCipher } from '../src/crypto/value-cipher.js';
 import { canonicalJson, signedBytesOf } from '../src/store/codec.js';
-import { FileVaultRepository } from '../src/store/file-vault.js';
+import { Format1Writer, signRecord } from './support/format1-writer.js';
 import { TrustStore } from '../src/store/trust.js';
 
 type Marker = ReturnType<typeof marker>;
@@ -151,9 +150,9 @@ async function withTeam(opts: { bobPolicy?: unknown; format?: '2' }, fn: (t: Tea
 // ---------------------------------------------------------------------------------------------
 // The insider: the repository's own transaction, run with bob's key and no CLI checks.
 
-function repositoryFor(sb: Sandbox, who: Identity): FileVaultRepository {
+function repositoryFor(sb: Sandbox, who: Identity): Format1Writer {
   // The insider's own machine: its own trust state, the shared vault file.
-  return new FileVaultRepository({
+  return new Format1Writer({
     path: sb.vault,
     trust: new TrustStore(join(sb.home, `trust-of-${who.id}`)),
     clock: { now: () => new Date() },

@@ -11,7 +11,8 @@ import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SecretsError } from '../src/core/errors.js';
 import type { SecretRecord, VaultFileRecord } from '../src/core/model.js';
-import { canonicalJson, HEADER_LINE, parseFile, parseRecordLine, serializeFile, serializeRecord } from '../src/store/codec.js';
+import { canonicalJson, HEADER_LINE, parseFile, parseRecordLine } from '../src/store/codec.js';
+import { serializeFile, serializeRecord } from './support/format1-writer.js';
 import { FORMAT_1, initialisedSandbox } from './support/cli.js';
 
 const RUNS = 500;

@@ -16,7 +16,7 @@ import { REPLAY_OPTIONS } from '../src/store/log-vault.js';
 import { convert } from '../src/store/migrate.js';
 import { CHECKPOINT_DIGESTS, encodeLine, type Line, signedEntry } from '../src/store/op-codec.js';
 import { OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
-import { FileVaultRepository } from '../src/store/file-vault.js';
+import { Format1Vault } from '../src/store/format1-vault.js';
 import { TrustStore } from '../src/store/trust.js';
 import { FORMAT_1, vaultIdIn } from './support/cli.js';
 import { explain, type Person, person, policyFile } from './support/insider.js';
@@ -215,7 +215,7 @@ describe('forged checkpoints and migrations', () => {
     await refused(vault, bob, ['migrate', '--yes'], /only an admin/, 5);
     // bob converts the file himself, as if he were an admin, and writes it over the vault.
     const former = readFileSync(vault);
-    const repo = new FileVaultRepository({ path: vault, trust: new TrustStore(join(dir, 'scratch')), clock: { now: () => new Date() }, lockTimeoutMs: 1000 });
+    const repo = new Format1Vault({ path: vault, trust: new TrustStore(join(dir, 'scratch')), clock: { now: () => new Date() } });
     const { state } = await repo.inspect(former.toString('utf8'));
     const promoted = { ...state, members: state.members.map((m) => (m.id === bob.identity.id ? { ...m, roles: ['admin'] } : m)) };
     const forged = convert(promoted, former, bob.identity.id, (unsigned, _i, G) => signedEntry<Entry>(bob.identity, G, unsigned));

@@ -15,7 +15,8 @@ import { SecretBytes } from '../src/core/secret-bytes.js';
 import { frame, toBase64Url } from '../src/crypto/encoding.js';
 import { openValue, sealValue, type SealedValue, type ValueContext } from '../src/crypto/envelope.js';
 import { decodeKey, encodeKey, generateSeed, identityFromSeed, KEY_PREFIX, SEED_BYTES } from '../src/crypto/identity.js';
-import { signRecord, verifyRecord } from '../src/crypto/sign.js';
+import { verifyRecord } from '../src/crypto/sign.js';
+import { signRecord } from './support/format1-writer.js';
 
 let alice: Identity;
 let bob: Identity;

@@ -11,10 +11,11 @@ import { SecretsError } from '../src/core/errors.js';
 import { type Action, ACTIONS, type Entry, type LogEntry, type OpBodies } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
 import { fromBase64, isBase64Of } from '../src/crypto/encoding.js';
-import { signRecord, verifyEntry, verifyRecord } from '../src/crypto/sign.js';
+import { verifyEntry, verifyRecord } from '../src/crypto/sign.js';
 import { encodeLine, entrySignatureValid, HEADER_LINE_V2, isEntry, type Line, lineHash, parseLine, signedText } from '../src/store/op-codec.js';
 import { serializeLog } from '../src/store/op-log.js';
 import { ROOT } from './support/cli.js';
+import { signRecord } from './support/format1-writer.js';
 import { APP_RW, bytesOf, fixtureLog, REAL_REPLAY, testMember } from './support/oplog.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'vault-format-v2');

@@ -626,6 +626,177 @@ describe('concurrent branches', () => {
   });
 });
 
+describe("format 1's record-level merge cases, as format 2 replays them", () => {
+  // test/merge.test.ts tested core/merge.ts, format 1's merge, which is gone (ADR 0018, "Step 7:
+  // format 1's merge and writer are gone"). These are its cases that no other format-2 test
+  // covers, on concurrent branches of one log.
+  const ref = (log: Log, name = 'app/a') => ({ secret: log.id(name), name });
+  const put = (log: Log, by: string, parent: string, name = 'app/a'): string =>
+    log.op(by, 'PutSecretValue', { ...ref(log, name), value: log.value() }, [parent]);
+
+  test('different fields of one secret changed on both branches: each op applies its own field, nothing reported', () => {
+    const { log, head } = team();
+    const a = log.op(CAROL, 'UpdateSecret', { ...ref(log), description: 'from carol' }, [head]);
+    const b = log.op(DAVE, 'TagResource', { ...ref(log), tags: new Map([['env', 'prod']]) }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    const s = secret(result.state, log, 'app/a');
+    assert.equal(s?.description, 'from carol');
+    assert.equal(s?.tags.get('env'), 'prod');
+    assert.deepEqual(
+      result.notes.filter((n) => n.kind !== 'two-devices'),
+      [],
+    );
+  });
+
+  test('a deletion with nothing concurrent on its secret stays, with nothing reported; a force deletion (0 days) too', () => {
+    for (const days of [7, 0]) {
+      const { log, head } = team();
+      const del = log.op(DAVE, 'DeleteSecret', { ...ref(log), days }, [head]);
+      const other = log.op(CAROL, 'CreateSecret', { ...ref(log, 'app/b'), value: log.value() }, [head]);
+      log.merge(ALICE, [del, other].sort());
+      const result = log.replay();
+      assert.equal(result.verdicts.get(del)?.accepted, true);
+      assert.deepEqual(result.notes, []);
+    }
+  });
+
+  test('a force deletion (0 days) against a concurrent put: the deletion is dropped, the put kept, and it is reported', () => {
+    const { log, head } = team();
+    const del = log.op(DAVE, 'DeleteSecret', { ...ref(log), days: 0 }, [head]);
+    const change = put(log, CAROL, head);
+    log.merge(ALICE, [del, change].sort());
+    const result = log.replay();
+    dropped(result, del, /concurrent change .*beats its deletion/);
+    assert.equal(secret(result.state, log, 'app/a')?.stages.get('CURRENT'), 'ver-2');
+  });
+
+  test("a deletion against an admin's concurrent Reseal: the Reseal is a change, so the deletion is dropped (format 1 kept it)", () => {
+    const { log, head } = team();
+    const del = log.op(DAVE, 'DeleteSecret', { ...ref(log), days: 7 }, [head]);
+    const reseal = log.op(ALICE, 'Reseal', { ...ref(log), keys: new Map([['ver-1', log.keys('ver-1', [ALICE, BOB, CAROL, DAVE])]]) }, [head]);
+    log.merge(BOB, [del, reseal].sort());
+    const result = log.replay();
+    dropped(result, del, /concurrent change .*beats its deletion/);
+    assert.equal(secret(result.state, log, 'app/a')?.deleted, undefined);
+  });
+
+  test('a member removed on one branch and given another role on the other: the removal stands', () => {
+    const { log, head } = team();
+    const removal = log.op(ALICE, 'RemoveMember', { member: CAROL }, [head]);
+    const role = log.op(BOB, 'SetRole', { member: CAROL, roles: ['admin'] }, [head]);
+    log.merge(ALICE, [removal, role].sort());
+    const result = log.replay();
+    assert.ok(result.state.members.get(CAROL)?.removed !== undefined, 'carol is removed');
+  });
+
+  test('a policy deleted on one branch and changed on the other, or changed on both: the later in L stands, whoever merges', () => {
+    const narrow = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'secrets:GetSecretValue', Resource: 'app/*' }] };
+    for (const merger of [ALICE, BOB]) {
+      const { log, head } = team();
+      const d = log.op(ALICE, 'DeletePolicy', { policy: 'app-rw' }, [head]);
+      const c = log.op(BOB, 'PutPolicy', { policy: 'app-rw', doc: narrow }, [head]);
+      log.merge(merger, [d, c].sort());
+      const result = log.replay();
+      assert.equal(result.verdicts.get(d)?.accepted, true);
+      assert.equal(result.verdicts.get(c)?.accepted, true);
+      assert.equal(result.state.policies.has('app-rw'), result.order.indexOf(c) > result.order.indexOf(d));
+    }
+    const { log, head } = team();
+    const a = log.op(ALICE, 'PutPolicy', { policy: 'app-rw', doc: narrow }, [head]);
+    const b = log.op(BOB, 'PutPolicy', { policy: 'app-rw', doc: APP_RW }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    const later = result.order.indexOf(a) > result.order.indexOf(b) ? narrow : APP_RW;
+    assert.deepEqual(result.state.policies.get('app-rw')?.doc, later);
+  });
+
+  test("a version's keys re-sealed on both branches: both Reseals apply, the later in L's keys stand", () => {
+    const { log, head } = team();
+    const ka = log.keys('ver-1', [ALICE, BOB, CAROL, DAVE]);
+    const kb = log.keys('ver-1', [ALICE, BOB, CAROL, DAVE]);
+    const a = log.op(ALICE, 'Reseal', { ...ref(log), keys: new Map([['ver-1', ka]]) }, [head]);
+    const b = log.op(BOB, 'Reseal', { ...ref(log), keys: new Map([['ver-1', kb]]) }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    assert.equal(result.verdicts.get(a)?.accepted, true);
+    assert.equal(result.verdicts.get(b)?.accepted, true);
+    assert.equal(secret(result.state, log, 'app/a')?.versions[0]?.k, result.order.indexOf(a) > result.order.indexOf(b) ? ka : kb);
+  });
+
+  test('versions and tags added on both branches beyond the limits: the oldest unlabelled versions are pruned; a tag op past the limit is dropped and reported', () => {
+    const { log, head } = team();
+    let x = head;
+    for (let i = 0; i < 60; i++) x = put(log, CAROL, x);
+    let y = head;
+    for (let i = 0; i < 60; i++) y = put(log, DAVE, y);
+    let p = head;
+    for (let i = 0; i < 30; i++) p = log.op(CAROL, 'TagResource', { ...ref(log), tags: new Map([[`c${i}`, 'v']]) }, [p]);
+    let q = head;
+    for (let i = 0; i < 30; i++) q = log.op(DAVE, 'TagResource', { ...ref(log), tags: new Map([[`d${i}`, 'v']]) }, [q]);
+    log.merge(ALICE, [x, y, p, q].sort());
+    const result = log.replay();
+    const s = secret(result.state, log, 'app/a');
+    assert.equal(s?.versions.length, 100);
+    assert.ok(!s?.versions.some((v) => v.id === 'ver-1'), 'the oldest, unlabelled, is pruned');
+    assert.ok(s?.versions.some((v) => v.id === s.stages.get('CURRENT')) && s.versions.some((v) => v.id === s.stages.get('PREVIOUS')));
+    assert.equal(s?.tags.size, 50);
+    const overTags = result.notes.filter((n) => n.kind === 'dropped' && /would carry more than 50 tags/.test(n.message));
+    assert.equal(overTags.length, 10);
+  });
+
+  test('deleted and created again under one name on one branch, changed on the other: the change beats the deletion, and the re-creation is dropped as a second CreateSecret', () => {
+    const { log, head } = team();
+    const del = log.op(DAVE, 'DeleteSecret', { ...ref(log), days: 0 }, [head]);
+    const again = log.op(DAVE, 'CreateSecret', { ...ref(log), value: log.value() }, [del]);
+    const change = put(log, CAROL, head);
+    log.merge(ALICE, [again, change].sort());
+    const result = log.replay();
+    dropped(result, del, /concurrent change .*beats its deletion/);
+    dropped(result, again, /secret app\/a exists already/);
+    assert.equal(result.verdicts.get(change)?.accepted, true);
+    assert.deepEqual(
+      secret(result.state, log, 'app/a')?.versions.map((v) => v.id),
+      ['ver-1', 'ver-3'],
+    );
+  });
+
+  test('one version id (a client request token) put with different values on both branches: the first in L is kept, the other dropped and reported', () => {
+    const { log, head } = team();
+    const v = log.value();
+    const w = { ...log.value(), version: v.version };
+    const a = log.op(CAROL, 'PutSecretValue', { ...ref(log), value: v }, [head]);
+    const b = log.op(DAVE, 'PutSecretValue', { ...ref(log), value: w }, [head]);
+    log.merge(ALICE, [a, b].sort());
+    const result = log.replay();
+    const [first, second] = result.order.indexOf(a) < result.order.indexOf(b) ? [a, b] : [b, a];
+    assert.equal(result.verdicts.get(first)?.accepted, true);
+    dropped(result, second, /version ver-2 of app\/a exists already/);
+    const kept = secret(result.state, log, 'app/a')?.versions.find((x) => x.id === 'ver-2');
+    assert.equal(kept?.v, (first === a ? v : w).v);
+  });
+
+  test('a label moved on one branch to a version the other branch would prune: the label comes first in L, so the version stays', () => {
+    const { log, head } = team();
+    const label = log.op(CAROL, 'UpdateSecretVersionStage', { ...ref(log), stage: 'KEEP', version: 'ver-1' }, [head]);
+    let y = head;
+    for (let i = 0; i < 100; i++) y = put(log, DAVE, y);
+    log.merge(ALICE, [label, y].sort());
+    const result = log.replay();
+    const s = secret(result.state, log, 'app/a');
+    assert.ok(result.order.indexOf(label) < result.order.indexOf(y));
+    assert.equal(result.verdicts.get(label)?.accepted, true);
+    assert.equal(s?.stages.get('KEEP'), 'ver-1');
+    assert.equal(s?.versions.length, 100);
+    assert.ok(
+      s?.versions.some((v) => v.id === 'ver-1'),
+      'the labelled version is not pruned',
+    );
+    assert.ok(!s?.versions.some((v) => v.id === 'ver-2'), 'the oldest unlabelled one is');
+    assert.deepEqual(result.notes, []);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Sealing, re-sealing, holds, rotation and audit anchors
 

@@ -17,9 +17,9 @@ import { SecretBytes } from '../src/core/secret-bytes.js';
 import { toBase64 } from '../src/crypto/encoding.js';
 import { sealValue } from '../src/crypto/envelope.js';
 import { decodeKey, decodePublicIdentity, encodePublicIdentity, fingerprint, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
-import { signRecord } from '../src/crypto/sign.js';
 import { canonicalJson } from '../src/store/codec.js';
 import { type CliResult, initialisedSandbox, marker, type Sandbox, FORMAT_1 } from './support/cli.js';
+import { signRecord } from './support/format1-writer.js';
 
 const P = 2n ** 255n - 19n;
 

@@ -1,5 +1,6 @@
-// The file repository with a controlled clock: purge after the recovery window, trust state,
-// and the file layout (sorted records, untouched lines byte-identical across writes).
+// The format-1 reader with a controlled clock, on a vault the test-support writer makes: purge
+// after the recovery window, trust state, and the file layout (sorted records, untouched lines
+// byte-identical across writes, as earlier versions wrote them).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,12 +11,12 @@ import { getSecretValue, listSecrets } from '../src/core/use-cases/read.js';
 import { createSecret, deleteSecret, putSecretValue } from '../src/core/use-cases/write.js';
 import { generateSeed, identityFromSeed } from '../src/crypto/identity.js';
 import { SodiumValueCipher } from '../src/crypto/value-cipher.js';
-import { FileVaultRepository } from '../src/store/file-vault.js';
+import { Format1Writer } from './support/format1-writer.js';
 import { TrustStore } from '../src/store/trust.js';
 import { FakeClock, MemoryAudit, text } from './support/fakes.js';
 
 let dir: string;
-let deps: CoreDeps & { clock: FakeClock; vault: FileVaultRepository };
+let deps: CoreDeps & { clock: FakeClock; vault: Format1Writer };
 let path: string;
 
 before(async () => {
@@ -23,7 +24,7 @@ before(async () => {
   path = join(dir, 'vault.yaml');
   const identity = await identityFromSeed(generateSeed());
   const clock = new FakeClock(new Date().toISOString());
-  const vault = new FileVaultRepository({ path, trust: new TrustStore(join(dir, 'trust')), clock, lockTimeoutMs: 5000 });
+  const vault = new Format1Writer({ path, trust: new TrustStore(join(dir, 'trust')), clock, lockTimeoutMs: 5000 });
   let n = 0;
   deps = {
     vault,

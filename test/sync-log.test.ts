@@ -283,3 +283,103 @@ describe('a team moves from format 1 to format 2 through git', () => {
     assert.equal(withoutHead(snapshot(t.c)), withoutHead(before));
   });
 });
+
+describe('a format-1 vault syncs by fast-forward only', () => {
+  let root: string;
+  let t: Team;
+  const pull = (x: Clone): ReturnType<typeof spawnSync> =>
+    spawnSync('git', ['pull', '--no-rebase', '--no-edit', 'origin', 'main'], { cwd: x.dir, encoding: 'utf8', env: { ...x.sb.env, ...x.env, ...GIT_PERSON } });
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'secrets-sync-v1-'));
+    // The team's format-1 vault, written as an earlier version wrote it (test/support/format1-writer.ts).
+    t = await team(root, [], FORMAT_1);
+    for (const x of [t.b, t.c]) await syncOk(x);
+  });
+  after(() => {
+    t?.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a clone that changed nothing takes the remote's copy, verified; a remote rolled back is refused (exit 6)", async () => {
+    await t.a.ok(['create', 'v1/db', '--value-stdin'], 'one');
+    await syncOk(t.a);
+    await syncOk(t.b);
+    assert.equal(await t.b.ok(['get', 'v1/db']), 'one');
+    assert.equal(readFileSync(t.b.vault, 'utf8'), readFileSync(t.a.vault, 'utf8'), "bob's copy is alice's, byte for byte");
+    await t.a.ok(['put', 'v1/db', '--value-stdin'], 'two');
+    await syncOk(t.a);
+    await syncOk(t.b);
+    assert.equal(await t.b.ok(['get', 'v1/db']), 'two');
+    // Someone with push access puts the older copy back.
+    const older = git(t.a.dir, ['rev-list', '-n', '1', 'HEAD~1', '--', 'vault.yaml']).trim();
+    git(t.a.dir, ['push', '-q', '--force', 'origin', `${older}:main`]);
+    const rolledBack = /the remote's vault was rolled back: writer "alice"/;
+    // The first sync publishes bob's audit trail (a commit of its own), then refuses.
+    const first = await t.b.run(['sync']);
+    assert.equal(first.code, 6, explain('bob sync', first));
+    assert.match(first.stderr, rolledBack);
+    await refusedSync(t.b, rolledBack, 6);
+    assert.equal(await t.b.ok(['get', 'v1/db']), 'two');
+    git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+    await syncOk(t.b);
+  });
+
+  it('a member record forged by someone with push access but no membership is refused (exit 6), and nothing is merged', async () => {
+    await syncOk(t.a);
+    await syncOk(t.c);
+    const mallory = sandbox(FORMAT_1);
+    try {
+      const dir = join(mallory.home, 'm');
+      git(mallory.home, ['clone', '-q', t.remote, dir]);
+      await mallory.ok(['--vault', join(mallory.home, 'own.yaml'), 'init', '--member-name', 'mallory']);
+      const own = readFileSync(join(mallory.home, 'own.yaml'), 'utf8').split('\n');
+      const shared = readFileSync(join(dir, 'vault.yaml'), 'utf8').split('\n');
+      // Her own (validly self-signed) member record, spliced in after the others.
+      const memberLine = own.find((l) => l.startsWith('- {"kind":"member"')) as string;
+      shared.splice(
+        shared.findIndex((l) => l.startsWith('- {"kind":"policy"') || l.startsWith('- {"kind":"head"')),
+        0,
+        memberLine,
+      );
+      writeFileSync(join(dir, 'vault.yaml'), shared.join('\n'));
+      git(dir, ['commit', '-q', '-am', 'innocent'], GIT_PERSON);
+      git(dir, ['push', '-q', 'origin', 'HEAD:main']);
+      const before = readFileSync(t.c.vault, 'utf8');
+      const r = await t.c.run(['sync']);
+      assert.equal(r.code, 6, explain('sync of a forged remote', r));
+      assert.match(r.stderr, /secrets: error: .*(not added by an admin|digest mismatch|invalid signature)/);
+      assert.equal(readFileSync(t.c.vault, 'utf8'), before, "carol's vault is unchanged");
+      git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);
+    } finally {
+      mallory.cleanup();
+    }
+  });
+
+  it('two copies that both changed are refused (exit 4), by sync and by the merge driver: nothing merged, vault, trust and HEAD unchanged', async () => {
+    await t.a.ok(['put', 'v1/db', '--value-stdin'], 'from-alice');
+    await syncOk(t.a);
+    // Bob writes with the earlier version too and commits it.
+    await t.b.ok(['put', 'v1/db', '--value-stdin'], 'from-bob');
+    git(t.b.dir, ['commit', '-qam', 'bob, with the earlier version'], GIT_PERSON);
+    const vault = readFileSync(t.b.vault);
+    const diverged = /both changed since they last met .*this version does not merge format 1, so nothing was merged/;
+    // The first sync publishes bob's audit trail (a commit of its own), then refuses.
+    const first = await t.b.run(['sync']);
+    assert.equal(first.code, 4, explain('bob sync', first));
+    assert.match(first.stderr, diverged);
+    assert.match(first.stderr, /secrets migrate/);
+    assert.ok(readFileSync(t.b.vault).equals(vault), "bob's vault file is unchanged");
+    await refusedSync(t.b, diverged, 4);
+    assert.equal(spawnSync('git', ['merge-base', '--is-ancestor', 'origin/main', 'HEAD'], { cwd: t.b.dir }).status, 1, "alice's commits are not merged");
+    assert.equal(await t.b.ok(['get', 'v1/db']), 'from-bob');
+    // A plain git pull runs the driver, which refuses too: git reports a conflict.
+    const r = pull(t.b);
+    assert.notEqual(r.status, 0);
+    assert.match(String(r.stderr) + String(r.stdout), /CONFLICT|conflict/);
+    assert.match(String(r.stderr), diverged);
+    git(t.b.dir, ['merge', '--abort']);
+    assert.ok(readFileSync(t.b.vault).equals(vault));
+    assert.equal(await t.b.ok(['get', 'v1/db']), 'from-bob');
+  });
+});

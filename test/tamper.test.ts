@@ -17,10 +17,10 @@ import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path';
 import { type CliResult, type Sandbox, initialisedSandbox, marker, FORMAT_1 } from './support/cli.js';
 import { canonicalJson } from '../src/store/codec.js';
-import { signRecord } from '../src/crypto/sign.js';
 import { decodeKey, generateSeed, identityFromSeed } from '../src/crypto/identity.js';
 import { toBase64 } from '../src/crypto/encoding.js';
 import type { Identity } from '../src/core/ports.js';
+import { signRecord } from './support/format1-writer.js';
 
 type Marker = ReturnType<typeof marker>;
 /** A parsed record line: plain JSON, as an attacker with a text editor sees it. */

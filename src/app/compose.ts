@@ -18,8 +18,8 @@ import { SodiumValueCipher } from '../crypto/value-cipher.js';
 import { DefaultIdentityProvider } from '../keychain/identity-provider.js';
 import { OsKeychain } from '../keychain/os-keychain.js';
 import { type FileAccess, SYNC_FILES } from '../store/file-access.js';
-import { FileVaultRepository } from '../store/file-vault.js';
 import { FileHandlerAllowlist } from '../store/handler-allowlist.js';
+import { Format1Vault } from '../store/format1-vault.js';
 import { TrustStore } from '../store/trust.js';
 import { LogVaultRepository } from '../store/log-vault.js';
 import type { MigrateOptions } from '../store/migrate.js';
@@ -111,10 +111,10 @@ export interface AppDeps extends CoreDeps {
   readonly rotation: () => Promise<RotationPorts>;
   /** This machine's allowed rotation handlers. */
   readonly handlerAllowlist: () => FileHandlerAllowlist;
-  /** The vault file adapter itself (sync needs its merge and trust operations). */
-  readonly fileVault: FileVaultRepository;
-  /** A vault file adapter for another path (clone). */
-  readonly repoFor: (path: string) => FileVaultRepository;
+  /** The format-1 reader of the vault path (sync verifies a format-1 copy with it, and fast-forwards). */
+  readonly fileVault: Format1Vault;
+  /** A format-1 reader for another path (clone). */
+  readonly repoFor: (path: string) => Format1Vault;
   /** The format-2 repository of the vault path (compact). */
   readonly logVault: () => LogVaultRepository;
   /** What `migrate` needs: the path, the format-1 adapter, the trust state. */
@@ -163,14 +163,6 @@ function clipClearDelay(env: Readonly<Record<string, string | undefined>>): numb
   return Number(ms);
 }
 
-/**
- * Test hook, in the test build only: SECRETS_TEST_FORMAT1=writable lets `init --format 1` and
- * writes make format-1 vaults, which the installed command only reads and migrates.
- */
-function format1Writable(env: Readonly<Record<string, string | undefined>>): boolean {
-  return TEST_HOOKS && env['SECRETS_TEST_FORMAT1'] === 'writable';
-}
-
 /** The real path of a file (symlinks resolved), or the path itself when it cannot be resolved. */
 function realPathOf(path: string): string {
   try {
@@ -196,15 +188,8 @@ export function composeDeps(context: AppContext): AppDeps {
     files,
   });
   const timeout = Number(env['SECRETS_LOCK_TIMEOUT'] ?? DEFAULT_LOCK_TIMEOUT_S);
-  const repoFor = (path: string): FileVaultRepository =>
-    new FileVaultRepository({
-      path,
-      trust: new TrustStore(paths.trustDir, files),
-      clock,
-      lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
-      auditTail: (vaultId) => auditLog().tail(vaultId),
-      files,
-    });
+  const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
+  const repoFor = (path: string): Format1Vault => new Format1Vault({ path, trust: new TrustStore(paths.trustDir, files), clock, files });
   const fileVault = repoFor(paths.vault);
   let logVault: LogVaultRepository | undefined;
   const getLogVault = (): LogVaultRepository =>
@@ -212,7 +197,7 @@ export function composeDeps(context: AppContext): AppDeps {
       path: paths.vault,
       trust: new TrustStore(paths.trustDir, files),
       clock,
-      lockTimeoutMs: (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000,
+      lockTimeoutMs,
       auditTail: (vaultId) => auditLog().tail(vaultId),
       files,
       ...(context.progress ? { progress: context.progress } : {}),
@@ -220,9 +205,8 @@ export function composeDeps(context: AppContext): AppDeps {
         ? {}
         : { verifiedDir: (identityId: string) => verifiedStateDir(paths.cacheDir, realPathOf(paths.vault), identityId) }),
     }));
-  const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault, { format1Writable: format1Writable(env) });
+  const vault = new VaultOfEitherFormat(paths.vault, fileVault, getLogVault);
   const clipClearMs = clipClearDelay(env);
-  const lockTimeoutMs = (Number.isFinite(timeout) && timeout >= 0 ? timeout : DEFAULT_LOCK_TIMEOUT_S) * 1000;
   let audit: FileAuditLog | undefined;
   const auditLog = (): FileAuditLog =>
     (audit ??= new FileAuditLog({

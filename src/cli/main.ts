@@ -4,7 +4,7 @@
  * printed as an internal error without a stack trace unless SECRETS_DEBUG is set.
  */
 import { type Command, CommanderError } from 'commander';
-import { composeDeps, type GlobalOptions } from '../app/compose.js';
+import { type AppContext, type AppDeps, composeDeps, type GlobalOptions } from '../app/compose.js';
 import { ExitCode, isSecretsError } from '../core/errors.js';
 import type { App, Output } from './app.js';
 import { type Io, processIo } from './io.js';
@@ -13,8 +13,12 @@ import { colourLevel } from './colour.js';
 import { excludeMemoryFromCoreDumps } from './core-dumps.js';
 import { formatError, formatHint, formatNote, formatWarning, progressOnTty, setColours } from './ui.js';
 
-/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function run(argv: readonly string[], io: Io): Promise<number> {
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code. `compose`
+ * builds each command's ports (the composition root unless a caller in this package, such as
+ * the test suites' format-1 writer, wraps it).
+ */
+export async function run(argv: readonly string[], io: Io, compose: (context: AppContext) => AppDeps = composeDeps): Promise<number> {
   const outLevel = colourLevel(io.env, argv, io.stdoutIsTTY);
   const errLevel = colourLevel(io.env, argv, io.stderrIsTTY);
   if (outLevel > 0 || errLevel > 0) {
@@ -25,7 +29,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const app: App = {
     io,
     deps: (cmd, files) =>
-      composeDeps({
+      compose({
         ...(files ? { files } : {}),
         env: io.env,
         warn: (message) => io.writeErr(formatWarning(message)),
@@ -67,8 +71,8 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 }
 
 /** Runs the real process (bin/secrets, through the bundle of ADR 0012). */
-export async function main(): Promise<void> {
+export async function main(compose?: (context: AppContext) => AppDeps): Promise<void> {
   // Before any key or value is in memory: a crash must not write them to a core file.
   excludeMemoryFromCoreDumps();
-  process.exitCode = await run(process.argv.slice(2), processIo());
+  process.exitCode = await run(process.argv.slice(2), processIo(), compose);
 }

@@ -94,7 +94,7 @@ export interface VaultRepository {
      */
     scope?: { readonly names: readonly string[] },
   ): Promise<T>;
-  /** Creates a new vault file (format 1 unless asked for 2); refuses (exit 4) if one exists. */
+  /** Creates a new vault file (format 2; this version makes no format-1 vault); refuses (exit 4) if one exists. */
   create(identity: Identity, name: string, memberName: string, format?: 1 | 2): Promise<VaultState>;
 }
 

@@ -8,18 +8,17 @@ import { signDetached, verifyDetached } from './primitives.js';
 
 const RECORD_SIGNATURE_DOMAIN = 'secrets-record-v1';
 
-function message(vaultId: string, canonical: string): Uint8Array {
+/**
+ * The bytes a format-1 record's signature covers: the canonical form of the record (without its
+ * `sig` field), framed. This version only verifies them; the test suites' format-1 writer signs.
+ */
+export function recordSignedBytes(vaultId: string, canonical: string): Uint8Array {
   return frame([RECORD_SIGNATURE_DOMAIN, vaultId, canonical]);
-}
-
-/** Signs the canonical form of a record (without its `sig` field). */
-export async function signRecord(identity: Identity, vaultId: string, canonical: string): Promise<Uint8Array> {
-  return signDetached(message(vaultId, canonical), identity.signSecret.reveal());
 }
 
 /** True when `sig` is a valid signature by `publicKey` over the record. */
 export async function verifyRecord(publicKey: Uint8Array, vaultId: string, canonical: string, sig: Uint8Array): Promise<boolean> {
-  return verifyDetached(sig, message(vaultId, canonical), publicKey);
+  return verifyDetached(sig, recordSignedBytes(vaultId, canonical), publicKey);
 }
 
 /**

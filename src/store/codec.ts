@@ -2,7 +2,9 @@
  * The vault file format, version 1 (docs/vault-format.md): a comment line, then a YAML sequence
  * with one record per line, each a canonical JSON flow mapping. Parsing is strict: size caps,
  * exact field sets, canonical encodings (re-serialising a record must give back its bytes), no
- * prototype keys. Every failure is a DAMAGED_VAULT error naming the line.
+ * prototype keys. Every failure is a DAMAGED_VAULT error naming the line. This version only
+ * reads format 1: the encoder that writes records and files is test support
+ * (test/support/format1-writer.ts), which builds the format-1 vaults the reader is tested on.
  */
 import { SecretsError } from '../core/errors.js';
 import type { HeadRecord, MemberRecord, PolicyRecord, SecretRecord, VaultFileRecord, VaultRecord, VersionRecord } from '../core/model.js';
@@ -79,16 +81,6 @@ export function recordToJson(record: VaultFileRecord, withSig = true): { [key: s
 /** The bytes a record's signature covers. */
 export function signedBytesOf(record: VaultFileRecord): string {
   return canonicalJson(recordToJson(record, false));
-}
-
-/** One line of the file (without the newline). */
-export function serializeRecord(record: VaultFileRecord): string {
-  return LINE_PREFIX + canonicalJson(recordToJson(record, true));
-}
-
-/** The whole file for a list of records. */
-export function serializeFile(lines: readonly string[]): string {
-  return `${HEADER_LINE}\n${lines.map((l) => `${l}\n`).join('')}`;
 }
 
 /** A parsed file: records with their line numbers and raw lines. */

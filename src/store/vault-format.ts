@@ -1,15 +1,15 @@
 /**
  * One vault path, either format: each call looks at the file's first line and goes to the
- * format-1 snapshot repository or the format-2 log repository. A new vault is format 2. A
- * format-1 vault is read, verified and synced as before but not written: a write says how to
- * convert it (`secrets migrate`, by an admin). Only the test build writes format 1, to make the
- * vaults the migration and the format-1 reader are tested on.
+ * format-1 reader or the format-2 log repository. A new vault is format 2. A format-1 vault is
+ * read, verified and synced (fast-forward only) but not written: a write says how to convert it
+ * (`secrets migrate`, by an admin). Nothing here writes format 1.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
 import type { VaultState } from '../core/model.js';
 import type { Identity, VaultRepository } from '../core/ports.js';
 import { HEADER_LINE_V2 } from './format-header.js';
+import type { Format1Vault } from './format1-vault.js';
 
 /** Whether the file at `path` starts with the format-2 header (false when absent or unreadable). */
 export function isFormat2(path: string): boolean {
@@ -29,17 +29,14 @@ export function isFormat2(path: string): boolean {
 /** A repository that serves each call from the format the file is in. */
 export class VaultOfEitherFormat implements VaultRepository {
   readonly location: string;
-  readonly #one: VaultRepository;
+  readonly #one: Format1Vault;
   readonly #two: () => VaultRepository;
   #log: VaultRepository | undefined;
 
-  readonly #oneWritable: boolean;
-
-  constructor(path: string, one: VaultRepository, two: () => VaultRepository, opts: { format1Writable?: boolean } = {}) {
+  constructor(path: string, one: Format1Vault, two: () => VaultRepository) {
     this.location = path;
     this.#one = one;
     this.#two = two;
-    this.#oneWritable = opts.format1Writable ?? false;
   }
 
   /**
@@ -47,13 +44,12 @@ export class VaultOfEitherFormat implements VaultRepository {
    * that reports a file that is no vault, or a damaged one, as such.
    */
   async #writable(identity: Identity): Promise<VaultRepository> {
-    const repo = this.#repo();
-    if (repo !== this.#one || this.#oneWritable) return repo;
+    if (isFormat2(this.location)) return (this.#log ??= this.#two());
     await this.#one.read(identity);
     throw readOnly(this.location);
   }
 
-  #repo(): VaultRepository {
+  #repo(): VaultRepository | Format1Vault {
     return isFormat2(this.location) ? (this.#log ??= this.#two()) : this.#one;
   }
 
@@ -67,7 +63,7 @@ export class VaultOfEitherFormat implements VaultRepository {
 
   readSome(identity: Identity, names: readonly string[]): Promise<VaultState> {
     const repo = this.#repo();
-    return repo.readSome ? repo.readSome(identity, names) : repo.read(identity);
+    return 'readSome' in repo && repo.readSome ? repo.readSome(identity, names) : repo.read(identity);
   }
 
   verifyRecords(state: VaultState, records: Parameters<VaultRepository['verifyRecords']>[1]): Promise<void> {
@@ -88,10 +84,7 @@ export class VaultOfEitherFormat implements VaultRepository {
 
   create(identity: Identity, name: string, memberName: string, format: 1 | 2 = 2): Promise<VaultState> {
     if (format === 2) return (this.#log ??= this.#two()).create(identity, name, memberName);
-    if (!this.#oneWritable) {
-      throw new SecretsError('USAGE', 'a new vault is made in format 2 (the operation log); format 1 is only read and migrated', 'leave out --format');
-    }
-    return this.#one.create(identity, name, memberName);
+    throw new SecretsError('USAGE', 'a new vault is made in format 2 (the operation log); format 1 is only read and migrated', 'leave out --format');
   }
 }
 

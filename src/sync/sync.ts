@@ -1,9 +1,10 @@
 /**
  * Sharing a vault through git (docs/sync.md): `init --git`, `clone`, `sync`,
  * `sync --setup`, the merge driver git calls for `vault.yaml`, the diff text converter, and
- * `status`. The merge itself is core/merge.ts; this file moves files and runs git. A format-2
- * vault (the operation log) is merged by sync/log-merge.ts instead: each entry point below
- * dispatches on the file's format.
+ * `status`. A format-2 vault (the operation log) is merged by sync/log-merge.ts; this file moves
+ * files and runs git, and each entry point below dispatches on the file's format. A format-1
+ * vault, which this version reads but never writes, is only fast-forwarded: two format-1 copies
+ * that both changed are refused (fastForwardFormat1).
  *
  * Trust across the remote: every fetched copy is verified (signatures, members, policies,
  * digest, counters) before it is merged, and refused as a rollback when a writer's counter is
@@ -13,13 +14,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAdmin, writeProblem } from '../core/access.js';
+import { isAdmin } from '../core/access.js';
 import { SecretsError } from '../core/errors.js';
-import { mergeVaults } from '../core/merge.js';
-import type { SecretEntry, SecretRecord, VaultState, VersionRecord } from '../core/model.js';
+import type { VaultState } from '../core/model.js';
 import type { Identity } from '../core/ports.js';
 import type { CoreDeps } from '../core/use-cases/deps.js';
-import { reseal } from '../core/use-cases/reseal.js';
 import { publishTrail } from '../audit/team-trail.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { sha256Base64 } from '../crypto/digest.js';
@@ -27,7 +26,7 @@ import { acceptMigratedCopy, migratedFrom } from '../store/migrate.js';
 import { type LogRead, readLogBytes } from '../store/op-log.js';
 import { headsOf } from '../core/log-union.js';
 import { formatFingerprint } from '../crypto/identity.js';
-import type { FileVaultRepository } from '../store/file-vault.js';
+import type { Format1Vault } from '../store/format1-vault.js';
 import { TrustStore } from '../store/trust.js';
 import { isFormat2 } from '../store/vault-format.js';
 import { firstLine, Git, shellQuote } from './git.js';
@@ -51,7 +50,7 @@ ${VAULT_FILE} merge=secrets diff=secrets
 /** What sync needs from the composition root. */
 export interface SyncContext {
   readonly deps: CoreDeps;
-  readonly repo: FileVaultRepository;
+  readonly repo: Format1Vault;
   readonly vaultPath: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** `node /path/to/bin/secrets`, for the drivers git runs. */
@@ -176,7 +175,7 @@ function adminsOf(state: VaultState): { Name: string; Fingerprint: string }[] {
 
 /** `secrets clone REMOTE [DIR]`: clone, verify every record, pin the vault and its counters. */
 export async function cloneVault(
-  ctx: Omit<SyncContext, 'vaultPath' | 'repo'> & { repoFor: (vaultPath: string) => FileVaultRepository },
+  ctx: Omit<SyncContext, 'vaultPath' | 'repo'> & { repoFor: (vaultPath: string) => Format1Vault },
   opts: { remote: string; dir?: string | undefined; cwd: string },
 ): Promise<{ Directory: string; VaultPath: string; VaultId: string; Name: string; Admins: { Name: string; Fingerprint: string }[]; Records: number }> {
   const dir = resolve(opts.cwd, opts.dir ?? basename(opts.remote).replace(/\.git$/, '') ?? 'vault');
@@ -277,57 +276,32 @@ function assertNotRolledBack(ctx: SyncContext, state: VaultState, identityId: st
 }
 
 /**
- * May the merging identity re-sign this record (as one it wrote)? Only if both copies' members
- * and policies allow it, so the answer does not depend on which copy is local.
+ * The result of two copies of a format-1 vault, which this version verifies but never merges or
+ * writes: the remote's copy (`theirs`) must verify and not be a rollback; then, when this copy
+ * holds nothing `theirs` lacks (it is the merge base, or `theirs` itself), `theirs` is taken, and
+ * when `theirs` is the base, this copy is kept. Two copies that both changed are refused (exit
+ * 4): only an earlier version could have written them, and only it merges them.
  */
-function resignCheck(a: VaultState, b: VaultState, identityId: string): (record: SecretRecord | VersionRecord, entry: SecretEntry) => boolean {
-  return (record, entry) =>
-    writeProblem(a, { ...record, by: identityId }, entry) === undefined && writeProblem(b, { ...record, by: identityId }, entry) === undefined;
-}
-
-/** Merges three texts of the vault file as `identity`; returns the signed text and the conflicts. */
-export async function mergeTexts(
+export async function fastForwardFormat1(
   ctx: SyncContext,
   identity: Identity,
   texts: { base?: string | undefined; ours: string; theirs: string },
-): Promise<{ text: string; conflicts: readonly string[]; state: VaultState }> {
-  const ours = await ctx.repo.inspect(texts.ours);
-  const theirs = await ctx.repo.inspect(texts.theirs);
-  assertNotRolledBack(ctx, theirs.state, identity.id);
-  let base: VaultState | undefined;
-  if (texts.base !== undefined && texts.base.trim() !== '') {
-    try {
-      base = (await ctx.repo.inspect(texts.base)).state;
-    } catch {
-      base = undefined; // a damaged ancestor only makes the merge more conservative
-    }
-  }
-  const merger = ours.state.members.find((m) => m.id === identity.id && m.removed === undefined);
-  if (!merger)
-    throw new SecretsError(
-      'DENIED',
-      `this identity (${identity.id}) is not a member of the vault, so it cannot merge it`,
-      'ask an admin to add it: `secrets identity show`',
-    );
-  if (theirs.state.members.some((m) => m.id === identity.id && m.removed !== undefined)) {
-    throw new SecretsError(
-      'DENIED',
-      `this identity (${identity.id}) was removed from the vault in the remote's copy, so it cannot merge it`,
-      'ask an admin; your local changes stay committed here',
-    );
-  }
-  const merged = mergeVaults(base, ours.state, theirs.state, resignCheck(ours.state, theirs.state, identity.id));
-  let state = merged.state;
-  const conflicts = [...merged.conflicts];
-  // Keys follow policy: a secret added on one side may need readers a policy on the other side grants.
-  if (isAdmin(merger)) {
-    const sealed = await reseal(ctx.deps, identity, state);
-    state = sealed.state;
-    if (sealed.report.unshared.length > 0)
-      conflicts.push(`this identity holds no key for ${sealed.report.unshared.join(', ')}; an admin who does should run \`secrets reseal\``);
-  }
-  const text = await ctx.repo.signMerged(identity, state);
-  return { text, conflicts, state };
+): Promise<{ text: string; theirs: VaultState }> {
+  await ctx.repo.inspect(texts.ours);
+  const theirs = (await ctx.repo.inspect(texts.theirs)).state;
+  assertNotRolledBack(ctx, theirs, identity.id);
+  if (texts.ours === texts.theirs || texts.ours === texts.base) return { text: texts.theirs, theirs };
+  if (texts.theirs === texts.base) return { text: texts.ours, theirs };
+  throw divergedFormat1();
+}
+
+/** The refusal of two format-1 copies that both changed. */
+function divergedFormat1(): SecretsError {
+  return new SecretsError(
+    'CONFLICT',
+    `this copy and the other copy of ${VAULT_FILE} are format-1 vaults that both changed since they last met (written with an earlier version of secrets); this version does not merge format 1, so nothing was merged`,
+    'sync once with the earlier version that wrote them, which merges format 1; then have an admin run `secrets migrate` and share the result with `secrets sync`',
+  );
 }
 
 /** `secrets merge-driver %O %A %B`: git's custom merge driver; writes the merge into %A. */
@@ -347,9 +321,9 @@ export async function runMergeDriver(ctx: SyncContext, files: { base: string; ou
   const ours = read(files.ours);
   const theirs = read(files.theirs);
   if (ours === undefined || theirs === undefined) throw new SecretsError('USAGE', 'merge-driver needs the files git gives it: %O %A %B');
-  const merged = await mergeTexts(ctx, identity, { base: read(files.base), ours, theirs });
-  writeFileSync(files.ours, merged.text);
-  return { conflicts: merged.conflicts };
+  const taken = await fastForwardFormat1(ctx, identity, { base: read(files.base), ours, theirs });
+  if (taken.text !== ours) writeFileSync(files.ours, taken.text);
+  return { conflicts: [] };
 }
 
 /**
@@ -563,11 +537,17 @@ async function resolveConflict(ctx: SyncContext, g: Git, identity: Identity): Pr
     await g.ok(['commit', '-q', '--no-edit'], { env: await authorEnv(g, 'secrets', identity.id) });
     return merged.reports;
   }
-  const merged = await mergeTexts(ctx, identity, { base, ours, theirs });
-  writeFileAtomic(ctx.vaultPath, merged.text);
+  let taken: { text: string };
+  try {
+    taken = await fastForwardFormat1(ctx, identity, { base, ours, theirs });
+  } catch (err) {
+    await g.run(['merge', '--abort']);
+    throw err;
+  }
+  writeFileAtomic(ctx.vaultPath, taken.text);
   await g.ok(['add', '--', VAULT_FILE]);
   await g.ok(['commit', '-q', '--no-edit'], { env: await authorEnv(g, 'secrets', identity.id) });
-  return merged.conflicts;
+  return [];
 }
 
 /**
@@ -701,9 +681,11 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       if (theirsText !== undefined && (format2 || isLogText(Buffer.from(theirsText)))) {
         logMerge = await mergeLogCopy(ctx, g, identity, { ours: readFileSync(ctx.vaultPath), theirs: Buffer.from(theirsText) });
       } else if (theirsText !== undefined) {
-        const theirs = await ctx.repo.inspect(theirsText);
-        assertNotRolledBack(ctx, theirs.state, identity.id);
-        rememberRemote(ctx, theirs.state, false);
+        // Format 1: a fast-forward or nothing, decided before git merges anything.
+        const baseCommit = (await g.run(['merge-base', 'HEAD', remoteRef])).stdout.trim();
+        const base = baseCommit === '' ? undefined : await g.show(baseCommit, VAULT_FILE);
+        const taken = await fastForwardFormat1(ctx, identity, { base, ours: readFileSync(ctx.vaultPath, 'utf8'), theirs: theirsText });
+        rememberRemote(ctx, taken.theirs, false);
       }
       const before = (await g.ok(['rev-parse', 'HEAD'])).trim();
       // The merge driver git runs is this program: it needs the identity, wherever it comes from.

@@ -17,19 +17,24 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 export const BIN = join(ROOT, 'bin', 'secrets');
 /**
  * The same code built with its test hooks (SECRETS_TEST_NOW, SECRETS_FAULT_KILL,
- * SECRETS_TEST_CLIP_CLEAR_MS, SECRETS_TEST_FORMAT1), which the installed command ignores; used
- * only for runs that set one of them.
+ * SECRETS_TEST_CLIP_CLEAR_MS), which the installed command ignores; used only for runs that set
+ * one of them.
  */
 export const TEST_HOOKS_BUNDLE = join(ROOT, 'dist', 'secrets-test-hooks.cjs');
-const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_CLIP_CLEAR_MS', 'SECRETS_TEST_FORMAT1'];
+const HOOK_VARIABLES = ['SECRETS_TEST_NOW', 'SECRETS_FAULT_KILL', 'SECRETS_TEST_CLIP_CLEAR_MS'];
+/** The CLI with the test suites' format-1 writer (test/support/format1-cli.ts), test hooks included. */
+export const FORMAT_1_BUNDLE = join(ROOT, 'dist', 'secrets-format1-test.cjs');
+/** Read by this module only: a run in its presence starts FORMAT_1_BUNDLE. */
+const FORMAT_1_MARK = 'TEST_FORMAT1_WRITER';
 
 /**
  * The environment of a sandbox whose vault is format 1 (the signed snapshot), which the
- * installed command reads and migrates but no longer makes or writes: its `init` makes format 1
- * and its writes are let through (a test hook). For the suites that test the format-1 reader
+ * installed command reads and migrates but no longer makes or writes: its runs start
+ * FORMAT_1_BUNDLE, whose `init` makes format 1 and whose writes to format 1 go to the test
+ * suites' writer (test/support/format1-writer.ts). For the suites that test the format-1 reader
  * and what `secrets migrate` reads.
  */
-export const FORMAT_1: Readonly<Record<string, string>> = { SECRETS_TEST_FORMAT1: 'writable' };
+export const FORMAT_1: Readonly<Record<string, string>> = { [FORMAT_1_MARK]: '1' };
 
 /** The result of one CLI run. */
 export interface CliResult {
@@ -91,7 +96,7 @@ export const VAULT_FORMAT: '1' | '2' | 'migrated' =
 
 /** `init` in a sandbox with FORMAT_1 makes format 1, unless the test names a format. */
 function withFormat(args: readonly string[], env: Record<string, string | undefined>): readonly string[] {
-  if (env['SECRETS_TEST_FORMAT1'] !== 'writable' || args.includes('--format') || commandWord(args) !== 'init') return args;
+  if (env[FORMAT_1_MARK] === undefined || args.includes('--format') || commandWord(args) !== 'init') return args;
   return [...args, '--format', '1'];
 }
 
@@ -131,7 +136,7 @@ export async function runCli(cliArgs: readonly string[], env: Record<string, str
 function spawnCli(args: readonly string[], env: Record<string, string | undefined>, opts: RunOptions): Promise<CliResult> {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...env, ...opts.env })) if (v !== undefined) fullEnv[k] = v;
-  const entry = HOOK_VARIABLES.some((k) => fullEnv[k] !== undefined) ? TEST_HOOKS_BUNDLE : BIN;
+  const entry = fullEnv[FORMAT_1_MARK] !== undefined ? FORMAT_1_BUNDLE : HOOK_VARIABLES.some((k) => fullEnv[k] !== undefined) ? TEST_HOOKS_BUNDLE : BIN;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [entry, ...args], {
       env: fullEnv,

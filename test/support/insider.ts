@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import type { Identity } from '../../src/core/ports.js';
 import { toBase64 } from '../../src/crypto/encoding.js';
 import { decodeKey, identityFromSeed } from '../../src/crypto/identity.js';
-import { signRecord } from '../../src/crypto/sign.js';
 import { canonicalJson } from '../../src/store/codec.js';
 import { type CliResult, type RunOptions, sandbox, type Sandbox } from './cli.js';
+import { signRecord } from './format1-writer.js';
 
 /** A vault record as JSON. */
 export type Rec = Record<string, unknown> & { kind: string; by?: string; ctr?: number; sig?: string };

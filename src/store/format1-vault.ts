@@ -1,14 +1,13 @@
 /**
- * FileVaultRepository: the vault file on disk (docs/vault-format.md). Reads verify the genesis,
- * the members, the head's signature and digest, per-writer counters and the trust state;
- * writes run under the lock, sign changed records with this writer's next counter, write a
- * new head and replace the file atomically. A damaged file is reported and never rewritten.
+ * Format1Vault: a format-1 vault file (the signed snapshot of docs/vault-format.md), read only.
+ * Reads verify the genesis, the members, the head's signature and digest, per-writer counters
+ * and the trust state. This version writes no format-1 file: a write to one refuses
+ * (store/vault-format.ts), `secrets migrate` converts it, and `sync` only fast-forwards it
+ * (sync/sync.ts). What is kept here is what reads, `verify`, `migrate` and `sync` check.
  */
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import { SecretsError } from '../core/errors.js';
-import { isAdmin, requireMember, writeProblem } from '../core/access.js';
+import { isAdmin, writeProblem } from '../core/access.js';
 import type {
   HeadRecord,
   MemberRecord,
@@ -20,26 +19,22 @@ import type {
   VaultState,
   VersionRecord,
 } from '../core/model.js';
-import type { Clock, Identity, VaultRepository } from '../core/ports.js';
+import type { Clock, Identity } from '../core/ports.js';
 import { isDerivedSecretId, secretIdFor, sha256Hex } from '../crypto/digest.js';
-import { fromBase64, toBase64 } from '../crypto/encoding.js';
+import { fromBase64 } from '../crypto/encoding.js';
 import { fingerprint } from '../crypto/identity.js';
-import { signRecord, verifyRecord } from '../crypto/sign.js';
-import { removeStaleTemps, storageError, writeFileAtomic } from './atomic.js';
-import { MAX_FILE_BYTES, parseFile, quote, serializeFile, serializeRecord, signedBytesOf } from './codec.js';
+import { verifyRecord } from '../crypto/sign.js';
+import { storageError } from './atomic.js';
+import { MAX_FILE_BYTES, parseFile, quote, signedBytesOf } from './codec.js';
 import { type FileAccess, SYNC_FILES } from './file-access.js';
-import { acquireLock } from './lock.js';
 import type { TrustState, TrustStore } from './trust.js';
 
-/** Options of the file repository. */
-export interface FileVaultOptions {
+/** Options of the format-1 reader. */
+export interface Format1VaultOptions {
   readonly path: string;
   readonly trust: TrustStore;
   readonly clock: Clock;
-  readonly lockTimeoutMs: number;
-  /** This machine's audit log tail, anchored in every head this machine writes. */
-  readonly auditTail?: (vaultId: string) => Promise<{ log: string; seq: number; hash: string } | undefined>;
-  /** How reads reach the files (default synchronous; the library passes ASYNC_FILES). Writes stay synchronous. */
+  /** How reads reach the files (default synchronous; the library passes ASYNC_FILES). */
   readonly files?: FileAccess;
 }
 
@@ -97,14 +92,14 @@ export function orderedRecords(state: VaultState): VaultFileRecord[] {
   return out;
 }
 
-/** The vault file as a repository. */
-export class FileVaultRepository implements VaultRepository {
+/** A format-1 vault file, read and verified (never written). */
+export class Format1Vault {
   readonly location: string;
-  readonly #opts: FileVaultOptions;
+  readonly #opts: Format1VaultOptions;
   readonly #files: FileAccess;
   readonly #lines = new WeakMap<VaultFileRecord, number>();
 
-  constructor(opts: FileVaultOptions) {
+  constructor(opts: Format1VaultOptions) {
     this.#opts = opts;
     this.#files = opts.files ?? SYNC_FILES;
     this.location = opts.path;
@@ -388,30 +383,6 @@ export class FileVaultRepository implements VaultRepository {
     return { state: loaded.state, genesis: loaded.genesis };
   }
 
-  /**
-   * Signs a merged state as `identity` (unsigned records and a new head, counter above both
-   * copies and this machine's own) and returns the file text, verified by parsing it back.
-   */
-  async signMerged(identity: Identity, state: VaultState): Promise<string> {
-    const trusted = this.#opts.trust.get(state.vault.id);
-    const ctr = Math.max(state.head.ctrs.get(identity.id) ?? 0, trusted?.ctrs.get(identity.id) ?? 0) + 1;
-    const signed = await this.#sign(state, identity, ctr);
-    const text = serializeFile(orderedRecords(signed).map(serializeRecord));
-    await this.#load(text, false);
-    return text;
-  }
-
-  /** Replaces the vault file with `text` (a verified merge) under the lock, atomically. */
-  async replace(text: string): Promise<void> {
-    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
-    try {
-      mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
-      writeFileAtomic(this.#opts.path, text);
-    } finally {
-      await lock.release();
-    }
-  }
-
   /** Remembers the counters of a state this machine accepted (after a merge or a clone). */
   trust(state: VaultState, genesis: string): void {
     this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs, removed: removedIds(state) });
@@ -464,105 +435,6 @@ export class FileVaultRepository implements VaultRepository {
       }
     }
     return { checked: orderedRecords(state).length, problems };
-  }
-
-  async transact<T>(identity: Identity, change: (state: VaultState) => Promise<{ state: VaultState; result: T }>): Promise<T> {
-    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
-    try {
-      removeStaleTemps(this.#opts.path);
-      const loaded = await this.#load(await this.#readText());
-      removeStaleTemps(this.#opts.trust.path(loaded.state.vault.id));
-      requireMember(loaded.state, identity.id, this.location);
-      const { state, result } = await change(loaded.state);
-      if (state === loaded.state) return result;
-      const ctr = Math.max(loaded.state.head.ctrs.get(identity.id) ?? 0, loaded.trusted?.ctrs.get(identity.id) ?? 0) + 1;
-      const next = await this.#sign(state, identity, ctr);
-      this.#write(next);
-      this.#rememberTrust({ ...loaded, state: next });
-      return result;
-    } finally {
-      await lock.release();
-    }
-  }
-
-  /** Signs every unsigned record and builds the new head. */
-  async #sign(state: VaultState, identity: Identity, ctr: number): Promise<VaultState> {
-    const sign = async <R extends VaultFileRecord>(r: R): Promise<R> => {
-      if (r.sig !== undefined) return r;
-      const unsigned = { ...r, by: identity.id, ctr } as R;
-      const sig = await signRecord(identity, state.vault.id, signedBytesOf(unsigned));
-      return { ...unsigned, sig: toBase64(sig) };
-    };
-    const vault = await sign(state.vault);
-    const members = await Promise.all(state.members.map(sign));
-    const policies = await Promise.all(state.policies.map(sign));
-    const secrets: SecretEntry[] = [];
-    for (const e of state.secrets) secrets.push({ secret: await sign(e.secret), versions: await Promise.all(e.versions.map(sign)) });
-    const ctrs = new Map(state.head.ctrs);
-    ctrs.set(identity.id, ctr);
-    const draft: VaultState = { vault, members, policies, head: { ...state.head, ctrs }, secrets };
-    const lines = orderedRecords(draft)
-      .filter((r) => r.kind !== 'head')
-      .map(serializeRecord);
-    const digest = sha256Hex(lines.flatMap((l) => [l, '\n']));
-    const audit = new Map(state.head.audit ?? []);
-    const tail = await this.#opts.auditTail?.(state.vault.id);
-    // Keyed by the writer, not by the log: a log cannot choose which anchor applies to it.
-    if (tail) audit.set(identity.id, `${tail.log}:${tail.seq}:${tail.hash}`);
-    const head: HeadRecord = await sign({
-      kind: 'head',
-      ctrs,
-      digest,
-      at: this.#opts.clock.now().toISOString(),
-      ...(audit.size > 0 ? { audit } : {}),
-      by: identity.id,
-      ctr,
-    });
-    return { ...draft, head };
-  }
-
-  #write(state: VaultState): void {
-    const lines = orderedRecords(state).map(serializeRecord);
-    mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
-    writeFileAtomic(this.#opts.path, serializeFile(lines));
-  }
-
-  async create(identity: Identity, name: string, memberName: string): Promise<VaultState> {
-    mkdirSync(dirname(this.#opts.path), { recursive: true, mode: 0o700 });
-    const lock = await acquireLock(`${this.#opts.path}.lock`, this.#opts.lockTimeoutMs);
-    try {
-      if (existsSync(this.#opts.path)) {
-        throw new SecretsError('VAULT_EXISTS', `a vault already exists at ${this.location}`, 'use it, or pick another path with --vault');
-      }
-      const now = this.#opts.clock.now().toISOString();
-      const vault: VaultRecord = { kind: 'vault', id: randomUUID(), format: 1, name, created: now, by: identity.id, ctr: 1 };
-      const member: MemberRecord = {
-        kind: 'member',
-        id: identity.id,
-        name: memberName,
-        enc: toBase64(identity.enc),
-        sign: toBase64(identity.sign),
-        roles: ['admin'],
-        added: now,
-        by: identity.id,
-        ctr: 1,
-      };
-      const draft: VaultState = {
-        vault,
-        members: [member],
-        policies: [],
-        head: { kind: 'head', ctrs: new Map(), digest: '', at: now, by: identity.id, ctr: 1 },
-        secrets: [],
-      };
-      const state = await this.#sign(draft, identity, 1);
-      this.#write(state);
-      const genesis = sha256Hex([serializeRecord(state.vault)]);
-      this.#opts.trust.put(state.vault.id, { genesis, ctrs: state.head.ctrs });
-      this.#opts.trust.pin(this.location, state.vault.id);
-      return state;
-    } finally {
-      await lock.release();
-    }
   }
 }
 
