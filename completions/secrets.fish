@@ -302,7 +302,7 @@ complete -c secrets -n '__secrets_needs_subcommand secrets' -a compact -d 'shrin
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a migrate -d 'convert a format-1 vault into format 2, the signed operation log, in one write'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a serve -d 'serve the AWS Secrets Manager API and the Secrets Manager Agent protocol on loo…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a aws-credentials -d 'print the AWS access key and secret key that sign requests to `secrets serve` f…'
-complete -c secrets -n '__secrets_needs_subcommand secrets' -a sync -d 'share the vault through git: commit local changes, fetch, merge record by recor…'
+complete -c secrets -n '__secrets_needs_subcommand secrets' -a sync -d 'share the vault through git: commit local changes, fetch, verify, join the hist…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a clone -d 'clone a shared vault, verify every record, and pin its identity on this machine'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a status -d 'the shared vault: last sync, uncommitted changes, commits ahead of and behind t…'
 complete -c secrets -n '__secrets_needs_subcommand secrets' -a audit -d 'query this machine\'s audit trail of the vault, newest first'

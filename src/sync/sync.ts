@@ -43,7 +43,7 @@ const GITIGNORE = `# secrets: lock and temp files of the vault are never shared
 *.lock
 .*.tmp-*
 `;
-const GITATTRIBUTES = `# secrets: record-level merges and value-free diffs (secrets sync --setup registers the drivers)
+const GITATTRIBUTES = `# secrets: history merges and value-free diffs (secrets sync --setup registers the drivers)
 ${VAULT_FILE} merge=secrets diff=secrets
 `;
 
@@ -124,7 +124,7 @@ async function authorEnv(g: Git, name: string, identityId: string): Promise<Reco
 /** Registers the merge and diff drivers in the work tree's own git config. */
 async function registerDrivers(ctx: Pick<SyncContext, 'self'>, g: Git): Promise<void> {
   const self = ctx.self.map(shellQuote).join(' ');
-  await g.ok(['config', 'merge.secrets.name', 'secrets vault record-level merge']);
+  await g.ok(['config', 'merge.secrets.name', 'secrets vault history merge']);
   await g.ok(['config', 'merge.secrets.driver', `${self} merge-driver %O %A %B`]);
   await g.ok(['config', 'diff.secrets.textconv', `${self} diff-text`]);
 }

@@ -35,7 +35,7 @@ const syncModule = (): Promise<typeof SyncModule> => import('../../sync/sync.js'
 export function register(program: Command, app: App): void {
   program
     .command('sync')
-    .description('share the vault through git: commit local changes, fetch, merge record by record, verify, push')
+    .description('share the vault through git: commit local changes, fetch, verify, join the histories, push')
     .option('--setup', 'make the vault directory a git work tree and register the merge and diff drivers')
     .option('--remote <url>', 'with --setup: the remote to share through (becomes origin)')
     .option('--json', 'print JSON')
