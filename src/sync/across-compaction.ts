@@ -28,6 +28,7 @@ import type { CheckpointEntry, Entry, MergeEntry, OpEntry } from '../core/ops.js
 import type { Identity } from '../core/ports.js';
 import type { ReplayResult } from '../core/replay.js';
 import { encodeLine, lineHash, signedEntry, type UnsignedEntry } from '../store/op-codec.js';
+import type { TrustState } from '../store/trust.js';
 import { type Copy, fileOf, type LogMergeResult, type LogTrust, parseCopy, REWRITTEN_HINT, THIS_COPY, verify } from './log-merge.js';
 
 const CHECKPOINT_MARK = Buffer.from('\n- {"kind":"checkpoint",');
@@ -62,6 +63,8 @@ export interface CrossingOptions {
   /** When `theirs` is a remote's copy: its URL (the heads last seen there must be kept). */
   readonly remote: string | undefined;
   readonly theirsName: string;
+  /** The latest time an entry may have (this machine's clock and the skew a read allows). */
+  readonly notAfter: string;
   /** Format-2 copies of the vault from git history that hold entry `hash` and not `skip` (a line), newest first. */
   readonly historyHolding: (hash: string, skip: string) => AsyncIterable<Buffer>;
 }
@@ -168,7 +171,7 @@ async function bothCopies(ours: Buffer, theirs: Buffer, x: CrossingOptions): Pro
   const other = await parseCopy(theirs, x.theirsName);
   if (mine.vault !== other.vault)
     throw new SecretsError('INTEGRITY', `${x.theirsName} is another vault (genesis ${other.vault}, not ${mine.vault}); nothing was merged`, REWRITTEN_HINT);
-  return { mine, other, verifiedTheirs: await verify(other.bytes, x.theirsName) };
+  return { mine, other, verifiedTheirs: await verify(other.bytes, x.theirsName, x.notAfter) };
 }
 
 /** The heads the remote had when this machine last saw it (none when `theirs` is not a remote's copy). */
@@ -215,6 +218,11 @@ function reapplied(
   return { text: fileOf(units), hashes };
 }
 
+/** Moves the trust state of vault `id` to `next`. */
+function moveTrust(x: CrossingOptions, id: string, next: TrustState): void {
+  x.trust.trust.replace(id, next);
+}
+
 /** The highest seq `me` signed in any of `copies`. */
 function highestSeq(me: string, ...copies: readonly Copy[]): number {
   return Math.max(0, ...copies.flatMap((c) => [...c.entries.values()].filter((e) => e.by === me).map((e) => e.seq)));
@@ -230,6 +238,7 @@ async function reapplyAll(
   identity: Identity,
   seq: number,
   names: ReadonlyMap<string, Entry>,
+  notAfter: string,
 ): Promise<{ text: Buffer; result: ReplayResult; reports: string[] }> {
   const reports: string[] = [];
   let todo = ops;
@@ -242,7 +251,7 @@ async function reapplyAll(
     };
     let result: ReplayResult;
     try {
-      result = await verify(r.text, 'the compacted history with the entries of this copy on top');
+      result = await verify(r.text, 'the compacted history with the entries of this copy on top', notAfter);
     } catch (err) {
       const named = err instanceof SecretsError ? /entry (\S+) is refused: (.*)$/.exec(err.message) : null;
       const original = named?.[1] !== undefined ? back.get(named[1]) : undefined;
@@ -269,7 +278,8 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   if (full === undefined)
     return refuse(
       `neither this copy nor the git history holds entry ${u}, the history it summarises`,
-      "fetch the branch the admin compacted, or, if you trust that admin's compaction as it is, take the file (`git checkout origin/main -- vault.yaml`) and `secrets verify --accept-checkpoint " +
+      'a compaction whose history cannot be found may hide a rollback. Ask the admin who signed it, out of band, to push the history it summarises. ' +
+        "Only if you trust that admin's word over what this machine verified: `git checkout origin/main -- vault.yaml` and `secrets verify --accept-checkpoint " +
         `${cp.hash}\` (entries of yours not pushed are lost)`,
     );
   const units = full === mine ? mine.units : unionOf(mine.units, full.units).units;
@@ -282,7 +292,7 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       `the history it summarises begins with a compaction this machine does not hold (checkpoint ${summarised}), which it cannot check`,
       'sync once between two compactions; or, if you trust the admin, take the file as a fresh clone would with `secrets verify --accept-checkpoint`',
     );
-  await verify(fileOf([...summarised, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `checkpoint ${cp.hash} on the history it summarises`);
+  await verify(fileOf([...summarised, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `checkpoint ${cp.hash} on the history it summarises`, x.notAfter);
 
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const left = units.filter((unit) => !covered.has(unit.hash) && !inTheirs.has(unit.hash));
@@ -310,7 +320,7 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
     return entry.kind === 'op' ? [{ unit, entry }] : [];
   });
   const seq = highestSeq(me, mine, full, other);
-  const { text, result, reports } = await reapplyAll({ ...other, heads: verifiedTheirs.heads }, ops, x.identity, seq, mine.entries);
+  const { text, result, reports } = await reapplyAll({ ...other, heads: verifiedTheirs.heads }, ops, x.identity, seq, mine.entries, x.notAfter);
 
   // What this machine verified must be in it, or be its own entries re-applied or left out.
   const id = result.state.id;
@@ -345,8 +355,7 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
     vault: mine.vault,
     theirsHeads: verifiedTheirs.heads,
     heads: result.heads,
-    afterWrite: () =>
-      x.trust.trust.replace(id, { genesis: mine.vault, ctrs, heads: result.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
+    afterWrite: () => moveTrust(x, id, { genesis: mine.vault, ctrs, heads: result.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
   };
 }
 
@@ -376,7 +385,7 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   // The history found must be the one this machine compacted: its checkpoint, recomputed there,
   // must hold (whatever compacted prefix that history starts with, its state is then this one's).
   const history = summarisedHistory(full.units, coveredBy(full.units, u), 'any') as LogUnit[];
-  await verify(fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `this copy's checkpoint ${cp.hash} on the history found in git`);
+  await verify(fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `this copy's checkpoint ${cp.hash} on the history found in git`, x.notAfter);
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const seen = await remoteSeen(x, mine.vault);
   const lost = seen.find((h) => !inTheirs.has(h));
@@ -396,7 +405,7 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       reports: [],
       vault: mine.vault,
       theirsHeads: verifiedTheirs.heads,
-      heads: (await verify(mine.bytes, THIS_COPY)).heads,
+      heads: (await verify(mine.bytes, THIS_COPY, x.notAfter)).heads,
     };
   return setAside(mine, other, full, { ...cp, line }, verifiedTheirs, x, uncovered.length);
 }
@@ -440,7 +449,7 @@ async function setAside(
   let seq = highestSeq(me, mine, full, other);
   let text = fileOf(unionOf(full.units, other.units).units);
   const name = `the history this copy compacted, with ${x.theirsName}`;
-  const joined = await verify(text, name);
+  const joined = await verify(text, name, x.notAfter);
   let heads = joined.heads;
   if (joined.heads.length > 1) {
     const times = new Map([...full.times, ...other.times]);
@@ -454,7 +463,7 @@ async function setAside(
     heads = [lineHash(line)];
   }
   const base = await parseCopy(text, name);
-  const { text: result, result: replayed, reports } = await reapplyAll({ ...base, heads }, ops, x.identity, seq, mine.entries);
+  const { text: result, result: replayed, reports } = await reapplyAll({ ...base, heads }, ops, x.identity, seq, mine.entries, x.notAfter);
   const id = replayed.state.id;
   const known = x.trust.trust.get(id);
   for (const [who, s] of known?.ctrs ?? []) {
@@ -476,7 +485,6 @@ async function setAside(
     vault: mine.vault,
     theirsHeads: verifiedTheirs.heads,
     heads: replayed.heads,
-    afterWrite: () =>
-      x.trust.trust.replace(id, { genesis: mine.vault, ctrs, heads: replayed.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
+    afterWrite: () => moveTrust(x, id, { genesis: mine.vault, ctrs, heads: replayed.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
   };
 }

@@ -14,7 +14,7 @@ import { headsOf, type LogUnit, unionOf } from '../core/log-union.js';
 import type { Entry, MergeEntry } from '../core/ops.js';
 import type { Clock, Identity } from '../core/ports.js';
 import { replay, type ReplayResult } from '../core/replay.js';
-import { REPLAY_OPTIONS } from '../store/log-vault.js';
+import { CLOCK_SKEW_MS, REPLAY_OPTIONS } from '../store/log-vault.js';
 import { encodeLine, HEADER_LINE_V2, signedEntry } from '../store/op-codec.js';
 import { readLogBytes, replayInput } from '../store/op-log.js';
 import { belowFloor, TrustFloorStore, TrustStore } from '../store/trust.js';
@@ -108,10 +108,13 @@ export async function parseCopy(bytes: Buffer, name: string): Promise<Copy> {
   }
 }
 
-/** Replays a file's bytes; a refusal names the entry and the copy it is in. */
-export async function verify(bytes: Buffer, name: string): Promise<ReplayResult> {
+/**
+ * Replays a file's bytes, refusing an entry dated after `notAfter` (this machine's clock and the
+ * skew a read allows), as every read does; a refusal names the entry and the copy it is in.
+ */
+export async function verify(bytes: Buffer, name: string, notAfter: string): Promise<ReplayResult> {
   try {
-    return replay(replayInput(await readLogBytes(bytes)), REPLAY_OPTIONS);
+    return replay(replayInput(await readLogBytes(bytes)), { ...REPLAY_OPTIONS, notAfter });
   } catch (err) {
     throw about(name, err);
   }
@@ -129,11 +132,12 @@ export function fileOf(units: readonly LogUnit[]): Buffer {
  * a current member when a merge entry is needed.
  */
 export async function mergeLogCopies(ours: Buffer, theirs: Buffer, opts: LogMergeOptions): Promise<LogMergeResult> {
+  const notAfter = notAfterOf(opts.clock);
   const mine = await parseCopy(ours, THIS_COPY);
   const other = await parseCopy(theirs, opts.theirsName);
   if (mine.vault !== other.vault)
     throw new SecretsError('INTEGRITY', `${opts.theirsName} is another vault (genesis ${other.vault}, not ${mine.vault}); nothing was merged`, REWRITTEN_HINT);
-  const verifiedTheirs = await verify(other.bytes, opts.theirsName);
+  const verifiedTheirs = await verify(other.bytes, opts.theirsName, notAfter);
   const theirsEntries = new Set(other.units.map((u) => u.hash));
   const lostRemote = ((await opts.remoteHeads?.(other.vault)) ?? []).find((h) => !theirsEntries.has(h));
   if (lostRemote !== undefined) {
@@ -146,7 +150,7 @@ export async function mergeLogCopies(ours: Buffer, theirs: Buffer, opts: LogMerg
 
   const union = unionOf(mine.units, other.units);
   let text = union.onlyTheirs.length === 0 ? mine.bytes : union.onlyOurs.length === 0 ? other.bytes : fileOf(union.units);
-  let result = await verify(text, 'the merged history');
+  let result = await verify(text, 'the merged history', notAfter);
   const known = opts.trust.get(result.state.id);
   if (known !== undefined) {
     if (known.genesis !== mine.vault)
@@ -182,7 +186,7 @@ export async function mergeLogCopies(ours: Buffer, theirs: Buffer, opts: LogMerg
       at,
     });
     text = Buffer.concat([text, Buffer.from(`- ${encodeLine(merge)}\n`)]);
-    result = await verify(text, 'the merged history');
+    result = await verify(text, 'the merged history', notAfter);
     outcome = 'merged';
   }
   return {
@@ -227,9 +231,9 @@ export async function tipOfCopy(bytes: Buffer): Promise<{ vault: string; heads: 
  * machine verified of the same vault before, then pinned (its genesis, seqs and heads), as the
  * first read of a path pins it.
  */
-export async function verifyFirstCopy(bytes: Buffer, trust: TrustStore): Promise<{ result: ReplayResult; entries: number }> {
+export async function verifyFirstCopy(bytes: Buffer, trust: TrustStore, clock: Clock): Promise<{ result: ReplayResult; entries: number }> {
   const copy = await parseCopy(bytes, 'the cloned vault');
-  const result = await verify(copy.bytes, 'the cloned vault');
+  const result = await verify(copy.bytes, 'the cloned vault', notAfterOf(clock));
   const known = trust.get(result.state.id);
   if (known !== undefined) {
     if (known.genesis !== copy.vault)
@@ -257,6 +261,11 @@ export interface LogTrust {
 /** The stores of `trustDir` for `identity` (the per-remote heads are MAC'd with its floor key). */
 export function logTrust(trustDir: string, identity: Identity): LogTrust {
   return { trust: new TrustStore(trustDir), remotes: new TrustFloorStore(trustDir, trustFloorKey(identity)) };
+}
+
+/** The latest time an entry may have on this machine: its clock and the skew a read allows. */
+export function notAfterOf(clock: Clock): string {
+  return new Date(clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
 }
 
 /** How messages name the other copy: the remote's, or another branch's. */

@@ -31,7 +31,7 @@ import { TrustStore } from '../store/trust.js';
 import { isFormat2 } from '../store/vault-format.js';
 import { firstLine, Git, shellQuote } from './git.js';
 import { mergeAcrossCompaction } from './across-compaction.js';
-import { copyName, isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
+import { copyName, notAfterOf, isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
 
 /** The vault file's name inside a shared work tree. */
 export const VAULT_FILE = 'vault.yaml';
@@ -229,7 +229,7 @@ async function cloneLog(
   let checked: Awaited<ReturnType<typeof verifyFirstCopy>>;
   const trust = new TrustStore(ctx.trustDir);
   try {
-    checked = await verifyFirstCopy(bytes, trust);
+    checked = await verifyFirstCopy(bytes, trust, ctx.deps.clock);
   } catch (err) {
     if (err instanceof SecretsError) throw new SecretsError(err.code, err.message, `do not use it; ${opts.dir} was left for inspection`);
     throw err;
@@ -353,11 +353,11 @@ async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts:
     trust: t,
     remote,
     theirsName: copyName(remote),
+    notAfter: notAfterOf(ctx.deps.clock),
     historyHolding: (hash, skip) => historyHolding(g, hash, skip),
   });
-  const merged = crossed ?? (await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote));
-  if (remote !== undefined) await t.remotes.putRemoteHeads(merged.vault, remote, merged.theirsHeads);
-  return merged;
+  // The heads the remote had are recorded by `sync` once the merge is in place and reads.
+  return crossed ?? (await mergeLogs(t, { identity, clock: ctx.deps.clock }, texts, remote));
 }
 
 /** How many commits of vault.yaml's history are searched for the format-1 file a migration converted, or the history a compaction summarised. */
@@ -693,6 +693,9 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
         ['SECRETS_IDENTITY_KEY', 'SECRETS_IDENTITY_FILE'].flatMap((k) => (ctx.env[k] !== undefined ? [[k, ctx.env[k]]] : [])),
       );
       const env = { ...(await authorEnv(g, 'secrets', identity.id)), ...identityEnv };
+      // The trust state before the merge (the driver git runs may move it across a compaction).
+      const trust = new TrustStore(ctx.trustDir);
+      const trusted = trust.get(local.vault.id);
       if (logMerge?.afterWrite !== undefined) {
         // Across a compaction: what is committed is the result checked above, whatever git would
         // do with the file on its own (a fast-forward runs no driver).
@@ -714,10 +717,13 @@ export async function syncVault(ctx: SyncContext): Promise<SyncResult> {
       try {
         await ctx.deps.vault.read(identity);
       } catch (err) {
-        // Refused: the work tree goes back to the commit before the merge (the trust state moved only for a crossing, whose result was checked).
-        if (logMerge?.afterWrite === undefined) await g.run(['reset', '-q', '--hard', before]);
+        // Refused: the work tree and the trust state go back to what they were before the merge.
+        if (trusted !== undefined) trust.replace(local.vault.id, trusted);
+        await g.run(['reset', '-q', '--hard', before]);
         throw err;
       }
+      // Only now: the heads the remote had, verified and merged here.
+      if (logMerge !== undefined) await logTrust(ctx.trustDir, identity).remotes.putRemoteHeads(logMerge.vault, remote, logMerge.theirsHeads);
     }
     const push = await g.run(['push', '-q', 'origin', `HEAD:${BRANCH}`], { network: true });
     if (push.code === 0) {
