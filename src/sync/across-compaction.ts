@@ -292,7 +292,11 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       `the history it summarises begins with a compaction this machine does not hold (checkpoint ${summarised}), which it cannot check`,
       'sync once between two compactions; or, if you trust the admin, take the file as a fresh clone would with `secrets verify --accept-checkpoint`',
     );
-  await verify(fileOf([...summarised, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `checkpoint ${cp.hash} on the history it summarises`, x.notAfter);
+  await verify(
+    fileOf([...summarised, { hash: cp.hash, parents: cp.entry.parents, text: line }]),
+    `checkpoint ${cp.hash} on the history it summarises`,
+    x.notAfter,
+  );
 
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const left = units.filter((unit) => !covered.has(unit.hash) && !inTheirs.has(unit.hash));
@@ -385,7 +389,11 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   // The history found must be the one this machine compacted: its checkpoint, recomputed there,
   // must hold (whatever compacted prefix that history starts with, its state is then this one's).
   const history = summarisedHistory(full.units, coveredBy(full.units, u), 'any') as LogUnit[];
-  await verify(fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]), `this copy's checkpoint ${cp.hash} on the history found in git`, x.notAfter);
+  await verify(
+    fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]),
+    `this copy's checkpoint ${cp.hash} on the history found in git`,
+    x.notAfter,
+  );
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const seen = await remoteSeen(x, mine.vault);
   const lost = seen.find((h) => !inTheirs.has(h));
