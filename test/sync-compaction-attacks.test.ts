@@ -21,27 +21,16 @@ import { after, before, describe, it } from 'node:test';
 import { planCompaction, type SecretSummary } from '../src/core/checkpoint.js';
 import { type CheckpointEntry, type Entry, isGovernance, type OpEntry } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
-import { decodeKey, identityFromSeed } from '../src/crypto/identity.js';
 import { REPLAY_OPTIONS } from '../src/store/log-vault.js';
 import { CHECKPOINT_DIGESTS, encodeLine, HEADER_LINE_V2, type Line, lineHash, signedEntry } from '../src/store/op-codec.js';
 import { readLogBytes, replayInput, serializeLog } from '../src/store/op-log.js';
 import { parseCopy } from '../src/sync/log-merge.js';
-import { explain, git, GIT_PERSON, syncOk, syncRefused, type Team, team } from './support/git-team.js';
+import { explain, git, GIT_PERSON, identityOf, scratchClone, syncOk, syncRefused, type Team, team, withTeam } from './support/git-team.js';
 
 const lineOf = (l: Line): string => `- ${encodeLine(l)}\n`;
 
-/** The identity in a key file written by `secrets identity new --out`. */
-async function identityIn(keyFile: string): Promise<Awaited<ReturnType<typeof identityFromSeed>>> {
-  const key = readFileSync(keyFile, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('SECRETS-KEY-1'));
-  return identityFromSeed(decodeKey(key ?? '', 'test'));
-}
-
-/** A team whose only data writer is alice (app/db: v0, v1, v2), and whose last shared entry is bob's governance change. */
-async function teamOf(root: string): Promise<{ t: Team; scratch: string; doc: string }> {
-  mkdirSync(join(root, 't'));
-  const t = await team(join(root, 't'));
+/** Makes `t` a team whose only data writer is alice (app/db: v0, v1, v2), and whose last shared entry is bob's governance change; returns a policy document. */
+async function prepare(t: Team, root: string): Promise<string> {
   await t.a.ok(['create', 'app/db', '--value-stdin'], 'v0');
   for (const v of ['v1', 'v2']) await t.a.ok(['put', 'app/db', '--value-stdin'], v);
   for (const x of [t.a, t.b, t.c]) await syncOk(x);
@@ -50,7 +39,7 @@ async function teamOf(root: string): Promise<{ t: Team; scratch: string; doc: st
   await t.b.ok(['policy', 'put', 'noop', '-f', doc]);
   await syncOk(t.b);
   await syncOk(t.a);
-  return { t, scratch: join(root, 'scratch'), doc };
+  return doc;
 }
 
 /**
@@ -60,7 +49,7 @@ async function teamOf(root: string): Promise<{ t: Team; scratch: string; doc: st
  */
 async function pushFakeBase(t: Team, scratch: string, orphan = false): Promise<void> {
   git(scratch, ['pull', '-q', 'origin', 'main']);
-  const bob = await identityIn(t.b.env['SECRETS_IDENTITY_FILE'] as string);
+  const bob = await identityOf(t.b);
   const file = join(scratch, 'vault.yaml');
   const bytes = readFileSync(file);
   const copy = await parseCopy(bytes, 'the remote');
@@ -147,16 +136,15 @@ describe('a forged compacted prefix in the history a compaction summarises', () 
     { name: 'by a removed admin, while the victim has a write not yet pushed', remove: true, unpushed: true },
   ]) {
     it(`${c.name}: refused with exit 6, nothing merged, the secret not rolled back`, async () => {
-      const root = mkdtempSync(join(tmpdir(), 'secrets-fake-base-'));
-      const { t, scratch, doc } = await teamOf(root);
-      try {
+      await withTeam('secrets-fake-base-', async (t, root) => {
+        const doc = await prepare(t, root);
         if (c.remove) {
           await t.a.ok(['member', 'remove', 'bob', '--yes']);
           await t.a.ok(['policy', 'put', 'noop2', '-f', doc]);
           await syncOk(t.a);
         }
         await syncOk(t.c);
-        git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+        const scratch = scratchClone(root, t.remote);
         await pushFakeBase(t, scratch, c.orphan === true);
         const expected = c.unpushed ? 'v3' : 'v2';
         if (c.unpushed) await t.a.ok(['put', 'app/db', '--value-stdin'], 'v3');
@@ -169,10 +157,7 @@ describe('a forged compacted prefix in the history a compaction summarises', () 
         const carol = await t.c.run(['sync']);
         assert.equal(carol.code, 6, explain('carol sync', carol));
         assert.equal(await t.c.ok(['get', 'app/db']), 'v2');
-      } finally {
-        t.cleanup();
-        rmSync(root, { recursive: true, force: true });
-      }
+      });
     });
   }
 });
@@ -188,8 +173,7 @@ describe('hostile or odd copies around a compaction', () => {
     await t.a.ok(['create', 'app/db', '--value-stdin'], 'v0');
     await t.a.ok(['put', 'app/db', '--value-stdin'], 'v1');
     for (const x of [t.a, t.b, t.c]) await syncOk(x);
-    scratch = join(root, 'scratch');
-    git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+    scratch = scratchClone(root, t.remote);
   });
   after(() => {
     t.cleanup();

@@ -15,11 +15,11 @@ import { after, before, describe, it } from 'node:test';
 import { planCompaction } from '../src/core/checkpoint.js';
 import type { CheckpointEntry } from '../src/core/ops.js';
 import { replay } from '../src/core/replay.js';
-import { decodeKey, identityFromSeed } from '../src/crypto/identity.js';
+import type { Identity } from '../src/core/ports.js';
 import { REPLAY_OPTIONS } from '../src/store/log-vault.js';
 import { CHECKPOINT_DIGESTS, type Line, signedEntry } from '../src/store/op-codec.js';
 import { OpLog, replayInput, serializeLog } from '../src/store/op-log.js';
-import { explain, git, GIT_PERSON, syncOk, syncRefused, type Team, team, view } from './support/git-team.js';
+import { explain, git, GIT_PERSON, identityOf, scratchClone, syncOk, syncRefused, type Team, team, view } from './support/git-team.js';
 
 /** Whether a vault file is compacted (holds `state` lines). */
 const compacted = (vault: string): boolean => /^- \{"kind":"state",/m.test(readFileSync(vault, 'utf8'));
@@ -36,8 +36,7 @@ describe('a compaction through git', () => {
     for (const v of ['v1', 'v2']) await t.a.ok(['put', 'app/db', '--value-stdin'], v);
     await t.a.ok(['create', 'app/api', '--value-stdin'], 'api-1');
     for (const x of [t.a, t.b, t.c]) await syncOk(x);
-    scratch = join(root, 'scratch');
-    git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+    scratch = scratchClone(root, t.remote);
   });
   after(() => {
     t.cleanup();
@@ -76,6 +75,23 @@ describe('a compaction through git', () => {
     await syncOk(t.c);
     await syncOk(t.b);
     assert.equal(await t.b.ok(['get', 'after/compaction']), 'later');
+  });
+
+  it('a re-applied entry whose text holds what looks like a line start keeps its payloads and body whole', async () => {
+    for (const x of [t.a, t.b, t.c]) await syncOk(x);
+    const tricky = 'see - {"kind":"op"} and - {"kind":"value"}';
+    await t.b.ok(['create', 'app/tricky', '--value-stdin'], 'tricky-value');
+    await t.b.ok(['update', 'app/tricky', '--description', tricky]);
+    await t.a.ok(['compact']);
+    await syncOk(t.a);
+    const b = await syncOk(t.b);
+    assert.match(b.stderr, /took the compaction .*; 2 entries of this copy re-applied on top/, explain('bob', b));
+    await syncOk(t.a);
+    for (const x of [t.a, t.b]) {
+      assert.equal(await x.ok(['get', 'app/tricky']), 'tricky-value', x.name);
+      assert.equal((JSON.parse(await x.ok(['describe', 'app/tricky', '--json'])) as { Description?: string }).Description, tricky, x.name);
+      assert.equal((await x.run(['verify'])).code, 0, `${x.name}: verify`);
+    }
   });
 
   it('an admin who compacted before seeing a push has her compaction set aside on sync, keeping every write, and compacts again', async () => {
@@ -179,15 +195,7 @@ describe('a compaction through git', () => {
   });
 
   /** Signs a checkpoint over the head of `file` as `signer`, with `tamper` applied to the plan, and returns the compacted file. */
-  async function forgedCompaction(file: string, signerKey: string, tamper: (secrets: Line[]) => Line[]): Promise<Buffer> {
-    const signer = await identityFromSeed(
-      decodeKey(
-        readFileSync(signerKey, 'utf8')
-          .split('\n')
-          .find((l) => l.startsWith('SECRETS-KEY-1')) ?? '',
-        'test',
-      ),
-    );
+  async function forgedCompaction(file: string, signer: Identity, tamper: (secrets: Line[]) => Line[]): Promise<Buffer> {
     const read = await new OpLog({ path: file, lockTimeoutMs: 1000 }).read();
     const input = replayInput(read);
     const result = replay(input, REPLAY_OPTIONS);
@@ -207,10 +215,8 @@ describe('a compaction through git', () => {
     git(scratch, ['fetch', '-q', 'origin']);
     git(scratch, ['reset', '-q', '--hard', 'origin/main']);
     const file = join(scratch, 'vault.yaml');
-    const bobKey = t.b.env['SECRETS_IDENTITY_FILE'] as string;
-    const carolKey = t.c.env['SECRETS_IDENTITY_FILE'] as string;
     // Bob (an admin) drops app/api from the state he signs: a fresh clone would trust it, alice checks it.
-    const lying = await forgedCompaction(file, bobKey, (lines) => lines.filter((l) => !(l.kind === 'state' && l.name === 'app/api')));
+    const lying = await forgedCompaction(file, await identityOf(t.b), (lines) => lines.filter((l) => !(l.kind === 'state' && l.name === 'app/api')));
     writeFileSync(file, lying);
     pushOver('a lying compaction');
     await syncRefused(t.a, /checkpoint \S+ on the history it summarises: entry \S+ is refused: its state is not the state of the history it summarises/);
@@ -220,7 +226,7 @@ describe('a compaction through git', () => {
 
     git(scratch, ['fetch', '-q', 'origin']);
     git(scratch, ['reset', '-q', '--hard', 'origin/main']);
-    writeFileSync(file, await forgedCompaction(file, carolKey, (lines) => lines));
+    writeFileSync(file, await forgedCompaction(file, await identityOf(t.c), (lines) => lines));
     pushOver("carol's compaction");
     await syncRefused(t.a, /only an admin can sign a checkpoint; carol is not one/);
     git(t.a.dir, ['push', '-q', '--force', 'origin', 'HEAD:main']);

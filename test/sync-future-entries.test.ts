@@ -6,28 +6,19 @@
  * the trust state back, so nothing is left stuck.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Entry } from '../src/core/ops.js';
 import { secretIdInLog } from '../src/crypto/digest.js';
-import { decodeKey, identityFromSeed } from '../src/crypto/identity.js';
+import type { Identity } from '../src/core/ports.js';
 import { encodeLine, lineHash, signedEntry } from '../src/store/op-codec.js';
-import { explain, git, GIT_PERSON, syncOk, syncRefused, team } from './support/git-team.js';
+import { explain, git, GIT_PERSON, identityOf, scratchClone, syncOk, syncRefused, withTeam } from './support/git-team.js';
 import { logOf } from './support/log-insider.js';
 
-async function identityIn(keyFile: string): Promise<Awaited<ReturnType<typeof identityFromSeed>>> {
-  const key = readFileSync(keyFile, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('SECRETS-KEY-1'));
-  return identityFromSeed(decodeKey(key ?? '', 'test'));
-}
-
 /** Carol (a plain member) tags app/db in an entry dated 2090, on top of the remote, pushed from a plain clone. */
-async function pushFutureTag(scratch: string, carolKey: string, parent?: string): Promise<string> {
+async function pushFutureTag(scratch: string, carol: Identity, parent?: string): Promise<string> {
   git(scratch, ['pull', '-q', 'origin', 'main']);
-  const carol = await identityIn(carolKey);
   const file = join(scratch, 'vault.yaml');
   const log = await logOf(file);
   const entry = signedEntry<Entry>(carol, log.G, {
@@ -50,16 +41,12 @@ const FUTURE = /the remote's copy \(\S+\): entry \S+ is refused: its time 2090-0
 
 describe('an entry dated in the future, through sync', () => {
   it('is refused before anything is merged, and once the remote is cleaned the clone syncs again', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'red2-future-'));
-    mkdirSync(join(root, 't'));
-    const t = await team(join(root, 't'));
-    try {
+    await withTeam('red2-future-', async (t, root) => {
       await t.a.ok(['create', 'app/db', '--value-stdin'], 'v0');
       for (const x of [t.a, t.b, t.c]) await syncOk(x);
-      const scratch = join(root, 'scratch');
-      git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+      const scratch = scratchClone(root, t.remote);
       const good = git(scratch, ['rev-parse', 'HEAD']).trim();
-      const f = await pushFutureTag(scratch, t.c.env['SECRETS_IDENTITY_FILE'] as string);
+      const f = await pushFutureTag(scratch, await identityOf(t.c));
       await syncRefused(t.b, FUTURE);
       assert.equal(await t.b.ok(['get', 'app/db']), 'v0');
       // The admins clean the remote.
@@ -67,52 +54,38 @@ describe('an entry dated in the future, through sync', () => {
       git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
       const r2 = await t.b.run(['sync']);
       assert.equal(r2.code, 0, `the heads the remote had may not hold ${f}\n${explain('bob', r2)}`);
-    } finally {
-      t.cleanup();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('by a removed member with her old key, on a fork from before her removal: refused too, nothing recorded', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'red2-future-x-'));
-    mkdirSync(join(root, 't'));
-    const t = await team(join(root, 't'));
-    try {
+    await withTeam('red2-future-x-', async (t, root) => {
       await t.a.ok(['create', 'app/db', '--value-stdin'], 'v0');
       for (const x of [t.a, t.b, t.c]) await syncOk(x);
       const before = (await logOf(t.a.vault)).hashes.at(-1) as string;
       await t.a.ok(['member', 'remove', 'carol', '--yes']);
       await syncOk(t.a);
       await syncOk(t.b);
-      const scratch = join(root, 'scratch');
-      git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+      const scratch = scratchClone(root, t.remote);
       const good = git(scratch, ['rev-parse', 'HEAD']).trim();
-      const f = await pushFutureTag(scratch, t.c.env['SECRETS_IDENTITY_FILE'] as string, before);
+      const f = await pushFutureTag(scratch, await identityOf(t.c), before);
       await syncRefused(t.b, FUTURE);
       git(scratch, ['reset', '-q', '--hard', good]);
       git(scratch, ['push', '-q', '--force', 'origin', 'HEAD:main']);
       const r2 = await t.b.run(['sync']);
       assert.equal(r2.code, 0, `the heads the remote had may not hold ${f}\n${explain('bob', r2)}`);
-    } finally {
-      t.cleanup();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('after a compaction: the crossing is refused, the clone keeps reading, and takes the compaction once the remote is cleaned', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'red2-future-c-'));
-    mkdirSync(join(root, 't'));
-    const t = await team(join(root, 't'));
-    try {
+    await withTeam('red2-future-c-', async (t, root) => {
       await t.a.ok(['create', 'app/db', '--value-stdin'], 'v0');
       await t.a.ok(['put', 'app/db', '--value-stdin'], 'v1');
       for (const x of [t.a, t.b, t.c]) await syncOk(x);
       await t.a.ok(['compact']);
       await syncOk(t.a);
-      const scratch = join(root, 'scratch');
-      git(root, ['clone', '-q', '-b', 'main', t.remote, scratch]);
+      const scratch = scratchClone(root, t.remote);
       const good = git(scratch, ['rev-parse', 'HEAD']).trim();
-      await pushFutureTag(scratch, t.c.env['SECRETS_IDENTITY_FILE'] as string);
+      await pushFutureTag(scratch, await identityOf(t.c));
       await syncRefused(t.b, FUTURE);
       assert.equal(await t.b.ok(['get', 'app/db']), 'v1');
       git(scratch, ['reset', '-q', '--hard', good]);
@@ -120,9 +93,6 @@ describe('an entry dated in the future, through sync', () => {
       const r = await syncOk(t.b);
       assert.match(r.stderr, /took the compaction of the history by alice/, explain('bob', r));
       assert.equal(await t.b.ok(['get', 'app/db']), 'v1');
-    } finally {
-      t.cleanup();
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });

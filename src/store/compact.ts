@@ -72,59 +72,37 @@ export async function compactLog(log: OpLog, identity: Identity, now: string, re
   return log.replace((read) => {
     const result = replayed(read);
     refuseUnlessAdmin(result, identity);
-    const c = compactedLines(read, result, identity, now);
+    const G = read.entries[0]?.hash ?? '';
+    const input = { entries: read.entries, payloads: new Map([...read.payloads].flatMap(([h, p]) => (p.payload ? [[h, p.payload] as const] : []))) };
+    const plan = planCompaction(input, result, CHECKPOINT_DIGESTS, identity.id, now);
+    const checkpoint = signedEntry<CheckpointEntry>(identity, G, plan.checkpoint);
+    const hash = lineHash(encodeLine(checkpoint));
+    const lines: Line[] = [
+      ...plan.governance.map((g) => g.entry),
+      ...plan.secrets.map((s) => ({ kind: 'state' as const, ...s })),
+      ...plan.payloads.map((h) => {
+        const p = input.payloads.get(h);
+        if (p === undefined) throw new SecretsError('INTERNAL', `payload ${h} of the state is not in the file`);
+        return p;
+      }),
+      checkpoint,
+    ];
     return {
-      lines: c.lines,
+      lines,
       result: {
         vaultId: result.state.id,
-        genesis: read.entries[0]?.hash ?? '',
-        checkpoint: c.checkpoint,
-        seqs: new Map(result.seqs).set(identity.id, c.seq),
+        genesis: G,
+        checkpoint: hash,
+        seqs: new Map(result.seqs).set(identity.id, checkpoint.seq),
         entriesBefore: read.entries.length,
-        governance: c.governance,
-        secrets: c.secrets,
-        payloads: c.payloads,
+        governance: plan.governance.length,
+        secrets: plan.secrets.length,
+        payloads: plan.payloads.length,
         bytesBefore: read.end,
-        bytesAfter: serializeLog(c.lines).length,
+        bytesAfter: serializeLog(lines).length,
       },
     };
   });
-}
-
-/**
- * The lines of the compacted file of a replayed history with one head, signed by `identity` at
- * `now` (or its head's time, if later): the genesis and the accepted governance entries in
- * replay order, the `state` lines, the payloads they name (byte for byte, once each, in state
- * order), the checkpoint. Deterministic: the same history, signer and time give the same lines.
- */
-export function compactedLines(
-  read: LogRead,
-  result: ReplayResult,
-  identity: Identity,
-  now: string,
-): { lines: Line[]; checkpoint: string; seq: number; governance: number; secrets: number; payloads: number } {
-  const G = read.entries[0]?.hash ?? '';
-  const input = { entries: read.entries, payloads: new Map([...read.payloads].flatMap(([h, p]) => (p.payload ? [[h, p.payload] as const] : []))) };
-  const plan = planCompaction(input, result, CHECKPOINT_DIGESTS, identity.id, now);
-  const checkpoint = signedEntry<CheckpointEntry>(identity, G, plan.checkpoint);
-  const lines: Line[] = [
-    ...plan.governance.map((g) => g.entry),
-    ...plan.secrets.map((s) => ({ kind: 'state' as const, ...s })),
-    ...plan.payloads.map((h) => {
-      const p = input.payloads.get(h);
-      if (p === undefined) throw new SecretsError('INTERNAL', `payload ${h} of the state is not in the file`);
-      return p;
-    }),
-    checkpoint,
-  ];
-  return {
-    lines,
-    checkpoint: lineHash(encodeLine(checkpoint)),
-    seq: checkpoint.seq,
-    governance: plan.governance.length,
-    secrets: plan.secrets.length,
-    payloads: plan.payloads.length,
-  };
 }
 
 /** What `acceptCheckpoint` needs. */
@@ -178,16 +156,7 @@ export async function acceptCheckpoint(
       if (result.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
     }
   }
-  const removed = [
-    ...new Set(
-      [...result.state.members.values()]
-        .filter((m) => m.removed !== undefined)
-        .map((m) => m.id)
-        .concat(known?.removed ?? []),
-    ),
-  ];
-  const ctrs = new Map(result.seqs);
-  for (const [who, seq] of known?.ctrs ?? []) if (who !== opts.self) ctrs.set(who, Math.max(seq, ctrs.get(who) ?? 0));
-  opts.trust.replace(id, { genesis: G, ctrs, heads: result.heads, removed });
+  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
+  opts.trust.put(id, { genesis: G, ctrs: result.seqs, heads: result.heads, removed }, opts.self);
   return { vaultId: id, checkpoint: hash, by: result.state.members.get(cp.by)?.name ?? cp.by, genesis: G, heads: result.heads };
 }

@@ -48,6 +48,11 @@ const PROGRESS_FROM = 5000;
 /** How far ahead of this machine's clock an entry's time may be (clocks differ a little). */
 export const CLOCK_SKEW_MS = 60 * 60 * 1000;
 
+/** The latest time an entry may have on this machine: its clock and the skew a read allows. */
+export function notAfterOf(clock: Clock): string {
+  return new Date(clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
+}
+
 /** Options of a format-2 repository. */
 export interface LogVaultOptions {
   readonly path: string;
@@ -117,7 +122,7 @@ export class LogVaultRepository implements VaultRepository {
   #options(progress?: (done: number, total: number) => void, signatureValid?: SignatureCheck): ReplayOptions {
     return {
       ...REPLAY_OPTIONS,
-      notAfter: new Date(this.#opts.clock.now().getTime() + CLOCK_SKEW_MS).toISOString(),
+      notAfter: notAfterOf(this.#opts.clock),
       ...(progress ? { progress } : {}),
       ...(signatureValid ? { signatureValid } : {}),
     };

@@ -85,10 +85,16 @@ export class TrustStore {
     }
   }
 
-  /** Records `next`, keeping the higher counter for every writer already remembered. */
-  put(vaultId: string, next: TrustState): void {
+  /**
+   * Records `next`, keeping the higher counter for every writer already remembered and every
+   * removal. `self`, when given, is this machine's identity, whose counter becomes `next`'s even
+   * when lower: its own entries that were never shared, given up on purpose (a compaction that
+   * replaced them, its own compaction set against another admin's).
+   */
+  put(vaultId: string, next: TrustState, self?: string): void {
     const current = this.get(vaultId);
     const ctrs = new Map(current?.genesis === next.genesis ? current.ctrs : []);
+    if (self !== undefined) ctrs.delete(self);
     for (const [k, v] of next.ctrs) ctrs.set(k, Math.max(v, ctrs.get(k) ?? 0));
     const heads = next.heads ?? (current?.genesis === next.genesis ? current.heads : undefined);
     const same = current?.genesis === next.genesis;
@@ -101,11 +107,7 @@ export class TrustStore {
     writeFileAtomic(this.#path(vaultId), text);
   }
 
-  /**
-   * Records `next` exactly, with no counter kept from before: only for a history this machine
-   * verified extends the old state except for its own entries that were never shared (a sync
-   * that re-applied them on top of an admin's compaction, with new seqs or none).
-   */
+  /** Puts back a state `get` returned, exactly (a merge whose result was then refused). */
   replace(vaultId: string, next: TrustState): void {
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     removeStaleTemps(this.#path(vaultId));

@@ -23,7 +23,7 @@
  * state moves only once the result is written.
  */
 import { SecretsError } from '../core/errors.js';
-import { type LogUnit, unionOf } from '../core/log-union.js';
+import { headsOf, type LogUnit, unionOf } from '../core/log-union.js';
 import type { CheckpointEntry, Entry, MergeEntry, OpEntry } from '../core/ops.js';
 import type { Identity } from '../core/ports.js';
 import type { ReplayResult } from '../core/replay.js';
@@ -117,9 +117,14 @@ function isPrefixCheckpoint(unit: LogUnit, parents: ReadonlyMap<string, readonly
   return unit.checkpoint === true && !parents.has(unit.parents[0] ?? '');
 }
 
-/** A unit's last line: its entry, without the payload or `state` lines before it. */
+/** Where a unit's last line, its entry, begins (lines hold no raw newline: JSON escapes it). */
+function entryStart(unit: LogUnit): number {
+  return unit.text.lastIndexOf('\n', unit.text.length - 2) + 1;
+}
+
+/** A unit's entry line, without the payload or `state` lines before it. */
 function entryLine(unit: LogUnit): LogUnit {
-  return { ...unit, text: unit.text.slice(unit.text.lastIndexOf('- {', unit.text.length - 2)) };
+  return { ...unit, text: unit.text.slice(entryStart(unit)) };
 }
 
 /** The ancestors of `heads` (and the heads) among `units`. */
@@ -210,7 +215,7 @@ function reapplied(
     const line = encodeLine(signedEntry<OpEntry>(identity, base.vault, unsigned));
     const hash = lineHash(line);
     // The payload lines before the entry are its own (each names the entry after it).
-    const payloads = unit.text.slice(0, unit.text.lastIndexOf('- {', unit.text.length - 2));
+    const payloads = unit.text.slice(0, entryStart(unit));
     units.push({ hash, parents: heads, text: `${payloads}- ${line}\n` });
     hashes.set(unit.hash, hash);
     heads = [hash];
@@ -218,9 +223,25 @@ function reapplied(
   return { text: fileOf(units), hashes };
 }
 
-/** Moves the trust state of vault `id` to `next`. */
-function moveTrust(x: CrossingOptions, id: string, next: TrustState): void {
-  x.trust.trust.replace(id, next);
+/**
+ * Refuses `result` when it is not the vault this machine pinned, lowers another signer's seq this
+ * machine verified, or brings back a member it saw removed; returns what this machine verified
+ * and what moves its trust state to `result` once that is written (this identity's own seq may
+ * go down: its entries left out were never shared).
+ */
+function trustAfter(x: CrossingOptions, vault: string, result: ReplayResult, refuse: (why: string) => never): { known?: TrustState; afterWrite: () => void } {
+  const id = result.state.id;
+  const known = x.trust.trust.get(id);
+  if (known !== undefined && known.genesis !== vault) refuse('it is not the vault this machine pinned');
+  for (const [who, s] of known?.ctrs ?? []) {
+    if (who !== x.identity.id && (result.seqs.get(who) ?? 0) < s) refuse(`it does not cover entry ${s} of ${who}, which this machine verified`);
+  }
+  for (const m of known?.removed ?? []) {
+    if (result.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
+  }
+  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
+  const afterWrite = (): void => x.trust.trust.put(id, { genesis: vault, ctrs: result.seqs, heads: result.heads, removed }, x.identity.id);
+  return { ...(known !== undefined ? { known } : {}), afterWrite };
 }
 
 /** The highest seq `me` signed in any of `copies`. */
@@ -327,21 +348,11 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   const { text, result, reports } = await reapplyAll({ ...other, heads: verifiedTheirs.heads }, ops, x.identity, seq, mine.entries, x.notAfter);
 
   // What this machine verified must be in it, or be its own entries re-applied or left out.
-  const id = result.state.id;
-  const known = x.trust.trust.get(id);
+  const { known, afterWrite } = trustAfter(x, mine.vault, result, refuse);
   const mineLeft = new Set(left.map((unit) => unit.hash));
   const resultEntries = new Set(result.order);
-  if (known !== undefined) {
-    if (known.genesis !== mine.vault) refuse('it is not the vault this machine pinned');
-    const lostHead = (known.heads ?? []).find((h) => !covered.has(h) && !resultEntries.has(h) && !mineLeft.has(h));
-    if (lostHead !== undefined) refuse(`it leaves out entry ${lostHead}, which this machine verified`);
-    for (const [who, s] of known.ctrs) {
-      if (who !== me && (result.seqs.get(who) ?? 0) < s) refuse(`it does not cover entry ${s} of ${who}, which this machine verified`);
-    }
-    for (const m of known.removed ?? []) {
-      if (result.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
-    }
-  }
+  const lostHead = (known?.heads ?? []).find((h) => !covered.has(h) && !resultEntries.has(h) && !mineLeft.has(h));
+  if (lostHead !== undefined) refuse(`it leaves out entry ${lostHead}, which this machine verified`);
   const signer = result.state.members.get(cp.entry.by)?.name ?? cp.entry.by;
   const kept = ops.length - reports.length;
   const notes = [
@@ -349,9 +360,6 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       (ops.length > 0 ? `; ${kept} entr${kept === 1 ? 'y' : 'ies'} of this copy re-applied on top` : ''),
     ...reports,
   ];
-  const removed = [...result.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
-  const ctrs = new Map(result.seqs);
-  for (const [who, s] of known?.ctrs ?? []) if (who !== me) ctrs.set(who, Math.max(s, ctrs.get(who) ?? 0));
   return {
     text,
     outcome: ops.length > 0 ? 'merged' : 'fast-forward',
@@ -359,7 +367,7 @@ async function takeCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
     vault: mine.vault,
     theirsHeads: verifiedTheirs.heads,
     heads: result.heads,
-    afterWrite: () => moveTrust(x, id, { genesis: mine.vault, ctrs, heads: result.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
+    afterWrite,
   };
 }
 
@@ -386,14 +394,6 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
       `${x.theirsName} is compacted by another checkpoint than this copy's (${cp.hash}, never pushed): two admins compacted at once, and only one compaction can be kept; nothing was merged`,
       "the other admin's compaction was pushed first: agree which to keep; to keep theirs, `git -C DIR checkout origin/main -- vault.yaml` and `secrets verify --accept-checkpoint HASH` with their checkpoint's hash (writes of yours after your compaction are lost: make them again)",
     );
-  // The history found must be the one this machine compacted: its checkpoint, recomputed there,
-  // must hold (whatever compacted prefix that history starts with, its state is then this one's).
-  const history = summarisedHistory(full.units, coveredBy(full.units, u), 'any') as LogUnit[];
-  await verify(
-    fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]),
-    `this copy's checkpoint ${cp.hash} on the history found in git`,
-    x.notAfter,
-  );
   const inTheirs = new Set(other.units.map((unit) => unit.hash));
   const seen = await remoteSeen(x, mine.vault);
   const lost = seen.find((h) => !inTheirs.has(h));
@@ -407,14 +407,16 @@ async function keepCompaction(ours: Buffer, theirs: Buffer, line: string, x: Cro
   const covered = coveredBy(units, u);
   const uncovered = other.units.filter((unit) => !covered.has(unit.hash));
   if (uncovered.length === 0)
-    return {
-      text: mine.bytes,
-      outcome: 'unchanged',
-      reports: [],
-      vault: mine.vault,
-      theirsHeads: verifiedTheirs.heads,
-      heads: (await verify(mine.bytes, THIS_COPY, x.notAfter)).heads,
-    };
+    return { text: mine.bytes, outcome: 'unchanged', reports: [], vault: mine.vault, theirsHeads: verifiedTheirs.heads, heads: headsOf(mine.units) };
+  // Set aside, the history found must be the one this machine compacted: its checkpoint,
+  // recomputed there, must hold (whatever compacted prefix that history starts with, its state
+  // is then this one's).
+  const history = summarisedHistory(full.units, coveredBy(full.units, u), 'any') as LogUnit[];
+  await verify(
+    fileOf([...history, { hash: cp.hash, parents: cp.entry.parents, text: line }]),
+    `this copy's checkpoint ${cp.hash} on the history found in git`,
+    x.notAfter,
+  );
   return setAside(mine, other, full, { ...cp, line }, verifiedTheirs, x, uncovered.length);
 }
 
@@ -472,17 +474,7 @@ async function setAside(
   }
   const base = await parseCopy(text, name);
   const { text: result, result: replayed, reports } = await reapplyAll({ ...base, heads }, ops, x.identity, seq, mine.entries, x.notAfter);
-  const id = replayed.state.id;
-  const known = x.trust.trust.get(id);
-  for (const [who, s] of known?.ctrs ?? []) {
-    if (who !== me && (replayed.seqs.get(who) ?? 0) < s) refuse(`it does not cover entry ${s} of ${who}, which this machine verified`);
-  }
-  for (const m of known?.removed ?? []) {
-    if (replayed.state.members.get(m)?.removed === undefined) refuse(`${m}, whom this machine saw removed, is not removed in it`);
-  }
-  const removed = [...replayed.state.members.values()].filter((m) => m.removed !== undefined).map((m) => m.id);
-  const ctrs = new Map(replayed.seqs);
-  for (const [who, s] of known?.ctrs ?? []) if (who !== me) ctrs.set(who, Math.max(s, ctrs.get(who) ?? 0));
+  const { afterWrite } = trustAfter(x, mine.vault, replayed, refuse);
   return {
     text: result,
     outcome: 'merged',
@@ -493,6 +485,6 @@ async function setAside(
     vault: mine.vault,
     theirsHeads: verifiedTheirs.heads,
     heads: replayed.heads,
-    afterWrite: () => moveTrust(x, id, { genesis: mine.vault, ctrs, heads: replayed.heads, removed: [...new Set([...removed, ...(known?.removed ?? [])])] }),
+    afterWrite,
   };
 }

@@ -14,7 +14,7 @@ import { headsOf, type LogUnit, unionOf } from '../core/log-union.js';
 import type { Entry, MergeEntry } from '../core/ops.js';
 import type { Clock, Identity } from '../core/ports.js';
 import { replay, type ReplayResult } from '../core/replay.js';
-import { CLOCK_SKEW_MS, REPLAY_OPTIONS } from '../store/log-vault.js';
+import { notAfterOf, REPLAY_OPTIONS } from '../store/log-vault.js';
 import { encodeLine, HEADER_LINE_V2, signedEntry } from '../store/op-codec.js';
 import { readLogBytes, replayInput } from '../store/op-log.js';
 import { belowFloor, TrustFloorStore, TrustStore } from '../store/trust.js';
@@ -261,11 +261,6 @@ export interface LogTrust {
 /** The stores of `trustDir` for `identity` (the per-remote heads are MAC'd with its floor key). */
 export function logTrust(trustDir: string, identity: Identity): LogTrust {
   return { trust: new TrustStore(trustDir), remotes: new TrustFloorStore(trustDir, trustFloorKey(identity)) };
-}
-
-/** The latest time an entry may have on this machine: its clock and the skew a read allows. */
-export function notAfterOf(clock: Clock): string {
-  return new Date(clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
 }
 
 /** How messages name the other copy: the remote's, or another branch's. */

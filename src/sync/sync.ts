@@ -24,6 +24,7 @@ import { writeFileAtomic } from '../store/atomic.js';
 import { sha256Base64 } from '../crypto/digest.js';
 import { acceptMigratedCopy, migratedFrom } from '../store/migrate.js';
 import { type LogRead, readLogBytes } from '../store/op-log.js';
+import { notAfterOf } from '../store/log-vault.js';
 import { headsOf } from '../core/log-union.js';
 import { formatFingerprint } from '../crypto/identity.js';
 import type { Format1Vault } from '../store/format1-vault.js';
@@ -31,7 +32,7 @@ import { TrustStore } from '../store/trust.js';
 import { isFormat2 } from '../store/vault-format.js';
 import { firstLine, Git, shellQuote } from './git.js';
 import { mergeAcrossCompaction } from './across-compaction.js';
-import { copyName, notAfterOf, isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
+import { copyName, isLogText, logAdmins, type LogMergeResult, logTrust, mergeLogs, tipOfCopy, verifyFirstCopy } from './log-merge.js';
 
 /** The vault file's name inside a shared work tree. */
 export const VAULT_FILE = 'vault.yaml';
@@ -363,38 +364,37 @@ async function mergeLogCopy(ctx: SyncContext, g: Git, identity: Identity, texts:
 /** How many commits of vault.yaml's history are searched for the format-1 file a migration converted, or the history a compaction summarised. */
 const MIGRATION_SEARCH = 100;
 
+/** vault.yaml as each of the last commits of `revs` that changed it holds it, newest first. */
+async function* vaultHistory(g: Git, revs: readonly string[]): AsyncGenerator<string> {
+  const commits = (await g.run(['rev-list', `--max-count=${MIGRATION_SEARCH}`, ...revs, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
+  for (const c of commits) {
+    const text = await g.show(c, VAULT_FILE);
+    if (text !== undefined) yield text;
+  }
+}
+
 /**
  * The format-2 vault.yaml copies of git history that hold entry `hash`, newest first, skipping
  * copies that hold the line `skip` (the compaction itself): only commits of this branch and of
- * origin/main (a branch anyone pushed is not searched). A cheap scan of line hashes; each copy
- * is parsed and checked by its caller, who takes the first that will do.
+ * origin/main (a branch anyone pushed is not searched), whole (`--full-history`: a merge that
+ * took one side's file would hide the other side's commits). A cheap scan of line hashes; each
+ * copy is parsed and checked by its caller, who takes the first that will do.
  */
 async function* historyHolding(g: Git, hash: string, skip: string): AsyncGenerator<Buffer> {
-  const refs = ['HEAD', ...((await g.run(['rev-parse', '--verify', '-q', `origin/${BRANCH}`])).code === 0 ? [`origin/${BRANCH}`] : [])];
-  const commits = (await g.run(['rev-list', '--full-history', `--max-count=${MIGRATION_SEARCH}`, ...refs, '--', VAULT_FILE])).stdout
-    .split('\n')
-    .filter(Boolean);
-  for (const c of commits) {
-    const text = await g.show(c, VAULT_FILE);
-    if (text === undefined || text.includes(skip)) continue;
+  const origin = (await g.run(['rev-parse', '--verify', '-q', `origin/${BRANCH}`])).code === 0 ? [`origin/${BRANCH}`] : [];
+  for await (const text of vaultHistory(g, ['--full-history', 'HEAD', ...origin])) {
     const bytes = Buffer.from(text);
-    if (!isLogText(bytes)) continue;
-    for (const line of text.split('\n')) {
-      if (/^- \{"kind":"(op|merge|checkpoint)",/.test(line) && sha256Base64(Buffer.from(line.slice(2))) === hash) {
-        yield bytes;
-        break;
-      }
-    }
+    if (text.includes(skip) || !isLogText(bytes)) continue;
+    const holds = text.split('\n').some((line) => /^- \{"kind":"(op|merge|checkpoint)",/.test(line) && sha256Base64(Buffer.from(line.slice(2))) === hash);
+    if (holds) yield bytes;
   }
 }
 
 /** The format-1 vault.yaml in git history (any branch, newest first) whose SHA-256 is `sha256`. */
 async function formerInHistory(g: Git, sha256: string): Promise<Buffer | undefined> {
-  const commits = (await g.run(['rev-list', '--all', `--max-count=${MIGRATION_SEARCH}`, '--', VAULT_FILE])).stdout.split('\n').filter(Boolean);
-  for (const c of commits) {
-    const text = await g.show(c, VAULT_FILE);
-    const bytes = text === undefined ? undefined : Buffer.from(text);
-    if (bytes !== undefined && !isLogText(bytes) && sha256Base64(bytes) === sha256) return bytes;
+  for await (const text of vaultHistory(g, ['--all'])) {
+    const bytes = Buffer.from(text);
+    if (!isLogText(bytes) && sha256Base64(bytes) === sha256) return bytes;
   }
   return undefined;
 }

@@ -5,8 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Identity } from '../../src/core/ports.js';
+import { decodeKey, identityFromSeed } from '../../src/crypto/identity.js';
 import { type CliResult, type Sandbox, sandbox } from './cli.js';
 
 /** A run, explained for an assertion message. */
@@ -101,6 +104,34 @@ export async function team(root: string, initArgs: readonly string[] = [], env: 
       for (const s of [sa, sb, sc]) s.cleanup();
     },
   };
+}
+
+/** The identity in `x`'s key file (bob's and carol's; written by `secrets identity new --out`), to sign as a modified client would. */
+export async function identityOf(x: Clone): Promise<Identity> {
+  const key = readFileSync(x.env['SECRETS_IDENTITY_FILE'] as string, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('SECRETS-KEY-1'));
+  return identityFromSeed(decodeKey(key ?? '', 'test'));
+}
+
+/** A plain git clone of the remote at `root/scratch`, as someone with push access would use it. */
+export function scratchClone(root: string, remote: string): string {
+  const scratch = join(root, 'scratch');
+  git(root, ['clone', '-q', '-b', 'main', remote, scratch]);
+  return scratch;
+}
+
+/** Runs `body` with a team of its own under a new temporary directory, removed afterwards. */
+export async function withTeam(prefix: string, body: (t: Team, root: string) => Promise<void>): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(root, 't'));
+  const t = await team(join(root, 't'));
+  try {
+    await body(t, root);
+  } finally {
+    t.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** `secrets sync` as `x`, which must exit 0. */

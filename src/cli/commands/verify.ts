@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode, SecretsError } from '../../core/errors.js';
 import { resealVault, verifyVault } from '../../core/use-cases/team.js';
 import { acceptCheckpoint } from '../../store/compact.js';
-import { CLOCK_SKEW_MS, REPLAY_OPTIONS } from '../../store/log-vault.js';
+import { notAfterOf, REPLAY_OPTIONS } from '../../store/log-vault.js';
 import { TrustFloorStore } from '../../store/trust.js';
 import { trustFloorKey } from '../../crypto/identity.js';
 import { isFormat2 } from '../../store/vault-format.js';
@@ -21,9 +21,9 @@ export function register(program: Command, app: App): void {
         const deps = app.deps(cmd);
         if (!isFormat2(deps.paths.vault)) throw new SecretsError('USAGE', '--accept-checkpoint is for a format-2 vault', 'format 1 has no checkpoints');
         const { path, trust, lockTimeoutMs } = deps.migration();
-        const notAfter = new Date(deps.clock.now().getTime() + CLOCK_SKEW_MS).toISOString();
         const { identity } = await deps.identities.load();
-        const a = await acceptCheckpoint({ path, trust, lockTimeoutMs, options: { ...REPLAY_OPTIONS, notAfter }, self: identity.id }, opts.acceptCheckpoint);
+        const options = { ...REPLAY_OPTIONS, notAfter: notAfterOf(deps.clock) };
+        const a = await acceptCheckpoint({ path, trust, lockTimeoutMs, options, self: identity.id }, opts.acceptCheckpoint);
         // The heads each remote had are compacted away too: what this machine now holds of them is the file's.
         const remotes = new TrustFloorStore(deps.paths.trustDir, trustFloorKey(identity));
         for (const remote of (await remotes.remoteHeads(a.genesis)).keys()) await remotes.putRemoteHeads(a.genesis, remote, a.heads);
